@@ -1,0 +1,202 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/rollout-dev/rollout/internal/config"
+	"github.com/rollout-dev/rollout/internal/healthgate"
+	"github.com/rollout-dev/rollout/internal/journal"
+	"github.com/rollout-dev/rollout/internal/provision"
+	"github.com/rollout-dev/rollout/internal/rings"
+)
+
+// fleet is one loaded fleet with its journal open.
+type fleet struct {
+	cfg      *config.Config
+	stateDir string
+	store    *journal.SQLite
+	bin      string
+}
+
+func openFleet(g globals, needBinary bool) (*fleet, error) {
+	cfg, err := loadConfig(g)
+	if err != nil {
+		return nil, err
+	}
+	f := &fleet{cfg: cfg, stateDir: filepath.Join(cfg.Root, ".rollout")}
+	if needBinary {
+		if f.bin, err = provision.FindBinary(firstNonEmpty(g.tfBin(), os.Getenv("ROLLOUT_TF_BIN"))); err != nil {
+			return nil, err
+		}
+	}
+	if f.store, err = journal.Open(filepath.Join(f.stateDir, "state.db")); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func (f *fleet) Close() { f.store.Close() }
+
+func firstNonEmpty(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
+}
+
+func (f *fleet) provisioner() *provision.Terraform {
+	return &provision.Terraform{Bin: f.bin, Config: f.cfg, StateDir: f.stateDir,
+		Vars: func(ctx context.Context, name string) (map[string]any, error) {
+			r, err := f.store.Release(ctx, name)
+			return r.Vars, err
+		}}
+}
+
+// checkBoundaries refuses targets of clouds this version cannot isolate credentials for: running
+// them with whatever credentials the environment holds could cross a sovereign boundary.
+func (f *fleet) checkBoundaries(targets []string) error {
+	for _, name := range targets {
+		t := f.cfg.Target(name)
+		if b := f.cfg.Boundaries[t.Boundary]; b != nil && b.Cloud != "local" {
+			return &ExitErr{Code: ExitError, Err: fmt.Errorf("%s: target %s is in boundary %s (cloud %s): this version of rollout runs only local boundaries, because it cannot yet give Terraform that boundary's credentials alone", t.File, t.Name, t.Boundary, b.Cloud)}
+		}
+	}
+	return nil
+}
+
+func holder(runID string) journal.Holder {
+	host, _ := os.Hostname()
+	name := "unknown"
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	return journal.Holder{Name: name + "@" + host, Host: host, PID: os.Getpid(), RunID: runID}
+}
+
+func leaseTTL() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv("ROLLOUT_LEASE_TTL")); err == nil && d > 0 {
+		return d
+	}
+	return 30 * time.Second
+}
+
+// withLease holds the fleet's lease while fn runs, renewing it; if it is lost, fn's context ends.
+func (f *fleet) withLease(ctx context.Context, runID string, fn func(ctx context.Context) error) error {
+	h := holder(runID)
+	ttl := leaseTTL()
+	if err := f.store.AcquireLease(ctx, h, time.Now(), ttl); err != nil {
+		return err
+	}
+	defer f.store.ReleaseLease(context.WithoutCancel(ctx), h)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		t := time.NewTicker(ttl / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := f.store.RenewLease(ctx, h, time.Now(), ttl); errors.Is(err, journal.ErrLeaseLost) {
+					cancel(err)
+					return
+				}
+			}
+		}
+	}()
+	err := fn(ctx)
+	if cause := context.Cause(ctx); errors.Is(cause, journal.ErrLeaseLost) {
+		return fmt.Errorf("stopped: %w", cause)
+	}
+	return err
+}
+
+func newID(prefix string) string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return prefix + "-" + hex.EncodeToString(b)
+}
+
+// execute drives a run (new or resumed) to its end or to a wait, printing progress.
+func (f *fleet) execute(ctx context.Context, io IO, g globals, s *rings.State, first rings.Event) error {
+	limits := map[string]int{}
+	for name, b := range f.cfg.Boundaries {
+		limits[name] = b.MaxParallel
+	}
+	p := newProgress(io, g)
+	x := &rings.Executor{
+		Store:       f.store,
+		Provisioner: f.provisioner(),
+		Gates:       &healthgate.Runner{Config: f.cfg},
+		Observe:     p.event,
+		Boundaries:  limits,
+		GlobalLimit: 64,
+	}
+	err := x.Run(ctx, s, first)
+	if errors.Is(err, rings.ErrInterrupted) {
+		return &ExitErr{Code: ExitError, Err: fmt.Errorf("run %s %w (rollout start --release %s)", s.RunID, err, s.Plan.Release.Name)}
+	}
+	return err
+}
+
+// outcomeErr maps a run's phase to the CI contract.
+func outcomeErr(s *rings.State) error {
+	switch s.Phase {
+	case rings.PhaseSucceeded:
+		return nil
+	case rings.PhaseRolledBack:
+		return &ExitErr{Code: ExitGateFailed}
+	case rings.PhaseRollbackFailed:
+		return &ExitErr{Code: ExitRollbackFailed}
+	case rings.PhaseWaiting:
+		return &ExitErr{Code: ExitWaiting}
+	}
+	return &ExitErr{Code: ExitError, Err: fmt.Errorf("run %s stopped in phase %s", s.RunID, s.Phase)}
+}
+
+// parseVars reads --var k=v flags.
+func parseVars(kvs []string) (map[string]any, error) {
+	out := map[string]any{}
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, &ExitErr{Code: ExitError, Err: fmt.Errorf("--var %q: want name=value", kv)}
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+func (f *fleet) replay(ctx context.Context, runID string) (*rings.State, []rings.Event, error) {
+	evs, err := f.store.Events(ctx, runID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return rings.Replay(evs), evs, nil
+}
+
+// latestRun is the run an operator means when naming none: the newest.
+func (f *fleet) latestRun(ctx context.Context, kind string) (journal.Run, error) {
+	runs, err := f.store.Runs(ctx)
+	if err != nil {
+		return journal.Run{}, err
+	}
+	for _, r := range runs {
+		if kind == "" || r.Kind == kind {
+			return r, nil
+		}
+	}
+	return journal.Run{}, &ExitErr{Code: ExitError, Err: errors.New("no run in this fleet's journal yet (hint: rollout start --release NAME)")}
+}

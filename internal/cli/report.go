@@ -1,0 +1,189 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/rollout-dev/rollout/internal/rings"
+)
+
+// ReportVersion is the version of the --output json report; its field names are public API.
+const ReportVersion = 1
+
+// Report is what `start`, `status` and `rollback` print with --output json.
+type Report struct {
+	V        int              `json:"v"`
+	Run      string           `json:"run"`
+	Kind     string           `json:"kind"`
+	Release  rings.ReleaseRef `json:"release"`
+	Phase    string           `json:"phase"`
+	Reason   string           `json:"reason,omitempty"`
+	ExitCode int              `json:"exitCode"`
+	Started  time.Time        `json:"started"`
+	Updated  time.Time        `json:"updated"`
+	Rings    []RingReport     `json:"rings"`
+}
+
+type RingReport struct {
+	Name      string                 `json:"name"`
+	Phase     string                 `json:"phase"`
+	Failures  int                    `json:"failures"`
+	Reason    string                 `json:"reason,omitempty"`
+	Started   *time.Time             `json:"started,omitempty"`
+	Ended     *time.Time             `json:"ended,omitempty"`
+	BakeUntil *time.Time             `json:"bakeUntil,omitempty"`
+	Approvals []rings.ApprovalRecord `json:"approvals,omitempty"`
+	Targets   []TargetReport         `json:"targets"`
+}
+
+type TargetReport struct {
+	Name     string             `json:"name"`
+	Boundary string             `json:"boundary"`
+	Phase    string             `json:"phase"`
+	Release  *rings.ReleaseRef  `json:"release,omitempty"` // what it runs now, as far as the run knows
+	Applies  rings.ReleaseRef   `json:"applies"`           // what this run applies to it
+	From     *rings.ReleaseRef  `json:"lastKnownGood,omitempty"`
+	Plan     *rings.PlanSummary `json:"plan,omitempty"`
+	Outputs  map[string]any     `json:"outputs,omitempty"`
+	Gates    []GateReport       `json:"gates,omitempty"`
+	Message  string             `json:"message,omitempty"`
+	Started  *time.Time         `json:"started,omitempty"`
+	Ended    *time.Time         `json:"ended,omitempty"`
+}
+
+// GateReport is the last measurement of one gate on one target.
+type GateReport struct {
+	Gate         string    `json:"gate"`
+	Passed       bool      `json:"passed"`
+	Message      string    `json:"message"`
+	At           time.Time `json:"at"`
+	Measurements int       `json:"measurements"`
+}
+
+func tptr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func buildReport(s *rings.State, evs []rings.Event) Report {
+	rep := Report{V: ReportVersion, Run: s.RunID, Kind: s.Plan.Kind, Release: s.Plan.Release, Phase: s.Phase,
+		Reason: s.Reason, Started: s.Started, Updated: s.Updated}
+	rep.ExitCode = exitCode(outcomeErr(s))
+	gates := map[string]map[string]*GateReport{}
+	for _, ev := range evs {
+		if ev.Type != rings.GateMeasured || ev.Passed == nil {
+			continue
+		}
+		key := ev.Target
+		if key == "" {
+			key = "ring:" + ev.Ring
+		}
+		if gates[key] == nil {
+			gates[key] = map[string]*GateReport{}
+		}
+		gr := gates[key][ev.Gate]
+		if gr == nil {
+			gr = &GateReport{Gate: ev.Gate}
+			gates[key][ev.Gate] = gr
+		}
+		gr.Passed, gr.Message, gr.At = *ev.Passed, ev.Message, ev.At
+		gr.Measurements++
+	}
+	for _, r := range s.Rings {
+		rr := RingReport{Name: r.Plan.Name, Phase: r.Phase, Failures: r.Failures, Reason: r.Reason,
+			Started: tptr(r.Started), Ended: tptr(r.Ended), Approvals: r.Approvals}
+		if r.Phase == rings.RBaking {
+			rr.BakeUntil = tptr(r.BakeUntil)
+		}
+		for _, tp := range r.Plan.Targets {
+			t := s.Targets[tp.Name]
+			tr := TargetReport{Name: tp.Name, Boundary: tp.Boundary, Phase: t.Phase, Release: t.Current, Applies: tp.Release,
+				From: tp.From, Plan: t.Summary, Outputs: t.Outputs, Message: t.Message, Started: tptr(t.Started), Ended: tptr(t.Ended)}
+			for _, g := range r.Plan.Gates {
+				if gr := gates[tp.Name][g]; gr != nil {
+					tr.Gates = append(tr.Gates, *gr)
+				}
+			}
+			rr.Targets = append(rr.Targets, tr)
+		}
+		rep.Rings = append(rep.Rings, rr)
+	}
+	return rep
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func relName(r *rings.ReleaseRef) string {
+	if r == nil {
+		return "-"
+	}
+	return r.Name
+}
+
+func planText(p *rings.PlanSummary) string {
+	if p == nil {
+		return "-"
+	}
+	s := fmt.Sprintf("+%d ~%d -%d", p.Add, p.Change, p.Destroy)
+	if len(p.Replaced) > 0 {
+		s += fmt.Sprintf(" REPLACES %s", strings.Join(p.Replaced, ","))
+	}
+	if len(p.Deleted) > 0 {
+		s += fmt.Sprintf(" DELETES %s", strings.Join(p.Deleted, ","))
+	}
+	return s
+}
+
+func dur(a, b *time.Time) string {
+	if a == nil || b == nil {
+		return "-"
+	}
+	return b.Sub(*a).Round(100 * time.Millisecond).String()
+}
+
+// printReport writes the report for a person: the run, then a table of rings and targets.
+func printReport(w io.Writer, rep Report, st style) {
+	fmt.Fprintf(w, "\nrun %s  %s %s  %s", rep.Run, rep.Kind, rep.Release.Name, st.phase(rep.Phase))
+	if rep.Reason != "" {
+		fmt.Fprintf(w, "  (%s)", rep.Reason)
+	}
+	fmt.Fprintf(w, "\nstarted %s, %s ago; exit code %d\n\n", rep.Started.Local().Format("2006-01-02 15:04:05"),
+		time.Since(rep.Started).Round(time.Second), rep.ExitCode)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RING\tTARGET\tBOUNDARY\tSTATE\tRELEASE\tPLAN\tTOOK\tDETAIL")
+	for _, r := range rep.Rings {
+		ringNote := r.Phase
+		if r.BakeUntil != nil {
+			ringNote += fmt.Sprintf(" (%s left)", time.Until(*r.BakeUntil).Round(time.Second))
+		}
+		fmt.Fprintf(tw, "%s\t\t\t%s\t\t\t%s\t%s\n", r.Name, st.phase(ringNote), dur(r.Started, r.Ended), r.Reason)
+		for _, t := range r.Targets {
+			detail := t.Message
+			if detail == "" && len(t.Gates) > 0 {
+				g := t.Gates[len(t.Gates)-1]
+				detail = fmt.Sprintf("%s: %s", g.Gate, g.Message)
+			}
+			fmt.Fprintf(tw, "\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.Boundary, st.phase(t.Phase), relName(t.Release),
+				planText(t.Plan), dur(t.Started, t.Ended), truncate(detail, 100))
+		}
+	}
+	tw.Flush()
+}
+
+func truncate(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > n {
+		return s[:n-3] + "..."
+	}
+	return s
+}

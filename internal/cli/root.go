@@ -1,0 +1,155 @@
+// Package cli is rollout's command line: one file per command, each an options struct, a cobra
+// command that binds flags, and a run function that holds the logic.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/rollout-dev/rollout/internal/config"
+	"github.com/rollout-dev/rollout/internal/journal"
+	"github.com/spf13/cobra"
+	"github.com/spf13/viper"
+	"golang.org/x/term"
+)
+
+// Exit codes: the CI contract (docs/exit-codes.md).
+const (
+	ExitOK             = 0
+	ExitError          = 1
+	ExitGateFailed     = 2
+	ExitWaiting        = 3
+	ExitBlocked        = 4
+	ExitLeaseHeld      = 5
+	ExitRollbackFailed = 6
+)
+
+// IO are a command's streams: data to Out, status to Err.
+type IO struct {
+	In     io.Reader
+	Out    io.Writer
+	Err    io.Writer
+	ErrTTY bool // Err is a terminal: colours and symbols
+}
+
+// ExitErr carries an exit code with the error to report (nil: report nothing more).
+type ExitErr struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitErr) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("exit %d", e.Code)
+	}
+	return e.Err.Error()
+}
+
+func (e *ExitErr) Unwrap() error { return e.Err }
+
+// exitCode maps an error to the CI contract's exit code, in one place.
+func exitCode(err error) int {
+	var ee *ExitErr
+	var held *journal.LeaseHeldError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &ee):
+		return ee.Code
+	case errors.As(err, &held):
+		return ExitLeaseHeld
+	}
+	return ExitError
+}
+
+// globals are the settings every command shares: flags, else ROLLOUT_* environment variables.
+type globals struct {
+	v *viper.Viper
+}
+
+func (g globals) configPath() string { return g.v.GetString("config") }
+func (g globals) json() bool         { return g.v.GetString("output") == "json" }
+func (g globals) tfBin() string      { return g.v.GetString("tf-bin") }
+func (g globals) color() bool        { return !g.v.GetBool("no-color") && os.Getenv("NO_COLOR") == "" }
+
+// NewRoot builds the command tree.
+func NewRoot(io IO) *cobra.Command {
+	v := viper.New()
+	v.SetEnvPrefix("ROLLOUT")
+	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
+	v.AutomaticEnv()
+	g := globals{v: v}
+	root := &cobra.Command{
+		Use:   "rollout",
+		Short: "Provision a fleet with Terraform/OpenTofu and promote releases ring by ring behind health gates",
+		Long: `rollout provisions every target of a fleet with Terraform or OpenTofu and promotes each release
+ring by ring, only after health gates pass, rolling back by itself when they fail.
+
+Exit codes: 0 done; 1 usage, configuration or internal error; 2 a gate failed and the rollback
+was carried out; 3 waiting for an approval; 4 blocked by a freeze; 5 another run holds the fleet;
+6 a rollback itself failed.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(io.In)
+	root.SetOut(io.Out)
+	root.SetErr(io.Err)
+	pf := root.PersistentFlags()
+	pf.String("config", "", "the fleet's rollout.yaml, or its directory (env ROLLOUT_CONFIG; default: ./rollout.yaml)")
+	pf.StringP("output", "o", "text", "output format: text or json (env ROLLOUT_OUTPUT)")
+	pf.String("tf-bin", "", "the terraform or tofu binary (env ROLLOUT_TF_BIN, else TF_BIN, else tofu/terraform on PATH)")
+	pf.Bool("no-color", false, "no colours on a terminal (also NO_COLOR)")
+	_ = v.BindPFlags(pf)
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		if o := g.v.GetString("output"); o != "text" && o != "json" {
+			return &ExitErr{Code: ExitError, Err: fmt.Errorf("--output must be text or json, got %q", o)}
+		}
+		return nil
+	}
+	root.AddCommand(
+		newValidateCmd(io, g),
+		newPlanCmd(io, g),
+		newStartCmd(io, g),
+		newStatusCmd(io, g),
+		newHistoryCmd(io, g),
+		newRollbackCmd(io, g),
+		newApproveCmd(io, g),
+		newDemoCmd(io, g),
+	)
+	return root
+}
+
+// Main runs rollout with args and returns the process exit code.
+func Main(args []string) int {
+	io := IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, ErrTTY: term.IsTerminal(int(os.Stderr.Fd()))}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := NewRoot(io)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err != nil {
+		var ee *ExitErr
+		if !errors.As(err, &ee) || ee.Err != nil {
+			fmt.Fprintf(io.Err, "rollout: %v\n", err)
+		}
+	}
+	return exitCode(err)
+}
+
+func loadConfig(g globals) (*config.Config, error) {
+	c, err := config.Load(g.configPath())
+	if err != nil {
+		var errs config.Errors
+		if errors.As(err, &errs) {
+			return nil, &ExitErr{Code: ExitError, Err: fmt.Errorf("the configuration has %d problem(s):\n%w", len(errs), err)}
+		}
+		return nil, err
+	}
+	return c, nil
+}

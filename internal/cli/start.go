@@ -1,0 +1,197 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"time"
+
+	"github.com/rollout-dev/rollout/internal/journal"
+	"github.com/rollout-dev/rollout/internal/provision"
+	"github.com/rollout-dev/rollout/internal/rings"
+	"github.com/spf13/cobra"
+)
+
+type startOptions struct {
+	Release string
+	Vars    []string
+}
+
+func newStartCmd(io IO, g globals) *cobra.Command {
+	o := &startOptions{}
+	cmd := &cobra.Command{
+		Use:   "start --release NAME [--var k=v ...]",
+		Short: "Promote a release through the rings; called again for the same release, resume its run",
+		Long: `Promote a release ring by ring: in each ring, plan and apply at most maxParallel targets at
+once, evaluate each target's gates after its apply, bake the ring with its ring gates, and move
+on only when the ring passed. A gate failure beyond maxFailures halts the ring and rolls back per
+its rollback scope (target, ring or run) to each target's last known good release; exit 2.
+
+The release is immutable: its name is bound to the module tree's digest and variables the first
+time it is started. Starting the same release again resumes its run (after a crash, an approval
+or an interruption); it never starts a second one.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return startRun(cmd.Context(), io, g, o)
+		},
+	}
+	cmd.Flags().StringVar(&o.Release, "release", "", "the release name, e.g. v42 (required)")
+	cmd.Flags().StringArrayVar(&o.Vars, "var", nil, "a release variable name=value, over release.vars (repeatable)")
+	_ = cmd.MarkFlagRequired("release")
+	return cmd
+}
+
+func startRun(ctx context.Context, io IO, g globals, o *startOptions) error {
+	f, err := openFleet(g, true)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	extra, err := parseVars(o.Vars)
+	if err != nil {
+		return err
+	}
+	var s *rings.State
+	err = f.withLease(ctx, "", func(ctx context.Context) error {
+		var first rings.Event
+		run, found, err := f.store.RunForRelease(ctx, o.Release)
+		if err != nil {
+			return err
+		}
+		if found {
+			if s, _, err = f.replay(ctx, run.ID); err != nil {
+				return err
+			}
+			if rings.Terminal(s.Phase) {
+				fmt.Fprintf(io.Err, "run %s of release %s already finished: %s %s\n", run.ID, o.Release, s.Phase, s.Reason)
+				return nil
+			}
+			if err := f.checkBoundaries(planTargets(s.Plan)); err != nil {
+				return err
+			}
+			fmt.Fprintf(io.Err, "resuming run %s of release %s (phase %s)\n", run.ID, o.Release, s.Phase)
+			first = rings.Event{Type: rings.RunResumed, Actor: holder(run.ID).Name}
+		} else {
+			if other, err := f.unfinishedRun(ctx); err != nil || other != nil {
+				if err != nil {
+					return err
+				}
+				return &ExitErr{Code: ExitError, Err: fmt.Errorf("run %s of release %s is not finished (%s): finish it first (rollout start --release %s), or roll it back (rollout rollback --run %s)",
+					other.RunID, other.Plan.Release.Name, other.Phase, other.Plan.Release.Name, other.RunID)}
+			}
+			plan, err := f.newPlan(ctx, o.Release, extra)
+			if err != nil {
+				return err
+			}
+			if err := f.checkBoundaries(planTargets(*plan)); err != nil {
+				return err
+			}
+			id := newID(o.Release)
+			if err := f.store.CreateRun(ctx, journal.Run{ID: id, Kind: rings.KindRelease, Release: plan.Release, Created: time.Now()}); err != nil {
+				return err
+			}
+			s = &rings.State{RunID: id}
+			first = rings.Event{Type: rings.RunStarted, Plan: plan, Actor: holder(id).Name}
+			fmt.Fprintf(io.Err, "run %s: release %s (module %s)\n", id, o.Release, plan.Release.Digest[:12])
+		}
+		if s.RunID == "" {
+			s.RunID = run.ID
+		}
+		return f.execute(ctx, io, g, s, first)
+	})
+	if err != nil {
+		return err
+	}
+	return finishReport(ctx, io, g, f, s)
+}
+
+func planTargets(p rings.Plan) []string {
+	var out []string
+	for _, r := range p.Rings {
+		for _, t := range r.Targets {
+			out = append(out, t.Name)
+		}
+	}
+	return out
+}
+
+// unfinishedRun returns a release run that is neither finished nor absent, if any.
+func (f *fleet) unfinishedRun(ctx context.Context) (*rings.State, error) {
+	runs, err := f.store.Runs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range runs {
+		if r.Kind != rings.KindRelease {
+			continue
+		}
+		s, _, err := f.replay(ctx, r.ID)
+		if err != nil {
+			return nil, err
+		}
+		if s.Plan.Kind != "" && !rings.Terminal(s.Phase) {
+			return s, nil
+		}
+	}
+	return nil, nil
+}
+
+// newPlan snapshots the module, records the release, and fixes the run's plan from the
+// configuration, with each target's last known good as where a rollback returns it.
+func (f *fleet) newPlan(ctx context.Context, name string, extra map[string]any) (*rings.Plan, error) {
+	digest, err := provision.Snapshot(f.cfg.ModuleDir(), f.stateDir)
+	if err != nil {
+		return nil, err
+	}
+	vars := maps.Clone(f.cfg.Release.Vars)
+	if vars == nil {
+		vars = map[string]any{}
+	}
+	maps.Copy(vars, extra)
+	rel := rings.ReleaseRef{Name: name, Digest: digest}
+	if err := f.store.RecordRelease(ctx, journal.Release{Name: name, Digest: digest, Vars: vars, Created: time.Now()}); err != nil {
+		var changed *journal.ReleaseChangedError
+		if errors.As(err, &changed) {
+			return nil, &ExitErr{Code: ExitError, Err: err}
+		}
+		return nil, err
+	}
+	plan := &rings.Plan{Kind: rings.KindRelease, Release: rel}
+	name0 := name
+	for _, r := range f.cfg.Rings {
+		rp := rings.RingPlan{Name: r.Name, MaxParallel: r.MaxParallel, MaxFailures: r.MaxFailures, Gates: r.Gates,
+			Bake: r.Bake.D(), RingGates: r.RingGates, Rollback: r.Rollback, Approval: r.Approval.Required,
+			Approvers: r.Approval.Approvers, Quorum: r.Approval.Quorum}
+		for _, name := range r.Targets {
+			t := f.cfg.Target(name)
+			lkg, err := f.store.LastKnownGood(ctx, name, name0)
+			if err != nil {
+				return nil, err
+			}
+			rp.Targets = append(rp.Targets, rings.TargetPlan{Name: name, Boundary: t.Boundary, Release: rel, From: lkg})
+		}
+		plan.Rings = append(plan.Rings, rp)
+	}
+	return plan, nil
+}
+
+// finishReport prints the run's report and returns the error its outcome maps to.
+func finishReport(ctx context.Context, io IO, g globals, f *fleet, s *rings.State) error {
+	if s == nil {
+		return nil
+	}
+	s, evs, err := f.replay(ctx, s.RunID)
+	if err != nil {
+		return err
+	}
+	rep := buildReport(s, evs)
+	if g.json() {
+		if err := writeJSON(io.Out, rep); err != nil {
+			return err
+		}
+	} else {
+		printReport(io.Err, rep, newStyle(io, g))
+	}
+	return outcomeErr(s)
+}

@@ -1,0 +1,162 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/rollout-dev/rollout/internal/rings"
+	"github.com/spf13/cobra"
+)
+
+func newStatusCmd(io IO, g globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status [RUN]",
+		Short: "Show a run (default: the newest): rings, targets, releases, gate verdicts, timings",
+		Long: `Show a run: its phase and why, each ring's phase and bake, each target's state, the release it
+runs, its plan summary, its last gate measurements and how long each step took. The exit code is
+the one the run's outcome maps to (0 done, 2 rolled back, 3 waiting, 6 rollback failed).`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := openFleet(g, false)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			ctx := cmd.Context()
+			id := ""
+			if len(args) == 1 {
+				r, err := f.store.Run(ctx, args[0])
+				if err != nil {
+					return &ExitErr{Code: ExitError, Err: err}
+				}
+				id = r.ID
+			} else {
+				r, err := f.latestRun(ctx, "")
+				if err != nil {
+					return err
+				}
+				id = r.ID
+			}
+			return showRun(ctx, io, g, f, id)
+		},
+	}
+}
+
+func showRun(ctx context.Context, io IO, g globals, f *fleet, id string) error {
+	s, evs, err := f.replay(ctx, id)
+	if err != nil {
+		return err
+	}
+	rep := buildReport(s, evs)
+	if g.json() {
+		if err := writeJSON(io.Out, rep); err != nil {
+			return err
+		}
+	} else {
+		printReport(io.Out, rep, style{})
+	}
+	if s.Phase == rings.PhaseRunning || s.Phase == rings.PhaseRollingBack {
+		return nil // in progress (or interrupted): nothing to signal yet
+	}
+	return outcomeErr(s)
+}
+
+type historyOptions struct{ Target string }
+
+func newHistoryCmd(io IO, g globals) *cobra.Command {
+	o := &historyOptions{}
+	cmd := &cobra.Command{
+		Use:   "history [--target T]",
+		Short: "List runs, or which release a target had, when, and the outcome",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := openFleet(g, false)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if o.Target != "" {
+				return targetHistory(cmd.Context(), io, g, f, o.Target)
+			}
+			return runHistory(cmd.Context(), io, g, f)
+		},
+	}
+	cmd.Flags().StringVar(&o.Target, "target", "", "show one target's history")
+	return cmd
+}
+
+type runLine struct {
+	Run     string           `json:"run"`
+	Kind    string           `json:"kind"`
+	Release rings.ReleaseRef `json:"release"`
+	Phase   string           `json:"phase"`
+	Reason  string           `json:"reason,omitempty"`
+	Started time.Time        `json:"started"`
+	Updated time.Time        `json:"updated"`
+}
+
+func runHistory(ctx context.Context, io IO, g globals, f *fleet) error {
+	runs, err := f.store.Runs(ctx)
+	if err != nil {
+		return err
+	}
+	var out []runLine
+	for _, r := range runs {
+		s, _, err := f.replay(ctx, r.ID)
+		if err != nil {
+			return err
+		}
+		out = append(out, runLine{Run: r.ID, Kind: r.Kind, Release: r.Release, Phase: s.Phase, Reason: s.Reason, Started: r.Created, Updated: s.Updated})
+	}
+	if g.json() {
+		return writeJSON(io.Out, out)
+	}
+	tw := tabwriter.NewWriter(io.Out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RUN\tKIND\tRELEASE\tOUTCOME\tSTARTED\tTOOK\tWHY")
+	for _, l := range out {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.Run, l.Kind, l.Release.Name, l.Phase, l.Started.Local().Format("2006-01-02 15:04:05"),
+			l.Updated.Sub(l.Started).Round(100*time.Millisecond), truncate(l.Reason, 80))
+	}
+	return tw.Flush()
+}
+
+type targetLine struct {
+	At      time.Time         `json:"at"`
+	Run     string            `json:"run"`
+	Event   rings.EventType   `json:"event"`
+	Release *rings.ReleaseRef `json:"release,omitempty"`
+	Message string            `json:"message,omitempty"`
+}
+
+func targetHistory(ctx context.Context, io IO, g globals, f *fleet, target string) error {
+	evs, err := f.store.TargetEvents(ctx, target, rings.TargetApplying, rings.TargetApplied, rings.TargetApplyFailed,
+		rings.TargetVerified, rings.TargetGateFailed, rings.TargetRollingBack, rings.TargetRolledBack,
+		rings.TargetRollbackFailed, rings.TargetRollbackSkip)
+	if err != nil {
+		return err
+	}
+	out := []targetLine{}
+	for _, ev := range evs {
+		out = append(out, targetLine{At: ev.At, Run: ev.RunID, Event: ev.Type, Release: ev.Release, Message: ev.Message})
+	}
+	lkg, err := f.store.LastKnownGood(ctx, target, "")
+	if err != nil {
+		return err
+	}
+	if g.json() {
+		return writeJSON(io.Out, struct {
+			Target        string            `json:"target"`
+			LastKnownGood *rings.ReleaseRef `json:"lastKnownGood"`
+			Events        []targetLine      `json:"events"`
+		}{target, lkg, out})
+	}
+	fmt.Fprintf(io.Out, "target %s: last known good %s\n", target, relName(lkg))
+	tw := tabwriter.NewWriter(io.Out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "WHEN\tRUN\tEVENT\tRELEASE\tDETAIL")
+	for _, l := range out {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", l.At.Local().Format("2006-01-02 15:04:05"), l.Run, l.Event, relName(l.Release), truncate(l.Message, 100))
+	}
+	return tw.Flush()
+}

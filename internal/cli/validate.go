@@ -1,0 +1,42 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+func newValidateCmd(io IO, g globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "validate",
+		Short: "Check the fleet's configuration; every problem names its file, line and key",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := loadConfig(g)
+			if err != nil {
+				return err
+			}
+			type ring struct {
+				Name    string   `json:"name"`
+				Targets []string `json:"targets"`
+			}
+			out := struct {
+				Valid   bool   `json:"valid"`
+				Config  string `json:"config"`
+				Targets int    `json:"targets"`
+				Rings   []ring `json:"rings"`
+			}{Valid: true, Config: cfg.File, Targets: len(cfg.Targets)}
+			for _, r := range cfg.Rings {
+				out.Rings = append(out.Rings, ring{r.Name, r.Targets})
+			}
+			if g.json() {
+				return writeJSON(io.Out, out)
+			}
+			fmt.Fprintf(io.Out, "%s is valid: %d target(s) in %d ring(s)\n", cfg.File, len(cfg.Targets), len(cfg.Rings))
+			for _, r := range out.Rings {
+				fmt.Fprintf(io.Out, "  %-12s %v\n", r.Name, r.Targets)
+			}
+			return nil
+		},
+	}
+}

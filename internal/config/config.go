@@ -1,0 +1,572 @@
+// Package config loads and validates a fleet: rollout.yaml (release, boundaries, gates, rings) and
+// the targets under environments/**.yaml. Every error names the file, the line and the key.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"text/template"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// FileName is the fleet's main configuration file.
+const FileName = "rollout.yaml"
+
+// Duration is a time.Duration written as a Go duration string ("90s", "10m").
+type Duration time.Duration
+
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// Config is one fleet, loaded and validated.
+type Config struct {
+	Root       string // the fleet's root directory (where rollout.yaml is)
+	File       string // the path of rollout.yaml
+	Release    Release
+	Defaults   Defaults
+	Boundaries map[string]*Boundary
+	Gates      map[string]*Gate
+	Rings      []*Ring
+	Targets    []*Target // in file order, files sorted by path
+}
+
+type Release struct {
+	Module string         // relative to Root
+	Vars   map[string]any // string values are templates over .Release and .Target
+}
+
+// ModuleDir is the absolute path of the release's root module.
+func (c *Config) ModuleDir() string { return filepath.Join(c.Root, c.Release.Module) }
+
+type Defaults struct {
+	MaxParallel      int
+	TerraformTimeout Duration // deadline for each terraform command
+}
+
+type Boundary struct {
+	Name           string
+	Cloud          string // azure | aws | gcp | local
+	MaxParallel    int
+	ProviderMirror string
+	Settings       map[string]any // cloud-specific keys (environment, partition, identity, ...)
+}
+
+// Gate is a named health check: one provider plus the policy that turns measurements into a verdict.
+type Gate struct {
+	Name         string
+	HTTP         *HTTPCheck
+	Command      *CommandCheck
+	Interval     Duration
+	Timeout      Duration
+	HealthyFor   Duration
+	Consecutive  int
+	FailureLimit int
+}
+
+type HTTPCheck struct {
+	URL          string // template
+	ExpectStatus int
+	JSONPath     string // dotted path into the JSON body, e.g. status or checks.db
+	Expect       string // the value at JSONPath, compared as a string
+	MaxLatency   Duration
+}
+
+type CommandCheck struct {
+	Run        []string // argv, each a template; a single string runs under sh -c
+	ExpectExit int
+}
+
+// Rollback scopes.
+const (
+	RollbackTarget = "target"
+	RollbackRing   = "ring"
+	RollbackRun    = "run"
+)
+
+type Ring struct {
+	Name        string
+	Select      Selector
+	MaxParallel int
+	MaxFailures int
+	Gates       []string
+	Bake        Duration
+	RingGates   []string
+	Rollback    string
+	Approval    Approval
+	Targets     []string // resolved target names, in declaration order
+}
+
+type Selector struct {
+	Names      []string
+	Labels     map[string]string
+	Boundaries []string
+}
+
+type Approval struct {
+	Required  bool
+	Approvers []string
+	Quorum    int
+}
+
+type Target struct {
+	Name     string
+	Boundary string
+	Region   string
+	Labels   map[string]string
+	Vars     map[string]any
+	Backend  *Backend
+	File     string // where it was declared, relative to Root
+	Line     int
+}
+
+type Backend struct {
+	Type   string
+	Config map[string]any
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+
+// Load reads the fleet whose rollout.yaml is at path (a file, or a directory holding rollout.yaml).
+func Load(path string) (*Config, error) {
+	if path == "" {
+		path = "."
+	}
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		path = filepath.Join(path, FileName)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(abs)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no fleet configuration at %s (hint: run in the fleet's directory, or pass --config / ROLLOUT_CONFIG)", path)
+		}
+		return nil, fmt.Errorf("read configuration: %w", err)
+	}
+	c := &Config{Root: filepath.Dir(abs), File: abs}
+	var errs Errors
+	c.parseMain(data, &errs)
+	c.loadEnvironments(&errs)
+	if len(errs) == 0 {
+		c.validate(&errs)
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return c, nil
+}
+
+func (c *Config) rel(p string) string {
+	if r, err := filepath.Rel(c.Root, p); err == nil {
+		return r
+	}
+	return p
+}
+
+func parseDoc(data []byte, w walker) *yaml.Node {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		w.fail(nil, "", "not valid YAML: %v", err)
+		return nil
+	}
+	if len(doc.Content) == 0 {
+		return nil
+	}
+	return doc.Content[0]
+}
+
+func (c *Config) parseMain(data []byte, errs *Errors) {
+	w := walker{file: c.rel(c.File), errs: errs}
+	root := parseDoc(data, w)
+	top := w.fields(root, "", "release", "defaults", "boundaries", "gates", "rings")
+
+	rel := w.fields(top["release"], "release", "module", "vars")
+	c.Release.Module = w.str(rel["module"], "release.module")
+	c.Release.Vars = w.anyMap(rel["vars"], "release.vars")
+	if top["release"] == nil || c.Release.Module == "" {
+		w.fail(root, "release.module", "is required: the Terraform root module every release ships")
+	} else if st, err := os.Stat(c.ModuleDir()); err != nil || !st.IsDir() {
+		w.fail(rel["module"], "release.module", "module directory %s does not exist", c.Release.Module)
+	}
+	for k, v := range c.Release.Vars {
+		checkTemplates(w, rel["vars"], "release.vars."+k, v)
+	}
+
+	def := w.fields(top["defaults"], "defaults", "maxParallel", "terraformTimeout")
+	c.Defaults.MaxParallel = w.integer(def["maxParallel"], "defaults.maxParallel", 1)
+	if c.Defaults.MaxParallel == 0 {
+		c.Defaults.MaxParallel = 4
+	}
+	c.Defaults.TerraformTimeout = w.duration(def["terraformTimeout"], "defaults.terraformTimeout")
+	if c.Defaults.TerraformTimeout == 0 {
+		c.Defaults.TerraformTimeout = Duration(time.Hour)
+	}
+
+	c.Boundaries = map[string]*Boundary{}
+	for name, n := range w.fields(top["boundaries"], "boundaries") {
+		path := "boundaries." + name
+		b := &Boundary{Name: name, Settings: map[string]any{}}
+		f := w.fields(n, path, "cloud", "environment", "endpoints", "identity", "partition", "universeDomain",
+			"maxParallel", "providerMirror", "regions")
+		b.Cloud = w.str(f["cloud"], path+".cloud")
+		switch b.Cloud {
+		case "azure", "aws", "gcp", "local":
+		case "":
+			w.fail(n, path+".cloud", "is required: one of azure, aws, gcp, local")
+		default:
+			w.fail(f["cloud"], path+".cloud", "unknown cloud %q: one of azure, aws, gcp, local", b.Cloud)
+		}
+		b.MaxParallel = w.integer(f["maxParallel"], path+".maxParallel", 1)
+		b.ProviderMirror = w.str(f["providerMirror"], path+".providerMirror")
+		for _, k := range []string{"environment", "endpoints", "identity", "partition", "universeDomain", "regions"} {
+			if f[k] != nil {
+				var v any
+				_ = f[k].Decode(&v)
+				b.Settings[k] = v
+			}
+		}
+		if !nameRE.MatchString(name) {
+			w.fail(n, path, "boundary names use letters, digits, '.', '_' and '-'")
+		}
+		c.Boundaries[name] = b
+	}
+
+	c.Gates = map[string]*Gate{}
+	for name, n := range w.fields(top["gates"], "gates") {
+		c.Gates[name] = parseGate(w, name, n)
+	}
+
+	if top["rings"] != nil && top["rings"].Kind != yaml.SequenceNode {
+		w.fail(top["rings"], "rings", "must be a list of rings")
+	} else if top["rings"] != nil {
+		seen := map[string]bool{}
+		for i, n := range top["rings"].Content {
+			r := parseRing(w, fmt.Sprintf("rings[%d]", i), n, c.Defaults.MaxParallel)
+			if r.Name != "" && seen[r.Name] {
+				w.fail(n, fmt.Sprintf("rings[%d].name", i), "ring %q is declared twice", r.Name)
+			}
+			seen[r.Name] = true
+			c.Rings = append(c.Rings, r)
+		}
+	}
+	if len(c.Rings) == 0 {
+		w.fail(root, "rings", "at least one ring is required")
+	}
+}
+
+// Gate providers that later versions add; naming them gives a clear error rather than "unknown key".
+var laterProviders = []string{"prometheus", "azure-monitor", "cloudwatch", "gcp-monitoring", "terraform-output"}
+
+func parseGate(w walker, name string, n *yaml.Node) *Gate {
+	path := "gates." + name
+	allowed := append([]string{"http", "command", "interval", "timeout", "healthyFor", "consecutive", "failureLimit"}, laterProviders...)
+	f := w.fields(n, path, allowed...)
+	g := &Gate{Name: name}
+	providers := 0
+	if f["http"] != nil {
+		providers++
+		h := w.fields(f["http"], path+".http", "url", "expectStatus", "jsonPath", "expect", "maxLatency")
+		g.HTTP = &HTTPCheck{
+			URL:          w.str(h["url"], path+".http.url"),
+			ExpectStatus: w.integer(h["expectStatus"], path+".http.expectStatus", 100),
+			JSONPath:     w.str(h["jsonPath"], path+".http.jsonPath"),
+			Expect:       w.str(h["expect"], path+".http.expect"),
+			MaxLatency:   w.duration(h["maxLatency"], path+".http.maxLatency"),
+		}
+		if g.HTTP.ExpectStatus == 0 {
+			g.HTTP.ExpectStatus = 200
+		}
+		if g.HTTP.URL == "" {
+			w.fail(f["http"], path+".http.url", "is required")
+		}
+		checkTemplates(w, h["url"], path+".http.url", g.HTTP.URL)
+		if (g.HTTP.JSONPath == "") != (h["expect"] == nil) {
+			w.fail(f["http"], path+".http", "jsonPath and expect go together")
+		}
+	}
+	if f["command"] != nil {
+		providers++
+		cf := w.fields(f["command"], path+".command", "run", "expectExit")
+		g.Command = &CommandCheck{ExpectExit: w.integer(cf["expectExit"], path+".command.expectExit", 0)}
+		switch rn := cf["run"]; {
+		case rn == nil:
+			w.fail(f["command"], path+".command.run", "is required: a command line (run under sh -c) or a list of arguments")
+		case rn.Kind == yaml.ScalarNode:
+			g.Command.Run = []string{"sh", "-c", rn.Value}
+		default:
+			g.Command.Run = w.strings(rn, path+".command.run")
+		}
+		for i, a := range g.Command.Run {
+			checkTemplates(w, cf["run"], fmt.Sprintf("%s.command.run[%d]", path, i), a)
+		}
+	}
+	for _, p := range laterProviders {
+		if f[p] != nil {
+			providers++
+			w.fail(f[p], path+"."+p, "the %s gate provider is not available in this version of rollout (available: http, command)", p)
+		}
+	}
+	if providers == 0 {
+		w.fail(n, path, "names no provider: give one of http, command")
+	} else if providers > 1 {
+		w.fail(n, path, "names %d providers: a gate has exactly one", providers)
+	}
+	g.Interval = w.duration(f["interval"], path+".interval")
+	g.Timeout = w.duration(f["timeout"], path+".timeout")
+	g.HealthyFor = w.duration(f["healthyFor"], path+".healthyFor")
+	g.Consecutive = w.integer(f["consecutive"], path+".consecutive", 1)
+	g.FailureLimit = w.integer(f["failureLimit"], path+".failureLimit", 1)
+	if g.Interval == 0 {
+		g.Interval = Duration(5 * time.Second)
+	}
+	if g.Timeout == 0 {
+		g.Timeout = Duration(5 * time.Minute)
+	}
+	if g.Consecutive == 0 {
+		g.Consecutive = 1
+	}
+	if g.FailureLimit == 0 {
+		g.FailureLimit = 1
+	}
+	if g.HealthyFor >= g.Timeout && f["timeout"] != nil {
+		w.fail(f["healthyFor"], path+".healthyFor", "(%s) must be shorter than timeout (%s), or the gate can never pass", g.HealthyFor, g.Timeout)
+	}
+	return g
+}
+
+func parseRing(w walker, path string, n *yaml.Node, defaultParallel int) *Ring {
+	f := w.fields(n, path, "name", "targets", "maxParallel", "maxFailures", "gates", "bake", "ringGates", "rollback", "approval")
+	r := &Ring{Name: w.str(f["name"], path+".name")}
+	if r.Name == "" {
+		w.fail(n, path+".name", "is required")
+	} else if !nameRE.MatchString(r.Name) {
+		w.fail(f["name"], path+".name", "ring names use letters, digits, '.', '_' and '-'")
+	}
+	sel := w.fields(f["targets"], path+".targets", "names", "labels", "boundaries")
+	r.Select = Selector{
+		Names:      w.strings(sel["names"], path+".targets.names"),
+		Labels:     w.stringMap(sel["labels"], path+".targets.labels"),
+		Boundaries: w.strings(sel["boundaries"], path+".targets.boundaries"),
+	}
+	if len(sel) == 0 {
+		w.fail(n, path+".targets", "is required: select by names, labels or boundaries")
+	}
+	r.MaxParallel = w.integer(f["maxParallel"], path+".maxParallel", 1)
+	if r.MaxParallel == 0 {
+		r.MaxParallel = defaultParallel
+	}
+	r.MaxFailures = w.integer(f["maxFailures"], path+".maxFailures", 0)
+	r.Gates = w.strings(f["gates"], path+".gates")
+	r.Bake = w.duration(f["bake"], path+".bake")
+	r.RingGates = w.strings(f["ringGates"], path+".ringGates")
+	r.Rollback = w.str(f["rollback"], path+".rollback")
+	switch r.Rollback {
+	case "":
+		r.Rollback = RollbackRing
+	case RollbackTarget, RollbackRing, RollbackRun:
+	default:
+		w.fail(f["rollback"], path+".rollback", "must be target, ring or run, got %q", r.Rollback)
+	}
+	ap := w.fields(f["approval"], path+".approval", "required", "approvers", "quorum")
+	r.Approval = Approval{
+		Required:  w.boolean(ap["required"], path+".approval.required"),
+		Approvers: w.strings(ap["approvers"], path+".approval.approvers"),
+		Quorum:    w.integer(ap["quorum"], path+".approval.quorum", 1),
+	}
+	if r.Approval.Quorum == 0 {
+		r.Approval.Quorum = 1
+	}
+	if len(r.Approval.Approvers) > 0 && r.Approval.Quorum > len(r.Approval.Approvers) {
+		w.fail(ap["quorum"], path+".approval.quorum", "(%d) is more than the %d approvers listed", r.Approval.Quorum, len(r.Approval.Approvers))
+	}
+	return r
+}
+
+func (c *Config) loadEnvironments(errs *Errors) {
+	dir := filepath.Join(c.Root, "environments")
+	var files []string
+	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && (strings.HasSuffix(p, ".yaml") || strings.HasSuffix(p, ".yml")) {
+			files = append(files, p)
+		}
+		return nil
+	})
+	sort.Strings(files)
+	for _, p := range files {
+		data, err := os.ReadFile(p)
+		w := walker{file: c.rel(p), errs: errs}
+		if err != nil {
+			w.fail(nil, "", "%v", err)
+			continue
+		}
+		root := parseDoc(data, w)
+		top := w.fields(root, "", "targets")
+		tn := top["targets"]
+		if tn == nil {
+			continue
+		}
+		if tn.Kind != yaml.SequenceNode {
+			w.fail(tn, "targets", "must be a list of targets")
+			continue
+		}
+		for i, n := range tn.Content {
+			c.Targets = append(c.Targets, parseTarget(w, fmt.Sprintf("targets[%d]", i), n))
+		}
+	}
+}
+
+func parseTarget(w walker, path string, n *yaml.Node) *Target {
+	f := w.fields(n, path, "name", "boundary", "region", "labels", "vars", "backend")
+	t := &Target{File: w.file, Line: n.Line}
+	t.Name = w.str(f["name"], path+".name")
+	t.Boundary = w.str(f["boundary"], path+".boundary")
+	t.Region = w.str(f["region"], path+".region")
+	t.Labels = w.stringMap(f["labels"], path+".labels")
+	t.Vars = w.anyMap(f["vars"], path+".vars")
+	if t.Name == "" {
+		w.fail(n, path+".name", "is required")
+	} else if !nameRE.MatchString(t.Name) {
+		w.fail(f["name"], path+".name", "target names use letters, digits, '.', '_' and '-' (at most 63)")
+	}
+	if t.Boundary == "" {
+		w.fail(n, path+".boundary", "is required")
+	}
+	if f["backend"] != nil {
+		b := w.fields(f["backend"], path+".backend", "type", "config")
+		t.Backend = &Backend{Type: w.str(b["type"], path+".backend.type"), Config: w.anyMap(b["config"], path+".backend.config")}
+		if t.Backend.Type == "" {
+			w.fail(f["backend"], path+".backend.type", "is required (s3, azurerm, gcs, local, ...)")
+		}
+	}
+	return t
+}
+
+// validate checks what spans files: references between gates, boundaries, rings and targets.
+func (c *Config) validate(errs *Errors) {
+	main := walker{file: c.rel(c.File), errs: errs}
+	byName := map[string]*Target{}
+	for _, t := range c.Targets {
+		w := walker{file: t.File, errs: errs}
+		if prev, dup := byName[t.Name]; dup {
+			*errs = append(*errs, &FieldError{File: t.File, Line: t.Line, Key: "targets.name",
+				Msg: fmt.Sprintf("target %q is declared twice (first at %s:%d)", t.Name, prev.File, prev.Line)})
+			continue
+		}
+		byName[t.Name] = t
+		if _, ok := c.Boundaries[t.Boundary]; !ok {
+			w.fail(nil, "targets["+t.Name+"].boundary", "unknown boundary %q (declared in %s: %s)", t.Boundary, main.file, keys(c.Boundaries))
+		}
+	}
+	owner := map[string]string{}
+	for i, r := range c.Rings {
+		path := fmt.Sprintf("rings[%d]", i)
+		for _, g := range r.Gates {
+			if _, ok := c.Gates[g]; !ok {
+				main.fail(nil, path+".gates", "unknown gate %q (declared: %s)", g, keys(c.Gates))
+			}
+		}
+		for _, g := range r.RingGates {
+			if _, ok := c.Gates[g]; !ok {
+				main.fail(nil, path+".ringGates", "unknown gate %q (declared: %s)", g, keys(c.Gates))
+			}
+		}
+		for _, b := range r.Select.Boundaries {
+			if _, ok := c.Boundaries[b]; !ok {
+				main.fail(nil, path+".targets.boundaries", "unknown boundary %q (declared: %s)", b, keys(c.Boundaries))
+			}
+		}
+		for _, nm := range r.Select.Names {
+			if _, ok := byName[nm]; !ok {
+				main.fail(nil, path+".targets.names", "unknown target %q", nm)
+			}
+		}
+		for _, t := range c.Targets {
+			if !r.Select.matches(t) {
+				continue
+			}
+			if other, taken := owner[t.Name]; taken {
+				main.fail(nil, path+".targets", "target %q (%s:%d) is selected by ring %q and ring %q: every target is in exactly one ring", t.Name, t.File, t.Line, other, r.Name)
+				continue
+			}
+			owner[t.Name] = r.Name
+			r.Targets = append(r.Targets, t.Name)
+		}
+		if len(r.Targets) == 0 {
+			main.fail(nil, path+".targets", "ring %q selects no target", r.Name)
+		}
+	}
+	for _, t := range c.Targets {
+		if _, ok := owner[t.Name]; !ok {
+			*errs = append(*errs, &FieldError{File: t.File, Line: t.Line, Key: "targets[" + t.Name + "]",
+				Msg: fmt.Sprintf("target %q is in no ring: add it to a ring's targets in %s", t.Name, main.file)})
+		}
+	}
+	if len(c.Targets) == 0 {
+		main.fail(nil, "", "the fleet has no targets: declare them in environments/**/*.yaml")
+	}
+}
+
+func (s Selector) matches(t *Target) bool {
+	if len(s.Names) > 0 && !contains(s.Names, t.Name) {
+		return false
+	}
+	if len(s.Boundaries) > 0 && !contains(s.Boundaries, t.Boundary) {
+		return false
+	}
+	for k, v := range s.Labels {
+		if t.Labels[k] != v {
+			return false
+		}
+	}
+	return len(s.Names)+len(s.Boundaries)+len(s.Labels) > 0
+}
+
+func keys[V any](m map[string]V) string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	if len(out) == 0 {
+		return "none"
+	}
+	return strings.Join(out, ", ")
+}
+
+func checkTemplates(w walker, n *yaml.Node, path string, v any) {
+	switch x := v.(type) {
+	case string:
+		if _, err := template.New(path).Option("missingkey=error").Parse(x); err != nil {
+			w.fail(n, path, "bad template: %v", err)
+		}
+	case map[string]any:
+		for k, e := range x {
+			checkTemplates(w, n, path+"."+k, e)
+		}
+	case []any:
+		for i, e := range x {
+			checkTemplates(w, n, fmt.Sprintf("%s[%d]", path, i), e)
+		}
+	}
+}
+
+// Target returns the named target, or nil.
+func (c *Config) Target(name string) *Target {
+	for _, t := range c.Targets {
+		if t.Name == name {
+			return t
+		}
+	}
+	return nil
+}

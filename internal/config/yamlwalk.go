@@ -1,0 +1,229 @@
+package config
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// FieldError is one problem in a configuration file, located by file, line and key path.
+type FieldError struct {
+	File string // path relative to the fleet root where possible
+	Line int
+	Key  string // dotted key path, e.g. rings[1].maxParallel
+	Msg  string
+}
+
+func (e *FieldError) Error() string {
+	loc := e.File
+	if e.Line > 0 {
+		loc += ":" + strconv.Itoa(e.Line)
+	}
+	if e.Key == "" {
+		return fmt.Sprintf("%s: %s", loc, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s: %s", loc, e.Key, e.Msg)
+}
+
+// Errors is every problem found in one validation pass.
+type Errors []*FieldError
+
+func (es Errors) Error() string {
+	parts := make([]string, len(es))
+	for i, e := range es {
+		parts[i] = e.Error()
+	}
+	return strings.Join(parts, "\n")
+}
+
+// walker decodes yaml nodes strictly, collecting errors instead of stopping at the first.
+type walker struct {
+	file string
+	errs *Errors
+}
+
+func (w walker) fail(n *yaml.Node, key, format string, args ...any) {
+	line := 0
+	if n != nil {
+		line = n.Line
+	}
+	*w.errs = append(*w.errs, &FieldError{File: w.file, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// fields returns a mapping's values by key, reporting keys not in allowed (nil allows any).
+func (w walker) fields(n *yaml.Node, path string, allowed ...string) map[string]*yaml.Node {
+	out := map[string]*yaml.Node{}
+	if n == nil {
+		return out
+	}
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n.Kind != yaml.MappingNode {
+		if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+			return out
+		}
+		w.fail(n, path, "must be a mapping of keys to values")
+		return out
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if allowed != nil && !contains(allowed, k.Value) {
+			w.fail(k, join(path, k.Value), "unknown key%s", suggest(k.Value, allowed))
+			continue
+		}
+		if _, dup := out[k.Value]; dup {
+			w.fail(k, join(path, k.Value), "key given twice")
+		}
+		out[k.Value] = v
+	}
+	return out
+}
+
+func suggest(got string, allowed []string) string {
+	for _, a := range allowed {
+		if strings.EqualFold(a, got) || levenshtein(strings.ToLower(a), strings.ToLower(got)) <= 2 {
+			return fmt.Sprintf(" (did you mean %q?)", a)
+		}
+	}
+	s := append([]string(nil), allowed...)
+	sort.Strings(s)
+	return " (known keys: " + strings.Join(s, ", ") + ")"
+}
+
+func levenshtein(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (w walker) str(n *yaml.Node, path string) string {
+	if n == nil {
+		return ""
+	}
+	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+		w.fail(n, path, "must be a string")
+		return ""
+	}
+	return n.Value
+}
+
+func (w walker) integer(n *yaml.Node, path string, minimum int) int {
+	if n == nil {
+		return 0
+	}
+	v, err := strconv.Atoi(n.Value)
+	if n.Kind != yaml.ScalarNode || err != nil {
+		w.fail(n, path, "must be a whole number, got %q", n.Value)
+		return 0
+	}
+	if v < minimum {
+		w.fail(n, path, "must be at least %d, got %d", minimum, v)
+	}
+	return v
+}
+
+func (w walker) boolean(n *yaml.Node, path string) bool {
+	if n == nil {
+		return false
+	}
+	switch n.Value {
+	case "true":
+		return true
+	case "false":
+		return false
+	}
+	w.fail(n, path, "must be true or false, got %q", n.Value)
+	return false
+}
+
+func (w walker) duration(n *yaml.Node, path string) Duration {
+	if n == nil {
+		return 0
+	}
+	d, err := time.ParseDuration(n.Value)
+	if n.Kind != yaml.ScalarNode || err != nil {
+		w.fail(n, path, "must be a Go duration such as 90s, 10m or 2h, got %q", n.Value)
+		return 0
+	}
+	if d < 0 {
+		w.fail(n, path, "must not be negative, got %s", n.Value)
+	}
+	return Duration(d)
+}
+
+func (w walker) strings(n *yaml.Node, path string) []string {
+	if n == nil {
+		return nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		w.fail(n, path, "must be a list of strings")
+		return nil
+	}
+	out := make([]string, 0, len(n.Content))
+	for i, c := range n.Content {
+		out = append(out, w.str(c, fmt.Sprintf("%s[%d]", path, i)))
+	}
+	return out
+}
+
+func (w walker) stringMap(n *yaml.Node, path string) map[string]string {
+	if n == nil {
+		return nil
+	}
+	out := map[string]string{}
+	for k, v := range w.fields(n, path) {
+		out[k] = w.str(v, join(path, k))
+	}
+	return out
+}
+
+// anyMap decodes a free-form mapping (Terraform variables, backend settings), keeping key case.
+func (w walker) anyMap(n *yaml.Node, path string) map[string]any {
+	if n == nil {
+		return nil
+	}
+	if n.Kind != yaml.MappingNode {
+		w.fail(n, path, "must be a mapping of names to values")
+		return nil
+	}
+	var out map[string]any
+	if err := n.Decode(&out); err != nil {
+		w.fail(n, path, "%v", err)
+	}
+	return out
+}

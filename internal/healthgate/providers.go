@@ -1,0 +1,160 @@
+package healthgate
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+// Provider takes one measurement. It reports failures (unreachable, bad status, non-zero exit) as
+// a failed Measurement, and must return by ctx's deadline.
+type Provider interface {
+	Measure(ctx context.Context) Measurement
+}
+
+// HTTP checks a URL: status code, optionally a JSON field, optionally a latency limit.
+type HTTP struct {
+	Client       *http.Client
+	URL          string
+	ExpectStatus int
+	JSONPath     string
+	Expect       string
+	MaxLatency   time.Duration
+}
+
+var _ Provider = (*HTTP)(nil)
+
+func (h *HTTP) Measure(ctx context.Context) Measurement {
+	start := time.Now()
+	m := Measurement{At: start}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.URL, nil)
+	if err != nil {
+		m.Message = fmt.Sprintf("bad url %q: %v", h.URL, err)
+		return m
+	}
+	client := h.Client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		m.Message = fmt.Sprintf("GET %s: no data: %v", h.URL, err)
+		return m
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	took := time.Since(start)
+	want := h.ExpectStatus
+	if want == 0 {
+		want = http.StatusOK
+	}
+	if resp.StatusCode != want {
+		m.Message = fmt.Sprintf("GET %s: HTTP %d, want %d: %s", h.URL, resp.StatusCode, want, snippet(body))
+		return m
+	}
+	if h.MaxLatency > 0 && took > h.MaxLatency {
+		m.Message = fmt.Sprintf("GET %s: took %s, over maxLatency %s", h.URL, took.Round(time.Millisecond), h.MaxLatency)
+		return m
+	}
+	if h.JSONPath != "" {
+		got, err := jsonField(body, h.JSONPath)
+		if err != nil {
+			m.Message = fmt.Sprintf("GET %s: %v", h.URL, err)
+			return m
+		}
+		if got != h.Expect {
+			m.Message = fmt.Sprintf("GET %s: %s is %q, want %q", h.URL, h.JSONPath, got, h.Expect)
+			return m
+		}
+	}
+	m.Passed = true
+	m.Message = fmt.Sprintf("GET %s: HTTP %d in %s", h.URL, resp.StatusCode, took.Round(time.Millisecond))
+	return m
+}
+
+// jsonField reads a dotted path (a.b.0.c) from a JSON document and formats it as a string.
+func jsonField(body []byte, path string) (string, error) {
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		return "", fmt.Errorf("body is not JSON: %v", err)
+	}
+	for _, part := range strings.Split(path, ".") {
+		switch x := v.(type) {
+		case map[string]any:
+			var ok bool
+			if v, ok = x[part]; !ok {
+				return "", fmt.Errorf("no field %q in the body (path %s)", part, path)
+			}
+		case []any:
+			var i int
+			if _, err := fmt.Sscanf(part, "%d", &i); err != nil || i < 0 || i >= len(x) {
+				return "", fmt.Errorf("no element %q in the body (path %s)", part, path)
+			}
+			v = x[i]
+		default:
+			return "", fmt.Errorf("nothing at %s in the body", path)
+		}
+	}
+	switch x := v.(type) {
+	case string:
+		return x, nil
+	case nil:
+		return "null", nil
+	default:
+		b, _ := json.Marshal(x)
+		return string(b), nil
+	}
+}
+
+func snippet(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if len(s) > 200 {
+		s = s[:200] + "..."
+	}
+	return s
+}
+
+// Command runs a program: its exit code decides, its output is kept in the message.
+type Command struct {
+	Args       []string
+	Env        []string // added to the process environment
+	Dir        string
+	ExpectExit int
+}
+
+var _ Provider = (*Command)(nil)
+
+func (c *Command) Measure(ctx context.Context) Measurement {
+	m := Measurement{At: time.Now()}
+	if len(c.Args) == 0 {
+		m.Message = "no command"
+		return m
+	}
+	cmd := exec.CommandContext(ctx, c.Args[0], c.Args[1:]...)
+	cmd.Dir = c.Dir
+	cmd.Env = append(os.Environ(), c.Env...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.WaitDelay = time.Second
+	err := cmd.Run()
+	code := cmd.ProcessState.ExitCode()
+	if err != nil && code < 0 {
+		m.Message = fmt.Sprintf("%s: no data: %v", c.Args[0], err)
+		return m
+	}
+	text := snippet(out.Bytes())
+	if code != c.ExpectExit {
+		m.Message = fmt.Sprintf("exit %d, want %d: %s", code, c.ExpectExit, text)
+		return m
+	}
+	m.Passed = true
+	m.Message = fmt.Sprintf("exit %d: %s", code, text)
+	return m
+}

@@ -1,0 +1,219 @@
+package healthgate
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"text/template"
+	"time"
+
+	"github.com/rollout-dev/rollout/internal/config"
+	"github.com/rollout-dev/rollout/internal/rings"
+)
+
+// Runner evaluates a fleet's configured gates for the engine.
+type Runner struct {
+	Config *config.Config
+	Client *http.Client
+}
+
+var _ rings.GateRunner = (*Runner)(nil)
+
+// TemplateData is what gate templates see: {{ .Target.Name }}, {{ .Outputs.endpoint }}, ...
+type TemplateData struct {
+	Target  TargetData
+	Release rings.ReleaseRef
+	Ring    struct{ Name string }
+	Outputs map[string]any
+}
+
+type TargetData struct {
+	Name, Boundary, Region string
+	Labels                 map[string]string
+}
+
+func (r *Runner) data(req rings.GateRequest) TemplateData {
+	d := TemplateData{Release: req.Release, Outputs: req.Outputs}
+	d.Ring.Name = req.Ring
+	if t := r.Config.Target(req.Target); t != nil {
+		d.Target = TargetData{Name: t.Name, Boundary: t.Boundary, Region: t.Region, Labels: t.Labels}
+	}
+	if d.Outputs == nil {
+		d.Outputs = map[string]any{}
+	}
+	return d
+}
+
+func render(text string, d TemplateData) (string, error) {
+	t, err := template.New("gate").Option("missingkey=error").Parse(text)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	if err := t.Execute(&b, d); err != nil {
+		return "", err
+	}
+	return b.String(), nil
+}
+
+// provider builds the gate's provider for this request; a template that cannot be rendered (a
+// missing output, say) is a measurement that failed, reported as no data.
+func (r *Runner) provider(g *config.Gate, d TemplateData) (Provider, string) {
+	switch {
+	case g.HTTP != nil:
+		url, err := render(g.HTTP.URL, d)
+		if err != nil {
+			return nil, fmt.Sprintf("no data: url template: %v", err)
+		}
+		return &HTTP{Client: r.Client, URL: url, ExpectStatus: g.HTTP.ExpectStatus, JSONPath: g.HTTP.JSONPath,
+			Expect: g.HTTP.Expect, MaxLatency: g.HTTP.MaxLatency.D()}, ""
+	case g.Command != nil:
+		args := make([]string, len(g.Command.Run))
+		for i, a := range g.Command.Run {
+			s, err := render(a, d)
+			if err != nil {
+				return nil, fmt.Sprintf("no data: command template: %v", err)
+			}
+			args[i] = s
+		}
+		env := []string{"ROLLOUT_TARGET=" + d.Target.Name, "ROLLOUT_RING=" + d.Ring.Name, "ROLLOUT_RELEASE=" + d.Release.Name}
+		keys := make([]string, 0, len(d.Outputs))
+		for k := range d.Outputs {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if s, ok := d.Outputs[k].(string); ok {
+				env = append(env, "ROLLOUT_OUTPUT_"+strings.ToUpper(k)+"="+s)
+			}
+		}
+		return &Command{Args: args, Env: env, Dir: r.Config.Root, ExpectExit: g.Command.ExpectExit}, ""
+	}
+	return nil, "gate has no provider"
+}
+
+func policy(g *config.Gate) Policy {
+	return Policy{Interval: g.Interval.D(), Timeout: g.Timeout.D(), HealthyFor: g.HealthyFor.D(),
+		Consecutive: g.Consecutive, FailureLimit: g.FailureLimit}
+}
+
+func measure(ctx context.Context, p Provider, problem string, interval time.Duration) Measurement {
+	if p == nil {
+		return Measurement{At: time.Now(), Message: problem}
+	}
+	mctx, cancel := context.WithTimeout(ctx, max(interval, 10*time.Second))
+	defer cancel()
+	m := p.Measure(mctx)
+	if m.At.IsZero() {
+		m.At = time.Now()
+	}
+	return m
+}
+
+// Target implements rings.GateRunner: every gate runs concurrently; the first failure decides.
+func (r *Runner) Target(ctx context.Context, req rings.GateRequest, observe func(rings.Measurement)) rings.Verdict {
+	return r.all(ctx, req, func(ctx context.Context, g *config.Gate, d TemplateData) rings.Verdict {
+		p, problem := r.provider(g, d)
+		start := time.Now()
+		tr := NewTracker(policy(g), start)
+		for {
+			m := measure(ctx, p, problem, g.Interval.D())
+			if ctx.Err() != nil {
+				return rings.Verdict{Gate: g.Name, Message: "cancelled"}
+			}
+			observe(rings.Measurement{Gate: g.Name, Passed: m.Passed, Message: m.Message, At: m.At})
+			switch v, why := tr.Observe(m); v {
+			case Pass:
+				return rings.Verdict{Passed: true, Gate: g.Name, Message: why}
+			case Fail:
+				return rings.Verdict{Gate: g.Name, Message: why}
+			}
+			if !sleepUntil(ctx, tr.Next(time.Now())) {
+				return rings.Verdict{Gate: g.Name, Message: "cancelled"}
+			}
+		}
+	})
+}
+
+// Ring implements rings.GateRunner: ring gates are measured across the bake until until.
+func (r *Runner) Ring(ctx context.Context, req rings.GateRequest, until time.Time, observe func(rings.Measurement)) rings.Verdict {
+	if len(req.Gates) == 0 {
+		if !sleepUntil(ctx, until) {
+			return rings.Verdict{Message: "cancelled"}
+		}
+		return rings.Verdict{Passed: true}
+	}
+	return r.all(ctx, req, func(ctx context.Context, g *config.Gate, d TemplateData) rings.Verdict {
+		p, problem := r.provider(g, d)
+		w := NewWindow(policy(g), time.Now(), until)
+		for {
+			m := measure(ctx, p, problem, g.Interval.D())
+			if ctx.Err() != nil {
+				return rings.Verdict{Gate: g.Name, Message: "cancelled"}
+			}
+			observe(rings.Measurement{Gate: g.Name, Passed: m.Passed, Message: m.Message, At: m.At})
+			switch v, why := w.Observe(m); v {
+			case Pass:
+				return rings.Verdict{Passed: true, Gate: g.Name, Message: why}
+			case Fail:
+				return rings.Verdict{Gate: g.Name, Message: why}
+			}
+			if !sleepUntil(ctx, w.Next(time.Now())) {
+				return rings.Verdict{Gate: g.Name, Message: "cancelled"}
+			}
+		}
+	})
+}
+
+func (r *Runner) all(ctx context.Context, req rings.GateRequest, one func(context.Context, *config.Gate, TemplateData) rings.Verdict) rings.Verdict {
+	if len(req.Gates) == 0 {
+		return rings.Verdict{Passed: true, Message: "no gates"}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	d := r.data(req)
+	verdicts := make(chan rings.Verdict, len(req.Gates))
+	var wg sync.WaitGroup
+	for _, name := range req.Gates {
+		g := r.Config.Gates[name]
+		if g == nil {
+			return rings.Verdict{Gate: name, Message: "gate is not configured"}
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			verdicts <- one(ctx, g, d)
+		}()
+	}
+	var failed *rings.Verdict
+	for range req.Gates {
+		v := <-verdicts
+		if !v.Passed && failed == nil {
+			failed = &v
+			cancel() // the first failure decides; stop the others
+		}
+	}
+	wg.Wait()
+	if failed != nil {
+		return *failed
+	}
+	return rings.Verdict{Passed: true}
+}
+
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -1,0 +1,506 @@
+package provision
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"text/template"
+	"time"
+
+	"github.com/hashicorp/terraform-exec/tfexec"
+	"github.com/rollout-dev/rollout/internal/config"
+	"github.com/rollout-dev/rollout/internal/rings"
+)
+
+// Terraform provisions a fleet's targets with one Terraform-compatible binary.
+type Terraform struct {
+	Bin      string         // terraform or tofu
+	Config   *config.Config // targets, release variables, defaults
+	StateDir string         // the fleet's .rollout directory
+	// Vars returns a recorded release's variables (release-wide, before target variables).
+	Vars func(ctx context.Context, release string) (map[string]any, error)
+
+	mu       sync.Mutex
+	resolved map[string]*resolution // by snapshot digest
+}
+
+var _ rings.Provisioner = (*Terraform)(nil)
+
+type resolution struct {
+	once sync.Once
+	dir  string // holds .terraform/providers, .terraform/modules and .terraform.lock.hcl
+	err  error
+}
+
+// FindBinary picks the Terraform-compatible binary: explicit, else TF_BIN, else tofu or terraform on PATH.
+func FindBinary(explicit string) (string, error) {
+	for _, c := range []string{explicit, os.Getenv("TF_BIN")} {
+		if c != "" {
+			p, err := exec.LookPath(c)
+			if err != nil {
+				return "", fmt.Errorf("terraform binary %q: %w", c, err)
+			}
+			return p, nil
+		}
+	}
+	for _, name := range []string{"tofu", "terraform"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p, nil
+		}
+	}
+	return "", errors.New("no terraform or tofu binary found (hint: `make tools` builds OpenTofu into .tools/; point TF_BIN or --tf-bin at a binary)")
+}
+
+// env is the environment Terraform runs with: this process's, less what terraform-exec manages,
+// with the given overrides.
+func env(extra map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, kv := range os.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "TF_VAR_") || strings.HasPrefix(k, "TF_CLI_ARGS") || slices.Contains(managedEnv, k) {
+			continue
+		}
+		out[k] = v
+	}
+	maps.Copy(out, extra)
+	return out
+}
+
+var managedEnv = []string{"TF_INPUT", "TF_IN_AUTOMATION", "TF_LOG", "TF_LOG_CORE", "TF_LOG_PATH", "TF_LOG_PROVIDER",
+	"TF_REATTACH_PROVIDERS", "TF_APPEND_USER_AGENT", "TF_WORKSPACE", "TF_DISABLE_PLUGIN_TLS", "TF_SKIP_PROVIDER_VERIFY", "TF_PLUGIN_CACHE_DIR", "TF_DATA_DIR"}
+
+func (p *Terraform) newTF(ctx context.Context, dir string, log io.Writer, extra map[string]string) (*tfexec.Terraform, error) {
+	tf, err := tfexec.NewTerraform(dir, p.Bin)
+	if err != nil {
+		return nil, err
+	}
+	if err := tf.SetEnv(env(extra)); err != nil {
+		return nil, err
+	}
+	if log != nil {
+		tf.SetStdout(log)
+		tf.SetStderr(log)
+	}
+	return tf, nil
+}
+
+func (p *Terraform) timeout() time.Duration {
+	if p.Config != nil && p.Config.Defaults.TerraformTimeout > 0 {
+		return p.Config.Defaults.TerraformTimeout.D()
+	}
+	return time.Hour
+}
+
+// linkTree makes dir hold a symlink to every top-level entry of the snapshot (except its lock
+// file, which the resolution provides), removing links to an earlier snapshot first.
+func linkTree(dir, snapshot string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	old, _ := os.ReadDir(dir)
+	for _, e := range old {
+		if e.Type()&os.ModeSymlink != 0 {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	entries, err := os.ReadDir(snapshot)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.Name() == ".terraform.lock.hcl" {
+			continue
+		}
+		if err := os.Symlink(filepath.Join(snapshot, e.Name()), filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// resolve installs the snapshot's providers and modules once, in stateDir/providers/<digest>/,
+// with the user's own CLI configuration (registry, mirror, credentials). Targets then install
+// from there with -plugin-dir: reads of one finished, read-only directory, never concurrent writes
+// to a shared plugin cache (which crashes OpenTofu and Terraform at high parallelism).
+func (p *Terraform) resolve(ctx context.Context, digest string) (string, error) {
+	p.mu.Lock()
+	if p.resolved == nil {
+		p.resolved = map[string]*resolution{}
+	}
+	r, ok := p.resolved[digest]
+	if !ok {
+		r = &resolution{}
+		p.resolved[digest] = r
+	}
+	p.mu.Unlock()
+	r.once.Do(func() { r.dir, r.err = p.resolveOnce(ctx, digest) })
+	return r.dir, r.err
+}
+
+func (p *Terraform) resolveOnce(ctx context.Context, digest string) (string, error) {
+	dst := filepath.Join(p.StateDir, "providers", digest)
+	if _, err := os.Stat(filepath.Join(dst, ".terraform.lock.hcl")); err == nil {
+		return dst, nil
+	}
+	snap := SnapshotDir(p.StateDir, digest)
+	if _, err := os.Stat(snap); err != nil {
+		return "", fmt.Errorf("release snapshot %s is missing from %s (hint: it is made by `rollout start` on this machine)", digest[:12], filepath.Dir(snap))
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return "", err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dst), ".tmp-"+digest[:12]+"-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	if err := linkTree(tmp, snap); err != nil {
+		return "", err
+	}
+	if lock, err := os.ReadFile(filepath.Join(snap, ".terraform.lock.hcl")); err == nil {
+		if err := os.WriteFile(filepath.Join(tmp, ".terraform.lock.hcl"), lock, 0o644); err != nil {
+			return "", err
+		}
+	}
+	var log bytes.Buffer
+	tf, err := p.newTF(ctx, tmp, &log, nil)
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.timeout())
+	defer cancel()
+	if err := tf.Init(ctx, tfexec.Backend(false)); err != nil {
+		return "", fmt.Errorf("install providers for release snapshot %s: %w", digest[:12], err)
+	}
+	// The links point into the snapshot, which stays; the directory itself moves into place.
+	if err := os.Rename(tmp, dst); err != nil {
+		if _, statErr := os.Stat(filepath.Join(dst, ".terraform.lock.hcl")); statErr == nil {
+			return dst, nil
+		}
+		return "", err
+	}
+	return dst, nil
+}
+
+// WorkDir is a target's working directory.
+func (p *Terraform) WorkDir(target string) string { return filepath.Join(p.StateDir, "work", target) }
+
+// prepare points the target's working directory at the release snapshot and initialises it,
+// unless it was initialised for the same snapshot, backend and binary already.
+func (p *Terraform) prepare(ctx context.Context, t *config.Target, rel rings.ReleaseRef) (string, error) {
+	res, err := p.resolve(ctx, rel.Digest)
+	if err != nil {
+		return "", err
+	}
+	dir := p.WorkDir(t.Name)
+	backendType, backendArgs := p.backend(t)
+	stampText := strings.Join(append([]string{rel.Digest, p.Bin, backendType}, backendArgs...), "\n")
+	stampFile := filepath.Join(dir, ".rollout-init")
+	if old, err := os.ReadFile(stampFile); err == nil && string(old) == stampText {
+		return dir, nil
+	}
+	_ = os.Remove(stampFile)
+	if err := linkTree(dir, SnapshotDir(p.StateDir, rel.Digest)); err != nil {
+		return "", fmt.Errorf("prepare %s: %w", dir, err)
+	}
+	lock, err := os.ReadFile(filepath.Join(res, ".terraform.lock.hcl"))
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(dir, ".terraform.lock.hcl"), lock, 0o644); err != nil {
+		return "", err
+	}
+	backendTF := fmt.Sprintf("# Written by rollout: this target's state backend.\nterraform {\n  backend %q {}\n}\n", backendType)
+	if err := os.WriteFile(filepath.Join(dir, "zz_rollout_backend_override.tf"), []byte(backendTF), 0o644); err != nil {
+		return "", err
+	}
+	// Modules were installed once for the snapshot; copy their manifest and trees.
+	_ = os.RemoveAll(filepath.Join(dir, ".terraform", "modules"))
+	if _, err := os.Stat(filepath.Join(res, ".terraform", "modules")); err == nil {
+		if err := os.CopyFS(filepath.Join(dir, ".terraform", "modules"), os.DirFS(filepath.Join(res, ".terraform", "modules"))); err != nil {
+			return "", fmt.Errorf("prepare %s: copy modules: %w", dir, err)
+		}
+	}
+	var log bytes.Buffer
+	tf, err := p.newTF(ctx, dir, &log, map[string]string{"TF_CLI_CONFIG_FILE": filepath.Join(p.StateDir, "target.tfrc")})
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(p.StateDir, "target.tfrc"), []byte("# rollout: targets install providers from the snapshot's resolution only\n"), 0o644); err != nil {
+		return "", err
+	}
+	opts := []tfexec.InitOption{tfexec.PluginDir(filepath.Join(res, ".terraform", "providers")), tfexec.Get(false), tfexec.Reconfigure(true)}
+	for _, a := range backendArgs {
+		opts = append(opts, tfexec.BackendConfig(a))
+	}
+	ictx, cancel := context.WithTimeout(ctx, p.timeout())
+	defer cancel()
+	if err := tf.Init(ictx, opts...); err != nil {
+		return "", fmt.Errorf("init target %s: %w", t.Name, err)
+	}
+	return dir, os.WriteFile(stampFile, []byte(stampText), 0o644)
+}
+
+// backend is the target's state backend: its own, or local state under .rollout/tfstate/.
+func (p *Terraform) backend(t *config.Target) (string, []string) {
+	if t.Backend == nil {
+		return "local", []string{"path=" + filepath.Join(p.StateDir, "tfstate", t.Name+".tfstate")}
+	}
+	keys := make([]string, 0, len(t.Backend.Config))
+	for k := range t.Backend.Config {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	args := make([]string, 0, len(keys))
+	for _, k := range keys {
+		args = append(args, fmt.Sprintf("%s=%v", k, t.Backend.Config[k]))
+	}
+	return t.Backend.Type, args
+}
+
+// VarsFor renders a release's variables for one target, then lays the target's own on top.
+func VarsFor(release rings.ReleaseRef, releaseVars map[string]any, t *config.Target) (map[string]any, error) {
+	data := map[string]any{
+		"Release": release,
+		"Target":  map[string]any{"Name": t.Name, "Boundary": t.Boundary, "Region": t.Region, "Labels": t.Labels},
+	}
+	out := map[string]any{}
+	for k, v := range releaseVars {
+		r, err := renderValue(v, data)
+		if err != nil {
+			return nil, fmt.Errorf("release variable %s: %w", k, err)
+		}
+		out[k] = r
+	}
+	maps.Copy(out, t.Vars)
+	return out, nil
+}
+
+func renderValue(v any, data map[string]any) (any, error) {
+	switch x := v.(type) {
+	case string:
+		if !strings.Contains(x, "{{") {
+			return x, nil
+		}
+		tmpl, err := template.New("var").Option("missingkey=error").Parse(x)
+		if err != nil {
+			return nil, err
+		}
+		var b strings.Builder
+		if err := tmpl.Execute(&b, data); err != nil {
+			return nil, err
+		}
+		return b.String(), nil
+	case map[string]any:
+		out := map[string]any{}
+		for k, e := range x {
+			r, err := renderValue(e, data)
+			if err != nil {
+				return nil, err
+			}
+			out[k] = r
+		}
+		return out, nil
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			r, err := renderValue(e, data)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = r
+		}
+		return out, nil
+	}
+	return v, nil
+}
+
+func (p *Terraform) target(name string) (*config.Target, error) {
+	t := p.Config.Target(name)
+	if t == nil {
+		return nil, fmt.Errorf("target %s is not in the configuration any more (hint: restore it to resume or roll back)", name)
+	}
+	return t, nil
+}
+
+// Plan plans rel on target into the target's plan file and summarises it.
+func (p *Terraform) Plan(ctx context.Context, target string, rel rings.ReleaseRef) (rings.PlanSummary, bool, error) {
+	t, err := p.target(target)
+	if err != nil {
+		return rings.PlanSummary{}, false, err
+	}
+	dir, err := p.prepare(ctx, t, rel)
+	if err != nil {
+		return rings.PlanSummary{}, false, err
+	}
+	relVars, err := p.Vars(ctx, rel.Name)
+	if err != nil {
+		return rings.PlanSummary{}, false, fmt.Errorf("plan target %s: %w", target, err)
+	}
+	vars, err := VarsFor(rel, relVars, t)
+	if err != nil {
+		return rings.PlanSummary{}, false, fmt.Errorf("plan target %s: %w", target, err)
+	}
+	varJSON, _ := json.MarshalIndent(vars, "", "  ")
+	varFile := filepath.Join(dir, "rollout.tfvars.json")
+	if err := os.WriteFile(varFile, varJSON, 0o600); err != nil {
+		return rings.PlanSummary{}, false, err
+	}
+	tf, err := p.newTF(ctx, dir, nil, nil)
+	if err != nil {
+		return rings.PlanSummary{}, false, err
+	}
+	var stream bytes.Buffer
+	pctx, cancel := context.WithTimeout(ctx, p.timeout())
+	defer cancel()
+	changes, err := tf.PlanJSON(pctx, &stream, tfexec.Out(filepath.Join(dir, "release.tfplan")), tfexec.VarFile(varFile))
+	sum, diags := summarise(stream.Bytes())
+	if err != nil {
+		if diags != "" {
+			return sum, false, fmt.Errorf("plan target %s: %s", target, diags)
+		}
+		return sum, false, fmt.Errorf("plan target %s: %w", target, err)
+	}
+	return sum, changes, nil
+}
+
+// Apply implements rings.Provisioner: plan, then apply that plan file (skipped when it changes nothing).
+func (p *Terraform) Apply(ctx context.Context, target string, rel rings.ReleaseRef, planned func(rings.PlanSummary)) (rings.ApplyResult, error) {
+	sum, changes, err := p.Plan(ctx, target, rel)
+	if err != nil {
+		return rings.ApplyResult{}, err
+	}
+	if planned != nil {
+		planned(sum)
+	}
+	dir := p.WorkDir(target)
+	if changes {
+		var log bytes.Buffer
+		tf, err := p.newTF(ctx, dir, &log, nil)
+		if err != nil {
+			return rings.ApplyResult{}, err
+		}
+		actx, cancel := context.WithTimeout(ctx, p.timeout())
+		defer cancel()
+		if err := tf.Apply(actx, tfexec.DirOrPlan(filepath.Join(dir, "release.tfplan"))); err != nil {
+			return rings.ApplyResult{Summary: sum}, fmt.Errorf("apply target %s: %w", target, err)
+		}
+	}
+	all, public, err := p.outputs(ctx, dir)
+	if err != nil {
+		return rings.ApplyResult{Summary: sum}, fmt.Errorf("outputs of target %s: %w", target, err)
+	}
+	return rings.ApplyResult{Summary: sum, Outputs: all, Public: public}, nil
+}
+
+// Outputs implements rings.Provisioner.
+func (p *Terraform) Outputs(ctx context.Context, target string) (map[string]any, error) {
+	all, _, err := p.outputs(ctx, p.WorkDir(target))
+	return all, err
+}
+
+func (p *Terraform) outputs(ctx context.Context, dir string) (map[string]any, map[string]any, error) {
+	tf, err := p.newTF(ctx, dir, nil, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	octx, cancel := context.WithTimeout(ctx, p.timeout())
+	defer cancel()
+	outs, err := tf.Output(octx)
+	if err != nil {
+		return nil, nil, err
+	}
+	all, public := map[string]any{}, map[string]any{}
+	for k, o := range outs {
+		var v any
+		if err := json.Unmarshal(o.Value, &v); err != nil {
+			return nil, nil, fmt.Errorf("output %s: %w", k, err)
+		}
+		all[k] = v
+		if o.Sensitive {
+			public[k] = "(sensitive)"
+		} else {
+			public[k] = v
+		}
+	}
+	return all, public, nil
+}
+
+// summarise reads `plan -json` machine-readable output: the change summary, the addresses that
+// would be replaced or deleted, and the error diagnostics.
+func summarise(stream []byte) (rings.PlanSummary, string) {
+	var sum rings.PlanSummary
+	var diags []string
+	sc := bufio.NewScanner(bytes.NewReader(stream))
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		var msg struct {
+			Level  string `json:"@level"`
+			Type   string `json:"type"`
+			Change struct {
+				Resource struct {
+					Addr string `json:"addr"`
+				} `json:"resource"`
+				Action string `json:"action"`
+			} `json:"change"`
+			Changes struct {
+				Add, Change, Remove int
+			} `json:"changes"`
+			Diagnostic struct {
+				Summary, Detail string
+				Range           *struct {
+					Filename string `json:"filename"`
+					Start    struct{ Line int }
+				} `json:"range"`
+			} `json:"diagnostic"`
+		}
+		if json.Unmarshal(sc.Bytes(), &msg) != nil {
+			continue
+		}
+		switch msg.Type {
+		case "planned_change":
+			switch msg.Change.Action {
+			case "replace":
+				sum.Replaced = append(sum.Replaced, msg.Change.Resource.Addr)
+			case "delete":
+				sum.Deleted = append(sum.Deleted, msg.Change.Resource.Addr)
+			}
+		case "change_summary":
+			sum.Add, sum.Change, sum.Destroy = msg.Changes.Add, msg.Changes.Change, msg.Changes.Remove
+		case "diagnostic":
+			if msg.Level == "error" {
+				d := msg.Diagnostic.Summary
+				if msg.Diagnostic.Range != nil {
+					d = fmt.Sprintf("%s:%d: %s", msg.Diagnostic.Range.Filename, msg.Diagnostic.Range.Start.Line, d)
+				}
+				if msg.Diagnostic.Detail != "" {
+					d += ": " + strings.Join(strings.Fields(msg.Diagnostic.Detail), " ")
+				}
+				diags = append(diags, d)
+			}
+		}
+	}
+	return sum, strings.Join(diags, "; ")
+}
+
+// Hash is a short stable hash for naming things.
+func Hash(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])[:12]
+}

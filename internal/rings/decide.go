@@ -1,0 +1,475 @@
+package rings
+
+import (
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Target phases.
+const (
+	TPending         = "pending"
+	TApplying        = "applying"
+	TGating          = "gating"
+	TVerified        = "verified"
+	TFailed          = "failed"
+	TUnverified      = "unverified" // applied, gates stopped because the ring halted
+	TRollbackPending = "rollback_pending"
+	TRollingBack     = "rolling_back"
+	TRolledBack      = "rolled_back"
+	TRollbackFailed  = "rollback_failed"
+	TRollbackSkipped = "rollback_skipped"
+)
+
+// Ring phases.
+const (
+	RPending  = "pending"
+	RApproval = "awaiting_approval"
+	RApplying = "applying"
+	RBaking   = "baking"
+	RPassed   = "passed"
+	RHalted   = "halted"
+)
+
+// State is a run as far as its journal tells. It is built only by Decide.
+type State struct {
+	RunID   string
+	Plan    Plan
+	Phase   string
+	Ring    int // index of the current ring
+	Rings   []*RingState
+	Targets map[string]*TargetState
+	Started time.Time
+	Updated time.Time
+	Reason  string // why the run halted, when it did
+
+	rollbackGroups [][]string // built once when the run halts: targets to roll back, newest ring first
+}
+
+type RingState struct {
+	Plan      RingPlan
+	Phase     string
+	Failures  int
+	BakeUntil time.Time
+	Approvals []ApprovalRecord
+	Started   time.Time
+	Ended     time.Time
+	Reason    string
+	gateFail  bool // halted by a ring gate rather than by target failures
+}
+
+type ApprovalRecord struct {
+	Actor  string    `json:"actor"`
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason,omitempty"`
+}
+
+type TargetState struct {
+	Plan    TargetPlan
+	Ring    int
+	Phase   string
+	Current *ReleaseRef // the release the target runs, as far as this run knows
+	Summary *PlanSummary
+	Outputs map[string]any
+	Message string
+	Started time.Time
+	Ended   time.Time
+}
+
+// Decide folds one event into the run's state and returns the commands to start because of it.
+// It does no I/O and reads no clock: time comes in ev.At. Replaying a journal is calling Decide
+// for each event in order and ignoring the commands; InFlight then says what to re-drive.
+func Decide(s *State, ev Event) []Command {
+	if ev.Type == RunStarted && ev.Plan != nil && s.Plan.Kind == "" {
+		s.init(ev)
+		return s.startRing(0, ev.At)
+	}
+	if s.Plan.Kind == "" || Terminal(s.Phase) {
+		return nil
+	}
+	s.Updated = ev.At
+	t := s.Targets[ev.Target]
+	switch ev.Type {
+	case RunFinished:
+		// Written by the executor after Decide finished the run, or by an operator ending a run
+		// from outside (a manual rollback of an unfinished run): either way the run is over.
+		if ev.Outcome != "" {
+			s.Phase = ev.Outcome
+			if ev.Message != "" && s.Reason == "" {
+				s.Reason = ev.Message
+			}
+		}
+	case RingApproved:
+		r := s.ring(ev.Ring)
+		if r == nil {
+			return nil
+		}
+		r.Approvals = append(r.Approvals, ApprovalRecord{Actor: ev.Actor, At: ev.At, Reason: ev.Message})
+		if r.Phase == RApproval && approved(r) {
+			r.Phase = RApplying
+			s.Phase = PhaseRunning
+			return append([]Command{record(RingStarted, r.Plan.Name, "approved")}, s.progress(ev.At)...)
+		}
+	case TargetPlanned:
+		if t != nil {
+			t.Summary = ev.Summary
+		}
+	case TargetApplied:
+		if t == nil || t.Phase != TApplying {
+			return nil
+		}
+		rel := t.Plan.Release
+		t.Current, t.Summary, t.Outputs = &rel, ev.Summary, ev.Outputs
+		if s.Rings[t.Ring].Phase == RHalted {
+			t.Phase, t.Ended = TUnverified, ev.At
+			return s.progress(ev.At)
+		}
+		t.Phase = TGating
+		return []Command{{Kind: CmdGate, Ring: s.Rings[t.Ring].Plan.Name, Target: t.Plan.Name, Release: rel, Gates: s.Rings[t.Ring].Plan.Gates}}
+	case TargetApplyFailed:
+		if t == nil || t.Phase != TApplying {
+			return nil
+		}
+		t.Phase, t.Message, t.Ended = TFailed, ev.Message, ev.At
+		return s.targetFailed(t, ev.At)
+	case TargetVerified:
+		if t == nil || t.Phase != TGating {
+			return nil
+		}
+		t.Phase, t.Ended = TVerified, ev.At
+		return s.progress(ev.At)
+	case TargetGateFailed:
+		if t == nil || t.Phase != TGating {
+			return nil
+		}
+		t.Phase, t.Message, t.Ended = TFailed, fmt.Sprintf("gate %s: %s", ev.Gate, ev.Message), ev.At
+		return s.targetFailed(t, ev.At)
+	case TargetGateCancelled:
+		if t == nil || t.Phase != TGating {
+			return nil
+		}
+		t.Phase, t.Ended = TUnverified, ev.At
+		return s.progress(ev.At)
+	case RingBaked:
+		r := s.ring(ev.Ring)
+		if r == nil || r.Phase != RBaking {
+			return nil
+		}
+		r.Phase, r.Ended = RPassed, ev.At
+		return append([]Command{record(RingPassed, r.Plan.Name, "")}, s.nextRing(ev.At)...)
+	case RingGateFailed:
+		r := s.ring(ev.Ring)
+		if r == nil || r.Phase != RBaking {
+			return nil
+		}
+		r.gateFail = true
+		return s.halt(r, ev.At, fmt.Sprintf("ring gate %s failed: %s", ev.Gate, ev.Message))
+	case TargetRolledBack:
+		if t == nil || t.Phase != TRollingBack {
+			return nil
+		}
+		t.Phase, t.Current, t.Ended = TRolledBack, ev.Release, ev.At
+		if t.Current == nil {
+			t.Current = t.Plan.From
+		}
+		return s.progress(ev.At)
+	case TargetRollbackFailed:
+		if t == nil || t.Phase != TRollingBack {
+			return nil
+		}
+		t.Phase, t.Message, t.Ended = TRollbackFailed, ev.Message, ev.At
+		if r := s.Rings[t.Ring]; s.Phase == PhaseRunning && r.Phase == RApplying {
+			return s.halt(r, ev.At, fmt.Sprintf("rolling back %s failed: %s", t.Plan.Name, ev.Message))
+		}
+		return s.progress(ev.At)
+	}
+	return nil
+}
+
+func record(typ EventType, ring, msg string) Command {
+	return Command{Kind: CmdRecord, Type: typ, Ring: ring, Message: msg}
+}
+
+func (s *State) init(ev Event) {
+	s.RunID, s.Plan, s.Phase, s.Started, s.Updated = ev.RunID, *ev.Plan, PhaseRunning, ev.At, ev.At
+	s.Targets = map[string]*TargetState{}
+	for i, rp := range s.Plan.Rings {
+		s.Rings = append(s.Rings, &RingState{Plan: rp, Phase: RPending})
+		for _, tp := range rp.Targets {
+			s.Targets[tp.Name] = &TargetState{Plan: tp, Ring: i, Phase: TPending, Current: tp.From}
+		}
+	}
+}
+
+func (s *State) ring(name string) *RingState {
+	for _, r := range s.Rings {
+		if r.Plan.Name == name {
+			return r
+		}
+	}
+	return nil
+}
+
+func approved(r *RingState) bool {
+	who := map[string]bool{}
+	for _, a := range r.Approvals {
+		if len(r.Plan.Approvers) == 0 || slices.Contains(r.Plan.Approvers, a.Actor) {
+			who[a.Actor] = true
+		}
+	}
+	return len(who) >= max(r.Plan.Quorum, 1)
+}
+
+func (s *State) startRing(i int, at time.Time) []Command {
+	s.Ring = i
+	r := s.Rings[i]
+	r.Started = at
+	if r.Plan.Approval && !approved(r) {
+		r.Phase, s.Phase = RApproval, PhaseWaiting
+		return []Command{{Kind: CmdAwaitApproval, Ring: r.Plan.Name}}
+	}
+	r.Phase, s.Phase = RApplying, PhaseRunning
+	return append([]Command{record(RingStarted, r.Plan.Name, "")}, s.progress(at)...)
+}
+
+func (s *State) nextRing(at time.Time) []Command {
+	if s.Ring+1 < len(s.Rings) {
+		return s.startRing(s.Ring+1, at)
+	}
+	outcome := PhaseSucceeded
+	if s.Plan.Kind == KindRollback {
+		for _, t := range s.Targets {
+			if t.Phase == TFailed {
+				outcome = PhaseRollbackFailed
+			}
+		}
+	}
+	return s.finish(outcome)
+}
+
+func (s *State) finish(outcome string) []Command {
+	s.Phase = outcome
+	return []Command{{Kind: CmdFinish, Outcome: outcome}}
+}
+
+// targetFailed applies the ring's failure budget to one more failed target.
+func (s *State) targetFailed(t *TargetState, at time.Time) []Command {
+	r := s.Rings[t.Ring]
+	r.Failures++
+	if r.Phase != RApplying || s.Phase != PhaseRunning {
+		return s.progress(at)
+	}
+	if r.Failures > r.Plan.MaxFailures {
+		return s.halt(r, at, fmt.Sprintf("failed targets (%d) > maxFailures (%d); last: %s: %s", r.Failures, r.Plan.MaxFailures, t.Plan.Name, t.Message))
+	}
+	// Within the budget: the ring goes on, and the failed target alone returns to its last known good.
+	var cmds []Command
+	if r.Plan.Rollback != RollbackNone {
+		cmds = s.rollbackOne(t)
+	}
+	return append(cmds, s.progress(at)...)
+}
+
+func (s *State) rollbackOne(t *TargetState) []Command {
+	if t.Plan.From == nil {
+		t.Phase, t.Message = TRollbackSkipped, "no last known good release to return to (first deployment): left as is"
+		return []Command{{Kind: CmdRecord, Type: TargetRollbackSkip, Target: t.Plan.Name, Message: t.Message}}
+	}
+	t.Phase = TRollingBack
+	return []Command{{Kind: CmdRollback, Ring: s.Rings[t.Ring].Plan.Name, Target: t.Plan.Name, Boundary: t.Plan.Boundary, Release: *t.Plan.From, Gates: s.Rings[t.Ring].Plan.Gates}}
+}
+
+// halt stops the ring from starting anything new; once what is in flight settles, the rollback
+// its scope asks for begins (see progressRollback).
+func (s *State) halt(r *RingState, at time.Time, reason string) []Command {
+	r.Phase, r.Reason, r.Ended = RHalted, reason, at
+	s.Reason = fmt.Sprintf("ring %s halted: %s", r.Plan.Name, reason)
+	s.Phase = PhaseRollingBack
+	cmds := []Command{record(RingHalted, r.Plan.Name, reason)}
+	if gating := s.targetsIn(r, TGating); len(gating) > 0 {
+		cmds = append(cmds, Command{Kind: CmdCancelGates, Ring: r.Plan.Name, Targets: gating})
+	}
+	return append(cmds, s.progress(at)...)
+}
+
+func (s *State) targetsIn(r *RingState, phases ...string) []string {
+	var out []string
+	for _, tp := range r.Plan.Targets {
+		if slices.Contains(phases, s.Targets[tp.Name].Phase) {
+			out = append(out, tp.Name)
+		}
+	}
+	return out
+}
+
+// progress starts what the state allows now: targets within maxParallel, the bake once a ring's
+// targets are done, the next ring once it passed, or the next step of a rollback.
+func (s *State) progress(at time.Time) []Command {
+	switch s.Phase {
+	case PhaseRollingBack:
+		return s.progressRollback()
+	case PhaseRunning:
+	default:
+		return nil
+	}
+	r := s.Rings[s.Ring]
+	if r.Phase != RApplying {
+		return nil
+	}
+	var cmds []Command
+	active := len(s.targetsIn(r, TApplying, TGating, TRollingBack))
+	for _, name := range s.targetsIn(r, TPending) {
+		if active >= max(r.Plan.MaxParallel, 1) {
+			break
+		}
+		t := s.Targets[name]
+		t.Phase, t.Started = TApplying, at
+		cmds = append(cmds, Command{Kind: CmdApply, Ring: r.Plan.Name, Target: name, Boundary: t.Plan.Boundary, Release: t.Plan.Release})
+		active++
+	}
+	if active > 0 || len(s.targetsIn(r, TPending)) > 0 {
+		return cmds
+	}
+	if r.Plan.Bake > 0 || len(r.Plan.RingGates) > 0 {
+		r.Phase, r.BakeUntil = RBaking, at.Add(r.Plan.Bake)
+		return append(cmds, Command{Kind: CmdBake, Ring: r.Plan.Name, Until: r.BakeUntil, Gates: r.Plan.RingGates})
+	}
+	r.Phase, r.Ended = RPassed, at
+	cmds = append(cmds, record(RingPassed, r.Plan.Name, ""))
+	return append(cmds, s.nextRing(at)...)
+}
+
+func (s *State) progressRollback() []Command {
+	for _, t := range s.Targets {
+		if t.Phase == TApplying || t.Phase == TGating {
+			return nil // wait for forward work in flight to settle
+		}
+	}
+	var cmds []Command
+	if s.rollbackGroups == nil {
+		cmds = s.buildRollback()
+	}
+	for _, group := range s.rollbackGroups {
+		r := s.Rings[s.Targets[group[0]].Ring]
+		active := 0
+		for _, name := range group {
+			if s.Targets[name].Phase == TRollingBack {
+				active++
+			}
+		}
+		for _, name := range group {
+			if t := s.Targets[name]; t.Phase == TRollbackPending && active < max(r.Plan.MaxParallel, 1) {
+				cmds = append(cmds, s.rollbackOne(t)...)
+				if t.Phase == TRollingBack {
+					active++
+				}
+			}
+		}
+		if active > 0 {
+			return cmds // one ring's group at a time, newest ring first
+		}
+	}
+	outcome := PhaseRolledBack
+	for _, t := range s.Targets {
+		switch t.Phase {
+		case TRollingBack:
+			return cmds
+		case TRollbackFailed:
+			outcome = PhaseRollbackFailed
+		}
+	}
+	if s.Plan.Kind == KindRollback {
+		outcome = PhaseRollbackFailed
+	}
+	return append(cmds, s.finish(outcome)...)
+}
+
+// buildRollback fixes which targets the halt rolls back, by the halted ring's scope:
+// target: the failed targets (the whole ring when a ring gate failed); ring: every target of the
+// ring this run changed; run: every target this run changed, newest ring first.
+func (s *State) buildRollback() []Command {
+	r := s.Rings[s.Ring]
+	changed := func(ri int, onlyFailed bool) []string {
+		var out []string
+		for _, tp := range s.Rings[ri].Plan.Targets {
+			switch s.Targets[tp.Name].Phase {
+			case TFailed:
+				out = append(out, tp.Name)
+			case TVerified, TUnverified:
+				if !onlyFailed {
+					out = append(out, tp.Name)
+				}
+			}
+		}
+		return out
+	}
+	s.rollbackGroups = [][]string{}
+	switch r.Plan.Rollback {
+	case RollbackNone:
+	case "target":
+		s.rollbackGroups = append(s.rollbackGroups, changed(s.Ring, !r.gateFail))
+	case "run":
+		for i := s.Ring; i >= 0; i-- {
+			s.rollbackGroups = append(s.rollbackGroups, changed(i, false))
+		}
+	default: // ring
+		s.rollbackGroups = append(s.rollbackGroups, changed(s.Ring, false))
+	}
+	s.rollbackGroups = slices.DeleteFunc(s.rollbackGroups, func(g []string) bool { return len(g) == 0 })
+	var names []string
+	for _, g := range s.rollbackGroups {
+		for _, n := range g {
+			s.Targets[n].Phase = TRollbackPending
+			names = append(names, n)
+		}
+	}
+	return []Command{{Kind: CmdRecord, Type: RollbackPlanned, Ring: r.Plan.Name, Targets: names,
+		Message: fmt.Sprintf("rollback scope %s: %d target(s)", r.Plan.Rollback, len(names))}}
+}
+
+// InFlight returns the commands that the state says are under way: after a replay, the executor
+// re-drives them (an apply whose outcome is unknown is planned and applied again, which Terraform
+// makes safe on the same snapshot).
+func (s *State) InFlight() []Command {
+	if s.Plan.Kind == "" || Terminal(s.Phase) {
+		return nil
+	}
+	var cmds []Command
+	for _, r := range s.Rings {
+		var cancel []string
+		for _, tp := range r.Plan.Targets {
+			t := s.Targets[tp.Name]
+			switch t.Phase {
+			case TApplying:
+				cmds = append(cmds, Command{Kind: CmdApply, Ring: r.Plan.Name, Target: tp.Name, Boundary: tp.Boundary, Release: tp.Release})
+			case TGating:
+				if r.Phase == RHalted {
+					cancel = append(cancel, tp.Name)
+				} else {
+					cmds = append(cmds, Command{Kind: CmdGate, Ring: r.Plan.Name, Target: tp.Name, Release: tp.Release, Gates: r.Plan.Gates})
+				}
+			case TRollingBack:
+				cmds = append(cmds, Command{Kind: CmdRollback, Ring: r.Plan.Name, Target: tp.Name, Boundary: tp.Boundary, Release: *tp.From, Gates: r.Plan.Gates})
+			}
+		}
+		if len(cancel) > 0 {
+			cmds = append(cmds, Command{Kind: CmdCancelGates, Ring: r.Plan.Name, Targets: cancel})
+		}
+		switch r.Phase {
+		case RBaking:
+			cmds = append(cmds, Command{Kind: CmdBake, Ring: r.Plan.Name, Until: r.BakeUntil, Gates: r.Plan.RingGates})
+		case RApproval:
+			cmds = append(cmds, Command{Kind: CmdAwaitApproval, Ring: r.Plan.Name})
+		}
+	}
+	return cmds
+}
+
+// Replay folds a journal into a fresh state.
+func Replay(events []Event) *State {
+	s := &State{}
+	for _, ev := range events {
+		Decide(s, ev)
+	}
+	return s
+}

@@ -1,0 +1,384 @@
+package rings
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Store is what the executor needs from the journal.
+type Store interface {
+	// Append writes events to their run's journal in order, atomically, setting each Seq. An error
+	// means none was written; the executor then stops, since it may only act on what is journaled.
+	Append(ctx context.Context, events ...Event) error
+}
+
+// Provisioner changes a target's infrastructure.
+type Provisioner interface {
+	// Apply plans rel for target, reports the plan through planned, then applies exactly that plan.
+	// It returns the target's outputs after the apply. It must be safe to call again for the same
+	// target and release after an interrupted call.
+	Apply(ctx context.Context, target string, rel ReleaseRef, planned func(PlanSummary)) (ApplyResult, error)
+	// Outputs reads the target's current outputs.
+	Outputs(ctx context.Context, target string) (map[string]any, error)
+}
+
+type ApplyResult struct {
+	Summary PlanSummary
+	Outputs map[string]any // all outputs, sensitive ones included: never journal these as they are
+	Public  map[string]any // the outputs safe to journal and print (sensitive values redacted)
+}
+
+// GateRunner evaluates health gates.
+type GateRunner interface {
+	// Target evaluates req.Gates on one target until each gives a verdict or ctx ends; it reports
+	// every measurement through observe. No gates is a pass.
+	Target(ctx context.Context, req GateRequest, observe func(Measurement)) Verdict
+	// Ring evaluates req.Gates across a bake window that ends at until; with no gates it only waits.
+	Ring(ctx context.Context, req GateRequest, until time.Time, observe func(Measurement)) Verdict
+}
+
+type GateRequest struct {
+	Ring    string
+	Target  string // empty for ring gates
+	Release ReleaseRef
+	Outputs map[string]any
+	Gates   []string
+}
+
+type Verdict struct {
+	Passed  bool
+	Gate    string // the gate that decided a failure
+	Message string
+}
+
+type Measurement struct {
+	Gate    string
+	Passed  bool
+	Message string
+	At      time.Time
+}
+
+// Clock is the executor's only source of time.
+type Clock interface {
+	Now() time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+// RealClock is the wall clock.
+var RealClock Clock = realClock{}
+
+// Executor carries out Decide's commands: Terraform work through per-boundary bulkheads and a
+// global limit, gates, bakes; every result is journaled before the state moves on.
+type Executor struct {
+	Store       Store
+	Provisioner Provisioner
+	Gates       GateRunner
+	Clock       Clock
+	Observe     func(Event)    // sees every journaled event (progress display); may be nil
+	Boundaries  map[string]int // per-boundary limit on concurrent Terraform runs; 0 or absent: none
+	GlobalLimit int            // limit on concurrent Terraform runs across boundaries; 0: none
+
+	mu      sync.Mutex
+	outputs map[string]map[string]any
+	sems    map[string]chan struct{}
+	global  chan struct{}
+}
+
+type message struct {
+	ev   Event
+	done bool // the worker's last message
+	drop bool // the worker was interrupted: its outcome is unknown, journal nothing
+}
+
+// ErrInterrupted is returned when ctx ended before the run reached a terminal or waiting state.
+var ErrInterrupted = errors.New("interrupted: the run is journaled and resumes when started again")
+
+// Run drives the run from state s (new: first is run.started; resumed: s was replayed and first
+// is run.resumed) until it is finished or waiting for an approval. It returns ErrInterrupted when
+// ctx ends first, and the journal's error when an append fails.
+func (x *Executor) Run(ctx context.Context, s *State, first Event) error {
+	if x.Clock == nil {
+		x.Clock = RealClock
+	}
+	x.outputs = map[string]map[string]any{}
+	x.sems = map[string]chan struct{}{}
+	for b, n := range x.Boundaries {
+		if n > 0 {
+			x.sems[b] = make(chan struct{}, n)
+		}
+	}
+	if x.GlobalLimit > 0 {
+		x.global = make(chan struct{}, x.GlobalLimit)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+
+	msgs := make(chan message)
+	var queue []Event // events produced locally (no worker), handled in order
+	active := 0
+	gateCancel := map[string]context.CancelFunc{}
+	var failure error
+
+	journal := func(evs ...Event) bool {
+		for i := range evs {
+			evs[i].V, evs[i].RunID = EventVersion, s.RunID
+			if evs[i].At.IsZero() {
+				evs[i].At = x.Clock.Now()
+			}
+		}
+		if failure != nil {
+			return false
+		}
+		if err := x.Store.Append(context.WithoutCancel(ctx), evs...); err != nil {
+			failure = fmt.Errorf("journal: %w", err)
+			stop()
+			return false
+		}
+		if x.Observe != nil {
+			for _, ev := range evs {
+				x.Observe(ev)
+			}
+		}
+		return true
+	}
+	spawn := func(f func(send func(Event)) message) {
+		active++
+		go func() {
+			send := func(ev Event) { msgs <- message{ev: ev} }
+			m := f(send)
+			m.done = true
+			msgs <- m
+		}()
+	}
+	var launch func(cmds []Command)
+	handle := func(ev Event) {
+		ev.V, ev.RunID = EventVersion, s.RunID
+		if ev.At.IsZero() {
+			ev.At = x.Clock.Now()
+		}
+		if !journal(ev) {
+			return
+		}
+		cmds := Decide(s, ev)
+		if runCtx.Err() == nil {
+			launch(cmds)
+		}
+	}
+	launch = func(cmds []Command) {
+		for _, c := range cmds {
+			c := c
+			switch c.Kind {
+			case CmdRecord:
+				journal(Event{Type: c.Type, Ring: c.Ring, Target: c.Target, Message: c.Message, Targets: c.Targets})
+			case CmdFinish:
+				journal(Event{Type: RunFinished, Outcome: c.Outcome, Message: s.Reason})
+			case CmdAwaitApproval:
+				journal(Event{Type: RingApprovalNeeded, Ring: c.Ring, Message: "run `rollout approve " + s.RunID + " --ring " + c.Ring + "`"})
+			case CmdApply:
+				rel := c.Release
+				if !journal(Event{Type: TargetApplying, Ring: c.Ring, Target: c.Target, Release: &rel}) {
+					return
+				}
+				spawn(func(send func(Event)) message { return x.apply(runCtx, c, send) })
+			case CmdRollback:
+				rel := c.Release
+				if !journal(Event{Type: TargetRollingBack, Ring: c.Ring, Target: c.Target, Release: &rel}) {
+					return
+				}
+				spawn(func(send func(Event)) message { return x.rollback(runCtx, c, send) })
+			case CmdGate:
+				gctx, cancel := context.WithCancel(runCtx)
+				gateCancel[c.Target] = cancel
+				spawn(func(send func(Event)) message { return x.gate(runCtx, gctx, c, send) })
+			case CmdCancelGates:
+				for _, t := range c.Targets {
+					if cancel, ok := gateCancel[t]; ok {
+						cancel()
+					} else {
+						queue = append(queue, Event{Type: TargetGateCancelled, Ring: c.Ring, Target: t, Message: "ring halted"})
+					}
+				}
+			case CmdBake:
+				if !journal(Event{Type: RingBakeStarted, Ring: c.Ring, Message: "until " + c.Until.Format(time.RFC3339)}) {
+					return
+				}
+				spawn(func(send func(Event)) message { return x.bake(runCtx, c, s.Plan.Release, send) })
+			}
+		}
+	}
+
+	handle(first)
+	if first.Type == RunResumed && failure == nil {
+		launch(s.InFlight())
+	}
+	for failure == nil && (active > 0 || len(queue) > 0) {
+		if len(queue) > 0 {
+			ev := queue[0]
+			queue = queue[1:]
+			handle(ev)
+			continue
+		}
+		m := <-msgs
+		if m.done {
+			active--
+			if m.ev.Type == TargetGateCancelled || m.ev.Type == TargetVerified || m.ev.Type == TargetGateFailed {
+				delete(gateCancel, m.ev.Target)
+			}
+		}
+		if m.drop || m.ev.Type == "" {
+			continue
+		}
+		handle(m.ev)
+	}
+	for active > 0 { // after a journal failure: let workers end before returning
+		if m := <-msgs; m.done {
+			active--
+		}
+	}
+	if failure != nil {
+		return failure
+	}
+	if !Terminal(s.Phase) && s.Phase != PhaseWaiting {
+		return ErrInterrupted
+	}
+	return nil
+}
+
+func (x *Executor) acquire(ctx context.Context, boundary string) (func(), error) {
+	var got []chan struct{}
+	release := func() {
+		for _, c := range got {
+			<-c
+		}
+	}
+	for _, c := range []chan struct{}{x.global, x.sem(boundary)} {
+		if c == nil {
+			continue
+		}
+		select {
+		case c <- struct{}{}:
+			got = append(got, c)
+		case <-ctx.Done():
+			release()
+			return nil, ctx.Err()
+		}
+	}
+	return release, nil
+}
+
+func (x *Executor) sem(boundary string) chan struct{} {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.sems[boundary]
+}
+
+func (x *Executor) setOutputs(target string, out map[string]any) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.outputs[target] = out
+}
+
+func (x *Executor) targetOutputs(ctx context.Context, target string) (map[string]any, error) {
+	x.mu.Lock()
+	out, ok := x.outputs[target]
+	x.mu.Unlock()
+	if ok {
+		return out, nil
+	}
+	// Resumed run: the apply happened in an earlier process; sensitive outputs were never journaled.
+	out, err := x.Provisioner.Outputs(ctx, target)
+	if err == nil {
+		x.setOutputs(target, out)
+	}
+	return out, err
+}
+
+func (x *Executor) terraform(ctx context.Context, c Command, send func(Event)) (ApplyResult, error) {
+	release, err := x.acquire(ctx, c.Boundary)
+	if err != nil {
+		return ApplyResult{}, err
+	}
+	defer release()
+	rel := c.Release
+	return x.Provisioner.Apply(ctx, c.Target, c.Release, func(p PlanSummary) {
+		send(Event{Type: TargetPlanned, Ring: c.Ring, Target: c.Target, Release: &rel, Summary: &p})
+	})
+}
+
+func (x *Executor) apply(ctx context.Context, c Command, send func(Event)) message {
+	res, err := x.terraform(ctx, c, send)
+	if err != nil {
+		if ctx.Err() != nil {
+			return message{drop: true}
+		}
+		return message{ev: Event{Type: TargetApplyFailed, Ring: c.Ring, Target: c.Target, Message: err.Error()}}
+	}
+	x.setOutputs(c.Target, res.Outputs)
+	return message{ev: Event{Type: TargetApplied, Ring: c.Ring, Target: c.Target, Release: &c.Release, Summary: &res.Summary, Outputs: res.Public}}
+}
+
+func (x *Executor) rollback(ctx context.Context, c Command, send func(Event)) message {
+	fail := func(msg string) message {
+		if ctx.Err() != nil {
+			return message{drop: true}
+		}
+		return message{ev: Event{Type: TargetRollbackFailed, Ring: c.Ring, Target: c.Target, Release: &c.Release, Message: msg}}
+	}
+	res, err := x.terraform(ctx, c, send)
+	if err != nil {
+		return fail(err.Error())
+	}
+	x.setOutputs(c.Target, res.Outputs)
+	v := x.Gates.Target(ctx, GateRequest{Ring: c.Ring, Target: c.Target, Release: c.Release, Outputs: res.Outputs, Gates: c.Gates}, x.observer(c, send))
+	if !v.Passed {
+		return fail(fmt.Sprintf("after re-applying %s, gate %s: %s", c.Release.Name, v.Gate, v.Message))
+	}
+	return message{ev: Event{Type: TargetRolledBack, Ring: c.Ring, Target: c.Target, Release: &c.Release}}
+}
+
+func (x *Executor) observer(c Command, send func(Event)) func(Measurement) {
+	return func(m Measurement) {
+		passed := m.Passed
+		send(Event{Type: GateMeasured, At: m.At, Ring: c.Ring, Target: c.Target, Gate: m.Gate, Passed: &passed, Message: m.Message})
+	}
+}
+
+func (x *Executor) gate(runCtx, ctx context.Context, c Command, send func(Event)) message {
+	rel := c.Release
+	ev := Event{Ring: c.Ring, Target: c.Target, Release: &rel}
+	out, err := x.targetOutputs(ctx, c.Target)
+	var v Verdict
+	if err != nil {
+		v = Verdict{Gate: "outputs", Message: fmt.Sprintf("read outputs of %s: %v", c.Target, err)}
+	} else {
+		v = x.Gates.Target(ctx, GateRequest{Ring: c.Ring, Target: c.Target, Release: c.Release, Outputs: out, Gates: c.Gates}, x.observer(c, send))
+	}
+	switch {
+	case runCtx.Err() != nil:
+		return message{ev: Event{Type: TargetGateCancelled, Target: c.Target}, drop: true}
+	case ctx.Err() != nil:
+		ev.Type, ev.Message = TargetGateCancelled, "ring halted"
+	case v.Passed:
+		ev.Type = TargetVerified
+	default:
+		ev.Type, ev.Gate, ev.Message = TargetGateFailed, v.Gate, v.Message
+	}
+	return message{ev: ev}
+}
+
+func (x *Executor) bake(ctx context.Context, c Command, rel ReleaseRef, send func(Event)) message {
+	v := x.Gates.Ring(ctx, GateRequest{Ring: c.Ring, Release: rel, Gates: c.Gates}, c.Until, x.observer(c, send))
+	if ctx.Err() != nil {
+		return message{drop: true}
+	}
+	if !v.Passed {
+		return message{ev: Event{Type: RingGateFailed, Ring: c.Ring, Gate: v.Gate, Message: v.Message}}
+	}
+	return message{ev: Event{Type: RingBaked, Ring: c.Ring}}
+}

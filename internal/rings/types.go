@@ -1,0 +1,164 @@
+// Package rings is the promotion engine: a pure state machine (Decide) that folds journal events
+// into a run's state and says what to do next, and an executor that does it (see README.md).
+package rings
+
+import (
+	"time"
+)
+
+// EventVersion is the version of the Event record written to the journal. Readers skip event
+// types they do not know, so adding a type does not need a new version; changing a field's
+// meaning does.
+const EventVersion = 1
+
+// ReleaseRef names an immutable release: its name and the digest of its module snapshot.
+type ReleaseRef struct {
+	Name   string `json:"name"`
+	Digest string `json:"digest"`
+}
+
+// Run kinds.
+const (
+	KindRelease  = "release"  // promote one release ring by ring
+	KindRollback = "rollback" // a manual rollback: apply each target's chosen earlier release
+)
+
+// Plan is fixed when a run starts and journaled with it, so a resumed run follows the plan it
+// started with even if the configuration changed since.
+type Plan struct {
+	Kind    string     `json:"kind"`
+	Release ReleaseRef `json:"release"`
+	Rings   []RingPlan `json:"rings"`
+}
+
+type RingPlan struct {
+	Name        string        `json:"name"`
+	Targets     []TargetPlan  `json:"targets"`
+	MaxParallel int           `json:"maxParallel"`
+	MaxFailures int           `json:"maxFailures"`
+	Gates       []string      `json:"gates,omitempty"`
+	Bake        time.Duration `json:"bake,omitempty"`
+	RingGates   []string      `json:"ringGates,omitempty"`
+	Rollback    string        `json:"rollback"` // target | ring | run | none
+	Approval    bool          `json:"approval,omitempty"`
+	Approvers   []string      `json:"approvers,omitempty"`
+	Quorum      int           `json:"quorum,omitempty"`
+}
+
+// RollbackNone is the scope of a manual rollback run: a failed target is reported, never undone.
+const RollbackNone = "none"
+
+type TargetPlan struct {
+	Name     string      `json:"name"`
+	Boundary string      `json:"boundary"`
+	Release  ReleaseRef  `json:"release"`        // what this run applies to the target
+	From     *ReleaseRef `json:"from,omitempty"` // its last known good when the run started
+}
+
+// EventType names what happened. The names are public: they appear in the journal and reports.
+type EventType string
+
+const (
+	RunStarted           EventType = "run.started"
+	RunResumed           EventType = "run.resumed"
+	RunFinished          EventType = "run.finished"
+	RingStarted          EventType = "ring.started"
+	RingApprovalNeeded   EventType = "ring.approval_needed"
+	RingApproved         EventType = "ring.approved"
+	RingBakeStarted      EventType = "ring.bake_started"
+	RingBaked            EventType = "ring.baked"
+	RingGateFailed       EventType = "ring.gate_failed"
+	RingPassed           EventType = "ring.passed"
+	RingHalted           EventType = "ring.halted"
+	TargetApplying       EventType = "target.applying"
+	TargetPlanned        EventType = "target.planned"
+	TargetApplied        EventType = "target.applied"
+	TargetApplyFailed    EventType = "target.apply_failed"
+	GateMeasured         EventType = "gate.measured"
+	TargetVerified       EventType = "target.verified"
+	TargetGateFailed     EventType = "target.gate_failed"
+	TargetGateCancelled  EventType = "target.gate_cancelled"
+	TargetRollingBack    EventType = "target.rolling_back"
+	TargetRolledBack     EventType = "target.rolled_back"
+	TargetRollbackFailed EventType = "target.rollback_failed"
+	TargetRollbackSkip   EventType = "target.rollback_skipped"
+	RollbackPlanned      EventType = "rollback.planned"
+)
+
+// Event is one record of a run's journal. Inputs to Decide come from the executor or an operator;
+// records that Decide itself implies (ring.started, target.applying, ...) are journaled too, so the
+// journal reads as a full story, but Decide ignores them on replay.
+type Event struct {
+	V       int            `json:"v"`
+	Seq     int64          `json:"seq,omitempty"` // assigned by the store, 1-based per run
+	RunID   string         `json:"run"`
+	At      time.Time      `json:"at"`
+	Type    EventType      `json:"type"`
+	Ring    string         `json:"ring,omitempty"`
+	Target  string         `json:"target,omitempty"`
+	Gate    string         `json:"gate,omitempty"`
+	Release *ReleaseRef    `json:"release,omitempty"`
+	Plan    *Plan          `json:"plan,omitempty"`
+	Summary *PlanSummary   `json:"summary,omitempty"`
+	Outputs map[string]any `json:"outputs,omitempty"`
+	Passed  *bool          `json:"passed,omitempty"` // gate.measured
+	Outcome string         `json:"outcome,omitempty"`
+	Message string         `json:"message,omitempty"`
+	Actor   string         `json:"actor,omitempty"`
+	Targets []string       `json:"targets,omitempty"`
+}
+
+// PlanSummary is what a Terraform plan would do to one target.
+type PlanSummary struct {
+	Add      int      `json:"add"`
+	Change   int      `json:"change"`
+	Destroy  int      `json:"destroy"`
+	Replaced []string `json:"replaced,omitempty"` // resource addresses planned for replacement
+	Deleted  []string `json:"deleted,omitempty"`  // resource addresses planned for deletion
+}
+
+// HasChanges says whether applying the plan would change anything.
+func (p PlanSummary) HasChanges() bool { return p.Add+p.Change+p.Destroy > 0 }
+
+// CommandKind is what the executor is asked to do.
+type CommandKind string
+
+const (
+	CmdApply         CommandKind = "apply"          // plan and apply Release to Target
+	CmdGate          CommandKind = "gate"           // evaluate Gates on Target until a verdict
+	CmdBake          CommandKind = "bake"           // hold Ring until Until, evaluating Gates across it
+	CmdCancelGates   CommandKind = "cancel_gates"   // stop gate evaluations of Targets
+	CmdRollback      CommandKind = "rollback"       // apply Release (an earlier one) to Target, then Gates
+	CmdAwaitApproval CommandKind = "await_approval" // nothing can proceed until Ring is approved
+	CmdFinish        CommandKind = "finish"         // the run reached Outcome
+	CmdRecord        CommandKind = "record"         // journal a decision (Type, Ring, Target, Message); nothing to run
+)
+
+type Command struct {
+	Kind     CommandKind
+	Ring     string
+	Target   string
+	Boundary string // of Target: the bulkhead its Terraform work runs in
+	Release  ReleaseRef
+	Gates    []string
+	Until    time.Time
+	Targets  []string
+	Outcome  string
+	Type     EventType // CmdRecord
+	Message  string    // CmdRecord
+}
+
+// Run phases and outcomes.
+const (
+	PhaseRunning        = "running"
+	PhaseWaiting        = "waiting" // for an approval
+	PhaseRollingBack    = "rolling_back"
+	PhaseSucceeded      = "succeeded"
+	PhaseRolledBack     = "rolled_back"
+	PhaseRollbackFailed = "rollback_failed"
+)
+
+// Terminal says whether a run in this phase is over.
+func Terminal(phase string) bool {
+	return phase == PhaseSucceeded || phase == PhaseRolledBack || phase == PhaseRollbackFailed
+}

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Installs what rollout's demo and tests need under .tools/, idempotently and only through the Go
+# module proxy:
+#   .tools/bin/tf         the Terraform-compatible binary (TF_BIN, else tofu/terraform on PATH,
+#                         else OpenTofu built from its module source)
+#   .tools/providers/     a filesystem mirror with hashicorp/time for both registries' addresses
+#   .tools/tf.rc          a CLI configuration that installs providers from that mirror only
+# Set ROLLOUT_BUILD_TOFU=1 to build OpenTofu even when a binary is on PATH.
+set -euo pipefail
+
+TOFU_VERSION=1.10.10
+TIME_VERSION=0.14.2
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+tools="$root/.tools"
+mkdir -p "$tools/bin" "$tools/src"
+os=$(go env GOOS)
+arch=$(go env GOARCH)
+
+# module_dir MODULE@VERSION: the module's source directory in the Go module cache.
+module_dir() {
+  go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p'
+}
+
+# build_from_module MODULE VERSION OUT PKG [LDFLAGS]: copy a module's source out of the read-only
+# module cache (its go.mod has replace directives, so `go install` refuses it) and build PKG there.
+build_from_module() {
+  local mod=$1 ver=$2 out=$3 pkg=$4 ldflags=${5:-}
+  local src="$tools/src/$(basename "$mod")-$ver"
+  if [ ! -f "$src/go.mod" ]; then
+    local dir
+    dir=$(module_dir "$mod@v$ver")
+    [ -n "$dir" ] || { echo "tools: could not download $mod@v$ver through the Go module proxy" >&2; exit 1; }
+    rm -rf "$src.tmp" && cp -r "$dir" "$src.tmp" && chmod -R u+w "$src.tmp" && mv "$src.tmp" "$src"
+  fi
+  echo "tools: building $mod v$ver (once; a few minutes for OpenTofu)" >&2
+  (cd "$src" && go build -trimpath -ldflags "$ldflags" -o "$out.tmp" "$pkg") && mv "$out.tmp" "$out"
+}
+
+# 1. The Terraform-compatible binary.
+choose_bin() {
+  if [ -n "${TF_BIN:-}" ]; then command -v "$TF_BIN" || { echo "tools: TF_BIN=$TF_BIN is not executable" >&2; exit 1; }; return; fi
+  if [ "${ROLLOUT_BUILD_TOFU:-}" != 1 ]; then
+    command -v tofu && return
+    command -v terraform && return
+  fi
+  local built="$tools/opentofu-$TOFU_VERSION/tofu"
+  if [ ! -x "$built" ]; then
+    mkdir -p "$(dirname "$built")"
+    build_from_module github.com/opentofu/opentofu "$TOFU_VERSION" "$built" ./cmd/tofu \
+      "-s -w -X github.com/opentofu/opentofu/version.dev=no" >&2
+  fi
+  echo "$built"
+}
+bin=$(choose_bin)
+if [ "$(readlink "$tools/bin/tf" 2>/dev/null)" != "$bin" ]; then
+  ln -sfn "$bin" "$tools/bin/tf"
+fi
+
+# 2. The time provider, in a filesystem mirror under both registry hostnames (Terraform resolves
+# hashicorp/time to registry.terraform.io, OpenTofu to registry.opentofu.org).
+mirror="$tools/providers"
+first="$mirror/registry.opentofu.org/hashicorp/time/$TIME_VERSION/${os}_$arch/terraform-provider-time_v$TIME_VERSION"
+if [ ! -x "$first" ]; then
+  mkdir -p "$(dirname "$first")"
+  build_from_module github.com/hashicorp/terraform-provider-time "$TIME_VERSION" "$first" . "-s -w"
+fi
+second="$mirror/registry.terraform.io/hashicorp/time/$TIME_VERSION/${os}_$arch/terraform-provider-time_v$TIME_VERSION"
+if [ ! -x "$second" ]; then
+  mkdir -p "$(dirname "$second")"
+  cp "$first" "$second"
+fi
+
+# 3. The CLI configuration: providers from the mirror only, never from a network registry.
+rc="$tools/tf.rc"
+want=$(printf 'provider_installation {\n  filesystem_mirror {\n    path = "%s"\n  }\n}\n' "$mirror")
+if [ "$(cat "$rc" 2>/dev/null)" != "$want" ]; then printf '%s\n' "$want" > "$rc"; fi
+
+echo "tools: $("$tools/bin/tf" version 2>/dev/null | head -1) at $bin; providers in $mirror" >&2
