@@ -76,4 +76,4 @@ rc="$tools/tf.rc"
 want=$(printf 'provider_installation {\n  filesystem_mirror {\n    path = "%s"\n  }\n}\n' "$mirror")
 if [ "$(cat "$rc" 2>/dev/null)" != "$want" ]; then printf '%s\n' "$want" > "$rc"; fi
 
-echo "tools: $("$tools/bin/tf" version 2>/dev/null | head -1) at $bin; providers in $mirror" >&2
+echo "tools: $(TF_CLI_CONFIG_FILE="$rc" "$tools/bin/tf" version 2>/dev/null | head -1) at $bin; providers in $mirror" >&2

@@ -13,7 +13,6 @@ import (
 
 	rollout "github.com/rollout-dev/rollout"
 	"github.com/rollout-dev/rollout/internal/demo"
-	"github.com/rollout-dev/rollout/internal/rings"
 	"github.com/spf13/cobra"
 )
 
@@ -89,9 +88,13 @@ func demoRun(ctx context.Context, io IO, g globals, o *demoOptions) error {
 
 	g.v.Set("config", dir)
 	vars := []string{"service_url=" + url, "deploy_dir=" + deployed}
+	inner := io // each start's own report goes to stderr as text; stdout carries the demo's
+	if g.json() {
+		inner.Out = ioDiscard{}
+	}
 	start := func(release string, extra ...string) int {
 		fmt.Fprintf(io.Err, "\n=== rollout start --release %s %v\n", release, extra)
-		err := startRun(ctx, io, g, &startOptions{Release: release, Vars: append(append([]string{}, vars...), extra...)})
+		err := startRun(ctx, inner, g, &startOptions{Release: release, Vars: append(append([]string{}, vars...), extra...)})
 		if err != nil {
 			var ee *ExitErr
 			if !errors.As(err, &ee) || ee.Err != nil {
@@ -189,4 +192,6 @@ func joinLines(s []string) string {
 	return out
 }
 
-var _ = rings.KindRelease
+type ioDiscard struct{}
+
+func (ioDiscard) Write(p []byte) (int, error) { return len(p), nil }

@@ -67,7 +67,13 @@ func rollbackRun(ctx context.Context, io IO, g globals, o *rollbackOptions) erro
 			}
 			to = &rings.ReleaseRef{Name: r.Name, Digest: r.Digest}
 		}
-		plan, skipped := rollbackPlan(from, o, to)
+		current := map[string]*rings.ReleaseRef{}
+		for name := range from.Targets {
+			if current[name], err = f.store.Current(ctx, name); err != nil {
+				return err
+			}
+		}
+		plan, skipped := rollbackPlan(from, current, o, to)
 		for _, msg := range skipped {
 			fmt.Fprintln(io.Err, msg)
 		}
@@ -104,8 +110,9 @@ func rollbackRun(ctx context.Context, io IO, g globals, o *rollbackOptions) erro
 	return finishReport(ctx, io, g, f, s)
 }
 
-// rollbackPlan lists what to return where: the source run's changed targets, newest ring first.
-func rollbackPlan(src *rings.State, o *rollbackOptions, to *rings.ReleaseRef) (*rings.Plan, []string) {
+// rollbackPlan lists what to return where: the source run's changed targets, newest ring first,
+// leaving out those already at their destination (current: what each target runs now).
+func rollbackPlan(src *rings.State, current map[string]*rings.ReleaseRef, o *rollbackOptions, to *rings.ReleaseRef) (*rings.Plan, []string) {
 	plan := &rings.Plan{Kind: rings.KindRollback, Release: src.Plan.Release}
 	var skipped []string
 	for i := len(src.Rings) - 1; i >= 0; i-- {
@@ -129,11 +136,11 @@ func rollbackPlan(src *rings.State, o *rollbackOptions, to *rings.ReleaseRef) (*
 			case dest == nil:
 				skipped = append(skipped, fmt.Sprintf("%s: no last known good release before run %s (first deployment): left as is; --to names one", tp.Name, src.RunID))
 				continue
-			case t.Current != nil && t.Current.Digest == dest.Digest && t.Current.Name == dest.Name:
+			case current[tp.Name] != nil && *current[tp.Name] == *dest:
 				skipped = append(skipped, fmt.Sprintf("%s: already at %s", tp.Name, dest.Name))
 				continue
 			}
-			rp.Targets = append(rp.Targets, rings.TargetPlan{Name: tp.Name, Boundary: tp.Boundary, Release: *dest, From: t.Current})
+			rp.Targets = append(rp.Targets, rings.TargetPlan{Name: tp.Name, Boundary: tp.Boundary, Release: *dest, From: current[tp.Name]})
 		}
 		if len(rp.Targets) > 0 {
 			rp.MaxFailures = len(rp.Targets)

@@ -60,6 +60,10 @@ func startRun(ctx context.Context, io IO, g globals, o *startOptions) error {
 			return err
 		}
 		if found {
+			// The same name must still mean the same content, whether resuming or asking again.
+			if _, err := f.recordRelease(ctx, o.Release, extra); err != nil {
+				return err
+			}
 			if s, _, err = f.replay(ctx, run.ID); err != nil {
 				return err
 			}
@@ -140,21 +144,8 @@ func (f *fleet) unfinishedRun(ctx context.Context) (*rings.State, error) {
 // newPlan snapshots the module, records the release, and fixes the run's plan from the
 // configuration, with each target's last known good as where a rollback returns it.
 func (f *fleet) newPlan(ctx context.Context, name string, extra map[string]any) (*rings.Plan, error) {
-	digest, err := provision.Snapshot(f.cfg.ModuleDir(), f.stateDir)
+	rel, err := f.recordRelease(ctx, name, extra)
 	if err != nil {
-		return nil, err
-	}
-	vars := maps.Clone(f.cfg.Release.Vars)
-	if vars == nil {
-		vars = map[string]any{}
-	}
-	maps.Copy(vars, extra)
-	rel := rings.ReleaseRef{Name: name, Digest: digest}
-	if err := f.store.RecordRelease(ctx, journal.Release{Name: name, Digest: digest, Vars: vars, Created: time.Now()}); err != nil {
-		var changed *journal.ReleaseChangedError
-		if errors.As(err, &changed) {
-			return nil, &ExitErr{Code: ExitError, Err: err}
-		}
 		return nil, err
 	}
 	plan := &rings.Plan{Kind: rings.KindRelease, Release: rel}
@@ -174,6 +165,28 @@ func (f *fleet) newPlan(ctx context.Context, name string, extra map[string]any) 
 		plan.Rings = append(plan.Rings, rp)
 	}
 	return plan, nil
+}
+
+// recordRelease snapshots the module and binds the release name to its digest and variables,
+// or checks that they are what the name was bound to before.
+func (f *fleet) recordRelease(ctx context.Context, name string, extra map[string]any) (rings.ReleaseRef, error) {
+	digest, err := provision.Snapshot(f.cfg.ModuleDir(), f.stateDir)
+	if err != nil {
+		return rings.ReleaseRef{}, err
+	}
+	vars := maps.Clone(f.cfg.Release.Vars)
+	if vars == nil {
+		vars = map[string]any{}
+	}
+	maps.Copy(vars, extra)
+	if err := f.store.RecordRelease(ctx, journal.Release{Name: name, Digest: digest, Vars: vars, Created: time.Now()}); err != nil {
+		var changed *journal.ReleaseChangedError
+		if errors.As(err, &changed) {
+			return rings.ReleaseRef{}, &ExitErr{Code: ExitError, Err: err}
+		}
+		return rings.ReleaseRef{}, err
+	}
+	return rings.ReleaseRef{Name: name, Digest: digest}, nil
 }
 
 // finishReport prints the run's report and returns the error its outcome maps to.

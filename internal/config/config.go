@@ -50,6 +50,7 @@ func (c *Config) ModuleDir() string { return filepath.Join(c.Root, c.Release.Mod
 type Defaults struct {
 	MaxParallel      int
 	TerraformTimeout Duration // deadline for each terraform command
+	LockTimeout      Duration // how long plan and apply wait for a held state lock
 }
 
 type Boundary struct {
@@ -203,7 +204,7 @@ func (c *Config) parseMain(data []byte, errs *Errors) {
 		checkTemplates(w, rel["vars"], "release.vars."+k, v)
 	}
 
-	def := w.fields(top["defaults"], "defaults", "maxParallel", "terraformTimeout")
+	def := w.fields(top["defaults"], "defaults", "maxParallel", "terraformTimeout", "lockTimeout")
 	c.Defaults.MaxParallel = w.integer(def["maxParallel"], "defaults.maxParallel", 1)
 	if c.Defaults.MaxParallel == 0 {
 		c.Defaults.MaxParallel = 4
@@ -211,6 +212,10 @@ func (c *Config) parseMain(data []byte, errs *Errors) {
 	c.Defaults.TerraformTimeout = w.duration(def["terraformTimeout"], "defaults.terraformTimeout")
 	if c.Defaults.TerraformTimeout == 0 {
 		c.Defaults.TerraformTimeout = Duration(time.Hour)
+	}
+	c.Defaults.LockTimeout = w.duration(def["lockTimeout"], "defaults.lockTimeout")
+	if def["lockTimeout"] == nil {
+		c.Defaults.LockTimeout = Duration(5 * time.Minute)
 	}
 
 	c.Boundaries = map[string]*Boundary{}

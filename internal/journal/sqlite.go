@@ -287,6 +287,16 @@ func (s *SQLite) LastKnownGood(ctx context.Context, target, exclude string) (*ri
 	return nil, nil
 }
 
+// Current is the release last applied to target by any run (a promotion, an automatic or a
+// manual rollback), or nil if none was.
+func (s *SQLite) Current(ctx context.Context, target string) (*rings.ReleaseRef, error) {
+	evs, err := s.TargetEvents(ctx, target, rings.TargetApplied, rings.TargetRolledBack)
+	if err != nil || len(evs) == 0 {
+		return nil, err
+	}
+	return evs[len(evs)-1].Release, nil
+}
+
 // Release is a recorded, immutable release.
 type Release struct {
 	Name    string         `json:"name"`

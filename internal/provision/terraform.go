@@ -105,6 +105,16 @@ func (p *Terraform) timeout() time.Duration {
 	return time.Hour
 }
 
+// lockTimeout is how long plan and apply wait for a held state lock. A run resumed after its
+// process was killed may find the killed process's Terraform child still finishing an apply of the
+// same snapshot: waiting for it is right, failing the target is not.
+func (p *Terraform) lockTimeout() string {
+	if p.Config != nil {
+		return p.Config.Defaults.LockTimeout.D().String()
+	}
+	return "5m0s"
+}
+
 // linkTree makes dir hold a symlink to every top-level entry of the snapshot (except its lock
 // file, which the resolution provides), removing links to an earlier snapshot first.
 func linkTree(dir, snapshot string) error {
@@ -369,7 +379,7 @@ func (p *Terraform) Plan(ctx context.Context, target string, rel rings.ReleaseRe
 	var stream bytes.Buffer
 	pctx, cancel := context.WithTimeout(ctx, p.timeout())
 	defer cancel()
-	changes, err := tf.PlanJSON(pctx, &stream, tfexec.Out(filepath.Join(dir, "release.tfplan")), tfexec.VarFile(varFile))
+	changes, err := tf.PlanJSON(pctx, &stream, tfexec.Out(filepath.Join(dir, "release.tfplan")), tfexec.VarFile(varFile), tfexec.LockTimeout(p.lockTimeout()))
 	sum, diags := summarise(stream.Bytes())
 	if err != nil {
 		if diags != "" {
@@ -398,7 +408,7 @@ func (p *Terraform) Apply(ctx context.Context, target string, rel rings.ReleaseR
 		}
 		actx, cancel := context.WithTimeout(ctx, p.timeout())
 		defer cancel()
-		if err := tf.Apply(actx, tfexec.DirOrPlan(filepath.Join(dir, "release.tfplan"))); err != nil {
+		if err := tf.Apply(actx, tfexec.DirOrPlan(filepath.Join(dir, "release.tfplan")), tfexec.LockTimeout(p.lockTimeout())); err != nil {
 			return rings.ApplyResult{Summary: sum}, fmt.Errorf("apply target %s: %w", target, err)
 		}
 	}

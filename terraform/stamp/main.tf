@@ -44,6 +44,12 @@ variable "fault_tier" {
   description = "Simulates a faulty release: targets of this tier come up unhealthy."
 }
 
+variable "apply_seconds" {
+  type        = number
+  default     = 0
+  description = "Simulates a slow deployment: the apply takes this many more seconds."
+}
+
 locals {
   healthy = var.fault_tier == "" || var.fault_tier != var.tier
   state = jsonencode({
@@ -64,7 +70,7 @@ resource "terraform_data" "app" {
   input            = local.state
 
   provisioner "local-exec" {
-    command = "mkdir -p '${var.deploy_dir}' && printf '%s' '${local.state}' > '${var.deploy_dir}/${var.target}.json.tmp' && mv '${var.deploy_dir}/${var.target}.json.tmp' '${var.deploy_dir}/${var.target}.json'"
+    command = "sleep ${var.apply_seconds} && mkdir -p '${var.deploy_dir}' && printf '%s' '${local.state}' > '${var.deploy_dir}/${var.target}.json.tmp' && mv '${var.deploy_dir}/${var.target}.json.tmp' '${var.deploy_dir}/${var.target}.json'"
   }
 }
 

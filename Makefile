@@ -1,0 +1,35 @@
+# rollout: `make demo` runs the demo on a fresh machine; `make test` runs every test.
+SHELL := bash
+GO    ?= go
+TOOLS := $(CURDIR)/.tools
+# The binary and provider mirror that `make tools` puts under .tools/ (see scripts/tools.sh).
+RUN_ENV := ROLLOUT_TF_BIN=$(TOOLS)/bin/tf TF_CLI_CONFIG_FILE=$(TOOLS)/tf.rc
+
+.PHONY: all tools build demo test test-unit test-e2e vet fmt clean
+
+all: build
+
+tools:
+	@bash scripts/tools.sh
+
+build:
+	$(GO) build -o bin/rollout ./cmd/rollout
+
+demo: tools build
+	$(RUN_ENV) bin/rollout demo
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
+
+test-unit:
+	$(GO) test -race -count=1 ./internal/...
+
+# End-to-end: the real rollout binary against real OpenTofu (or Terraform) on temporary fleets.
+test-e2e: tools
+	$(RUN_ENV) ROLLOUT_E2E=1 $(GO) test -count=1 -timeout 15m ./test/e2e/
+
+test: vet test-unit test-e2e
+
+clean:
+	rm -rf bin

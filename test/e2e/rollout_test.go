@@ -1,0 +1,260 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The demo is the whole story: v1 everywhere, v2 ring by ring (with an approval), and a faulty v3
+// whose gate fails in the second ring, which is rolled back to v2 automatically.
+func TestDemo(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := (&fleet{t: t, dir: dir}).command(ctx, "demo", "--dir", dir, "--output", "json")
+	cmd.Args = []string{rolloutBin, "demo", "--dir", dir, "--output", "json"}
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("rollout demo: %v\n%s", err, out)
+	}
+	var got struct {
+		AsDesigned bool `json:"asDesigned"`
+		Targets    []struct {
+			Target, Deployed, Expected string
+		} `json:"targets"`
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("demo --output json: %v\n%s", err, out)
+	}
+	if !got.AsDesigned || len(got.Targets) != 6 {
+		t.Fatalf("demo not as designed: %s", out)
+	}
+	f := &fleet{t: t, dir: dir}
+	rep := f.status()
+	if rep.Phase != "rolled_back" || rep.ExitCode != 2 || !strings.Contains(rep.Reason, "gate healthz") {
+		t.Fatalf("status of the v3 run: phase %s exit %d reason %q", rep.Phase, rep.ExitCode, rep.Reason)
+	}
+}
+
+func twoRings(bake string) fleetSpec {
+	return fleetSpec{
+		rings: fmt.Sprintf(`  - name: canary
+    targets: {labels: {tier: canary}}
+    maxParallel: 1
+    gates: [healthz]
+    bake: %s
+  - name: main
+    targets: {labels: {tier: main}}
+    maxParallel: 2
+    gates: [healthz]
+`, bake),
+		targets: "targets:\n" + targetsYAML("canary", "local-a", "canary", 1, "") + targetsYAML("main", "local-b", "main", 3, ""),
+	}
+}
+
+func TestPromotionPlanAndManualRollback(t *testing.T) {
+	f := newFleet(t, twoRings("0s"))
+	f.must(0, "validate")
+	f.must(0, "start", "--release", "v1")
+	// plan shows what v2 would change, per target in ring order, and changes nothing.
+	r := f.must(0, "plan", "--release", "v2", "--output", "json")
+	var plans []struct {
+		Ring, Target string
+		Changes      bool
+		Plan         struct{ Replaced []string }
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &plans); err != nil || len(plans) != 4 {
+		t.Fatalf("plan --output json: %v\n%s", err, r.stdout)
+	}
+	if plans[0].Target != "canary-1" || !plans[0].Changes || len(plans[0].Plan.Replaced) == 0 {
+		t.Fatalf("plan: want canary-1 first with replacements called out, got %+v", plans[0])
+	}
+	if v := f.deployedVersion("main-1"); v != "v1" {
+		t.Fatalf("plan changed main-1: it runs %q", v)
+	}
+
+	f.must(0, "start", "--release", "v2")
+	for name, st := range f.status().targets() {
+		if st != [2]string{"verified", "v2"} || f.deployedVersion(name) != "v2" {
+			t.Fatalf("%s after v2: %v, deployed %s", name, st, f.deployedVersion(name))
+		}
+	}
+	// Starting the same release again does not start a second run.
+	again := f.must(0, "start", "--release", "v2")
+	if !strings.Contains(again.stderr, "already finished") {
+		t.Fatalf("second start of v2: %s", again.stderr)
+	}
+	hist := f.must(0, "history", "--output", "json")
+	var runs []struct{ Kind, Phase string }
+	if err := json.Unmarshal([]byte(hist.stdout), &runs); err != nil || len(runs) != 2 {
+		t.Fatalf("history: %v %s", err, hist.stdout)
+	}
+
+	// The manual rollback: one ring first, then the rest; each target goes back to v1 through
+	// plan, apply and its gates.
+	f.must(0, "rollback", "--ring", "main")
+	for _, name := range []string{"main-1", "main-2", "main-3"} {
+		if v := f.deployedVersion(name); v != "v1" {
+			t.Fatalf("%s after rollback --ring main: %s", name, v)
+		}
+	}
+	if v := f.deployedVersion("canary-1"); v != "v2" {
+		t.Fatalf("rollback --ring main touched canary-1: %s", v)
+	}
+	rep := f.status()
+	if rep.Kind != "rollback" || rep.Phase != "succeeded" {
+		t.Fatalf("rollback run: %s %s", rep.Kind, rep.Phase)
+	}
+	r = f.must(0, "rollback")
+	if !strings.Contains(r.stderr, "main-1: already at v1") {
+		t.Fatalf("second rollback should leave main-1 alone: %s", r.stderr)
+	}
+	if v := f.deployedVersion("canary-1"); v != "v1" {
+		t.Fatalf("canary-1 after rollback: %s", v)
+	}
+	th := f.must(0, "history", "--target", "main-1", "--output", "json")
+	var h struct {
+		LastKnownGood struct{ Name string } `json:"lastKnownGood"`
+		Events        []struct{ Event string }
+	}
+	if err := json.Unmarshal([]byte(th.stdout), &h); err != nil {
+		t.Fatal(err)
+	}
+	if h.LastKnownGood.Name != "v1" || h.Events[len(h.Events)-1].Event != "target.verified" {
+		t.Fatalf("history of main-1: %s", th.stdout)
+	}
+	// A release is immutable: the same name with other content is refused.
+	r = f.must(1, "start", "--release", "v2", "--var", "tier=other")
+	if !strings.Contains(r.stderr, "release v2 is immutable and its variables changed") {
+		t.Fatalf("reusing v2: %s", r.stderr)
+	}
+}
+
+// A gate failure in the second ring halts it and rolls back every target of the run (scope run),
+// newest ring first; the exit code is 2.
+func TestGateFailureRollsBackRun(t *testing.T) {
+	spec := twoRings("0s")
+	spec.rings = strings.Replace(spec.rings, "    gates: [healthz]\n", "    gates: [healthz]\n    rollback: run\n", 2)
+	spec.rings = strings.Replace(spec.rings, "  - name: main\n", "  - name: main\n    maxFailures: 0\n", 1)
+	f := newFleet(t, spec)
+	f.must(0, "start", "--release", "v1")
+	r := f.must(2, "start", "--release", "v2", "--var", "fault_tier=main", "--output", "json")
+	var rep report
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Phase != "rolled_back" || rep.ExitCode != 2 {
+		t.Fatalf("v2 run: %s %d", rep.Phase, rep.ExitCode)
+	}
+	for name, st := range rep.targets() {
+		if f.deployedVersion(name) != "v1" {
+			t.Fatalf("%s runs %s after the rollback (%v)", name, f.deployedVersion(name), st)
+		}
+	}
+	if st := rep.targets()["canary-1"]; st[0] != "rolled_back" {
+		t.Fatalf("scope run must roll back the canary too: %v", st)
+	}
+	// Idempotent: asking again reports the same outcome.
+	f.must(2, "start", "--release", "v2", "--var", "fault_tier=main")
+}
+
+// SIGKILL in the middle of an apply, then start again: the run resumes from its journal,
+// re-plans the target whose apply had an unknown outcome, and finishes.
+func TestKillMidApplyThenResume(t *testing.T) {
+	spec := twoRings("0s")
+	spec.targets = "targets:\n" + targetsYAML("canary", "local-a", "canary", 1, "") +
+		targetsYAML("main", "local-b", "main", 3, "    vars: {apply_seconds: 2}\n")
+	f := newFleet(t, spec)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := f.command(ctx, "start", "--release", "v1")
+	logf, _ := os.Create(filepath.Join(f.dir, "first.log"))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	f.waitFor("a main target to be applying", 2*time.Minute, func(rep report) bool {
+		return rep.targets()["main-1"][0] == "applying"
+	})
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	rep := f.status()
+	if rep.Phase != "running" || rep.targets()["main-1"][0] != "applying" {
+		t.Fatalf("after SIGKILL the journal should show main-1 applying: %+v", rep.targets())
+	}
+	r := f.must(0, "start", "--release", "v1")
+	if !strings.Contains(r.stderr, "resuming run") {
+		t.Fatalf("second start did not resume: %s", r.stderr)
+	}
+	rep = f.status()
+	for name, st := range rep.targets() {
+		if st != [2]string{"verified", "v1"} || f.deployedVersion(name) != "v1" {
+			t.Fatalf("%s after resume: %v deployed %q", name, st, f.deployedVersion(name))
+		}
+	}
+}
+
+// While one run holds the fleet, a second start is refused with exit 5 naming the holder.
+func TestConcurrentRunRefused(t *testing.T) {
+	f := newFleet(t, twoRings("30s"))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	first := f.command(ctx, "start", "--release", "v1")
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = first.Process.Kill(); _ = first.Wait() }()
+	f.waitFor("the canary ring to bake", 2*time.Minute, func(rep report) bool {
+		return len(rep.Rings) > 0 && rep.Rings[0].Phase == "baking"
+	})
+	for _, rel := range []string{"v1", "v2"} {
+		r := f.must(5, "start", "--release", rel)
+		if !strings.Contains(r.stderr, "holds this fleet") || !strings.Contains(r.stderr, fmt.Sprintf("pid %d", first.Process.Pid)) {
+			t.Fatalf("refusal should name the holder (pid %d): %s", first.Process.Pid, r.stderr)
+		}
+	}
+	// SIGTERM stops it cleanly: it journals where it stands and gives the lease back.
+	_ = first.Process.Signal(syscall.SIGTERM)
+	_ = first.Wait()
+	if code := first.ProcessState.ExitCode(); code != 1 {
+		t.Fatalf("interrupted run exited %d, want 1", code)
+	}
+	f.must(1, "start", "--release", "v2") // the lease is free; v1's run is unfinished
+}
+
+// 32 targets applied at once: providers are resolved once per snapshot and shared read-only, so
+// concurrent inits never race on a plugin cache.
+func TestThirtyTwoAtOnce(t *testing.T) {
+	f := newFleet(t, fleetSpec{
+		rings:   "  - name: all\n    targets: {boundaries: [local-a]}\n    maxParallel: 32\n",
+		targets: "targets:\n" + targetsYAML("s", "local-a", "x", 32, ""),
+	})
+	start := time.Now()
+	r := f.must(0, "start", "--release", "v1", "--output", "json")
+	t.Logf("32 targets, maxParallel 32: %s", time.Since(start).Round(time.Millisecond))
+	var rep report
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(rep.targets()); n != 32 {
+		t.Fatalf("%d targets in the report", n)
+	}
+	for name, st := range rep.targets() {
+		if st != [2]string{"verified", "v1"} {
+			t.Fatalf("%s: %v", name, st)
+		}
+	}
+	entries, _ := os.ReadDir(filepath.Join(f.dir, ".rollout", "providers"))
+	if len(entries) != 1 {
+		t.Fatalf("providers resolved %d times, want once per snapshot", len(entries))
+	}
+}
