@@ -461,6 +461,7 @@ func parseTarget(w walker, path string, n *yaml.Node) *Target {
 func (c *Config) validate(errs *Errors) {
 	main := walker{file: c.rel(c.File), errs: errs}
 	byName := map[string]*Target{}
+	var unique []*Target
 	for _, t := range c.Targets {
 		w := walker{file: t.File, errs: errs}
 		if prev, dup := byName[t.Name]; dup {
@@ -469,6 +470,7 @@ func (c *Config) validate(errs *Errors) {
 			continue
 		}
 		byName[t.Name] = t
+		unique = append(unique, t)
 		if _, ok := c.Boundaries[t.Boundary]; !ok {
 			w.fail(nil, "targets["+t.Name+"].boundary", "unknown boundary %q (declared in %s: %s)", t.Boundary, main.file, keys(c.Boundaries))
 		}
@@ -496,7 +498,7 @@ func (c *Config) validate(errs *Errors) {
 				main.fail(nil, path+".targets.names", "unknown target %q", nm)
 			}
 		}
-		for _, t := range c.Targets {
+		for _, t := range unique {
 			if !r.Select.matches(t) {
 				continue
 			}
@@ -511,7 +513,7 @@ func (c *Config) validate(errs *Errors) {
 			main.fail(nil, path+".targets", "ring %q selects no target", r.Name)
 		}
 	}
-	for _, t := range c.Targets {
+	for _, t := range unique {
 		if _, ok := owner[t.Name]; !ok {
 			*errs = append(*errs, &FieldError{File: t.File, Line: t.Line, Key: "targets[" + t.Name + "]",
 				Msg: fmt.Sprintf("target %q is in no ring: add it to a ring's targets in %s", t.Name, main.file)})

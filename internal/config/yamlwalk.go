@@ -93,7 +93,8 @@ func (w walker) fields(n *yaml.Node, path string, allowed ...string) map[string]
 
 func suggest(got string, allowed []string) string {
 	for _, a := range allowed {
-		if strings.EqualFold(a, got) || levenshtein(strings.ToLower(a), strings.ToLower(got)) <= 2 {
+		la, lg := strings.ToLower(a), strings.ToLower(got)
+		if la == lg || levenshtein(la, lg) <= max(2, len(lg)*2/5) {
 			return fmt.Sprintf(" (did you mean %q?)", a)
 		}
 	}

@@ -1,0 +1,112 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/rollout-dev/rollout/internal/journal"
+	"github.com/rollout-dev/rollout/internal/rings"
+)
+
+func run(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	root := NewRoot(IO{Out: &out, Err: &errb})
+	root.SetArgs(args)
+	err := root.ExecuteContext(context.Background())
+	if err != nil {
+		errb.WriteString(err.Error())
+	}
+	return exitCode(err), out.String(), errb.String()
+}
+
+func TestExitCodes(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want int
+	}{
+		{nil, 0},
+		{errors.New("x"), 1},
+		{&ExitErr{Code: ExitGateFailed}, 2},
+		{fmt.Errorf("wrapped: %w", &ExitErr{Code: ExitWaiting}), 3},
+		{fmt.Errorf("start: %w", &journal.LeaseHeldError{}), 5},
+		{&ExitErr{Code: ExitRollbackFailed}, 6},
+	} {
+		if got := exitCode(tc.err); got != tc.want {
+			t.Errorf("exitCode(%v) = %d, want %d", tc.err, got, tc.want)
+		}
+	}
+	for phase, want := range map[string]int{rings.PhaseSucceeded: 0, rings.PhaseRolledBack: 2, rings.PhaseWaiting: 3, rings.PhaseRollbackFailed: 6, rings.PhaseRunning: 1} {
+		if got := exitCode(outcomeErr(&rings.State{Phase: phase})); got != want {
+			t.Errorf("phase %s: exit %d, want %d", phase, got, want)
+		}
+	}
+}
+
+func TestValidateTheExampleFleetAsJSON(t *testing.T) {
+	code, out, errs := run(t, "--config", "../..", "validate", "--output", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var v struct {
+		Valid   bool
+		Targets int
+		Rings   []struct{ Name string }
+	}
+	if err := json.Unmarshal([]byte(out), &v); err != nil || !v.Valid || v.Targets != 6 || len(v.Rings) != 3 {
+		t.Fatalf("validate --output json = %s (%v)", out, err)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	if code, _, errs := run(t, "--config", "../..", "validate", "--output", "yaml"); code != 1 || !strings.Contains(errs, "--output must be text or json") {
+		t.Fatalf("bad --output: %d %s", code, errs)
+	}
+	if code, _, errs := run(t, "--config", "../..", "start"); code != 1 || !strings.Contains(errs, `"release" not set`) {
+		t.Fatalf("start without --release: %d %s", code, errs)
+	}
+	if code, _, errs := run(t, "--config", t.TempDir(), "status"); code != 1 || !strings.Contains(errs, "no fleet configuration") {
+		t.Fatalf("status without a fleet: %d %s", code, errs)
+	}
+	if _, err := parseVars([]string{"novalue"}); err == nil {
+		t.Fatal("--var without = accepted")
+	}
+}
+
+func TestRollbackPlanNewestRingFirstAndSkips(t *testing.T) {
+	v1, v2 := rings.ReleaseRef{Name: "v1", Digest: "d"}, rings.ReleaseRef{Name: "v2", Digest: "d"}
+	plan := &rings.Plan{Kind: rings.KindRelease, Release: v2, Rings: []rings.RingPlan{
+		{Name: "a", MaxParallel: 1, Targets: []rings.TargetPlan{{Name: "a1", Release: v2, From: &v1}, {Name: "a2", Release: v2}}},
+		{Name: "b", MaxParallel: 2, Targets: []rings.TargetPlan{{Name: "b1", Release: v2, From: &v1}, {Name: "b2", Release: v2, From: &v1}}},
+	}}
+	s := &rings.State{}
+	rings.Decide(s, rings.Event{Type: rings.RunStarted, RunID: "r", Plan: plan})
+	for _, ev := range []rings.Event{{Type: rings.TargetApplied, Target: "a1"}, {Type: rings.TargetVerified, Target: "a1"},
+		{Type: rings.TargetApplied, Target: "a2"}, {Type: rings.TargetVerified, Target: "a2"},
+		{Type: rings.TargetApplied, Target: "b1"}, {Type: rings.TargetVerified, Target: "b1"}} {
+		rings.Decide(s, ev)
+	}
+	current := map[string]*rings.ReleaseRef{"a1": &v2, "a2": &v2, "b1": &v1}
+	p, skipped := rollbackPlan(s, current, &rollbackOptions{}, nil)
+	// b2's apply had started (outcome unknown): it counts as changed. Newest ring first.
+	if len(p.Rings) != 2 || p.Rings[0].Name != "b" || p.Rings[0].Targets[0].Name != "b2" || len(p.Rings[0].Targets) != 1 ||
+		p.Rings[1].Name != "a" || len(p.Rings[1].Targets) != 1 || p.Rings[1].Targets[0].Name != "a1" || p.Rings[1].Targets[0].Release != v1 {
+		t.Fatalf("plan = %+v", p.Rings)
+	}
+	want := []string{"b1: already at v1", "a2: no last known good"}
+	for _, w := range want {
+		if !strings.Contains(strings.Join(skipped, "\n"), w) {
+			t.Fatalf("skipped %v lacks %q", skipped, w)
+		}
+	}
+	// --to names the destination even for a target without a last known good.
+	p, _ = rollbackPlan(s, current, &rollbackOptions{Target: "a2"}, &v1)
+	if len(p.Rings) != 1 || p.Rings[0].Targets[0].Name != "a2" || p.Rings[0].Targets[0].Release != v1 {
+		t.Fatalf("--target a2 --to v1: %+v", p.Rings)
+	}
+}

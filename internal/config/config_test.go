@@ -1,0 +1,142 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const baseMain = `release:
+  module: mod
+  vars: {app_version: "{{ .Release.Name }}"}
+boundaries:
+  local-a: {cloud: local}
+  local-b: {cloud: local, maxParallel: 2}
+gates:
+  healthz:
+    http: {url: "{{ .Outputs.endpoint }}/healthz"}
+    interval: 1s
+rings:
+  - name: canary
+    targets: {names: [a-1]}
+    gates: [healthz]
+  - name: rest
+    targets: {boundaries: [local-b]}
+    bake: 10m
+    rollback: run
+`
+
+const baseTargets = `targets:
+  - name: a-1
+    boundary: local-a
+  - name: b-1
+    boundary: local-b
+    vars: {instanceCount: 3}
+    labels: {Tier: prod}
+`
+
+func writeFleet(t *testing.T, main, targets string) string {
+	t.Helper()
+	dir := t.TempDir()
+	must := func(err error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(filepath.Join(dir, "mod"), 0o755))
+	must(os.MkdirAll(filepath.Join(dir, "environments", "eu"), 0o755))
+	must(os.WriteFile(filepath.Join(dir, FileName), []byte(main), 0o644))
+	must(os.WriteFile(filepath.Join(dir, "environments", "eu", "targets.yaml"), []byte(targets), 0o644))
+	return dir
+}
+
+func TestValidFleet(t *testing.T) {
+	c, err := Load(writeFleet(t, baseMain, baseTargets))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Rings[1]; got.Bake.D() != 10*time.Minute || got.Rollback != RollbackRun || got.MaxParallel != 4 || strings.Join(got.Targets, ",") != "b-1" {
+		t.Fatalf("ring rest = %+v", got)
+	}
+	if c.Rings[0].Rollback != RollbackRing {
+		t.Fatalf("default rollback scope = %q, want ring", c.Rings[0].Rollback)
+	}
+	g := c.Gates["healthz"]
+	if g.HTTP.ExpectStatus != 200 || g.Timeout.D() != 5*time.Minute || g.FailureLimit != 1 || g.Consecutive != 1 {
+		t.Fatalf("gate defaults = %+v", g)
+	}
+	b := c.Target("b-1")
+	// Keys keep their case: they are Terraform variable names and labels.
+	if b.Vars["instanceCount"] != 3 || b.Labels["Tier"] != "prod" || b.File != filepath.Join("environments", "eu", "targets.yaml") {
+		t.Fatalf("target b-1 = %+v", b)
+	}
+}
+
+func TestBadConfigurationsNameFileLineAndKey(t *testing.T) {
+	repl := func(old, new string) func(string) string {
+		return func(s string) string {
+			if !strings.Contains(s, old) {
+				panic("test setup: " + old)
+			}
+			return strings.Replace(s, old, new, 1)
+		}
+	}
+	keep := func(s string) string { return s }
+	for _, tc := range []struct {
+		name    string
+		main    func(string) string
+		targets func(string) string
+		want    string
+	}{
+		{"unknown top-level key", repl("boundaries:", "boundary:\n  x: 1\nboundaries:"), keep, `rollout.yaml:4: boundary: unknown key (did you mean "boundaries"?)`},
+		{"unknown ring key", repl("    bake: 10m", "    bkae: 10m"), keep, `rollout.yaml:17: rings[1].bkae: unknown key (did you mean "bake"?)`},
+		{"unknown target key", keep, repl("    boundary: local-a", "    boundary: local-a\n    regoin: x"), `environments/eu/targets.yaml:4: targets[0].regoin: unknown key (did you mean "region"?)`},
+		{"unknown gate", repl("gates: [healthz]", "gates: [helthz]"), keep, `rollout.yaml: rings[0].gates: unknown gate "helthz" (declared: healthz)`},
+		{"unknown boundary", keep, repl("boundary: local-a", "boundary: local-c"), `environments/eu/targets.yaml: targets[a-1].boundary: unknown boundary "local-c"`},
+		{"target in no ring", keep, repl("targets:\n", "targets:\n  - name: lost\n    boundary: local-a\n"), `environments/eu/targets.yaml:2: targets[lost]: target "lost" is in no ring`},
+		{"target in two rings", repl("targets: {boundaries: [local-b]}", "targets: {boundaries: [local-b, local-a]}"), keep, `rings[1].targets: target "a-1" (environments/eu/targets.yaml:2) is selected by ring "canary" and ring "rest"`},
+		{"duplicate target", keep, repl("  - name: b-1", "  - name: a-1\n    boundary: local-a\n  - name: b-1"), `environments/eu/targets.yaml:4: targets.name: target "a-1" is declared twice (first at environments/eu/targets.yaml:2)`},
+		{"bad duration", repl("bake: 10m", "bake: ten minutes"), keep, `rollout.yaml:17: rings[1].bake: must be a Go duration such as 90s, 10m or 2h, got "ten minutes"`},
+		{"module dir missing", repl("module: mod", "module: nope"), keep, `rollout.yaml:2: release.module: module directory nope does not exist`},
+		{"bad rollback scope", repl("rollback: run", "rollback: all"), keep, `rollout.yaml:18: rings[1].rollback: must be target, ring or run, got "all"`},
+		{"bad template", repl(`{{ .Outputs.endpoint }}/healthz`, `{{ .Outputs.endpoint /healthz`), keep, `gates.healthz.http.url: bad template`},
+		{"gate without provider", repl("    http: {url: \"{{ .Outputs.endpoint }}/healthz\"}\n", ""), keep, `gates.healthz: names no provider`},
+		{"later provider", repl("    http: {url: \"{{ .Outputs.endpoint }}/healthz\"}\n", "    prometheus: {query: up}\n"), keep, `gates.healthz.prometheus: the prometheus gate provider is not available in this version`},
+		{"unknown cloud", repl("local-a: {cloud: local}", "local-a: {cloud: ibm}"), keep, `rollout.yaml:5: boundaries.local-a.cloud: unknown cloud "ibm"`},
+		{"not yaml", repl("rings:", "rings: [\n"), keep, `rollout.yaml: not valid YAML`},
+		{"number expected", repl("bake: 10m", "maxParallel: many"), keep, `rings[1].maxParallel: must be a whole number, got "many"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load(writeFleet(t, tc.main(baseMain), tc.targets(baseTargets)))
+			if err == nil {
+				t.Fatal("loaded a bad configuration")
+			}
+			var errs Errors
+			if !errors.As(err, &errs) {
+				t.Fatalf("want config.Errors, got %T: %v", err, err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error:\n%v\nwant it to contain:\n%s", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestAllProblemsReportedAtOnce(t *testing.T) {
+	main := strings.Replace(strings.Replace(baseMain, "bake: 10m", "bake: 10", 1), "interval: 1s", "interval: soon", 1)
+	_, err := Load(writeFleet(t, main, baseTargets))
+	var errs Errors
+	if !errors.As(err, &errs) || len(errs) != 2 {
+		t.Fatalf("want 2 problems, got %v", err)
+	}
+}
+
+func TestMissingConfigurationHints(t *testing.T) {
+	_, err := Load(t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "--config") {
+		t.Fatalf("want a hint about --config, got %v", err)
+	}
+}

@@ -1,0 +1,156 @@
+package healthgate
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+
+func at(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+
+type obs struct {
+	at     float64
+	passed bool
+}
+
+func TestTracker(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		p      Policy
+		obs    []obs
+		want   Verdict
+		reason string
+	}{
+		{"one pass passes by default", Policy{}, []obs{{0, true}}, Pass, "healthy for 0s"},
+		{"one failure fails by default", Policy{}, []obs{{0, false}}, Fail, "failed measurements (1) reached failureLimit (1)"},
+		{"consecutive needs a streak", Policy{Consecutive: 3, FailureLimit: 5}, []obs{{0, true}, {1, true}, {2, false}, {3, true}, {4, true}}, Pending, ""},
+		{"consecutive met", Policy{Consecutive: 3, FailureLimit: 5}, []obs{{0, true}, {1, false}, {2, true}, {3, true}, {4, true}}, Pass, "3 consecutive"},
+		{"healthyFor needs time", Policy{HealthyFor: 30 * time.Second, FailureLimit: 3}, []obs{{0, true}, {10, true}, {20, true}}, Pending, ""},
+		{"healthyFor met", Policy{HealthyFor: 30 * time.Second, FailureLimit: 3}, []obs{{0, false}, {5, true}, {20, true}, {35, true}}, Pass, "healthy for 30s"},
+		{"failure resets the healthy streak", Policy{HealthyFor: 30 * time.Second, FailureLimit: 3}, []obs{{0, true}, {20, false}, {25, true}, {40, true}}, Pending, ""},
+		{"failureLimit", Policy{FailureLimit: 2, Consecutive: 5}, []obs{{0, false}, {1, true}, {2, false}}, Fail, "failed measurements (2) reached failureLimit (2)"},
+		{"timeout", Policy{Timeout: 10 * time.Second, HealthyFor: 30 * time.Second, FailureLimit: 9}, []obs{{0, true}, {5, true}, {10, true}}, Fail, "within timeout 10s"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := NewTracker(tc.p, t0)
+			var v Verdict
+			var why string
+			for _, o := range tc.obs {
+				if v != Pending {
+					t.Fatalf("verdict %s came before the last measurement", v)
+				}
+				v, why = tr.Observe(Measurement{At: at(o.at), Passed: o.passed, Message: "m"})
+			}
+			if v != tc.want || !strings.Contains(why, tc.reason) {
+				t.Fatalf("verdict %s %q, want %s containing %q", v, why, tc.want, tc.reason)
+			}
+		})
+	}
+}
+
+func TestTrackerSchedulesOnAGrid(t *testing.T) {
+	tr := NewTracker(Policy{Interval: 5 * time.Second, Consecutive: 9, FailureLimit: 9}, t0)
+	tr.Observe(Measurement{At: at(0), Passed: true})
+	if got := tr.Next(at(1)); !got.Equal(at(5)) {
+		t.Fatalf("next = %s, want t0+5s", got.Sub(t0))
+	}
+	tr.Observe(Measurement{At: at(7), Passed: true}) // a slow measurement
+	if got := tr.Next(at(8)); !got.Equal(at(10)) {
+		t.Fatalf("next after a slow one = %s, want t0+10s (the grid, not +5s)", got.Sub(t0))
+	}
+	if got := tr.Next(at(30)); !got.Equal(at(30)) {
+		t.Fatalf("overdue next = %s, want now", got.Sub(t0))
+	}
+}
+
+func TestWindow(t *testing.T) {
+	p := Policy{Interval: time.Second, FailureLimit: 2, Consecutive: 2}
+	w := NewWindow(p, t0, at(10))
+	for _, o := range []obs{{0, true}, {1, false}, {2, true}} {
+		if v, _ := w.Observe(Measurement{At: at(o.at), Passed: o.passed}); v != Pending {
+			t.Fatalf("verdict %s before the end", v)
+		}
+	}
+	if v, why := w.Observe(Measurement{At: at(10), Passed: true}); v != Pass {
+		t.Fatalf("at the end: %s %s", v, why)
+	}
+	w = NewWindow(p, t0, at(10))
+	w.Observe(Measurement{At: at(0), Passed: false})
+	if v, why := w.Observe(Measurement{At: at(1), Passed: false}); v != Fail || !strings.Contains(why, "during the bake") {
+		t.Fatalf("failure limit in a window: %s %s", v, why)
+	}
+	w = NewWindow(p, t0, at(10))
+	if v, why := w.Close(); v != Fail || !strings.Contains(why, "no measurement") {
+		t.Fatalf("no data: %s %s", v, why)
+	}
+	if got := NewWindow(p, t0, at(0.5)).Next(t0.Add(time.Millisecond)); !got.Equal(t0.Add(time.Millisecond)) {
+		t.Fatalf("first measurement is due at once, got %s", got.Sub(t0))
+	}
+}
+
+func TestHTTPProvider(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/ok":
+			w.Write([]byte(`{"status":"ok","checks":{"db":[true]}}`))
+		case "/slow":
+			time.Sleep(50 * time.Millisecond)
+			w.Write([]byte(`{}`))
+		default:
+			http.Error(w, "down", http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	for _, tc := range []struct {
+		name   string
+		h      HTTP
+		passed bool
+		msg    string
+	}{
+		{"status", HTTP{URL: srv.URL + "/ok"}, true, "HTTP 200"},
+		{"bad status", HTTP{URL: srv.URL + "/down"}, false, "HTTP 503, want 200"},
+		{"json field", HTTP{URL: srv.URL + "/ok", JSONPath: "checks.db.0", Expect: "true"}, true, ""},
+		{"json field differs", HTTP{URL: srv.URL + "/ok", JSONPath: "status", Expect: "green"}, false, `status is "ok", want "green"`},
+		{"json field missing", HTTP{URL: srv.URL + "/ok", JSONPath: "nope", Expect: "x"}, false, `no field "nope"`},
+		{"latency", HTTP{URL: srv.URL + "/slow", MaxLatency: 10 * time.Millisecond}, false, "over maxLatency"},
+		{"unreachable is no data", HTTP{URL: "http://127.0.0.1:1/x"}, false, "no data"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := tc.h.Measure(context.Background())
+			if m.Passed != tc.passed || !strings.Contains(m.Message, tc.msg) {
+				t.Fatalf("measurement %+v, want passed=%t containing %q", m, tc.passed, tc.msg)
+			}
+		})
+	}
+}
+
+func TestCommandProvider(t *testing.T) {
+	m := (&Command{Args: []string{"sh", "-c", "echo fine; exit 0"}}).Measure(context.Background())
+	if !m.Passed || !strings.Contains(m.Message, "fine") {
+		t.Fatalf("exit 0: %+v", m)
+	}
+	m = (&Command{Args: []string{"sh", "-c", "echo broken >&2; exit 3"}}).Measure(context.Background())
+	if m.Passed || !strings.Contains(m.Message, "exit 3, want 0: broken") {
+		t.Fatalf("exit 3: %+v", m)
+	}
+	m = (&Command{Args: []string{"sh", "-c", "exit 3"}, ExpectExit: 3}).Measure(context.Background())
+	if !m.Passed {
+		t.Fatalf("expected exit 3: %+v", m)
+	}
+	m = (&Command{Args: []string{"/nonexistent/probe"}}).Measure(context.Background())
+	if m.Passed || !strings.Contains(m.Message, "no data") {
+		t.Fatalf("missing program: %+v", m)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	m = (&Command{Args: []string{"sleep", "10"}}).Measure(ctx)
+	if m.Passed || time.Since(start) > 3*time.Second {
+		t.Fatalf("a hung command must fail by the deadline: %+v after %s", m, time.Since(start))
+	}
+}

@@ -1,0 +1,83 @@
+package healthgate
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rollout-dev/rollout/internal/config"
+	"github.com/rollout-dev/rollout/internal/rings"
+)
+
+func runnerFor(gates ...*config.Gate) *Runner {
+	c := &config.Config{Gates: map[string]*config.Gate{}, Targets: []*config.Target{{Name: "t1", Boundary: "b", Region: "r"}}}
+	for _, g := range gates {
+		c.Gates[g.Name] = g
+	}
+	return &Runner{Config: c}
+}
+
+func fast(g *config.Gate) *config.Gate {
+	g.Interval, g.Timeout, g.Consecutive, g.FailureLimit = config.Duration(10*time.Millisecond), config.Duration(5*time.Second), 1, 1
+	return g
+}
+
+func TestRunnerRendersTemplatesAndRecordsMeasurements(t *testing.T) {
+	var paths []string
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		paths = append(paths, r.URL.Path)
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	r := runnerFor(fast(&config.Gate{Name: "h", HTTP: &config.HTTPCheck{URL: "{{ .Outputs.endpoint }}/{{ .Target.Name }}/{{ .Release.Name }}", ExpectStatus: 200}}))
+	var seen []rings.Measurement
+	v := r.Target(context.Background(), rings.GateRequest{Target: "t1", Release: rings.ReleaseRef{Name: "v7"},
+		Outputs: map[string]any{"endpoint": srv.URL}, Gates: []string{"h"}}, func(m rings.Measurement) { seen = append(seen, m) })
+	if !v.Passed || len(seen) != 1 || paths[0] != "/t1/v7" {
+		t.Fatalf("verdict %+v, measurements %+v, paths %v", v, seen, paths)
+	}
+}
+
+func TestRunnerMissingOutputIsNoDataAndFails(t *testing.T) {
+	r := runnerFor(fast(&config.Gate{Name: "h", HTTP: &config.HTTPCheck{URL: "{{ .Outputs.endpoint }}/healthz"}}))
+	v := r.Target(context.Background(), rings.GateRequest{Target: "t1", Gates: []string{"h"}}, func(rings.Measurement) {})
+	if v.Passed || v.Gate != "h" || !strings.Contains(v.Message, "no data") || !strings.Contains(v.Message, "endpoint") {
+		t.Fatalf("verdict %+v, want a failure naming the missing output", v)
+	}
+}
+
+func TestRunnerFirstFailureDecides(t *testing.T) {
+	slow := fast(&config.Gate{Name: "slow", Command: &config.CommandCheck{Run: []string{"true"}}})
+	slow.Consecutive = 1000 // would take 10s to pass
+	bad := fast(&config.Gate{Name: "bad", Command: &config.CommandCheck{Run: []string{"sh", "-c", "echo $ROLLOUT_TARGET; exit 1"}}})
+	start := time.Now()
+	v := runnerFor(slow, bad).Target(context.Background(), rings.GateRequest{Target: "t1", Gates: []string{"slow", "bad"}}, func(rings.Measurement) {})
+	if v.Passed || v.Gate != "bad" || !strings.Contains(v.Message, "t1") {
+		t.Fatalf("verdict %+v", v)
+	}
+	if time.Since(start) > 3*time.Second {
+		t.Fatalf("the failing gate did not stop the other one (%s)", time.Since(start))
+	}
+}
+
+func TestRunnerRingGatesHoldThroughTheBake(t *testing.T) {
+	g := fast(&config.Gate{Name: "ok", Command: &config.CommandCheck{Run: []string{"true"}}})
+	until := time.Now().Add(150 * time.Millisecond)
+	n := 0
+	v := runnerFor(g).Ring(context.Background(), rings.GateRequest{Ring: "r", Gates: []string{"ok"}}, until, func(rings.Measurement) { n++ })
+	if !v.Passed || time.Now().Before(until) || n < 3 {
+		t.Fatalf("verdict %+v after %d measurements, ended %s before the bake", v, n, time.Until(until))
+	}
+	// No ring gates: the bake is only a wait, and a cancelled wait is not a pass.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if v := runnerFor().Ring(ctx, rings.GateRequest{}, time.Now().Add(time.Hour), nil); v.Passed {
+		t.Fatal("a cancelled bake passed")
+	}
+}

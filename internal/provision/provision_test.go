@@ -1,0 +1,97 @@
+package provision
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rollout-dev/rollout/internal/config"
+	"github.com/rollout-dev/rollout/internal/rings"
+)
+
+func module(t *testing.T) string {
+	dir := t.TempDir()
+	for p, c := range map[string]string{"main.tf": "# main\n", "modules/x/x.tf": "# x\n", "terraform.tfstate": "{}", ".terraform/junk": "x"} {
+		_ = os.MkdirAll(filepath.Join(dir, filepath.Dir(p)), 0o755)
+		if err := os.WriteFile(filepath.Join(dir, p), []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestDigestCoversContentNotState(t *testing.T) {
+	dir := module(t)
+	d1, err := Digest(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = os.WriteFile(filepath.Join(dir, "terraform.tfstate"), []byte(`{"changed":1}`), 0o644)
+	_ = os.WriteFile(filepath.Join(dir, ".terraform", "junk"), []byte("y"), 0o644)
+	if d2, _ := Digest(dir); d2 != d1 {
+		t.Fatal("state or .terraform changed the release digest")
+	}
+	_ = os.WriteFile(filepath.Join(dir, "modules", "x", "x.tf"), []byte("# y\n"), 0o644)
+	if d3, _ := Digest(dir); d3 == d1 {
+		t.Fatal("a module file change did not change the digest")
+	}
+}
+
+func TestSnapshotIsReadOnlyAndIdempotent(t *testing.T) {
+	dir, state := module(t), t.TempDir()
+	d, err := Snapshot(dir, state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := SnapshotDir(state, d)
+	t.Cleanup(func() { _ = filepath.Walk(snap, func(p string, _ os.FileInfo, _ error) error { return os.Chmod(p, 0o755) }) })
+	if _, err := os.Stat(filepath.Join(snap, "modules", "x", "x.tf")); err != nil {
+		t.Fatal("module subdirectory missing from the snapshot")
+	}
+	if _, err := os.Stat(filepath.Join(snap, "terraform.tfstate")); err == nil {
+		t.Fatal("state copied into a snapshot")
+	}
+	if st, _ := os.Stat(filepath.Join(snap, "main.tf")); st.Mode().Perm()&0o222 != 0 {
+		t.Fatalf("snapshot file is writable: %v", st.Mode())
+	}
+	if d2, err := Snapshot(dir, state); err != nil || d2 != d {
+		t.Fatalf("second snapshot: %s %v", d2, err)
+	}
+}
+
+func TestVarsForRendersReleaseThenTarget(t *testing.T) {
+	tg := &config.Target{Name: "eu-1", Region: "eu-west", Labels: map[string]string{"tier": "gold"}, Vars: map[string]any{"size": 3, "tier": "override"}}
+	got, err := VarsFor(rings.ReleaseRef{Name: "v9"}, map[string]any{
+		"app_version": "{{ .Release.Name }}", "where": "{{ .Target.Region }}", "tier": `{{ index .Target.Labels "tier" }}`,
+		"list": []any{"{{ .Target.Name }}"}, "n": 1,
+	}, tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["app_version"] != "v9" || got["where"] != "eu-west" || got["tier"] != "override" || got["size"] != 3 || got["list"].([]any)[0] != "eu-1" || got["n"] != 1 {
+		t.Fatalf("vars = %v", got)
+	}
+	if _, err := VarsFor(rings.ReleaseRef{}, map[string]any{"x": "{{ .Nope }}"}, tg); err == nil {
+		t.Fatal("an unknown template field was not an error")
+	}
+}
+
+func TestSummariseReadsPlanJSON(t *testing.T) {
+	stream := strings.Join([]string{
+		`{"@level":"info","type":"version","terraform":"1.10.10"}`,
+		`{"@level":"info","type":"planned_change","change":{"resource":{"addr":"terraform_data.app"},"action":"replace"}}`,
+		`{"@level":"info","type":"planned_change","change":{"resource":{"addr":"aws_db_instance.main"},"action":"delete"}}`,
+		`{"@level":"info","type":"planned_change","change":{"resource":{"addr":"time_static.x"},"action":"create"}}`,
+		`{"@level":"info","type":"change_summary","changes":{"add":2,"change":0,"remove":2,"operation":"plan"}}`,
+		`{"@level":"error","type":"diagnostic","diagnostic":{"severity":"error","summary":"Invalid value","detail":"bad\n  thing","range":{"filename":"main.tf","start":{"line":7}}}}`,
+		`not json`,
+	}, "\n")
+	sum, diags := summarise([]byte(stream))
+	if sum.Add != 2 || sum.Destroy != 2 || strings.Join(sum.Replaced, ",") != "terraform_data.app" || strings.Join(sum.Deleted, ",") != "aws_db_instance.main" {
+		t.Fatalf("summary = %+v", sum)
+	}
+	if diags != "main.tf:7: Invalid value: bad thing" {
+		t.Fatalf("diagnostics = %q", diags)
+	}
+}

@@ -1,0 +1,182 @@
+package rings
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+// memStore is a hand-written journal for executor tests.
+type memStore struct {
+	mu     sync.Mutex
+	events []Event
+	fail   error
+}
+
+func (m *memStore) Append(_ context.Context, evs ...Event) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail != nil {
+		return m.fail
+	}
+	m.events = append(m.events, evs...)
+	return nil
+}
+
+func (m *memStore) types() map[EventType]int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[EventType]int{}
+	for _, ev := range m.events {
+		out[ev.Type]++
+	}
+	return out
+}
+
+// fakeProvisioner records concurrency per boundary and can block or fail.
+type fakeProvisioner struct {
+	mu       sync.Mutex
+	running  map[string]int
+	peak     map[string]int
+	total    int
+	peakAll  int
+	hold     time.Duration
+	failFor  map[string]bool
+	block    chan struct{}
+	started  chan string
+	boundary func(target string) string
+}
+
+func (f *fakeProvisioner) Apply(ctx context.Context, target string, rel ReleaseRef, planned func(PlanSummary)) (ApplyResult, error) {
+	b := f.boundary(target)
+	f.mu.Lock()
+	f.running[b]++
+	f.total++
+	f.peak[b] = max(f.peak[b], f.running[b])
+	f.peakAll = max(f.peakAll, f.total)
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		f.running[b]--
+		f.total--
+		f.mu.Unlock()
+	}()
+	if f.started != nil {
+		f.started <- target
+	}
+	planned(PlanSummary{Add: 1})
+	select {
+	case <-time.After(f.hold):
+	case <-ctx.Done():
+		return ApplyResult{}, ctx.Err()
+	case <-f.block:
+	}
+	if f.failFor[target] {
+		return ApplyResult{}, errors.New("boom")
+	}
+	return ApplyResult{Outputs: map[string]any{"secret": "s3cr3t"}, Public: map[string]any{"secret": "(sensitive)"}}, nil
+}
+
+func (f *fakeProvisioner) Outputs(context.Context, string) (map[string]any, error) { return nil, nil }
+
+type passGates struct{}
+
+func (passGates) Target(context.Context, GateRequest, func(Measurement)) Verdict { return Verdict{Passed: true} }
+func (passGates) Ring(ctx context.Context, _ GateRequest, until time.Time, _ func(Measurement)) Verdict {
+	return Verdict{Passed: true}
+}
+
+func newFake(hold time.Duration) *fakeProvisioner {
+	return &fakeProvisioner{running: map[string]int{}, peak: map[string]int{}, hold: hold, failFor: map[string]bool{},
+		boundary: func(t string) string { return t[:1] }}
+}
+
+func TestExecutorBulkheads(t *testing.T) {
+	var ts []TargetPlan
+	for _, n := range []string{"a1", "a2", "a3", "a4", "b1", "b2", "b3", "b4"} {
+		ts = append(ts, TargetPlan{Name: n, Boundary: n[:1], Release: rel("v2")})
+	}
+	plan := &Plan{Kind: KindRelease, Release: rel("v2"), Rings: []RingPlan{{Name: "r", Targets: ts, MaxParallel: 8, Rollback: "ring"}}}
+	p := newFake(30 * time.Millisecond)
+	store := &memStore{}
+	x := &Executor{Store: store, Provisioner: p, Gates: passGates{}, Boundaries: map[string]int{"a": 1}, GlobalLimit: 3}
+	s := &State{RunID: "r1"}
+	if err := x.Run(context.Background(), s, Event{Type: RunStarted, Plan: plan}); err != nil {
+		t.Fatal(err)
+	}
+	if s.Phase != PhaseSucceeded {
+		t.Fatalf("phase %s", s.Phase)
+	}
+	if p.peak["a"] != 1 || p.peakAll > 3 || p.peakAll < 2 {
+		t.Fatalf("peak per boundary %v, overall %d: want a<=1 and overall 2..3", p.peak, p.peakAll)
+	}
+	for _, ev := range store.events {
+		if ev.Type == TargetApplied && ev.Outputs["secret"] != "(sensitive)" {
+			t.Fatalf("a sensitive output was journaled: %+v", ev.Outputs)
+		}
+	}
+	if got := store.types(); got[TargetApplying] != 8 || got[TargetPlanned] != 8 || got[TargetVerified] != 8 || got[RunFinished] != 1 {
+		t.Fatalf("journal = %v", got)
+	}
+	// The journal replays to the same outcome.
+	if Replay(store.events).Phase != PhaseSucceeded {
+		t.Fatal("replay of the executor's journal does not end in success")
+	}
+}
+
+func TestExecutorInterruptedWorkIsNotJournaledAsFailed(t *testing.T) {
+	plan := &Plan{Kind: KindRelease, Release: rel("v2"), Rings: []RingPlan{{Name: "r", MaxParallel: 2, Rollback: "ring",
+		Targets: []TargetPlan{{Name: "a1", Boundary: "a", Release: rel("v2")}, {Name: "b1", Boundary: "b", Release: rel("v2")}}}}}
+	p := newFake(time.Hour)
+	p.started = make(chan string, 2)
+	store := &memStore{}
+	ctx, cancel := context.WithCancel(context.Background())
+	x := &Executor{Store: store, Provisioner: p, Gates: passGates{}}
+	s := &State{RunID: "r1"}
+	done := make(chan error)
+	go func() { done <- x.Run(ctx, s, Event{Type: RunStarted, Plan: plan}) }()
+	<-p.started
+	<-p.started
+	cancel()
+	if err := <-done; !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("Run = %v, want ErrInterrupted", err)
+	}
+	got := store.types()
+	if got[TargetApplyFailed] != 0 || got[TargetApplying] != 2 {
+		t.Fatalf("journal after interruption = %v: applies must stay in flight, not failed", got)
+	}
+	// Resuming re-drives both applies.
+	resumed := Replay(store.events)
+	if n := len(resumed.InFlight()); n != 2 {
+		t.Fatalf("in flight after replay: %d, want 2", n)
+	}
+	p2 := newFake(0)
+	x2 := &Executor{Store: store, Provisioner: p2, Gates: passGates{}}
+	if err := x2.Run(context.Background(), resumed, Event{Type: RunResumed}); err != nil || resumed.Phase != PhaseSucceeded {
+		t.Fatalf("resume: %v, phase %s", err, resumed.Phase)
+	}
+}
+
+func TestExecutorStopsWhenTheJournalFails(t *testing.T) {
+	plan := &Plan{Kind: KindRelease, Release: rel("v2"), Rings: []RingPlan{{Name: "r", MaxParallel: 1, Rollback: "ring",
+		Targets: []TargetPlan{{Name: "a1", Boundary: "a", Release: rel("v2")}, {Name: "a2", Boundary: "a", Release: rel("v2")}}}}}
+	p := newFake(0)
+	p.started = make(chan string, 4)
+	store := &memStore{}
+	x := &Executor{Store: store, Provisioner: p, Gates: passGates{}}
+	go func() {
+		<-p.started
+		store.mu.Lock()
+		store.fail = errors.New("disk full")
+		store.mu.Unlock()
+	}()
+	err := x.Run(context.Background(), &State{RunID: "r1"}, Event{Type: RunStarted, Plan: plan})
+	if !errors.Is(err, store.fail) {
+		t.Fatalf("Run = %v, want the journal's error", err)
+	}
+	if len(p.started) > 0 {
+		t.Fatal("a second apply started after the journal failed")
+	}
+}
