@@ -45,7 +45,9 @@ func TestSnapshotIsReadOnlyAndIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	snap := SnapshotDir(state, d)
-	t.Cleanup(func() { _ = filepath.Walk(snap, func(p string, _ os.FileInfo, _ error) error { return os.Chmod(p, 0o755) }) })
+	t.Cleanup(func() {
+		_ = filepath.Walk(snap, func(p string, _ os.FileInfo, _ error) error { return os.Chmod(p, 0o755) })
+	})
 	if _, err := os.Stat(filepath.Join(snap, "modules", "x", "x.tf")); err != nil {
 		t.Fatal("module subdirectory missing from the snapshot")
 	}

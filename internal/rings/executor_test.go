@@ -83,7 +83,9 @@ func (f *fakeProvisioner) Outputs(context.Context, string) (map[string]any, erro
 
 type passGates struct{}
 
-func (passGates) Target(context.Context, GateRequest, func(Measurement)) Verdict { return Verdict{Passed: true} }
+func (passGates) Target(context.Context, GateRequest, func(Measurement)) Verdict {
+	return Verdict{Passed: true}
+}
 func (passGates) Ring(ctx context.Context, _ GateRequest, until time.Time, _ func(Measurement)) Verdict {
 	return Verdict{Passed: true}
 }
