@@ -164,15 +164,17 @@ func TestExecutorInterruptedWorkIsNotJournaledAsFailed(t *testing.T) {
 func TestExecutorStopsWhenTheJournalFails(t *testing.T) {
 	plan := &Plan{Kind: KindRelease, Release: rel("v2"), Rings: []RingPlan{{Name: "r", MaxParallel: 1, Rollback: "ring",
 		Targets: []TargetPlan{{Name: "a1", Boundary: "a", Release: rel("v2")}, {Name: "a2", Boundary: "a", Release: rel("v2")}}}}}
-	p := newFake(0)
+	p := newFake(time.Hour)
 	p.started = make(chan string, 4)
+	p.block = make(chan struct{})
 	store := &memStore{}
 	x := &Executor{Store: store, Provisioner: p, Gates: passGates{}}
 	go func() {
-		<-p.started
+		<-p.started // a1 is applying; its result will meet a failing journal
 		store.mu.Lock()
 		store.fail = errors.New("disk full")
 		store.mu.Unlock()
+		close(p.block)
 	}()
 	err := x.Run(context.Background(), &State{RunID: "r1"}, Event{Type: RunStarted, Plan: plan})
 	if !errors.Is(err, store.fail) {
