@@ -33,7 +33,7 @@ build_from_module() {
     [ -n "$dir" ] || { echo "tools: could not download $mod@v$ver through the Go module proxy" >&2; exit 1; }
     rm -rf "$src.tmp" && cp -r "$dir" "$src.tmp" && chmod -R u+w "$src.tmp" && mv "$src.tmp" "$src"
   fi
-  echo "tools: building $mod v$ver (once; a few minutes for OpenTofu)" >&2
+  echo "tools: building $mod v$ver from the Go module proxy (once)" >&2
   (cd "$src" && go build -trimpath -ldflags "$ldflags" -o "$out.tmp" "$pkg") && mv "$out.tmp" "$out"
 }
 

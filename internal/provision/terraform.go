@@ -105,9 +105,8 @@ func (p *Terraform) timeout() time.Duration {
 	return time.Hour
 }
 
-// lockTimeout is how long plan and apply wait for a held state lock. A run resumed after its
-// process was killed may find the killed process's Terraform child still finishing an apply of the
-// same snapshot: waiting for it is right, failing the target is not.
+// lockTimeout is how long plan and apply wait for a state lock held by someone else (a person
+// running terraform by hand, a slow backend releasing a lock) before the target fails.
 func (p *Terraform) lockTimeout() string {
 	if p.Config != nil {
 		return p.Config.Defaults.LockTimeout.D().String()

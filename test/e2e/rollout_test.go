@@ -258,3 +258,40 @@ func TestThirtyTwoAtOnce(t *testing.T) {
 		t.Fatalf("providers resolved %d times, want once per snapshot", len(entries))
 	}
 }
+
+// Bad configurations: the real binary names file, line and key, exits 1, and changes nothing.
+func TestBadConfigurations(t *testing.T) {
+	for _, tc := range []struct {
+		name, from, to, want string
+	}{
+		{"unknown key", "    maxParallel: 1\n", "    maxParalel: 1\n", `rollout.yaml:26: rings[0].maxParalel: unknown key (did you mean "maxParallel"?)`},
+		{"unknown gate", "gates: [healthz]\n    bake", "gates: [health]\n    bake", `rings[0].gates: unknown gate "health"`},
+		{"bad duration", "bake: 0s", "bake: 5 minutes", `rings[0].bake: must be a Go duration`},
+		{"module missing", "module: terraform/stamp", "module: terraform/none", `release.module: module directory terraform/none does not exist`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFleet(t, twoRings("0s"))
+			b, _ := os.ReadFile(filepath.Join(f.dir, "rollout.yaml"))
+			if !strings.Contains(string(b), tc.from) {
+				t.Fatalf("test setup: %q not in rollout.yaml:\n%s", tc.from, b)
+			}
+			f.write("rollout.yaml", strings.Replace(string(b), tc.from, tc.to, 1))
+			for _, args := range [][]string{{"validate"}, {"start", "--release", "v1"}} {
+				r := f.must(1, args...)
+				if !strings.Contains(r.stderr, tc.want) {
+					t.Fatalf("rollout %v: stderr lacks %q:\n%s", args, tc.want, r.stderr)
+				}
+			}
+			if _, err := os.Stat(filepath.Join(f.dir, ".rollout")); err == nil {
+				t.Fatal("a bad configuration still created .rollout/")
+			}
+		})
+	}
+	// A target in no ring, declared in an environment file.
+	f := newFleet(t, twoRings("0s"))
+	f.write("environments/extra/stray.yaml", "targets:\n  - name: stray\n    boundary: local-a\n")
+	r := f.must(1, "validate")
+	if !strings.Contains(r.stderr, `environments/extra/stray.yaml:2: targets[stray]: target "stray" is in no ring`) {
+		t.Fatalf("stray target: %s", r.stderr)
+	}
+}
