@@ -5,7 +5,7 @@ TOOLS := $(CURDIR)/.tools
 # The binary and provider mirror that `make tools` puts under .tools/ (see scripts/tools.sh).
 RUN_ENV := ROLLOUT_TF_BIN=$(TOOLS)/bin/tf TF_CLI_CONFIG_FILE=$(TOOLS)/tf.rc
 
-.PHONY: all tools build demo test test-unit test-e2e vet fmt clean
+.PHONY: all tools build demo test test-unit test-e2e vet clean bench
 
 all: build
 
@@ -33,3 +33,7 @@ test: vet test-unit test-e2e
 
 clean:
 	rm -rf bin
+
+# Orchestration overhead against bare OpenTofu in the same run (see docs/benchmarks.md).
+bench: tools
+	bash scripts/bench.sh 16 64

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Orchestration overhead: one ring of N trivial stamps on the local boundary, no gates, no bake,
+# applied by `rollout start` and by bare OpenTofu commands run by this shell with the same
+# parallelism (xargs -P), in the same run. Cold: nothing initialised; warm: a second release over
+# the same fleet. Prints one markdown table row per measurement.
+#   usage: scripts/bench.sh [N ...]   (default 16 64); PARALLEL (default 8)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+export TF_CLI_CONFIG_FILE="$root/.tools/tf.rc"
+tf="$root/.tools/bin/tf"
+P=${PARALLEL:-8}
+bin=$(mktemp -d)/rollout
+go build -o "$bin" "$root/cmd/rollout"
+
+# secs CMD...: wall and CPU (user+sys of the command and everything it waited for) in seconds.
+secs() {
+  local me=$BASHPID s e t0 t1
+  s=$(date +%s.%N)
+  t0=$(awk '{print $14+$15+$16+$17}' /proc/$me/stat)
+  "$@" >/dev/null 2>&1 || { echo "bench: $* failed" >&2; exit 1; }
+  e=$(date +%s.%N)
+  t1=$(awk '{print $14+$15+$16+$17}' /proc/$me/stat)
+  echo "$(echo "$e - $s" | bc) $(echo "($t1 - $t0) / $(getconf CLK_TCK)" | bc -l)"
+}
+
+bare_one() { # dir release: init if needed, plan -out, apply the plan
+  cd "$1"
+  [ -d .terraform ] || "$tf" init -input=false -no-color >/dev/null
+  "$tf" plan -input=false -no-color -out=p.tfplan -var-file=vars.json -var "app_version=$2" >/dev/null
+  "$tf" apply -input=false -no-color p.tfplan >/dev/null
+}
+export -f bare_one
+export tf
+
+echo "| N | parallel | case | rollout wall s | bare wall s | ratio | rollout CPU s | bare CPU s |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+for N in ${@:-16 64}; do
+  work=$(mktemp -d)
+  fleet=$work/fleet; bare=$work/bare
+  mkdir -p "$fleet/environments" "$fleet/terraform" "$bare"
+  cp -r "$root/terraform/stamp" "$fleet/terraform/stamp"
+  cat > "$fleet/rollout.yaml" <<YAML
+release:
+  module: terraform/stamp
+  vars: {app_version: "{{ .Release.Name }}", target: "{{ .Target.Name }}", deploy_dir: "$work/deployed"}
+boundaries: {local: {cloud: local}}
+rings:
+  - name: all
+    targets: {boundaries: [local]}
+    maxParallel: $P
+YAML
+  { echo "targets:"; for i in $(seq 1 "$N"); do echo "  - {name: s-$i, boundary: local}"; done; } > "$fleet/environments/all.yaml"
+  for i in $(seq 1 "$N"); do
+    mkdir -p "$bare/s-$i"
+    cp "$root/terraform/stamp/main.tf" "$bare/s-$i/"
+    printf '{"target": "s-%s", "deploy_dir": "%s/deployed-bare"}\n' "$i" "$work" > "$bare/s-$i/vars.json"
+  done
+  for case in cold:v1 warm:v2; do
+    name=${case%%:*}; rel=${case##*:}
+    read -r rw rc < <(secs "$bin" --config "$fleet" --tf-bin "$tf" start --release "$rel")
+    read -r bw bc < <(secs bash -c "ls -d $bare/s-* | xargs -P $P -I{} bash -c 'bare_one {} $rel'")
+    printf '| %s | %s | %s | %.1f | %.1f | %.2f | %.1f | %.1f |\n' "$N" "$P" "$name" "$rw" "$bw" "$(echo "$rw / $bw" | bc -l)" "$rc" "$bc"
+  done
+  rm -rf "$work"
+done
