@@ -4,6 +4,8 @@
 # parallelism (xargs -P), in the same run. Cold: nothing initialised; warm: a second release over
 # the same fleet. Prints one markdown table row per measurement.
 #   usage: scripts/bench.sh [N ...]   (default 16 64); PARALLEL (default 8)
+#   BASELINE=<git revision> also builds that revision and measures it in the same run, so a change
+#   that claims a speed-up shows before and after side by side.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 export TF_CLI_CONFIG_FILE="$root/.tools/tf.rc"
@@ -11,6 +13,14 @@ tf="$root/.tools/bin/tf"
 P=${PARALLEL:-8}
 bin=$(mktemp -d)/rollout
 go build -o "$bin" "$root/cmd/rollout"
+base=""
+if [ -n "${BASELINE:-}" ]; then
+  wt=$(mktemp -d)
+  git -C "$root" worktree add -q --detach "$wt/src" "$BASELINE"
+  (cd "$wt/src" && go build -o "$wt/rollout" ./cmd/rollout)
+  git -C "$root" worktree remove --force "$wt/src"
+  base="$wt/rollout"
+fi
 
 # secs CMD...: wall and CPU (user+sys of the command and everything it waited for) in seconds.
 secs() {
@@ -32,8 +42,13 @@ bare_one() { # dir release: init if needed, plan -out, apply the plan
 export -f bare_one
 export tf
 
-echo "| N | parallel | case | rollout wall s | bare wall s | ratio | rollout CPU s | bare CPU s |"
-echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+if [ -n "$base" ]; then
+  echo "| N | parallel | case | rollout wall s | bare wall s | ratio | rollout CPU s | bare CPU s | $BASELINE wall s | $BASELINE ratio |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+else
+  echo "| N | parallel | case | rollout wall s | bare wall s | ratio | rollout CPU s | bare CPU s |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+fi
 for N in ${@:-16 64}; do
   work=$(mktemp -d)
   fleet=$work/fleet; bare=$work/bare
@@ -55,11 +70,19 @@ YAML
     cp "$root/terraform/stamp/main.tf" "$bare/s-$i/"
     printf '{"target": "s-%s", "deploy_dir": "%s/deployed-bare"}\n' "$i" "$work" > "$bare/s-$i/vars.json"
   done
+  if [ -n "$base" ]; then
+    cp -r "$fleet" "$work/fleet-base"
+  fi
   for case in cold:v1 warm:v2; do
     name=${case%%:*}; rel=${case##*:}
     read -r rw rc < <(secs "$bin" --config "$fleet" --tf-bin "$tf" start --release "$rel")
     read -r bw bc < <(secs bash -c "ls -d $bare/s-* | xargs -P $P -I{} bash -c 'bare_one {} $rel'")
-    printf '| %s | %s | %s | %.1f | %.1f | %.2f | %.1f | %.1f |\n' "$N" "$P" "$name" "$rw" "$bw" "$(echo "$rw / $bw" | bc -l)" "$rc" "$bc"
+    row=$(printf '| %s | %s | %s | %.1f | %.1f | %.2f | %.1f | %.1f |' "$N" "$P" "$name" "$rw" "$bw" "$(echo "$rw / $bw" | bc -l)" "$rc" "$bc")
+    if [ -n "$base" ]; then
+      read -r xw xc < <(secs "$base" --config "$work/fleet-base" --tf-bin "$tf" start --release "$rel")
+      row+=$(printf ' %.1f | %.2f |' "$xw" "$(echo "$xw / $bw" | bc -l)")
+    fi
+    echo "$row"
   done
   rm -rf "$work"
 done

@@ -79,6 +79,18 @@ func TestVarsForRendersReleaseThenTarget(t *testing.T) {
 	}
 }
 
+func TestReadStreamTakesOutputsWithValues(t *testing.T) {
+	plan := `{"type":"outputs","outputs":{"endpoint":{"sensitive":false,"action":"update"}}}`
+	if r := readStream([]byte(plan)); r.outputs != nil {
+		t.Fatalf("a plan's outputs (no values) were taken: %v", r.outputs)
+	}
+	apply := `{"type":"outputs","outputs":{"endpoint":{"sensitive":false,"type":"string","value":"http://x"},"token":{"sensitive":true,"type":"string","value":"s3cr3t"}}}`
+	all, public := splitOutputs(readStream([]byte(apply)).outputs)
+	if all["endpoint"] != "http://x" || all["token"] != "s3cr3t" || public["token"] != "(sensitive)" || public["endpoint"] != "http://x" {
+		t.Fatalf("outputs: all %v public %v", all, public)
+	}
+}
+
 func TestSummariseReadsPlanJSON(t *testing.T) {
 	stream := strings.Join([]string{
 		`{"@level":"info","type":"version","terraform":"1.10.10"}`,
@@ -89,7 +101,8 @@ func TestSummariseReadsPlanJSON(t *testing.T) {
 		`{"@level":"error","type":"diagnostic","diagnostic":{"severity":"error","summary":"Invalid value","detail":"bad\n  thing","range":{"filename":"main.tf","start":{"line":7}}}}`,
 		`not json`,
 	}, "\n")
-	sum, diags := summarise([]byte(stream))
+	r := readStream([]byte(stream))
+	sum, diags := r.summary, r.diags
 	if sum.Add != 2 || sum.Destroy != 2 || strings.Join(sum.Replaced, ",") != "terraform_data.app" || strings.Join(sum.Deleted, ",") != "aws_db_instance.main" {
 		t.Fatalf("summary = %+v", sum)
 	}

@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,6 +34,9 @@ type Terraform struct {
 
 	mu       sync.Mutex
 	resolved map[string]*resolution // by snapshot digest
+	cliOnce  sync.Once
+	cliPath  string
+	cliErr   error
 }
 
 var _ rings.Provisioner = (*Terraform)(nil)
@@ -210,49 +211,104 @@ func (p *Terraform) resolveOnce(ctx context.Context, digest string) (string, err
 // WorkDir is a target's working directory.
 func (p *Terraform) WorkDir(target string) string { return filepath.Join(p.StateDir, "work", target) }
 
+// targetCLIConfig is the CLI configuration every per-target command runs with: the user's own
+// (credentials for registries and remote backends stay), less plugin_cache_dir, because targets
+// install providers with -plugin-dir from the snapshot's resolution and must never write to a
+// shared cache.
+func (p *Terraform) targetCLIConfig() (string, error) {
+	p.cliOnce.Do(func() {
+		src := os.Getenv("TF_CLI_CONFIG_FILE")
+		if src == "" {
+			home, _ := os.UserHomeDir()
+			for _, name := range []string{".tofurc", ".terraformrc"} {
+				if _, err := os.Stat(filepath.Join(home, name)); err == nil && home != "" {
+					src = filepath.Join(home, name)
+					break
+				}
+			}
+		}
+		var kept []string
+		if src != "" {
+			b, err := os.ReadFile(src)
+			if err != nil {
+				p.cliErr = fmt.Errorf("read CLI configuration %s: %w", src, err)
+				return
+			}
+			for _, line := range strings.Split(string(b), "\n") {
+				if k, _, ok := strings.Cut(strings.TrimSpace(line), "="); ok && strings.HasPrefix(strings.TrimSpace(k), "plugin_cache") {
+					continue
+				}
+				kept = append(kept, line)
+			}
+		}
+		p.cliPath = filepath.Join(p.StateDir, "target.tfrc")
+		text := "# Written by rollout: " + firstNonEmpty(src, "no CLI configuration") + ", less plugin_cache_dir.\n" + strings.Join(kept, "\n")
+		if err := os.MkdirAll(p.StateDir, 0o755); err != nil {
+			p.cliErr = err
+			return
+		}
+		p.cliErr = os.WriteFile(p.cliPath, []byte(text), 0o600)
+	})
+	return p.cliPath, p.cliErr
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
+}
+
 // prepare points the target's working directory at the release snapshot and initialises it,
-// unless it was initialised for the same snapshot, backend and binary already.
-func (p *Terraform) prepare(ctx context.Context, t *config.Target, rel rings.ReleaseRef) (string, error) {
+// unless it was initialised for the same snapshot, backend and binary already. It returns the one
+// terraform-exec handle that the target's commands of this operation share (so that its version
+// check runs once).
+func (p *Terraform) prepare(ctx context.Context, t *config.Target, rel rings.ReleaseRef) (*tfexec.Terraform, string, error) {
 	res, err := p.resolve(ctx, rel.Digest)
 	if err != nil {
-		return "", err
+		return nil, "", err
+	}
+	rc, err := p.targetCLIConfig()
+	if err != nil {
+		return nil, "", err
 	}
 	dir := p.WorkDir(t.Name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, "", err
+	}
+	tf, err := p.newTF(ctx, dir, nil, map[string]string{"TF_CLI_CONFIG_FILE": rc})
+	if err != nil {
+		return nil, "", err
+	}
 	backendType, backendArgs := p.backend(t)
 	stampText := strings.Join(append([]string{rel.Digest, p.Bin, backendType}, backendArgs...), "\n")
 	stampFile := filepath.Join(dir, ".rollout-init")
 	if old, err := os.ReadFile(stampFile); err == nil && string(old) == stampText {
-		return dir, nil
+		return tf, dir, nil
 	}
 	_ = os.Remove(stampFile)
 	if err := linkTree(dir, SnapshotDir(p.StateDir, rel.Digest)); err != nil {
-		return "", fmt.Errorf("prepare %s: %w", dir, err)
+		return nil, "", fmt.Errorf("prepare %s: %w", dir, err)
 	}
 	lock, err := os.ReadFile(filepath.Join(res, ".terraform.lock.hcl"))
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
 	if err := os.WriteFile(filepath.Join(dir, ".terraform.lock.hcl"), lock, 0o644); err != nil {
-		return "", err
+		return nil, "", err
 	}
 	backendTF := fmt.Sprintf("# Written by rollout: this target's state backend.\nterraform {\n  backend %q {}\n}\n", backendType)
 	if err := os.WriteFile(filepath.Join(dir, "zz_rollout_backend_override.tf"), []byte(backendTF), 0o644); err != nil {
-		return "", err
+		return nil, "", err
 	}
 	// Modules were installed once for the snapshot; copy their manifest and trees.
 	_ = os.RemoveAll(filepath.Join(dir, ".terraform", "modules"))
 	if _, err := os.Stat(filepath.Join(res, ".terraform", "modules")); err == nil {
 		if err := os.CopyFS(filepath.Join(dir, ".terraform", "modules"), os.DirFS(filepath.Join(res, ".terraform", "modules"))); err != nil {
-			return "", fmt.Errorf("prepare %s: copy modules: %w", dir, err)
+			return nil, "", fmt.Errorf("prepare %s: copy modules: %w", dir, err)
 		}
-	}
-	var log bytes.Buffer
-	tf, err := p.newTF(ctx, dir, &log, map[string]string{"TF_CLI_CONFIG_FILE": filepath.Join(p.StateDir, "target.tfrc")})
-	if err != nil {
-		return "", err
-	}
-	if err := os.WriteFile(filepath.Join(p.StateDir, "target.tfrc"), []byte("# rollout: targets install providers from the snapshot's resolution only\n"), 0o644); err != nil {
-		return "", err
 	}
 	opts := []tfexec.InitOption{tfexec.PluginDir(filepath.Join(res, ".terraform", "providers")), tfexec.Get(false), tfexec.Reconfigure(true)}
 	for _, a := range backendArgs {
@@ -261,9 +317,9 @@ func (p *Terraform) prepare(ctx context.Context, t *config.Target, rel rings.Rel
 	ictx, cancel := context.WithTimeout(ctx, p.timeout())
 	defer cancel()
 	if err := tf.Init(ictx, opts...); err != nil {
-		return "", fmt.Errorf("init target %s: %w", t.Name, err)
+		return nil, "", fmt.Errorf("init target %s: %w", t.Name, err)
 	}
-	return dir, os.WriteFile(stampFile, []byte(stampText), 0o644)
+	return tf, dir, os.WriteFile(stampFile, []byte(stampText), 0o644)
 }
 
 // backend is the target's state backend: its own, or local state under .rollout/tfstate/.
@@ -350,96 +406,128 @@ func (p *Terraform) target(name string) (*config.Target, error) {
 
 // Plan plans rel on target into the target's plan file and summarises it.
 func (p *Terraform) Plan(ctx context.Context, target string, rel rings.ReleaseRef) (rings.PlanSummary, bool, error) {
+	_, _, sum, changes, err := p.plan(ctx, target, rel)
+	return sum, changes, err
+}
+
+func (p *Terraform) plan(ctx context.Context, target string, rel rings.ReleaseRef) (*tfexec.Terraform, string, rings.PlanSummary, bool, error) {
+	var none rings.PlanSummary
 	t, err := p.target(target)
 	if err != nil {
-		return rings.PlanSummary{}, false, err
+		return nil, "", none, false, err
 	}
-	dir, err := p.prepare(ctx, t, rel)
+	tf, dir, err := p.prepare(ctx, t, rel)
 	if err != nil {
-		return rings.PlanSummary{}, false, err
+		return nil, "", none, false, err
 	}
 	relVars, err := p.Vars(ctx, rel.Name)
 	if err != nil {
-		return rings.PlanSummary{}, false, fmt.Errorf("plan target %s: %w", target, err)
+		return nil, "", none, false, fmt.Errorf("plan target %s: %w", target, err)
 	}
 	vars, err := VarsFor(rel, relVars, t)
 	if err != nil {
-		return rings.PlanSummary{}, false, fmt.Errorf("plan target %s: %w", target, err)
+		return nil, "", none, false, fmt.Errorf("plan target %s: %w", target, err)
 	}
 	varJSON, _ := json.MarshalIndent(vars, "", "  ")
 	varFile := filepath.Join(dir, "rollout.tfvars.json")
 	if err := os.WriteFile(varFile, varJSON, 0o600); err != nil {
-		return rings.PlanSummary{}, false, err
-	}
-	tf, err := p.newTF(ctx, dir, nil, nil)
-	if err != nil {
-		return rings.PlanSummary{}, false, err
+		return nil, "", none, false, err
 	}
 	var stream bytes.Buffer
 	pctx, cancel := context.WithTimeout(ctx, p.timeout())
 	defer cancel()
 	changes, err := tf.PlanJSON(pctx, &stream, tfexec.Out(filepath.Join(dir, "release.tfplan")), tfexec.VarFile(varFile), tfexec.LockTimeout(p.lockTimeout()))
-	sum, diags := summarise(stream.Bytes())
+	r := readStream(stream.Bytes())
 	if err != nil {
-		if diags != "" {
-			return sum, false, fmt.Errorf("plan target %s: %s", target, diags)
+		if r.diags != "" {
+			return nil, "", r.summary, false, fmt.Errorf("plan target %s: %s", target, r.diags)
 		}
-		return sum, false, fmt.Errorf("plan target %s: %w", target, err)
+		return nil, "", r.summary, false, fmt.Errorf("plan target %s: %w", target, err)
 	}
-	return sum, changes, nil
+	return tf, dir, r.summary, changes, nil
 }
 
-// Apply implements rings.Provisioner: plan, then apply that plan file (skipped when it changes nothing).
+// Apply implements rings.Provisioner: plan, then apply that plan file (skipped when it changes
+// nothing). The outputs come from the apply's own JSON stream; only a skipped apply reads them
+// with a separate `output`.
 func (p *Terraform) Apply(ctx context.Context, target string, rel rings.ReleaseRef, planned func(rings.PlanSummary)) (rings.ApplyResult, error) {
-	sum, changes, err := p.Plan(ctx, target, rel)
+	tf, dir, sum, changes, err := p.plan(ctx, target, rel)
 	if err != nil {
 		return rings.ApplyResult{}, err
 	}
 	if planned != nil {
 		planned(sum)
 	}
-	dir := p.WorkDir(target)
-	if changes {
-		var log bytes.Buffer
-		tf, err := p.newTF(ctx, dir, &log, nil)
+	if !changes {
+		all, public, err := p.outputs(ctx, tf)
 		if err != nil {
-			return rings.ApplyResult{}, err
+			return rings.ApplyResult{Summary: sum}, fmt.Errorf("outputs of target %s: %w", target, err)
 		}
-		actx, cancel := context.WithTimeout(ctx, p.timeout())
-		defer cancel()
-		if err := tf.Apply(actx, tfexec.DirOrPlan(filepath.Join(dir, "release.tfplan")), tfexec.LockTimeout(p.lockTimeout())); err != nil {
-			return rings.ApplyResult{Summary: sum}, fmt.Errorf("apply target %s: %w", target, err)
-		}
+		return rings.ApplyResult{Summary: sum, Outputs: all, Public: public}, nil
 	}
-	all, public, err := p.outputs(ctx, dir)
+	var stream bytes.Buffer
+	actx, cancel := context.WithTimeout(ctx, p.timeout())
+	defer cancel()
+	err = tf.ApplyJSON(actx, &stream, tfexec.DirOrPlan(filepath.Join(dir, "release.tfplan")), tfexec.LockTimeout(p.lockTimeout()))
+	r := readStream(stream.Bytes())
 	if err != nil {
-		return rings.ApplyResult{Summary: sum}, fmt.Errorf("outputs of target %s: %w", target, err)
+		if r.diags != "" {
+			return rings.ApplyResult{Summary: sum}, fmt.Errorf("apply target %s: %s", target, r.diags)
+		}
+		return rings.ApplyResult{Summary: sum}, fmt.Errorf("apply target %s: %w", target, err)
 	}
+	if r.outputs == nil {
+		all, public, err := p.outputs(ctx, tf)
+		if err != nil {
+			return rings.ApplyResult{Summary: sum}, fmt.Errorf("outputs of target %s: %w", target, err)
+		}
+		return rings.ApplyResult{Summary: sum, Outputs: all, Public: public}, nil
+	}
+	all, public := splitOutputs(r.outputs)
 	return rings.ApplyResult{Summary: sum, Outputs: all, Public: public}, nil
 }
 
 // Outputs implements rings.Provisioner.
 func (p *Terraform) Outputs(ctx context.Context, target string) (map[string]any, error) {
-	all, _, err := p.outputs(ctx, p.WorkDir(target))
+	rc, err := p.targetCLIConfig()
+	if err != nil {
+		return nil, err
+	}
+	tf, err := p.newTF(ctx, p.WorkDir(target), nil, map[string]string{"TF_CLI_CONFIG_FILE": rc})
+	if err != nil {
+		return nil, err
+	}
+	all, _, err := p.outputs(ctx, tf)
 	return all, err
 }
 
-func (p *Terraform) outputs(ctx context.Context, dir string) (map[string]any, map[string]any, error) {
-	tf, err := p.newTF(ctx, dir, nil, nil)
-	if err != nil {
-		return nil, nil, err
-	}
+type output struct {
+	Sensitive bool            `json:"sensitive"`
+	Value     json.RawMessage `json:"value"`
+}
+
+func (p *Terraform) outputs(ctx context.Context, tf *tfexec.Terraform) (map[string]any, map[string]any, error) {
 	octx, cancel := context.WithTimeout(ctx, p.timeout())
 	defer cancel()
 	outs, err := tf.Output(octx)
 	if err != nil {
 		return nil, nil, err
 	}
+	conv := map[string]output{}
+	for k, o := range outs {
+		conv[k] = output{Sensitive: o.Sensitive, Value: o.Value}
+	}
+	all, public := splitOutputs(conv)
+	return all, public, nil
+}
+
+// splitOutputs decodes outputs, and redacts sensitive ones in the copy that may be journaled.
+func splitOutputs(outs map[string]output) (map[string]any, map[string]any) {
 	all, public := map[string]any{}, map[string]any{}
 	for k, o := range outs {
 		var v any
-		if err := json.Unmarshal(o.Value, &v); err != nil {
-			return nil, nil, fmt.Errorf("output %s: %w", k, err)
+		if len(o.Value) > 0 {
+			_ = json.Unmarshal(o.Value, &v)
 		}
 		all[k] = v
 		if o.Sensitive {
@@ -448,13 +536,19 @@ func (p *Terraform) outputs(ctx context.Context, dir string) (map[string]any, ma
 			public[k] = v
 		}
 	}
-	return all, public, nil
+	return all, public
 }
 
-// summarise reads `plan -json` machine-readable output: the change summary, the addresses that
-// would be replaced or deleted, and the error diagnostics.
-func summarise(stream []byte) (rings.PlanSummary, string) {
-	var sum rings.PlanSummary
+type streamResult struct {
+	summary rings.PlanSummary
+	diags   string            // error diagnostics, "file:line: summary: detail; ..."
+	outputs map[string]output // from apply's final outputs message (values present)
+}
+
+// readStream reads Terraform's machine-readable UI (`plan -json`, `apply -json`): the change
+// summary, the addresses that would be replaced or deleted, error diagnostics, and outputs.
+func readStream(stream []byte) streamResult {
+	var r streamResult
 	var diags []string
 	sc := bufio.NewScanner(bytes.NewReader(stream))
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
@@ -471,6 +565,7 @@ func summarise(stream []byte) (rings.PlanSummary, string) {
 			Changes struct {
 				Add, Change, Remove int
 			} `json:"changes"`
+			Outputs    map[string]output `json:"outputs"`
 			Diagnostic struct {
 				Summary, Detail string
 				Range           *struct {
@@ -486,12 +581,22 @@ func summarise(stream []byte) (rings.PlanSummary, string) {
 		case "planned_change":
 			switch msg.Change.Action {
 			case "replace":
-				sum.Replaced = append(sum.Replaced, msg.Change.Resource.Addr)
+				r.summary.Replaced = append(r.summary.Replaced, msg.Change.Resource.Addr)
 			case "delete":
-				sum.Deleted = append(sum.Deleted, msg.Change.Resource.Addr)
+				r.summary.Deleted = append(r.summary.Deleted, msg.Change.Resource.Addr)
 			}
 		case "change_summary":
-			sum.Add, sum.Change, sum.Destroy = msg.Changes.Add, msg.Changes.Change, msg.Changes.Remove
+			r.summary.Add, r.summary.Change, r.summary.Destroy = msg.Changes.Add, msg.Changes.Change, msg.Changes.Remove
+		case "outputs":
+			hasValues := false
+			for _, o := range msg.Outputs {
+				if len(o.Value) > 0 || o.Sensitive {
+					hasValues = true
+				}
+			}
+			if hasValues || len(msg.Outputs) == 0 {
+				r.outputs = msg.Outputs
+			}
 		case "diagnostic":
 			if msg.Level == "error" {
 				d := msg.Diagnostic.Summary
@@ -505,11 +610,6 @@ func summarise(stream []byte) (rings.PlanSummary, string) {
 			}
 		}
 	}
-	return sum, strings.Join(diags, "; ")
-}
-
-// Hash is a short stable hash for naming things.
-func Hash(s string) string {
-	h := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(h[:])[:12]
+	r.diags = strings.Join(diags, "; ")
+	return r
 }
