@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"io"
 	"errors"
 	"fmt"
 	"maps"
@@ -189,22 +190,29 @@ func (f *fleet) recordRelease(ctx context.Context, name string, extra map[string
 	return rings.ReleaseRef{Name: name, Digest: digest}, nil
 }
 
-// finishReport prints the run's report and returns the error its outcome maps to.
+// finishReport prints the finished (or waiting) run's report, status to stderr, and returns the
+// error its outcome maps to.
 func finishReport(ctx context.Context, io IO, g globals, f *fleet, s *rings.State) error {
 	if s == nil {
 		return nil
 	}
-	s, evs, err := f.replay(ctx, s.RunID)
+	s, err := report(ctx, io.Out, io.Err, newStyle(io, g), g, f, s.RunID)
 	if err != nil {
 		return err
 	}
+	return outcomeErr(s)
+}
+
+// report prints a run's report: JSON to out with --output json, else a table to text.
+func report(ctx context.Context, out, text io.Writer, st style, g globals, f *fleet, id string) (*rings.State, error) {
+	s, evs, err := f.replay(ctx, id)
+	if err != nil {
+		return nil, err
+	}
 	rep := buildReport(s, evs)
 	if g.json() {
-		if err := writeJSON(io.Out, rep); err != nil {
-			return err
-		}
-	} else {
-		printReport(io.Err, rep, newStyle(io, g))
+		return s, writeJSON(out, rep)
 	}
-	return outcomeErr(s)
+	printReport(text, rep, st)
+	return s, nil
 }

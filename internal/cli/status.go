@@ -45,17 +45,9 @@ the one the run's outcome maps to (0 done, 2 rolled back, 3 waiting, 6 rollback 
 }
 
 func showRun(ctx context.Context, io IO, g globals, f *fleet, id string) error {
-	s, evs, err := f.replay(ctx, id)
+	s, err := report(ctx, io.Out, io.Out, style{}, g, f, id)
 	if err != nil {
 		return err
-	}
-	rep := buildReport(s, evs)
-	if g.json() {
-		if err := writeJSON(io.Out, rep); err != nil {
-			return err
-		}
-	} else {
-		printReport(io.Out, rep, style{})
 	}
 	if s.Phase == rings.PhaseRunning || s.Phase == rings.PhaseRollingBack {
 		return nil // in progress (or interrupted): nothing to signal yet

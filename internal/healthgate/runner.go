@@ -113,28 +113,38 @@ func measure(ctx context.Context, p Provider, problem string, interval time.Dura
 	return m
 }
 
+// judge turns one gate's measurements into a verdict: a Tracker (target gates) or a Window
+// (ring gates across a bake).
+type judge interface {
+	Observe(Measurement) (Verdict, string)
+	Next(now time.Time) time.Time
+}
+
+// evaluate measures one gate on the judge's schedule until the judge decides or ctx ends.
+func (r *Runner) evaluate(ctx context.Context, g *config.Gate, d TemplateData, j judge, observe func(rings.Measurement)) rings.Verdict {
+	p, problem := r.provider(g, d)
+	for {
+		m := measure(ctx, p, problem, g.Interval.D())
+		if ctx.Err() != nil {
+			return rings.Verdict{Gate: g.Name, Message: "cancelled"}
+		}
+		observe(rings.Measurement{Gate: g.Name, Passed: m.Passed, Message: m.Message, At: m.At})
+		switch v, why := j.Observe(m); v {
+		case Pass:
+			return rings.Verdict{Passed: true, Gate: g.Name, Message: why}
+		case Fail:
+			return rings.Verdict{Gate: g.Name, Message: why}
+		}
+		if !sleepUntil(ctx, j.Next(time.Now())) {
+			return rings.Verdict{Gate: g.Name, Message: "cancelled"}
+		}
+	}
+}
+
 // Target implements rings.GateRunner: every gate runs concurrently; the first failure decides.
 func (r *Runner) Target(ctx context.Context, req rings.GateRequest, observe func(rings.Measurement)) rings.Verdict {
 	return r.all(ctx, req, func(ctx context.Context, g *config.Gate, d TemplateData) rings.Verdict {
-		p, problem := r.provider(g, d)
-		start := time.Now()
-		tr := NewTracker(policy(g), start)
-		for {
-			m := measure(ctx, p, problem, g.Interval.D())
-			if ctx.Err() != nil {
-				return rings.Verdict{Gate: g.Name, Message: "cancelled"}
-			}
-			observe(rings.Measurement{Gate: g.Name, Passed: m.Passed, Message: m.Message, At: m.At})
-			switch v, why := tr.Observe(m); v {
-			case Pass:
-				return rings.Verdict{Passed: true, Gate: g.Name, Message: why}
-			case Fail:
-				return rings.Verdict{Gate: g.Name, Message: why}
-			}
-			if !sleepUntil(ctx, tr.Next(time.Now())) {
-				return rings.Verdict{Gate: g.Name, Message: "cancelled"}
-			}
-		}
+		return r.evaluate(ctx, g, d, NewTracker(policy(g), time.Now()), observe)
 	})
 }
 
@@ -147,24 +157,7 @@ func (r *Runner) Ring(ctx context.Context, req rings.GateRequest, until time.Tim
 		return rings.Verdict{Passed: true}
 	}
 	return r.all(ctx, req, func(ctx context.Context, g *config.Gate, d TemplateData) rings.Verdict {
-		p, problem := r.provider(g, d)
-		w := NewWindow(policy(g), time.Now(), until)
-		for {
-			m := measure(ctx, p, problem, g.Interval.D())
-			if ctx.Err() != nil {
-				return rings.Verdict{Gate: g.Name, Message: "cancelled"}
-			}
-			observe(rings.Measurement{Gate: g.Name, Passed: m.Passed, Message: m.Message, At: m.At})
-			switch v, why := w.Observe(m); v {
-			case Pass:
-				return rings.Verdict{Passed: true, Gate: g.Name, Message: why}
-			case Fail:
-				return rings.Verdict{Gate: g.Name, Message: why}
-			}
-			if !sleepUntil(ctx, w.Next(time.Now())) {
-				return rings.Verdict{Gate: g.Name, Message: "cancelled"}
-			}
-		}
+		return r.evaluate(ctx, g, d, NewWindow(policy(g), time.Now(), until), observe)
 	})
 }
 
