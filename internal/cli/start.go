@@ -2,9 +2,9 @@ package cli
 
 import (
 	"context"
-	"io"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"time"
 
