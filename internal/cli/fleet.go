@@ -135,7 +135,12 @@ func (f *fleet) execute(ctx context.Context, io IO, g globals, s *rings.State, f
 	for name, b := range f.cfg.Boundaries {
 		limits[name] = b.MaxParallel
 	}
-	p := newProgress(io, g)
+	prior, err := f.store.Events(ctx, s.RunID)
+	if err != nil {
+		return err
+	}
+	p := newProgress(io, g, prior)
+	defer p.close()
 	x := &rings.Executor{
 		Store:       f.store,
 		Provisioner: f.provisioner(),
@@ -144,7 +149,7 @@ func (f *fleet) execute(ctx context.Context, io IO, g globals, s *rings.State, f
 		Boundaries:  limits,
 		GlobalLimit: 64,
 	}
-	err := x.Run(ctx, s, first)
+	err = x.Run(ctx, s, first)
 	if errors.Is(err, rings.ErrInterrupted) {
 		return &ExitErr{Code: ExitError, Err: fmt.Errorf("run %s %w (rollout start --release %s)", s.RunID, err, s.Plan.Release.Name)}
 	}

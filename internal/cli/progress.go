@@ -34,31 +34,132 @@ func (s style) phase(p string) string {
 	return p
 }
 
-// progress prints one line per event that matters to a person watching the run, on stderr. On a
-// terminal the lines are coloured; otherwise they are plain and timestamped for logs.
+// progress prints one line per event that matters to a person watching the run, on stderr. Not
+// on a terminal, the lines are plain and timestamped, for logs. On a terminal they are coloured,
+// and a footer under them shows every ring's state live (targets by phase, bake time left,
+// approvals), redrawn as events arrive and every second. The footer's state is the events folded
+// through rings.Decide, the same pure function the engine runs.
 type progress struct {
-	mu    sync.Mutex
-	io    IO
-	st    style
-	start time.Time
+	mu     sync.Mutex
+	io     IO
+	st     style
+	start  time.Time
+	live   bool
+	state  *rings.State
+	footer int // lines of the footer on screen now
+	done   chan struct{}
+	wg     sync.WaitGroup
 }
 
-func newProgress(io IO, g globals) *progress {
-	return &progress{io: io, st: newStyle(io, g), start: time.Now()}
+func newProgress(io IO, g globals, prior []rings.Event) *progress {
+	p := &progress{io: io, st: newStyle(io, g), start: time.Now(), live: io.ErrTTY && g.color(), state: rings.Replay(prior), done: make(chan struct{})}
+	if p.live {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			t := time.NewTicker(time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-p.done:
+					return
+				case <-t.C:
+					p.mu.Lock()
+					p.clearFooter()
+					p.drawFooter()
+					p.mu.Unlock()
+				}
+			}
+		}()
+	}
+	return p
+}
+
+// close stops the live footer and erases it.
+func (p *progress) close() {
+	close(p.done)
+	p.wg.Wait()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.clearFooter()
 }
 
 func (p *progress) event(ev rings.Event) {
 	line := p.describe(ev)
-	if line == "" {
-		return
-	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	stamp := ev.At.Local().Format("15:04:05.000")
-	if p.io.ErrTTY {
-		stamp = fmt.Sprintf("%6.1fs", ev.At.Sub(p.start).Seconds())
+	rings.Decide(p.state, ev)
+	if line == "" && !p.live {
+		return
 	}
-	fmt.Fprintf(p.io.Err, "%s  %s\n", p.st.paint("2", stamp), line)
+	p.clearFooter()
+	if line != "" {
+		stamp := ev.At.Local().Format("15:04:05.000")
+		if p.io.ErrTTY {
+			stamp = fmt.Sprintf("%6.1fs", ev.At.Sub(p.start).Seconds())
+		}
+		fmt.Fprintf(p.io.Err, "%s  %s\n", p.st.paint("2", stamp), line)
+	}
+	p.drawFooter()
+}
+
+func (p *progress) clearFooter() {
+	if p.footer > 0 {
+		fmt.Fprintf(p.io.Err, "\x1b[%dF\x1b[J", p.footer)
+		p.footer = 0
+	}
+}
+
+func (p *progress) drawFooter() {
+	if !p.live || p.state.Plan.Kind == "" {
+		return
+	}
+	lines := footerLines(p.state, time.Now())
+	width := p.io.Width
+	if width <= 0 {
+		width = 80
+	}
+	for i, l := range lines {
+		if len(l) > width-1 {
+			l = l[:width-1]
+		}
+		if i == 0 {
+			l = p.st.paint("1", l)
+		}
+		fmt.Fprintln(p.io.Err, l)
+	}
+	p.footer = len(lines)
+}
+
+// footerLines describes the run: one line for the run, one per ring.
+func footerLines(s *rings.State, now time.Time) []string {
+	out := []string{fmt.Sprintf("── %s %s  %s  %s", s.Plan.Kind, s.Plan.Release.Name, s.Phase, now.Sub(s.Started).Round(time.Second))}
+	for i, r := range s.Rings {
+		mark := "  "
+		if i == s.Ring && !rings.Terminal(s.Phase) {
+			mark = "▶ "
+		}
+		counts := map[string]int{}
+		for _, tp := range r.Plan.Targets {
+			counts[s.Targets[tp.Name].Phase]++
+		}
+		var parts []string
+		for _, ph := range []string{rings.TVerified, rings.TApplying, rings.TGating, rings.TFailed, rings.TUnverified,
+			rings.TRollbackPending, rings.TRollingBack, rings.TRolledBack, rings.TRollbackFailed, rings.TRollbackSkipped, rings.TPending} {
+			if counts[ph] > 0 {
+				parts = append(parts, fmt.Sprintf("%d %s", counts[ph], ph))
+			}
+		}
+		detail := r.Phase
+		switch r.Phase {
+		case rings.RBaking:
+			detail = fmt.Sprintf("baking, %s left", max(r.BakeUntil.Sub(now), 0).Round(time.Second))
+		case rings.RApproval:
+			detail = fmt.Sprintf("awaiting approval (%d of %d)", len(r.Approvals), max(r.Plan.Quorum, 1))
+		}
+		out = append(out, fmt.Sprintf("%s%-12s %-26s %s", mark, r.Plan.Name, detail, strings.Join(parts, " · ")))
+	}
+	return out
 }
 
 func (p *progress) describe(ev rings.Event) string {
@@ -116,7 +217,7 @@ func (p *progress) describe(ev rings.Event) string {
 	case rings.TargetRollbackSkip:
 		return st.paint("33", fmt.Sprintf("  %s: not rolled back: %s", who, ev.Message))
 	case rings.RunFinished:
-		return st.phase(fmt.Sprintf("%s", ev.Outcome)) + " " + ev.Message
+		return "run finished: " + st.phase(ev.Outcome)
 	}
 	return ""
 }

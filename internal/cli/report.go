@@ -151,7 +151,8 @@ func dur(a, b *time.Time) string {
 	return b.Sub(*a).Round(100 * time.Millisecond).String()
 }
 
-// printReport writes the report for a person: the run, then a table of rings and targets.
+// printReport writes the report for a person: the run, then a table of rings and targets (not
+// coloured: escape codes would break the table's alignment).
 func printReport(w io.Writer, rep Report, st style) {
 	fmt.Fprintf(w, "\nrun %s  %s %s  %s", rep.Run, rep.Kind, rep.Release.Name, st.phase(rep.Phase))
 	if rep.Reason != "" {
@@ -166,14 +167,14 @@ func printReport(w io.Writer, rep Report, st style) {
 		if r.BakeUntil != nil {
 			ringNote += fmt.Sprintf(" (%s left)", time.Until(*r.BakeUntil).Round(time.Second))
 		}
-		fmt.Fprintf(tw, "%s\t\t\t%s\t\t\t%s\t%s\n", r.Name, st.phase(ringNote), dur(r.Started, r.Ended), r.Reason)
+		fmt.Fprintf(tw, "%s\t\t\t%s\t\t\t%s\t%s\n", r.Name, ringNote, dur(r.Started, r.Ended), truncate(r.Reason, 100))
 		for _, t := range r.Targets {
 			detail := t.Message
 			if detail == "" && len(t.Gates) > 0 {
 				g := t.Gates[len(t.Gates)-1]
 				detail = fmt.Sprintf("%s: %s", g.Gate, g.Message)
 			}
-			fmt.Fprintf(tw, "\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.Boundary, st.phase(t.Phase), relName(t.Release),
+			fmt.Fprintf(tw, "\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.Boundary, t.Phase, relName(t.Release),
 				planText(t.Plan), dur(t.Started, t.Ended), truncate(detail, 100))
 		}
 	}

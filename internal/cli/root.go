@@ -35,7 +35,8 @@ type IO struct {
 	In     io.Reader
 	Out    io.Writer
 	Err    io.Writer
-	ErrTTY bool // Err is a terminal: colours and symbols
+	ErrTTY bool // Err is a terminal: colours and a live progress footer
+	Width  int  // Err's width in columns when it is a terminal
 }
 
 // ExitErr carries an exit code with the error to report (nil: report nothing more).
@@ -128,6 +129,9 @@ was carried out; 3 waiting for an approval; 4 blocked by a freeze; 5 another run
 // Main runs rollout with args and returns the process exit code.
 func Main(args []string) int {
 	io := IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, ErrTTY: term.IsTerminal(int(os.Stderr.Fd()))}
+	if io.ErrTTY {
+		io.Width, _, _ = term.GetSize(int(os.Stderr.Fd()))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	root := NewRoot(io)
