@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rollout-dev/rollout/internal/journal"
 	"github.com/rollout-dev/rollout/internal/rings"
+	"github.com/spf13/viper"
 )
 
 func run(t *testing.T, args ...string) (int, string, string) {
@@ -108,5 +110,35 @@ func TestRollbackPlanNewestRingFirstAndSkips(t *testing.T) {
 	p, _ = rollbackPlan(s, current, &rollbackOptions{Target: "a2"}, &v1)
 	if len(p.Rings) != 1 || p.Rings[0].Targets[0].Name != "a2" || p.Rings[0].Targets[0].Release != v1 {
 		t.Fatalf("--target a2 --to v1: %+v", p.Rings)
+	}
+}
+
+func TestProgressFooterAndPlainLines(t *testing.T) {
+	v2 := rings.ReleaseRef{Name: "v2", Digest: "d"}
+	plan := &rings.Plan{Kind: rings.KindRelease, Release: v2, Rings: []rings.RingPlan{
+		{Name: "canary", MaxParallel: 1, Bake: 5 * time.Minute, Targets: []rings.TargetPlan{{Name: "c1", Release: v2}}},
+		{Name: "gov", MaxParallel: 1, Approval: true, Quorum: 2, Targets: []rings.TargetPlan{{Name: "g1", Release: v2}}},
+	}}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	evs := []rings.Event{{Type: rings.RunStarted, RunID: "r", Plan: plan, At: t0},
+		{Type: rings.TargetApplied, Target: "c1", At: t0}, {Type: rings.TargetVerified, Target: "c1", At: t0}}
+	s := rings.Replay(evs)
+	lines := footerLines(s, t0.Add(time.Minute))
+	if !strings.Contains(lines[1], "baking, 4m0s left") || !strings.Contains(lines[1], "1 verified") || !strings.HasPrefix(lines[1], "▶") {
+		t.Fatalf("footer = %q", lines)
+	}
+	rings.Decide(s, rings.Event{Type: rings.RingBaked, Ring: "canary", At: t0.Add(5 * time.Minute)})
+	if lines = footerLines(s, t0); !strings.Contains(lines[2], "awaiting approval (0 of 2)") {
+		t.Fatalf("footer = %q", lines)
+	}
+
+	var errb bytes.Buffer
+	p := newProgress(IO{Err: &errb}, globals{v: viper.New()}, nil)
+	for _, ev := range evs {
+		p.event(ev)
+	}
+	p.close()
+	if out := errb.String(); strings.Contains(out, "\x1b") || !strings.Contains(out, "c1: gates passed") || strings.Count(out, "\n") != 3 {
+		t.Fatalf("not a terminal: want 3 plain lines, got %q", out)
 	}
 }
