@@ -75,13 +75,13 @@ func (f *fleet) checkBoundaries(targets []string) error {
 	return nil
 }
 
-func holder(runID string) journal.Holder {
+func holder(doing string) journal.Holder {
 	host, _ := os.Hostname()
 	name := "unknown"
 	if u, err := user.Current(); err == nil {
 		name = u.Username
 	}
-	return journal.Holder{Name: name + "@" + host, Host: host, PID: os.Getpid(), RunID: runID}
+	return journal.Holder{Name: name + "@" + host, Host: host, PID: os.Getpid(), Doing: doing}
 }
 
 func leaseTTL() time.Duration {
@@ -92,8 +92,8 @@ func leaseTTL() time.Duration {
 }
 
 // withLease holds the fleet's lease while fn runs, renewing it; if it is lost, fn's context ends.
-func (f *fleet) withLease(ctx context.Context, runID string, fn func(ctx context.Context) error) error {
-	h := holder(runID)
+func (f *fleet) withLease(ctx context.Context, doing string, fn func(ctx context.Context) error) error {
+	h := holder(doing)
 	ttl := leaseTTL()
 	if err := f.store.AcquireLease(ctx, h, time.Now(), ttl); err != nil {
 		return err

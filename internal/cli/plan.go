@@ -55,7 +55,7 @@ func planRun(ctx context.Context, io IO, g globals, o *planOptions) error {
 		return err
 	}
 	var out []targetPlan
-	err = f.withLease(ctx, "plan", func(ctx context.Context) error {
+	err = f.withLease(ctx, "plan --release "+o.Release, func(ctx context.Context) error {
 		plan, err := f.newPlan(ctx, o.Release, extra)
 		if err != nil {
 			return err

@@ -54,7 +54,7 @@ func startRun(ctx context.Context, io IO, g globals, o *startOptions) error {
 		return err
 	}
 	var s *rings.State
-	err = f.withLease(ctx, "", func(ctx context.Context) error {
+	err = f.withLease(ctx, "start --release "+o.Release, func(ctx context.Context) error {
 		var first rings.Event
 		run, found, err := f.store.RunForRelease(ctx, o.Release)
 		if err != nil {

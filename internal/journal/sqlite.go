@@ -52,7 +52,7 @@ var migrations = []string{
 		holder TEXT NOT NULL,
 		host TEXT NOT NULL,
 		pid INTEGER NOT NULL,
-		run_id TEXT NOT NULL,
+		doing TEXT NOT NULL,
 		acquired_at TEXT NOT NULL,
 		expires_at TEXT NOT NULL
 	);`,
@@ -372,7 +372,7 @@ type Holder struct {
 	Name  string // user@host, shown to whoever is refused
 	Host  string
 	PID   int
-	RunID string
+	Doing string // what the holder is doing, e.g. "start --release v42"
 }
 
 // LeaseHeldError is returned when another live process holds the fleet's lease.
@@ -383,8 +383,8 @@ type LeaseHeldError struct {
 }
 
 func (e *LeaseHeldError) Error() string {
-	return fmt.Sprintf("another rollout holds this fleet: %s (pid %d on %s, run %s) since %s; its lease expires %s unless renewed",
-		e.Holder.Name, e.Holder.PID, e.Holder.Host, e.Holder.RunID, e.Since.Format(time.RFC3339), e.Expires.Format(time.RFC3339))
+	return fmt.Sprintf("another rollout holds this fleet: %s (pid %d on %s, %s) since %s; its lease expires %s unless renewed",
+		e.Holder.Name, e.Holder.PID, e.Holder.Host, e.Holder.Doing, e.Since.Format(time.RFC3339), e.Expires.Format(time.RFC3339))
 }
 
 const fleetKey = "fleet"
@@ -399,8 +399,8 @@ func (s *SQLite) AcquireLease(ctx context.Context, h Holder, now time.Time, ttl 
 	defer tx.Rollback()
 	var cur Holder
 	var since, expires string
-	err = tx.QueryRowContext(ctx, `SELECT holder, host, pid, run_id, acquired_at, expires_at FROM lease WHERE fleet = ?`, fleetKey).
-		Scan(&cur.Name, &cur.Host, &cur.PID, &cur.RunID, &since, &expires)
+	err = tx.QueryRowContext(ctx, `SELECT holder, host, pid, doing, acquired_at, expires_at FROM lease WHERE fleet = ?`, fleetKey).
+		Scan(&cur.Name, &cur.Host, &cur.PID, &cur.Doing, &since, &expires)
 	if err == nil {
 		exp, _ := time.Parse(timeFormat, expires)
 		mine := cur.Host == h.Host && cur.PID == h.PID
@@ -412,10 +412,10 @@ func (s *SQLite) AcquireLease(ctx context.Context, h Holder, now time.Time, ttl 
 	} else if !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("acquire lease: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO lease(fleet, holder, host, pid, run_id, acquired_at, expires_at) VALUES (?,?,?,?,?,?,?)
-		ON CONFLICT(fleet) DO UPDATE SET holder=excluded.holder, host=excluded.host, pid=excluded.pid, run_id=excluded.run_id,
+	if _, err := tx.ExecContext(ctx, `INSERT INTO lease(fleet, holder, host, pid, doing, acquired_at, expires_at) VALUES (?,?,?,?,?,?,?)
+		ON CONFLICT(fleet) DO UPDATE SET holder=excluded.holder, host=excluded.host, pid=excluded.pid, doing=excluded.doing,
 		acquired_at=excluded.acquired_at, expires_at=excluded.expires_at`,
-		fleetKey, h.Name, h.Host, h.PID, h.RunID, now.UTC().Format(timeFormat), now.Add(ttl).UTC().Format(timeFormat)); err != nil {
+		fleetKey, h.Name, h.Host, h.PID, h.Doing, now.UTC().Format(timeFormat), now.Add(ttl).UTC().Format(timeFormat)); err != nil {
 		return fmt.Errorf("acquire lease: %w", err)
 	}
 	return tx.Commit()

@@ -105,9 +105,9 @@ func TestUnknownNewerEventVersionIsRefused(t *testing.T) {
 func TestLease(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "state.db"))
 	now := time.Now()
-	me := Holder{Name: "me@h", Host: "h", PID: 100, RunID: "r1"}
+	me := Holder{Name: "me@h", Host: "h", PID: 100, Doing: "start --release v1"}
 	// A live process on this host: this test's own pid.
-	live := Holder{Name: "other@h", Host: "h", PID: os.Getpid(), RunID: "r0"}
+	live := Holder{Name: "other@h", Host: "h", PID: os.Getpid(), Doing: "start --release v0"}
 	if err := s.AcquireLease(ctx, live, now, time.Minute); err != nil {
 		t.Fatal(err)
 	}

@@ -218,7 +218,8 @@ func TestConcurrentRunRefused(t *testing.T) {
 	})
 	for _, rel := range []string{"v1", "v2"} {
 		r := f.must(5, "start", "--release", rel)
-		if !strings.Contains(r.stderr, "holds this fleet") || !strings.Contains(r.stderr, fmt.Sprintf("pid %d", first.Process.Pid)) {
+		if !strings.Contains(r.stderr, "holds this fleet") || !strings.Contains(r.stderr, fmt.Sprintf("pid %d", first.Process.Pid)) ||
+			!strings.Contains(r.stderr, "start --release v1") {
 			t.Fatalf("refusal should name the holder (pid %d): %s", first.Process.Pid, r.stderr)
 		}
 	}
