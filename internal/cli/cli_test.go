@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/journal"
 	"github.com/rollout-dev/rollout/internal/rings"
 	"github.com/spf13/viper"
@@ -140,5 +141,19 @@ func TestProgressFooterAndPlainLines(t *testing.T) {
 	p.close()
 	if out := errb.String(); strings.Contains(out, "\x1b") || !strings.Contains(out, "c1: gates passed") || strings.Count(out, "\n") != 3 {
 		t.Fatalf("not a terminal: want 3 plain lines, got %q", out)
+	}
+}
+
+func TestResumeRefusesARunWhoseTargetWasRemoved(t *testing.T) {
+	f := &fleet{cfg: &config.Config{Root: "/fleet", Boundaries: map[string]*config.Boundary{"l": {Cloud: "local"}, "a": {Cloud: "aws"}},
+		Targets: []*config.Target{{Name: "here", Boundary: "l"}, {Name: "gov", Boundary: "a", File: "environments/gov.yaml"}}}}
+	if err := f.checkBoundaries([]string{"here"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.checkBoundaries([]string{"here", "gone"}); err == nil || !strings.Contains(err.Error(), "target gone of this run is no longer declared") {
+		t.Fatalf("removed target: %v", err)
+	}
+	if err := f.checkBoundaries([]string{"gov"}); err == nil || !strings.Contains(err.Error(), "environments/gov.yaml: target gov is in boundary a (cloud aws)") {
+		t.Fatalf("cloud target: %v", err)
 	}
 }

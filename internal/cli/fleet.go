@@ -68,6 +68,10 @@ func (f *fleet) provisioner() *provision.Terraform {
 func (f *fleet) checkBoundaries(targets []string) error {
 	for _, name := range targets {
 		t := f.cfg.Target(name)
+		if t == nil {
+			return &ExitErr{Code: ExitError, Err: fmt.Errorf("target %s of this run is no longer declared under %s: restore it to resume the run, or roll the run back first",
+				name, filepath.Join(f.cfg.Root, "environments"))}
+		}
 		if b := f.cfg.Boundaries[t.Boundary]; b != nil && b.Cloud != "local" {
 			return &ExitErr{Code: ExitError, Err: fmt.Errorf("%s: target %s is in boundary %s (cloud %s): this version of rollout runs only local boundaries, because it cannot yet give Terraform that boundary's credentials alone", t.File, t.Name, t.Boundary, b.Cloud)}
 		}
