@@ -56,11 +56,11 @@ func planRun(ctx context.Context, io IO, g globals, o *planOptions) error {
 	}
 	var out []targetPlan
 	err = f.withLease(ctx, "plan --release "+o.Release, func(ctx context.Context) error {
-		plan, err := f.newPlan(ctx, o.Release, extra)
-		if err != nil {
+		if err := f.checkBoundaries(f.configuredTargets()); err != nil {
 			return err
 		}
-		if err := f.checkBoundaries(planTargets(*plan)); err != nil {
+		plan, err := f.newPlan(ctx, o.Release, extra)
+		if err != nil {
 			return err
 		}
 		p := f.provisioner()

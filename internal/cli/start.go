@@ -55,7 +55,6 @@ func startRun(ctx context.Context, io IO, g globals, o *startOptions) error {
 	}
 	var s *rings.State
 	err = f.withLease(ctx, "start --release "+o.Release, func(ctx context.Context) error {
-		var first rings.Event
 		run, found, err := f.store.RunForRelease(ctx, o.Release)
 		if err != nil {
 			return err
@@ -68,47 +67,58 @@ func startRun(ctx context.Context, io IO, g globals, o *startOptions) error {
 			if s, _, err = f.replay(ctx, run.ID); err != nil {
 				return err
 			}
-			if rings.Terminal(s.Phase) {
-				fmt.Fprintf(io.Err, "run %s of release %s already finished: %s %s\n", run.ID, o.Release, s.Phase, s.Reason)
-				return nil
-			}
+		}
+		var first rings.Event
+		switch {
+		case found && rings.Terminal(s.Phase):
+			fmt.Fprintf(io.Err, "run %s of release %s already finished: %s %s\n", run.ID, o.Release, s.Phase, s.Reason)
+			return nil
+		case found && s.Plan.Kind != "":
 			if err := f.checkBoundaries(planTargets(s.Plan)); err != nil {
 				return err
 			}
 			fmt.Fprintf(io.Err, "resuming run %s of release %s (phase %s)\n", run.ID, o.Release, s.Phase)
-			first = rings.Event{Type: rings.RunResumed, Actor: holder(run.ID).Name}
-		} else {
-			if other, err := f.unfinishedRun(ctx); err != nil || other != nil {
-				if err != nil {
-					return err
-				}
+			first = rings.Event{Type: rings.RunResumed, Actor: holder("").Name}
+		default: // a new run, or one whose start was never journaled (a crash right after creating it)
+			if other, err := f.unfinishedRun(ctx); err != nil {
+				return err
+			} else if other != nil && other.RunID != run.ID {
 				return &ExitErr{Code: ExitError, Err: fmt.Errorf("run %s of release %s is not finished (%s): finish it first (rollout start --release %s), or roll it back (rollout rollback --run %s)",
 					other.RunID, other.Plan.Release.Name, other.Phase, other.Plan.Release.Name, other.RunID)}
+			}
+			if err := f.checkBoundaries(f.configuredTargets()); err != nil {
+				return err
 			}
 			plan, err := f.newPlan(ctx, o.Release, extra)
 			if err != nil {
 				return err
 			}
-			if err := f.checkBoundaries(planTargets(*plan)); err != nil {
-				return err
+			if !found {
+				run = journal.Run{ID: newID(o.Release), Kind: rings.KindRelease, Release: plan.Release, Created: time.Now()}
+				if err := f.store.CreateRun(ctx, run); err != nil {
+					return err
+				}
 			}
-			id := newID(o.Release)
-			if err := f.store.CreateRun(ctx, journal.Run{ID: id, Kind: rings.KindRelease, Release: plan.Release, Created: time.Now()}); err != nil {
-				return err
-			}
-			s = &rings.State{RunID: id}
-			first = rings.Event{Type: rings.RunStarted, Plan: plan, Actor: holder(id).Name}
-			fmt.Fprintf(io.Err, "run %s: release %s (module %s)\n", id, o.Release, plan.Release.Digest[:12])
+			s = &rings.State{RunID: run.ID}
+			first = rings.Event{Type: rings.RunStarted, Plan: plan, Actor: holder("").Name}
+			fmt.Fprintf(io.Err, "run %s: release %s (module %s)\n", run.ID, o.Release, plan.Release.Digest[:12])
 		}
-		if s.RunID == "" {
-			s.RunID = run.ID
-		}
+		s.RunID = run.ID
 		return f.execute(ctx, io, g, s, first)
 	})
 	if err != nil {
 		return err
 	}
 	return finishReport(ctx, io, g, f, s)
+}
+
+// configuredTargets lists the configuration's targets in ring order.
+func (f *fleet) configuredTargets() []string {
+	var out []string
+	for _, r := range f.cfg.Rings {
+		out = append(out, r.Targets...)
+	}
+	return out
 }
 
 func planTargets(p rings.Plan) []string {

@@ -10,6 +10,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rollout-dev/rollout/internal/journal"
+	"github.com/rollout-dev/rollout/internal/rings"
 )
 
 // The demo is the whole story: v1 everywhere, v2 ring by ring (with an approval), and a faulty v3
@@ -294,5 +297,30 @@ func TestBadConfigurations(t *testing.T) {
 	r := f.must(1, "validate")
 	if !strings.Contains(r.stderr, `environments/extra/stray.yaml:2: targets[stray]: target "stray" is in no ring`) {
 		t.Fatalf("stray target: %s", r.stderr)
+	}
+}
+
+// A crash right after the run was created, before its start was journaled: starting the release
+// again starts that run (it does not hang as a run with nothing to resume).
+func TestRunCreatedButNeverStarted(t *testing.T) {
+	f := newFleet(t, fleetSpec{
+		rings:   "  - name: all\n    targets: {boundaries: [local-a]}\n    gates: [healthz]\n",
+		targets: "targets:\n" + targetsYAML("s", "local-a", "x", 1, ""),
+	})
+	f.must(0, "validate")
+	store, err := journal.Open(filepath.Join(f.dir, ".rollout", "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.CreateRun(context.Background(), journal.Run{ID: "v1-dead00", Kind: "release", Release: rings.ReleaseRef{Name: "v1", Digest: "x"}, Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	r := f.must(0, "start", "--release", "v1")
+	if !strings.Contains(r.stderr, "run v1-dead00: release v1") {
+		t.Fatalf("the created run was not started: %s", r.stderr)
+	}
+	if rep := f.status(); rep.Run != "v1-dead00" || rep.Phase != "succeeded" || f.deployedVersion("s-1") != "v1" {
+		t.Fatalf("status: %+v", rep)
 	}
 }
