@@ -55,9 +55,18 @@ func rollbackRun(ctx context.Context, io IO, g globals, o *rollbackOptions) erro
 		} else if src, err = f.latestRun(ctx, rings.KindRelease); err != nil {
 			return err
 		}
+		if src.Kind != rings.KindRelease && o.To == "" {
+			return &ExitErr{Code: ExitError, Err: fmt.Errorf("run %s is itself a rollback: undoing it would re-apply what it removed; name a release run, or say where to go with --to", src.ID)}
+		}
 		from, _, err := f.replay(ctx, src.ID)
 		if err != nil {
 			return err
+		}
+		if o.Ring != "" && !slices.ContainsFunc(from.Rings, func(r *rings.RingState) bool { return r.Plan.Name == o.Ring }) {
+			return &ExitErr{Code: ExitError, Err: fmt.Errorf("run %s has no ring %q", src.ID, o.Ring)}
+		}
+		if o.Target != "" && from.Targets[o.Target] == nil {
+			return &ExitErr{Code: ExitError, Err: fmt.Errorf("run %s has no target %q", src.ID, o.Target)}
 		}
 		var to *rings.ReleaseRef
 		if o.To != "" {
@@ -76,12 +85,6 @@ func rollbackRun(ctx context.Context, io IO, g globals, o *rollbackOptions) erro
 		plan, skipped := rollbackPlan(from, current, o, to)
 		for _, msg := range skipped {
 			fmt.Fprintln(io.Err, msg)
-		}
-		if o.Ring != "" && from.Rings != nil && !slices.ContainsFunc(from.Rings, func(r *rings.RingState) bool { return r.Plan.Name == o.Ring }) {
-			return &ExitErr{Code: ExitError, Err: fmt.Errorf("run %s has no ring %q", src.ID, o.Ring)}
-		}
-		if o.Target != "" && from.Targets[o.Target] == nil {
-			return &ExitErr{Code: ExitError, Err: fmt.Errorf("run %s has no target %q", src.ID, o.Target)}
 		}
 		if len(plan.Rings) == 0 {
 			fmt.Fprintf(io.Err, "nothing to roll back in run %s\n", src.ID)
