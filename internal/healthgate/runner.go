@@ -182,9 +182,12 @@ func (r *Runner) all(ctx context.Context, req rings.GateRequest, one func(contex
 		}()
 	}
 	var failed *rings.Verdict
+	var passed []string
 	for range req.Gates {
 		v := <-verdicts
-		if !v.Passed && failed == nil {
+		if v.Passed {
+			passed = append(passed, v.Gate+": "+v.Message)
+		} else if failed == nil {
 			failed = &v
 			cancel() // the first failure decides; stop the others
 		}
@@ -193,7 +196,8 @@ func (r *Runner) all(ctx context.Context, req rings.GateRequest, one func(contex
 	if failed != nil {
 		return *failed
 	}
-	return rings.Verdict{Passed: true}
+	sort.Strings(passed)
+	return rings.Verdict{Passed: true, Message: strings.Join(passed, "; ")}
 }
 
 func sleepUntil(ctx context.Context, t time.Time) bool {

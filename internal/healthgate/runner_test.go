@@ -39,7 +39,7 @@ func TestRunnerRendersTemplatesAndRecordsMeasurements(t *testing.T) {
 	var seen []rings.Measurement
 	v := r.Target(context.Background(), rings.GateRequest{Target: "t1", Release: rings.ReleaseRef{Name: "v7"},
 		Outputs: map[string]any{"endpoint": srv.URL}, Gates: []string{"h"}}, func(m rings.Measurement) { seen = append(seen, m) })
-	if !v.Passed || len(seen) != 1 || paths[0] != "/t1/v7" {
+	if !v.Passed || len(seen) != 1 || paths[0] != "/t1/v7" || !strings.HasPrefix(v.Message, "h: healthy for") {
 		t.Fatalf("verdict %+v, measurements %+v, paths %v", v, seen, paths)
 	}
 }

@@ -339,7 +339,7 @@ func (x *Executor) rollback(ctx context.Context, c Command, send func(Event)) me
 	if !v.Passed {
 		return fail(fmt.Sprintf("after re-applying %s, gate %s: %s", c.Release.Name, v.Gate, v.Message))
 	}
-	return message{ev: Event{Type: TargetRolledBack, Ring: c.Ring, Target: c.Target, Release: &c.Release}}
+	return message{ev: Event{Type: TargetRolledBack, Ring: c.Ring, Target: c.Target, Release: &c.Release, Message: v.Message}}
 }
 
 func (x *Executor) observer(c Command, send func(Event)) func(Measurement) {
@@ -365,7 +365,7 @@ func (x *Executor) gate(runCtx, ctx context.Context, c Command, send func(Event)
 	case ctx.Err() != nil:
 		ev.Type, ev.Message = TargetGateCancelled, "ring halted"
 	case v.Passed:
-		ev.Type = TargetVerified
+		ev.Type, ev.Message = TargetVerified, v.Message
 	default:
 		ev.Type, ev.Gate, ev.Message = TargetGateFailed, v.Gate, v.Message
 	}
@@ -380,5 +380,5 @@ func (x *Executor) bake(ctx context.Context, c Command, rel ReleaseRef, send fun
 	if !v.Passed {
 		return message{ev: Event{Type: RingGateFailed, Ring: c.Ring, Gate: v.Gate, Message: v.Message}}
 	}
-	return message{ev: Event{Type: RingBaked, Ring: c.Ring}}
+	return message{ev: Event{Type: RingBaked, Ring: c.Ring, Message: v.Message}}
 }

@@ -125,12 +125,13 @@ func TestPromotionPlanAndManualRollback(t *testing.T) {
 	th := f.must(0, "history", "--target", "main-1", "--output", "json")
 	var h struct {
 		LastKnownGood struct{ Name string } `json:"lastKnownGood"`
-		Events        []struct{ Event string }
+		Events        []struct{ Event, Message string }
 	}
 	if err := json.Unmarshal([]byte(th.stdout), &h); err != nil {
 		t.Fatal(err)
 	}
-	if h.LastKnownGood.Name != "v1" || h.Events[len(h.Events)-1].Event != "target.verified" {
+	last := h.Events[len(h.Events)-1]
+	if h.LastKnownGood.Name != "v1" || last.Event != "target.verified" || !strings.Contains(last.Message, "healthz: healthy for") {
 		t.Fatalf("history of main-1: %s", th.stdout)
 	}
 	// A release is immutable: the same name with other content is refused.
