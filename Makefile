@@ -29,7 +29,10 @@ test-unit:
 test-e2e: tools
 	$(RUN_ENV) ROLLOUT_E2E=1 $(GO) test -count=1 -timeout 15m ./test/e2e/
 
-test: vet test-unit test-e2e
+# The whole suite, with a throw-away PostgreSQL on loopback (installed from Debian's packages when
+# missing) for the journal's conformance suite and the shared-state end-to-end tests.
+test: vet tools
+	ROLLOUT_REQUIRE_POSTGRES=1 bash scripts/with-postgres.sh $(MAKE) --no-print-directory test-unit test-e2e
 
 clean:
 	rm -rf bin

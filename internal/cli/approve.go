@@ -21,12 +21,12 @@ func newApproveCmd(io IO, g globals) *cobra.Command {
 		Short: "Approve a ring that waits for approval; then run `rollout start` again to continue",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := openFleet(g, false)
+			ctx := cmd.Context()
+			f, err := openFleet(ctx, g, false)
 			if err != nil {
 				return err
 			}
 			defer f.Close()
-			ctx := cmd.Context()
 			run, err := f.store.Run(ctx, args[0])
 			if err != nil {
 				return &ExitErr{Code: ExitError, Err: err}

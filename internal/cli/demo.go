@@ -13,6 +13,7 @@ import (
 
 	rollout "github.com/rollout-dev/rollout"
 	"github.com/rollout-dev/rollout/internal/demo"
+	"github.com/rollout-dev/rollout/internal/journal"
 	"github.com/spf13/cobra"
 )
 
@@ -104,7 +105,7 @@ func demoRun(ctx context.Context, io IO, g globals, o *demoOptions) error {
 		return exitCode(err)
 	}
 	approve := func(release string) error {
-		f, err := openFleet(g, false)
+		f, err := openFleet(ctx, g, false)
 		if err != nil {
 			return err
 		}
@@ -138,7 +139,7 @@ func demoRun(ctx context.Context, io IO, g globals, o *demoOptions) error {
 	}
 
 	want := map[string]string{"canary-1": "v3", "commercial-1": "v2", "commercial-2": "v2", "commercial-eu-1": "v2", "sovereign-1": "v2", "sovereign-2": "v2"}
-	f, err := openFleet(g, false)
+	f, err := openFleet(ctx, g, false)
 	if err != nil {
 		return err
 	}
@@ -155,7 +156,7 @@ func demoRun(ctx context.Context, io IO, g globals, o *demoOptions) error {
 	for _, r := range f.cfg.Rings {
 		for _, t := range r.Targets {
 			d, _ := demo.Read(deployed, t)
-			lkg, _ := f.store.LastKnownGood(ctx, t, "")
+			lkg, _ := journal.LastKnownGood(ctx, f.store, t, "")
 			table = append(table, where{t, r.Name, d.Version, d.Healthy, relName(lkg), want[t]})
 			if d.Version != want[t] || !d.Healthy {
 				problems = append(problems, fmt.Sprintf("%s runs %s (healthy %t), expected %s", t, d.Version, d.Healthy, want[t]))

@@ -23,11 +23,11 @@ import (
 type fleet struct {
 	cfg      *config.Config
 	stateDir string
-	store    *journal.SQLite
+	store    journal.Store
 	bin      string
 }
 
-func openFleet(g globals, needBinary bool) (*fleet, error) {
+func openFleet(ctx context.Context, g globals, needBinary bool) (*fleet, error) {
 	cfg, err := loadConfig(g)
 	if err != nil {
 		return nil, err
@@ -38,7 +38,7 @@ func openFleet(g globals, needBinary bool) (*fleet, error) {
 			return nil, err
 		}
 	}
-	if f.store, err = journal.Open(filepath.Join(f.stateDir, "state.db")); err != nil {
+	if f.store, err = journal.Open(ctx, firstNonEmpty(g.state(), cfg.State), cfg.Root); err != nil {
 		return nil, err
 	}
 	return f, nil
@@ -102,7 +102,7 @@ func (f *fleet) withLease(ctx context.Context, doing string, fn func(ctx context
 	if err := f.store.AcquireLease(ctx, h, time.Now(), ttl); err != nil {
 		return err
 	}
-	defer f.store.ReleaseLease(context.WithoutCancel(ctx), h)
+	defer f.store.ReleaseLease(context.WithoutCancel(ctx))
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	go func() {
@@ -113,7 +113,7 @@ func (f *fleet) withLease(ctx context.Context, doing string, fn func(ctx context
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if err := f.store.RenewLease(ctx, h, time.Now(), ttl); errors.Is(err, journal.ErrLeaseLost) {
+				if err := f.store.RenewLease(ctx, time.Now(), ttl); errors.Is(err, journal.ErrLeaseLost) {
 					cancel(err)
 					return
 				}

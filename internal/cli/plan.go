@@ -45,7 +45,7 @@ type targetPlan struct {
 }
 
 func planRun(ctx context.Context, io IO, g globals, o *planOptions) error {
-	f, err := openFleet(g, true)
+	f, err := openFleet(ctx, g, true)
 	if err != nil {
 		return err
 	}

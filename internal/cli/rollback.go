@@ -40,7 +40,7 @@ not re-apply it. Exit 0 when every rollback passed its gates, 6 when one failed.
 }
 
 func rollbackRun(ctx context.Context, io IO, g globals, o *rollbackOptions) error {
-	f, err := openFleet(g, true)
+	f, err := openFleet(ctx, g, true)
 	if err != nil {
 		return err
 	}
@@ -78,7 +78,7 @@ func rollbackRun(ctx context.Context, io IO, g globals, o *rollbackOptions) erro
 		}
 		current := map[string]*rings.ReleaseRef{}
 		for name := range from.Targets {
-			if current[name], err = f.store.Current(ctx, name); err != nil {
+			if current[name], err = journal.Current(ctx, f.store, name); err != nil {
 				return err
 			}
 		}

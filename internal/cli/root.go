@@ -77,6 +77,7 @@ type globals struct {
 func (g globals) configPath() string { return g.v.GetString("config") }
 func (g globals) json() bool         { return g.v.GetString("output") == "json" }
 func (g globals) tfBin() string      { return g.v.GetString("tf-bin") }
+func (g globals) state() string      { return g.v.GetString("state") }
 func (g globals) color() bool        { return !g.v.GetBool("no-color") && os.Getenv("NO_COLOR") == "" }
 
 // NewRoot builds the command tree.
@@ -106,6 +107,7 @@ was carried out; 3 waiting for an approval; 4 blocked by a freeze; 5 another run
 	pf.StringP("output", "o", "text", "output format: text or json (env ROLLOUT_OUTPUT)")
 	pf.String("tf-bin", "", "the terraform or tofu binary (env ROLLOUT_TF_BIN, else TF_BIN, else tofu/terraform on PATH)")
 	pf.Bool("no-color", false, "no colours on a terminal (also NO_COLOR)")
+	pf.String("state", "", "the journal: sqlite (default: .rollout/state.db), sqlite:PATH, or postgres://USER@HOST/DB (env ROLLOUT_STATE; else state: in rollout.yaml)")
 	_ = v.BindPFlags(pf)
 	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
 		if o := g.v.GetString("output"); o != "text" && o != "json" {

@@ -44,7 +44,7 @@ or an interruption); it never starts a second one.`,
 }
 
 func startRun(ctx context.Context, io IO, g globals, o *startOptions) error {
-	f, err := openFleet(g, true)
+	f, err := openFleet(ctx, g, true)
 	if err != nil {
 		return err
 	}
@@ -167,7 +167,7 @@ func (f *fleet) newPlan(ctx context.Context, name string, extra map[string]any) 
 			Approvers: r.Approval.Approvers, Quorum: r.Approval.Quorum}
 		for _, name := range r.Targets {
 			t := f.cfg.Target(name)
-			lkg, err := f.store.LastKnownGood(ctx, name, name0)
+			lkg, err := journal.LastKnownGood(ctx, f.store, name, name0)
 			if err != nil {
 				return nil, err
 			}

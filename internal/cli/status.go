@@ -6,6 +6,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/rollout-dev/rollout/internal/journal"
 	"github.com/rollout-dev/rollout/internal/rings"
 	"github.com/spf13/cobra"
 )
@@ -19,12 +20,12 @@ runs, its plan summary, its last gate measurements and how long each step took. 
 the one the run's outcome maps to (0 done, 2 rolled back, 3 waiting, 6 rollback failed).`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := openFleet(g, false)
+			ctx := cmd.Context()
+			f, err := openFleet(ctx, g, false)
 			if err != nil {
 				return err
 			}
 			defer f.Close()
-			ctx := cmd.Context()
 			id := ""
 			if len(args) == 1 {
 				r, err := f.store.Run(ctx, args[0])
@@ -64,7 +65,8 @@ func newHistoryCmd(io IO, g globals) *cobra.Command {
 		Short: "List runs, or which release a target had, when, and the outcome",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := openFleet(g, false)
+			ctx := cmd.Context()
+			f, err := openFleet(ctx, g, false)
 			if err != nil {
 				return err
 			}
@@ -133,7 +135,7 @@ func targetHistory(ctx context.Context, io IO, g globals, f *fleet, target strin
 	for _, ev := range evs {
 		out = append(out, targetLine{At: ev.At, Run: ev.RunID, Event: ev.Type, Release: ev.Release, Message: ev.Message})
 	}
-	lkg, err := f.store.LastKnownGood(ctx, target, "")
+	lkg, err := journal.LastKnownGood(ctx, f.store, target, "")
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -37,6 +38,7 @@ type Config struct {
 	Gates      map[string]*Gate
 	Rings      []*Ring
 	Targets    []*Target // in file order, files sorted by path
+	State      string    // the journal: "", "sqlite", "sqlite:PATH" or a postgres:// URL without a password
 }
 
 type Release struct {
@@ -190,7 +192,7 @@ func parseDoc(data []byte, w walker) *yaml.Node {
 func (c *Config) parseMain(data []byte, errs *Errors) {
 	w := walker{file: c.rel(c.File), errs: errs}
 	root := parseDoc(data, w)
-	top := w.fields(root, "", "release", "defaults", "boundaries", "gates", "rings")
+	top := w.fields(root, "", "release", "defaults", "boundaries", "gates", "rings", "state")
 
 	rel := w.fields(top["release"], "release", "module", "vars")
 	c.Release.Module = w.str(rel["module"], "release.module")
@@ -204,6 +206,18 @@ func (c *Config) parseMain(data []byte, errs *Errors) {
 		checkTemplates(w, rel["vars"], "release.vars."+k, v)
 	}
 
+	c.State = w.str(top["state"], "state")
+	if st := c.State; st != "" {
+		switch u, err := url.Parse(st); {
+		case st == "sqlite" || strings.HasPrefix(st, "sqlite:"):
+		case err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql"):
+			w.fail(top["state"], "state", "want sqlite, sqlite:PATH or a postgres:// URL") // the value is not echoed: it may hold a secret
+		default:
+			if _, has := u.User.Password(); has {
+				w.fail(top["state"], "state", "holds a password: remove it, and give it in PGPASSWORD or a password file (PGPASSFILE)")
+			}
+		}
+	}
 	def := w.fields(top["defaults"], "defaults", "maxParallel", "terraformTimeout", "lockTimeout")
 	c.Defaults.MaxParallel = w.integer(def["maxParallel"], "defaults.maxParallel", 1)
 	if c.Defaults.MaxParallel == 0 {

@@ -1,5 +1,3 @@
-// Package journal keeps runs, their append-only events, releases and the fleet lease. SQLite
-// (modernc.org/sqlite, no cgo) at .rollout/state.db is the embedded default.
 package journal
 
 import (
@@ -11,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -18,9 +17,7 @@ import (
 	_ "modernc.org/sqlite"
 )
 
-const schemaVersion = 1
-
-var migrations = []string{
+var sqliteMigrations = []string{
 	// 1: the first schema.
 	`CREATE TABLE runs (
 		id TEXT PRIMARY KEY,
@@ -47,12 +44,18 @@ var migrations = []string{
 		vars TEXT NOT NULL,
 		created_at TEXT NOT NULL
 	);
+	CREATE TABLE bundles (
+		digest TEXT PRIMARY KEY,
+		data BLOB NOT NULL,
+		created_at TEXT NOT NULL
+	);
 	CREATE TABLE lease (
 		fleet TEXT PRIMARY KEY,
 		holder TEXT NOT NULL,
 		host TEXT NOT NULL,
 		pid INTEGER NOT NULL,
 		doing TEXT NOT NULL,
+		token INTEGER NOT NULL,
 		acquired_at TEXT NOT NULL,
 		expires_at TEXT NOT NULL
 	);`,
@@ -60,14 +63,15 @@ var migrations = []string{
 
 // SQLite is the journal in one SQLite file.
 type SQLite struct {
-	db   *sql.DB
-	path string
+	db    *sql.DB
+	path  string
+	fence atomic.Int64 // the token of the lease this store holds; 0: none
 }
 
-var _ rings.Store = (*SQLite)(nil)
+var _ Store = (*SQLite)(nil)
 
-// Open opens (creating and migrating as needed) the journal at path.
-func Open(path string) (*SQLite, error) {
+// OpenSQLite opens (creating and migrating as needed) the journal at path.
+func OpenSQLite(path string) (*SQLite, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("open journal: %w", err)
 	}
@@ -84,7 +88,8 @@ func Open(path string) (*SQLite, error) {
 	return s, nil
 }
 
-func (s *SQLite) Close() error { return s.db.Close() }
+func (s *SQLite) Close() error     { return s.db.Close() }
+func (s *SQLite) Describe() string { return "sqlite:" + s.path }
 
 func (s *SQLite) migrate(ctx context.Context) error {
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -99,11 +104,11 @@ func (s *SQLite) migrate(ctx context.Context) error {
 	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&v); err != nil {
 		return err
 	}
-	if v > schemaVersion {
-		return fmt.Errorf("journal schema version %d is newer than this rollout understands (%d): upgrade rollout", v, schemaVersion)
+	if v > len(sqliteMigrations) {
+		return fmt.Errorf("journal schema version %d is newer than this rollout understands (%d): upgrade rollout", v, len(sqliteMigrations))
 	}
-	for i := v; i < len(migrations); i++ {
-		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+	for i := v; i < len(sqliteMigrations); i++ {
+		if _, err := tx.ExecContext(ctx, sqliteMigrations[i]); err != nil {
 			return fmt.Errorf("migration %d: %w", i+1, err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version(version) VALUES (?)`, i+1); err != nil {
@@ -113,30 +118,55 @@ func (s *SQLite) migrate(ctx context.Context) error {
 	return tx.Commit()
 }
 
-const timeFormat = time.RFC3339Nano
-
-// Run is one run's header.
-type Run struct {
-	ID      string           `json:"id"`
-	Kind    string           `json:"kind"`
-	Release rings.ReleaseRef `json:"release"`
-	Created time.Time        `json:"created"`
+func (s *SQLite) SchemaVersion(ctx context.Context) (int, int, error) {
+	var v int
+	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&v)
+	return v, len(sqliteMigrations), err
 }
 
-// ErrNotFound is returned for a run or release that is not in the journal.
-var ErrNotFound = errors.New("not found")
+// fenced checks, inside a write transaction, that this store still holds the lease it took.
+func (s *SQLite) fenced(ctx context.Context, tx *sql.Tx) error {
+	want := s.fence.Load()
+	if want == 0 {
+		return nil
+	}
+	var token int64
+	err := tx.QueryRowContext(ctx, `SELECT token FROM lease WHERE fleet = ?`, fleetKey).Scan(&token)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && token != want) {
+		return ErrLeaseLost
+	}
+	return err
+}
 
-func (s *SQLite) CreateRun(ctx context.Context, r Run) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO runs(id, kind, release, digest, created_at) VALUES (?,?,?,?,?)`,
-		r.ID, r.Kind, r.Release.Name, r.Release.Digest, r.Created.UTC().Format(timeFormat))
+// write runs fn in a fenced transaction.
+func (s *SQLite) write(ctx context.Context, what string, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("create run %s: %w", r.ID, err)
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	defer tx.Rollback()
+	if err := s.fenced(ctx, tx); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if err := fn(tx); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
 }
 
+func (s *SQLite) CreateRun(ctx context.Context, r Run) error {
+	return s.write(ctx, "create run "+r.ID, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO runs(id, kind, release, digest, created_at) VALUES (?,?,?,?,?)`,
+			r.ID, r.Kind, r.Release.Name, r.Release.Digest, formatTime(r.Created))
+		return err
+	})
+}
+
 func (s *SQLite) runs(ctx context.Context, where string, args ...any) ([]Run, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, kind, release, digest, created_at FROM runs `+where+` ORDER BY created_at DESC, rowid DESC`, args...)
+	rows, err := s.db.QueryContext(ctx, `SELECT id, kind, release, digest, created_at FROM runs `+where+` ORDER BY created_at DESC, id DESC`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list runs: %w", err)
 	}
@@ -148,21 +178,24 @@ func (s *SQLite) runs(ctx context.Context, where string, args ...any) ([]Run, er
 		if err := rows.Scan(&r.ID, &r.Kind, &r.Release.Name, &r.Release.Digest, &at); err != nil {
 			return nil, err
 		}
-		r.Created, _ = time.Parse(timeFormat, at)
+		r.Created = parseTime(at)
 		out = append(out, r)
 	}
 	return out, rows.Err()
 }
 
-// Runs lists every run, newest first.
 func (s *SQLite) Runs(ctx context.Context) ([]Run, error) { return s.runs(ctx, "") }
 
-// Run finds a run by its id or a unique prefix of it.
 func (s *SQLite) Run(ctx context.Context, id string) (Run, error) {
-	rs, err := s.runs(ctx, "WHERE id = ? OR id LIKE ?", id, strings.ReplaceAll(id, "%", "")+"%")
+	rs, err := s.runs(ctx, "WHERE id = ? OR substr(id, 1, ?) = ?", id, len(id), id)
 	if err != nil {
 		return Run{}, err
 	}
+	return pickRun(id, rs)
+}
+
+// pickRun chooses the run an id (or id prefix) names.
+func pickRun(id string, rs []Run) (Run, error) {
 	for _, r := range rs {
 		if r.ID == id {
 			return r, nil
@@ -177,7 +210,6 @@ func (s *SQLite) Run(ctx context.Context, id string) (Run, error) {
 	return Run{}, fmt.Errorf("run %q is ambiguous: %d runs start with it", id, len(rs))
 }
 
-// RunForRelease finds the release run of a release, if there is one.
 func (s *SQLite) RunForRelease(ctx context.Context, release string) (Run, bool, error) {
 	rs, err := s.runs(ctx, "WHERE kind = ? AND release = ?", rings.KindRelease, release)
 	if err != nil || len(rs) == 0 {
@@ -186,76 +218,93 @@ func (s *SQLite) RunForRelease(ctx context.Context, release string) (Run, bool, 
 	return rs[0], true, nil
 }
 
-// Append writes events in one transaction, numbering them after the run's last event.
+// encodeEvent prepares an event for storage, defaulting its version.
+func encodeEvent(ev *rings.Event) (string, error) {
+	if ev.V == 0 {
+		ev.V = rings.EventVersion
+	}
+	data, err := json.Marshal(ev)
+	if err != nil {
+		return "", fmt.Errorf("encode %s: %w", ev.Type, err)
+	}
+	return string(data), nil
+}
+
+func decodeEvent(data string) (rings.Event, error) {
+	var ev rings.Event
+	if err := json.Unmarshal([]byte(data), &ev); err != nil {
+		return ev, fmt.Errorf("decode event: %w", err)
+	}
+	if ev.V > rings.EventVersion {
+		return ev, fmt.Errorf("event %s #%d has version %d, newer than this rollout understands (%d): upgrade rollout", ev.RunID, ev.Seq, ev.V, rings.EventVersion)
+	}
+	return ev, nil
+}
+
 func (s *SQLite) Append(ctx context.Context, events ...rings.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("append events: %w", err)
-	}
-	defer tx.Rollback()
-	next := map[string]int64{}
-	for i := range events {
-		ev := &events[i]
-		n, ok := next[ev.RunID]
-		if !ok {
-			if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id = ?`, ev.RunID).Scan(&n); err != nil {
-				return fmt.Errorf("append events: %w", err)
+	return s.write(ctx, "append events", func(tx *sql.Tx) error {
+		next := map[string]int64{}
+		for i := range events {
+			ev := &events[i]
+			n, ok := next[ev.RunID]
+			if !ok {
+				if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id = ?`, ev.RunID).Scan(&n); err != nil {
+					return err
+				}
+			}
+			n++
+			next[ev.RunID] = n
+			ev.Seq = n
+			data, err := encodeEvent(ev)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO events(run_id, seq, at, type, target, data) VALUES (?,?,?,?,?,?)`,
+				ev.RunID, ev.Seq, formatTime(ev.At), string(ev.Type), ev.Target, data); err != nil {
+				return err
 			}
 		}
-		n++
-		next[ev.RunID] = n
-		ev.Seq = n
-		if ev.V == 0 {
-			ev.V = rings.EventVersion
-		}
-		data, err := json.Marshal(ev)
-		if err != nil {
-			return fmt.Errorf("append events: encode %s: %w", ev.Type, err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO events(run_id, seq, at, type, target, data) VALUES (?,?,?,?,?,?)`,
-			ev.RunID, ev.Seq, ev.At.UTC().Format(timeFormat), string(ev.Type), ev.Target, string(data)); err != nil {
-			return fmt.Errorf("append events: %w", err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("append events: %w", err)
-	}
-	return nil
+		return nil
+	})
 }
 
-func scanEvents(rows *sql.Rows) ([]rings.Event, error) {
+func (s *SQLite) scanEvents(rows *sql.Rows, err error, fn func(rings.Event) error) error {
+	if err != nil {
+		return err
+	}
 	defer rows.Close()
-	var out []rings.Event
 	for rows.Next() {
 		var data string
 		if err := rows.Scan(&data); err != nil {
-			return nil, err
+			return err
 		}
-		var ev rings.Event
-		if err := json.Unmarshal([]byte(data), &ev); err != nil {
-			return nil, fmt.Errorf("decode event: %w", err)
+		ev, err := decodeEvent(data)
+		if err != nil {
+			return err
 		}
-		if ev.V > rings.EventVersion {
-			return nil, fmt.Errorf("event %s #%d has version %d, newer than this rollout understands (%d): upgrade rollout", ev.RunID, ev.Seq, ev.V, rings.EventVersion)
+		if err := fn(ev); err != nil {
+			return err
 		}
-		out = append(out, ev)
 	}
-	return out, rows.Err()
+	return rows.Err()
 }
 
-// Events returns a run's journal in order.
+func collect(out *[]rings.Event) func(rings.Event) error {
+	return func(ev rings.Event) error { *out = append(*out, ev); return nil }
+}
+
 func (s *SQLite) Events(ctx context.Context, runID string) ([]rings.Event, error) {
+	var out []rings.Event
 	rows, err := s.db.QueryContext(ctx, `SELECT data FROM events WHERE run_id = ? ORDER BY seq`, runID)
-	if err != nil {
+	if err := s.scanEvents(rows, err, collect(&out)); err != nil {
 		return nil, fmt.Errorf("read journal of %s: %w", runID, err)
 	}
-	return scanEvents(rows)
+	return out, nil
 }
 
-// TargetEvents returns a target's events of the given types across all runs, oldest first.
 func (s *SQLite) TargetEvents(ctx context.Context, target string, types ...rings.EventType) ([]rings.Event, error) {
 	q := `SELECT data FROM events WHERE target = ?`
 	args := []any{target}
@@ -265,132 +314,125 @@ func (s *SQLite) TargetEvents(ctx context.Context, target string, types ...rings
 			args = append(args, string(t))
 		}
 	}
+	var out []rings.Event
 	rows, err := s.db.QueryContext(ctx, q+` ORDER BY id`, args...)
-	if err != nil {
+	if err := s.scanEvents(rows, err, collect(&out)); err != nil {
 		return nil, fmt.Errorf("read history of %s: %w", target, err)
 	}
-	return scanEvents(rows)
+	return out, nil
 }
 
-// LastKnownGood is the newest release whose gates passed on target (after a promotion or a
-// rollback), leaving out the release named exclude (the one a run is about to apply).
-func (s *SQLite) LastKnownGood(ctx context.Context, target, exclude string) (*rings.ReleaseRef, error) {
-	evs, err := s.TargetEvents(ctx, target, rings.TargetVerified, rings.TargetRolledBack)
-	if err != nil {
-		return nil, err
-	}
-	for i := len(evs) - 1; i >= 0; i-- {
-		if r := evs[i].Release; r != nil && r.Name != exclude {
-			return r, nil
-		}
-	}
-	return nil, nil
+func (s *SQLite) AllEvents(ctx context.Context, fn func(rings.Event) error) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT data FROM events ORDER BY id`)
+	return s.scanEvents(rows, err, fn)
 }
 
-// Current is the release last applied to target by any run (a promotion, an automatic or a
-// manual rollback), or nil if none was.
-func (s *SQLite) Current(ctx context.Context, target string) (*rings.ReleaseRef, error) {
-	evs, err := s.TargetEvents(ctx, target, rings.TargetApplied, rings.TargetRolledBack)
-	if err != nil || len(evs) == 0 {
-		return nil, err
-	}
-	return evs[len(evs)-1].Release, nil
-}
-
-// Release is a recorded, immutable release.
-type Release struct {
-	Name    string         `json:"name"`
-	Digest  string         `json:"digest"`
-	Vars    map[string]any `json:"vars"`
-	Created time.Time      `json:"created"`
-}
-
-// RecordRelease records a release the first time it is seen. A release is immutable: recording a
-// name again with another digest or other variables fails, naming both.
 func (s *SQLite) RecordRelease(ctx context.Context, r Release) error {
 	vars, err := json.Marshal(r.Vars)
 	if err != nil {
 		return err
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	var digest, oldVars string
-	err = tx.QueryRowContext(ctx, `SELECT digest, vars FROM releases WHERE name = ?`, r.Name).Scan(&digest, &oldVars)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		if _, err := tx.ExecContext(ctx, `INSERT INTO releases(name, digest, vars, created_at) VALUES (?,?,?,?)`,
-			r.Name, r.Digest, string(vars), r.Created.UTC().Format(timeFormat)); err != nil {
+	return s.write(ctx, "record release "+r.Name, func(tx *sql.Tx) error {
+		var digest, oldVars string
+		err := tx.QueryRowContext(ctx, `SELECT digest, vars FROM releases WHERE name = ?`, r.Name).Scan(&digest, &oldVars)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			_, err := tx.ExecContext(ctx, `INSERT INTO releases(name, digest, vars, created_at) VALUES (?,?,?,?)`,
+				r.Name, r.Digest, string(vars), formatTime(r.Created))
+			return err
+		case err != nil:
 			return err
 		}
-		return tx.Commit()
-	case err != nil:
-		return err
-	case digest != r.Digest:
-		return &ReleaseChangedError{Name: r.Name, Was: digest, Now: r.Digest, What: "module tree"}
-	case oldVars != string(vars):
-		return &ReleaseChangedError{Name: r.Name, What: "variables", Was: oldVars, Now: string(vars)}
+		return releaseChanged(r.Name, digest, r.Digest, oldVars, string(vars))
+	})
+}
+
+func releaseChanged(name, oldDigest, newDigest, oldVars, newVars string) error {
+	if oldDigest != newDigest {
+		return &ReleaseChangedError{Name: name, What: "module tree", Was: oldDigest, Now: newDigest}
+	}
+	if oldVars != newVars {
+		return &ReleaseChangedError{Name: name, What: "variables", Was: oldVars, Now: newVars}
 	}
 	return nil
 }
 
-// ReleaseChangedError says a release name was reused for different content.
-type ReleaseChangedError struct{ Name, What, Was, Now string }
-
-func (e *ReleaseChangedError) Error() string {
-	return fmt.Sprintf("release %s is immutable and its %s changed (recorded %s, now %s): give the new content a new release name",
-		e.Name, e.What, short(e.Was), short(e.Now))
-}
-
-func short(s string) string {
-	if len(s) > 60 {
-		return s[:60] + "..."
-	}
-	return s
-}
-
-// Release returns a recorded release.
-func (s *SQLite) Release(ctx context.Context, name string) (Release, error) {
-	var r Release
-	var vars, at string
-	err := s.db.QueryRowContext(ctx, `SELECT name, digest, vars, created_at FROM releases WHERE name = ?`, name).Scan(&r.Name, &r.Digest, &vars, &at)
-	if errors.Is(err, sql.ErrNoRows) {
-		return r, fmt.Errorf("release %q: %w", name, ErrNotFound)
-	}
+func (s *SQLite) releases(ctx context.Context, where string, args ...any) ([]Release, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT name, digest, vars, created_at FROM releases `+where+` ORDER BY created_at, name`, args...)
 	if err != nil {
-		return r, err
+		return nil, err
 	}
-	_ = json.Unmarshal([]byte(vars), &r.Vars)
-	r.Created, _ = time.Parse(timeFormat, at)
-	return r, nil
+	defer rows.Close()
+	var out []Release
+	for rows.Next() {
+		var r Release
+		var vars, at string
+		if err := rows.Scan(&r.Name, &r.Digest, &vars, &at); err != nil {
+			return nil, err
+		}
+		_ = json.Unmarshal([]byte(vars), &r.Vars)
+		r.Created = parseTime(at)
+		out = append(out, r)
+	}
+	return out, rows.Err()
 }
 
-// Holder identifies who holds the fleet lease.
-type Holder struct {
-	Name  string // user@host, shown to whoever is refused
-	Host  string
-	PID   int
-	Doing string // what the holder is doing, e.g. "start --release v42"
+func (s *SQLite) Release(ctx context.Context, name string) (Release, error) {
+	rs, err := s.releases(ctx, "WHERE name = ?", name)
+	if err != nil {
+		return Release{}, err
+	}
+	if len(rs) == 0 {
+		return Release{}, fmt.Errorf("release %q: %w", name, ErrNotFound)
+	}
+	return rs[0], nil
 }
 
-// LeaseHeldError is returned when another live process holds the fleet's lease.
-type LeaseHeldError struct {
-	Holder  Holder
-	Since   time.Time
-	Expires time.Time
+func (s *SQLite) Releases(ctx context.Context) ([]Release, error) { return s.releases(ctx, "") }
+
+func (s *SQLite) PutBundle(ctx context.Context, digest string, data []byte) error {
+	return s.write(ctx, "keep bundle "+digest, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO bundles(digest, data, created_at) VALUES (?,?,?) ON CONFLICT(digest) DO NOTHING`,
+			digest, data, formatTime(time.Now()))
+		return err
+	})
 }
 
-func (e *LeaseHeldError) Error() string {
-	return fmt.Sprintf("another rollout holds this fleet: %s (pid %d on %s, %s) since %s; its lease expires %s unless renewed",
-		e.Holder.Name, e.Holder.PID, e.Holder.Host, e.Holder.Doing, e.Since.Format(time.RFC3339), e.Expires.Format(time.RFC3339))
+func (s *SQLite) Bundle(ctx context.Context, digest string) ([]byte, error) {
+	var data []byte
+	err := s.db.QueryRowContext(ctx, `SELECT data FROM bundles WHERE digest = ?`, digest).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("bundle %s: %w", digest, ErrNotFound)
+	}
+	return data, err
+}
+
+func (s *SQLite) BundleDigests(ctx context.Context) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT digest FROM bundles ORDER BY digest`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var d string
+		if err := rows.Scan(&d); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
 }
 
 const fleetKey = "fleet"
 
-// AcquireLease takes the fleet's lease for ttl. A lease held by someone else is refused unless it
-// expired, or its holder was a process on this host that no longer exists (crashed).
+// mayTakeOver says whether h may take a lease that cur holds until expires.
+func mayTakeOver(cur, h Holder, now, expires time.Time) bool {
+	mine := cur.Host == h.Host && cur.PID == h.PID
+	dead := cur.Host == h.Host && !processAlive(cur.PID)
+	return mine || dead || !now.Before(expires)
+}
+
 func (s *SQLite) AcquireLease(ctx context.Context, h Holder, now time.Time, ttl time.Duration) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -398,36 +440,34 @@ func (s *SQLite) AcquireLease(ctx context.Context, h Holder, now time.Time, ttl 
 	}
 	defer tx.Rollback()
 	var cur Holder
+	var token int64
 	var since, expires string
-	err = tx.QueryRowContext(ctx, `SELECT holder, host, pid, doing, acquired_at, expires_at FROM lease WHERE fleet = ?`, fleetKey).
-		Scan(&cur.Name, &cur.Host, &cur.PID, &cur.Doing, &since, &expires)
-	if err == nil {
-		exp, _ := time.Parse(timeFormat, expires)
-		mine := cur.Host == h.Host && cur.PID == h.PID
-		dead := cur.Host == h.Host && !processAlive(cur.PID)
-		if !mine && !dead && now.Before(exp) {
-			st, _ := time.Parse(timeFormat, since)
-			return &LeaseHeldError{Holder: cur, Since: st, Expires: exp}
+	err = tx.QueryRowContext(ctx, `SELECT holder, host, pid, doing, token, acquired_at, expires_at FROM lease WHERE fleet = ?`, fleetKey).
+		Scan(&cur.Name, &cur.Host, &cur.PID, &cur.Doing, &token, &since, &expires)
+	switch {
+	case err == nil:
+		if !mayTakeOver(cur, h, now, parseTime(expires)) {
+			return &LeaseHeldError{Holder: cur, Since: parseTime(since), Expires: parseTime(expires)}
 		}
-	} else if !errors.Is(err, sql.ErrNoRows) {
+	case !errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("acquire lease: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO lease(fleet, holder, host, pid, doing, acquired_at, expires_at) VALUES (?,?,?,?,?,?,?)
+	token++ // the row is never deleted, so tokens only grow
+	if _, err := tx.ExecContext(ctx, `INSERT INTO lease(fleet, holder, host, pid, doing, token, acquired_at, expires_at) VALUES (?,?,?,?,?,?,?,?)
 		ON CONFLICT(fleet) DO UPDATE SET holder=excluded.holder, host=excluded.host, pid=excluded.pid, doing=excluded.doing,
-		acquired_at=excluded.acquired_at, expires_at=excluded.expires_at`,
-		fleetKey, h.Name, h.Host, h.PID, h.Doing, now.UTC().Format(timeFormat), now.Add(ttl).UTC().Format(timeFormat)); err != nil {
+		token=excluded.token, acquired_at=excluded.acquired_at, expires_at=excluded.expires_at`,
+		fleetKey, h.Name, h.Host, h.PID, h.Doing, token, formatTime(now), formatTime(now.Add(ttl))); err != nil {
 		return fmt.Errorf("acquire lease: %w", err)
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("acquire lease: %w", err)
+	}
+	s.fence.Store(token)
+	return nil
 }
 
-// ErrLeaseLost is returned by RenewLease when another holder took the lease.
-var ErrLeaseLost = errors.New("the fleet lease was taken over by another process")
-
-// RenewLease extends the lease h holds.
-func (s *SQLite) RenewLease(ctx context.Context, h Holder, now time.Time, ttl time.Duration) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE lease SET expires_at = ? WHERE fleet = ? AND host = ? AND pid = ?`,
-		now.Add(ttl).UTC().Format(timeFormat), fleetKey, h.Host, h.PID)
+func (s *SQLite) RenewLease(ctx context.Context, now time.Time, ttl time.Duration) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE lease SET expires_at = ? WHERE fleet = ? AND token = ?`, formatTime(now.Add(ttl)), fleetKey, s.fence.Load())
 	if err != nil {
 		return fmt.Errorf("renew lease: %w", err)
 	}
@@ -437,10 +477,25 @@ func (s *SQLite) RenewLease(ctx context.Context, h Holder, now time.Time, ttl ti
 	return nil
 }
 
-// ReleaseLease gives the lease up if h holds it.
-func (s *SQLite) ReleaseLease(ctx context.Context, h Holder) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM lease WHERE fleet = ? AND host = ? AND pid = ?`, fleetKey, h.Host, h.PID)
+// ReleaseLease expires the lease (the row stays, keeping the token sequence).
+func (s *SQLite) ReleaseLease(ctx context.Context) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE lease SET expires_at = ? WHERE fleet = ? AND token = ?`, formatTime(time.Unix(0, 0)), fleetKey, s.fence.Swap(0))
 	return err
+}
+
+func (s *SQLite) Lease(ctx context.Context) (*LeaseInfo, error) {
+	var l LeaseInfo
+	var since, expires string
+	err := s.db.QueryRowContext(ctx, `SELECT holder, host, pid, doing, token, acquired_at, expires_at FROM lease WHERE fleet = ?`, fleetKey).
+		Scan(&l.Holder.Name, &l.Holder.Host, &l.Holder.PID, &l.Holder.Doing, &l.Token, &since, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	l.Since, l.Expires = parseTime(since), parseTime(expires)
+	if err == nil && !time.Now().Before(l.Expires) {
+		return nil, nil // released or expired
+	}
+	return &l, err
 }
 
 func processAlive(pid int) bool {

@@ -309,7 +309,7 @@ func TestRunCreatedButNeverStarted(t *testing.T) {
 		targets: "targets:\n" + targetsYAML("s", "local-a", "x", 1, ""),
 	})
 	f.must(0, "validate")
-	store, err := journal.Open(filepath.Join(f.dir, ".rollout", "state.db"))
+	store, err := journal.OpenSQLite(filepath.Join(f.dir, ".rollout", "state.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,441 @@
+package journal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/rollout-dev/rollout/internal/rings"
+)
+
+var ctx = context.Background()
+
+// backend opens handles on one fresh store: each call of the returned function is another
+// process's handle on the same journal.
+type backend struct {
+	name string
+	open func(t *testing.T) func() Store
+}
+
+var dbSeq atomic.Int64
+
+func backends(t *testing.T) []backend {
+	out := []backend{{"sqlite", func(t *testing.T) func() Store {
+		path := filepath.Join(t.TempDir(), "state.db")
+		return func() Store {
+			s, err := OpenSQLite(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		}
+	}}}
+	admin := os.Getenv("ROLLOUT_TEST_POSTGRES")
+	if admin == "" {
+		if os.Getenv("ROLLOUT_REQUIRE_POSTGRES") == "1" {
+			t.Fatal("ROLLOUT_TEST_POSTGRES is not set (make test runs the suite with a throw-away PostgreSQL)")
+		}
+		t.Log("PostgreSQL: skipped (ROLLOUT_TEST_POSTGRES not set)")
+		return out
+	}
+	return append(out, backend{"postgres", func(t *testing.T) func() Store {
+		url := freshDatabase(t, admin)
+		return func() Store {
+			s, err := OpenPostgres(ctx, url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		}
+	}})
+}
+
+// freshDatabase creates a database for one test and returns its URL.
+func freshDatabase(t *testing.T, admin string) string {
+	t.Helper()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	name := fmt.Sprintf("rollout_test_%d_%d", os.Getpid(), dbSeq.Add(1))
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Replace(admin, "/postgres?", "/"+name+"?", 1)
+}
+
+// each runs a test against every backend.
+func each(t *testing.T, fn func(t *testing.T, open func() Store)) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) { fn(t, b.open(t)) })
+	}
+}
+
+func newRun(t *testing.T, s Store, id, release string) {
+	t.Helper()
+	if err := s.CreateRun(ctx, Run{ID: id, Kind: rings.KindRelease, Release: rings.ReleaseRef{Name: release, Digest: "d"}, Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAppendOrdersAndReopens(t *testing.T) {
+	each(t, func(t *testing.T, open func() Store) {
+		s := open()
+		newRun(t, s, "r1", "v1")
+		at := time.Date(2026, 1, 1, 0, 0, 0, 123456789, time.UTC)
+		if err := s.Append(ctx, rings.Event{RunID: "r1", At: at, Type: rings.RunStarted}, rings.Event{RunID: "r1", At: at, Type: rings.RingStarted, Ring: "a"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Append(ctx, rings.Event{RunID: "r1", At: at, Type: rings.TargetApplied, Target: "t"}); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		evs, err := open().Events(ctx, "r1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) != 3 || evs[0].Seq != 1 || evs[2].Seq != 3 || evs[2].Type != rings.TargetApplied || !evs[1].At.Equal(at) || evs[0].V != rings.EventVersion {
+			t.Fatalf("events after reopen = %+v", evs)
+		}
+		if err := open().Append(ctx, rings.Event{RunID: "nope", Type: rings.RunStarted}); err == nil {
+			t.Fatal("appended to a run that does not exist")
+		}
+	})
+}
+
+// Two handles (two processes, as approve and start are) append concurrently; every event lands,
+// numbered without gaps or duplicates.
+func TestConcurrentAppends(t *testing.T) {
+	each(t, func(t *testing.T, open func() Store) {
+		a, b := open(), open()
+		newRun(t, a, "r1", "v1")
+		var wg sync.WaitGroup
+		for _, s := range []Store{a, b} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 50; i++ {
+					if err := s.Append(ctx, rings.Event{RunID: "r1", At: time.Now(), Type: rings.GateMeasured}); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		evs, err := a.Events(ctx, "r1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, ev := range evs {
+			if ev.Seq != int64(i+1) {
+				t.Fatalf("event %d has seq %d", i, ev.Seq)
+			}
+		}
+		if len(evs) != 100 {
+			t.Fatalf("%d events, want 100", len(evs))
+		}
+	})
+}
+
+func TestUnknownNewerEventVersionIsRefused(t *testing.T) {
+	each(t, func(t *testing.T, open func() Store) {
+		s := open()
+		newRun(t, s, "r1", "v1")
+		if err := s.Append(ctx, rings.Event{V: rings.EventVersion + 1, RunID: "r1", Type: "future.thing"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Events(ctx, "r1"); err == nil {
+			t.Fatal("read an event of a newer version without complaint")
+		}
+	})
+}
+
+func TestLeaseRules(t *testing.T) {
+	each(t, func(t *testing.T, open func() Store) {
+		s, other := open(), open()
+		now := time.Now()
+		me := Holder{Name: "me@h", Host: "h", PID: 100, Doing: "start --release v1"}
+		live := Holder{Name: "other@h", Host: "h", PID: os.Getpid(), Doing: "start --release v0"} // this test: alive
+		if err := other.AcquireLease(ctx, live, now, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		var held *LeaseHeldError
+		if err := s.AcquireLease(ctx, me, now, time.Minute); !errors.As(err, &held) || held.Holder.Name != "other@h" || held.Holder.Doing != "start --release v0" {
+			t.Fatalf("want LeaseHeldError naming other@h, got %v", err)
+		}
+		if l, _ := s.Lease(ctx); l == nil || l.Holder.Name != "other@h" {
+			t.Fatalf("lease = %+v", l)
+		}
+		// Expired: taken over, and the old holder finds out when it renews.
+		if err := s.AcquireLease(ctx, me, now.Add(2*time.Minute), time.Minute); err != nil {
+			t.Fatalf("expired lease not taken over: %v", err)
+		}
+		if err := other.RenewLease(ctx, now, time.Minute); !errors.Is(err, ErrLeaseLost) {
+			t.Fatalf("renewal by the old holder: %v, want ErrLeaseLost", err)
+		}
+		if err := s.RenewLease(ctx, now.Add(2*time.Minute), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		// Released: free for anyone at once.
+		if err := s.ReleaseLease(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if l, _ := s.Lease(ctx); l != nil {
+			t.Fatalf("released lease still held: %+v", l)
+		}
+		if err := other.AcquireLease(ctx, live, now, time.Minute); err != nil {
+			t.Fatalf("released lease not free: %v", err)
+		}
+	})
+}
+
+func TestLeaseOfDeadProcessOnThisHostIsTakenOver(t *testing.T) {
+	each(t, func(t *testing.T, open func() Store) {
+		cmd := exec.Command("true")
+		if err := cmd.Run(); err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		if err := open().AcquireLease(ctx, Holder{Name: "crashed@h", Host: "h", PID: cmd.Process.Pid}, now, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if err := open().AcquireLease(ctx, Holder{Name: "me@h", Host: "h", PID: os.Getpid()}, now, time.Minute); err != nil {
+			t.Fatalf("lease of a dead process not taken over: %v", err)
+		}
+		// A holder on another host is never judged by a local pid.
+		if err := open().AcquireLease(ctx, Holder{Name: "x@far", Host: "far", PID: cmd.Process.Pid}, now.Add(2*time.Minute), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		var held *LeaseHeldError
+		if err := open().AcquireLease(ctx, Holder{Host: "h", PID: os.Getpid()}, now.Add(2*time.Minute), time.Minute); !errors.As(err, &held) {
+			t.Fatalf("took a live lease of another host: %v", err)
+		}
+	})
+}
+
+// Exactly one of many processes racing for a free lease gets it.
+func TestLeaseRace(t *testing.T) {
+	each(t, func(t *testing.T, open func() Store) {
+		var wg sync.WaitGroup
+		var won atomic.Int64
+		now := time.Now()
+		for i := 0; i < 6; i++ {
+			s := open()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				// Each "process" is on its own host, so none is judged dead by pid.
+				if err := s.AcquireLease(ctx, Holder{Name: fmt.Sprint(i), Host: fmt.Sprint("h", i), PID: 1}, now, time.Minute); err == nil {
+					won.Add(1)
+				} else if !errors.As(err, new(*LeaseHeldError)) {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		if won.Load() != 1 {
+			t.Fatalf("%d processes got the lease", won.Load())
+		}
+	})
+}
+
+// A holder that lost its lease (paused past expiry, partitioned) cannot write once another took
+// over; a process without the lease (an approval) still can.
+func TestFencing(t *testing.T) {
+	each(t, func(t *testing.T, open func() Store) {
+		old, successor, approver := open(), open(), open()
+		now := time.Now()
+		if err := old.AcquireLease(ctx, Holder{Name: "old", Host: "a", PID: 1}, now, time.Second); err != nil {
+			t.Fatal(err)
+		}
+		newRun(t, old, "r1", "v1")
+		if err := old.Append(ctx, rings.Event{RunID: "r1", Type: rings.RunStarted}); err != nil {
+			t.Fatalf("holder's own write refused: %v", err)
+		}
+		if err := successor.AcquireLease(ctx, Holder{Name: "new", Host: "b", PID: 1}, now.Add(time.Minute), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		for what, write := range map[string]func() error{
+			"append":         func() error { return old.Append(ctx, rings.Event{RunID: "r1", Type: rings.TargetApplied}) },
+			"create run":     func() error { return old.CreateRun(ctx, Run{ID: "r2", Kind: "release", Created: now}) },
+			"record release": func() error { return old.RecordRelease(ctx, Release{Name: "v9", Digest: "x", Created: now}) },
+			"keep bundle":    func() error { return old.PutBundle(ctx, "x", []byte("b")) },
+		} {
+			if err := write(); !errors.Is(err, ErrLeaseLost) {
+				t.Errorf("%s by the fenced-off holder: %v, want ErrLeaseLost", what, err)
+			}
+		}
+		if err := successor.Append(ctx, rings.Event{RunID: "r1", Type: rings.RunResumed}); err != nil {
+			t.Fatalf("successor's write: %v", err)
+		}
+		if err := approver.Append(ctx, rings.Event{RunID: "r1", Type: rings.RingApproved, Actor: "lead"}); err != nil {
+			t.Fatalf("an unfenced write (approval): %v", err)
+		}
+		evs, _ := successor.Events(ctx, "r1")
+		if len(evs) != 3 || evs[1].Type != rings.RunResumed {
+			t.Fatalf("journal = %+v", evs)
+		}
+	})
+}
+
+func TestReleasesAreImmutable(t *testing.T) {
+	each(t, func(t *testing.T, open func() Store) {
+		s := open()
+		r := Release{Name: "v1", Digest: "aaa", Vars: map[string]any{"x": "1"}, Created: time.Now()}
+		if err := s.RecordRelease(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.RecordRelease(ctx, r); err != nil {
+			t.Fatalf("recording the same release again: %v", err)
+		}
+		var changed *ReleaseChangedError
+		r2 := r
+		r2.Digest = "bbb"
+		if err := s.RecordRelease(ctx, r2); !errors.As(err, &changed) || changed.What != "module tree" {
+			t.Fatalf("other digest: %v", err)
+		}
+		r3 := r
+		r3.Vars = map[string]any{"x": "2"}
+		if err := s.RecordRelease(ctx, r3); !errors.As(err, &changed) || changed.What != "variables" {
+			t.Fatalf("other vars: %v", err)
+		}
+		got, err := s.Release(ctx, "v1")
+		if err != nil || got.Digest != "aaa" || got.Vars["x"] != "1" {
+			t.Fatalf("release = %+v, %v", got, err)
+		}
+		if _, err := s.Release(ctx, "v9"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("missing release: %v", err)
+		}
+		if all, _ := s.Releases(ctx); len(all) != 1 {
+			t.Fatalf("releases = %+v", all)
+		}
+	})
+}
+
+func TestBundles(t *testing.T) {
+	each(t, func(t *testing.T, open func() Store) {
+		s := open()
+		data := []byte("\x1f\x8b binary \x00 data")
+		if err := s.PutBundle(ctx, "d1", data); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.PutBundle(ctx, "d1", data); err != nil {
+			t.Fatalf("keeping a bundle twice: %v", err)
+		}
+		got, err := open().Bundle(ctx, "d1")
+		if err != nil || string(got) != string(data) {
+			t.Fatalf("bundle = %q, %v", got, err)
+		}
+		if _, err := s.Bundle(ctx, "d2"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("missing bundle: %v", err)
+		}
+		if ds, _ := s.BundleDigests(ctx); len(ds) != 1 || ds[0] != "d1" {
+			t.Fatalf("digests = %v", ds)
+		}
+	})
+}
+
+func TestLastKnownGoodAndCurrent(t *testing.T) {
+	each(t, func(t *testing.T, open func() Store) {
+		s := open()
+		newRun(t, s, "r1", "v1")
+		newRun(t, s, "r2", "v2")
+		v1, v2 := &rings.ReleaseRef{Name: "v1", Digest: "d"}, &rings.ReleaseRef{Name: "v2", Digest: "d"}
+		if err := s.Append(ctx,
+			rings.Event{RunID: "r1", Type: rings.TargetApplied, Target: "t", Release: v1},
+			rings.Event{RunID: "r1", Type: rings.TargetVerified, Target: "t", Release: v1},
+			rings.Event{RunID: "r2", Type: rings.TargetApplied, Target: "t", Release: v2},
+			rings.Event{RunID: "r2", Type: rings.TargetGateFailed, Target: "t"},
+		); err != nil {
+			t.Fatal(err)
+		}
+		lkg, _ := LastKnownGood(ctx, s, "t", "")
+		cur, _ := Current(ctx, s, "t")
+		if lkg == nil || lkg.Name != "v1" || cur == nil || cur.Name != "v2" {
+			t.Fatalf("lkg %v current %v, want v1 and v2", lkg, cur)
+		}
+		_ = s.Append(ctx, rings.Event{RunID: "r2", Type: rings.TargetVerified, Target: "t", Release: v2})
+		if lkg, _ = LastKnownGood(ctx, s, "t", "v2"); lkg == nil || lkg.Name != "v1" {
+			t.Fatalf("lkg excluding v2 = %v, want v1", lkg)
+		}
+		if lkg, _ = LastKnownGood(ctx, s, "other", ""); lkg != nil {
+			t.Fatalf("lkg of a target never deployed = %v", lkg)
+		}
+	})
+}
+
+func TestRunLookup(t *testing.T) {
+	each(t, func(t *testing.T, open func() Store) {
+		s := open()
+		newRun(t, s, "v1-abc", "v1")
+		newRun(t, s, "v1-abd", "v1b")
+		if r, err := s.Run(ctx, "v1-abc"); err != nil || r.ID != "v1-abc" {
+			t.Fatalf("exact: %v %v", r, err)
+		}
+		if _, err := s.Run(ctx, "v1-ab"); err == nil {
+			t.Fatal("an ambiguous prefix matched")
+		}
+		if r, err := s.Run(ctx, "v1-abd"[:5]+"d"); err != nil || r.ID != "v1-abd" {
+			t.Fatalf("unique prefix: %v %v", r, err)
+		}
+		if _, err := s.Run(ctx, "zzz"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("missing run: %v", err)
+		}
+		if r, ok, _ := s.RunForRelease(ctx, "v1b"); !ok || r.ID != "v1-abd" {
+			t.Fatalf("run for release v1b: %v %v", r, ok)
+		}
+		if rs, _ := s.Runs(ctx); len(rs) != 2 || rs[0].ID != "v1-abd" && !rs[0].Created.After(rs[1].Created) {
+			t.Fatalf("runs newest first: %+v", rs)
+		}
+	})
+}
+
+// A large history: replay order, per-target queries and streaming all events stay exact.
+func TestLargeHistory(t *testing.T) {
+	each(t, func(t *testing.T, open func() Store) {
+		s := open()
+		newRun(t, s, "big", "v1")
+		const n, batch = 5000, 250
+		for i := 0; i < n; i += batch {
+			evs := make([]rings.Event, batch)
+			for j := range evs {
+				evs[j] = rings.Event{RunID: "big", Type: rings.GateMeasured, Target: fmt.Sprintf("t-%d", (i+j)%50), At: time.Unix(int64(i+j), 0)}
+			}
+			if err := s.Append(ctx, evs...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		evs, err := s.Events(ctx, "big")
+		if err != nil || len(evs) != n {
+			t.Fatalf("%d events, %v", len(evs), err)
+		}
+		for i, ev := range evs {
+			if ev.Seq != int64(i+1) || ev.At.Unix() != int64(i) {
+				t.Fatalf("event %d: seq %d at %d", i, ev.Seq, ev.At.Unix())
+			}
+		}
+		if te, _ := s.TargetEvents(ctx, "t-7"); len(te) != n/50 {
+			t.Fatalf("t-7 has %d events", len(te))
+		}
+		count := 0
+		if err := s.AllEvents(ctx, func(rings.Event) error { count++; return nil }); err != nil || count != n {
+			t.Fatalf("all events: %d, %v", count, err)
+		}
+		if have, want, err := s.SchemaVersion(ctx); err != nil || have != want || have < 1 {
+			t.Fatalf("schema version %d of %d: %v", have, want, err)
+		}
+	})
+}

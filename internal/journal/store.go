@@ -1,0 +1,193 @@
+// Package journal keeps runs, their append-only events, releases (with their module bundles) and
+// the fleet lease. SQLite (modernc.org/sqlite, no cgo) at .rollout/state.db is the embedded
+// default; PostgreSQL (pgx) is the shared journal a team's pipelines and operators use together.
+// Both implement Store and pass one conformance suite (conformance_test.go).
+package journal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/rollout-dev/rollout/internal/rings"
+)
+
+// Store is the journal. Writes by a process that holds the fleet lease are fenced: once another
+// process took the lease over, they fail with ErrLeaseLost, so a paused or partitioned holder can
+// never write after its successor started. Writes by a process without the lease (an approval)
+// are not fenced.
+type Store interface {
+	rings.Store // Append: events in order, atomically, numbered per run (Seq), fenced
+
+	// CreateRun records a new run (fenced).
+	CreateRun(ctx context.Context, r Run) error
+	// Runs lists every run, newest first.
+	Runs(ctx context.Context) ([]Run, error)
+	// Run finds a run by id or unique id prefix; ErrNotFound when none.
+	Run(ctx context.Context, id string) (Run, error)
+	// RunForRelease finds the release run of a release, if any.
+	RunForRelease(ctx context.Context, release string) (Run, bool, error)
+	// Events returns a run's events by Seq.
+	Events(ctx context.Context, runID string) ([]rings.Event, error)
+	// TargetEvents returns a target's events of the given types (all when none) across runs, in
+	// the order they were appended.
+	TargetEvents(ctx context.Context, target string, types ...rings.EventType) ([]rings.Event, error)
+	// AllEvents calls fn for every event of every run, in the order they were appended.
+	AllEvents(ctx context.Context, fn func(rings.Event) error) error
+
+	// RecordRelease binds a release name to its digest and variables the first time (fenced);
+	// after that it only checks them (*ReleaseChangedError when they differ).
+	RecordRelease(ctx context.Context, r Release) error
+	// Release returns a recorded release; ErrNotFound when none.
+	Release(ctx context.Context, name string) (Release, error)
+	// Releases lists every recorded release, oldest first.
+	Releases(ctx context.Context) ([]Release, error)
+
+	// PutBundle keeps a release's module snapshot (a gzipped tar) under its digest; idempotent (fenced).
+	PutBundle(ctx context.Context, digest string, data []byte) error
+	// Bundle returns a kept bundle; ErrNotFound when none.
+	Bundle(ctx context.Context, digest string) ([]byte, error)
+	// BundleDigests lists the digests of kept bundles.
+	BundleDigests(ctx context.Context) ([]string, error)
+
+	// AcquireLease takes the fleet lease for ttl, unless another live holder has it
+	// (*LeaseHeldError). A holder on this host whose process is gone is taken over at once; any
+	// other when its lease expired. Each acquisition gets a new fencing token.
+	AcquireLease(ctx context.Context, h Holder, now time.Time, ttl time.Duration) error
+	// RenewLease extends this store's lease; ErrLeaseLost when another holder took it.
+	RenewLease(ctx context.Context, now time.Time, ttl time.Duration) error
+	// ReleaseLease gives this store's lease up, if it still holds it.
+	ReleaseLease(ctx context.Context) error
+	// Lease describes the current lease, or nil when nobody holds one.
+	Lease(ctx context.Context) (*LeaseInfo, error)
+
+	// SchemaVersion is the version of the schema in the store, and the newest this binary knows.
+	SchemaVersion(ctx context.Context) (have, want int, err error)
+	// Describe names the store for people (no credentials).
+	Describe() string
+	Close() error
+}
+
+// Run is one run's header.
+type Run struct {
+	ID      string           `json:"id"`
+	Kind    string           `json:"kind"`
+	Release rings.ReleaseRef `json:"release"`
+	Created time.Time        `json:"created"`
+}
+
+// Release is a recorded, immutable release.
+type Release struct {
+	Name    string         `json:"name"`
+	Digest  string         `json:"digest"`
+	Vars    map[string]any `json:"vars"`
+	Created time.Time      `json:"created"`
+}
+
+// Holder identifies who holds the fleet lease.
+type Holder struct {
+	Name  string // user@host, shown to whoever is refused
+	Host  string
+	PID   int
+	Doing string // what the holder is doing, e.g. "start --release v42"
+}
+
+// LeaseInfo is the current lease.
+type LeaseInfo struct {
+	Holder  Holder
+	Token   int64
+	Since   time.Time
+	Expires time.Time
+}
+
+var (
+	// ErrNotFound is returned for a run, release or bundle that is not in the journal.
+	ErrNotFound = errors.New("not found")
+	// ErrLeaseLost is returned when another process took this process's lease over.
+	ErrLeaseLost = errors.New("the fleet lease was taken over by another process")
+)
+
+// LeaseHeldError is returned when another live process holds the fleet's lease.
+type LeaseHeldError struct {
+	Holder  Holder
+	Since   time.Time
+	Expires time.Time
+}
+
+func (e *LeaseHeldError) Error() string {
+	return fmt.Sprintf("another rollout holds this fleet: %s (pid %d on %s, %s) since %s; its lease expires %s unless renewed",
+		e.Holder.Name, e.Holder.PID, e.Holder.Host, e.Holder.Doing, e.Since.Format(time.RFC3339), e.Expires.Format(time.RFC3339))
+}
+
+// ReleaseChangedError says a release name was reused for different content.
+type ReleaseChangedError struct{ Name, What, Was, Now string }
+
+func (e *ReleaseChangedError) Error() string {
+	return fmt.Sprintf("release %s is immutable and its %s changed (recorded %s, now %s): give the new content a new release name",
+		e.Name, e.What, short(e.Was), short(e.Now))
+}
+
+func short(s string) string {
+	if len(s) > 60 {
+		return s[:60] + "..."
+	}
+	return s
+}
+
+// timeFormat is fixed-width UTC, so that stored times sort as text in both stores and survive an
+// export and import to the nanosecond.
+const timeFormat = "2006-01-02T15:04:05.000000000Z"
+
+func formatTime(t time.Time) string { return t.UTC().Format(timeFormat) }
+
+func parseTime(s string) time.Time {
+	t, _ := time.Parse(timeFormat, s)
+	return t
+}
+
+// LastKnownGood is the newest release whose gates passed on target (after a promotion or a
+// rollback), leaving out the release named exclude (the one a run is about to apply).
+func LastKnownGood(ctx context.Context, s Store, target, exclude string) (*rings.ReleaseRef, error) {
+	evs, err := s.TargetEvents(ctx, target, rings.TargetVerified, rings.TargetRolledBack)
+	if err != nil {
+		return nil, err
+	}
+	for i := len(evs) - 1; i >= 0; i-- {
+		if r := evs[i].Release; r != nil && r.Name != exclude {
+			return r, nil
+		}
+	}
+	return nil, nil
+}
+
+// Current is the release last applied to target by any run (a promotion, an automatic or a
+// manual rollback), or nil if none was.
+func Current(ctx context.Context, s Store, target string) (*rings.ReleaseRef, error) {
+	evs, err := s.TargetEvents(ctx, target, rings.TargetApplied, rings.TargetRolledBack)
+	if err != nil || len(evs) == 0 {
+		return nil, err
+	}
+	return evs[len(evs)-1].Release, nil
+}
+
+// Open opens the journal named by url: "" or "sqlite" for fleetDir/.rollout/state.db,
+// "sqlite:PATH" for another file, or a postgres:// (postgresql://) URL. A password in the URL is
+// refused: give it in PGPASSWORD or a password file (PGPASSFILE), never in configuration.
+func Open(ctx context.Context, url, fleetDir string) (Store, error) {
+	switch {
+	case url == "" || url == "sqlite":
+		return OpenSQLite(filepath.Join(fleetDir, ".rollout", "state.db"))
+	case strings.HasPrefix(url, "sqlite:"):
+		p := strings.TrimPrefix(strings.TrimPrefix(url, "sqlite:"), "//")
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(fleetDir, p)
+		}
+		return OpenSQLite(p)
+	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
+		return OpenPostgres(ctx, url)
+	}
+	return nil, fmt.Errorf("state %q: want sqlite, sqlite:PATH or a postgres:// URL", url)
+}
