@@ -60,7 +60,9 @@ func (f *fleet) provisioner() *provision.Terraform {
 		Vars: func(ctx context.Context, name string) (map[string]any, error) {
 			r, err := f.store.Release(ctx, name)
 			return r.Vars, err
-		}}
+		},
+		Bundle: f.store.Bundle,
+	}
 }
 
 // checkBoundaries refuses targets of clouds this version cannot isolate credentials for: running

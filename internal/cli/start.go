@@ -185,6 +185,15 @@ func (f *fleet) recordRelease(ctx context.Context, name string, extra map[string
 	if err != nil {
 		return rings.ReleaseRef{}, err
 	}
+	// Keep the snapshot in the journal too, so that another machine can resume, roll back or
+	// expand with exactly this code when this one and its .rollout/ are gone.
+	bundle, err := provision.Bundle(provision.SnapshotDir(f.stateDir, digest))
+	if err != nil {
+		return rings.ReleaseRef{}, err
+	}
+	if err := f.store.PutBundle(ctx, digest, bundle); err != nil {
+		return rings.ReleaseRef{}, err
+	}
 	vars := maps.Clone(f.cfg.Release.Vars)
 	if vars == nil {
 		vars = map[string]any{}

@@ -7,14 +7,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/rollout-dev/rollout/internal/rings"
+	"github.com/rollout-dev/rollout/internal/testsupport/pgtest"
 )
 
 var ctx = context.Background()
@@ -25,8 +24,6 @@ type backend struct {
 	name string
 	open func(t *testing.T) func() Store
 }
-
-var dbSeq atomic.Int64
 
 func backends(t *testing.T) []backend {
 	out := []backend{{"sqlite", func(t *testing.T) func() Store {
@@ -40,16 +37,13 @@ func backends(t *testing.T) []backend {
 			return s
 		}
 	}}}
-	admin := os.Getenv("ROLLOUT_TEST_POSTGRES")
+	admin := pgtest.URL(t)
 	if admin == "" {
-		if os.Getenv("ROLLOUT_REQUIRE_POSTGRES") == "1" {
-			t.Fatal("ROLLOUT_TEST_POSTGRES is not set (make test runs the suite with a throw-away PostgreSQL)")
-		}
 		t.Log("PostgreSQL: skipped (ROLLOUT_TEST_POSTGRES not set)")
 		return out
 	}
 	return append(out, backend{"postgres", func(t *testing.T) func() Store {
-		url := freshDatabase(t, admin)
+		url := pgtest.FreshDatabase(t, admin)
 		return func() Store {
 			s, err := OpenPostgres(ctx, url)
 			if err != nil {
@@ -59,21 +53,6 @@ func backends(t *testing.T) []backend {
 			return s
 		}
 	}})
-}
-
-// freshDatabase creates a database for one test and returns its URL.
-func freshDatabase(t *testing.T, admin string) string {
-	t.Helper()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	name := fmt.Sprintf("rollout_test_%d_%d", os.Getpid(), dbSeq.Add(1))
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	return strings.Replace(admin, "/postgres?", "/"+name+"?", 1)
 }
 
 // each runs a test against every backend.

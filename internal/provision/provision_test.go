@@ -110,3 +110,36 @@ func TestSummariseReadsPlanJSON(t *testing.T) {
 		t.Fatalf("diagnostics = %q", diags)
 	}
 }
+
+func TestBundleRoundTripAndIntegrity(t *testing.T) {
+	dir, state := module(t), t.TempDir()
+	d, err := Snapshot(dir, state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := SnapshotDir(state, d)
+	t.Cleanup(func() { _ = makeWritable(snap) })
+	b1, err := Bundle(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b2, _ := Bundle(snap); string(b1) != string(b2) {
+		t.Fatal("bundling the same snapshot twice gave different bytes")
+	}
+	other := t.TempDir()
+	t.Cleanup(func() { _ = makeWritable(other) })
+	if err := Unbundle(b1, other, d); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := Digest(SnapshotDir(other, d)); got != d {
+		t.Fatalf("unbundled digest %s, want %s", got, d)
+	}
+	// A bundle stored under the wrong digest is refused, and leaves nothing behind.
+	wrong := strings.Repeat("0", 64)
+	if err := Unbundle(b1, other, wrong); err == nil || !strings.Contains(err.Error(), "does not match its digest") {
+		t.Fatalf("mismatched bundle: %v", err)
+	}
+	if _, err := os.Stat(SnapshotDir(other, wrong)); err == nil {
+		t.Fatal("a refused bundle left a snapshot")
+	}
+}

@@ -31,6 +31,9 @@ type Terraform struct {
 	StateDir string         // the fleet's .rollout directory
 	// Vars returns a recorded release's variables (release-wide, before target variables).
 	Vars func(ctx context.Context, release string) (map[string]any, error)
+	// Bundle returns a release's snapshot bundle kept in the journal, for a machine that does not
+	// have the snapshot (a resume, a rollback or an expansion on another agent). May be nil.
+	Bundle func(ctx context.Context, digest string) ([]byte, error)
 
 	mu       sync.Mutex
 	resolved map[string]*resolution // by snapshot digest
@@ -170,7 +173,16 @@ func (p *Terraform) resolveOnce(ctx context.Context, digest string) (string, err
 	}
 	snap := SnapshotDir(p.StateDir, digest)
 	if _, err := os.Stat(snap); err != nil {
-		return "", fmt.Errorf("release snapshot %s is missing from %s (hint: it is made by `rollout start` on this machine)", digest[:12], filepath.Dir(snap))
+		if p.Bundle == nil {
+			return "", fmt.Errorf("release snapshot %s is missing from %s", digest[:12], filepath.Dir(snap))
+		}
+		data, err := p.Bundle(ctx, digest)
+		if err != nil {
+			return "", fmt.Errorf("release snapshot %s is not on this machine, and the journal has no bundle of it: %w", digest[:12], err)
+		}
+		if err := Unbundle(data, p.StateDir, digest); err != nil {
+			return "", err
+		}
 	}
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return "", err

@@ -55,6 +55,7 @@ type fleet struct {
 	dir      string
 	deployed string
 	url      string
+	env      []string // added to every rollout command's environment
 }
 
 type fleetSpec struct {
@@ -112,6 +113,26 @@ rings:
 	return f
 }
 
+// workingCopy is another checkout of the same fleet (configuration and module, no .rollout/), as
+// a second pipeline agent or an operator's laptop would have; it shares f's stand-in application.
+func (f *fleet) workingCopy() *fleet {
+	f.t.Helper()
+	dir := f.t.TempDir()
+	for _, p := range []string{"rollout.yaml", "environments", "terraform"} {
+		src := filepath.Join(f.dir, p)
+		if st, err := os.Stat(src); err == nil && st.IsDir() {
+			if err := os.CopyFS(filepath.Join(dir, p), os.DirFS(src)); err != nil {
+				f.t.Fatal(err)
+			}
+		} else if b, err := os.ReadFile(src); err == nil {
+			if err := os.WriteFile(filepath.Join(dir, p), b, 0o644); err != nil {
+				f.t.Fatal(err)
+			}
+		}
+	}
+	return &fleet{t: f.t, dir: dir, deployed: f.deployed, url: f.url, env: f.env}
+}
+
 func (f *fleet) write(rel, content string) {
 	f.t.Helper()
 	p := filepath.Join(f.dir, rel)
@@ -130,7 +151,7 @@ type result struct {
 
 func (f *fleet) command(ctx context.Context, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, rolloutBin, append([]string{"--config", f.dir}, args...)...)
-	cmd.Env = append(os.Environ(), "ROLLOUT_LEASE_TTL=3s")
+	cmd.Env = append(append(os.Environ(), "ROLLOUT_LEASE_TTL=3s"), f.env...)
 	return cmd
 }
 
