@@ -124,6 +124,7 @@ was carried out; 3 waiting for an approval; 4 blocked by a freeze; 5 another run
 		newRollbackCmd(io, g),
 		newApproveCmd(io, g),
 		newDemoCmd(io, g),
+		newStateCmd(io, g),
 	)
 	return root
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -417,4 +418,45 @@ func TestLargeHistory(t *testing.T) {
 			t.Fatalf("schema version %d of %d: %v", have, want, err)
 		}
 	})
+}
+
+// Export, import into the other backend, export again: the same bytes (lossless both ways).
+func TestExportImportRoundTrip(t *testing.T) {
+	bs := backends(t)
+	src := bs[0].open(t)()
+	newRun(t, src, "v1-a", "v1")
+	newRun(t, src, "v2-b", "v2")
+	at := time.Date(2026, 5, 1, 10, 0, 0, 120000000, time.UTC) // trailing zeros in the fraction
+	v1 := &rings.ReleaseRef{Name: "v1", Digest: "d1"}
+	_ = src.RecordRelease(ctx, Release{Name: "v1", Digest: "d1", Vars: map[string]any{"n": 3.0, "s": "x"}, Created: at})
+	_ = src.PutBundle(ctx, "d1", []byte{0x1f, 0x8b, 0, 1, 2, 255})
+	passed := true
+	for i := 0; i < 1200; i++ { // more than one import batch
+		run := []string{"v1-a", "v2-b"}[i%2]
+		if err := src.Append(ctx, rings.Event{RunID: run, At: at.Add(time.Duration(i)), Type: rings.GateMeasured, Target: "t", Gate: "g", Passed: &passed, Release: v1, Message: "ünïcode"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var first strings.Builder
+	if err := Export(ctx, src, &first); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range bs {
+		t.Run("into "+b.name, func(t *testing.T) {
+			dst := b.open(t)()
+			if n, err := Import(ctx, dst, strings.NewReader(first.String())); err != nil || n != 1+2+1+1+1200 {
+				t.Fatalf("import: %d records, %v", n, err)
+			}
+			var again strings.Builder
+			if err := Export(ctx, dst, &again); err != nil {
+				t.Fatal(err)
+			}
+			if again.String() != first.String() {
+				t.Fatalf("export after import differs (%d vs %d bytes)", again.Len(), first.Len())
+			}
+			if _, err := Import(ctx, dst, strings.NewReader(first.String())); !errors.Is(err, ErrNotEmpty) {
+				t.Fatalf("import into a non-empty journal: %v", err)
+			}
+		})
+	}
 }
