@@ -405,4 +405,3 @@ func (s *Postgres) Lease(ctx context.Context) (*LeaseInfo, error) {
 	}
 	return &l, nil
 }
-
