@@ -140,3 +140,23 @@ func TestMissingConfigurationHints(t *testing.T) {
 		t.Fatalf("want a hint about --config, got %v", err)
 	}
 }
+
+func TestStateSetting(t *testing.T) {
+	for st, want := range map[string]string{
+		"state: sqlite\n":                             "",
+		"state: sqlite:shared/state.db\n":             "",
+		"state: postgres://rollout@db:5432/fleet\n":   "",
+		"state: postgres://rollout:s3cr3t@db/fleet\n": "rollout.yaml:1: state: holds a password",
+		"state: mysql://rollout:s3cr3t@db/fleet\n":    "rollout.yaml:1: state: want sqlite, sqlite:PATH or a postgres:// URL",
+	} {
+		_, err := Load(writeFleet(t, st+baseMain, baseTargets))
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%q: %v", st, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("%q: %v, want %q", st, err, want)
+		case err != nil && strings.Contains(err.Error(), "s3cr3t"):
+			t.Errorf("%q: the error shows the password: %v", st, err)
+		}
+	}
+}
