@@ -460,3 +460,64 @@ func TestExportImportRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+// Processes that open a new journal at once apply each migration once, and all of them work.
+func TestConcurrentFirstUse(t *testing.T) {
+	each(t, func(t *testing.T, open func() Store) {
+		var wg sync.WaitGroup
+		stores := make([]Store, 6)
+		for i := range stores {
+			wg.Add(1)
+			go func() { defer wg.Done(); stores[i] = open() }()
+		}
+		wg.Wait()
+		for i, s := range stores {
+			if have, want, err := s.SchemaVersion(ctx); err != nil || have != want {
+				t.Fatalf("store %d: schema %d of %d: %v", i, have, want, err)
+			}
+		}
+		newRun(t, stores[0], "r1", "v1")
+		if _, err := stores[5].Run(ctx, "r1"); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// A run's journal read back from the store replays to the state the engine had live.
+func TestReplayFromStore(t *testing.T) {
+	each(t, func(t *testing.T, open func() Store) {
+		s := open()
+		newRun(t, s, "r1", "v2")
+		v1, v2 := rings.ReleaseRef{Name: "v1", Digest: "d1"}, rings.ReleaseRef{Name: "v2", Digest: "d2"}
+		plan := &rings.Plan{Kind: rings.KindRelease, Release: v2, Rings: []rings.RingPlan{
+			{Name: "a", MaxParallel: 2, Rollback: "ring", Bake: time.Minute, Targets: []rings.TargetPlan{{Name: "a1", Release: v2, From: &v1}, {Name: "a2", Release: v2, From: &v1}}},
+			{Name: "b", MaxParallel: 1, Rollback: "run", Targets: []rings.TargetPlan{{Name: "b1", Release: v2, From: &v1}}},
+		}}
+		at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+		evs := []rings.Event{{Type: rings.RunStarted, Plan: plan}, {Type: rings.TargetApplied, Target: "a1", Outputs: map[string]any{"n": 1.0}},
+			{Type: rings.TargetApplied, Target: "a2"}, {Type: rings.TargetVerified, Target: "a1"}, {Type: rings.TargetVerified, Target: "a2"},
+			{Type: rings.RingBaked, Ring: "a"}, {Type: rings.TargetApplied, Target: "b1"}, {Type: rings.TargetGateFailed, Target: "b1", Gate: "g", Message: "503"},
+			{Type: rings.TargetRolledBack, Target: "b1", Release: &v1}}
+		live := &rings.State{}
+		for i := range evs {
+			evs[i].RunID, evs[i].V, evs[i].At = "r1", rings.EventVersion, at.Add(time.Duration(i)*time.Second)
+			rings.Decide(live, evs[i])
+			if err := s.Append(ctx, evs[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		back, err := s.Events(ctx, "r1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		replayed := rings.Replay(back)
+		if replayed.Phase != live.Phase || live.Phase != rings.PhaseRollingBack || len(replayed.InFlight()) != len(live.InFlight()) {
+			t.Fatalf("replayed phase %s, live %s; in flight %d vs %d", replayed.Phase, live.Phase, len(replayed.InFlight()), len(live.InFlight()))
+		}
+		for name, lt := range live.Targets {
+			if rt := replayed.Targets[name]; rt.Phase != lt.Phase || (rt.Current == nil) != (lt.Current == nil) || rt.Current != nil && *rt.Current != *lt.Current {
+				t.Fatalf("%s: replayed %+v, live %+v", name, rt, lt)
+			}
+		}
+	})
+}
