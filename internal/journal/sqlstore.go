@@ -1,0 +1,453 @@
+package journal
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/rollout-dev/rollout/internal/rings"
+)
+
+// dialect is what differs between the SQL databases the journal runs on.
+type dialect struct {
+	name       string
+	migrations []string
+	// numbered placeholders ($1, $2, ...) instead of ?
+	numbered bool
+	// statements run at the start of a transaction that must not interleave with another of its
+	// kind: migrations, and appends to one run (the run id is the argument). Empty when the
+	// database serialises write transactions anyway (SQLite with BEGIN IMMEDIATE).
+	migrationLock, runLock string
+	// row locks on the lease: a write's check of its token, an acquirer's read.
+	forShare, forUpdate string
+}
+
+// sqlStore is the journal on a SQL database; SQLite and PostgreSQL differ only by dialect.
+type sqlStore struct {
+	db    *sql.DB
+	d     dialect
+	desc  string
+	fence atomic.Int64 // the token of the lease this store holds; 0: none
+}
+
+var _ Store = (*sqlStore)(nil)
+
+// q rewrites ? placeholders for the dialect.
+func (s *sqlStore) q(query string) string {
+	if !s.d.numbered {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func (s *sqlStore) Close() error     { return s.db.Close() }
+func (s *sqlStore) Describe() string { return s.desc }
+
+// migrate applies the migrations the database lacks, in one transaction.
+func (s *sqlStore) migrate(ctx context.Context) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if s.d.migrationLock != "" {
+		if _, err := tx.ExecContext(ctx, s.d.migrationLock); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+		return err
+	}
+	var v int
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&v); err != nil {
+		return err
+	}
+	if v > len(s.d.migrations) {
+		return fmt.Errorf("journal schema version %d is newer than this rollout understands (%d): upgrade rollout", v, len(s.d.migrations))
+	}
+	for i := v; i < len(s.d.migrations); i++ {
+		if _, err := tx.ExecContext(ctx, s.d.migrations[i]); err != nil {
+			return fmt.Errorf("migration %d: %w", i+1, err)
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO schema_version(version) VALUES (?)`), i+1); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+func (s *sqlStore) SchemaVersion(ctx context.Context) (int, int, error) {
+	var v int
+	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&v)
+	return v, len(s.d.migrations), err
+}
+
+// write runs fn in a transaction fenced by this store's lease token: the check reads the lease
+// row (FOR SHARE where rows are locked), so a takeover waits for this write to commit, and every
+// write after it sees the new token.
+func (s *sqlStore) write(ctx context.Context, what string, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	defer tx.Rollback()
+	if want := s.fence.Load(); want != 0 {
+		var token int64
+		err := tx.QueryRowContext(ctx, s.q(`SELECT token FROM lease WHERE fleet = ?`+s.d.forShare), fleetKey).Scan(&token)
+		switch {
+		case errors.Is(err, sql.ErrNoRows) || (err == nil && token != want):
+			return fmt.Errorf("%s: %w", what, ErrLeaseLost)
+		case err != nil:
+			return fmt.Errorf("%s: %w", what, err)
+		}
+	}
+	if err := fn(tx); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+func (s *sqlStore) CreateRun(ctx context.Context, r Run) error {
+	return s.write(ctx, "create run "+r.ID, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO runs(id, kind, release, digest, created_at) VALUES (?,?,?,?,?)`),
+			r.ID, r.Kind, r.Release.Name, r.Release.Digest, formatTime(r.Created))
+		return err
+	})
+}
+
+func (s *sqlStore) runs(ctx context.Context, where string, args ...any) ([]Run, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, kind, release, digest, created_at FROM runs `+where+` ORDER BY created_at DESC, id DESC`), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	defer rows.Close()
+	var out []Run
+	for rows.Next() {
+		var r Run
+		var at string
+		if err := rows.Scan(&r.ID, &r.Kind, &r.Release.Name, &r.Release.Digest, &at); err != nil {
+			return nil, err
+		}
+		r.Created = parseTime(at)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func (s *sqlStore) Runs(ctx context.Context) ([]Run, error) { return s.runs(ctx, "") }
+
+func (s *sqlStore) Run(ctx context.Context, id string) (Run, error) {
+	rs, err := s.runs(ctx, "WHERE id = ? OR substr(id, 1, ?) = ?", id, len(id), id)
+	if err != nil {
+		return Run{}, err
+	}
+	for _, r := range rs {
+		if r.ID == id {
+			return r, nil
+		}
+	}
+	switch len(rs) {
+	case 0:
+		return Run{}, fmt.Errorf("run %q: %w", id, ErrNotFound)
+	case 1:
+		return rs[0], nil
+	}
+	return Run{}, fmt.Errorf("run %q is ambiguous: %d runs start with it", id, len(rs))
+}
+
+func (s *sqlStore) RunForRelease(ctx context.Context, release string) (Run, bool, error) {
+	rs, err := s.runs(ctx, "WHERE kind = ? AND release = ?", rings.KindRelease, release)
+	if err != nil || len(rs) == 0 {
+		return Run{}, false, err
+	}
+	return rs[0], true, nil
+}
+
+func (s *sqlStore) Append(ctx context.Context, events ...rings.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	return s.write(ctx, "append events", func(tx *sql.Tx) error {
+		next := map[string]int64{}
+		for i := range events {
+			ev := &events[i]
+			n, ok := next[ev.RunID]
+			if !ok {
+				if s.d.runLock != "" { // appenders of one run take turns: numbering without gaps
+					if _, err := tx.ExecContext(ctx, s.q(s.d.runLock), ev.RunID); err != nil {
+						return err
+					}
+				}
+				if err := tx.QueryRowContext(ctx, s.q(`SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id = ?`), ev.RunID).Scan(&n); err != nil {
+					return err
+				}
+			}
+			n++
+			next[ev.RunID] = n
+			ev.Seq = n
+			if ev.V == 0 {
+				ev.V = rings.EventVersion
+			}
+			data, err := json.Marshal(ev)
+			if err != nil {
+				return fmt.Errorf("encode %s: %w", ev.Type, err)
+			}
+			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO events(run_id, seq, at, type, target, data) VALUES (?,?,?,?,?,?)`),
+				ev.RunID, ev.Seq, formatTime(ev.At), string(ev.Type), ev.Target, string(data)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// events streams the events a query selects (its one column: data) to fn.
+func (s *sqlStore) events(ctx context.Context, fn func(rings.Event) error, query string, args ...any) error {
+	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var data string
+		if err := rows.Scan(&data); err != nil {
+			return err
+		}
+		var ev rings.Event
+		if err := json.Unmarshal([]byte(data), &ev); err != nil {
+			return fmt.Errorf("decode event: %w", err)
+		}
+		if ev.V > rings.EventVersion {
+			return fmt.Errorf("event %s #%d has version %d, newer than this rollout understands (%d): upgrade rollout", ev.RunID, ev.Seq, ev.V, rings.EventVersion)
+		}
+		if err := fn(ev); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+func collect(out *[]rings.Event) func(rings.Event) error {
+	return func(ev rings.Event) error { *out = append(*out, ev); return nil }
+}
+
+func (s *sqlStore) Events(ctx context.Context, runID string) ([]rings.Event, error) {
+	var out []rings.Event
+	if err := s.events(ctx, collect(&out), `SELECT data FROM events WHERE run_id = ? ORDER BY seq`, runID); err != nil {
+		return nil, fmt.Errorf("read journal of %s: %w", runID, err)
+	}
+	return out, nil
+}
+
+func (s *sqlStore) TargetEvents(ctx context.Context, target string, types ...rings.EventType) ([]rings.Event, error) {
+	query := `SELECT data FROM events WHERE target = ?`
+	args := []any{target}
+	if len(types) > 0 {
+		query += ` AND type IN (` + strings.TrimSuffix(strings.Repeat("?,", len(types)), ",") + `)`
+		for _, t := range types {
+			args = append(args, string(t))
+		}
+	}
+	var out []rings.Event
+	if err := s.events(ctx, collect(&out), query+` ORDER BY id`, args...); err != nil {
+		return nil, fmt.Errorf("read history of %s: %w", target, err)
+	}
+	return out, nil
+}
+
+func (s *sqlStore) AllEvents(ctx context.Context, fn func(rings.Event) error) error {
+	return s.events(ctx, fn, `SELECT data FROM events ORDER BY id`)
+}
+
+func (s *sqlStore) RecordRelease(ctx context.Context, r Release) error {
+	vars, err := json.Marshal(r.Vars)
+	if err != nil {
+		return err
+	}
+	return s.write(ctx, "record release "+r.Name, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO releases(name, digest, vars, created_at) VALUES (?,?,?,?) ON CONFLICT (name) DO NOTHING`),
+			r.Name, r.Digest, string(vars), formatTime(r.Created)); err != nil {
+			return err
+		}
+		var digest, oldVars string
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT digest, vars FROM releases WHERE name = ?`), r.Name).Scan(&digest, &oldVars); err != nil {
+			return err
+		}
+		if digest != r.Digest {
+			return &ReleaseChangedError{Name: r.Name, What: "module tree", Was: digest, Now: r.Digest}
+		}
+		if oldVars != string(vars) {
+			return &ReleaseChangedError{Name: r.Name, What: "variables", Was: oldVars, Now: string(vars)}
+		}
+		return nil
+	})
+}
+
+func (s *sqlStore) releases(ctx context.Context, where string, args ...any) ([]Release, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT name, digest, vars, created_at FROM releases `+where+` ORDER BY created_at, name`), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Release
+	for rows.Next() {
+		var r Release
+		var vars, at string
+		if err := rows.Scan(&r.Name, &r.Digest, &vars, &at); err != nil {
+			return nil, err
+		}
+		_ = json.Unmarshal([]byte(vars), &r.Vars)
+		r.Created = parseTime(at)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func (s *sqlStore) Release(ctx context.Context, name string) (Release, error) {
+	rs, err := s.releases(ctx, "WHERE name = ?", name)
+	if err != nil {
+		return Release{}, err
+	}
+	if len(rs) == 0 {
+		return Release{}, fmt.Errorf("release %q: %w", name, ErrNotFound)
+	}
+	return rs[0], nil
+}
+
+func (s *sqlStore) Releases(ctx context.Context) ([]Release, error) { return s.releases(ctx, "") }
+
+func (s *sqlStore) PutBundle(ctx context.Context, digest string, data []byte) error {
+	return s.write(ctx, "keep bundle "+digest, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO bundles(digest, data, created_at) VALUES (?,?,?) ON CONFLICT (digest) DO NOTHING`),
+			digest, data, formatTime(time.Now()))
+		return err
+	})
+}
+
+func (s *sqlStore) Bundle(ctx context.Context, digest string) ([]byte, error) {
+	var data []byte
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT data FROM bundles WHERE digest = ?`), digest).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("bundle %s: %w", digest, ErrNotFound)
+	}
+	return data, err
+}
+
+func (s *sqlStore) BundleDigests(ctx context.Context) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT digest FROM bundles ORDER BY digest`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var d string
+		if err := rows.Scan(&d); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+const fleetKey = "fleet"
+
+var leaseEpoch = formatTime(time.Unix(0, 0))
+
+func (s *sqlStore) AcquireLease(ctx context.Context, h Holder, now time.Time, ttl time.Duration) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("acquire lease: %w", err)
+	}
+	defer tx.Rollback()
+	// The row is never deleted (releasing expires it), so tokens only grow. Make sure it exists,
+	// then lock it: concurrent acquirers queue on it.
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO lease(fleet, holder, host, pid, doing, token, acquired_at, expires_at)
+		VALUES (?, '', '', 0, '', 0, ?, ?) ON CONFLICT (fleet) DO NOTHING`), fleetKey, leaseEpoch, leaseEpoch); err != nil {
+		return fmt.Errorf("acquire lease: %w", err)
+	}
+	var cur Holder
+	var token int64
+	var since, expires string
+	if err := tx.QueryRowContext(ctx, s.q(`SELECT holder, host, pid, doing, token, acquired_at, expires_at FROM lease WHERE fleet = ?`+s.d.forUpdate), fleetKey).
+		Scan(&cur.Name, &cur.Host, &cur.PID, &cur.Doing, &token, &since, &expires); err != nil {
+		return fmt.Errorf("acquire lease: %w", err)
+	}
+	mine := cur.Host == h.Host && cur.PID == h.PID
+	dead := cur.Host == h.Host && !processAlive(cur.PID)
+	if !mine && !dead && now.Before(parseTime(expires)) {
+		return &LeaseHeldError{Holder: cur, Since: parseTime(since), Expires: parseTime(expires)}
+	}
+	token++
+	if _, err := tx.ExecContext(ctx, s.q(`UPDATE lease SET holder=?, host=?, pid=?, doing=?, token=?, acquired_at=?, expires_at=? WHERE fleet = ?`),
+		h.Name, h.Host, h.PID, h.Doing, token, formatTime(now), formatTime(now.Add(ttl)), fleetKey); err != nil {
+		return fmt.Errorf("acquire lease: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("acquire lease: %w", err)
+	}
+	s.fence.Store(token)
+	return nil
+}
+
+func (s *sqlStore) RenewLease(ctx context.Context, now time.Time, ttl time.Duration) error {
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE lease SET expires_at = ? WHERE fleet = ? AND token = ?`), formatTime(now.Add(ttl)), fleetKey, s.fence.Load())
+	if err != nil {
+		return fmt.Errorf("renew lease: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrLeaseLost
+	}
+	return nil
+}
+
+func (s *sqlStore) ReleaseLease(ctx context.Context) error {
+	_, err := s.db.ExecContext(ctx, s.q(`UPDATE lease SET expires_at = ? WHERE fleet = ? AND token = ?`), leaseEpoch, fleetKey, s.fence.Swap(0))
+	return err
+}
+
+func (s *sqlStore) Lease(ctx context.Context) (*LeaseInfo, error) {
+	var l LeaseInfo
+	var since, expires string
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT holder, host, pid, doing, token, acquired_at, expires_at FROM lease WHERE fleet = ?`), fleetKey).
+		Scan(&l.Holder.Name, &l.Holder.Host, &l.Holder.PID, &l.Holder.Doing, &l.Token, &since, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	l.Since, l.Expires = parseTime(since), parseTime(expires)
+	if !time.Now().Before(l.Expires) {
+		return nil, nil // released or expired
+	}
+	return &l, nil
+}
+
+func processAlive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
