@@ -24,6 +24,7 @@ vet:
 
 test-unit:
 	$(GO) test -race -count=1 ./internal/...
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./internal/bench/ # benchmarks run once, so they cannot rot
 
 # End-to-end: the real rollout binary against real OpenTofu (or Terraform) on temporary fleets.
 test-e2e: tools
@@ -39,4 +40,5 @@ clean:
 
 # Orchestration overhead against bare OpenTofu in the same run (see docs/benchmarks.md).
 bench: tools
+	$(GO) test -run '^$$' -bench . -benchtime 1x -count 3 ./internal/bench/
 	bash scripts/bench.sh 16 64

@@ -56,6 +56,9 @@ type RingState struct {
 	Ended     time.Time
 	Reason    string
 	gateFail  bool // halted by a ring gate rather than by target failures
+
+	count map[string]int // targets of the ring by phase
+	next  int            // index in Plan.Targets before which no target is pending
 }
 
 type ApprovalRecord struct {
@@ -121,34 +124,39 @@ func Decide(s *State, ev Event) []Command {
 		rel := t.Plan.Release
 		t.Current, t.Summary, t.Outputs = &rel, ev.Summary, ev.Outputs
 		if s.Rings[t.Ring].Phase == RHalted {
-			t.Phase, t.Ended = TUnverified, ev.At
+			s.set(t, TUnverified)
+			t.Ended = ev.At
 			return s.progress(ev.At)
 		}
-		t.Phase = TGating
+		s.set(t, TGating)
 		return []Command{{Kind: CmdGate, Ring: s.Rings[t.Ring].Plan.Name, Target: t.Plan.Name, Release: rel, Gates: s.Rings[t.Ring].Plan.Gates}}
 	case TargetApplyFailed:
 		if t == nil || t.Phase != TApplying {
 			return nil
 		}
-		t.Phase, t.Message, t.Ended = TFailed, ev.Message, ev.At
+		s.set(t, TFailed)
+		t.Message, t.Ended = ev.Message, ev.At
 		return s.targetFailed(t, ev.At)
 	case TargetVerified:
 		if t == nil || t.Phase != TGating {
 			return nil
 		}
-		t.Phase, t.Ended = TVerified, ev.At
+		s.set(t, TVerified)
+		t.Ended = ev.At
 		return s.progress(ev.At)
 	case TargetGateFailed:
 		if t == nil || t.Phase != TGating {
 			return nil
 		}
-		t.Phase, t.Message, t.Ended = TFailed, fmt.Sprintf("gate %s: %s", ev.Gate, ev.Message), ev.At
+		s.set(t, TFailed)
+		t.Message, t.Ended = fmt.Sprintf("gate %s: %s", ev.Gate, ev.Message), ev.At
 		return s.targetFailed(t, ev.At)
 	case TargetGateCancelled:
 		if t == nil || t.Phase != TGating {
 			return nil
 		}
-		t.Phase, t.Ended = TUnverified, ev.At
+		s.set(t, TUnverified)
+		t.Ended = ev.At
 		return s.progress(ev.At)
 	case RingBaked:
 		r := s.ring(ev.Ring)
@@ -168,7 +176,8 @@ func Decide(s *State, ev Event) []Command {
 		if t == nil || t.Phase != TRollingBack {
 			return nil
 		}
-		t.Phase, t.Current, t.Ended = TRolledBack, ev.Release, ev.At
+		s.set(t, TRolledBack)
+		t.Current, t.Ended = ev.Release, ev.At
 		if t.Current == nil {
 			t.Current = t.Plan.From
 		}
@@ -177,7 +186,8 @@ func Decide(s *State, ev Event) []Command {
 		if t == nil || t.Phase != TRollingBack {
 			return nil
 		}
-		t.Phase, t.Message, t.Ended = TRollbackFailed, ev.Message, ev.At
+		s.set(t, TRollbackFailed)
+		t.Message, t.Ended = ev.Message, ev.At
 		if r := s.Rings[t.Ring]; s.Phase == PhaseRunning && r.Phase == RApplying {
 			return s.halt(r, ev.At, fmt.Sprintf("rolling back %s failed: %s", t.Plan.Name, ev.Message))
 		}
@@ -194,11 +204,33 @@ func (s *State) init(ev Event) {
 	s.RunID, s.Plan, s.Phase, s.Started, s.Updated = ev.RunID, *ev.Plan, PhaseRunning, ev.At, ev.At
 	s.Targets = map[string]*TargetState{}
 	for i, rp := range s.Plan.Rings {
-		s.Rings = append(s.Rings, &RingState{Plan: rp, Phase: RPending})
+		s.Rings = append(s.Rings, &RingState{Plan: rp, Phase: RPending, count: map[string]int{TPending: len(rp.Targets)}})
 		for _, tp := range rp.Targets {
 			s.Targets[tp.Name] = &TargetState{Plan: tp, Ring: i, Phase: TPending, Current: tp.From}
 		}
 	}
+}
+
+// set moves a target to a phase, keeping its ring's counts: every phase change goes through here,
+// so that scheduling reads counts instead of scanning the ring's targets on every event.
+func (s *State) set(t *TargetState, phase string) {
+	r := s.Rings[t.Ring]
+	r.count[t.Phase]--
+	r.count[phase]++
+	t.Phase = phase
+}
+
+// inFlight counts targets with Terraform work or gates under way, in one ring or (r nil) all.
+func (s *State) inFlight(r *RingState, phases ...string) int {
+	n := 0
+	for _, ring := range s.Rings {
+		if r == nil || ring == r {
+			for _, p := range phases {
+				n += ring.count[p]
+			}
+		}
+	}
+	return n
 }
 
 func (s *State) ring(name string) *RingState {
@@ -237,12 +269,8 @@ func (s *State) nextRing(at time.Time) []Command {
 		return s.startRing(s.Ring+1, at)
 	}
 	outcome := PhaseSucceeded
-	if s.Plan.Kind == KindRollback {
-		for _, t := range s.Targets {
-			if t.Phase == TFailed {
-				outcome = PhaseRollbackFailed
-			}
-		}
+	if s.Plan.Kind == KindRollback && s.inFlight(nil, TFailed) > 0 {
+		outcome = PhaseRollbackFailed
 	}
 	return s.finish(outcome)
 }
@@ -272,10 +300,11 @@ func (s *State) targetFailed(t *TargetState, at time.Time) []Command {
 
 func (s *State) rollbackOne(t *TargetState) []Command {
 	if t.Plan.From == nil {
-		t.Phase, t.Message = TRollbackSkipped, "no last known good release to return to (first deployment): left as is"
+		s.set(t, TRollbackSkipped)
+		t.Message = "no last known good release to return to (first deployment): left as is"
 		return []Command{{Kind: CmdRecord, Type: TargetRollbackSkip, Target: t.Plan.Name, Message: t.Message}}
 	}
-	t.Phase = TRollingBack
+	s.set(t, TRollingBack)
 	return []Command{{Kind: CmdRollback, Ring: s.Rings[t.Ring].Plan.Name, Target: t.Plan.Name, Boundary: t.Plan.Boundary, Release: *t.Plan.From, Gates: s.Rings[t.Ring].Plan.Gates}}
 }
 
@@ -317,17 +346,18 @@ func (s *State) progress(at time.Time) []Command {
 		return nil
 	}
 	var cmds []Command
-	active := len(s.targetsIn(r, TApplying, TGating, TRollingBack))
-	for _, name := range s.targetsIn(r, TPending) {
-		if active >= max(r.Plan.MaxParallel, 1) {
-			break
+	active := s.inFlight(r, TApplying, TGating, TRollingBack)
+	for ; r.next < len(r.Plan.Targets) && active < max(r.Plan.MaxParallel, 1); r.next++ {
+		t := s.Targets[r.Plan.Targets[r.next].Name]
+		if t.Phase != TPending {
+			continue
 		}
-		t := s.Targets[name]
-		t.Phase, t.Started = TApplying, at
-		cmds = append(cmds, Command{Kind: CmdApply, Ring: r.Plan.Name, Target: name, Boundary: t.Plan.Boundary, Release: t.Plan.Release})
+		s.set(t, TApplying)
+		t.Started = at
+		cmds = append(cmds, Command{Kind: CmdApply, Ring: r.Plan.Name, Target: t.Plan.Name, Boundary: t.Plan.Boundary, Release: t.Plan.Release})
 		active++
 	}
-	if active > 0 || len(s.targetsIn(r, TPending)) > 0 {
+	if active > 0 || r.count[TPending] > 0 {
 		return cmds
 	}
 	if r.Plan.Bake > 0 || len(r.Plan.RingGates) > 0 {
@@ -340,10 +370,8 @@ func (s *State) progress(at time.Time) []Command {
 }
 
 func (s *State) progressRollback() []Command {
-	for _, t := range s.Targets {
-		if t.Phase == TApplying || t.Phase == TGating {
-			return nil // wait for forward work in flight to settle
-		}
+	if s.inFlight(nil, TApplying, TGating) > 0 {
+		return nil // wait for forward work in flight to settle
 	}
 	var cmds []Command
 	if s.rollbackGroups == nil {
@@ -369,16 +397,11 @@ func (s *State) progressRollback() []Command {
 			return cmds // one ring's group at a time, newest ring first
 		}
 	}
-	outcome := PhaseRolledBack
-	for _, t := range s.Targets {
-		switch t.Phase {
-		case TRollingBack:
-			return cmds
-		case TRollbackFailed:
-			outcome = PhaseRollbackFailed
-		}
+	if s.inFlight(nil, TRollingBack) > 0 {
+		return cmds
 	}
-	if s.Plan.Kind == KindRollback {
+	outcome := PhaseRolledBack
+	if s.inFlight(nil, TRollbackFailed) > 0 || s.Plan.Kind == KindRollback {
 		outcome = PhaseRollbackFailed
 	}
 	return append(cmds, s.finish(outcome)...)
@@ -419,7 +442,7 @@ func (s *State) buildRollback() []Command {
 	var names []string
 	for _, g := range s.rollbackGroups {
 		for _, n := range g {
-			s.Targets[n].Phase = TRollbackPending
+			s.set(s.Targets[n], TRollbackPending)
 			names = append(names, n)
 		}
 	}

@@ -119,122 +119,133 @@ func (x *Executor) Run(ctx context.Context, s *State, first Event) error {
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 
-	msgs := make(chan message)
+	msgs := make(chan message, 64)
 	var queue []Event // events produced locally (no worker), handled in order
 	active := 0
 	gateCancel := map[string]context.CancelFunc{}
 	var failure error
 
-	journal := func(evs ...Event) bool {
-		for i := range evs {
-			evs[i].V, evs[i].RunID = EventVersion, s.RunID
-			if evs[i].At.IsZero() {
-				evs[i].At = x.Clock.Now()
+	// A round: the events at hand are folded into the state by Decide, each followed by the
+	// records its commands imply; the whole round is journaled in one transaction; only then is
+	// anything acted on (workers started, gates cancelled).
+	var pending []Event
+	var toStart []func()
+	stamp := func(ev Event) Event {
+		ev.V, ev.RunID = EventVersion, s.RunID
+		if ev.At.IsZero() {
+			ev.At = x.Clock.Now()
+		}
+		return ev
+	}
+	record := func(ev Event) { pending = append(pending, stamp(ev)) }
+	plan := func(cmds []Command) {
+		for _, c := range cmds {
+			c := c
+			switch c.Kind {
+			case CmdRecord:
+				record(Event{Type: c.Type, Ring: c.Ring, Target: c.Target, Message: c.Message, Targets: c.Targets})
+			case CmdFinish:
+				record(Event{Type: RunFinished, Outcome: c.Outcome, Message: s.Reason})
+			case CmdAwaitApproval:
+				record(Event{Type: RingApprovalNeeded, Ring: c.Ring, Message: "run `rollout approve " + s.RunID + " --ring " + c.Ring + "`"})
+			case CmdApply:
+				rel := c.Release
+				record(Event{Type: TargetApplying, Ring: c.Ring, Target: c.Target, Release: &rel})
+				toStart = append(toStart, func() { spawn(&active, msgs, func(send func(Event)) message { return x.apply(runCtx, c, send) }) })
+			case CmdRollback:
+				rel := c.Release
+				record(Event{Type: TargetRollingBack, Ring: c.Ring, Target: c.Target, Release: &rel})
+				toStart = append(toStart, func() { spawn(&active, msgs, func(send func(Event)) message { return x.rollback(runCtx, c, send) }) })
+			case CmdGate:
+				toStart = append(toStart, func() {
+					gctx, cancel := context.WithCancel(runCtx)
+					gateCancel[c.Target] = cancel
+					spawn(&active, msgs, func(send func(Event)) message { return x.gate(runCtx, gctx, c, send) })
+				})
+			case CmdCancelGates:
+				toStart = append(toStart, func() {
+					for _, t := range c.Targets {
+						if cancel, ok := gateCancel[t]; ok {
+							cancel()
+						} else {
+							queue = append(queue, Event{Type: TargetGateCancelled, Ring: c.Ring, Target: t, Message: "ring halted"})
+						}
+					}
+				})
+			case CmdBake:
+				record(Event{Type: RingBakeStarted, Ring: c.Ring, Message: "until " + c.Until.Format(time.RFC3339)})
+				toStart = append(toStart, func() {
+					spawn(&active, msgs, func(send func(Event)) message { return x.bake(runCtx, c, s.Plan.Release, send) })
+				})
 			}
 		}
-		if failure != nil {
-			return false
+	}
+	handle := func(ev Event) {
+		ev = stamp(ev)
+		pending = append(pending, ev)
+		plan(Decide(s, ev))
+	}
+	commit := func() {
+		evs, starts := pending, toStart
+		pending, toStart = nil, nil
+		if failure != nil || len(evs) == 0 && len(starts) == 0 {
+			return
 		}
 		if err := x.Store.Append(context.WithoutCancel(ctx), evs...); err != nil {
 			failure = fmt.Errorf("journal: %w", err)
 			stop()
-			return false
+			return
 		}
 		if x.Observe != nil {
 			for _, ev := range evs {
 				x.Observe(ev)
 			}
 		}
-		return true
-	}
-	spawn := func(f func(send func(Event)) message) {
-		active++
-		go func() {
-			send := func(ev Event) { msgs <- message{ev: ev} }
-			m := f(send)
-			m.done = true
-			msgs <- m
-		}()
-	}
-	var launch func(cmds []Command)
-	handle := func(ev Event) {
-		ev.V, ev.RunID = EventVersion, s.RunID
-		if ev.At.IsZero() {
-			ev.At = x.Clock.Now()
+		if runCtx.Err() != nil {
+			return // interrupted: what the journal says is under way is re-driven on resume
 		}
-		if !journal(ev) {
-			return
-		}
-		cmds := Decide(s, ev)
-		if runCtx.Err() == nil {
-			launch(cmds)
-		}
-	}
-	launch = func(cmds []Command) {
-		for _, c := range cmds {
-			c := c
-			switch c.Kind {
-			case CmdRecord:
-				journal(Event{Type: c.Type, Ring: c.Ring, Target: c.Target, Message: c.Message, Targets: c.Targets})
-			case CmdFinish:
-				journal(Event{Type: RunFinished, Outcome: c.Outcome, Message: s.Reason})
-			case CmdAwaitApproval:
-				journal(Event{Type: RingApprovalNeeded, Ring: c.Ring, Message: "run `rollout approve " + s.RunID + " --ring " + c.Ring + "`"})
-			case CmdApply:
-				rel := c.Release
-				if !journal(Event{Type: TargetApplying, Ring: c.Ring, Target: c.Target, Release: &rel}) {
-					return
-				}
-				spawn(func(send func(Event)) message { return x.apply(runCtx, c, send) })
-			case CmdRollback:
-				rel := c.Release
-				if !journal(Event{Type: TargetRollingBack, Ring: c.Ring, Target: c.Target, Release: &rel}) {
-					return
-				}
-				spawn(func(send func(Event)) message { return x.rollback(runCtx, c, send) })
-			case CmdGate:
-				gctx, cancel := context.WithCancel(runCtx)
-				gateCancel[c.Target] = cancel
-				spawn(func(send func(Event)) message { return x.gate(runCtx, gctx, c, send) })
-			case CmdCancelGates:
-				for _, t := range c.Targets {
-					if cancel, ok := gateCancel[t]; ok {
-						cancel()
-					} else {
-						queue = append(queue, Event{Type: TargetGateCancelled, Ring: c.Ring, Target: t, Message: "ring halted"})
-					}
-				}
-			case CmdBake:
-				if !journal(Event{Type: RingBakeStarted, Ring: c.Ring, Message: "until " + c.Until.Format(time.RFC3339)}) {
-					return
-				}
-				spawn(func(send func(Event)) message { return x.bake(runCtx, c, s.Plan.Release, send) })
-			}
+		for _, start := range starts {
+			start()
 		}
 	}
 
 	handle(first)
-	if first.Type == RunResumed && failure == nil {
-		launch(s.InFlight())
+	if first.Type == RunResumed {
+		plan(s.InFlight())
 	}
+	commit()
 	for failure == nil && (active > 0 || len(queue) > 0) {
 		if len(queue) > 0 {
-			ev := queue[0]
-			queue = queue[1:]
-			handle(ev)
+			evs := queue
+			queue = nil
+			for _, ev := range evs {
+				handle(ev)
+			}
+			commit()
 			continue
 		}
-		m := <-msgs
-		if m.done {
-			active--
-			if m.ev.Type == TargetGateCancelled || m.ev.Type == TargetVerified || m.ev.Type == TargetGateFailed {
-				delete(gateCancel, m.ev.Target)
+		round := []message{<-msgs}
+	drain:
+		for len(round) < 512 {
+			select {
+			case m := <-msgs:
+				round = append(round, m)
+			default:
+				break drain
 			}
 		}
-		if m.drop || m.ev.Type == "" {
-			continue
+		for _, m := range round {
+			if m.done {
+				active--
+				if m.ev.Type == TargetGateCancelled || m.ev.Type == TargetVerified || m.ev.Type == TargetGateFailed {
+					delete(gateCancel, m.ev.Target)
+				}
+			}
+			if !m.drop && m.ev.Type != "" {
+				handle(m.ev)
+			}
 		}
-		handle(m.ev)
+		commit()
 	}
 	for active > 0 { // after a journal failure: let workers end before returning
 		if m := <-msgs; m.done {
@@ -248,6 +259,17 @@ func (x *Executor) Run(ctx context.Context, s *State, first Event) error {
 		return ErrInterrupted
 	}
 	return nil
+}
+
+// spawn runs a worker; its messages come back on msgs, the last one marked done.
+func spawn(active *int, msgs chan<- message, f func(send func(Event)) message) {
+	*active++
+	go func() {
+		send := func(ev Event) { msgs <- message{ev: ev} }
+		m := f(send)
+		m.done = true
+		msgs <- m
+	}()
 }
 
 func (x *Executor) acquire(ctx context.Context, boundary string) (func(), error) {

@@ -1,0 +1,96 @@
+// Package bench holds benchmarks that need several packages at once: the engine driven through
+// the real executor and SQLite journal, without Terraform.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/rollout-dev/rollout/internal/journal"
+	"github.com/rollout-dev/rollout/internal/rings"
+)
+
+type noopProvisioner struct{}
+
+func (noopProvisioner) Apply(_ context.Context, _ string, _ rings.ReleaseRef, planned func(rings.PlanSummary)) (rings.ApplyResult, error) {
+	planned(rings.PlanSummary{Add: 1})
+	return rings.ApplyResult{}, nil
+}
+func (noopProvisioner) Outputs(context.Context, string) (map[string]any, error) { return nil, nil }
+
+type instantGates struct{}
+
+func (instantGates) Target(context.Context, rings.GateRequest, func(rings.Measurement)) rings.Verdict {
+	return rings.Verdict{Passed: true}
+}
+func (instantGates) Ring(context.Context, rings.GateRequest, time.Time, func(rings.Measurement)) rings.Verdict {
+	return rings.Verdict{Passed: true}
+}
+
+func plan(n, ringsN, parallel int) *rings.Plan {
+	rel, prev := rings.ReleaseRef{Name: "v2", Digest: "d2"}, rings.ReleaseRef{Name: "v1", Digest: "d1"}
+	p := &rings.Plan{Kind: rings.KindRelease, Release: rel}
+	for r := 0; r < ringsN; r++ {
+		rp := rings.RingPlan{Name: fmt.Sprintf("ring-%d", r), MaxParallel: parallel, Rollback: "ring", Gates: []string{"g"}}
+		for i := r * n / ringsN; i < (r+1)*n/ringsN; i++ {
+			rp.Targets = append(rp.Targets, rings.TargetPlan{Name: fmt.Sprintf("t-%05d", i), Boundary: fmt.Sprintf("b%d", i%3), Release: rel, From: &prev})
+		}
+		p.Rings = append(p.Rings, rp)
+	}
+	return p
+}
+
+// runEngine drives one run of n targets to the end and returns the journal's event count.
+func runEngine(b *testing.B, n int) (int, journal.Store) {
+	store, err := journal.OpenSQLite(filepath.Join(b.TempDir(), "state.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := store.CreateRun(ctx, journal.Run{ID: "r", Kind: rings.KindRelease, Created: time.Now()}); err != nil {
+		b.Fatal(err)
+	}
+	x := &rings.Executor{Store: store, Provisioner: noopProvisioner{}, Gates: instantGates{}, GlobalLimit: 64}
+	s := &rings.State{RunID: "r"}
+	if err := x.Run(ctx, s, rings.Event{Type: rings.RunStarted, Plan: plan(n, 5, 32)}); err != nil || s.Phase != rings.PhaseSucceeded {
+		b.Fatalf("run: %v, phase %s", err, s.Phase)
+	}
+	evs, _ := store.Events(ctx, "r")
+	return len(evs), store
+}
+
+// BenchmarkEngine: targets through 5 rings (maxParallel 32) with a no-op provisioner, instant
+// gates and the real SQLite journal. Reports journal events and targets per second, and the time
+// to replay the finished run (what `rollout status` does).
+func BenchmarkEngine(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("targets=%d", n), func(b *testing.B) {
+			var events int
+			var replay time.Duration
+			var peak uint64
+			for i := 0; i < b.N; i++ {
+				var store journal.Store
+				events, store = runEngine(b, n)
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				peak = max(peak, ms.HeapSys)
+				b.StopTimer()
+				start := time.Now()
+				evs, _ := store.Events(context.Background(), "r")
+				_ = rings.Replay(evs)
+				replay = time.Since(start)
+				store.Close()
+				b.StartTimer()
+			}
+			per := b.Elapsed().Seconds() / float64(b.N)
+			b.ReportMetric(float64(events)/per, "events/s")
+			b.ReportMetric(float64(n)/per, "targets/s")
+			b.ReportMetric(float64(replay.Milliseconds()), "replay-ms")
+			b.ReportMetric(float64(peak)/(1<<20), "heap-MiB")
+		})
+	}
+}
