@@ -262,6 +262,23 @@ func TestThirtyTwoAtOnce(t *testing.T) {
 	if len(entries) != 1 {
 		t.Fatalf("providers resolved %d times, want once per snapshot", len(entries))
 	}
+	// No per-target provider copies: each target's package is a link into the one resolution.
+	pkgs, _ := filepath.Glob(filepath.Join(f.dir, ".rollout", "work", "*", ".terraform", "providers", "*", "hashicorp", "time", "*", "*_*"))
+	links := 0
+	for _, p := range pkgs {
+		if strings.HasSuffix(p, ".lock") {
+			continue
+		}
+		st, err := os.Lstat(p)
+		dest, _ := os.Readlink(p)
+		if err != nil || st.Mode()&os.ModeSymlink == 0 || !strings.HasPrefix(dest, filepath.Join(f.dir, ".rollout", "providers")) {
+			t.Fatalf("%s is not a link into the snapshot's resolution (mode %v, -> %q)", p, st.Mode(), dest)
+		}
+		links++
+	}
+	if links != 32 {
+		t.Fatalf("%d provider links for 32 targets", links)
+	}
 }
 
 // Bad configurations: the real binary names file, line and key, exits 1, and changes nothing.
