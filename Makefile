@@ -41,4 +41,4 @@ clean:
 # Orchestration overhead against bare OpenTofu in the same run (see docs/benchmarks.md).
 bench: tools
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 3 ./internal/bench/
-	bash scripts/bench.sh 16 64
+	PARALLEL="8 32" bash scripts/bench.sh 16 64

@@ -3,14 +3,14 @@
 # applied by `rollout start` and by bare OpenTofu commands run by this shell with the same
 # parallelism (xargs -P), in the same run. Cold: nothing initialised; warm: a second release over
 # the same fleet. Prints one markdown table row per measurement.
-#   usage: scripts/bench.sh [N ...]   (default 16 64); PARALLEL (default 8)
+#   usage: scripts/bench.sh [N ...]   (default 16 64); PARALLEL: one or more, e.g. "8 32" (default 8)
 #   BASELINE=<git revision> also builds that revision and measures it in the same run, so a change
 #   that claims a speed-up shows before and after side by side.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 export TF_CLI_CONFIG_FILE="$root/.tools/tf.rc"
 tf="$root/.tools/bin/tf"
-P=${PARALLEL:-8}
+PS=${PARALLEL:-8}
 bin=$(mktemp -d)/rollout
 go build -o "$bin" "$root/cmd/rollout"
 base=""
@@ -43,12 +43,13 @@ export -f bare_one
 export tf
 
 if [ -n "$base" ]; then
-  echo "| N | parallel | case | rollout wall s | bare wall s | ratio | rollout CPU s | bare CPU s | $BASELINE wall s | $BASELINE ratio |"
-  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+  echo "| N | parallel | case | rollout wall s | bare wall s | ratio | rollout CPU s | bare CPU s | rollout RSS MiB | $BASELINE wall s | $BASELINE ratio |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 else
-  echo "| N | parallel | case | rollout wall s | bare wall s | ratio | rollout CPU s | bare CPU s |"
-  echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+  echo "| N | parallel | case | rollout wall s | bare wall s | ratio | rollout CPU s | bare CPU s | rollout RSS MiB |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 fi
+for P in $PS; do
 for N in ${@:-16 64}; do
   work=$(mktemp -d)
   fleet=$work/fleet; bare=$work/bare
@@ -75,9 +76,12 @@ YAML
   fi
   for case in cold:v1 warm:v2; do
     name=${case%%:*}; rel=${case##*:}
-    read -r rw rc < <(secs "$bin" --config "$fleet" --tf-bin "$tf" start --release "$rel")
+    memf=$work/rss
+    # Peak resident memory of the rollout process itself (its Terraform children not included).
+    read -r rw rc < <(secs /usr/bin/time -f %M -o "$memf" "$bin" --config "$fleet" --tf-bin "$tf" start --release "$rel")
+    mem=$(( $(cat "$memf") / 1024 ))
     read -r bw bc < <(secs bash -c "ls -d $bare/s-* | xargs -P $P -I{} bash -c 'bare_one {} $rel'")
-    row=$(printf '| %s | %s | %s | %.1f | %.1f | %.2f | %.1f | %.1f |' "$N" "$P" "$name" "$rw" "$bw" "$(echo "$rw / $bw" | bc -l)" "$rc" "$bc")
+    row=$(printf '| %s | %s | %s | %.1f | %.1f | %.2f | %.1f | %.1f | %s |' "$N" "$P" "$name" "$rw" "$bw" "$(echo "$rw / $bw" | bc -l)" "$rc" "$bc" "$mem")
     if [ -n "$base" ]; then
       read -r xw xc < <(secs "$base" --config "$work/fleet-base" --tf-bin "$tf" start --release "$rel")
       row+=$(printf ' %.1f | %.2f |' "$xw" "$(echo "$xw / $bw" | bc -l)")
@@ -85,4 +89,5 @@ YAML
     echo "$row"
   done
   rm -rf "$work"
+done
 done
