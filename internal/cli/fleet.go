@@ -10,6 +10,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rollout-dev/rollout/internal/config"
@@ -56,10 +57,21 @@ func firstNonEmpty(s ...string) string {
 }
 
 func (f *fleet) provisioner() *provision.Terraform {
+	var mu sync.Mutex
+	vars := map[string]map[string]any{} // releases are immutable: read each once, not once per target
 	return &provision.Terraform{Bin: f.bin, Config: f.cfg, StateDir: f.stateDir,
 		Vars: func(ctx context.Context, name string) (map[string]any, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if v, ok := vars[name]; ok {
+				return v, nil
+			}
 			r, err := f.store.Release(ctx, name)
-			return r.Vars, err
+			if err != nil {
+				return nil, err
+			}
+			vars[name] = r.Vars
+			return r.Vars, nil
 		},
 		Bundle: f.store.Bundle,
 	}
