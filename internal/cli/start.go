@@ -224,11 +224,11 @@ func finishReport(ctx context.Context, io IO, g globals, f *fleet, s *rings.Stat
 
 // report prints a run's report: JSON to out with --output json, else a table to text.
 func report(ctx context.Context, out, text io.Writer, st style, g globals, f *fleet, id string) (*rings.State, error) {
-	s, evs, err := f.replay(ctx, id)
+	s, gates, err := f.replay(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	rep := buildReport(s, evs)
+	rep := buildReport(s, gates)
 	if g.json() {
 		return s, writeJSON(out, rep)
 	}

@@ -253,10 +253,14 @@ func collect(out *[]rings.Event) func(rings.Event) error {
 
 func (s *sqlStore) Events(ctx context.Context, runID string) ([]rings.Event, error) {
 	var out []rings.Event
-	if err := s.events(ctx, collect(&out), `SELECT data FROM events WHERE run_id = ? ORDER BY seq`, runID); err != nil {
-		return nil, fmt.Errorf("read journal of %s: %w", runID, err)
+	return out, s.RunEvents(ctx, runID, collect(&out))
+}
+
+func (s *sqlStore) RunEvents(ctx context.Context, runID string, fn func(rings.Event) error) error {
+	if err := s.events(ctx, fn, `SELECT data FROM events WHERE run_id = ? ORDER BY seq`, runID); err != nil {
+		return fmt.Errorf("read journal of %s: %w", runID, err)
 	}
-	return out, nil
+	return nil
 }
 
 func (s *sqlStore) TargetEvents(ctx context.Context, target string, types ...rings.EventType) ([]rings.Event, error) {

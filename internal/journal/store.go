@@ -32,6 +32,8 @@ type Store interface {
 	RunForRelease(ctx context.Context, release string) (Run, bool, error)
 	// Events returns a run's events by Seq.
 	Events(ctx context.Context, runID string) ([]rings.Event, error)
+	// RunEvents calls fn for each of a run's events, by Seq, without holding them all.
+	RunEvents(ctx context.Context, runID string, fn func(rings.Event) error) error
 	// TargetEvents returns a target's events of the given types (all when none) across runs, in
 	// the order they were appended.
 	TargetEvents(ctx context.Context, target string, types ...rings.EventType) ([]rings.Event, error)
