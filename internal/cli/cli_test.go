@@ -157,3 +157,42 @@ func TestResumeRefusesARunWhoseTargetWasRemoved(t *testing.T) {
 		t.Fatalf("cloud target: %v", err)
 	}
 }
+
+func TestFinishedRunReportIsKeptUntilTheJournalMoves(t *testing.T) {
+	store, err := journal.OpenSQLite(t.TempDir() + "/state.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	ctx := context.Background()
+	f := &fleet{store: store}
+	v1 := rings.ReleaseRef{Name: "v1", Digest: "d"}
+	plan := &rings.Plan{Kind: rings.KindRelease, Release: v1, Rings: []rings.RingPlan{{Name: "a", MaxParallel: 1, Rollback: "ring", Gates: []string{"g"}, Targets: []rings.TargetPlan{{Name: "t1", Release: v1}}}}}
+	_ = store.CreateRun(ctx, journal.Run{ID: "r", Kind: rings.KindRelease, Release: v1, Created: time.Now()})
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	passed := true
+	if err := store.Append(ctx, rings.Event{RunID: "r", Type: rings.RunStarted, Plan: plan, At: at},
+		rings.Event{RunID: "r", Type: rings.TargetApplied, Target: "t1", At: at},
+		rings.Event{RunID: "r", Type: rings.GateMeasured, Target: "t1", Gate: "g", Passed: &passed, At: at},
+		rings.Event{RunID: "r", Type: rings.TargetVerified, Target: "t1", At: at}); err != nil {
+		t.Fatal(err)
+	}
+	fresh, raw, err := f.runReport(ctx, "r")
+	if err != nil || raw != nil || fresh.Phase != rings.PhaseSucceeded || len(fresh.Rings[0].Targets[0].Gates) != 1 {
+		t.Fatalf("first report: %+v, kept %v, %v", fresh, raw != nil, err)
+	}
+	kept, raw, err := f.runReport(ctx, "r")
+	if err != nil || raw == nil {
+		t.Fatalf("second report was not taken from the journal: %v", err)
+	}
+	a, _ := json.Marshal(fresh)
+	b, _ := json.Marshal(kept)
+	if string(a) != string(b) || string(raw) != string(a) {
+		t.Fatalf("kept report differs from the fresh one:\n%s\n%s", a, b)
+	}
+	// A later event (an approval appended to the finished run, say) makes the kept report stale.
+	_ = store.Append(ctx, rings.Event{RunID: "r", Type: rings.RingApproved, Ring: "a", Actor: "x", At: at})
+	if _, raw, _ := f.runReport(ctx, "r"); raw != nil {
+		t.Fatal("a stale kept report was used")
+	}
+}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -135,6 +136,22 @@ func writeJSON(out io.Writer, v any) error {
 		return err
 	}
 	return w.Flush()
+}
+
+// writeRawJSON prints a JSON document kept as compact bytes, indented for a terminal.
+func writeRawJSON(out io.Writer, raw []byte) error {
+	if isTerminal(out) {
+		var buf bytes.Buffer
+		if err := json.Indent(&buf, raw, "", "  "); err != nil {
+			return err
+		}
+		raw = buf.Bytes()
+	}
+	if _, err := out.Write(raw); err != nil {
+		return err
+	}
+	_, err := out.Write([]byte("\n"))
+	return err
 }
 
 func isTerminal(w io.Writer) bool {

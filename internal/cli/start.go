@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -215,23 +216,64 @@ func finishReport(ctx context.Context, io IO, g globals, f *fleet, s *rings.Stat
 	if s == nil {
 		return nil
 	}
-	s, err := report(ctx, io.Out, io.Err, newStyle(io, g), g, f, s.RunID)
+	rep, err := report(ctx, io.Out, io.Err, newStyle(io, g), g, f, s.RunID)
 	if err != nil {
 		return err
 	}
-	return outcomeErr(s)
+	return reportErr(rep)
+}
+
+// reportErr maps a report's outcome to the CI contract.
+func reportErr(rep *Report) error {
+	if rep.ExitCode == ExitOK {
+		return nil
+	}
+	if rep.ExitCode == ExitError {
+		return &ExitErr{Code: ExitError, Err: fmt.Errorf("run %s stopped in phase %s", rep.Run, firstNonEmpty(rep.Phase, "(never started)"))}
+	}
+	return &ExitErr{Code: rep.ExitCode}
 }
 
 // report prints a run's report: JSON to out with --output json, else a table to text.
-func report(ctx context.Context, out, text io.Writer, st style, g globals, f *fleet, id string) (*rings.State, error) {
-	s, gates, err := f.replay(ctx, id)
+func report(ctx context.Context, out, text io.Writer, st style, g globals, f *fleet, id string) (*Report, error) {
+	rep, raw, err := f.runReport(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	rep := buildReport(s, gates)
-	if g.json() {
-		return s, writeJSON(out, rep)
+	switch {
+	case g.json() && raw != nil:
+		return rep, writeRawJSON(out, raw)
+	case g.json():
+		return rep, writeJSON(out, rep)
 	}
-	printReport(text, rep, st)
-	return s, nil
+	printReport(text, *rep, st)
+	return rep, nil
+}
+
+// runReport builds a run's report. A finished run's report is kept in the journal for the run's
+// last event number and the report format version, so asking again does not replay the run; any
+// later event (or another format) makes it stale, and it is built again. raw is the kept JSON
+// when it was used.
+func (f *fleet) runReport(ctx context.Context, id string) (*Report, []byte, error) {
+	last, err := f.store.LastSeq(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if seq, version, data, err := f.store.LoadReport(ctx, id); err == nil && seq == last && version == ReportVersion {
+		var rep Report
+		if json.Unmarshal(data, &rep) == nil {
+			return &rep, data, nil
+		}
+	}
+	s, gates, err := f.replay(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	rep := buildReport(s, gates)
+	if rings.Terminal(s.Phase) {
+		if data, err := json.Marshal(rep); err == nil {
+			_ = f.store.SaveReport(ctx, id, last, ReportVersion, data) // derived data: a failure only costs the next replay
+		}
+	}
+	return &rep, nil, nil
 }

@@ -46,14 +46,14 @@ the one the run's outcome maps to (0 done, 2 rolled back, 3 waiting, 6 rollback 
 }
 
 func showRun(ctx context.Context, io IO, g globals, f *fleet, id string) error {
-	s, err := report(ctx, io.Out, io.Out, style{}, g, f, id)
+	rep, err := report(ctx, io.Out, io.Out, style{}, g, f, id)
 	if err != nil {
 		return err
 	}
-	if s.Phase == rings.PhaseRunning || s.Phase == rings.PhaseRollingBack {
+	if rep.Phase == rings.PhaseRunning || rep.Phase == rings.PhaseRollingBack {
 		return nil // in progress (or interrupted): nothing to signal yet
 	}
-	return outcomeErr(s)
+	return reportErr(rep)
 }
 
 type historyOptions struct{ Target string }

@@ -521,3 +521,29 @@ func TestReplayFromStore(t *testing.T) {
 		}
 	})
 }
+
+func TestKeptReports(t *testing.T) {
+	each(t, func(t *testing.T, open func() Store) {
+		s := open()
+		newRun(t, s, "r1", "v1")
+		if n, err := s.LastSeq(ctx, "r1"); err != nil || n != 0 {
+			t.Fatalf("last seq of an empty run: %d, %v", n, err)
+		}
+		_ = s.Append(ctx, rings.Event{RunID: "r1", Type: rings.RunStarted}, rings.Event{RunID: "r1", Type: rings.RunFinished})
+		if n, _ := s.LastSeq(ctx, "r1"); n != 2 {
+			t.Fatalf("last seq = %d, want 2", n)
+		}
+		if _, _, _, err := s.LoadReport(ctx, "r1"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("no report yet: %v", err)
+		}
+		for _, data := range []string{`{"a":1}`, `{"a":2}`} {
+			if err := s.SaveReport(ctx, "r1", 2, 1, []byte(data)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		seq, v, data, err := open().LoadReport(ctx, "r1")
+		if err != nil || seq != 2 || v != 1 || string(data) != `{"a":2}` {
+			t.Fatalf("report = %d %d %s, %v", seq, v, data, err)
+		}
+	})
+}

@@ -283,6 +283,32 @@ func (s *sqlStore) AllEvents(ctx context.Context, fn func(rings.Event) error) er
 	return s.events(ctx, fn, `SELECT data FROM events ORDER BY id`)
 }
 
+func (s *sqlStore) LastSeq(ctx context.Context, runID string) (int64, error) {
+	var n int64
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id = ?`), runID).Scan(&n)
+	return n, err
+}
+
+func (s *sqlStore) SaveReport(ctx context.Context, runID string, seq int64, version int, data []byte) error {
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO reports(run_id, seq, version, data) VALUES (?,?,?,?)
+		ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq, version = excluded.version, data = excluded.data`), runID, seq, version, string(data))
+	if err != nil {
+		return fmt.Errorf("keep report of %s: %w", runID, err)
+	}
+	return nil
+}
+
+func (s *sqlStore) LoadReport(ctx context.Context, runID string) (int64, int, []byte, error) {
+	var seq int64
+	var version int
+	var data string
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT seq, version, data FROM reports WHERE run_id = ?`), runID).Scan(&seq, &version, &data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, nil, fmt.Errorf("report of %s: %w", runID, ErrNotFound)
+	}
+	return seq, version, []byte(data), err
+}
+
 func (s *sqlStore) RecordRelease(ctx context.Context, r Release) error {
 	vars, err := json.Marshal(r.Vars)
 	if err != nil {

@@ -66,6 +66,15 @@ type Store interface {
 	// Lease describes the current lease, or nil when nobody holds one.
 	Lease(ctx context.Context) (*LeaseInfo, error)
 
+	// LastSeq is the number of a run's last event (0 when it has none).
+	LastSeq(ctx context.Context, runID string) (int64, error)
+	// SaveReport keeps a report derived from a run's events up to seq, in format version; it is
+	// derived data, so it is not fenced and not exported.
+	SaveReport(ctx context.Context, runID string, seq int64, version int, data []byte) error
+	// LoadReport returns the kept report of a run with the seq and version it was made for;
+	// ErrNotFound when there is none.
+	LoadReport(ctx context.Context, runID string) (seq int64, version int, data []byte, err error)
+
 	// SchemaVersion is the version of the schema in the store, and the newest this binary knows.
 	SchemaVersion(ctx context.Context) (have, want int, err error)
 	// Describe names the store for people (no credentials).

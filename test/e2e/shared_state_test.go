@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -145,7 +146,8 @@ func TestMoveJournalToPostgres(t *testing.T) {
 	f.must(0, "start", "--release", "v1")
 	f.must(0, "start", "--release", "v2")
 	d := f.must(0, "state", "doctor")
-	if !strings.Contains(d.stdout, "schema   version 1") || !strings.Contains(d.stdout, "lease    free") || !strings.Contains(d.stdout, "runs     2 (0 unfinished)") {
+	v := regexp.MustCompile(`schema   version (\d+) \(this rollout knows (\d+)\)`).FindStringSubmatch(d.stdout)
+	if v == nil || v[1] != v[2] || !strings.Contains(d.stdout, "lease    free") || !strings.Contains(d.stdout, "runs     2 (0 unfinished)") {
 		t.Fatalf("doctor on SQLite:\n%s", d.stdout)
 	}
 	export := filepath.Join(t.TempDir(), "fleet.ndjson")
