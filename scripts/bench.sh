@@ -91,3 +91,30 @@ YAML
   rm -rf "$work"
 done
 done
+
+# Init amortisation: what one target's `init` costs, run one after another over 16 directories.
+#   bare:    tofu init from the CLI configuration's mirror (each directory installs providers);
+#   rollout: what rollout runs per target: init with -plugin-dir from the snapshot's one
+#            resolution (links, no copies), -get=false, local backend; on a warm run it runs none.
+echo
+echo "| init, per target | wall ms | CPU ms |"
+echo "| --- | --- | --- |"
+work=$(mktemp -d)
+mkdir -p "$work/res"
+cp "$root/terraform/stamp/main.tf" "$work/res/"
+(cd "$work/res" && "$tf" init -input=false -no-color -backend=false >/dev/null)
+for mode in bare rollout; do
+  for i in $(seq 1 16); do
+    mkdir -p "$work/$mode/$i" && cp "$root/terraform/stamp/main.tf" "$work/$mode/$i/"
+    cp "$work/res/.terraform.lock.hcl" "$work/$mode/$i/"
+  done
+  if [ "$mode" = bare ]; then
+    one='cd {} && "$tf" init -input=false -no-color >/dev/null'
+  else
+    one='cd {} && TF_CLI_CONFIG_FILE=/dev/null "$tf" init -input=false -no-color -get=false -plugin-dir='"$work/res/.terraform/providers"' >/dev/null'
+  fi
+  read -r w c < <(secs bash -c "ls -d $work/$mode/* | xargs -P 1 -I{} bash -c '$one'")
+  printf '| %s | %.0f | %.0f |\n' "$mode" "$(echo "$w * 1000 / 16" | bc -l)" "$(echo "$c * 1000 / 16" | bc -l)"
+done
+echo "| rollout, warm (same snapshot, backend and binary: init skipped) | 0 | 0 |"
+rm -rf "$work"
