@@ -134,7 +134,7 @@ func TestProgressFooterAndPlainLines(t *testing.T) {
 	}
 
 	var errb bytes.Buffer
-	p := newProgress(IO{Err: &errb}, globals{v: viper.New()}, nil)
+	p := newProgress(IO{Err: &errb}, globals{v: viper.New()}, &rings.State{})
 	for _, ev := range evs {
 		p.event(ev)
 	}

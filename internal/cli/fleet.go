@@ -153,11 +153,11 @@ func (f *fleet) execute(ctx context.Context, io IO, g globals, s *rings.State, f
 	for name, b := range f.cfg.Boundaries {
 		limits[name] = b.MaxParallel
 	}
-	prior, err := f.store.Events(ctx, s.RunID)
+	seen, _, err := f.replay(ctx, s.RunID)
 	if err != nil {
 		return err
 	}
-	p := newProgress(io, g, prior)
+	p := newProgress(io, g, seen)
 	defer p.close()
 	x := &rings.Executor{
 		Store:       f.store,

@@ -51,8 +51,10 @@ type progress struct {
 	wg     sync.WaitGroup
 }
 
-func newProgress(io IO, g globals, prior []rings.Event) *progress {
-	p := &progress{io: io, st: newStyle(io, g), start: time.Now(), live: io.ErrTTY && g.color(), state: rings.Replay(prior), done: make(chan struct{})}
+// newProgress starts the display; state is the run as far as its journal tells (its own copy:
+// the footer is redrawn from another goroutine than the executor's).
+func newProgress(io IO, g globals, state *rings.State) *progress {
+	p := &progress{io: io, st: newStyle(io, g), start: time.Now(), live: io.ErrTTY && g.color(), state: state, done: make(chan struct{})}
 	if p.live {
 		p.wg.Add(1)
 		go func() {

@@ -126,11 +126,11 @@ func doctor(ctx context.Context, s journal.Store) (doctorReport, error) {
 	}
 	rep.Runs = len(runs)
 	for _, r := range runs {
-		evs, err := s.Events(ctx, r.ID)
-		if err != nil {
+		st := &rings.State{}
+		if err := s.RunEvents(ctx, r.ID, func(ev rings.Event) error { rings.Decide(st, ev); return nil }); err != nil {
 			return rep, err
 		}
-		if st := rings.Replay(evs); !rings.Terminal(st.Phase) {
+		if !rings.Terminal(st.Phase) {
 			rep.Unfinished = append(rep.Unfinished, r.ID)
 			rep.Notes = append(rep.Notes, fmt.Sprintf("run %s (%s %s) is unfinished (%s)", r.ID, r.Kind, r.Release.Name, firstNonEmpty(st.Phase, "never started")))
 		}

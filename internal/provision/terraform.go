@@ -254,7 +254,11 @@ func (p *Terraform) targetCLIConfig() (string, error) {
 			}
 		}
 		p.cliPath = filepath.Join(p.StateDir, "target.tfrc")
-		text := "# Written by rollout: " + firstNonEmpty(src, "no CLI configuration") + ", less plugin_cache_dir.\n" + strings.Join(kept, "\n")
+		from := src
+		if from == "" {
+			from = "no CLI configuration"
+		}
+		text := "# Written by rollout: " + from + ", less plugin_cache_dir.\n" + strings.Join(kept, "\n")
 		if err := os.MkdirAll(p.StateDir, 0o755); err != nil {
 			p.cliErr = err
 			return
@@ -262,15 +266,6 @@ func (p *Terraform) targetCLIConfig() (string, error) {
 		p.cliErr = os.WriteFile(p.cliPath, []byte(text), 0o600)
 	})
 	return p.cliPath, p.cliErr
-}
-
-func firstNonEmpty(s ...string) string {
-	for _, x := range s {
-		if x != "" {
-			return x
-		}
-	}
-	return ""
 }
 
 // prepare points the target's working directory at the release snapshot and initialises it,
