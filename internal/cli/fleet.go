@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rollout-dev/rollout/internal/clouds"
 	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/healthgate"
 	"github.com/rollout-dev/rollout/internal/journal"
@@ -26,6 +27,7 @@ type fleet struct {
 	stateDir string
 	store    journal.Store
 	bin      string
+	clouds   *clouds.Manager
 }
 
 func openFleet(ctx context.Context, g globals, needBinary bool) (*fleet, error) {
@@ -33,7 +35,7 @@ func openFleet(ctx context.Context, g globals, needBinary bool) (*fleet, error) 
 	if err != nil {
 		return nil, err
 	}
-	f := &fleet{cfg: cfg, stateDir: filepath.Join(cfg.Root, ".rollout")}
+	f := &fleet{cfg: cfg, stateDir: filepath.Join(cfg.Root, ".rollout"), clouds: &clouds.Manager{Config: cfg}}
 	if needBinary {
 		if f.bin, err = provision.FindBinary(firstNonEmpty(g.tfBin(), os.Getenv("ROLLOUT_TF_BIN"))); err != nil {
 			return nil, err
@@ -74,23 +76,40 @@ func (f *fleet) provisioner() *provision.Terraform {
 			return r.Vars, nil
 		},
 		Bundle: f.store.Bundle,
+		Clouds: f.clouds,
 	}
 }
 
-// checkBoundaries refuses targets of clouds this version cannot isolate credentials for: running
-// them with whatever credentials the environment holds could cross a sovereign boundary.
+// checkBoundaries refuses a run whose targets are no longer all declared: a target's boundary,
+// region and credentials come from its declaration.
 func (f *fleet) checkBoundaries(targets []string) error {
 	for _, name := range targets {
-		t := f.cfg.Target(name)
-		if t == nil {
+		if f.cfg.Target(name) == nil {
 			return &ExitErr{Code: ExitError, Err: fmt.Errorf("target %s of this run is no longer declared under %s: restore it to resume the run, or roll the run back first",
-				name, filepath.Join(f.cfg.Root, "environments"))}
-		}
-		if b := f.cfg.Boundaries[t.Boundary]; b != nil && b.Cloud != "local" {
-			return &ExitErr{Code: ExitError, Err: fmt.Errorf("%s: target %s is in boundary %s (cloud %s): this version of rollout runs only local boundaries, because it cannot yet give Terraform that boundary's credentials alone", t.File, t.Name, t.Boundary, b.Cloud)}
+				name, strings.Join(f.cfg.Environments, ", "))}
 		}
 	}
 	return nil
+}
+
+// preflight proves a boundary's identity when ring first enters it (rings.Executor.Preflight),
+// in the region of the ring's first target there.
+func (f *fleet) preflight(s *rings.State) func(ctx context.Context, ring, boundary string) (rings.Identity, string, error) {
+	return func(ctx context.Context, ring, boundary string) (rings.Identity, string, error) {
+		if b := f.cfg.Boundaries[boundary]; b == nil || b.Cloud == "local" {
+			return rings.Identity{}, "", nil // nothing to prove, nothing to journal
+		}
+		region := ""
+		for _, r := range s.Plan.Rings {
+			for _, t := range r.Targets {
+				if ct := f.cfg.Target(t.Name); r.Name == ring && t.Boundary == boundary && ct != nil && region == "" {
+					region = ct.Region
+				}
+			}
+		}
+		id, err := f.clouds.Preflight(ctx, boundary, region)
+		return id, clouds.Describe(boundary, id), err
+	}
 }
 
 func holder(doing string) journal.Holder {
@@ -166,6 +185,7 @@ func (f *fleet) execute(ctx context.Context, io IO, g globals, s *rings.State, f
 		Observe:     p.event,
 		Boundaries:  limits,
 		GlobalLimit: 64,
+		Preflight:   f.preflight(s),
 	}
 	err = x.Run(ctx, s, first)
 	if errors.Is(err, rings.ErrInterrupted) {
@@ -204,8 +224,8 @@ func parseVars(kvs []string) (map[string]any, error) {
 
 // replay rebuilds a run's state from its journal, streaming: the events go through Decide and
 // the gate log, never into one slice (a run of 10,000 targets has some 40,000 events).
-func (f *fleet) replay(ctx context.Context, runID string) (*rings.State, gateLog, error) {
-	s, gates := &rings.State{}, gateLog{}
+func (f *fleet) replay(ctx context.Context, runID string) (*rings.State, *runLog, error) {
+	s, gates := &rings.State{}, newRunLog()
 	err := f.store.RunEvents(ctx, runID, func(ev rings.Event) error {
 		rings.Decide(s, ev)
 		gates.add(ev)

@@ -218,6 +218,10 @@ func (p *progress) describe(ev rings.Event) string {
 		return st.paint("31", fmt.Sprintf("  %s: ROLLBACK FAILED: %s", who, ev.Message))
 	case rings.TargetRollbackSkip:
 		return st.paint("33", fmt.Sprintf("  %s: not rolled back: %s", who, ev.Message))
+	case rings.BoundaryVerified:
+		return fmt.Sprintf("ring %s entered boundary %s", ev.Ring, ev.Message)
+	case rings.BoundaryRefused:
+		return st.paint("31", fmt.Sprintf("ring %s: boundary %s refused: %s", ev.Ring, ev.Boundary, ev.Message))
 	case rings.RunFinished:
 		return "run finished: " + st.phase(ev.Outcome)
 	}

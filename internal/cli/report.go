@@ -41,7 +41,18 @@ type RingReport struct {
 	Ended     *time.Time             `json:"ended,omitempty"`
 	BakeUntil *time.Time             `json:"bakeUntil,omitempty"`
 	Approvals []rings.ApprovalRecord `json:"approvals,omitempty"`
-	Targets   []TargetReport         `json:"targets"`
+	// Boundaries is what preflight proved (or refused) when the ring entered each boundary.
+	Boundaries []BoundaryReport `json:"boundaries,omitempty"`
+	Targets    []TargetReport   `json:"targets"`
+}
+
+// BoundaryReport is one preflight of a boundary's identity; it never holds a secret.
+type BoundaryReport struct {
+	Boundary string          `json:"boundary"`
+	Verified bool            `json:"verified"`
+	Identity *rings.Identity `json:"identity,omitempty"`
+	Message  string          `json:"message"`
+	At       time.Time       `json:"at"`
 }
 
 type TargetReport struct {
@@ -75,13 +86,27 @@ func tptr(t time.Time) *time.Time {
 	return &t
 }
 
-// gateLog keeps the last measurement of each gate on each target (or ring: "ring:NAME").
-type gateLog map[string]map[string]*GateReport
+// runLog keeps what a report shows beyond the run's state: the last measurement of each gate on
+// each target (or ring: "ring:NAME"), and each ring's boundary preflights.
+type runLog struct {
+	gates      map[string]map[string]*GateReport
+	boundaries map[string][]BoundaryReport // by ring
+}
 
-func (g gateLog) add(ev rings.Event) {
+func newRunLog() *runLog {
+	return &runLog{gates: map[string]map[string]*GateReport{}, boundaries: map[string][]BoundaryReport{}}
+}
+
+func (l *runLog) add(ev rings.Event) {
+	if ev.Type == rings.BoundaryVerified || ev.Type == rings.BoundaryRefused {
+		l.boundaries[ev.Ring] = append(l.boundaries[ev.Ring], BoundaryReport{Boundary: ev.Boundary,
+			Verified: ev.Type == rings.BoundaryVerified, Identity: ev.Identity, Message: ev.Message, At: ev.At})
+		return
+	}
 	if ev.Type != rings.GateMeasured || ev.Passed == nil {
 		return
 	}
+	g := l.gates
 	key := ev.Target
 	if key == "" {
 		key = "ring:" + ev.Ring
@@ -98,13 +123,14 @@ func (g gateLog) add(ev rings.Event) {
 	gr.Measurements++
 }
 
-func buildReport(s *rings.State, gates gateLog) Report {
+func buildReport(s *rings.State, log *runLog) Report {
+	gates := log.gates
 	rep := Report{V: ReportVersion, Run: s.RunID, Kind: s.Plan.Kind, Release: s.Plan.Release, Phase: s.Phase,
 		Reason: s.Reason, Started: s.Started, Updated: s.Updated}
 	rep.ExitCode = exitCode(outcomeErr(s))
 	for _, r := range s.Rings {
 		rr := RingReport{Name: r.Plan.Name, Phase: r.Phase, Failures: r.Failures, Reason: r.Reason,
-			Started: tptr(r.Started), Ended: tptr(r.Ended), Approvals: r.Approvals}
+			Started: tptr(r.Started), Ended: tptr(r.Ended), Approvals: r.Approvals, Boundaries: log.boundaries[r.Plan.Name]}
 		if r.Phase == rings.RBaking {
 			rr.BakeUntil = tptr(r.BakeUntil)
 		}

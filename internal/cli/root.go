@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/rollout-dev/rollout/internal/clouds"
 	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/journal"
 	"github.com/spf13/cobra"
@@ -117,6 +118,7 @@ was carried out; 3 waiting for an approval; 4 blocked by a freeze; 5 another run
 	}
 	root.AddCommand(
 		newValidateCmd(io, g),
+		newPreflightCmd(io, g),
 		newPlanCmd(io, g),
 		newStartCmd(io, g),
 		newStatusCmd(io, g),
@@ -157,6 +159,9 @@ func loadConfig(g globals) (*config.Config, error) {
 			return nil, &ExitErr{Code: ExitError, Err: fmt.Errorf("the configuration has %d problem(s):\n%w", len(errs), err)}
 		}
 		return nil, err
+	}
+	if errs := clouds.Validate(c); len(errs) > 0 {
+		return nil, &ExitErr{Code: ExitError, Err: fmt.Errorf("the configuration has %d problem(s):\n%w", len(errs), errs)}
 	}
 	return c, nil
 }

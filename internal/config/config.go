@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"text/template"
@@ -39,6 +40,8 @@ type Config struct {
 	Rings      []*Ring
 	Targets    []*Target // in file order, files sorted by path
 	State      string    // the journal: "", "sqlite", "sqlite:PATH" or a postgres:// URL without a password
+	// Environments are the directories (relative to Root) whose **/*.yaml files declare targets.
+	Environments []string
 }
 
 type Release struct {
@@ -53,14 +56,43 @@ type Defaults struct {
 	MaxParallel      int
 	TerraformTimeout Duration // deadline for each terraform command
 	LockTimeout      Duration // how long plan and apply wait for a held state lock
+	PassEnv          []string // extra variables of rollout's environment that every Terraform run sees
 }
 
+// Boundary is one cloud trust boundary. Its cloud-specific keys are checked for spelling here and
+// for meaning (regions, endpoints, partitions) by package clouds.
 type Boundary struct {
 	Name           string
 	Cloud          string // azure | aws | gcp | local
 	MaxParallel    int
-	ProviderMirror string
-	Settings       map[string]any // cloud-specific keys (environment, partition, identity, ...)
+	ProviderMirror string            // a directory (filesystem mirror) or an https URL (network mirror)
+	Environment    string            // azure: public | usgovernment | china | custom
+	Partition      string            // aws: aws | aws-us-gov | aws-cn | aws-eusc | aws-iso | ...
+	UniverseDomain string            // gcp: googleapis.com (default) or a sovereign universe
+	Endpoints      map[string]string // azure custom cloud endpoints; aws/gcp endpoint overrides
+	Regions        []string          // the regions targets may use (custom clouds; narrows the known list otherwise)
+	Identity       map[string]string // cloud-specific identity keys; names of secret variables, never secrets
+	AssumeRole     []AssumeRole      // aws: a role chain, assumed in order
+	PassEnv        []string          // extra variables of rollout's environment this boundary's runs see
+	Line           int               // where it is declared in rollout.yaml
+	Lines          map[string]int    // line of each key, e.g. "identity.roleArn"
+}
+
+// AssumeRole is one step of an AWS role chain.
+type AssumeRole struct {
+	RoleArn     string
+	ExternalID  string
+	SessionName string
+}
+
+// Identity keys each cloud accepts.
+var identityKeys = map[string][]string{
+	"azure": {"tenantId", "clientId", "subscriptionId", "federatedTokenFile", "oidcRequestUrlEnv", "oidcRequestTokenEnv",
+		"managedIdentity", "clientSecretEnv", "clientCertificateFile", "clientCertificatePasswordEnv"},
+	"aws": {"profile", "configFile", "sharedCredentialsFile", "accessKeyIdEnv", "secretAccessKeyEnv", "sessionTokenEnv",
+		"roleArn", "webIdentityTokenFile", "sessionName", "accountId", "assumeRole"},
+	"gcp":   {"credentialsFile", "project", "impersonateServiceAccount"},
+	"local": {},
 }
 
 // Gate is a named health check: one provider plus the policy that turns measurements into a verdict.
@@ -129,6 +161,7 @@ type Target struct {
 	Backend  *Backend
 	File     string // where it was declared, relative to Root
 	Line     int
+	Lines    map[string]int // line of each key, e.g. "region", "backend.config.region"
 }
 
 type Backend struct {
@@ -192,7 +225,16 @@ func parseDoc(data []byte, w walker) *yaml.Node {
 func (c *Config) parseMain(data []byte, errs *Errors) {
 	w := walker{file: c.rel(c.File), errs: errs}
 	root := parseDoc(data, w)
-	top := w.fields(root, "", "release", "defaults", "boundaries", "gates", "rings", "state")
+	top := w.fields(root, "", "release", "defaults", "boundaries", "gates", "rings", "state", "environments")
+	c.Environments = w.strings(top["environments"], "environments")
+	if top["environments"] == nil {
+		c.Environments = []string{"environments"}
+	}
+	for i, d := range c.Environments {
+		if st, err := os.Stat(filepath.Join(c.Root, d)); err != nil || !st.IsDir() {
+			w.fail(top["environments"], fmt.Sprintf("environments[%d]", i), "directory %s does not exist", d)
+		}
+	}
 
 	rel := w.fields(top["release"], "release", "module", "vars")
 	c.Release.Module = w.str(rel["module"], "release.module")
@@ -218,7 +260,8 @@ func (c *Config) parseMain(data []byte, errs *Errors) {
 			}
 		}
 	}
-	def := w.fields(top["defaults"], "defaults", "maxParallel", "terraformTimeout", "lockTimeout")
+	def := w.fields(top["defaults"], "defaults", "maxParallel", "terraformTimeout", "lockTimeout", "passEnv")
+	c.Defaults.PassEnv = w.envNames(def["passEnv"], "defaults.passEnv")
 	c.Defaults.MaxParallel = w.integer(def["maxParallel"], "defaults.maxParallel", 1)
 	if c.Defaults.MaxParallel == 0 {
 		c.Defaults.MaxParallel = 4
@@ -235,9 +278,12 @@ func (c *Config) parseMain(data []byte, errs *Errors) {
 	c.Boundaries = map[string]*Boundary{}
 	for name, n := range w.fields(top["boundaries"], "boundaries") {
 		path := "boundaries." + name
-		b := &Boundary{Name: name, Settings: map[string]any{}}
+		b := &Boundary{Name: name, Line: n.Line, Lines: map[string]int{}}
 		f := w.fields(n, path, "cloud", "environment", "endpoints", "identity", "partition", "universeDomain",
-			"maxParallel", "providerMirror", "regions")
+			"maxParallel", "providerMirror", "regions", "passEnv")
+		for k, v := range f {
+			b.Lines[k] = v.Line
+		}
 		b.Cloud = w.str(f["cloud"], path+".cloud")
 		switch b.Cloud {
 		case "azure", "aws", "gcp", "local":
@@ -248,11 +294,47 @@ func (c *Config) parseMain(data []byte, errs *Errors) {
 		}
 		b.MaxParallel = w.integer(f["maxParallel"], path+".maxParallel", 1)
 		b.ProviderMirror = w.str(f["providerMirror"], path+".providerMirror")
-		for _, k := range []string{"environment", "endpoints", "identity", "partition", "universeDomain", "regions"} {
-			if f[k] != nil {
-				var v any
-				_ = f[k].Decode(&v)
-				b.Settings[k] = v
+		b.Environment = w.str(f["environment"], path+".environment")
+		b.Partition = w.str(f["partition"], path+".partition")
+		b.UniverseDomain = w.str(f["universeDomain"], path+".universeDomain")
+		b.Regions = w.strings(f["regions"], path+".regions")
+		b.PassEnv = w.envNames(f["passEnv"], path+".passEnv")
+		b.Endpoints = w.stringMap(f["endpoints"], path+".endpoints")
+		for k, v := range w.fields(f["endpoints"], path+".endpoints") {
+			b.Lines["endpoints."+k] = v.Line
+		}
+		// Keys that belong to another cloud are a mistake worth naming, not ignoring.
+		for key, cloud := range map[string]string{"environment": "azure", "partition": "aws", "universeDomain": "gcp"} {
+			if f[key] != nil && b.Cloud != "" && b.Cloud != cloud {
+				w.fail(f[key], path+"."+key, "is a %s key; this boundary's cloud is %s", cloud, b.Cloud)
+			}
+		}
+		if allowed, ok := identityKeys[b.Cloud]; ok && f["identity"] != nil {
+			if b.Cloud == "local" {
+				w.fail(f["identity"], path+".identity", "a local boundary has no identity")
+			}
+			b.Identity = map[string]string{}
+			for k, v := range w.fields(f["identity"], path+".identity", allowed...) {
+				b.Lines["identity."+k] = v.Line
+				if k == "assumeRole" {
+					if v.Kind != yaml.SequenceNode {
+						w.fail(v, path+".identity.assumeRole", "must be a list of {roleArn, externalId, sessionName}")
+						continue
+					}
+					for i, rn := range v.Content {
+						rp := fmt.Sprintf("%s.identity.assumeRole[%d]", path, i)
+						rf := w.fields(rn, rp, "roleArn", "externalId", "sessionName")
+						ar := AssumeRole{RoleArn: w.str(rf["roleArn"], rp+".roleArn"), ExternalID: w.str(rf["externalId"], rp+".externalId"),
+							SessionName: w.str(rf["sessionName"], rp+".sessionName")}
+						if ar.RoleArn == "" {
+							w.fail(rn, rp+".roleArn", "is required")
+						}
+						b.Lines[fmt.Sprintf("identity.assumeRole[%d]", i)] = rn.Line
+						b.AssumeRole = append(b.AssumeRole, ar)
+					}
+					continue
+				}
+				b.Identity[k] = w.str(v, path+".identity."+k)
 			}
 		}
 		if !nameRE.MatchString(name) {
@@ -413,15 +495,17 @@ func parseRing(w walker, path string, n *yaml.Node, defaultParallel int) *Ring {
 }
 
 func (c *Config) loadEnvironments(errs *Errors) {
-	dir := filepath.Join(c.Root, "environments")
 	var files []string
-	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && (strings.HasSuffix(p, ".yaml") || strings.HasSuffix(p, ".yml")) {
-			files = append(files, p)
-		}
-		return nil
-	})
+	for _, d := range c.Environments {
+		_ = filepath.WalkDir(filepath.Join(c.Root, d), func(p string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && (strings.HasSuffix(p, ".yaml") || strings.HasSuffix(p, ".yml")) {
+				files = append(files, p)
+			}
+			return nil
+		})
+	}
 	sort.Strings(files)
+	files = slices.Compact(files)
 	for _, p := range files {
 		data, err := os.ReadFile(p)
 		w := walker{file: c.rel(p), errs: errs}
@@ -447,7 +531,10 @@ func (c *Config) loadEnvironments(errs *Errors) {
 
 func parseTarget(w walker, path string, n *yaml.Node) *Target {
 	f := w.fields(n, path, "name", "boundary", "region", "labels", "vars", "backend")
-	t := &Target{File: w.file, Line: n.Line}
+	t := &Target{File: w.file, Line: n.Line, Lines: map[string]int{}}
+	for k, v := range f {
+		t.Lines[k] = v.Line
+	}
 	t.Name = w.str(f["name"], path+".name")
 	t.Boundary = w.str(f["boundary"], path+".boundary")
 	t.Region = w.str(f["region"], path+".region")
@@ -464,6 +551,12 @@ func parseTarget(w walker, path string, n *yaml.Node) *Target {
 	if f["backend"] != nil {
 		b := w.fields(f["backend"], path+".backend", "type", "config")
 		t.Backend = &Backend{Type: w.str(b["type"], path+".backend.type"), Config: w.anyMap(b["config"], path+".backend.config")}
+		for k, v := range w.fields(b["config"], path+".backend.config") {
+			t.Lines["backend.config."+k] = v.Line
+		}
+		if b["type"] != nil {
+			t.Lines["backend.type"] = b["type"].Line
+		}
 		if t.Backend.Type == "" {
 			w.fail(f["backend"], path+".backend.type", "is required (s3, azurerm, gcs, local, ...)")
 		}
@@ -534,7 +627,7 @@ func (c *Config) validate(errs *Errors) {
 		}
 	}
 	if len(c.Targets) == 0 {
-		main.fail(nil, "", "the fleet has no targets: declare them in environments/**/*.yaml")
+		main.fail(nil, "", "the fleet has no targets: declare them in %s", strings.Join(c.Environments, ", ")+"/**/*.yaml")
 	}
 }
 

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -227,4 +228,30 @@ func (w walker) anyMap(n *yaml.Node, path string) map[string]any {
 		w.fail(n, path, "%v", err)
 	}
 	return out
+}
+
+var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// cloudEnvPrefixes are variables that carry cloud identity. They never pass through passEnv: a
+// boundary's credentials come from its identity settings only, so that one cloud's cannot leak
+// into another's Terraform run.
+var cloudEnvPrefixes = []string{"ARM_", "AZURE_", "AWS_", "GOOGLE_", "CLOUDSDK_", "GCLOUD_", "MSI_", "IDENTITY_", "ACTIONS_ID_TOKEN_"}
+
+// envNames reads a list of environment variable names for passEnv.
+func (w walker) envNames(n *yaml.Node, path string) []string {
+	names := w.strings(n, path)
+	for i, name := range names {
+		switch {
+		case !envNameRE.MatchString(name):
+			w.fail(n.Content[i], fmt.Sprintf("%s[%d]", path, i), "%q is not an environment variable name", name)
+		default:
+			for _, p := range cloudEnvPrefixes {
+				if strings.HasPrefix(strings.ToUpper(name), p) {
+					w.fail(n.Content[i], fmt.Sprintf("%s[%d]", path, i), "%s carries cloud identity and never passes through: give a boundary its credentials under boundaries.<name>.identity", name)
+					break
+				}
+			}
+		}
+	}
+	return names
 }

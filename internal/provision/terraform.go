@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/terraform-exec/tfexec"
+	"github.com/rollout-dev/rollout/internal/clouds"
 	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/rings"
 )
@@ -34,9 +36,13 @@ type Terraform struct {
 	// Bundle returns a release's snapshot bundle kept in the journal, for a machine that does not
 	// have the snapshot (a resume, a rollback or an expansion on another agent). May be nil.
 	Bundle func(ctx context.Context, digest string) ([]byte, error)
+	// Clouds gives each target's Terraform run its boundary's environment and nothing else. Nil:
+	// the base allow-list of clouds.BaseEnv only (tests of local targets).
+	Clouds *clouds.Manager
 
 	mu       sync.Mutex
-	resolved map[string]*resolution // by snapshot digest
+	resolved map[string]*resolution // by snapshot digest and provider mirror
+	secrets  map[string][]string    // by target: the secret values its last plan ran with
 	cliOnce  sync.Once
 	cliPath  string
 	cliErr   error
@@ -69,30 +75,37 @@ func FindBinary(explicit string) (string, error) {
 	return "", errors.New("no terraform or tofu binary found (hint: `make tools` builds OpenTofu into .tools/; point TF_BIN or --tf-bin at a binary)")
 }
 
-// env is the environment Terraform runs with: this process's, less what terraform-exec manages,
-// with the given overrides.
-func env(extra map[string]string) map[string]string {
-	out := map[string]string{}
-	for _, kv := range os.Environ() {
-		k, v, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "TF_VAR_") || strings.HasPrefix(k, "TF_CLI_ARGS") || slices.Contains(managedEnv, k) {
-			continue
-		}
-		out[k] = v
+// baseEnv is the environment of Terraform work that belongs to no boundary (resolving a release's
+// providers): an allow-list of rollout's own, never its cloud credentials.
+func (p *Terraform) baseEnv() map[string]string {
+	cfg := p.Config
+	if cfg == nil {
+		cfg = &config.Config{}
 	}
-	maps.Copy(out, extra)
-	return out
+	return clouds.BaseEnv(cfg, os.LookupEnv)
 }
 
-var managedEnv = []string{"TF_INPUT", "TF_IN_AUTOMATION", "TF_LOG", "TF_LOG_CORE", "TF_LOG_PATH", "TF_LOG_PROVIDER",
-	"TF_REATTACH_PROVIDERS", "TF_APPEND_USER_AGENT", "TF_WORKSPACE", "TF_DISABLE_PLUGIN_TLS", "TF_SKIP_PROVIDER_VERIFY", "TF_PLUGIN_CACHE_DIR", "TF_DATA_DIR"}
+// targetEnv is the environment of one target's Terraform run: its boundary's variables and none
+// of another's (see package clouds), with the secrets in it for redaction.
+func (p *Terraform) targetEnv(ctx context.Context, target string) (map[string]string, []string, error) {
+	if p.Clouds == nil {
+		return p.baseEnv(), nil, nil
+	}
+	e, err := p.Clouds.Env(ctx, target)
+	if err != nil {
+		return nil, nil, err
+	}
+	return e.Vars, e.Secrets, nil
+}
 
-func (p *Terraform) newTF(ctx context.Context, dir string, log io.Writer, extra map[string]string) (*tfexec.Terraform, error) {
+func (p *Terraform) newTF(ctx context.Context, dir string, log io.Writer, base map[string]string, extra map[string]string) (*tfexec.Terraform, error) {
 	tf, err := tfexec.NewTerraform(dir, p.Bin)
 	if err != nil {
 		return nil, err
 	}
-	if err := tf.SetEnv(env(extra)); err != nil {
+	env := maps.Clone(base)
+	maps.Copy(env, extra)
+	if err := tf.SetEnv(env); err != nil {
 		return nil, err
 	}
 	if log != nil {
@@ -151,23 +164,39 @@ func linkTree(dir, snapshot string) error {
 // with the user's own CLI configuration (registry, mirror, credentials). Targets then install
 // from there with -plugin-dir: reads of one finished, read-only directory, never concurrent writes
 // to a shared plugin cache (which crashes OpenTofu and Terraform at high parallelism).
-func (p *Terraform) resolve(ctx context.Context, digest string) (string, error) {
+// A boundary with a provider mirror (a cloud that cannot reach a public registry) gets its own
+// resolution, installed from that mirror only.
+func (p *Terraform) resolve(ctx context.Context, digest, mirror string) (string, error) {
+	key := digest + "\x00" + mirror
 	p.mu.Lock()
 	if p.resolved == nil {
 		p.resolved = map[string]*resolution{}
 	}
-	r, ok := p.resolved[digest]
+	r, ok := p.resolved[key]
 	if !ok {
 		r = &resolution{}
-		p.resolved[digest] = r
+		p.resolved[key] = r
 	}
 	p.mu.Unlock()
-	r.once.Do(func() { r.dir, r.err = p.resolveOnce(ctx, digest) })
+	r.once.Do(func() { r.dir, r.err = p.resolveOnce(ctx, digest, mirror) })
 	return r.dir, r.err
 }
 
-func (p *Terraform) resolveOnce(ctx context.Context, digest string) (string, error) {
+// mirrorCLIConfig is the CLI configuration of a boundary's provider mirror: that mirror and no
+// direct installation, so a disconnected cloud never reaches for a public registry.
+func mirrorCLIConfig(mirror string) string {
+	block := fmt.Sprintf("  filesystem_mirror {\n    path = %q\n  }\n", mirror)
+	if strings.HasPrefix(mirror, "https://") {
+		block = fmt.Sprintf("  network_mirror {\n    url = %q\n  }\n", strings.TrimSuffix(mirror, "/")+"/")
+	}
+	return "# Written by rollout: this boundary's provider mirror, and no direct installation.\nprovider_installation {\n" + block + "}\n"
+}
+
+func (p *Terraform) resolveOnce(ctx context.Context, digest, mirror string) (string, error) {
 	dst := filepath.Join(p.StateDir, "providers", digest)
+	if mirror != "" {
+		dst += "-" + shortHash(mirror)
+	}
 	if _, err := os.Stat(filepath.Join(dst, ".terraform.lock.hcl")); err == nil {
 		return dst, nil
 	}
@@ -201,7 +230,15 @@ func (p *Terraform) resolveOnce(ctx context.Context, digest string) (string, err
 		}
 	}
 	var log bytes.Buffer
-	tf, err := p.newTF(ctx, tmp, &log, nil)
+	var extra map[string]string
+	if mirror != "" {
+		rc := filepath.Join(tmp, ".rollout-mirror.tfrc")
+		if err := os.WriteFile(rc, []byte(mirrorCLIConfig(mirror)), 0o644); err != nil {
+			return "", err
+		}
+		extra = map[string]string{"TF_CLI_CONFIG_FILE": rc}
+	}
+	tf, err := p.newTF(ctx, tmp, &log, p.baseEnv(), extra)
 	if err != nil {
 		return "", err
 	}
@@ -272,8 +309,12 @@ func (p *Terraform) targetCLIConfig() (string, error) {
 // unless it was initialised for the same snapshot, backend and binary already. It returns the one
 // terraform-exec handle that the target's commands of this operation share (so that its version
 // check runs once).
-func (p *Terraform) prepare(ctx context.Context, t *config.Target, rel rings.ReleaseRef) (*tfexec.Terraform, string, error) {
-	res, err := p.resolve(ctx, rel.Digest)
+func (p *Terraform) prepare(ctx context.Context, t *config.Target, rel rings.ReleaseRef, env map[string]string) (*tfexec.Terraform, string, error) {
+	mirror := ""
+	if b := p.Config.Boundaries[t.Boundary]; b != nil {
+		mirror = b.ProviderMirror
+	}
+	res, err := p.resolve(ctx, rel.Digest, mirror)
 	if err != nil {
 		return nil, "", err
 	}
@@ -285,12 +326,12 @@ func (p *Terraform) prepare(ctx context.Context, t *config.Target, rel rings.Rel
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, "", err
 	}
-	tf, err := p.newTF(ctx, dir, nil, map[string]string{"TF_CLI_CONFIG_FILE": rc})
+	tf, err := p.newTF(ctx, dir, nil, env, map[string]string{"TF_CLI_CONFIG_FILE": rc})
 	if err != nil {
 		return nil, "", err
 	}
 	backendType, backendArgs := p.backend(t)
-	stampText := strings.Join(append([]string{rel.Digest, p.Bin, backendType}, backendArgs...), "\n")
+	stampText := strings.Join(append([]string{rel.Digest, p.Bin, res, backendType}, backendArgs...), "\n")
 	stampFile := filepath.Join(dir, ".rollout-init")
 	if old, err := os.ReadFile(stampFile); err == nil && string(old) == stampText {
 		return tf, dir, nil
@@ -423,9 +464,13 @@ func (p *Terraform) plan(ctx context.Context, target string, rel rings.ReleaseRe
 	if err != nil {
 		return nil, "", none, false, err
 	}
-	tf, dir, err := p.prepare(ctx, t, rel)
+	env, secrets, err := p.targetEnv(ctx, target)
 	if err != nil {
-		return nil, "", none, false, err
+		return nil, "", none, false, fmt.Errorf("plan target %s: %w", target, err)
+	}
+	tf, dir, err := p.prepare(ctx, t, rel, env)
+	if err != nil {
+		return nil, "", none, false, redact(err, secrets)
 	}
 	relVars, err := p.Vars(ctx, rel.Name)
 	if err != nil {
@@ -447,10 +492,16 @@ func (p *Terraform) plan(ctx context.Context, target string, rel rings.ReleaseRe
 	r := readStream(stream.Bytes())
 	if err != nil {
 		if r.diags != "" {
-			return nil, "", r.summary, false, fmt.Errorf("plan target %s: %s", target, r.diags)
+			return nil, "", r.summary, false, redact(fmt.Errorf("plan target %s: %s", target, r.diags), secrets)
 		}
-		return nil, "", r.summary, false, fmt.Errorf("plan target %s: %w", target, err)
+		return nil, "", r.summary, false, redact(fmt.Errorf("plan target %s: %w", target, err), secrets)
 	}
+	p.mu.Lock()
+	if p.secrets == nil {
+		p.secrets = map[string][]string{}
+	}
+	p.secrets[target] = secrets
+	p.mu.Unlock()
 	return tf, dir, r.summary, changes, nil
 }
 
@@ -478,10 +529,13 @@ func (p *Terraform) Apply(ctx context.Context, target string, rel rings.ReleaseR
 	err = tf.ApplyJSON(actx, &stream, tfexec.DirOrPlan(filepath.Join(dir, "release.tfplan")), tfexec.LockTimeout(p.lockTimeout()))
 	r := readStream(stream.Bytes())
 	if err != nil {
+		p.mu.Lock()
+		secrets := p.secrets[target]
+		p.mu.Unlock()
 		if r.diags != "" {
-			return rings.ApplyResult{Summary: sum}, fmt.Errorf("apply target %s: %s", target, r.diags)
+			return rings.ApplyResult{Summary: sum}, redact(fmt.Errorf("apply target %s: %s", target, r.diags), secrets)
 		}
-		return rings.ApplyResult{Summary: sum}, fmt.Errorf("apply target %s: %w", target, err)
+		return rings.ApplyResult{Summary: sum}, redact(fmt.Errorf("apply target %s: %w", target, err), secrets)
 	}
 	if r.outputs == nil {
 		all, public, err := p.outputs(ctx, tf)
@@ -500,7 +554,11 @@ func (p *Terraform) Outputs(ctx context.Context, target string) (map[string]any,
 	if err != nil {
 		return nil, err
 	}
-	tf, err := p.newTF(ctx, p.WorkDir(target), nil, map[string]string{"TF_CLI_CONFIG_FILE": rc})
+	env, _, err := p.targetEnv(ctx, target)
+	if err != nil {
+		return nil, err
+	}
+	tf, err := p.newTF(ctx, p.WorkDir(target), nil, env, map[string]string{"TF_CLI_CONFIG_FILE": rc})
 	if err != nil {
 		return nil, err
 	}
@@ -619,4 +677,20 @@ func readStream(stream []byte) streamResult {
 	}
 	r.diags = strings.Join(diags, "; ")
 	return r
+}
+
+// redact keeps the secret values a run's environment held out of an error's text.
+func redact(err error, secrets []string) error {
+	if err == nil || len(secrets) == 0 {
+		return err
+	}
+	if s := clouds.Redact(err.Error(), secrets); s != err.Error() {
+		return errors.New(s)
+	}
+	return err
+}
+
+func shortHash(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:4])
 }

@@ -83,8 +83,13 @@ type Executor struct {
 	Observe     func(Event)    // sees every journaled event (progress display); may be nil
 	Boundaries  map[string]int // per-boundary limit on concurrent Terraform runs; 0 or absent: none
 	GlobalLimit int            // limit on concurrent Terraform runs across boundaries; 0: none
+	// Preflight proves a boundary's identity when a ring first enters it, before any Terraform run
+	// there; the result is journaled (boundary.verified or boundary.refused), and a refusal fails
+	// every run of that ring in that boundary. Nil: no preflight.
+	Preflight func(ctx context.Context, ring, boundary string) (Identity, string, error)
 
 	mu      sync.Mutex
+	checked map[string]*preflight // by ring and boundary
 	outputs map[string]map[string]any
 	sems    map[string]chan struct{}
 	global  chan struct{}
@@ -321,7 +326,53 @@ func (x *Executor) targetOutputs(ctx context.Context, target string) (map[string
 	return out, err
 }
 
+type preflight struct {
+	once sync.Once
+	err  error
+}
+
+// preflight runs the boundary's preflight once per ring (and per process: a resumed run proves
+// its credentials again); the first worker to need it journals the result.
+func (x *Executor) preflight(ctx context.Context, c Command, send func(Event)) error {
+	if x.Preflight == nil || c.Boundary == "" {
+		return nil
+	}
+	key := c.Ring + "\x00" + c.Boundary
+	x.mu.Lock()
+	if x.checked == nil {
+		x.checked = map[string]*preflight{}
+	}
+	p, ok := x.checked[key]
+	if !ok {
+		p = &preflight{}
+		x.checked[key] = p
+	}
+	x.mu.Unlock()
+	p.once.Do(func() {
+		id, msg, err := x.Preflight(ctx, c.Ring, c.Boundary)
+		if ctx.Err() != nil {
+			p.err = ctx.Err()
+			x.mu.Lock()
+			delete(x.checked, key) // interrupted, not refused: a later run checks again
+			x.mu.Unlock()
+			return
+		}
+		if err != nil {
+			p.err = fmt.Errorf("boundary %s refused: %w", c.Boundary, err)
+			send(Event{Type: BoundaryRefused, Ring: c.Ring, Boundary: c.Boundary, Message: err.Error()})
+			return
+		}
+		if msg != "" { // "" : nothing to prove in this boundary
+			send(Event{Type: BoundaryVerified, Ring: c.Ring, Boundary: c.Boundary, Identity: &id, Message: msg})
+		}
+	})
+	return p.err
+}
+
 func (x *Executor) terraform(ctx context.Context, c Command, send func(Event)) (ApplyResult, error) {
+	if err := x.preflight(ctx, c, send); err != nil {
+		return ApplyResult{}, err
+	}
 	release, err := x.acquire(ctx, c.Boundary)
 	if err != nil {
 		return ApplyResult{}, err

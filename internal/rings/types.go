@@ -83,6 +83,10 @@ const (
 	TargetRollbackFailed EventType = "target.rollback_failed"
 	TargetRollbackSkip   EventType = "target.rollback_skipped"
 	RollbackPlanned      EventType = "rollback.planned"
+	// Records of the executor's preflight: the identity proven when a ring first enters a boundary,
+	// or why it could not be (then every Terraform run of that ring in that boundary fails).
+	BoundaryVerified EventType = "boundary.verified"
+	BoundaryRefused  EventType = "boundary.refused"
 )
 
 // Event is one record of a run's journal. Inputs to Decide come from the executor or an operator;
@@ -106,6 +110,19 @@ type Event struct {
 	Message string         `json:"message,omitempty"`
 	Actor   string         `json:"actor,omitempty"`
 	Targets []string       `json:"targets,omitempty"`
+	// Boundary is the boundary a boundary.* record is about; Identity what preflight proved there.
+	Boundary string    `json:"boundary,omitempty"`
+	Identity *Identity `json:"identity,omitempty"`
+}
+
+// Identity is what a boundary's preflight proved; it never holds a secret.
+type Identity struct {
+	Cloud     string `json:"cloud"`
+	Scope     string `json:"scope"` // AWS partition, Azure environment or Google universe
+	Region    string `json:"region,omitempty"`
+	Principal string `json:"principal,omitempty"`
+	Account   string `json:"account,omitempty"` // AWS account, Azure tenant, Google project
+	Attempts  int    `json:"attempts,omitempty"`
 }
 
 // PlanSummary is what a Terraform plan would do to one target.

@@ -1,0 +1,83 @@
+package clouds
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+)
+
+// runner is a CI runner's environment holding credentials of several clouds at once.
+var runner = map[string]string{
+	"PATH": "/usr/bin", "HOME": "/home/ci", "LANG": "C.UTF-8",
+	"AWS_ACCESS_KEY_ID": "AKIACOMMERCIALAMBIENT", "AWS_SECRET_ACCESS_KEY": "ambient-commercial-secret", "AWS_PROFILE": "default",
+	"CN_KEY": "AKIACHINAKEY0001", "CN_SECRET": "china-secret-value",
+	"AZ_CN_SECRET":      "azure-china-client-secret",
+	"ARM_CLIENT_SECRET": "ambient-azure-public-secret", "GOOGLE_APPLICATION_CREDENTIALS": "/home/ci/commercial.json",
+	"BUILD_ID": "42", "EXTRA_TOOL_HOME": "/opt/tool",
+}
+
+func lookupIn(env map[string]string) Lookup {
+	return func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+}
+
+func TestEnvHoldsOneBoundaryAndNoAmbientCredentials(t *testing.T) {
+	c := fleet()
+	c.Defaults.PassEnv = []string{"BUILD_ID"}
+	c.Boundaries["aws-us-gov"].PassEnv = []string{"EXTRA_TOOL_HOME"}
+	orig := environ
+	environ = func(Lookup) []string { return nil }
+	defer func() { environ = orig }()
+	m := &Manager{Config: c, Lookup: lookupIn(runner)}
+	cases := map[string]map[string]string{
+		"gov-w1": {"AWS_REGION": "us-gov-west-1", "AWS_ROLE_ARN": "arn:aws-us-gov:iam::123456789012:role/deployer",
+			"AWS_WEB_IDENTITY_TOKEN_FILE": "/var/run/aws-token", "AWS_ROLE_SESSION_NAME": "rollout", "AWS_CONFIG_FILE": os.DevNull,
+			"AWS_SHARED_CREDENTIALS_FILE": os.DevNull, "AWS_ENDPOINT_URL_STS": "", "EXTRA_TOOL_HOME": "/opt/tool", "BUILD_ID": "42", "PATH": "/usr/bin"},
+		"gov-va": {"ARM_ENVIRONMENT": "usgovernment", "ARM_TENANT_ID": "t-1", "ARM_CLIENT_ID": "c-1", "ARM_USE_OIDC": "true",
+			"ARM_OIDC_TOKEN_FILE_PATH": "/var/run/token", "EXTRA_TOOL_HOME": ""},
+		"cn-n3":  {"ARM_ENVIRONMENT": "china", "ARM_CLIENT_SECRET": "azure-china-client-secret"},
+		"sov-1":  {"ARM_METADATA_HOSTNAME": "management.sovcloud.example", "ARM_ENVIRONMENT": "", "ARM_USE_MSI": "true"},
+		"s3ns-1": {"GOOGLE_CLOUD_UNIVERSE_DOMAIN": "s3nsapis.fr", "GOOGLE_APPLICATION_CREDENTIALS": "/etc/s3ns/wif.json", "GOOGLE_REGION": "u-france-east1"},
+		"gcp-1":  {"GOOGLE_CLOUD_UNIVERSE_DOMAIN": "googleapis.com", "GOOGLE_APPLICATION_CREDENTIALS": ""},
+		"dev":    {"PATH": "/usr/bin", "HOME": "/home/ci", "BUILD_ID": "42"},
+	}
+	for target, want := range cases {
+		e, err := m.Env(context.Background(), target)
+		if err != nil {
+			t.Fatalf("%s: %v", target, err)
+		}
+		for k, v := range want {
+			if got, ok := e.Vars[k]; v == "" && ok || v != "" && got != v {
+				t.Errorf("%s: %s = %q (set: %v), want %q", target, k, got, ok, v)
+			}
+		}
+		for k, v := range e.Vars {
+			for _, ambient := range []string{"AKIACOMMERCIALAMBIENT", "ambient-commercial-secret", "ambient-azure-public-secret", "/home/ci/commercial.json"} {
+				if v == ambient {
+					t.Errorf("%s: the runner's %s leaked in as %s", target, ambient, k)
+				}
+			}
+			if k == "AWS_PROFILE" {
+				t.Errorf("%s: the runner's AWS_PROFILE leaked in", target)
+			}
+		}
+		if target == "cn-n3" && (len(e.Secrets) != 1 || e.Secrets[0] != "azure-china-client-secret") {
+			t.Errorf("cn-n3: secrets %v, want the client secret", e.Secrets)
+		}
+	}
+}
+
+func TestEnvNamesAMissingSecretVariable(t *testing.T) {
+	m := &Manager{Config: fleet(), Lookup: lookupIn(map[string]string{})}
+	_, err := m.Env(context.Background(), "cn-n3")
+	if err == nil || !strings.Contains(err.Error(), "boundary azure-china: identity.clientSecretEnv names AZ_CN_SECRET, which is not set") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestRedact(t *testing.T) {
+	got := Redact("error: key AKIAX123 and secret s3cr3t-value refused; abc kept", []string{"AKIAX123", "s3cr3t-value", "abc"})
+	if got != "error: key [redacted] and secret [redacted] refused; abc kept" {
+		t.Fatal(got)
+	}
+}

@@ -1,0 +1,255 @@
+package clouds
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/cenkalti/backoff/v5"
+
+	"github.com/rollout-dev/rollout/internal/config"
+	"github.com/rollout-dev/rollout/internal/rings"
+)
+
+// Identity is what preflight proved about a boundary's credentials; it holds no secret. It is
+// the journal's record type.
+type Identity = rings.Identity
+
+// Describe says in one line what preflight proved in boundary.
+func Describe(boundary string, i Identity) string {
+	s := fmt.Sprintf("%s (%s %s): %s", boundary, i.Cloud, i.Scope, i.Principal)
+	if i.Account != "" {
+		s += ", account " + i.Account
+	}
+	if i.Region != "" {
+		s += ", region " + i.Region
+	}
+	if i.Attempts > 1 {
+		s += fmt.Sprintf(", after %d attempts", i.Attempts)
+	}
+	return s
+}
+
+// RetryPolicy bounds the retries of a throttled or unavailable identity endpoint.
+type RetryPolicy struct {
+	Attempts   uint
+	Initial    time.Duration
+	MaxElapsed time.Duration
+}
+
+// DefaultRetry is used when a Manager's Retry is zero.
+var DefaultRetry = RetryPolicy{Attempts: 5, Initial: 500 * time.Millisecond, MaxElapsed: time.Minute}
+
+// Manager gives each boundary its Terraform environment and proves its identity. One per fleet.
+type Manager struct {
+	Config *config.Config
+	Lookup Lookup       // rollout's own environment; nil: os.LookupEnv
+	Client *http.Client // for every identity endpoint; nil: a client with default transport
+	Retry  RetryPolicy
+
+	mu     sync.Mutex
+	chains map[string]aws.CredentialsProvider // AWS role chains, cached per boundary
+}
+
+func (m *Manager) lookup() Lookup {
+	if m.Lookup != nil {
+		return m.Lookup
+	}
+	return os.LookupEnv
+}
+
+func (m *Manager) client() *http.Client {
+	if m.Client != nil {
+		return m.Client
+	}
+	return &http.Client{Timeout: 30 * time.Second}
+}
+
+func (m *Manager) boundary(name string) (*config.Boundary, error) {
+	b := m.Config.Boundaries[name]
+	if b == nil {
+		return nil, fmt.Errorf("unknown boundary %q", name)
+	}
+	return b, nil
+}
+
+// Env is the environment of a Terraform run for target: its boundary's variables and none of
+// another's.
+func (m *Manager) Env(ctx context.Context, target string) (Env, error) {
+	t := m.Config.Target(target)
+	if t == nil {
+		return Env{}, fmt.Errorf("unknown target %q", target)
+	}
+	b, err := m.boundary(t.Boundary)
+	if err != nil {
+		return Env{}, err
+	}
+	e, err := staticEnv(m.Config, b, t, m.lookup())
+	if err != nil || b.Cloud != "aws" || len(b.AssumeRole) == 0 {
+		return e, err
+	}
+	// A role chain: Terraform gets the chain's temporary credentials, refreshed before they expire.
+	p, err := m.awsChain(ctx, b, t.Region)
+	if err != nil {
+		return Env{}, err
+	}
+	c, err := p.Retrieve(ctx)
+	if err != nil {
+		return Env{}, fmt.Errorf("boundary %s: assume role chain: %w", b.Name, err)
+	}
+	for _, k := range []string{"AWS_PROFILE", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_SESSION_NAME"} {
+		delete(e.Vars, k)
+	}
+	e.Vars["AWS_CONFIG_FILE"], e.Vars["AWS_SHARED_CREDENTIALS_FILE"] = os.DevNull, os.DevNull
+	e.Vars["AWS_ACCESS_KEY_ID"], e.Vars["AWS_SECRET_ACCESS_KEY"], e.Vars["AWS_SESSION_TOKEN"] = c.AccessKeyID, c.SecretAccessKey, c.SessionToken
+	e.Secrets = append(e.Secrets, c.AccessKeyID, c.SecretAccessKey, c.SessionToken)
+	return e, nil
+}
+
+// Secrets are the secret values any boundary's environment holds now (for redaction).
+func (m *Manager) Secrets() []string {
+	var out []string
+	for _, b := range m.Config.Boundaries {
+		if e, err := staticEnv(m.Config, b, nil, m.lookup()); err == nil {
+			out = append(out, e.Secrets...)
+		}
+	}
+	return out
+}
+
+// Preflight proves that the boundary's identity works in that boundary, with the cloud's own SDK:
+// Azure: a token for its Resource Manager audience from its own authority, issued by the configured
+// tenant; AWS: STS GetCallerIdentity on the partition's regional endpoint, in the configured
+// partition and account; Google: a token, from a credential of the boundary's universe. region is
+// where to check (AWS); empty picks the boundary's first target's.
+func (m *Manager) Preflight(ctx context.Context, boundary, region string) (Identity, error) {
+	b, err := m.boundary(boundary)
+	if err != nil {
+		return Identity{}, err
+	}
+	if region == "" {
+		for _, t := range m.Config.Targets {
+			if t.Boundary == b.Name && t.Region != "" {
+				region = t.Region
+				break
+			}
+		}
+	}
+	id := Identity{Cloud: b.Cloud}
+	var check func(context.Context) (Identity, error)
+	switch b.Cloud {
+	case "local":
+		id.Scope, id.Principal, id.Attempts = "local", "none needed", 1
+		return id, nil
+	case "azure":
+		check = func(ctx context.Context) (Identity, error) { return m.azurePreflight(ctx, b) }
+	case "aws":
+		check = func(ctx context.Context) (Identity, error) { return m.awsPreflight(ctx, b, region) }
+	case "gcp":
+		check = func(ctx context.Context) (Identity, error) { return m.gcpPreflight(ctx, b) }
+	default:
+		return id, fmt.Errorf("boundary %s: unknown cloud %q", b.Name, b.Cloud)
+	}
+	r := m.Retry
+	if r.Attempts == 0 {
+		r = DefaultRetry
+	}
+	eb := backoff.NewExponentialBackOff()
+	eb.InitialInterval = r.Initial
+	eb.MaxInterval = max(r.Initial, r.MaxElapsed/4)
+	attempts := 0
+	got, err := backoff.Retry(ctx, func() (Identity, error) {
+		attempts++
+		got, err := check(ctx)
+		if err != nil && !Transient(err) {
+			return got, backoff.Permanent(err)
+		}
+		return got, err
+	}, backoff.WithBackOff(eb), backoff.WithMaxTries(r.Attempts), backoff.WithMaxElapsedTime(r.MaxElapsed))
+	if err != nil {
+		var pe *backoff.PermanentError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		if Transient(err) {
+			return id, fmt.Errorf("preflight %s: still failing after %d attempts: %w", b.Name, attempts, redact(err, m.Secrets()))
+		}
+		return id, fmt.Errorf("preflight %s: %w", b.Name, redact(err, m.Secrets()))
+	}
+	got.Cloud, got.Attempts = b.Cloud, attempts
+	return got, nil
+}
+
+// Transient says whether an identity endpoint's error may pass on retry: throttling, a server
+// error, a timeout or a reset connection. Wrong credentials never do.
+func Transient(err error) bool {
+	var sc interface{ HTTPStatusCode() int }
+	if errors.As(err, &sc) {
+		if c := sc.HTTPStatusCode(); c == http.StatusTooManyRequests || c >= 500 {
+			return true
+		}
+	}
+	if code := statusOf(err); code == http.StatusTooManyRequests || code >= 500 {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	msg := err.Error()
+	for _, s := range []string{"Throttling", "TooManyRequests", "RequestLimitExceeded", "connection reset by peer", "rateLimitExceeded", "status code 429"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// redact replaces every secret value in err's text.
+func redact(err error, secrets []string) error {
+	if err == nil {
+		return nil
+	}
+	s := Redact(err.Error(), secrets)
+	if s == err.Error() {
+		return err
+	}
+	return errors.New(s)
+}
+
+// Redact replaces every secret value in s with "[redacted]".
+func Redact(s string, secrets []string) string {
+	for _, v := range secrets {
+		if len(v) >= 4 {
+			s = strings.ReplaceAll(s, v, "[redacted]")
+		}
+	}
+	return s
+}
+
+// jwtClaims decodes a JWT's payload without verifying it: preflight reads who the token is for;
+// the issuer verified it.
+func jwtClaims(token string) (map[string]any, error) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return nil, errors.New("the token is not a JWT")
+	}
+	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return nil, fmt.Errorf("the token's claims: %w", err)
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(b, &claims); err != nil {
+		return nil, fmt.Errorf("the token's claims: %w", err)
+	}
+	return claims, nil
+}
