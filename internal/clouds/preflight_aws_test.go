@@ -6,96 +6,16 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/rollout-dev/rollout/internal/config"
+	"github.com/rollout-dev/rollout/internal/testsupport/ststest"
 )
 
 var fastRetry = RetryPolicy{Attempts: 4, Initial: time.Millisecond, MaxElapsed: 5 * time.Second}
-
-// stsServer answers STS's Query API in its documented XML: GetCallerIdentity for whoever signed
-// the request (by access key id), and AssumeRole, which hands out the role's own keys.
-type stsServer struct {
-	*httptest.Server
-	mu        sync.Mutex
-	throttle  int               // answer this many requests with Throttling first
-	arns      map[string]string // access key id -> caller ARN
-	fail      string            // an error code to answer with (e.g. ExpiredToken)
-	requests  []string          // Action and the SigV4 credential scope of each request
-	externals []string          // ExternalId of each AssumeRole
-}
-
-func newSTS(t *testing.T) *stsServer {
-	s := &stsServer{arns: map[string]string{}}
-	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
-	t.Cleanup(s.Close)
-	return s
-}
-
-func (s *stsServer) serve(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	form, _ := url.ParseQuery(string(body))
-	auth := r.Header.Get("Authorization")
-	key, scope := "", ""
-	if i := strings.Index(auth, "Credential="); i >= 0 {
-		cred := strings.SplitN(strings.TrimPrefix(auth[i:], "Credential="), ",", 2)[0]
-		parts := strings.SplitN(cred, "/", 2)
-		key = parts[0]
-		if len(parts) == 2 {
-			scope = parts[1]
-		}
-	}
-	s.mu.Lock()
-	s.requests = append(s.requests, form.Get("Action")+" "+scope)
-	throttled := s.throttle > 0
-	if throttled {
-		s.throttle--
-	}
-	s.mu.Unlock()
-	w.Header().Set("Content-Type", "text/xml")
-	errorXML := func(status int, code, msg string) {
-		w.WriteHeader(status)
-		fmt.Fprintf(w, `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>%s</Code><Message>%s</Message></Error><RequestId>r-1</RequestId></ErrorResponse>`, code, msg)
-	}
-	switch {
-	case throttled:
-		errorXML(400, "Throttling", "Rate exceeded")
-	case s.fail == "ExpiredToken":
-		errorXML(400, "ExpiredToken", "The security token included in the request is expired")
-	case form.Get("Action") == "AssumeRole":
-		role := form.Get("RoleArn")
-		s.mu.Lock()
-		s.externals = append(s.externals, form.Get("ExternalId"))
-		newKey := fmt.Sprintf("ASIA%04d", len(s.arns))
-		parts := strings.Split(role, ":")
-		s.arns[newKey] = fmt.Sprintf("arn:%s:sts::%s:assumed-role/%s/%s", parts[1], parts[4], strings.TrimPrefix(parts[5], "role/"), form.Get("RoleSessionName"))
-		s.mu.Unlock()
-		fmt.Fprintf(w, `<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult><Credentials>
-<AccessKeyId>%s</AccessKeyId><SecretAccessKey>chain-secret-%s</SecretAccessKey><SessionToken>chain-token-%s</SessionToken>
-<Expiration>%s</Expiration></Credentials><AssumedRoleUser><Arn>%s</Arn><AssumedRoleId>AROA:x</AssumedRoleId></AssumedRoleUser>
-</AssumeRoleResult><ResponseMetadata><RequestId>r-2</RequestId></ResponseMetadata></AssumeRoleResponse>`,
-			newKey, newKey, newKey, time.Now().Add(time.Hour).UTC().Format(time.RFC3339), s.arns[newKey])
-	case form.Get("Action") == "GetCallerIdentity":
-		s.mu.Lock()
-		arn, ok := s.arns[key]
-		s.mu.Unlock()
-		if !ok {
-			errorXML(403, "InvalidClientTokenId", "The security token included in the request is invalid.")
-			return
-		}
-		account := strings.Split(arn, ":")[4]
-		fmt.Fprintf(w, `<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult>
-<Arn>%s</Arn><UserId>AIDA1</UserId><Account>%s</Account></GetCallerIdentityResult>
-<ResponseMetadata><RequestId>r-3</RequestId></ResponseMetadata></GetCallerIdentityResponse>`, arn, account)
-	default:
-		errorXML(400, "InvalidAction", "unknown action")
-	}
-}
 
 func govFleet(sts string) *config.Config {
 	c := fleet()
@@ -108,10 +28,10 @@ func govFleet(sts string) *config.Config {
 var govEnv = map[string]string{"GOV_KEY": "AKIAGOVKEY000001", "GOV_SECRET": "gov-secret-value-1"}
 
 func TestAWSPreflight(t *testing.T) {
-	srv := newSTS(t)
-	srv.arns["AKIAGOVKEY000001"] = "arn:aws-us-gov:iam::123456789012:user/deployer"
-	srv.arns["AKIACOMMERCIAL01"] = "arn:aws:iam::123456789012:user/deployer"
-	srv.arns["AKIAOTHERACCOUNT"] = "arn:aws-us-gov:iam::999999999999:user/deployer"
+	srv := ststest.New(t)
+	srv.Arns["AKIAGOVKEY000001"] = "arn:aws-us-gov:iam::123456789012:user/deployer"
+	srv.Arns["AKIACOMMERCIAL01"] = "arn:aws:iam::123456789012:user/deployer"
+	srv.Arns["AKIAOTHERACCOUNT"] = "arn:aws-us-gov:iam::999999999999:user/deployer"
 	ctx := context.Background()
 
 	m := &Manager{Config: govFleet(srv.URL), Lookup: lookupIn(govEnv), Retry: fastRetry}
@@ -123,7 +43,7 @@ func TestAWSPreflight(t *testing.T) {
 		t.Fatalf("identity %+v", id)
 	}
 	// Signed for GovCloud's own region, with the boundary's key, not the runner's.
-	if got := srv.requests[len(srv.requests)-1]; !strings.Contains(got, "/us-gov-west-1/sts/aws4_request") {
+	if got := srv.Requests[len(srv.Requests)-1]; !strings.Contains(got, "/us-gov-west-1/sts/aws4_request") {
 		t.Fatalf("request scope %q", got)
 	}
 
@@ -149,27 +69,27 @@ func TestAWSPreflight(t *testing.T) {
 		}
 	})
 	t.Run("expired credentials fail at once, secret not shown", func(t *testing.T) {
-		srv.fail = "ExpiredToken"
-		defer func() { srv.fail = "" }()
-		before := len(srv.requests)
+		srv.Fail = "ExpiredToken"
+		defer func() { srv.Fail = "" }()
+		before := len(srv.Requests)
 		_, err := m.Preflight(ctx, "aws-us-gov", "")
-		if err == nil || !strings.Contains(err.Error(), "ExpiredToken") || len(srv.requests)-before != 1 {
-			t.Fatalf("%v after %d requests", err, len(srv.requests)-before)
+		if err == nil || !strings.Contains(err.Error(), "ExpiredToken") || len(srv.Requests)-before != 1 {
+			t.Fatalf("%v after %d requests", err, len(srv.Requests)-before)
 		}
 		if strings.Contains(err.Error(), govEnv["GOV_SECRET"]) {
 			t.Fatal("secret in the error")
 		}
 	})
 	t.Run("throttled, then through", func(t *testing.T) {
-		srv.throttle = 2
+		srv.Throttle = 2
 		id, err := m.Preflight(ctx, "aws-us-gov", "")
 		if err != nil || id.Attempts != 3 {
 			t.Fatalf("%v, attempts %d", err, id.Attempts)
 		}
 	})
 	t.Run("throttled throughout", func(t *testing.T) {
-		srv.throttle = 100
-		defer func() { srv.throttle = 0 }()
+		srv.Throttle = 100
+		defer func() { srv.Throttle = 0 }()
 		_, err := m.Preflight(ctx, "aws-us-gov", "")
 		if err == nil || !strings.Contains(err.Error(), "still failing after 4 attempts") || !strings.Contains(err.Error(), "Throttling") {
 			t.Fatal(err)
@@ -178,8 +98,8 @@ func TestAWSPreflight(t *testing.T) {
 }
 
 func TestAWSRoleChain(t *testing.T) {
-	srv := newSTS(t)
-	srv.arns["AKIACHINAKEY0001"] = "arn:aws-cn:iam::210987654321:user/ci"
+	srv := ststest.New(t)
+	srv.Arns["AKIACHINAKEY0001"] = "arn:aws-cn:iam::210987654321:user/ci"
 	c := fleet()
 	c.Boundaries["aws-cn"].Endpoints = map[string]string{"sts": srv.URL}
 	m := &Manager{Config: c, Lookup: lookupIn(runner), Retry: fastRetry}
@@ -187,8 +107,8 @@ func TestAWSRoleChain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(id.Principal, "arn:aws-cn:sts::210987654321:assumed-role/deployer/rollout") || srv.externals[0] != "x" {
-		t.Fatalf("identity %+v, external ids %v", id, srv.externals)
+	if !strings.HasPrefix(id.Principal, "arn:aws-cn:sts::210987654321:assumed-role/deployer/rollout") || srv.Externals[0] != "x" {
+		t.Fatalf("identity %+v, external ids %v", id, srv.Externals)
 	}
 	// Terraform gets the chain's temporary credentials, and only those.
 	e, err := m.Env(context.Background(), "cn-nw1")

@@ -85,9 +85,9 @@ func TestValidFleetHasNoErrors(t *testing.T) {
 func TestRegionAndBackendRules(t *testing.T) {
 	target := func(c *config.Config, name string) *config.Target { return c.Target(name) }
 	cases := []struct {
-		name  string
-		break_ func(c *config.Config)
-		want  string
+		name    string
+		breakIt func(c *config.Config)
+		want    string
 	}{
 		{"commercial AWS region in GovCloud", func(c *config.Config) { target(c, "gov-w1").Region = "us-east-1" },
 			"environments/aws/gov.yaml:3: targets[gov-w1].region: us-east-1 is a region of partition aws, but boundary aws-us-gov is partition aws-us-gov"},
@@ -127,28 +127,38 @@ func TestRegionAndBackendRules(t *testing.T) {
 		}, "role arn:aws:iam::123456789012:role/state is in partition aws, but boundary aws-us-gov is partition aws-us-gov"},
 		{"azurerm state in the public cloud", func(c *config.Config) { target(c, "gov-va").Backend.Config["environment"] = "public" },
 			"backend.config.environment: the state account is in Azure public, but boundary azure-usgov is Azure usgovernment"},
-		{"azurerm state of another custom cloud", func(c *config.Config) { target(c, "sov-1").Backend.Config["metadata_host"] = "management.other.example" },
+		{"azurerm state of another custom cloud", func(c *config.Config) {
+			target(c, "sov-1").Backend.Config["metadata_host"] = "management.other.example"
+		},
 			"backend.config.metadata_host: is management.other.example, but boundary azure-sov's metadata host is management.sovcloud.example"},
 		{"gcs state in the commercial universe", func(c *config.Config) {
 			target(c, "s3ns-1").Backend.Config["storage_custom_endpoint"] = "https://storage.googleapis.com/storage/v1/"
 		}, "storage.googleapis.com is in the commercial Google Cloud universe, outside this boundary (universe s3nsapis.fr)"},
 		{"gcs state with no endpoint in a sovereign universe", func(c *config.Config) { delete(target(c, "s3ns-1").Backend.Config, "storage_custom_endpoint") },
 			"without it the gcs backend reaches storage.googleapis.com"},
-		{"state in another cloud", func(c *config.Config) { target(c, "gov-va").Backend = &config.Backend{Type: "s3", Config: map[string]any{"region": "us-gov-west-1"}} },
+		{"state in another cloud", func(c *config.Config) {
+			target(c, "gov-va").Backend = &config.Backend{Type: "s3", Config: map[string]any{"region": "us-gov-west-1"}}
+		},
 			"a s3 backend keeps state in aws, outside boundary azure-usgov (cloud azure)"},
-		{"HCP Terraform state for a sovereign target", func(c *config.Config) { target(c, "eusc-1").Backend = &config.Backend{Type: "cloud", Config: map[string]any{}} },
+		{"HCP Terraform state for a sovereign target", func(c *config.Config) {
+			target(c, "eusc-1").Backend = &config.Backend{Type: "cloud", Config: map[string]any{}}
+		},
 			"keeps state outside sovereign boundary aws-eusc"},
 		{"universe variable of another universe", func(c *config.Config) { target(c, "s3ns-1").Vars["universe_domain"] = "googleapis.com" },
 			`vars.universe_domain: is "googleapis.com", but boundary gcp-s3ns is universe s3nsapis.fr`},
 		{"custom Azure cloud pointed at public endpoints", func(c *config.Config) {
 			c.Boundaries["azure-sov"].Endpoints["authorityHost"] = "https://login.microsoftonline.com/"
 		}, "boundaries.azure-sov.endpoints.authorityHost: login.microsoftonline.com is an endpoint of Azure public, outside this boundary (environment custom)"},
-		{"custom universe endpoint in googleapis.com", func(c *config.Config) { c.Boundaries["gcp-s3ns"].Endpoints = map[string]string{"token": "https://oauth2.googleapis.com/token"} },
+		{"custom universe endpoint in googleapis.com", func(c *config.Config) {
+			c.Boundaries["gcp-s3ns"].Endpoints = map[string]string{"token": "https://oauth2.googleapis.com/token"}
+		},
 			"oauth2.googleapis.com is in the commercial Google Cloud universe"},
 		{"GovCloud role of the commercial partition", func(c *config.Config) {
 			c.Boundaries["aws-us-gov"].Identity["roleArn"] = "arn:aws:iam::123456789012:role/deployer"
 		}, "boundaries.aws-us-gov.identity.roleArn: role arn:aws:iam::123456789012:role/deployer is in partition aws, but this boundary is partition aws-us-gov"},
-		{"chained role of another partition", func(c *config.Config) { c.Boundaries["aws-cn"].AssumeRole[0].RoleArn = "arn:aws:iam::210987654321:role/deployer" },
+		{"chained role of another partition", func(c *config.Config) {
+			c.Boundaries["aws-cn"].AssumeRole[0].RoleArn = "arn:aws:iam::210987654321:role/deployer"
+		},
 			"identity.assumeRole[0]: role arn:aws:iam::210987654321:role/deployer is in partition aws"},
 		{"unknown partition", func(c *config.Config) { c.Boundaries["aws"].Partition = "aws-mars" }, `unknown AWS partition "aws-mars"`},
 		{"AWS without its own credentials", func(c *config.Config) { c.Boundaries["aws"].Identity = map[string]string{} },
@@ -157,7 +167,9 @@ func TestRegionAndBackendRules(t *testing.T) {
 			"give one credential per boundary"},
 		{"sovereign universe with detected credentials", func(c *config.Config) { c.Boundaries["gcp-s3ns"].Identity = nil },
 			"a sovereign universe needs identity.credentialsFile"},
-		{"http endpoint outside loopback", func(c *config.Config) { c.Boundaries["aws-us-gov"].Endpoints = map[string]string{"sts": "http://sts.us-gov-west-1.amazonaws.com"} },
+		{"http endpoint outside loopback", func(c *config.Config) {
+			c.Boundaries["aws-us-gov"].Endpoints = map[string]string{"sts": "http://sts.us-gov-west-1.amazonaws.com"}
+		},
 			"must be https://"},
 		{"network mirror over http", func(c *config.Config) { c.Boundaries["aws-us-gov"].ProviderMirror = "http://mirror.example/" },
 			"a network mirror must be an https:// URL"},
@@ -165,7 +177,7 @@ func TestRegionAndBackendRules(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := fleet()
-			tc.break_(c)
+			tc.breakIt(c)
 			errs := Validate(c)
 			if len(errs) == 0 || !strings.Contains(errs.Error(), tc.want) {
 				t.Fatalf("want an error containing\n  %s\ngot\n  %v", tc.want, errs)

@@ -247,6 +247,12 @@ func (p *Terraform) resolveOnce(ctx context.Context, digest, mirror string) (str
 	if err := tf.Init(ctx, tfexec.Backend(false)); err != nil {
 		return "", fmt.Errorf("install providers for release snapshot %s: %w", digest[:12], err)
 	}
+	// A module without providers gets no lock file; an empty one still marks the resolution done.
+	if lock := filepath.Join(tmp, ".terraform.lock.hcl"); !exists(lock) {
+		if err := os.WriteFile(lock, nil, 0o644); err != nil {
+			return "", err
+		}
+	}
 	// The links point into the snapshot, which stays; the directory itself moves into place.
 	if err := os.Rename(tmp, dst); err != nil {
 		if _, statErr := os.Stat(filepath.Join(dst, ".terraform.lock.hcl")); statErr == nil {
@@ -693,4 +699,9 @@ func redact(err error, secrets []string) error {
 func shortHash(s string) string {
 	h := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(h[:4])
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

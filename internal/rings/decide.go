@@ -77,7 +77,12 @@ type TargetState struct {
 	Message string
 	Started time.Time
 	Ended   time.Time
+	// Untouched: its apply failed before Terraform ran (its boundary was refused): nothing to undo.
+	Untouched bool
 }
+
+// OutcomeUntouched marks a target.apply_failed whose Terraform run never started.
+const OutcomeUntouched = "untouched"
 
 // Decide folds one event into the run's state and returns the commands to start because of it.
 // It does no I/O and reads no clock: time comes in ev.At. Replaying a journal is calling Decide
@@ -135,7 +140,7 @@ func Decide(s *State, ev Event) []Command {
 			return nil
 		}
 		s.set(t, TFailed)
-		t.Message, t.Ended = ev.Message, ev.At
+		t.Message, t.Ended, t.Untouched = ev.Message, ev.At, ev.Outcome == OutcomeUntouched
 		return s.targetFailed(t, ev.At)
 	case TargetVerified:
 		if t == nil || t.Phase != TGating {
@@ -299,6 +304,11 @@ func (s *State) targetFailed(t *TargetState, at time.Time) []Command {
 }
 
 func (s *State) rollbackOne(t *TargetState) []Command {
+	if t.Untouched {
+		s.set(t, TRollbackSkipped)
+		t.Message = "Terraform never ran there (" + t.Message + "): nothing to undo"
+		return []Command{{Kind: CmdRecord, Type: TargetRollbackSkip, Target: t.Plan.Name, Message: t.Message}}
+	}
 	if t.Plan.From == nil {
 		s.set(t, TRollbackSkipped)
 		t.Message = "no last known good release to return to (first deployment): left as is"

@@ -410,3 +410,15 @@ func TestStaleEventsAreIgnored(t *testing.T) {
 		t.Fatalf("an event before run.started did something: %+v", cmds)
 	}
 }
+
+func TestRefusedBoundaryIsNotRolledBack(t *testing.T) {
+	h, _ := start(t, fleet(RingPlan{Name: "r", Targets: targets("t", 2), MaxParallel: 2}))
+	h.pass("t-1")
+	cmds := h.send(Event{Type: TargetApplyFailed, Target: "t-2", Outcome: OutcomeUntouched, Message: "boundary b refused: wrong partition"})
+	if got := kinds(cmds, CmdRollback); !slices.Equal(got, []string{"t-1"}) {
+		t.Fatalf("want only the applied target rolled back, got %v (%+v)", got, cmds)
+	}
+	if tt := h.s.Targets["t-2"]; tt.Phase != TRollbackSkipped || !strings.Contains(tt.Message, "Terraform never ran there (boundary b refused") {
+		t.Fatalf("t-2: %s %q", tt.Phase, tt.Message)
+	}
+}

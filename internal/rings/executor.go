@@ -369,9 +369,14 @@ func (x *Executor) preflight(ctx context.Context, c Command, send func(Event)) e
 	return p.err
 }
 
+// untouchedError is a failure before Terraform ran: the target was not changed.
+type untouchedError struct{ error }
+
+func (e untouchedError) Unwrap() error { return e.error }
+
 func (x *Executor) terraform(ctx context.Context, c Command, send func(Event)) (ApplyResult, error) {
 	if err := x.preflight(ctx, c, send); err != nil {
-		return ApplyResult{}, err
+		return ApplyResult{}, untouchedError{err}
 	}
 	release, err := x.acquire(ctx, c.Boundary)
 	if err != nil {
@@ -390,7 +395,11 @@ func (x *Executor) apply(ctx context.Context, c Command, send func(Event)) messa
 		if ctx.Err() != nil {
 			return message{drop: true}
 		}
-		return message{ev: Event{Type: TargetApplyFailed, Ring: c.Ring, Target: c.Target, Message: err.Error()}}
+		ev := Event{Type: TargetApplyFailed, Ring: c.Ring, Target: c.Target, Message: err.Error()}
+		if errors.As(err, new(untouchedError)) {
+			ev.Outcome = OutcomeUntouched
+		}
+		return message{ev: ev}
 	}
 	x.setOutputs(c.Target, res.Outputs)
 	return message{ev: Event{Type: TargetApplied, Ring: c.Ring, Target: c.Target, Release: &c.Release, Summary: &res.Summary, Outputs: res.Public}}

@@ -184,3 +184,42 @@ func TestExecutorStopsWhenTheJournalFails(t *testing.T) {
 		t.Fatal("a second apply started after the journal failed")
 	}
 }
+
+func TestExecutorPreflightsOncePerRingAndBoundary(t *testing.T) {
+	ring := func(name string, targets ...string) RingPlan {
+		var ts []TargetPlan
+		for _, n := range targets {
+			ts = append(ts, TargetPlan{Name: n, Boundary: n[:1], Release: rel("v2")})
+		}
+		return RingPlan{Name: name, Targets: ts, MaxParallel: 4, Rollback: "ring"}
+	}
+	plan := &Plan{Kind: KindRelease, Release: rel("v2"), Rings: []RingPlan{ring("one", "a1", "a2", "a3"), ring("two", "a4", "b1")}}
+	var mu sync.Mutex
+	calls := map[string]int{}
+	p := newFake(5 * time.Millisecond)
+	store := &memStore{}
+	x := &Executor{Store: store, Provisioner: p, Gates: passGates{},
+		Preflight: func(_ context.Context, ring, boundary string) (Identity, string, error) {
+			mu.Lock()
+			calls[ring+"/"+boundary]++
+			mu.Unlock()
+			if boundary == "b" {
+				return Identity{}, "", errors.New("wrong partition")
+			}
+			return Identity{Cloud: "aws", Principal: "arn:aws:iam::1:user/u"}, "proved", nil
+		}}
+	s := &State{RunID: "r1"}
+	if err := x.Run(context.Background(), s, Event{Type: RunStarted, Plan: plan}); err != nil {
+		t.Fatal(err)
+	}
+	if calls["one/a"] != 1 || calls["two/a"] != 1 || calls["two/b"] != 1 || len(calls) != 3 {
+		t.Fatalf("preflights %v: want one per ring and boundary", calls)
+	}
+	if got := store.types(); got[BoundaryVerified] != 2 || got[BoundaryRefused] != 1 {
+		t.Fatalf("journal %v", got)
+	}
+	// b1 failed before Terraform ran: never applied, and not rolled back.
+	if p.peak["b"] != 0 || s.Targets["b1"].Phase != TRollbackSkipped || s.Phase != PhaseRolledBack {
+		t.Fatalf("b applies %d, b1 %s, run %s", p.peak["b"], s.Targets["b1"].Phase, s.Phase)
+	}
+}

@@ -1,0 +1,255 @@
+package clouds
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/rollout-dev/rollout/internal/config"
+)
+
+func jwt(claims map[string]any) string {
+	enc := func(v any) string { b, _ := json.Marshal(v); return base64.RawURLEncoding.EncodeToString(b) }
+	return enc(map[string]string{"alg": "RS256", "typ": "JWT"}) + "." + enc(claims) + ".c2ln"
+}
+
+// entraServer stands in for a sovereign cloud's Microsoft Entra authority: OpenID discovery and
+// the v2.0 token endpoint, over TLS (the SDK accepts nothing else).
+type entraServer struct {
+	*httptest.Server
+	tid      string // the tenant the tokens claim
+	audience string
+	throttle atomic.Int32
+	secret   string // the client secret it accepts
+	tokens   atomic.Int32
+}
+
+func newEntra(t *testing.T, tenant, audience string) *entraServer {
+	s := &entraServer{tid: tenant, audience: audience, secret: "the-right-secret"}
+	s.Server = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		base := s.URL
+		parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/v2.0/.well-known/openid-configuration"):
+			tn := parts[0]
+			fmt.Fprintf(w, `{"token_endpoint":"%s/%s/oauth2/v2.0/token","issuer":"%s/%s/v2.0","authorization_endpoint":"%s/%s/oauth2/v2.0/authorize"}`, base, tn, base, tn, base, tn)
+		case strings.HasSuffix(r.URL.Path, "/oauth2/v2.0/token"):
+			if s.throttle.Add(-1) >= 0 {
+				w.WriteHeader(http.StatusTooManyRequests)
+				fmt.Fprint(w, `{"error":"temporarily_unavailable","error_description":"AADSTS50196: throttled"}`)
+				return
+			}
+			_ = r.ParseForm()
+			if r.Form.Get("client_secret") != s.secret {
+				w.WriteHeader(http.StatusUnauthorized)
+				fmt.Fprint(w, `{"error":"invalid_client","error_description":"AADSTS7000222: The provided client secret keys are expired."}`)
+				return
+			}
+			s.tokens.Add(1)
+			tok := jwt(map[string]any{"tid": s.tid, "aud": s.audience, "appid": r.Form.Get("client_id"), "oid": "obj-1"})
+			fmt.Fprintf(w, `{"token_type":"Bearer","expires_in":3599,"ext_expires_in":3599,"access_token":%q}`, tok)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func sovereignAzure(authority string) *config.Config {
+	c := fleet()
+	b := c.Boundaries["azure-sov"]
+	b.Endpoints["authorityHost"] = authority + "/"
+	b.Identity = map[string]string{"tenantId": "tenant-sov", "clientId": "app-1", "clientSecretEnv": "SOV_SECRET"}
+	return c
+}
+
+func TestAzurePreflight(t *testing.T) {
+	srv := newEntra(t, "tenant-sov", "https://management.core.sovcloud.example/")
+	ctx := context.Background()
+	m := &Manager{Config: sovereignAzure(srv.URL), Lookup: lookupIn(map[string]string{"SOV_SECRET": "the-right-secret"}), Client: srv.Client(), Retry: fastRetry}
+	id, err := m.Preflight(ctx, "azure-sov", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id.Account != "tenant-sov" || id.Principal != "app-1 (object obj-1)" || id.Scope != "custom" {
+		t.Fatalf("identity %+v", id)
+	}
+
+	t.Run("token of another tenant", func(t *testing.T) {
+		srv.tid = "tenant-commercial"
+		defer func() { srv.tid = "tenant-sov" }()
+		_, err := m.Preflight(ctx, "azure-sov", "")
+		if err == nil || !strings.Contains(err.Error(), `issued by tenant "tenant-commercial", but boundary azure-sov is configured for tenant tenant-sov`) {
+			t.Fatal(err)
+		}
+	})
+	t.Run("expired secret fails at once and is not shown", func(t *testing.T) {
+		m := &Manager{Config: sovereignAzure(srv.URL), Lookup: lookupIn(map[string]string{"SOV_SECRET": "an-expired-secret"}), Client: srv.Client(), Retry: fastRetry}
+		_, err := m.Preflight(ctx, "azure-sov", "")
+		if err == nil || !strings.Contains(err.Error(), "AADSTS7000222") || strings.Contains(err.Error(), "an-expired-secret") || strings.Contains(err.Error(), "after") {
+			t.Fatal(err)
+		}
+	})
+	t.Run("missing secret", func(t *testing.T) {
+		m := &Manager{Config: sovereignAzure(srv.URL), Lookup: lookupIn(nil), Client: srv.Client(), Retry: fastRetry}
+		_, err := m.Preflight(ctx, "azure-sov", "")
+		if err == nil || !strings.Contains(err.Error(), "identity.clientSecretEnv names SOV_SECRET, which is not set") {
+			t.Fatal(err)
+		}
+	})
+	t.Run("throttled, then through", func(t *testing.T) {
+		srv.throttle.Store(2)
+		id, err := m.Preflight(ctx, "azure-sov", "")
+		if err != nil || id.Attempts != 3 {
+			t.Fatalf("%v, attempts %d", err, id.Attempts)
+		}
+	})
+	t.Run("workload identity from a federated token file", func(t *testing.T) {
+		c := sovereignAzure(srv.URL)
+		tokenFile := filepath.Join(t.TempDir(), "token")
+		if err := os.WriteFile(tokenFile, []byte("federated-jwt"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c.Boundaries["azure-sov"].Identity = map[string]string{"tenantId": "tenant-sov", "clientId": "app-2", "federatedTokenFile": tokenFile}
+		srv.secret = "" // a client assertion, not a secret
+		defer func() { srv.secret = "the-right-secret" }()
+		m := &Manager{Config: c, Client: srv.Client(), Retry: fastRetry}
+		id, err := m.Preflight(ctx, "azure-sov", "")
+		if err != nil || !strings.HasPrefix(id.Principal, "app-2") {
+			t.Fatalf("%v, %+v", err, id)
+		}
+	})
+}
+
+func TestAzureCloudsUseTheirOwnAuthority(t *testing.T) {
+	for env, host := range map[string]string{"public": "https://login.microsoftonline.com/", "usgovernment": "https://login.microsoftonline.us/", "china": "https://login.chinacloudapi.cn/"} {
+		cc, err := AzureCloud(&config.Boundary{Name: "b", Environment: env})
+		if err != nil || cc.ActiveDirectoryAuthorityHost != host {
+			t.Errorf("%s: %v %s", env, err, cc.ActiveDirectoryAuthorityHost)
+		}
+	}
+	cc, _ := AzureCloud(&config.Boundary{Name: "b", Environment: "usgovernment"})
+	if a := cc.Services["resourceManager"].Audience; a != "https://management.core.usgovcloudapi.net/" {
+		t.Errorf("usgovernment audience %s", a)
+	}
+}
+
+// googleToken stands in for a universe's OAuth 2.0 token endpoint (JWT bearer grant).
+func googleToken(t *testing.T, status *atomic.Int32, throttle *atomic.Int32) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		w.Header().Set("Content-Type", "application/json")
+		if throttle.Add(-1) >= 0 {
+			w.WriteHeader(http.StatusTooManyRequests)
+			fmt.Fprint(w, `{"error":"rate_limit_exceeded"}`)
+			return
+		}
+		if code := status.Load(); code != 0 {
+			w.WriteHeader(int(code))
+			fmt.Fprint(w, `{"error":"invalid_grant","error_description":"Invalid JWT Signature."}`)
+			return
+		}
+		if r.Form.Get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" || r.Form.Get("assertion") == "" {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		fmt.Fprint(w, `{"access_token":"ya29.test","token_type":"Bearer","expires_in":3600}`)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func serviceAccountFile(t *testing.T, tokenURI, universe string) string {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKCS8PrivateKey(key)
+	f := map[string]any{"type": "service_account", "project_id": "svc-prod", "private_key_id": "k1",
+		"private_key":  string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
+		"client_email": "deployer@svc-prod.iam.gserviceaccount.com", "client_id": "1", "token_uri": tokenURI}
+	if universe != "" {
+		f["universe_domain"] = universe
+	}
+	b, _ := json.Marshal(f)
+	p := filepath.Join(t.TempDir(), "sa.json")
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestGooglePreflight(t *testing.T) {
+	var status, throttle atomic.Int32
+	srv := googleToken(t, &status, &throttle)
+	ctx := context.Background()
+	c := fleet()
+	c.Boundaries["gcp"].Identity = map[string]string{"credentialsFile": serviceAccountFile(t, srv.URL, "")}
+	m := &Manager{Config: c, Retry: fastRetry}
+	id, err := m.Preflight(ctx, "gcp", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id.Scope != "googleapis.com" || id.Principal != "deployer@svc-prod.iam.gserviceaccount.com" || id.Account != "svc-prod" {
+		t.Fatalf("identity %+v", id)
+	}
+	t.Run("credential of another universe", func(t *testing.T) {
+		c := fleet()
+		c.Boundaries["gcp"].Identity = map[string]string{"credentialsFile": serviceAccountFile(t, srv.URL, "s3nsapis.fr")}
+		_, err := (&Manager{Config: c, Retry: fastRetry}).Preflight(ctx, "gcp", "")
+		if err == nil || !strings.Contains(err.Error(), "the credential belongs to universe s3nsapis.fr, but boundary gcp is universe googleapis.com") {
+			t.Fatal(err)
+		}
+		c.Boundaries["gcp-s3ns"].Identity = map[string]string{"credentialsFile": serviceAccountFile(t, srv.URL, "")}
+		_, err = (&Manager{Config: c, Retry: fastRetry}).Preflight(ctx, "gcp-s3ns", "")
+		if err == nil || !strings.Contains(err.Error(), "the credential belongs to universe googleapis.com, but boundary gcp-s3ns is universe s3nsapis.fr") {
+			t.Fatal(err)
+		}
+	})
+	t.Run("a sovereign universe's own key", func(t *testing.T) {
+		c := fleet()
+		c.Boundaries["gcp-s3ns"].Identity = map[string]string{"credentialsFile": serviceAccountFile(t, "https://oauth2.s3nsapis.fr/token", "s3nsapis.fr")}
+		id, err := (&Manager{Config: c, Retry: fastRetry}).Preflight(ctx, "gcp-s3ns", "")
+		if err != nil || id.Scope != "s3nsapis.fr" {
+			t.Fatalf("%v %+v", err, id)
+		}
+	})
+	t.Run("rejected key fails at once", func(t *testing.T) {
+		status.Store(400)
+		defer status.Store(0)
+		_, err := m.Preflight(ctx, "gcp", "")
+		if err == nil || !strings.Contains(err.Error(), "invalid_grant") || strings.Contains(err.Error(), "attempts") {
+			t.Fatal(err)
+		}
+	})
+	t.Run("throttled, then through", func(t *testing.T) {
+		throttle.Store(2)
+		m := &Manager{Config: c, Retry: fastRetry} // a fresh credential: no cached token
+		id, err := m.Preflight(ctx, "gcp", "")
+		if err != nil || id.Attempts != 3 {
+			t.Fatalf("%v, attempts %d", err, id.Attempts)
+		}
+	})
+	t.Run("missing file", func(t *testing.T) {
+		c := fleet()
+		c.Boundaries["gcp"].Identity = map[string]string{"credentialsFile": "/nonexistent/sa.json"}
+		_, err := (&Manager{Config: c, Retry: fastRetry}).Preflight(ctx, "gcp", "")
+		if err == nil || !strings.Contains(err.Error(), "identity.credentialsFile: open /nonexistent/sa.json") {
+			t.Fatal(err)
+		}
+	})
+}
