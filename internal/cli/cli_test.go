@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -194,5 +196,34 @@ func TestFinishedRunReportIsKeptUntilTheJournalMoves(t *testing.T) {
 	_ = store.Append(ctx, rings.Event{RunID: "r", Type: rings.RingApproved, Ring: "a", Actor: "x", At: at})
 	if _, raw, _ := f.runReport(ctx, "r"); raw != nil {
 		t.Fatal("a stale kept report was used")
+	}
+}
+
+// The example fleets of every cloud must pass validate offline, through the same checks as any
+// fleet (regions, partitions, universes, state backends), and a sovereign mistake must not.
+func TestCloudExampleFleetsValidate(t *testing.T) {
+	for _, f := range []string{"rollout.yaml", "rollout.azure.yaml", "rollout.aws.yaml", "rollout.gcp.yaml"} {
+		code, out, errs := run(t, "--config", filepath.Join("..", "..", f), "validate")
+		if code != 0 || !strings.Contains(out, "is valid") {
+			t.Errorf("%s: exit %d\n%s%s", f, code, out, errs)
+		}
+	}
+	dir := t.TempDir()
+	for _, p := range []string{"environments/aws", "terraform/aws-stamp"} {
+		if err := os.CopyFS(filepath.Join(dir, p), os.DirFS(filepath.Join("..", "..", p))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join("..", "..", "rollout.aws.yaml")); err != nil || os.WriteFile(filepath.Join(dir, "rollout.aws.yaml"), b, 0o644) != nil {
+		t.Fatal(err)
+	}
+	gov := filepath.Join(dir, "environments", "aws", "govcloud.yaml")
+	b, _ := os.ReadFile(gov)
+	if err := os.WriteFile(gov, []byte(strings.Replace(string(b), "region: us-gov-east-1", "region: us-east-1", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs := run(t, "--config", filepath.Join(dir, "rollout.aws.yaml"), "validate")
+	if code != ExitError || !strings.Contains(errs, "environments/aws/govcloud.yaml:18: targets[govcloud-east-1].region: us-east-1 is a region of partition aws, but boundary aws-us-gov is partition aws-us-gov") {
+		t.Fatalf("exit %d: %s", code, errs)
 	}
 }

@@ -322,8 +322,20 @@ func (v *validator) target(t *config.Target, b *config.Boundary) {
 			v.tfail(t, "region", "%s", msg)
 		}
 	}
-	if u, ok := t.Vars["universe_domain"].(string); ok && b.Cloud == "gcp" && u != universe(b) {
-		v.tfail(t, "vars.universe_domain", "is %q, but boundary %s is universe %s", u, b.Name, universe(b))
+	// Variables that hand the boundary to the module's provider block must agree with it.
+	agree := map[string]string{}
+	switch b.Cloud {
+	case "gcp":
+		agree["universe_domain"] = universe(b)
+	case "azure":
+		agree["azure_environment"] = b.Environment
+	case "aws":
+		agree["aws_partition"] = b.Partition
+	}
+	for name, want := range agree {
+		if got, ok := t.Vars[name].(string); ok && got != want {
+			v.tfail(t, "vars."+name, "is %q, but boundary %s is %s", got, b.Name, want)
+		}
 	}
 	if t.Backend != nil {
 		v.backend(t, b)

@@ -145,7 +145,7 @@ func TestRegionAndBackendRules(t *testing.T) {
 		},
 			"keeps state outside sovereign boundary aws-eusc"},
 		{"universe variable of another universe", func(c *config.Config) { target(c, "s3ns-1").Vars["universe_domain"] = "googleapis.com" },
-			`vars.universe_domain: is "googleapis.com", but boundary gcp-s3ns is universe s3nsapis.fr`},
+			`vars.universe_domain: is "googleapis.com", but boundary gcp-s3ns is s3nsapis.fr`},
 		{"custom Azure cloud pointed at public endpoints", func(c *config.Config) {
 			c.Boundaries["azure-sov"].Endpoints["authorityHost"] = "https://login.microsoftonline.com/"
 		}, "boundaries.azure-sov.endpoints.authorityHost: login.microsoftonline.com is an endpoint of Azure public, outside this boundary (environment custom)"},

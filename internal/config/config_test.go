@@ -108,6 +108,14 @@ func TestBadConfigurationsNameFileLineAndKey(t *testing.T) {
 		{"unknown cloud", repl("local-a: {cloud: local}", "local-a: {cloud: ibm}"), keep, `rollout.yaml:5: boundaries.local-a.cloud: unknown cloud "ibm"`},
 		{"not yaml", repl("rings:", "rings: [\n"), keep, `rollout.yaml: not valid YAML`},
 		{"number expected", repl("bake: 10m", "maxParallel: many"), keep, `rings[1].maxParallel: must be a whole number, got "many"`},
+		{"cloud identity through passEnv", repl("local-a: {cloud: local}", "local-a: {cloud: local, passEnv: [AWS_SECRET_ACCESS_KEY]}"), keep,
+			`boundaries.local-a.passEnv[0]: AWS_SECRET_ACCESS_KEY carries cloud identity and never passes through`},
+		{"another cloud's key", repl("local-a: {cloud: local}", "local-a: {cloud: aws, universeDomain: s3nsapis.fr}"), keep,
+			`boundaries.local-a.universeDomain: is a gcp key; this boundary's cloud is aws`},
+		{"misspelt identity key", repl("local-a: {cloud: local}", "local-a: {cloud: aws, identity: {rolArn: x}}"), keep,
+			`boundaries.local-a.identity.rolArn: unknown key (did you mean "roleArn"?)`},
+		{"environments directory missing", repl("boundaries:", "environments: [environments/eu, environments/us]\nboundaries:"), keep,
+			`environments[1]: directory environments/us does not exist`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Load(writeFleet(t, tc.main(baseMain), tc.targets(baseTargets)))

@@ -94,7 +94,6 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-
 // Requested is a copy of the requests so far: each one's Action and SigV4 credential scope.
 func (s *Server) Requested() []string {
 	s.mu.Lock()
