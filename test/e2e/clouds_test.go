@@ -163,3 +163,29 @@ rings:
 		}
 	}
 }
+
+// TestBoundaryProviderMirror: a boundary with a provider mirror installs providers from it alone.
+// The runner's own CLI configuration here offers no way to get providers at all, so the run can
+// only succeed through the boundary's mirror.
+func TestBoundaryProviderMirror(t *testing.T) {
+	rc, err := os.ReadFile(os.Getenv("TF_CLI_CONFIG_FILE"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, _ := strings.Cut(string(rc), `path = "`)
+	mirror, _, _ := strings.Cut(after, `"`)
+	f := newFleet(t, fleetSpec{rings: "  - name: only\n    targets: {boundaries: [local-a]}\n", targets: "targets:\n" + targetsYAML("m", "local-a", "commercial", 2, "")})
+	cfg, _ := os.ReadFile(filepath.Join(f.dir, "rollout.yaml"))
+	f.write("rollout.yaml", strings.Replace(string(cfg), "local-a: {cloud: local}", fmt.Sprintf("local-a: {cloud: local, providerMirror: %q}", mirror), 1)+
+		"\n")
+	f.write("empty.tfrc", "provider_installation {\n  direct {\n    include = [\"example.invalid/*/*\"]\n  }\n}\n")
+	f.env = []string{"TF_CLI_CONFIG_FILE=" + filepath.Join(f.dir, "empty.tfrc")}
+	f.must(0, "start", "--release", "v1")
+	if f.deployedVersion("m-1") != "v1" || f.deployedVersion("m-2") != "v1" {
+		t.Fatal("not deployed through the boundary's mirror")
+	}
+	links, _ := filepath.Glob(filepath.Join(f.dir, ".rollout", "providers", "*-*", ".rollout-mirror.tfrc"))
+	if len(links) != 1 {
+		t.Fatalf("want one resolution from the mirror, got %v", links)
+	}
+}
