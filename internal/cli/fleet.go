@@ -168,9 +168,9 @@ func newID(prefix string) string {
 
 // execute drives a run (new or resumed) to its end or to a wait, printing progress.
 func (f *fleet) execute(ctx context.Context, io IO, g globals, s *rings.State, first rings.Event) error {
-	limits := map[string]int{}
+	limits, rates := map[string]int{}, map[string]float64{}
 	for name, b := range f.cfg.Boundaries {
-		limits[name] = b.MaxParallel
+		limits[name], rates[name] = b.MaxParallel, b.RateLimit
 	}
 	seen, _, err := f.replay(ctx, s.RunID)
 	if err != nil {
@@ -185,6 +185,7 @@ func (f *fleet) execute(ctx context.Context, io IO, g globals, s *rings.State, f
 		Observe:     p.event,
 		Boundaries:  limits,
 		GlobalLimit: 64,
+		Rates:       rates,
 		Preflight:   f.preflight(s),
 	}
 	err = x.Run(ctx, s, first)

@@ -74,6 +74,7 @@ type Boundary struct {
 	Identity       map[string]string // cloud-specific identity keys; names of secret variables, never secrets
 	AssumeRole     []AssumeRole      // aws: a role chain, assumed in order
 	PassEnv        []string          // extra variables of rollout's environment this boundary's runs see
+	RateLimit      float64           // Terraform runs started per second in this boundary; 0: no limit
 	Line           int               // where it is declared in rollout.yaml
 	Lines          map[string]int    // line of each key, e.g. "identity.roleArn"
 }
@@ -280,7 +281,7 @@ func (c *Config) parseMain(data []byte, errs *Errors) {
 		path := "boundaries." + name
 		b := &Boundary{Name: name, Line: n.Line, Lines: map[string]int{}}
 		f := w.fields(n, path, "cloud", "environment", "endpoints", "identity", "partition", "universeDomain",
-			"maxParallel", "providerMirror", "regions", "passEnv")
+			"maxParallel", "providerMirror", "regions", "passEnv", "rateLimit")
 		for k, v := range f {
 			b.Lines[k] = v.Line
 		}
@@ -293,6 +294,7 @@ func (c *Config) parseMain(data []byte, errs *Errors) {
 			w.fail(f["cloud"], path+".cloud", "unknown cloud %q: one of azure, aws, gcp, local", b.Cloud)
 		}
 		b.MaxParallel = w.integer(f["maxParallel"], path+".maxParallel", 1)
+		b.RateLimit = w.rate(f["rateLimit"], path+".rateLimit")
 		b.ProviderMirror = w.str(f["providerMirror"], path+".providerMirror")
 		b.Environment = w.str(f["environment"], path+".environment")
 		b.Partition = w.str(f["partition"], path+".partition")

@@ -114,6 +114,8 @@ func TestBadConfigurationsNameFileLineAndKey(t *testing.T) {
 			`boundaries.local-a.universeDomain: is a gcp key; this boundary's cloud is aws`},
 		{"misspelt identity key", repl("local-a: {cloud: local}", "local-a: {cloud: aws, identity: {rolArn: x}}"), keep,
 			`boundaries.local-a.identity.rolArn: unknown key (did you mean "roleArn"?)`},
+		{"bad rate", repl("local-a: {cloud: local}", "local-a: {cloud: local, rateLimit: fast}"), keep,
+			`boundaries.local-a.rateLimit: want a rate such as 2/s, 30/m or 100/h, got "fast"`},
 		{"environments directory missing", repl("boundaries:", "environments: [environments/eu, environments/us]\nboundaries:"), keep,
 			`environments[1]: directory environments/us does not exist`},
 	} {
@@ -166,5 +168,15 @@ func TestStateSetting(t *testing.T) {
 		case err != nil && strings.Contains(err.Error(), "s3cr3t"):
 			t.Errorf("%q: the error shows the password: %v", st, err)
 		}
+	}
+}
+
+func TestRateLimit(t *testing.T) {
+	c, err := Load(writeFleet(t, strings.Replace(baseMain, "local-a: {cloud: local}", "local-a: {cloud: local, rateLimit: 30/m}", 1), baseTargets))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Boundaries["local-a"].RateLimit; got != 0.5 {
+		t.Fatalf("30/m = %v per second, want 0.5", got)
 	}
 }

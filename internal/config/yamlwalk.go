@@ -255,3 +255,18 @@ func (w walker) envNames(n *yaml.Node, path string) []string {
 	}
 	return names
 }
+
+// rate reads "N/s", "N/m" or "N/h" (N may be a decimal) as events per second.
+func (w walker) rate(n *yaml.Node, path string) float64 {
+	if n == nil {
+		return 0
+	}
+	num, unit, ok := strings.Cut(n.Value, "/")
+	v, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+	per := map[string]float64{"s": 1, "m": 60, "h": 3600}[strings.TrimSpace(unit)]
+	if n.Kind != yaml.ScalarNode || !ok || err != nil || per == 0 || v <= 0 {
+		w.fail(n, path, "want a rate such as 2/s, 30/m or 100/h, got %q", n.Value)
+		return 0
+	}
+	return v / per
+}

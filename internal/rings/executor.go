@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Store is what the executor needs from the journal.
@@ -83,16 +85,20 @@ type Executor struct {
 	Observe     func(Event)    // sees every journaled event (progress display); may be nil
 	Boundaries  map[string]int // per-boundary limit on concurrent Terraform runs; 0 or absent: none
 	GlobalLimit int            // limit on concurrent Terraform runs across boundaries; 0: none
+	// Rates limits how fast Terraform runs start per boundary (runs per second; absent: none), so
+	// a ring of many targets cannot burst a cloud's control plane into throttling.
+	Rates map[string]float64
 	// Preflight proves a boundary's identity when a ring first enters it, before any Terraform run
 	// there; the result is journaled (boundary.verified or boundary.refused), and a refusal fails
 	// every run of that ring in that boundary. Nil: no preflight.
 	Preflight func(ctx context.Context, ring, boundary string) (Identity, string, error)
 
-	mu      sync.Mutex
-	checked map[string]*preflight // by ring and boundary
-	outputs map[string]map[string]any
-	sems    map[string]chan struct{}
-	global  chan struct{}
+	mu       sync.Mutex
+	checked  map[string]*preflight // by ring and boundary
+	limiters map[string]*rate.Limiter
+	outputs  map[string]map[string]any
+	sems     map[string]chan struct{}
+	global   chan struct{}
 }
 
 type message struct {
@@ -120,6 +126,12 @@ func (x *Executor) Run(ctx context.Context, s *State, first Event) error {
 	}
 	if x.GlobalLimit > 0 {
 		x.global = make(chan struct{}, x.GlobalLimit)
+	}
+	x.limiters = map[string]*rate.Limiter{}
+	for b, r := range x.Rates {
+		if r > 0 {
+			x.limiters[b] = rate.NewLimiter(rate.Limit(r), 1)
+		}
 	}
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -377,6 +389,11 @@ func (e untouchedError) Unwrap() error { return e.error }
 func (x *Executor) terraform(ctx context.Context, c Command, send func(Event)) (ApplyResult, error) {
 	if err := x.preflight(ctx, c, send); err != nil {
 		return ApplyResult{}, untouchedError{err}
+	}
+	if l := x.limiters[c.Boundary]; l != nil {
+		if err := l.Wait(ctx); err != nil {
+			return ApplyResult{}, err
+		}
 	}
 	release, err := x.acquire(ctx, c.Boundary)
 	if err != nil {

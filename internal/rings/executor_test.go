@@ -223,3 +223,36 @@ func TestExecutorPreflightsOncePerRingAndBoundary(t *testing.T) {
 		t.Fatalf("b applies %d, b1 %s, run %s", p.peak["b"], s.Targets["b1"].Phase, s.Phase)
 	}
 }
+
+func TestExecutorRateLimitsStartsPerBoundary(t *testing.T) {
+	var ts []TargetPlan
+	for _, n := range []string{"a1", "a2", "a3", "a4", "b1", "b2", "b3", "b4"} {
+		ts = append(ts, TargetPlan{Name: n, Boundary: n[:1], Release: rel("v2")})
+	}
+	plan := &Plan{Kind: KindRelease, Release: rel("v2"), Rings: []RingPlan{{Name: "r", Targets: ts, MaxParallel: 8, Rollback: "ring"}}}
+	p := newFake(0)
+	p.started = make(chan string, 8)
+	x := &Executor{Store: &memStore{}, Provisioner: p, Gates: passGates{}, Rates: map[string]float64{"a": 20}} // one start per 50ms in a
+	begin := time.Now()
+	if err := x.Run(context.Background(), &State{RunID: "r1"}, Event{Type: RunStarted, Plan: plan}); err != nil {
+		t.Fatal(err)
+	}
+	close(p.started)
+	var order []string
+	for n := range p.started {
+		order = append(order, n)
+	}
+	// Four starts in a at 20/s take at least 150ms; b, unlimited, is not held behind a.
+	if el := time.Since(begin); el < 150*time.Millisecond {
+		t.Fatalf("4 starts at 20/s took %s", el)
+	}
+	bDone := 0
+	for _, n := range order[:5] {
+		if n[0] == 'b' {
+			bDone++
+		}
+	}
+	if bDone < 4 {
+		t.Fatalf("start order %v: the unlimited boundary waited behind the limited one", order)
+	}
+}
