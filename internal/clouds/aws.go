@@ -26,8 +26,10 @@ func (m *Manager) awsConfig(ctx context.Context, b *config.Boundary, region stri
 	lookup := m.lookup()
 	switch {
 	case id["profile"] != "":
-		opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(region), awsconfig.WithSharedConfigProfile(id["profile"]),
-			awsconfig.WithHTTPClient(m.client())}
+		opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(region), awsconfig.WithSharedConfigProfile(id["profile"])}
+		if m.Client != nil { // else the SDK's own client, which honours a profile's ca_bundle
+			opts = append(opts, awsconfig.WithHTTPClient(m.Client))
+		}
 		if f := id["configFile"]; f != "" {
 			opts = append(opts, awsconfig.WithSharedConfigFiles([]string{f}))
 		}

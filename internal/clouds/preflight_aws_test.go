@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -158,5 +160,42 @@ func TestAWSPreflightUsesThePartitionsRegionalSTS(t *testing.T) {
 		if len(rec.urls) != 1 || rec.urls[0] != tc.host {
 			t.Errorf("%s: STS reached at %v, want %s", tc.partition, rec.urls, tc.host)
 		}
+	}
+}
+
+func TestAWSWebIdentityAndProfile(t *testing.T) {
+	srv := ststest.New(t)
+	srv.WebIdentityToken = "oidc-token-from-ci"
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte("oidc-token-from-ci"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := fleet()
+	b := c.Boundaries["aws-us-gov"]
+	b.Endpoints = map[string]string{"sts": srv.URL}
+	b.Identity["webIdentityTokenFile"] = tokenFile
+	m := &Manager{Config: c, Lookup: lookupIn(nil), Retry: fastRetry}
+	id, err := m.Preflight(context.Background(), "aws-us-gov", "")
+	if err != nil || id.Principal != "arn:aws-us-gov:sts::123456789012:assumed-role/deployer/rollout" {
+		t.Fatalf("%v %+v", err, id)
+	}
+	if err := os.WriteFile(tokenFile, []byte("a-token-sts-does-not-trust"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Preflight(context.Background(), "aws-us-gov", ""); err == nil || !strings.Contains(err.Error(), "InvalidIdentityToken") {
+		t.Fatalf("untrusted token: %v", err)
+	}
+
+	// A profile from the boundary's own config file, not the runner's default one.
+	cfgFile := filepath.Join(dir, "config")
+	if err := os.WriteFile(cfgFile, []byte("[profile gov-ci]\nregion = us-gov-west-1\naws_access_key_id = AKIAPROFILE00001\naws_secret_access_key = profile-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv.Set("AKIAPROFILE00001", "arn:aws-us-gov:iam::123456789012:user/ci")
+	b.Identity = map[string]string{"profile": "gov-ci", "configFile": cfgFile, "sharedCredentialsFile": filepath.Join(dir, "none")}
+	id, err = m.Preflight(context.Background(), "aws-us-gov", "")
+	if err != nil || id.Principal != "arn:aws-us-gov:iam::123456789012:user/ci" {
+		t.Fatalf("%v %+v", err, id)
 	}
 }

@@ -253,3 +253,46 @@ func TestGooglePreflight(t *testing.T) {
 		}
 	})
 }
+
+// Workload identity federation: an external_account file whose subject token (a CI system's OIDC
+// token, in a file) is exchanged at the universe's STS.
+func TestGoogleWorkloadIdentityFederation(t *testing.T) {
+	var exchanged atomic.Int32
+	sts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		w.Header().Set("Content-Type", "application/json")
+		if r.Form.Get("subject_token") != "ci-oidc-token" || r.Form.Get("grant_type") != "urn:ietf:params:oauth:grant-type:token-exchange" {
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprint(w, `{"error":"invalid_grant","error_description":"subject token rejected"}`)
+			return
+		}
+		exchanged.Add(1)
+		fmt.Fprint(w, `{"access_token":"federated","issued_token_type":"urn:ietf:params:oauth:token-type:access_token","token_type":"Bearer","expires_in":3600}`)
+	}))
+	defer sts.Close()
+	dir := t.TempDir()
+	subject := filepath.Join(dir, "oidc-token")
+	if err := os.WriteFile(subject, []byte("ci-oidc-token"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wif, _ := json.Marshal(map[string]any{"type": "external_account", "universe_domain": "s3nsapis.fr",
+		"audience":           "//iam.s3nsapis.fr/locations/global/workforcePools/ci/providers/github",
+		"subject_token_type": "urn:ietf:params:oauth:token-type:jwt", "token_url": sts.URL + "/v1/token",
+		"credential_source": map[string]any{"file": subject}})
+	file := filepath.Join(dir, "wif.json")
+	if err := os.WriteFile(file, wif, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := fleet()
+	c.Boundaries["gcp-s3ns"].Identity = map[string]string{"credentialsFile": file, "project": "s3ns:acme"}
+	id, err := (&Manager{Config: c, Retry: fastRetry}).Preflight(context.Background(), "gcp-s3ns", "")
+	if err != nil || id.Scope != "s3nsapis.fr" || id.Account != "s3ns:acme" || exchanged.Load() != 1 {
+		t.Fatalf("%v %+v, exchanges %d", err, id, exchanged.Load())
+	}
+	if err := os.WriteFile(subject, []byte("someone-else"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (&Manager{Config: c, Retry: fastRetry}).Preflight(context.Background(), "gcp-s3ns", ""); err == nil || !strings.Contains(err.Error(), "subject token rejected") {
+		t.Fatalf("rejected subject token: %v", err)
+	}
+}

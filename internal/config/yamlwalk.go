@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -237,6 +238,9 @@ var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // into another's Terraform run.
 var cloudEnvPrefixes = []string{"ARM_", "AZURE_", "AWS_", "GOOGLE_", "CLOUDSDK_", "GCLOUD_", "MSI_", "IDENTITY_", "ACTIONS_ID_TOKEN_"}
 
+// cloudSettingEnv are variables with a cloud prefix that carry no identity: passEnv may name them.
+var cloudSettingEnv = []string{"AWS_CA_BUNDLE", "AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT", "AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE"}
+
 // envNames reads a list of environment variable names for passEnv.
 func (w walker) envNames(n *yaml.Node, path string) []string {
 	names := w.strings(n, path)
@@ -244,6 +248,7 @@ func (w walker) envNames(n *yaml.Node, path string) []string {
 		switch {
 		case !envNameRE.MatchString(name):
 			w.fail(n.Content[i], fmt.Sprintf("%s[%d]", path, i), "%q is not an environment variable name", name)
+		case slices.Contains(cloudSettingEnv, name):
 		default:
 			for _, p := range cloudEnvPrefixes {
 				if strings.HasPrefix(strings.ToUpper(name), p) {

@@ -24,6 +24,29 @@ type Server struct {
 	Fail      string            // an error code to answer with (e.g. ExpiredToken)
 	Requests  []string          // Action and the SigV4 credential scope of each request
 	Externals []string          // ExternalId of each AssumeRole
+	// WebIdentityToken is the OIDC token AssumeRoleWithWebIdentity accepts ("": none).
+	WebIdentityToken string
+}
+
+// issue answers an AssumeRole* action with fresh keys for role, which GetCallerIdentity then
+// knows as the assumed role.
+func (s *Server) issue(w http.ResponseWriter, action, role, session string) {
+	s.mu.Lock()
+	key := fmt.Sprintf("ASIA%04d", len(s.Arns))
+	parts := strings.Split(role, ":")
+	if len(parts) < 6 {
+		s.mu.Unlock()
+		w.WriteHeader(400)
+		return
+	}
+	arn := fmt.Sprintf("arn:%s:sts::%s:assumed-role/%s/%s", parts[1], parts[4], strings.TrimPrefix(parts[5], "role/"), session)
+	s.Arns[key] = arn
+	s.mu.Unlock()
+	fmt.Fprintf(w, `<%sResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><%sResult><Credentials>
+<AccessKeyId>%s</AccessKeyId><SecretAccessKey>chain-secret-%s</SecretAccessKey><SessionToken>chain-token-%s</SessionToken>
+<Expiration>%s</Expiration></Credentials><AssumedRoleUser><Arn>%s</Arn><AssumedRoleId>AROA:x</AssumedRoleId></AssumedRoleUser>
+</%sResult><ResponseMetadata><RequestId>r-2</RequestId></ResponseMetadata></%sResponse>`,
+		action, action, key, key, key, time.Now().Add(time.Hour).UTC().Format(time.RFC3339), arn, action, action)
 }
 
 // New starts a server; it stops when the test ends.
@@ -65,18 +88,16 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case s.Fail == "ExpiredToken":
 		errorXML(400, "ExpiredToken", "The security token included in the request is expired")
 	case form.Get("Action") == "AssumeRole":
-		role := form.Get("RoleArn")
 		s.mu.Lock()
 		s.Externals = append(s.Externals, form.Get("ExternalId"))
-		newKey := fmt.Sprintf("ASIA%04d", len(s.Arns))
-		parts := strings.Split(role, ":")
-		s.Arns[newKey] = fmt.Sprintf("arn:%s:sts::%s:assumed-role/%s/%s", parts[1], parts[4], strings.TrimPrefix(parts[5], "role/"), form.Get("RoleSessionName"))
 		s.mu.Unlock()
-		fmt.Fprintf(w, `<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult><Credentials>
-<AccessKeyId>%s</AccessKeyId><SecretAccessKey>chain-secret-%s</SecretAccessKey><SessionToken>chain-token-%s</SessionToken>
-<Expiration>%s</Expiration></Credentials><AssumedRoleUser><Arn>%s</Arn><AssumedRoleId>AROA:x</AssumedRoleId></AssumedRoleUser>
-</AssumeRoleResult><ResponseMetadata><RequestId>r-2</RequestId></ResponseMetadata></AssumeRoleResponse>`,
-			newKey, newKey, newKey, time.Now().Add(time.Hour).UTC().Format(time.RFC3339), s.Arns[newKey])
+		s.issue(w, "AssumeRole", form.Get("RoleArn"), form.Get("RoleSessionName"))
+	case form.Get("Action") == "AssumeRoleWithWebIdentity": // unsigned: the token is the credential
+		if s.WebIdentityToken == "" || form.Get("WebIdentityToken") != s.WebIdentityToken {
+			errorXML(400, "InvalidIdentityToken", "Couldn't retrieve verification key from your identity provider")
+			return
+		}
+		s.issue(w, "AssumeRoleWithWebIdentity", form.Get("RoleArn"), form.Get("RoleSessionName"))
 	case form.Get("Action") == "GetCallerIdentity":
 		s.mu.Lock()
 		arn, ok := s.Arns[key]
