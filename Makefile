@@ -33,7 +33,8 @@ test-e2e: tools
 # The whole suite, with a throw-away PostgreSQL on loopback (installed from Debian's packages when
 # missing) for the journal's conformance suite and the shared-state end-to-end tests.
 test: vet tools
-	ROLLOUT_REQUIRE_POSTGRES=1 bash scripts/with-postgres.sh $(MAKE) --no-print-directory test-unit test-e2e
+	bash scripts/need-prometheus.sh
+	ROLLOUT_REQUIRE_POSTGRES=1 ROLLOUT_REQUIRE_PROMETHEUS=1 bash scripts/with-postgres.sh $(MAKE) --no-print-directory test-unit test-e2e
 
 clean:
 	rm -rf bin

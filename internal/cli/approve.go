@@ -44,13 +44,7 @@ func newApproveCmd(io IO, g globals) *cobra.Command {
 			if ring == nil || !ring.Plan.Approval {
 				return &ExitErr{Code: ExitError, Err: fmt.Errorf("run %s has no ring %q that requires approval", run.ID, o.Ring)}
 			}
-			who := o.As
-			if who == "" {
-				who = firstNonEmpty(os.Getenv("GITHUB_ACTOR"), os.Getenv("BUILD_REQUESTEDFOR"))
-				if u, err := user.Current(); who == "" && err == nil {
-					who = u.Username
-				}
-			}
+			who := actor(o.As)
 			if len(ring.Plan.Approvers) > 0 && !slices.Contains(ring.Plan.Approvers, who) {
 				return &ExitErr{Code: ExitError, Err: fmt.Errorf("%s may not approve ring %s: its approvers are %v", who, o.Ring, ring.Plan.Approvers)}
 			}
@@ -67,4 +61,13 @@ func newApproveCmd(io IO, g globals) *cobra.Command {
 	cmd.Flags().StringVar(&o.Reason, "reason", "", "why, for the journal")
 	_ = cmd.MarkFlagRequired("ring")
 	return cmd
+}
+
+// actor is who an operator command acts as: --as, else the CI actor, else the OS user.
+func actor(as string) string {
+	who := firstNonEmpty(as, os.Getenv("GITHUB_ACTOR"), os.Getenv("BUILD_REQUESTEDFOR"))
+	if u, err := user.Current(); who == "" && err == nil {
+		who = u.Username
+	}
+	return who
 }

@@ -28,7 +28,7 @@ func (s style) phase(p string) string {
 		return s.paint("32", p)
 	case rings.TFailed, rings.RHalted, rings.PhaseRollbackFailed:
 		return s.paint("31", p)
-	case rings.PhaseWaiting, rings.RApproval, rings.PhaseRolledBack, rings.PhaseRollingBack, rings.TUnverified, rings.TRollbackSkipped:
+	case rings.PhaseWaiting, rings.RApproval, rings.PhaseRolledBack, rings.PhaseRollingBack, rings.TUnverified, rings.TRollbackSkipped, rings.TInconclusive:
 		return s.paint("33", p)
 	}
 	return p
@@ -218,6 +218,20 @@ func (p *progress) describe(ev rings.Event) string {
 		return st.paint("31", fmt.Sprintf("  %s: ROLLBACK FAILED: %s", who, ev.Message))
 	case rings.TargetRollbackSkip:
 		return st.paint("33", fmt.Sprintf("  %s: not rolled back: %s", who, ev.Message))
+	case rings.TargetGateInconclusive:
+		return st.paint("33", fmt.Sprintf("  %s: gate %s inconclusive: %s", who, ev.Gate, ev.Message))
+	case rings.RingGateInconclusive:
+		return st.paint("33", fmt.Sprintf("ring %s gate %s inconclusive: %s", ev.Ring, ev.Gate, ev.Message))
+	case rings.RingPaused:
+		return st.paint("33", fmt.Sprintf("ring %s paused: %s", ev.Ring, ev.Message))
+	case rings.GateOverridden:
+		what := ev.Target
+		if what == "" {
+			what = "ring " + ev.Ring
+		}
+		return fmt.Sprintf("  %s: gate %s overridden to %s by %s: %s", what, ev.Gate, ev.Outcome, ev.Actor, ev.Message)
+	case rings.GatesRemeasure:
+		return fmt.Sprintf("inconclusive gates measured again (asked by %s)", ev.Actor)
 	case rings.BoundaryVerified:
 		return fmt.Sprintf("ring %s entered boundary %s", ev.Ring, ev.Message)
 	case rings.BoundaryRefused:

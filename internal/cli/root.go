@@ -125,6 +125,8 @@ was carried out; 3 waiting for an approval; 4 blocked by a freeze; 5 another run
 		newHistoryCmd(io, g),
 		newRollbackCmd(io, g),
 		newApproveCmd(io, g),
+		newGateCmd(io, g),
+		newResumeCmd(io, g),
 		newDemoCmd(io, g),
 		newStateCmd(io, g),
 	)

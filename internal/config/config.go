@@ -98,14 +98,50 @@ var identityKeys = map[string][]string{
 
 // Gate is a named health check: one provider plus the policy that turns measurements into a verdict.
 type Gate struct {
-	Name         string
-	HTTP         *HTTPCheck
-	Command      *CommandCheck
-	Interval     Duration
-	Timeout      Duration
-	HealthyFor   Duration
-	Consecutive  int
-	FailureLimit int
+	Name            string
+	HTTP            *HTTPCheck
+	Command         *CommandCheck
+	Prometheus      *PrometheusCheck
+	TerraformOutput *OutputCheck
+	// SuccessCondition and FailureCondition are expressions over the measurement's `result`
+	// (github.com/expr-lang/expr), compiled when the configuration is loaded.
+	SuccessCondition      string
+	FailureCondition      string
+	Success, Failure      *Condition
+	Interval              Duration
+	InitialDelay          Duration // wait this long after the apply (or the bake's start) before measuring
+	Timeout               Duration
+	HealthyFor            Duration
+	Count                 int // take at least this many measurements before passing
+	Consecutive           int
+	FailureLimit          int
+	InconclusiveLimit     int    // this many inconclusive measurements make the gate inconclusive
+	ConsecutiveErrorLimit int    // this many provider errors in a row fail the gate
+	NoData                string // fail (default) | inconclusive | pass: what an empty result counts as
+	DryRun                bool   // measure and record, never block
+}
+
+// NoData outcomes.
+const (
+	NoDataFail         = "fail"
+	NoDataInconclusive = "inconclusive"
+	NoDataPass         = "pass"
+)
+
+// PrometheusCheck is an instant or range PromQL query.
+type PrometheusCheck struct {
+	Address        string   // the Prometheus server's base URL (template)
+	Query          string   // PromQL (template over the target, release, ring and outputs)
+	Range          Duration // a range query over the last Range (0: an instant query)
+	Step           Duration // the range query's resolution (default: Range/10)
+	BearerTokenEnv string   // the variable of rollout's environment holding a bearer token
+	UsernameEnv    string   // basic auth: the variables holding user name and password
+	PasswordEnv    string
+}
+
+// OutputCheck asserts over the target's recorded Terraform outputs.
+type OutputCheck struct {
+	Output string // the output whose value is `result`; empty: result is the map of all outputs
 }
 
 type HTTPCheck struct {
@@ -369,11 +405,13 @@ func (c *Config) parseMain(data []byte, errs *Errors) {
 }
 
 // Gate providers that later versions add; naming them gives a clear error rather than "unknown key".
-var laterProviders = []string{"prometheus", "azure-monitor", "cloudwatch", "gcp-monitoring", "terraform-output"}
+var laterProviders = []string{"azure-monitor", "cloudwatch", "gcp-monitoring"}
 
 func parseGate(w walker, name string, n *yaml.Node) *Gate {
 	path := "gates." + name
-	allowed := append([]string{"http", "command", "interval", "timeout", "healthyFor", "consecutive", "failureLimit"}, laterProviders...)
+	allowed := append([]string{"http", "command", "prometheus", "terraform-output", "successCondition", "failureCondition",
+		"interval", "initialDelay", "timeout", "healthyFor", "count", "consecutive", "failureLimit", "inconclusiveLimit",
+		"consecutiveErrorLimit", "noData", "dryRun"}, laterProviders...)
 	f := w.fields(n, path, allowed...)
 	g := &Gate{Name: name}
 	providers := 0
@@ -414,14 +452,57 @@ func parseGate(w walker, name string, n *yaml.Node) *Gate {
 			checkTemplates(w, cf["run"], fmt.Sprintf("%s.command.run[%d]", path, i), a)
 		}
 	}
+	if f["prometheus"] != nil {
+		providers++
+		pf := w.fields(f["prometheus"], path+".prometheus", "address", "query", "range", "step", "bearerTokenEnv", "usernameEnv", "passwordEnv")
+		g.Prometheus = &PrometheusCheck{Address: w.str(pf["address"], path+".prometheus.address"), Query: w.str(pf["query"], path+".prometheus.query"),
+			Range: w.duration(pf["range"], path+".prometheus.range"), Step: w.duration(pf["step"], path+".prometheus.step"),
+			BearerTokenEnv: w.str(pf["bearerTokenEnv"], path+".prometheus.bearerTokenEnv"),
+			UsernameEnv:    w.str(pf["usernameEnv"], path+".prometheus.usernameEnv"), PasswordEnv: w.str(pf["passwordEnv"], path+".prometheus.passwordEnv")}
+		for k, v := range map[string]string{"address": g.Prometheus.Address, "query": g.Prometheus.Query} {
+			if v == "" {
+				w.fail(f["prometheus"], path+".prometheus."+k, "is required")
+			}
+			checkTemplates(w, pf[k], path+".prometheus."+k, v)
+		}
+		if (g.Prometheus.UsernameEnv == "") != (g.Prometheus.PasswordEnv == "") {
+			w.fail(f["prometheus"], path+".prometheus", "usernameEnv and passwordEnv go together")
+		}
+		if g.Prometheus.BearerTokenEnv != "" && g.Prometheus.UsernameEnv != "" {
+			w.fail(f["prometheus"], path+".prometheus", "give bearerTokenEnv or usernameEnv/passwordEnv, not both")
+		}
+		if g.Prometheus.Step > 0 && g.Prometheus.Range == 0 {
+			w.fail(pf["step"], path+".prometheus.step", "is for range queries: set range too")
+		}
+	}
+	if f["terraform-output"] != nil {
+		providers++
+		of := w.fields(f["terraform-output"], path+".terraform-output", "output")
+		g.TerraformOutput = &OutputCheck{Output: w.str(of["output"], path+".terraform-output.output")}
+	}
 	for _, p := range laterProviders {
 		if f[p] != nil {
 			providers++
-			w.fail(f[p], path+"."+p, "the %s gate provider is not available in this version of rollout (available: http, command)", p)
+			w.fail(f[p], path+"."+p, "the %s gate provider is not available in this version of rollout (available: http, command, prometheus, terraform-output)", p)
+		}
+	}
+	g.SuccessCondition = w.str(f["successCondition"], path+".successCondition")
+	g.FailureCondition = w.str(f["failureCondition"], path+".failureCondition")
+	if g.Prometheus != nil || g.TerraformOutput != nil {
+		if g.SuccessCondition == "" {
+			w.fail(n, path+".successCondition", "is required for a prometheus or terraform-output gate: an expression over result, e.g. result < 0.01")
+		}
+		g.Success = w.condition(f["successCondition"], path+".successCondition", g.SuccessCondition, g.Prometheus != nil)
+		g.Failure = w.condition(f["failureCondition"], path+".failureCondition", g.FailureCondition, g.Prometheus != nil)
+	} else {
+		for _, k := range []string{"successCondition", "failureCondition"} {
+			if f[k] != nil {
+				w.fail(f[k], path+"."+k, "conditions are for prometheus and terraform-output gates; http and command judge their own answer")
+			}
 		}
 	}
 	if providers == 0 {
-		w.fail(n, path, "names no provider: give one of http, command")
+		w.fail(n, path, "names no provider: give one of http, command, prometheus, terraform-output")
 	} else if providers > 1 {
 		w.fail(n, path, "names %d providers: a gate has exactly one", providers)
 	}
@@ -430,6 +511,24 @@ func parseGate(w walker, name string, n *yaml.Node) *Gate {
 	g.HealthyFor = w.duration(f["healthyFor"], path+".healthyFor")
 	g.Consecutive = w.integer(f["consecutive"], path+".consecutive", 1)
 	g.FailureLimit = w.integer(f["failureLimit"], path+".failureLimit", 1)
+	g.InitialDelay = w.duration(f["initialDelay"], path+".initialDelay")
+	g.Count = w.integer(f["count"], path+".count", 1)
+	g.InconclusiveLimit = w.integer(f["inconclusiveLimit"], path+".inconclusiveLimit", 1)
+	g.ConsecutiveErrorLimit = w.integer(f["consecutiveErrorLimit"], path+".consecutiveErrorLimit", 1)
+	g.DryRun = w.boolean(f["dryRun"], path+".dryRun")
+	switch g.NoData = w.str(f["noData"], path+".noData"); g.NoData {
+	case "":
+		g.NoData = NoDataFail
+	case NoDataFail, NoDataInconclusive, NoDataPass:
+	default:
+		w.fail(f["noData"], path+".noData", "must be fail, inconclusive or pass, got %q", g.NoData)
+	}
+	if g.InconclusiveLimit == 0 {
+		g.InconclusiveLimit = 1
+	}
+	if g.ConsecutiveErrorLimit == 0 {
+		g.ConsecutiveErrorLimit = 4
+	}
 	if g.Interval == 0 {
 		g.Interval = Duration(5 * time.Second)
 	}

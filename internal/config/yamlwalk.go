@@ -1,7 +1,11 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/vm"
 	"regexp"
 	"slices"
 	"sort"
@@ -274,4 +278,60 @@ func (w walker) rate(n *yaml.Node, path string) float64 {
 		return 0
 	}
 	return v / per
+}
+
+// Condition is a gate condition over the measurement's `result` (github.com/expr-lang/expr),
+// compiled and type-checked when the configuration is loaded, so a typo fails at validate time.
+type Condition struct {
+	Source string
+	Scalar *vm.Program // compiled with result a number; nil if it does not type-check so
+	Vector *vm.Program // compiled with result a list of numbers; nil if it does not type-check so
+	Any    *vm.Program // compiled with result of any type (terraform-output)
+}
+
+// ScalarEnv, VectorEnv and AnyEnv are what a condition sees.
+type (
+	ScalarEnv struct {
+		Result float64 `expr:"result"`
+	}
+	VectorEnv struct {
+		Result []float64 `expr:"result"`
+	}
+	AnyEnv struct {
+		Result any `expr:"result"`
+	}
+)
+
+// condition compiles a gate condition, reporting a problem against the key.
+func (w walker) condition(n *yaml.Node, path, src string, numeric bool) *Condition {
+	c, err := CompileCondition(src, numeric)
+	if err != nil {
+		w.fail(n, path, "%v", err)
+	}
+	return c
+}
+
+// CompileCondition compiles src for a numeric provider (numeric: result is a number or a list of
+// numbers, and the condition must type-check as one of them) or any other (result of any type).
+func CompileCondition(src string, numeric bool) (*Condition, error) {
+	if src == "" {
+		return nil, nil
+	}
+	c := &Condition{Source: src}
+	clean := func(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }
+	if !numeric {
+		p, err := expr.Compile(src, expr.Env(AnyEnv{}), expr.AsBool())
+		if err != nil {
+			return nil, errors.New(clean(err))
+		}
+		c.Any = p
+		return c, nil
+	}
+	var errS, errV error
+	c.Scalar, errS = expr.Compile(src, expr.Env(ScalarEnv{}), expr.AsBool())
+	c.Vector, errV = expr.Compile(src, expr.Env(VectorEnv{}), expr.AsBool())
+	if errS != nil && errV != nil {
+		return nil, fmt.Errorf("with result a number: %s; with result a list of numbers: %s", clean(errS), clean(errV))
+	}
+	return c, nil
 }

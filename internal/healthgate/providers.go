@@ -33,7 +33,7 @@ var _ Provider = (*HTTP)(nil)
 
 func (h *HTTP) Measure(ctx context.Context) Measurement {
 	start := time.Now()
-	m := Measurement{At: start}
+	m := Measurement{At: start, Outcome: Failed}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.URL, nil)
 	if err != nil {
 		m.Message = fmt.Sprintf("bad url %q: %v", h.URL, err)
@@ -74,7 +74,7 @@ func (h *HTTP) Measure(ctx context.Context) Measurement {
 			return m
 		}
 	}
-	m.Passed = true
+	m.Outcome = OK
 	m.Message = fmt.Sprintf("GET %s: HTTP %d in %s", h.URL, resp.StatusCode, took.Round(time.Millisecond))
 	return m
 }
@@ -132,7 +132,7 @@ type Command struct {
 var _ Provider = (*Command)(nil)
 
 func (c *Command) Measure(ctx context.Context) Measurement {
-	m := Measurement{At: time.Now()}
+	m := Measurement{At: time.Now(), Outcome: Failed}
 	if len(c.Args) == 0 {
 		m.Message = "no command"
 		return m
@@ -154,7 +154,7 @@ func (c *Command) Measure(ctx context.Context) Measurement {
 		m.Message = fmt.Sprintf("exit %d, want %d: %s", code, c.ExpectExit, text)
 		return m
 	}
-	m.Passed = true
+	m.Outcome = OK
 	m.Message = fmt.Sprintf("exit %d: %s", code, text)
 	return m
 }

@@ -16,8 +16,9 @@ import (
 
 // Runner evaluates a fleet's configured gates for the engine.
 type Runner struct {
-	Config *config.Config
-	Client *http.Client
+	Config    *config.Config
+	Client    *http.Client      // http gates; nil: http.DefaultClient
+	Transport http.RoundTripper // metric providers' API clients; nil: their default
 }
 
 var _ rings.GateRunner = (*Runner)(nil)
@@ -62,6 +63,7 @@ func render(text string, d TemplateData) (string, error) {
 // provider builds the gate's provider for this request; a template that cannot be rendered (a
 // missing output, say) is a measurement that failed, reported as no data.
 func (r *Runner) provider(g *config.Gate, d TemplateData) (Provider, string) {
+	judge := Conditions{Success: g.Success, Failure: g.Failure}
 	switch {
 	case g.HTTP != nil:
 		url, err := render(g.HTTP.URL, d)
@@ -91,24 +93,45 @@ func (r *Runner) provider(g *config.Gate, d TemplateData) (Provider, string) {
 			}
 		}
 		return &Command{Args: args, Env: env, Dir: r.Config.Root, ExpectExit: g.Command.ExpectExit}, ""
+	case g.Prometheus != nil:
+		addr, err := render(g.Prometheus.Address, d)
+		if err != nil {
+			return nil, fmt.Sprintf("no data: address template: %v", err)
+		}
+		query, err := render(g.Prometheus.Query, d)
+		if err != nil {
+			return nil, fmt.Sprintf("no data: query template: %v", err)
+		}
+		api, err := NewPrometheusAPI(g.Prometheus, addr, r.Transport)
+		if err != nil {
+			return nil, fmt.Sprintf("prometheus at %s: %v", addr, err)
+		}
+		return &Prometheus{API: api, Query: query, Range: g.Prometheus.Range.D(), Step: g.Prometheus.Step.D(), Judge: judge}, ""
+	case g.TerraformOutput != nil:
+		return &TerraformOutput{Outputs: d.Outputs, Output: g.TerraformOutput.Output, Judge: judge}, ""
 	}
 	return nil, "gate has no provider"
 }
 
 func policy(g *config.Gate) Policy {
 	return Policy{Interval: g.Interval.D(), Timeout: g.Timeout.D(), HealthyFor: g.HealthyFor.D(),
-		Consecutive: g.Consecutive, FailureLimit: g.FailureLimit}
+		Consecutive: g.Consecutive, Count: g.Count, FailureLimit: g.FailureLimit, InconclusiveLimit: g.InconclusiveLimit,
+		ConsecutiveErrorLimit: g.ConsecutiveErrorLimit, NoData: map[string]Outcome{config.NoDataFail: Failed,
+			config.NoDataInconclusive: Inconclusive, config.NoDataPass: OK}[g.NoData]}
 }
 
 func measure(ctx context.Context, p Provider, problem string, interval time.Duration) Measurement {
 	if p == nil {
-		return Measurement{At: time.Now(), Message: problem}
+		return Measurement{At: time.Now(), Outcome: Failed, Message: problem}
 	}
 	mctx, cancel := context.WithTimeout(ctx, max(interval, 10*time.Second))
 	defer cancel()
 	m := p.Measure(mctx)
 	if m.At.IsZero() {
 		m.At = time.Now()
+	}
+	if m.Outcome == "" {
+		m.Outcome = Failed
 	}
 	return m
 }
@@ -120,20 +143,31 @@ type judge interface {
 	Next(now time.Time) time.Time
 }
 
-// evaluate measures one gate on the judge's schedule until the judge decides or ctx ends.
+// evaluate measures one gate on the judge's schedule until the judge decides or ctx ends. A dry
+// run gate measures and records as any other, and then passes whatever it found.
 func (r *Runner) evaluate(ctx context.Context, g *config.Gate, d TemplateData, j judge, observe func(rings.Measurement)) rings.Verdict {
 	p, problem := r.provider(g, d)
+	suffix := ""
+	if g.DryRun {
+		suffix = " (dry run)"
+	}
 	for {
 		m := measure(ctx, p, problem, g.Interval.D())
 		if ctx.Err() != nil {
 			return rings.Verdict{Gate: g.Name, Message: "cancelled"}
 		}
-		observe(rings.Measurement{Gate: g.Name, Passed: m.Passed, Message: m.Message, At: m.At})
-		switch v, why := j.Observe(m); v {
+		observe(rings.Measurement{Gate: g.Name, Passed: m.Outcome == OK, Outcome: string(m.Outcome) + suffix, Message: m.Message, At: m.At})
+		v, why := j.Observe(m)
+		if v != Pending && g.DryRun {
+			return rings.Verdict{Passed: true, Gate: g.Name, Message: fmt.Sprintf("dry run: would have been %s: %s", v, why)}
+		}
+		switch v {
 		case Pass:
 			return rings.Verdict{Passed: true, Gate: g.Name, Message: why}
 		case Fail:
 			return rings.Verdict{Gate: g.Name, Message: why}
+		case Undecided:
+			return rings.Verdict{Inconclusive: true, Gate: g.Name, Message: why}
 		}
 		if !sleepUntil(ctx, j.Next(time.Now())) {
 			return rings.Verdict{Gate: g.Name, Message: "cancelled"}
@@ -144,6 +178,9 @@ func (r *Runner) evaluate(ctx context.Context, g *config.Gate, d TemplateData, j
 // Target implements rings.GateRunner: every gate runs concurrently; the first failure decides.
 func (r *Runner) Target(ctx context.Context, req rings.GateRequest, observe func(rings.Measurement)) rings.Verdict {
 	return r.all(ctx, req, func(ctx context.Context, g *config.Gate, d TemplateData) rings.Verdict {
+		if !sleepUntil(ctx, time.Now().Add(g.InitialDelay.D())) {
+			return rings.Verdict{Gate: g.Name, Message: "cancelled"}
+		}
 		return r.evaluate(ctx, g, d, NewTracker(policy(g), time.Now()), observe)
 	})
 }
@@ -157,6 +194,9 @@ func (r *Runner) Ring(ctx context.Context, req rings.GateRequest, until time.Tim
 		return rings.Verdict{Passed: true}
 	}
 	return r.all(ctx, req, func(ctx context.Context, g *config.Gate, d TemplateData) rings.Verdict {
+		if !sleepUntil(ctx, time.Now().Add(g.InitialDelay.D())) {
+			return rings.Verdict{Gate: g.Name, Message: "cancelled"}
+		}
 		return r.evaluate(ctx, g, d, NewWindow(policy(g), time.Now(), until), observe)
 	})
 }
@@ -181,13 +221,18 @@ func (r *Runner) all(ctx context.Context, req rings.GateRequest, one func(contex
 			verdicts <- one(ctx, g, d)
 		}()
 	}
-	var failed *rings.Verdict
+	var failed, undecided *rings.Verdict
 	var passed []string
 	for range req.Gates {
 		v := <-verdicts
-		if v.Passed {
+		switch {
+		case v.Passed:
 			passed = append(passed, v.Gate+": "+v.Message)
-		} else if failed == nil {
+		case v.Inconclusive:
+			if undecided == nil {
+				undecided = &v // the others go on: a failure among them still decides
+			}
+		case failed == nil:
 			failed = &v
 			cancel() // the first failure decides; stop the others
 		}
@@ -195,6 +240,9 @@ func (r *Runner) all(ctx context.Context, req rings.GateRequest, one func(contex
 	wg.Wait()
 	if failed != nil {
 		return *failed
+	}
+	if undecided != nil {
+		return *undecided
 	}
 	sort.Strings(passed)
 	return rings.Verdict{Passed: true, Message: strings.Join(passed, "; ")}

@@ -19,6 +19,7 @@ const (
 	TRolledBack      = "rolled_back"
 	TRollbackFailed  = "rollback_failed"
 	TRollbackSkipped = "rollback_skipped"
+	TInconclusive    = "inconclusive" // applied; its gates were inconclusive: a human decides
 )
 
 // Ring phases.
@@ -29,6 +30,8 @@ const (
 	RBaking   = "baking"
 	RPassed   = "passed"
 	RHalted   = "halted"
+	// RInconclusive: the bake's ring gates were inconclusive; a human decides.
+	RInconclusive = "inconclusive"
 )
 
 // State is a run as far as its journal tells. It is built only by Decide.
@@ -79,6 +82,8 @@ type TargetState struct {
 	Ended   time.Time
 	// Untouched: its apply failed before Terraform ran (its boundary was refused): nothing to undo.
 	Untouched bool
+
+	gate string // the inconclusive gate
 }
 
 // OutcomeUntouched marks a target.apply_failed whose Terraform run never started.
@@ -163,6 +168,41 @@ func Decide(s *State, ev Event) []Command {
 		s.set(t, TUnverified)
 		t.Ended = ev.At
 		return s.progress(ev.At)
+	case TargetGateInconclusive:
+		if t == nil || t.Phase != TGating {
+			return nil
+		}
+		s.set(t, TInconclusive)
+		t.Message, t.Ended, t.gate = fmt.Sprintf("gate %s inconclusive: %s", ev.Gate, ev.Message), ev.At, ev.Gate
+		return s.progress(ev.At)
+	case RingGateInconclusive:
+		r := s.ring(ev.Ring)
+		if r == nil || r.Phase != RBaking {
+			return nil
+		}
+		r.Phase, r.Reason = RInconclusive, fmt.Sprintf("ring gate %s inconclusive: %s", ev.Gate, ev.Message)
+		s.Phase = PhaseWaiting
+		return []Command{record(RingPaused, r.Plan.Name, r.Reason+s.decideHint(r.Plan.Name, "", ev.Gate))}
+	case GateOverridden:
+		return s.override(ev)
+	case GatesRemeasure:
+		r := s.Rings[s.Ring]
+		if s.Phase != PhaseWaiting || (r.Phase != RInconclusive && r.count[TInconclusive] == 0) {
+			return nil
+		}
+		s.Phase = PhaseRunning
+		var cmds []Command
+		if r.Phase == RInconclusive {
+			r.Phase, r.Reason, r.BakeUntil = RBaking, "", ev.At.Add(r.Plan.Bake)
+			return []Command{{Kind: CmdBake, Ring: r.Plan.Name, Until: r.BakeUntil, Gates: r.Plan.RingGates}}
+		}
+		for _, name := range s.targetsIn(r, TInconclusive) {
+			t := s.Targets[name]
+			s.set(t, TGating)
+			t.Message = ""
+			cmds = append(cmds, Command{Kind: CmdGate, Ring: r.Plan.Name, Target: name, Release: t.Plan.Release, Gates: r.Plan.Gates})
+		}
+		return cmds
 	case RingBaked:
 		r := s.ring(ev.Ring)
 		if r == nil || r.Phase != RBaking {
@@ -357,7 +397,8 @@ func (s *State) progress(at time.Time) []Command {
 	}
 	var cmds []Command
 	active := s.inFlight(r, TApplying, TGating, TRollingBack)
-	for ; r.next < len(r.Plan.Targets) && active < max(r.Plan.MaxParallel, 1); r.next++ {
+	paused := r.count[TInconclusive] > 0 // no new target starts while a gate awaits a human
+	for ; !paused && r.next < len(r.Plan.Targets) && active < max(r.Plan.MaxParallel, 1); r.next++ {
 		t := s.Targets[r.Plan.Targets[r.next].Name]
 		if t.Phase != TPending {
 			continue
@@ -367,7 +408,16 @@ func (s *State) progress(at time.Time) []Command {
 		cmds = append(cmds, Command{Kind: CmdApply, Ring: r.Plan.Name, Target: t.Plan.Name, Boundary: t.Plan.Boundary, Release: t.Plan.Release})
 		active++
 	}
-	if active > 0 || r.count[TPending] > 0 {
+	if active > 0 {
+		return cmds
+	}
+	if paused {
+		s.Phase = PhaseWaiting
+		names := s.targetsIn(r, TInconclusive)
+		first := s.Targets[names[0]]
+		return append(cmds, record(RingPaused, r.Plan.Name, fmt.Sprintf("gates inconclusive on %v%s", names, s.decideHint(r.Plan.Name, names[0], first.gate))))
+	}
+	if r.count[TPending] > 0 {
 		return cmds
 	}
 	if r.Plan.Bake > 0 || len(r.Plan.RingGates) > 0 {
@@ -428,7 +478,7 @@ func (s *State) buildRollback() []Command {
 			switch s.Targets[tp.Name].Phase {
 			case TFailed:
 				out = append(out, tp.Name)
-			case TVerified, TUnverified:
+			case TVerified, TUnverified, TInconclusive:
 				if !onlyFailed {
 					out = append(out, tp.Name)
 				}
@@ -505,4 +555,50 @@ func Replay(events []Event) *State {
 		Decide(s, ev)
 	}
 	return s
+}
+
+// decideHint tells the operator how to decide an inconclusive gate.
+func (s *State) decideHint(ring, target, gate string) string {
+	who := "--ring " + ring
+	if target != "" {
+		who = "--target " + target
+	}
+	if gate == "" {
+		gate = "G"
+	}
+	return fmt.Sprintf(": decide with `rollout gate override %s %s --gate %s --verdict pass|fail --reason TEXT`, or measure again with `rollout resume %s`", s.RunID, who, gate, s.RunID)
+}
+
+// override applies a human verdict on an inconclusive gate: pass continues the ring, fail counts
+// as a failed gate (the ring's failure budget, then rollback, as for any failure).
+func (s *State) override(ev Event) []Command {
+	pass := ev.Outcome == "pass"
+	why := fmt.Sprintf("gate %s overridden to %s by %s: %s", ev.Gate, ev.Outcome, ev.Actor, ev.Message)
+	if ev.Target == "" {
+		r := s.ring(ev.Ring)
+		if r == nil || r.Phase != RInconclusive {
+			return nil
+		}
+		s.Phase = PhaseRunning
+		if pass {
+			r.Phase, r.Ended, r.Reason = RPassed, ev.At, why
+			return append([]Command{record(RingPassed, r.Plan.Name, why)}, s.nextRing(ev.At)...)
+		}
+		r.Phase, r.gateFail = RBaking, true
+		return s.halt(r, ev.At, why)
+	}
+	t := s.Targets[ev.Target]
+	if t == nil || t.Phase != TInconclusive {
+		return nil
+	}
+	if s.Phase == PhaseWaiting {
+		s.Phase = PhaseRunning
+	}
+	t.Message, t.Ended = why, ev.At
+	if pass {
+		s.set(t, TVerified)
+		return s.progress(ev.At)
+	}
+	s.set(t, TFailed)
+	return s.targetFailed(t, ev.At)
 }

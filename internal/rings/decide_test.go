@@ -422,3 +422,60 @@ func TestRefusedBoundaryIsNotRolledBack(t *testing.T) {
 		t.Fatalf("t-2: %s %q", tt.Phase, tt.Message)
 	}
 }
+
+func TestInconclusiveGatePausesTheRingForAHuman(t *testing.T) {
+	p := fleet(RingPlan{Name: "r", Targets: targets("t", 3), MaxParallel: 1, Gates: []string{"g"}}, RingPlan{Name: "next", Targets: targets("n", 1), MaxParallel: 1})
+	h, _ := start(t, p)
+	h.send(Event{Type: TargetApplied, Target: "t-1"})
+	cmds := h.send(Event{Type: TargetGateInconclusive, Target: "t-1", Gate: "g", Message: "no data"})
+	if len(kinds(cmds, CmdApply)) != 0 || h.s.Phase != PhaseWaiting || h.s.Targets["t-1"].Phase != TInconclusive {
+		t.Fatalf("want the ring paused and the run waiting, got %s, %+v", h.s.Phase, cmds)
+	}
+	if len(cmds) != 1 || cmds[0].Type != RingPaused || !strings.Contains(cmds[0].Message, "rollout gate override r1 --target t-1 --gate g --verdict pass|fail") {
+		t.Fatalf("want a ring.paused record naming the way out, got %+v", cmds)
+	}
+	// Measure again: the gate runs again, nothing else starts.
+	cmds = h.send(Event{Type: GatesRemeasure, Actor: "oncall"})
+	if got := kinds(cmds, CmdGate); !slices.Equal(got, []string{"t-1"}) || h.s.Phase != PhaseRunning {
+		t.Fatalf("remeasure: %+v", cmds)
+	}
+	h.send(Event{Type: TargetGateInconclusive, Target: "t-1", Gate: "g", Message: "still no data"})
+	// A human passes it: the ring goes on, and the verdict is on the target.
+	cmds = h.send(Event{Type: GateOverridden, Target: "t-1", Gate: "g", Outcome: "pass", Actor: "oncall", Message: "dashboard fine"})
+	if got := kinds(cmds, CmdApply); !slices.Equal(got, []string{"t-2"}) || h.s.Targets["t-1"].Phase != TVerified ||
+		!strings.Contains(h.s.Targets["t-1"].Message, "overridden to pass by oncall: dashboard fine") {
+		t.Fatalf("override pass: %+v, %+v", cmds, h.s.Targets["t-1"])
+	}
+	// A human fails the next: it is a failed target, and the ring's budget (0) halts and rolls back.
+	h.send(Event{Type: TargetApplied, Target: "t-2"})
+	h.send(Event{Type: TargetGateInconclusive, Target: "t-2", Gate: "g", Message: "flat"})
+	cmds = h.send(Event{Type: GateOverridden, Target: "t-2", Gate: "g", Outcome: "fail", Actor: "oncall", Message: "latency up"})
+	if got := kinds(cmds, CmdRollback); !slices.Equal(got, []string{"t-1"}) && !slices.Equal(got, []string{"t-1", "t-2"}) {
+		t.Fatalf("override fail: want a rollback, got %+v", cmds)
+	}
+	if h.s.Phase != PhaseRollingBack {
+		t.Fatalf("phase %s", h.s.Phase)
+	}
+	// The journal replays to the same state at every step.
+	if got := Replay(h.events); got.Phase != h.s.Phase || got.Targets["t-2"].Phase != h.s.Targets["t-2"].Phase {
+		t.Fatal("replay differs")
+	}
+}
+
+func TestInconclusiveRingGate(t *testing.T) {
+	p := fleet(RingPlan{Name: "r", Targets: targets("t", 1), MaxParallel: 1, Bake: time.Minute, RingGates: []string{"slo"}}, RingPlan{Name: "next", Targets: targets("n", 1), MaxParallel: 1})
+	h, _ := start(t, p)
+	h.pass("t-1")
+	cmds := h.send(Event{Type: RingGateInconclusive, Ring: "r", Gate: "slo", Message: "no data"})
+	if h.s.Phase != PhaseWaiting || h.s.Rings[0].Phase != RInconclusive || len(cmds) != 1 || cmds[0].Type != RingPaused {
+		t.Fatalf("%s %s %+v", h.s.Phase, h.s.Rings[0].Phase, cmds)
+	}
+	if cmds := h.send(Event{Type: GatesRemeasure}); len(kinds(cmds, CmdBake)) != 1 || h.s.Rings[0].Phase != RBaking {
+		t.Fatalf("remeasure: want a new bake, got %+v", cmds)
+	}
+	h.send(Event{Type: RingGateInconclusive, Ring: "r", Gate: "slo", Message: "no data"})
+	cmds = h.send(Event{Type: GateOverridden, Ring: "r", Gate: "slo", Outcome: "pass", Actor: "lead", Message: "known gap in metrics"})
+	if got := kinds(cmds, CmdApply); !slices.Equal(got, []string{"n-1"}) || h.s.Rings[0].Phase != RPassed {
+		t.Fatalf("ring override pass: %+v", cmds)
+	}
+}

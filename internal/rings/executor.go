@@ -51,14 +51,16 @@ type GateRequest struct {
 }
 
 type Verdict struct {
-	Passed  bool
-	Gate    string // the gate that decided a failure
-	Message string
+	Passed       bool
+	Inconclusive bool   // neither passed nor failed: a human decides (rollout gate override)
+	Gate         string // the gate that decided a failure
+	Message      string
 }
 
 type Measurement struct {
 	Gate    string
 	Passed  bool
+	Outcome string // ok | failed | inconclusive | no_data | error; dry run measurements end in " (dry run)"
 	Message string
 	At      time.Time
 }
@@ -254,7 +256,7 @@ func (x *Executor) Run(ctx context.Context, s *State, first Event) error {
 		for _, m := range round {
 			if m.done {
 				active--
-				if m.ev.Type == TargetGateCancelled || m.ev.Type == TargetVerified || m.ev.Type == TargetGateFailed {
+				if m.ev.Type == TargetGateCancelled || m.ev.Type == TargetVerified || m.ev.Type == TargetGateFailed || m.ev.Type == TargetGateInconclusive {
 					delete(gateCancel, m.ev.Target)
 				}
 			}
@@ -444,7 +446,7 @@ func (x *Executor) rollback(ctx context.Context, c Command, send func(Event)) me
 func (x *Executor) observer(c Command, send func(Event)) func(Measurement) {
 	return func(m Measurement) {
 		passed := m.Passed
-		send(Event{Type: GateMeasured, At: m.At, Ring: c.Ring, Target: c.Target, Gate: m.Gate, Passed: &passed, Message: m.Message})
+		send(Event{Type: GateMeasured, At: m.At, Ring: c.Ring, Target: c.Target, Gate: m.Gate, Passed: &passed, Outcome: m.Outcome, Message: m.Message})
 	}
 }
 
@@ -465,6 +467,8 @@ func (x *Executor) gate(runCtx, ctx context.Context, c Command, send func(Event)
 		ev.Type, ev.Message = TargetGateCancelled, "ring halted"
 	case v.Passed:
 		ev.Type, ev.Message = TargetVerified, v.Message
+	case v.Inconclusive:
+		ev.Type, ev.Gate, ev.Message = TargetGateInconclusive, v.Gate, v.Message
 	default:
 		ev.Type, ev.Gate, ev.Message = TargetGateFailed, v.Gate, v.Message
 	}
@@ -476,7 +480,10 @@ func (x *Executor) bake(ctx context.Context, c Command, rel ReleaseRef, send fun
 	if ctx.Err() != nil {
 		return message{drop: true}
 	}
-	if !v.Passed {
+	switch {
+	case v.Inconclusive:
+		return message{ev: Event{Type: RingGateInconclusive, Ring: c.Ring, Gate: v.Gate, Message: v.Message}}
+	case !v.Passed:
 		return message{ev: Event{Type: RingGateFailed, Ring: c.Ring, Gate: v.Gate, Message: v.Message}}
 	}
 	return message{ev: Event{Type: RingBaked, Ring: c.Ring, Message: v.Message}}

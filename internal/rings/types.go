@@ -83,6 +83,13 @@ const (
 	TargetRollbackFailed EventType = "target.rollback_failed"
 	TargetRollbackSkip   EventType = "target.rollback_skipped"
 	RollbackPlanned      EventType = "rollback.planned"
+	// Inconclusive gates pause the ring (the run waits, exit 3) until a human decides: an override
+	// (a verdict, recorded with who and why) or a re-measure (rollout resume).
+	TargetGateInconclusive EventType = "target.gate_inconclusive"
+	RingGateInconclusive   EventType = "ring.gate_inconclusive"
+	RingPaused             EventType = "ring.paused"
+	GateOverridden         EventType = "gate.overridden" // Outcome pass|fail, Actor, Message: the reason
+	GatesRemeasure         EventType = "gates.remeasure" // Actor: measure the inconclusive gates again
 	// Records of the executor's preflight: the identity proven when a ring first enters a boundary,
 	// or why it could not be (then every Terraform run of that ring in that boundary fails).
 	BoundaryVerified EventType = "boundary.verified"

@@ -1,0 +1,157 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/rollout-dev/rollout/internal/rings"
+	"github.com/spf13/cobra"
+)
+
+func newGateCmd(io IO, g globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "gate", Short: "Decide gates that were inconclusive"}
+	cmd.AddCommand(newGateOverrideCmd(io, g))
+	return cmd
+}
+
+type overrideOptions struct {
+	Target, Ring, Gate, Verdict, Reason, As string
+}
+
+func newGateOverrideCmd(io IO, g globals) *cobra.Command {
+	o := &overrideOptions{}
+	cmd := &cobra.Command{
+		Use:   "override RUN (--target T | --ring R) --gate G --verdict pass|fail --reason TEXT [--as NAME]",
+		Short: "Give the verdict of a gate that was inconclusive; recorded with who and why",
+		Long: `An inconclusive gate (no data where noData: inconclusive, or neither its success nor its
+failure condition held) pauses its ring: the run waits (exit 3). A human then decides: pass
+continues the ring as if the gate had passed; fail counts as a failed gate (the ring's failure
+budget, then its rollback). The verdict, who gave it and why are journaled and shown in the report.
+Continue the run afterwards with rollout resume RUN (or rollout start --release NAME).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if (o.Target == "") == (o.Ring == "") {
+				return &ExitErr{Code: ExitError, Err: errors.New("give --target T for a target gate, or --ring R for a ring gate")}
+			}
+			if o.Verdict != "pass" && o.Verdict != "fail" {
+				return &ExitErr{Code: ExitError, Err: fmt.Errorf("--verdict must be pass or fail, got %q", o.Verdict)}
+			}
+			if o.Reason == "" {
+				return &ExitErr{Code: ExitError, Err: errors.New("--reason is required: the journal keeps why a gate was overridden")}
+			}
+			ctx := cmd.Context()
+			f, err := openFleet(ctx, g, false)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			run, err := f.store.Run(ctx, args[0])
+			if err != nil {
+				return &ExitErr{Code: ExitError, Err: err}
+			}
+			s, _, err := f.replay(ctx, run.ID)
+			if err != nil {
+				return err
+			}
+			if err := inconclusive(s, o.Target, o.Ring, o.Gate); err != nil {
+				return &ExitErr{Code: ExitError, Err: err}
+			}
+			who := actor(o.As)
+			if err := f.store.Append(ctx, rings.Event{V: rings.EventVersion, RunID: run.ID, At: timeNow(), Type: rings.GateOverridden,
+				Target: o.Target, Ring: o.Ring, Gate: o.Gate, Outcome: o.Verdict, Actor: who, Message: o.Reason}); err != nil {
+				return err
+			}
+			fmt.Fprintf(io.Err, "gate %s of run %s overridden to %s by %s; continue with: rollout resume %s\n", o.Gate, run.ID, o.Verdict, who, run.ID)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&o.Target, "target", "", "the target whose gate was inconclusive")
+	cmd.Flags().StringVar(&o.Ring, "ring", "", "the ring whose ring gate was inconclusive")
+	cmd.Flags().StringVar(&o.Gate, "gate", "", "the gate (required)")
+	cmd.Flags().StringVar(&o.Verdict, "verdict", "", "pass or fail (required)")
+	cmd.Flags().StringVar(&o.Reason, "reason", "", "why (required; journaled)")
+	cmd.Flags().StringVar(&o.As, "as", "", "who decides (default: the CI actor, else the OS user)")
+	_ = cmd.MarkFlagRequired("gate")
+	_ = cmd.MarkFlagRequired("verdict")
+	return cmd
+}
+
+// inconclusive checks that the run waits on this gate being inconclusive.
+func inconclusive(s *rings.State, target, ring, gate string) error {
+	if s.Phase != rings.PhaseWaiting {
+		return fmt.Errorf("run %s is %s, not waiting on an inconclusive gate", s.RunID, s.Phase)
+	}
+	if target != "" {
+		t := s.Targets[target]
+		if t == nil || t.Phase != rings.TInconclusive {
+			return fmt.Errorf("target %s of run %s has no inconclusive gate", target, s.RunID)
+		}
+		if !strings.HasPrefix(t.Message, "gate "+gate+" inconclusive") {
+			return fmt.Errorf("target %s: %s (not gate %s)", target, t.Message, gate)
+		}
+		return nil
+	}
+	for _, r := range s.Rings {
+		if r.Plan.Name == ring && r.Phase == rings.RInconclusive {
+			return nil
+		}
+	}
+	return fmt.Errorf("ring %s of run %s has no inconclusive ring gate", ring, s.RunID)
+}
+
+func newResumeCmd(io IO, g globals) *cobra.Command {
+	var as string
+	cmd := &cobra.Command{
+		Use:   "resume RUN [--as NAME]",
+		Short: "Continue a waiting run; gates that were inconclusive are measured again",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			f, err := openFleet(ctx, g, true)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			var s *rings.State
+			err = f.withLease(ctx, "resume "+args[0], func(ctx context.Context) error {
+				run, err := f.store.Run(ctx, args[0])
+				if err != nil {
+					return &ExitErr{Code: ExitError, Err: err}
+				}
+				if s, _, err = f.replay(ctx, run.ID); err != nil {
+					return err
+				}
+				if rings.Terminal(s.Phase) {
+					return &ExitErr{Code: ExitError, Err: fmt.Errorf("run %s already finished: %s", run.ID, s.Phase)}
+				}
+				if err := f.checkBoundaries(planTargets(s.Plan)); err != nil {
+					return err
+				}
+				first := rings.Event{Type: rings.RunResumed, Actor: actor(as)}
+				if r := s.Rings[s.Ring]; s.Phase == rings.PhaseWaiting && (r.Phase == rings.RInconclusive || len(inconclusiveTargets(s)) > 0) {
+					first.Type = rings.GatesRemeasure
+				}
+				fmt.Fprintf(io.Err, "resuming run %s of release %s (phase %s)\n", run.ID, run.Release.Name, s.Phase)
+				return f.execute(ctx, io, g, s, first)
+			})
+			if err != nil {
+				return err
+			}
+			return finishReport(ctx, io, g, f, s)
+		},
+	}
+	cmd.Flags().StringVar(&as, "as", "", "who resumes (default: the CI actor, else the OS user)")
+	return cmd
+}
+
+func inconclusiveTargets(s *rings.State) []string {
+	var out []string
+	for _, tp := range s.Rings[s.Ring].Plan.Targets {
+		if s.Targets[tp.Name].Phase == rings.TInconclusive {
+			out = append(out, tp.Name)
+		}
+	}
+	return out
+}
