@@ -28,8 +28,9 @@ func newGateOverrideCmd(io IO, g globals) *cobra.Command {
 		Long: `An inconclusive gate (no data where noData: inconclusive, or neither its success nor its
 failure condition held) pauses its ring: the run waits (exit 3). A human then decides: pass
 continues the ring as if the gate had passed; fail counts as a failed gate (the ring's failure
-budget, then its rollback). The verdict, who gave it and why are journaled and shown in the report.
-Continue the run afterwards with rollout resume RUN (or rollout start --release NAME).`,
+budget, then its rollback). The verdict, who gave it and why are journaled and shown in the report,
+and the run continues in this process (it takes the fleet's lease, as start does); exit codes as
+for start.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if (o.Target == "") == (o.Ring == "") {
@@ -42,29 +43,35 @@ Continue the run afterwards with rollout resume RUN (or rollout start --release 
 				return &ExitErr{Code: ExitError, Err: errors.New("--reason is required: the journal keeps why a gate was overridden")}
 			}
 			ctx := cmd.Context()
-			f, err := openFleet(ctx, g, false)
+			f, err := openFleet(ctx, g, true)
 			if err != nil {
 				return err
 			}
 			defer f.Close()
-			run, err := f.store.Run(ctx, args[0])
-			if err != nil {
-				return &ExitErr{Code: ExitError, Err: err}
-			}
-			s, _, err := f.replay(ctx, run.ID)
-			if err != nil {
-				return err
-			}
-			if err := inconclusive(s, o.Target, o.Ring, o.Gate); err != nil {
-				return &ExitErr{Code: ExitError, Err: err}
-			}
+			var s *rings.State
 			who := actor(o.As)
-			if err := f.store.Append(ctx, rings.Event{V: rings.EventVersion, RunID: run.ID, At: timeNow(), Type: rings.GateOverridden,
-				Target: o.Target, Ring: o.Ring, Gate: o.Gate, Outcome: o.Verdict, Actor: who, Message: o.Reason}); err != nil {
+			err = f.withLease(ctx, "gate override "+args[0], func(ctx context.Context) error {
+				run, err := f.store.Run(ctx, args[0])
+				if err != nil {
+					return &ExitErr{Code: ExitError, Err: err}
+				}
+				if s, _, err = f.replay(ctx, run.ID); err != nil {
+					return err
+				}
+				if err := inconclusive(s, o.Target, o.Ring, o.Gate); err != nil {
+					return &ExitErr{Code: ExitError, Err: err}
+				}
+				if err := f.checkBoundaries(planTargets(s.Plan)); err != nil {
+					return err
+				}
+				// The verdict goes through the engine like any event, and the run continues here.
+				first := rings.Event{Type: rings.GateOverridden, Target: o.Target, Ring: o.Ring, Gate: o.Gate, Outcome: o.Verdict, Actor: who, Message: o.Reason}
+				return f.execute(ctx, io, g, s, first)
+			})
+			if err != nil {
 				return err
 			}
-			fmt.Fprintf(io.Err, "gate %s of run %s overridden to %s by %s; continue with: rollout resume %s\n", o.Gate, run.ID, o.Verdict, who, run.ID)
-			return nil
+			return finishReport(ctx, io, g, f, s)
 		},
 	}
 	cmd.Flags().StringVar(&o.Target, "target", "", "the target whose gate was inconclusive")
