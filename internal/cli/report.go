@@ -77,6 +77,8 @@ type GateReport struct {
 	Message      string    `json:"message"`
 	At           time.Time `json:"at"`
 	Measurements int       `json:"measurements"`
+	Stale        bool      `json:"stale,omitempty"` // the last measurement was an earlier one standing in
+	Outcome      string    `json:"outcome,omitempty"`
 }
 
 func tptr(t time.Time) *time.Time {
@@ -119,7 +121,7 @@ func (l *runLog) add(ev rings.Event) {
 		gr = &GateReport{Gate: ev.Gate}
 		g[key][ev.Gate] = gr
 	}
-	gr.Passed, gr.Message, gr.At = *ev.Passed, ev.Message, ev.At
+	gr.Passed, gr.Message, gr.At, gr.Stale, gr.Outcome = *ev.Passed, ev.Message, ev.At, ev.Stale, ev.Outcome
 	gr.Measurements++
 }
 

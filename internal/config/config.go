@@ -115,10 +115,12 @@ type Gate struct {
 	Count                 int // take at least this many measurements before passing
 	Consecutive           int
 	FailureLimit          int
-	InconclusiveLimit     int    // this many inconclusive measurements make the gate inconclusive
-	ConsecutiveErrorLimit int    // this many provider errors in a row fail the gate
-	NoData                string // fail (default) | inconclusive | pass: what an empty result counts as
-	DryRun                bool   // measure and record, never block
+	InconclusiveLimit     int      // this many inconclusive measurements make the gate inconclusive
+	ConsecutiveErrorLimit int      // this many provider errors in a row fail the gate
+	NoData                string   // fail (default) | inconclusive | pass: what an empty result counts as
+	DryRun                bool     // measure and record, never block
+	MaxStaleness          Duration // a metric provider's last good measurement may stand in this long
+	RateLimit             float64  // queries per second to the gate's monitoring endpoint (0: 10/s)
 }
 
 // NoData outcomes.
@@ -411,7 +413,7 @@ func parseGate(w walker, name string, n *yaml.Node) *Gate {
 	path := "gates." + name
 	allowed := append([]string{"http", "command", "prometheus", "terraform-output", "successCondition", "failureCondition",
 		"interval", "initialDelay", "timeout", "healthyFor", "count", "consecutive", "failureLimit", "inconclusiveLimit",
-		"consecutiveErrorLimit", "noData", "dryRun"}, laterProviders...)
+		"consecutiveErrorLimit", "noData", "dryRun", "maxStaleness", "rateLimit"}, laterProviders...)
 	f := w.fields(n, path, allowed...)
 	g := &Gate{Name: name}
 	providers := 0
@@ -516,6 +518,8 @@ func parseGate(w walker, name string, n *yaml.Node) *Gate {
 	g.InconclusiveLimit = w.integer(f["inconclusiveLimit"], path+".inconclusiveLimit", 1)
 	g.ConsecutiveErrorLimit = w.integer(f["consecutiveErrorLimit"], path+".consecutiveErrorLimit", 1)
 	g.DryRun = w.boolean(f["dryRun"], path+".dryRun")
+	g.MaxStaleness = w.duration(f["maxStaleness"], path+".maxStaleness")
+	g.RateLimit = w.rate(f["rateLimit"], path+".rateLimit")
 	switch g.NoData = w.str(f["noData"], path+".noData"); g.NoData {
 	case "":
 		g.NoData = NoDataFail

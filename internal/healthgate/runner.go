@@ -19,6 +19,7 @@ type Runner struct {
 	Config    *config.Config
 	Client    *http.Client      // http gates; nil: http.DefaultClient
 	Transport http.RoundTripper // metric providers' API clients; nil: their default
+	Endpoints Endpoints         // rate limit and circuit breaker per monitoring endpoint
 }
 
 var _ rings.GateRunner = (*Runner)(nil)
@@ -106,11 +107,17 @@ func (r *Runner) provider(g *config.Gate, d TemplateData) (Provider, string) {
 		if err != nil {
 			return nil, fmt.Sprintf("prometheus at %s: %v", addr, err)
 		}
-		return &Prometheus{API: api, Query: query, Range: g.Prometheus.Range.D(), Step: g.Prometheus.Step.D(), Judge: judge}, ""
+		return r.guard(g, "prometheus "+addr, &Prometheus{API: api, Query: query, Range: g.Prometheus.Range.D(), Step: g.Prometheus.Step.D(), Judge: judge}), ""
 	case g.TerraformOutput != nil:
 		return &TerraformOutput{Outputs: d.Outputs, Output: g.TerraformOutput.Output, Judge: judge}, ""
 	}
 	return nil, "gate has no provider"
+}
+
+// guard puts a metric provider behind its endpoint's rate limit and breaker, with retries and the
+// gate's stale cache (see guarded).
+func (r *Runner) guard(g *config.Gate, key string, p Provider) Provider {
+	return &guarded{inner: p, key: key, ep: r.Endpoints.get(key, g.RateLimit), maxStaleness: g.MaxStaleness.D(), budget: g.Interval.D() / 2}
 }
 
 func policy(g *config.Gate) Policy {
@@ -156,7 +163,7 @@ func (r *Runner) evaluate(ctx context.Context, g *config.Gate, d TemplateData, j
 		if ctx.Err() != nil {
 			return rings.Verdict{Gate: g.Name, Message: "cancelled"}
 		}
-		observe(rings.Measurement{Gate: g.Name, Passed: m.Outcome == OK, Outcome: string(m.Outcome) + suffix, Message: m.Message, At: m.At})
+		observe(rings.Measurement{Gate: g.Name, Passed: m.Outcome == OK, Outcome: string(m.Outcome) + suffix, Stale: m.Stale, Message: m.Message, At: m.At})
 		v, why := j.Observe(m)
 		if v != Pending && g.DryRun {
 			return rings.Verdict{Passed: true, Gate: g.Name, Message: fmt.Sprintf("dry run: would have been %s: %s", v, why)}

@@ -61,6 +61,7 @@ type Measurement struct {
 	Gate    string
 	Passed  bool
 	Outcome string // ok | failed | inconclusive | no_data | error; dry run measurements end in " (dry run)"
+	Stale   bool   // an earlier measurement stood in for one that could not be taken
 	Message string
 	At      time.Time
 }
@@ -446,7 +447,7 @@ func (x *Executor) rollback(ctx context.Context, c Command, send func(Event)) me
 func (x *Executor) observer(c Command, send func(Event)) func(Measurement) {
 	return func(m Measurement) {
 		passed := m.Passed
-		send(Event{Type: GateMeasured, At: m.At, Ring: c.Ring, Target: c.Target, Gate: m.Gate, Passed: &passed, Outcome: m.Outcome, Message: m.Message})
+		send(Event{Type: GateMeasured, At: m.At, Ring: c.Ring, Target: c.Target, Gate: m.Gate, Passed: &passed, Outcome: m.Outcome, Stale: m.Stale, Message: m.Message})
 	}
 }
 

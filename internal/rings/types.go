@@ -113,6 +113,7 @@ type Event struct {
 	Summary *PlanSummary   `json:"summary,omitempty"`
 	Outputs map[string]any `json:"outputs,omitempty"`
 	Passed  *bool          `json:"passed,omitempty"` // gate.measured
+	Stale   bool           `json:"stale,omitempty"`  // gate.measured: an earlier measurement stood in
 	Outcome string         `json:"outcome,omitempty"`
 	Message string         `json:"message,omitempty"`
 	Actor   string         `json:"actor,omitempty"`
