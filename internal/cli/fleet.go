@@ -187,6 +187,14 @@ func (f *fleet) execute(ctx context.Context, io IO, g globals, s *rings.State, f
 		GlobalLimit: 64,
 		Rates:       rates,
 		Preflight:   f.preflight(s),
+		WantsBaseline: func(gates []string) bool {
+			for _, g := range gates {
+				if gate := f.cfg.Gates[g]; gate != nil && gate.Compare != nil {
+					return true
+				}
+			}
+			return false
+		},
 	}
 	err = x.Run(ctx, s, first)
 	if errors.Is(err, rings.ErrInterrupted) {

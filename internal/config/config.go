@@ -103,6 +103,7 @@ type Gate struct {
 	Command         *CommandCheck
 	Prometheus      *PrometheusCheck
 	TerraformOutput *OutputCheck
+	Compare         *CompareCheck
 	// SuccessCondition and FailureCondition are expressions over the measurement's `result`
 	// (github.com/expr-lang/expr), compiled when the configuration is loaded.
 	SuccessCondition      string
@@ -139,6 +140,16 @@ type PrometheusCheck struct {
 	BearerTokenEnv string   // the variable of rollout's environment holding a bearer token
 	UsernameEnv    string   // basic auth: the variables holding user name and password
 	PasswordEnv    string
+}
+
+// CompareCheck judges the target that got the new release (the canary) against targets still on
+// their last known good (the baseline), with one metric queried for each.
+type CompareCheck struct {
+	Prometheus    *PrometheusCheck // the query, templated per target (.Target.Name, ...)
+	MaxRatio      float64          // the canary's mean may be at most baseline mean × MaxRatio...
+	Floor         float64          // ...or at most Floor (so a near-zero baseline does not fail on noise)
+	MinSamples    int              // each side needs at least this many values, or there is no data
+	BaselineRings []string         // rings whose targets still on last known good form the baseline (default: the gate's own)
 }
 
 // OutputCheck asserts over the target's recorded Terraform outputs.
@@ -411,7 +422,7 @@ var laterProviders = []string{"azure-monitor", "cloudwatch", "gcp-monitoring"}
 
 func parseGate(w walker, name string, n *yaml.Node) *Gate {
 	path := "gates." + name
-	allowed := append([]string{"http", "command", "prometheus", "terraform-output", "successCondition", "failureCondition",
+	allowed := append([]string{"http", "command", "prometheus", "terraform-output", "compare", "successCondition", "failureCondition",
 		"interval", "initialDelay", "timeout", "healthyFor", "count", "consecutive", "failureLimit", "inconclusiveLimit",
 		"consecutiveErrorLimit", "noData", "dryRun", "maxStaleness", "rateLimit"}, laterProviders...)
 	f := w.fields(n, path, allowed...)
@@ -456,25 +467,23 @@ func parseGate(w walker, name string, n *yaml.Node) *Gate {
 	}
 	if f["prometheus"] != nil {
 		providers++
-		pf := w.fields(f["prometheus"], path+".prometheus", "address", "query", "range", "step", "bearerTokenEnv", "usernameEnv", "passwordEnv")
-		g.Prometheus = &PrometheusCheck{Address: w.str(pf["address"], path+".prometheus.address"), Query: w.str(pf["query"], path+".prometheus.query"),
-			Range: w.duration(pf["range"], path+".prometheus.range"), Step: w.duration(pf["step"], path+".prometheus.step"),
-			BearerTokenEnv: w.str(pf["bearerTokenEnv"], path+".prometheus.bearerTokenEnv"),
-			UsernameEnv:    w.str(pf["usernameEnv"], path+".prometheus.usernameEnv"), PasswordEnv: w.str(pf["passwordEnv"], path+".prometheus.passwordEnv")}
-		for k, v := range map[string]string{"address": g.Prometheus.Address, "query": g.Prometheus.Query} {
-			if v == "" {
-				w.fail(f["prometheus"], path+".prometheus."+k, "is required")
-			}
-			checkTemplates(w, pf[k], path+".prometheus."+k, v)
+		g.Prometheus = parsePrometheus(w, path, f["prometheus"])
+	}
+	if f["compare"] != nil {
+		providers++
+		cf := w.fields(f["compare"], path+".compare", "prometheus", "maxRatio", "floor", "minSamples", "baselineRings")
+		g.Compare = &CompareCheck{MaxRatio: w.number(cf["maxRatio"], path+".compare.maxRatio"), Floor: w.number(cf["floor"], path+".compare.floor"),
+			MinSamples: w.integer(cf["minSamples"], path+".compare.minSamples", 1), BaselineRings: w.strings(cf["baselineRings"], path+".compare.baselineRings")}
+		if cf["prometheus"] == nil {
+			w.fail(f["compare"], path+".compare.prometheus", "is required: the query run for the canary and for each baseline target")
+		} else {
+			g.Compare.Prometheus = parsePrometheus(w, path+".compare", cf["prometheus"])
 		}
-		if (g.Prometheus.UsernameEnv == "") != (g.Prometheus.PasswordEnv == "") {
-			w.fail(f["prometheus"], path+".prometheus", "usernameEnv and passwordEnv go together")
+		if g.Compare.MaxRatio <= 0 {
+			w.fail(f["compare"], path+".compare.maxRatio", "is required and must be more than 0, e.g. 1.2 (at most 20%% worse than the baseline)")
 		}
-		if g.Prometheus.BearerTokenEnv != "" && g.Prometheus.UsernameEnv != "" {
-			w.fail(f["prometheus"], path+".prometheus", "give bearerTokenEnv or usernameEnv/passwordEnv, not both")
-		}
-		if g.Prometheus.Step > 0 && g.Prometheus.Range == 0 {
-			w.fail(pf["step"], path+".prometheus.step", "is for range queries: set range too")
+		if g.Compare.MinSamples == 0 {
+			g.Compare.MinSamples = 1
 		}
 	}
 	if f["terraform-output"] != nil {
@@ -499,12 +508,12 @@ func parseGate(w walker, name string, n *yaml.Node) *Gate {
 	} else {
 		for _, k := range []string{"successCondition", "failureCondition"} {
 			if f[k] != nil {
-				w.fail(f[k], path+"."+k, "conditions are for prometheus and terraform-output gates; http and command judge their own answer")
+				w.fail(f[k], path+"."+k, "conditions are for prometheus and terraform-output gates; http, command and compare judge their own answer")
 			}
 		}
 	}
 	if providers == 0 {
-		w.fail(n, path, "names no provider: give one of http, command, prometheus, terraform-output")
+		w.fail(n, path, "names no provider: give one of http, command, prometheus, terraform-output, compare")
 	} else if providers > 1 {
 		w.fail(n, path, "names %d providers: a gate has exactly one", providers)
 	}
@@ -549,6 +558,30 @@ func parseGate(w walker, name string, n *yaml.Node) *Gate {
 		w.fail(f["healthyFor"], path+".healthyFor", "(%s) must be shorter than timeout (%s), or the gate can never pass", g.HealthyFor, g.Timeout)
 	}
 	return g
+}
+
+func parsePrometheus(w walker, path string, n *yaml.Node) *PrometheusCheck {
+	pf := w.fields(n, path+".prometheus", "address", "query", "range", "step", "bearerTokenEnv", "usernameEnv", "passwordEnv")
+	c := &PrometheusCheck{Address: w.str(pf["address"], path+".prometheus.address"), Query: w.str(pf["query"], path+".prometheus.query"),
+		Range: w.duration(pf["range"], path+".prometheus.range"), Step: w.duration(pf["step"], path+".prometheus.step"),
+		BearerTokenEnv: w.str(pf["bearerTokenEnv"], path+".prometheus.bearerTokenEnv"),
+		UsernameEnv:    w.str(pf["usernameEnv"], path+".prometheus.usernameEnv"), PasswordEnv: w.str(pf["passwordEnv"], path+".prometheus.passwordEnv")}
+	for k, v := range map[string]string{"address": c.Address, "query": c.Query} {
+		if v == "" {
+			w.fail(n, path+".prometheus."+k, "is required")
+		}
+		checkTemplates(w, pf[k], path+".prometheus."+k, v)
+	}
+	if (c.UsernameEnv == "") != (c.PasswordEnv == "") {
+		w.fail(n, path+".prometheus", "usernameEnv and passwordEnv go together")
+	}
+	if c.BearerTokenEnv != "" && c.UsernameEnv != "" {
+		w.fail(n, path+".prometheus", "give bearerTokenEnv or usernameEnv/passwordEnv, not both")
+	}
+	if c.Step > 0 && c.Range == 0 {
+		w.fail(pf["step"], path+".prometheus.step", "is for range queries: set range too")
+	}
+	return c
 }
 
 func parseRing(w walker, path string, n *yaml.Node, defaultParallel int) *Ring {
@@ -696,8 +729,10 @@ func (c *Config) validate(errs *Errors) {
 			}
 		}
 		for _, g := range r.RingGates {
-			if _, ok := c.Gates[g]; !ok {
+			if gate, ok := c.Gates[g]; !ok {
 				main.fail(nil, path+".ringGates", "unknown gate %q (declared: %s)", g, keys(c.Gates))
+			} else if gate.Compare != nil {
+				main.fail(nil, path+".ringGates", "gate %q compares one target with its baseline: use it in gates, not ringGates", g)
 			}
 		}
 		for _, b := range r.Select.Boundaries {
@@ -729,6 +764,20 @@ func (c *Config) validate(errs *Errors) {
 		if _, ok := owner[t.Name]; !ok {
 			*errs = append(*errs, &FieldError{File: t.File, Line: t.Line, Key: "targets[" + t.Name + "]",
 				Msg: fmt.Sprintf("target %q is in no ring: add it to a ring's targets in %s", t.Name, main.file)})
+		}
+	}
+	for name, g := range c.Gates {
+		if g.Compare == nil {
+			continue
+		}
+		for _, rn := range g.Compare.BaselineRings {
+			found := false
+			for _, r := range c.Rings {
+				found = found || r.Name == rn
+			}
+			if !found {
+				main.fail(nil, "gates."+name+".compare.baselineRings", "unknown ring %q", rn)
+			}
 		}
 	}
 	if len(c.Targets) == 0 {

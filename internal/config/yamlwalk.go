@@ -335,3 +335,18 @@ func CompileCondition(src string, numeric bool) (*Condition, error) {
 	}
 	return c, nil
 }
+
+func (w walker) number(n *yaml.Node, path string) float64 {
+	if n == nil {
+		return 0
+	}
+	v, err := strconv.ParseFloat(n.Value, 64)
+	if n.Kind != yaml.ScalarNode || err != nil {
+		w.fail(n, path, "must be a number, got %q", n.Value)
+		return 0
+	}
+	if v < 0 {
+		w.fail(n, path, "must not be negative, got %s", n.Value)
+	}
+	return v
+}

@@ -137,31 +137,12 @@ func NewPrometheusAPI(c *config.PrometheusCheck, address string, base http.Round
 }
 
 func (p *Prometheus) Measure(ctx context.Context) Measurement {
-	now := time.Now
-	if p.Now != nil {
-		now = p.Now
-	}
-	t := now()
-	m := Measurement{At: t, Outcome: Error}
-	var (
-		v        model.Value
-		warnings promv1.Warnings
-		err      error
-	)
-	if p.Range > 0 {
-		step := p.Step
-		if step <= 0 {
-			step = max(p.Range/10, time.Second)
-		}
-		v, warnings, _, err = p.API.QueryRange(ctx, p.Query, promv1.Range{Start: t.Add(-p.Range), End: t, Step: step})
-	} else {
-		v, warnings, _, err = p.API.Query(ctx, p.Query, t)
-	}
+	m := Measurement{At: p.now(), Outcome: Error}
+	vals, shown, warnings, err := p.values(ctx, p.Query, m.At)
 	if err != nil {
 		m.Message = fmt.Sprintf("query %s: %s", p.Query, oneLine(err))
 		return m
 	}
-	vals, shown := values(v)
 	if len(vals) == 0 {
 		m.Outcome, m.Message = NoData, fmt.Sprintf("query %s: no data", p.Query)
 		return m
@@ -172,6 +153,89 @@ func (p *Prometheus) Measure(ctx context.Context) Measurement {
 		m.Message += " (warnings: " + strings.Join(warnings, "; ") + ")"
 	}
 	return m
+}
+
+func (p *Prometheus) now() time.Time {
+	if p.Now != nil {
+		return p.Now()
+	}
+	return time.Now()
+}
+
+// values runs one query (instant, or over the last Range) and flattens its result.
+func (p *Prometheus) values(ctx context.Context, query string, t time.Time) ([]float64, string, promv1.Warnings, error) {
+	var (
+		v        model.Value
+		warnings promv1.Warnings
+		err      error
+	)
+	if p.Range > 0 {
+		step := p.Step
+		if step <= 0 {
+			step = max(p.Range/10, time.Second)
+		}
+		v, warnings, _, err = p.API.QueryRange(ctx, query, promv1.Range{Start: t.Add(-p.Range), End: t, Step: step})
+	} else {
+		v, warnings, _, err = p.API.Query(ctx, query, t)
+	}
+	if err != nil {
+		return nil, "", nil, err
+	}
+	vals, shown := values(v)
+	return vals, shown, warnings, nil
+}
+
+// Compare judges a canary against its baseline with one query each (the baseline's values
+// pooled): the canary's mean may be at most the baseline's mean × MaxRatio, or at most Floor.
+// Fewer than MinSamples values on either side is no data: never a pass by default.
+type Compare struct {
+	Source     *Prometheus
+	Canary     string   // the query for the canary
+	Baseline   []string // one query per baseline target
+	MaxRatio   float64
+	Floor      float64
+	MinSamples int
+}
+
+func (c *Compare) Measure(ctx context.Context) Measurement {
+	m := Measurement{At: c.Source.now(), Outcome: Error}
+	canary, _, _, err := c.Source.values(ctx, c.Canary, m.At)
+	if err != nil {
+		m.Message = fmt.Sprintf("canary query %s: %s", c.Canary, oneLine(err))
+		return m
+	}
+	var base []float64
+	for _, q := range c.Baseline {
+		vals, _, _, err := c.Source.values(ctx, q, m.At)
+		if err != nil {
+			m.Message = fmt.Sprintf("baseline query %s: %s", q, oneLine(err))
+			return m
+		}
+		base = append(base, vals...)
+	}
+	if len(canary) < c.MinSamples || len(base) < c.MinSamples {
+		m.Outcome = NoData
+		m.Message = fmt.Sprintf("too few samples to compare: canary %d, baseline %d (from %d target(s) still on last known good), minSamples %d",
+			len(canary), len(base), len(c.Baseline), c.MinSamples)
+		return m
+	}
+	cm, bm := mean(canary), mean(base)
+	limit := max(bm*c.MaxRatio, c.Floor)
+	m.Message = fmt.Sprintf("canary %.4g vs baseline %.4g (%d target(s)): limit max(%.4g × %g, floor %g) = %.4g", cm, bm, len(c.Baseline), bm, c.MaxRatio, c.Floor, limit)
+	if cm <= limit {
+		m.Outcome = OK
+	} else {
+		m.Outcome = Failed
+	}
+	return m
+}
+
+func mean(xs []float64) float64 {
+	s := 0.0
+	for _, x := range xs {
+		s += x
+	}
+	return s / float64(len(xs))
 }
 
 // values flattens a query result into numbers, in a stable order (by series labels), and a short

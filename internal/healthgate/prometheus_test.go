@@ -57,6 +57,9 @@ func TestPrometheusAgainstARealServer(t *testing.T) {
 	exp.Set(`app_error_ratio{target="other"}`, 0.9)
 	exp.Set(`app_latency_ms{target="canary-1",route="/a"}`, 120)
 	exp.Set(`app_latency_ms{target="canary-1",route="/b"}`, 180)
+	for target, v := range map[string]float64{"c-1": 0.02, "b-1": 0.015, "b-2": 0.018, "quiet-c": 0.004, "quiet-b": 0.001} {
+		exp.Set(fmt.Sprintf(`app_errs{target=%q}`, target), v)
+	}
 	prom := promtest.Start(t, exp)
 	query := `app_error_ratio{target="{{ .Target.Name }}"}`
 
@@ -88,6 +91,41 @@ func TestPrometheusAgainstARealServer(t *testing.T) {
 		v, ms := runGate(t, promGate(t, prom.URL, `app_latency_ms`, "result < 300", "", nil), "canary-1")
 		if v.Passed || ms[0].Outcome != "error" || !strings.Contains(ms[0].Message, "needs a single value, and the query returned 2") {
 			t.Fatalf("%+v %+v", v, ms)
+		}
+	})
+	t.Run("canary versus baseline", func(t *testing.T) {
+		compare := func(maxRatio, floor float64, minSamples int) *config.Gate {
+			return &config.Gate{Name: "vs-baseline", Compare: &config.CompareCheck{Prometheus: &config.PrometheusCheck{Address: prom.URL,
+				Query: `app_errs{target="{{ .Target.Name }}"}`}, MaxRatio: maxRatio, Floor: floor, MinSamples: minSamples},
+				Interval: config.Duration(50 * time.Millisecond), Timeout: config.Duration(5 * time.Second), NoData: config.NoDataFail}
+		}
+		run := func(g *config.Gate, canary string, baseline ...string) (rings.Verdict, []rings.Measurement) {
+			r := &Runner{Config: &config.Config{Gates: map[string]*config.Gate{g.Name: g}}}
+			for _, n := range append([]string{canary}, baseline...) {
+				r.Config.Targets = append(r.Config.Targets, &config.Target{Name: n})
+			}
+			var ms []rings.Measurement
+			v := r.Target(context.Background(), rings.GateRequest{Ring: "main", Target: canary, Gates: []string{g.Name},
+				Baseline: map[string][]string{"main": baseline, "other": {"c-1"}}}, func(m rings.Measurement) { ms = append(ms, m) })
+			return v, ms
+		}
+		// 0.02 against a baseline of 0.0165: more than 1.2x, within 1.5x.
+		if v, ms := run(compare(1.2, 0, 1), "c-1", "b-1", "b-2"); v.Passed || !strings.Contains(ms[0].Message, "canary 0.02 vs baseline 0.0165 (2 target(s))") {
+			t.Fatalf("1.2x: %+v %+v", v, ms)
+		}
+		if v, _ := run(compare(1.5, 0, 1), "c-1", "b-1", "b-2"); !v.Passed {
+			t.Fatalf("1.5x: %+v", v)
+		}
+		// 4x a tiny baseline, under the absolute floor: a pass.
+		if v, _ := run(compare(1.2, 0.01, 1), "quiet-c", "quiet-b"); !v.Passed {
+			t.Fatalf("floor: %+v", v)
+		}
+		// Too few samples on a side is no data, which is not a pass.
+		if v, ms := run(compare(1.2, 0.01, 2), "c-1", "b-1"); v.Passed || ms[0].Outcome != "no_data" || !strings.Contains(ms[0].Message, "too few samples to compare: canary 1, baseline 1") {
+			t.Fatalf("min samples: %+v %+v", v, ms)
+		}
+		if v, ms := run(compare(1.2, 0.01, 1), "c-1"); v.Passed || !strings.Contains(ms[0].Message, "baseline 0 (from 0 target(s)") {
+			t.Fatalf("no baseline: %+v %+v", v, ms)
 		}
 	})
 	t.Run("between the conditions: inconclusive", func(t *testing.T) {

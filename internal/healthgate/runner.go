@@ -30,6 +30,8 @@ type TemplateData struct {
 	Release rings.ReleaseRef
 	Ring    struct{ Name string }
 	Outputs map[string]any
+
+	baseline map[string][]string // the request's baseline (compare gates)
 }
 
 type TargetData struct {
@@ -38,7 +40,7 @@ type TargetData struct {
 }
 
 func (r *Runner) data(req rings.GateRequest) TemplateData {
-	d := TemplateData{Release: req.Release, Outputs: req.Outputs}
+	d := TemplateData{Release: req.Release, Outputs: req.Outputs, baseline: req.Baseline}
 	d.Ring.Name = req.Ring
 	if t := r.Config.Target(req.Target); t != nil {
 		d.Target = TargetData{Name: t.Name, Boundary: t.Boundary, Region: t.Region, Labels: t.Labels}
@@ -108,6 +110,8 @@ func (r *Runner) provider(g *config.Gate, d TemplateData) (Provider, string) {
 			return nil, fmt.Sprintf("prometheus at %s: %v", addr, err)
 		}
 		return r.guard(g, "prometheus "+addr, &Prometheus{API: api, Query: query, Range: g.Prometheus.Range.D(), Step: g.Prometheus.Step.D(), Judge: judge}), ""
+	case g.Compare != nil:
+		return r.compare(g, d)
 	case g.TerraformOutput != nil:
 		return &TerraformOutput{Outputs: d.Outputs, Output: g.TerraformOutput.Output, Judge: judge}, ""
 	}
@@ -268,4 +272,44 @@ func sleepUntil(ctx context.Context, t time.Time) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// compare builds a compare gate's provider: its query rendered for the canary (this target) and
+// for each baseline target (targets of the baseline rings still on their last known good).
+func (r *Runner) compare(g *config.Gate, d TemplateData) (Provider, string) {
+	c := g.Compare
+	addr, err := render(c.Prometheus.Address, d)
+	if err != nil {
+		return nil, fmt.Sprintf("no data: address template: %v", err)
+	}
+	api, err := NewPrometheusAPI(c.Prometheus, addr, r.Transport)
+	if err != nil {
+		return nil, fmt.Sprintf("prometheus at %s: %v", addr, err)
+	}
+	canary, err := render(c.Prometheus.Query, d)
+	if err != nil {
+		return nil, fmt.Sprintf("no data: query template: %v", err)
+	}
+	ringsOf := c.BaselineRings
+	if len(ringsOf) == 0 {
+		ringsOf = []string{d.Ring.Name}
+	}
+	var baseline []string
+	for _, ring := range ringsOf {
+		for _, name := range d.baseline[ring] {
+			bd := d
+			bd.Outputs = map[string]any{} // not applied by this run: no outputs to template with
+			if t := r.Config.Target(name); t != nil {
+				bd.Target = TargetData{Name: t.Name, Boundary: t.Boundary, Region: t.Region, Labels: t.Labels}
+			}
+			q, err := render(c.Prometheus.Query, bd)
+			if err != nil {
+				return nil, fmt.Sprintf("no data: query template for baseline target %s: %v", name, err)
+			}
+			baseline = append(baseline, q)
+		}
+	}
+	p := &Compare{Source: &Prometheus{API: api, Range: c.Prometheus.Range.D(), Step: c.Prometheus.Step.D()}, Canary: canary, Baseline: baseline,
+		MaxRatio: c.MaxRatio, Floor: c.Floor, MinSamples: c.MinSamples}
+	return r.guard(g, "prometheus "+addr, p), ""
 }

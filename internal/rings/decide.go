@@ -602,3 +602,16 @@ func (s *State) override(ev Event) []Command {
 	s.set(t, TFailed)
 	return s.targetFailed(t, ev.At)
 }
+
+// Untouched lists, per ring, the targets this run has not changed yet (still on their last known
+// good): the baseline a canary can be compared with.
+func (s *State) Untouched() map[string][]string {
+	out := map[string][]string{}
+	for _, r := range s.Rings {
+		if r.count[TPending] == 0 {
+			continue
+		}
+		out[r.Plan.Name] = s.targetsIn(r, TPending)
+	}
+	return out
+}

@@ -48,6 +48,9 @@ type GateRequest struct {
 	Release ReleaseRef
 	Outputs map[string]any
 	Gates   []string
+	// Baseline: per ring, the targets still on their last known good when the gates started
+	// (only when the executor's WantsBaseline says a gate compares against them).
+	Baseline map[string][]string
 }
 
 type Verdict struct {
@@ -95,6 +98,8 @@ type Executor struct {
 	// there; the result is journaled (boundary.verified or boundary.refused), and a refusal fails
 	// every run of that ring in that boundary. Nil: no preflight.
 	Preflight func(ctx context.Context, ring, boundary string) (Identity, string, error)
+	// WantsBaseline says whether any of these gates compares a target with its baseline; nil: none.
+	WantsBaseline func(gates []string) bool
 
 	mu       sync.Mutex
 	checked  map[string]*preflight // by ring and boundary
@@ -178,6 +183,9 @@ func (x *Executor) Run(ctx context.Context, s *State, first Event) error {
 				toStart = append(toStart, func() { spawn(&active, msgs, func(send func(Event)) message { return x.rollback(runCtx, c, send) }) })
 			case CmdGate:
 				toStart = append(toStart, func() {
+					if x.WantsBaseline != nil && x.WantsBaseline(c.Gates) {
+						c.Baseline = s.Untouched() // here, between rounds: s is not changing
+					}
 					gctx, cancel := context.WithCancel(runCtx)
 					gateCancel[c.Target] = cancel
 					spawn(&active, msgs, func(send func(Event)) message { return x.gate(runCtx, gctx, c, send) })
@@ -459,7 +467,7 @@ func (x *Executor) gate(runCtx, ctx context.Context, c Command, send func(Event)
 	if err != nil {
 		v = Verdict{Gate: "outputs", Message: fmt.Sprintf("read outputs of %s: %v", c.Target, err)}
 	} else {
-		v = x.Gates.Target(ctx, GateRequest{Ring: c.Ring, Target: c.Target, Release: c.Release, Outputs: out, Gates: c.Gates}, x.observer(c, send))
+		v = x.Gates.Target(ctx, GateRequest{Ring: c.Ring, Target: c.Target, Release: c.Release, Outputs: out, Gates: c.Gates, Baseline: c.Baseline}, x.observer(c, send))
 	}
 	switch {
 	case runCtx.Err() != nil:

@@ -3,6 +3,7 @@ package rings
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -254,5 +255,43 @@ func TestExecutorRateLimitsStartsPerBoundary(t *testing.T) {
 	}
 	if bDone < 4 {
 		t.Fatalf("start order %v: the unlimited boundary waited behind the limited one", order)
+	}
+}
+
+// recordGates passes every gate and keeps each request's baseline.
+type recordGates struct {
+	mu       sync.Mutex
+	baseline map[string]map[string][]string
+}
+
+func (g *recordGates) Target(_ context.Context, req GateRequest, _ func(Measurement)) Verdict {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.baseline[req.Target] = req.Baseline
+	return Verdict{Passed: true}
+}
+func (g *recordGates) Ring(context.Context, GateRequest, time.Time, func(Measurement)) Verdict {
+	return Verdict{Passed: true}
+}
+
+func TestExecutorGivesCompareGatesTheUntouchedTargets(t *testing.T) {
+	ring := func(name string, targets ...string) RingPlan {
+		var ts []TargetPlan
+		for _, n := range targets {
+			ts = append(ts, TargetPlan{Name: n, Boundary: "a", Release: rel("v2")})
+		}
+		return RingPlan{Name: name, Targets: ts, MaxParallel: 1, Rollback: "ring", Gates: []string{"vs-baseline"}}
+	}
+	plan := &Plan{Kind: KindRelease, Release: rel("v2"), Rings: []RingPlan{ring("one", "a1", "a2", "a3"), ring("two", "b1")}}
+	gates := &recordGates{baseline: map[string]map[string][]string{}}
+	x := &Executor{Store: &memStore{}, Provisioner: newFake(0), Gates: gates, WantsBaseline: func(g []string) bool { return g[0] == "vs-baseline" }}
+	if err := x.Run(context.Background(), &State{RunID: "r1"}, Event{Type: RunStarted, Plan: plan}); err != nil {
+		t.Fatal(err)
+	}
+	if got := gates.baseline["a1"]; !slices.Equal(got["one"], []string{"a2", "a3"}) || !slices.Equal(got["two"], []string{"b1"}) {
+		t.Fatalf("a1's baseline %v", got)
+	}
+	if got := gates.baseline["a3"]; len(got["one"]) != 0 || !slices.Equal(got["two"], []string{"b1"}) {
+		t.Fatalf("a3's baseline %v", got)
 	}
 }

@@ -169,8 +169,9 @@ type Command struct {
 	Until    time.Time
 	Targets  []string
 	Outcome  string
-	Type     EventType // CmdRecord
-	Message  string    // CmdRecord
+	Type     EventType           // CmdRecord
+	Message  string              // CmdRecord
+	Baseline map[string][]string // CmdGate: targets still on last known good, by ring (see GateRequest)
 }
 
 // Run phases and outcomes.
