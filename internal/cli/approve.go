@@ -6,8 +6,9 @@ import (
 	"os/user"
 	"slices"
 
-	"github.com/rollout-dev/rollout/internal/rings"
 	"github.com/spf13/cobra"
+
+	"github.com/rollout-dev/rollout/internal/rings"
 )
 
 type approveOptions struct {

@@ -12,10 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/viper"
+
 	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/journal"
 	"github.com/rollout-dev/rollout/internal/rings"
-	"github.com/spf13/viper"
 )
 
 func run(t *testing.T, args ...string) (int, string, string) {

@@ -11,10 +11,11 @@ import (
 	"path/filepath"
 	"text/tabwriter"
 
+	"github.com/spf13/cobra"
+
 	rollout "github.com/rollout-dev/rollout"
 	"github.com/rollout-dev/rollout/internal/demo"
 	"github.com/rollout-dev/rollout/internal/journal"
-	"github.com/spf13/cobra"
 )
 
 type demoOptions struct {

@@ -181,7 +181,7 @@ func (f *fleet) execute(ctx context.Context, io IO, g globals, s *rings.State, f
 	x := &rings.Executor{
 		Store:       f.store,
 		Provisioner: f.provisioner(),
-		Gates:       &healthgate.Runner{Config: f.cfg},
+		Gates:       &healthgate.Runner{Config: f.cfg, Clouds: f.clouds},
 		Observe:     p.event,
 		Boundaries:  limits,
 		GlobalLimit: 64,

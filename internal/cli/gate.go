@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/rollout-dev/rollout/internal/rings"
 	"github.com/spf13/cobra"
+
+	"github.com/rollout-dev/rollout/internal/rings"
 )
 
 func newGateCmd(io IO, g globals) *cobra.Command {

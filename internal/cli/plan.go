@@ -6,9 +6,10 @@ import (
 	"sync"
 	"text/tabwriter"
 
-	"github.com/rollout-dev/rollout/internal/rings"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/rollout-dev/rollout/internal/rings"
 )
 
 type planOptions struct {

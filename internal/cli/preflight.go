@@ -6,9 +6,10 @@ import (
 	"sort"
 	"text/tabwriter"
 
+	"github.com/spf13/cobra"
+
 	"github.com/rollout-dev/rollout/internal/clouds"
 	"github.com/rollout-dev/rollout/internal/rings"
-	"github.com/spf13/cobra"
 )
 
 func newPreflightCmd(io IO, g globals) *cobra.Command {

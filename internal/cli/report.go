@@ -11,8 +11,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/rollout-dev/rollout/internal/rings"
 	"golang.org/x/term"
+
+	"github.com/rollout-dev/rollout/internal/rings"
 )
 
 // ReportVersion is the version of the --output json report; its field names are public API.

@@ -12,12 +12,13 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/rollout-dev/rollout/internal/clouds"
-	"github.com/rollout-dev/rollout/internal/config"
-	"github.com/rollout-dev/rollout/internal/journal"
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
 	"golang.org/x/term"
+
+	"github.com/rollout-dev/rollout/internal/clouds"
+	"github.com/rollout-dev/rollout/internal/config"
+	"github.com/rollout-dev/rollout/internal/journal"
 )
 
 // Exit codes: the CI contract (docs/exit-codes.md).

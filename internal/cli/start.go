@@ -9,10 +9,11 @@ import (
 	"maps"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/rollout-dev/rollout/internal/journal"
 	"github.com/rollout-dev/rollout/internal/provision"
 	"github.com/rollout-dev/rollout/internal/rings"
-	"github.com/spf13/cobra"
 )
 
 type startOptions struct {

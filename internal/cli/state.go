@@ -6,9 +6,10 @@ import (
 	"os"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/rollout-dev/rollout/internal/journal"
 	"github.com/rollout-dev/rollout/internal/rings"
-	"github.com/spf13/cobra"
 )
 
 func newStateCmd(io IO, g globals) *cobra.Command {

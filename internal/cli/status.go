@@ -6,9 +6,10 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/rollout-dev/rollout/internal/journal"
 	"github.com/rollout-dev/rollout/internal/rings"
-	"github.com/spf13/cobra"
 )
 
 func newStatusCmd(io IO, g globals) *cobra.Command {

@@ -120,3 +120,18 @@ func (m *Manager) awsPreflight(ctx context.Context, b *config.Boundary, region s
 	}
 	return Identity{Scope: b.Partition, Region: region, Principal: arn, Account: account}, nil
 }
+
+// AWSConfig is the SDK configuration of a boundary in one region, built from the boundary alone
+// (its credentials and role chain; none of the runner's ambient AWS settings), for other AWS
+// clients of rollout (CloudWatch gates). The SDK's own retries are off: callers retry.
+func (m *Manager) AWSConfig(ctx context.Context, boundary, region string) (aws.Config, *config.Boundary, error) {
+	b, err := m.boundary(boundary)
+	if err != nil {
+		return aws.Config{}, nil, err
+	}
+	if b.Cloud != "aws" {
+		return aws.Config{}, nil, fmt.Errorf("boundary %s is %s, not aws", b.Name, b.Cloud)
+	}
+	cfg, err := m.awsConfig(ctx, b, region)
+	return cfg, b, err
+}

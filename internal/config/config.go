@@ -104,6 +104,7 @@ type Gate struct {
 	Prometheus      *PrometheusCheck
 	TerraformOutput *OutputCheck
 	Compare         *CompareCheck
+	CloudWatch      *CloudWatchCheck
 	// SuccessCondition and FailureCondition are expressions over the measurement's `result`
 	// (github.com/expr-lang/expr), compiled when the configuration is loaded.
 	SuccessCondition      string
@@ -150,6 +151,23 @@ type CompareCheck struct {
 	Floor         float64          // ...or at most Floor (so a near-zero baseline does not fail on noise)
 	MinSamples    int              // each side needs at least this many values, or there is no data
 	BaselineRings []string         // rings whose targets still on last known good form the baseline (default: the gate's own)
+}
+
+// CloudWatchCheck reads CloudWatch in the target's partition and region (or the given boundary
+// and region, for ring gates), with that boundary's credentials: alarm states, or a metric.
+type CloudWatchCheck struct {
+	Boundary, Region string   // default: the target's
+	Alarms           []string // alarm names (templates): ALARM fails
+	AlarmPrefix      string   // or every alarm whose name starts with this (template)
+	InsufficientData string   // fail (default, as AWS AppConfig treats it) | inconclusive | ok
+	Metric           *CloudWatchMetric
+}
+
+// CloudWatchMetric is one metric statistic over the last Range, at Period.
+type CloudWatchMetric struct {
+	Namespace, Name, Stat string
+	Dimensions            map[string]string // values are templates
+	Period, Range         Duration
 }
 
 // OutputCheck asserts over the target's recorded Terraform outputs.
@@ -418,11 +436,11 @@ func (c *Config) parseMain(data []byte, errs *Errors) {
 }
 
 // Gate providers that later versions add; naming them gives a clear error rather than "unknown key".
-var laterProviders = []string{"azure-monitor", "cloudwatch", "gcp-monitoring"}
+var laterProviders = []string{"azure-monitor", "gcp-monitoring"}
 
 func parseGate(w walker, name string, n *yaml.Node) *Gate {
 	path := "gates." + name
-	allowed := append([]string{"http", "command", "prometheus", "terraform-output", "compare", "successCondition", "failureCondition",
+	allowed := append([]string{"http", "command", "prometheus", "terraform-output", "compare", "cloudwatch", "successCondition", "failureCondition",
 		"interval", "initialDelay", "timeout", "healthyFor", "count", "consecutive", "failureLimit", "inconclusiveLimit",
 		"consecutiveErrorLimit", "noData", "dryRun", "maxStaleness", "rateLimit"}, laterProviders...)
 	f := w.fields(n, path, allowed...)
@@ -486,6 +504,56 @@ func parseGate(w walker, name string, n *yaml.Node) *Gate {
 			g.Compare.MinSamples = 1
 		}
 	}
+	if n := f["cloudwatch"]; n != nil {
+		providers++
+		cp := path + ".cloudwatch"
+		cf := w.fields(n, cp, "boundary", "region", "alarms", "alarmPrefix", "insufficientData", "metric")
+		c := &CloudWatchCheck{Boundary: w.str(cf["boundary"], cp+".boundary"), Region: w.str(cf["region"], cp+".region"),
+			Alarms: w.strings(cf["alarms"], cp+".alarms"), AlarmPrefix: w.str(cf["alarmPrefix"], cp+".alarmPrefix"),
+			InsufficientData: w.str(cf["insufficientData"], cp+".insufficientData")}
+		switch c.InsufficientData {
+		case "":
+			c.InsufficientData = NoDataFail
+		case NoDataFail, NoDataInconclusive, "ok":
+		default:
+			w.fail(cf["insufficientData"], cp+".insufficientData", "must be fail, inconclusive or ok, got %q", c.InsufficientData)
+		}
+		if mn := cf["metric"]; mn != nil {
+			mf := w.fields(mn, cp+".metric", "namespace", "name", "stat", "dimensions", "period", "range")
+			c.Metric = &CloudWatchMetric{Namespace: w.str(mf["namespace"], cp+".metric.namespace"), Name: w.str(mf["name"], cp+".metric.name"),
+				Stat: w.str(mf["stat"], cp+".metric.stat"), Dimensions: w.stringMap(mf["dimensions"], cp+".metric.dimensions"),
+				Period: w.duration(mf["period"], cp+".metric.period"), Range: w.duration(mf["range"], cp+".metric.range")}
+			if c.Metric.Namespace == "" || c.Metric.Name == "" {
+				w.fail(mn, cp+".metric", "namespace and name are required")
+			}
+			if c.Metric.Stat == "" {
+				c.Metric.Stat = "Average"
+			}
+			if c.Metric.Period == 0 {
+				c.Metric.Period = Duration(time.Minute)
+			}
+			if c.Metric.Range == 0 {
+				c.Metric.Range = Duration(5 * time.Minute)
+			}
+			for k, v := range c.Metric.Dimensions {
+				checkTemplates(w, mf["dimensions"], cp+".metric.dimensions."+k, v)
+			}
+		}
+		modes := 0
+		for _, set := range []bool{len(c.Alarms) > 0, c.AlarmPrefix != "", c.Metric != nil} {
+			if set {
+				modes++
+			}
+		}
+		if modes != 1 {
+			w.fail(n, cp, "give exactly one of alarms, alarmPrefix or metric")
+		}
+		for i, a := range c.Alarms {
+			checkTemplates(w, cf["alarms"], fmt.Sprintf("%s.alarms[%d]", cp, i), a)
+		}
+		checkTemplates(w, cf["alarmPrefix"], cp+".alarmPrefix", c.AlarmPrefix)
+		g.CloudWatch = c
+	}
 	if f["terraform-output"] != nil {
 		providers++
 		of := w.fields(f["terraform-output"], path+".terraform-output", "output")
@@ -499,16 +567,17 @@ func parseGate(w walker, name string, n *yaml.Node) *Gate {
 	}
 	g.SuccessCondition = w.str(f["successCondition"], path+".successCondition")
 	g.FailureCondition = w.str(f["failureCondition"], path+".failureCondition")
-	if g.Prometheus != nil || g.TerraformOutput != nil {
+	numeric := g.Prometheus != nil || g.CloudWatch != nil && g.CloudWatch.Metric != nil
+	if numeric || g.TerraformOutput != nil {
 		if g.SuccessCondition == "" {
-			w.fail(n, path+".successCondition", "is required for a prometheus or terraform-output gate: an expression over result, e.g. result < 0.01")
+			w.fail(n, path+".successCondition", "is required for a metric or terraform-output gate: an expression over result, e.g. result < 0.01")
 		}
-		g.Success = w.condition(f["successCondition"], path+".successCondition", g.SuccessCondition, g.Prometheus != nil)
-		g.Failure = w.condition(f["failureCondition"], path+".failureCondition", g.FailureCondition, g.Prometheus != nil)
+		g.Success = w.condition(f["successCondition"], path+".successCondition", g.SuccessCondition, numeric)
+		g.Failure = w.condition(f["failureCondition"], path+".failureCondition", g.FailureCondition, numeric)
 	} else {
 		for _, k := range []string{"successCondition", "failureCondition"} {
 			if f[k] != nil {
-				w.fail(f[k], path+"."+k, "conditions are for prometheus and terraform-output gates; http, command and compare judge their own answer")
+				w.fail(f[k], path+"."+k, "conditions are for metric (prometheus, cloudwatch metric) and terraform-output gates; http, command, compare and alarms judge their own answer")
 			}
 		}
 	}
@@ -733,6 +802,8 @@ func (c *Config) validate(errs *Errors) {
 				main.fail(nil, path+".ringGates", "unknown gate %q (declared: %s)", g, keys(c.Gates))
 			} else if gate.Compare != nil {
 				main.fail(nil, path+".ringGates", "gate %q compares one target with its baseline: use it in gates, not ringGates", g)
+			} else if cw := gate.CloudWatch; cw != nil && (cw.Boundary == "" || cw.Region == "") {
+				main.fail(nil, path+".ringGates", "gate %q reads CloudWatch with no target to take a boundary and region from: set gates.%s.cloudwatch.boundary and region", g, g)
 			}
 		}
 		for _, b := range r.Select.Boundaries {
@@ -767,6 +838,11 @@ func (c *Config) validate(errs *Errors) {
 		}
 	}
 	for name, g := range c.Gates {
+		if cw := g.CloudWatch; cw != nil && cw.Boundary != "" {
+			if b := c.Boundaries[cw.Boundary]; b == nil || b.Cloud != "aws" {
+				main.fail(nil, "gates."+name+".cloudwatch.boundary", "%q is not an aws boundary of this fleet", cw.Boundary)
+			}
+		}
 		if g.Compare == nil {
 			continue
 		}

@@ -3,9 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-
-	"github.com/expr-lang/expr"
-	"github.com/expr-lang/expr/vm"
 	"regexp"
 	"slices"
 	"sort"
@@ -13,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/vm"
 	"go.yaml.in/yaml/v3"
 )
 

@@ -10,6 +10,9 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+
+	"github.com/rollout-dev/rollout/internal/clouds"
 	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/rings"
 )
@@ -20,6 +23,7 @@ type Runner struct {
 	Client    *http.Client      // http gates; nil: http.DefaultClient
 	Transport http.RoundTripper // metric providers' API clients; nil: their default
 	Endpoints Endpoints         // rate limit and circuit breaker per monitoring endpoint
+	Clouds    *clouds.Manager   // boundary credentials and endpoints for cloud metric providers
 }
 
 var _ rings.GateRunner = (*Runner)(nil)
@@ -112,6 +116,8 @@ func (r *Runner) provider(g *config.Gate, d TemplateData) (Provider, string) {
 		return r.guard(g, "prometheus "+addr, &Prometheus{API: api, Query: query, Range: g.Prometheus.Range.D(), Step: g.Prometheus.Step.D(), Judge: judge}), ""
 	case g.Compare != nil:
 		return r.compare(g, d)
+	case g.CloudWatch != nil:
+		return r.cloudwatch(g, d, judge)
 	case g.TerraformOutput != nil:
 		return &TerraformOutput{Outputs: d.Outputs, Output: g.TerraformOutput.Output, Judge: judge}, ""
 	}
@@ -312,4 +318,58 @@ func (r *Runner) compare(g *config.Gate, d TemplateData) (Provider, string) {
 	p := &Compare{Source: &Prometheus{API: api, Range: c.Prometheus.Range.D(), Step: c.Prometheus.Step.D()}, Canary: canary, Baseline: baseline,
 		MaxRatio: c.MaxRatio, Floor: c.Floor, MinSamples: c.MinSamples}
 	return r.guard(g, "prometheus "+addr, p), ""
+}
+
+// where is the boundary and region a cloud gate reads: its own settings, else the target's.
+func where(boundary, region string, d TemplateData) (string, string, string) {
+	if boundary == "" {
+		boundary = d.Target.Boundary
+	}
+	if region == "" {
+		region = d.Target.Region
+	}
+	if boundary == "" || region == "" {
+		return "", "", "a cloud gate without a target (a ring gate) needs boundary and region"
+	}
+	return boundary, region, ""
+}
+
+func (r *Runner) cloudwatch(g *config.Gate, d TemplateData, judge Conditions) (Provider, string) {
+	c := g.CloudWatch
+	boundary, region, problem := where(c.Boundary, c.Region, d)
+	if problem != "" {
+		return nil, problem
+	}
+	if r.Clouds == nil {
+		return nil, "no cloud credentials configured for gates"
+	}
+	cfg, b, err := r.Clouds.AWSConfig(context.Background(), boundary, region)
+	if err != nil {
+		return nil, fmt.Sprintf("cloudwatch: %v", err)
+	}
+	client := cloudwatch.NewFromConfig(cfg, func(o *cloudwatch.Options) {
+		if ep := b.Endpoints["monitoring"]; ep != "" {
+			o.BaseEndpoint = &ep
+		}
+	})
+	p := &CloudWatch{Client: client, Where: b.Partition + " " + region, InsufficientData: c.InsufficientData, Metric: c.Metric, Judge: judge}
+	for _, a := range c.Alarms {
+		s, err := render(a, d)
+		if err != nil {
+			return nil, fmt.Sprintf("no data: alarm template: %v", err)
+		}
+		p.Alarms = append(p.Alarms, s)
+	}
+	if p.AlarmPrefix, err = render(c.AlarmPrefix, d); err != nil {
+		return nil, fmt.Sprintf("no data: alarmPrefix template: %v", err)
+	}
+	if c.Metric != nil {
+		p.Dimensions = map[string]string{}
+		for k, v := range c.Metric.Dimensions {
+			if p.Dimensions[k], err = render(v, d); err != nil {
+				return nil, fmt.Sprintf("no data: dimension %s template: %v", k, err)
+			}
+		}
+	}
+	return r.guard(g, "cloudwatch "+b.Partition+" "+region, p), ""
 }
