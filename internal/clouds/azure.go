@@ -191,3 +191,21 @@ func firstOf(s ...string) string {
 	}
 	return ""
 }
+
+// AzureCredential is a boundary's credential and cloud configuration, for other Azure clients of
+// rollout (Azure Monitor gates): tokens from that cloud's own authority, with the manager's HTTP
+// client and no SDK retries (callers retry).
+func (m *Manager) AzureCredential(boundary string) (azcore.TokenCredential, cloud.Configuration, *config.Boundary, error) {
+	b, err := m.boundary(boundary)
+	if err != nil {
+		return nil, cloud.Configuration{}, nil, err
+	}
+	if b.Cloud != "azure" {
+		return nil, cloud.Configuration{}, nil, fmt.Errorf("boundary %s is %s, not azure", b.Name, b.Cloud)
+	}
+	cred, cc, err := m.azureCredential(b)
+	return cred, cc, b, err
+}
+
+// HTTPClient is the client identity and monitoring endpoints are reached with.
+func (m *Manager) HTTPClient() *http.Client { return m.client() }

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -18,56 +17,8 @@ import (
 	"testing"
 
 	"github.com/rollout-dev/rollout/internal/config"
+	"github.com/rollout-dev/rollout/internal/testsupport/azuretest"
 )
-
-func jwt(claims map[string]any) string {
-	enc := func(v any) string { b, _ := json.Marshal(v); return base64.RawURLEncoding.EncodeToString(b) }
-	return enc(map[string]string{"alg": "RS256", "typ": "JWT"}) + "." + enc(claims) + ".c2ln"
-}
-
-// entraServer stands in for a sovereign cloud's Microsoft Entra authority: OpenID discovery and
-// the v2.0 token endpoint, over TLS (the SDK accepts nothing else).
-type entraServer struct {
-	*httptest.Server
-	tid      string // the tenant the tokens claim
-	audience string
-	throttle atomic.Int32
-	secret   string // the client secret it accepts
-	tokens   atomic.Int32
-}
-
-func newEntra(t *testing.T, tenant, audience string) *entraServer {
-	s := &entraServer{tid: tenant, audience: audience, secret: "the-right-secret"}
-	s.Server = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		base := s.URL
-		parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
-		w.Header().Set("Content-Type", "application/json")
-		switch {
-		case strings.HasSuffix(r.URL.Path, "/v2.0/.well-known/openid-configuration"):
-			tn := parts[0]
-			fmt.Fprintf(w, `{"token_endpoint":"%s/%s/oauth2/v2.0/token","issuer":"%s/%s/v2.0","authorization_endpoint":"%s/%s/oauth2/v2.0/authorize"}`, base, tn, base, tn, base, tn)
-		case strings.HasSuffix(r.URL.Path, "/oauth2/v2.0/token"):
-			if s.throttle.Add(-1) >= 0 {
-				w.WriteHeader(http.StatusTooManyRequests)
-				fmt.Fprint(w, `{"error":"temporarily_unavailable","error_description":"AADSTS50196: throttled"}`)
-				return
-			}
-			_ = r.ParseForm()
-			if r.Form.Get("client_secret") != s.secret {
-				w.WriteHeader(http.StatusUnauthorized)
-				fmt.Fprint(w, `{"error":"invalid_client","error_description":"AADSTS7000222: The provided client secret keys are expired."}`)
-				return
-			}
-			s.tokens.Add(1)
-			tok := jwt(map[string]any{"tid": s.tid, "aud": s.audience, "appid": r.Form.Get("client_id"), "oid": "obj-1"})
-			fmt.Fprintf(w, `{"token_type":"Bearer","expires_in":3599,"ext_expires_in":3599,"access_token":%q}`, tok)
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	t.Cleanup(s.Close)
-	return s
-}
 
 func sovereignAzure(authority string) *config.Config {
 	c := fleet()
@@ -78,7 +29,7 @@ func sovereignAzure(authority string) *config.Config {
 }
 
 func TestAzurePreflight(t *testing.T) {
-	srv := newEntra(t, "tenant-sov", "https://management.core.sovcloud.example/")
+	srv := azuretest.New(t, "tenant-sov", "https://management.core.sovcloud.example/")
 	ctx := context.Background()
 	m := &Manager{Config: sovereignAzure(srv.URL), Lookup: lookupIn(map[string]string{"SOV_SECRET": "the-right-secret"}), Client: srv.Client(), Retry: fastRetry}
 	id, err := m.Preflight(ctx, "azure-sov", "")
@@ -90,8 +41,8 @@ func TestAzurePreflight(t *testing.T) {
 	}
 
 	t.Run("token of another tenant", func(t *testing.T) {
-		srv.tid = "tenant-commercial"
-		defer func() { srv.tid = "tenant-sov" }()
+		srv.Tenant.Store("tenant-commercial")
+		defer srv.Tenant.Store("tenant-sov")
 		_, err := m.Preflight(ctx, "azure-sov", "")
 		if err == nil || !strings.Contains(err.Error(), `issued by tenant "tenant-commercial", but boundary azure-sov is configured for tenant tenant-sov`) {
 			t.Fatal(err)
@@ -112,7 +63,7 @@ func TestAzurePreflight(t *testing.T) {
 		}
 	})
 	t.Run("throttled, then through", func(t *testing.T) {
-		srv.throttle.Store(2)
+		srv.Throttle.Store(2)
 		id, err := m.Preflight(ctx, "azure-sov", "")
 		if err != nil || id.Attempts != 3 {
 			t.Fatalf("%v, attempts %d", err, id.Attempts)
@@ -125,8 +76,8 @@ func TestAzurePreflight(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.Boundaries["azure-sov"].Identity = map[string]string{"tenantId": "tenant-sov", "clientId": "app-2", "federatedTokenFile": tokenFile}
-		srv.secret = "" // a client assertion, not a secret
-		defer func() { srv.secret = "the-right-secret" }()
+		srv.Secret.Store("") // a client assertion, not a secret
+		defer srv.Secret.Store("the-right-secret")
 		m := &Manager{Config: c, Client: srv.Client(), Retry: fastRetry}
 		id, err := m.Preflight(ctx, "azure-sov", "")
 		if err != nil || !strings.HasPrefix(id.Principal, "app-2") {

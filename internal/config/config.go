@@ -105,6 +105,7 @@ type Gate struct {
 	TerraformOutput *OutputCheck
 	Compare         *CompareCheck
 	CloudWatch      *CloudWatchCheck
+	AzureMonitor    *AzureMonitorCheck
 	// SuccessCondition and FailureCondition are expressions over the measurement's `result`
 	// (github.com/expr-lang/expr), compiled when the configuration is loaded.
 	SuccessCondition      string
@@ -168,6 +169,20 @@ type CloudWatchMetric struct {
 	Namespace, Name, Stat string
 	Dimensions            map[string]string // values are templates
 	Period, Range         Duration
+}
+
+// AzureMonitorCheck reads Azure Monitor in the target's Azure cloud with its boundary's
+// credential: a metric of a resource, or the alerts fired on a resource group.
+type AzureMonitorCheck struct {
+	Boundary       string   // default: the target's
+	Resource       string   // metric: the resource ID (template)
+	Metric         string   // metric name, e.g. Http5xx
+	Namespace      string   // metric namespace (optional)
+	Aggregation    string   // Average (default), Total, Maximum, Minimum, Count
+	Interval       Duration // time grain (default 1m)
+	Range          Duration // over the last Range (default 5m)
+	ResourceGroup  string   // alerts: fired alerts on this resource group (template) fail
+	SubscriptionID string   // alerts: default the boundary's identity.subscriptionId
 }
 
 // OutputCheck asserts over the target's recorded Terraform outputs.
@@ -436,11 +451,11 @@ func (c *Config) parseMain(data []byte, errs *Errors) {
 }
 
 // Gate providers that later versions add; naming them gives a clear error rather than "unknown key".
-var laterProviders = []string{"azure-monitor", "gcp-monitoring"}
+var laterProviders = []string{"gcp-monitoring"}
 
 func parseGate(w walker, name string, n *yaml.Node) *Gate {
 	path := "gates." + name
-	allowed := append([]string{"http", "command", "prometheus", "terraform-output", "compare", "cloudwatch", "successCondition", "failureCondition",
+	allowed := append([]string{"http", "command", "prometheus", "terraform-output", "compare", "cloudwatch", "azure-monitor", "successCondition", "failureCondition",
 		"interval", "initialDelay", "timeout", "healthyFor", "count", "consecutive", "failureLimit", "inconclusiveLimit",
 		"consecutiveErrorLimit", "noData", "dryRun", "maxStaleness", "rateLimit"}, laterProviders...)
 	f := w.fields(n, path, allowed...)
@@ -554,6 +569,40 @@ func parseGate(w walker, name string, n *yaml.Node) *Gate {
 		checkTemplates(w, cf["alarmPrefix"], cp+".alarmPrefix", c.AlarmPrefix)
 		g.CloudWatch = c
 	}
+	if n := f["azure-monitor"]; n != nil {
+		providers++
+		ap := path + ".azure-monitor"
+		af := w.fields(n, ap, "boundary", "resource", "metric", "namespace", "aggregation", "interval", "range", "resourceGroup", "subscriptionId")
+		a := &AzureMonitorCheck{Boundary: w.str(af["boundary"], ap+".boundary"), Resource: w.str(af["resource"], ap+".resource"),
+			Metric: w.str(af["metric"], ap+".metric"), Namespace: w.str(af["namespace"], ap+".namespace"), Aggregation: w.str(af["aggregation"], ap+".aggregation"),
+			Interval: w.duration(af["interval"], ap+".interval"), Range: w.duration(af["range"], ap+".range"),
+			ResourceGroup: w.str(af["resourceGroup"], ap+".resourceGroup"), SubscriptionID: w.str(af["subscriptionId"], ap+".subscriptionId")}
+		switch {
+		case a.Metric != "" && a.ResourceGroup == "":
+			if a.Resource == "" {
+				w.fail(n, ap+".resource", "is required with metric: the resource ID whose metric is read")
+			}
+		case a.Metric == "" && a.ResourceGroup != "":
+		default:
+			w.fail(n, ap, "give metric (with resource) or resourceGroup (its fired alerts), not both")
+		}
+		switch a.Aggregation {
+		case "":
+			a.Aggregation = "Average"
+		case "Average", "Total", "Maximum", "Minimum", "Count":
+		default:
+			w.fail(af["aggregation"], ap+".aggregation", "must be Average, Total, Maximum, Minimum or Count, got %q", a.Aggregation)
+		}
+		if a.Interval == 0 {
+			a.Interval = Duration(time.Minute)
+		}
+		if a.Range == 0 {
+			a.Range = Duration(5 * time.Minute)
+		}
+		checkTemplates(w, af["resource"], ap+".resource", a.Resource)
+		checkTemplates(w, af["resourceGroup"], ap+".resourceGroup", a.ResourceGroup)
+		g.AzureMonitor = a
+	}
 	if f["terraform-output"] != nil {
 		providers++
 		of := w.fields(f["terraform-output"], path+".terraform-output", "output")
@@ -567,7 +616,7 @@ func parseGate(w walker, name string, n *yaml.Node) *Gate {
 	}
 	g.SuccessCondition = w.str(f["successCondition"], path+".successCondition")
 	g.FailureCondition = w.str(f["failureCondition"], path+".failureCondition")
-	numeric := g.Prometheus != nil || g.CloudWatch != nil && g.CloudWatch.Metric != nil
+	numeric := g.Prometheus != nil || g.CloudWatch != nil && g.CloudWatch.Metric != nil || g.AzureMonitor != nil && g.AzureMonitor.Metric != ""
 	if numeric || g.TerraformOutput != nil {
 		if g.SuccessCondition == "" {
 			w.fail(n, path+".successCondition", "is required for a metric or terraform-output gate: an expression over result, e.g. result < 0.01")
@@ -577,7 +626,7 @@ func parseGate(w walker, name string, n *yaml.Node) *Gate {
 	} else {
 		for _, k := range []string{"successCondition", "failureCondition"} {
 			if f[k] != nil {
-				w.fail(f[k], path+"."+k, "conditions are for metric (prometheus, cloudwatch metric) and terraform-output gates; http, command, compare and alarms judge their own answer")
+				w.fail(f[k], path+"."+k, "conditions are for metric (prometheus, cloudwatch and azure-monitor metrics) and terraform-output gates; http, command, compare and alarms judge their own answer")
 			}
 		}
 	}
@@ -802,6 +851,8 @@ func (c *Config) validate(errs *Errors) {
 				main.fail(nil, path+".ringGates", "unknown gate %q (declared: %s)", g, keys(c.Gates))
 			} else if gate.Compare != nil {
 				main.fail(nil, path+".ringGates", "gate %q compares one target with its baseline: use it in gates, not ringGates", g)
+			} else if am := gate.AzureMonitor; am != nil && am.Boundary == "" {
+				main.fail(nil, path+".ringGates", "gate %q reads Azure Monitor with no target to take a boundary from: set gates.%s.azure-monitor.boundary", g, g)
 			} else if cw := gate.CloudWatch; cw != nil && (cw.Boundary == "" || cw.Region == "") {
 				main.fail(nil, path+".ringGates", "gate %q reads CloudWatch with no target to take a boundary and region from: set gates.%s.cloudwatch.boundary and region", g, g)
 			}
@@ -838,6 +889,11 @@ func (c *Config) validate(errs *Errors) {
 		}
 	}
 	for name, g := range c.Gates {
+		if am := g.AzureMonitor; am != nil && am.Boundary != "" {
+			if b := c.Boundaries[am.Boundary]; b == nil || b.Cloud != "azure" {
+				main.fail(nil, "gates."+name+".azure-monitor.boundary", "%q is not an azure boundary of this fleet", am.Boundary)
+			}
+		}
 		if cw := g.CloudWatch; cw != nil && cw.Boundary != "" {
 			if b := c.Boundaries[cw.Boundary]; b == nil || b.Cloud != "aws" {
 				main.fail(nil, "gates."+name+".cloudwatch.boundary", "%q is not an aws boundary of this fleet", cw.Boundary)

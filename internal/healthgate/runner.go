@@ -118,6 +118,8 @@ func (r *Runner) provider(g *config.Gate, d TemplateData) (Provider, string) {
 		return r.compare(g, d)
 	case g.CloudWatch != nil:
 		return r.cloudwatch(g, d, judge)
+	case g.AzureMonitor != nil:
+		return r.azureMonitor(g, d, judge)
 	case g.TerraformOutput != nil:
 		return &TerraformOutput{Outputs: d.Outputs, Output: g.TerraformOutput.Output, Judge: judge}, ""
 	}
@@ -372,4 +374,48 @@ func (r *Runner) cloudwatch(g *config.Gate, d TemplateData, judge Conditions) (P
 		}
 	}
 	return r.guard(g, "cloudwatch "+b.Partition+" "+region, p), ""
+}
+
+func (r *Runner) azureMonitor(g *config.Gate, d TemplateData, judge Conditions) (Provider, string) {
+	a := g.AzureMonitor
+	boundary := a.Boundary
+	if boundary == "" {
+		boundary = d.Target.Boundary
+	}
+	if r.Clouds == nil {
+		return nil, "no cloud credentials configured for gates"
+	}
+	cred, cc, b, err := r.Clouds.AzureCredential(boundary)
+	if err != nil {
+		return nil, fmt.Sprintf("azure monitor: %v", err)
+	}
+	key := "azure-monitor " + b.Name
+	if a.Metric != "" {
+		resource, err := render(a.Resource, d)
+		if err != nil {
+			return nil, fmt.Sprintf("no data: resource template: %v", err)
+		}
+		client, err := NewAzureMetricsClient(cred, cc, r.Clouds.HTTPClient())
+		if err != nil {
+			return nil, fmt.Sprintf("azure monitor: %v", err)
+		}
+		return r.guard(g, key, &AzureMetric{Client: client, Where: b.Environment, Resource: resource, Metric: a.Metric, Namespace: a.Namespace,
+			Aggregation: a.Aggregation, Interval: a.Interval.D(), Range: a.Range.D(), Judge: judge}), ""
+	}
+	rg, err := render(a.ResourceGroup, d)
+	if err != nil {
+		return nil, fmt.Sprintf("no data: resourceGroup template: %v", err)
+	}
+	sub := a.SubscriptionID
+	if sub == "" {
+		sub = b.Identity["subscriptionId"]
+	}
+	if sub == "" {
+		return nil, "azure monitor alerts: no subscription (set subscriptionId, or the boundary's identity.subscriptionId)"
+	}
+	pl, endpoint, err := NewAzurePipeline(cred, cc, r.Clouds.HTTPClient())
+	if err != nil {
+		return nil, fmt.Sprintf("azure monitor: %v", err)
+	}
+	return r.guard(g, key, &AzureAlerts{Pipeline: pl, Endpoint: endpoint, Where: b.Environment, SubscriptionID: sub, ResourceGroup: rg}), ""
 }
