@@ -178,10 +178,12 @@ func (f *fleet) execute(ctx context.Context, io IO, g globals, s *rings.State, f
 	}
 	p := newProgress(io, g, seen)
 	defer p.close()
+	gates := &healthgate.Runner{Config: f.cfg, Clouds: f.clouds}
+	defer gates.Close()
 	x := &rings.Executor{
 		Store:       f.store,
 		Provisioner: f.provisioner(),
-		Gates:       &healthgate.Runner{Config: f.cfg, Clouds: f.clouds},
+		Gates:       gates,
 		Observe:     p.event,
 		Boundaries:  limits,
 		GlobalLimit: 64,

@@ -73,3 +73,17 @@ func (m *Manager) gcpPreflight(ctx context.Context, b *config.Boundary) (Identit
 	}
 	return Identity{Scope: ud, Principal: principal, Account: project}, nil
 }
+
+// GoogleCredentials is a boundary's credential, for other Google Cloud clients of rollout (Cloud
+// Monitoring gates), with its universe domain.
+func (m *Manager) GoogleCredentials(boundary string) (*auth.Credentials, *config.Boundary, error) {
+	b, err := m.boundary(boundary)
+	if err != nil {
+		return nil, nil, err
+	}
+	if b.Cloud != "gcp" {
+		return nil, nil, fmt.Errorf("boundary %s is %s, not gcp", b.Name, b.Cloud)
+	}
+	c, _, err := m.gcpCredentials(b)
+	return c, b, err
+}

@@ -2,11 +2,7 @@ package clouds
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +14,7 @@ import (
 
 	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/testsupport/azuretest"
+	"github.com/rollout-dev/rollout/internal/testsupport/gcptest"
 )
 
 func sovereignAzure(authority string) *config.Config {
@@ -124,32 +121,12 @@ func googleToken(t *testing.T, status *atomic.Int32, throttle *atomic.Int32) *ht
 	return srv
 }
 
-func serviceAccountFile(t *testing.T, tokenURI, universe string) string {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, _ := x509.MarshalPKCS8PrivateKey(key)
-	f := map[string]any{"type": "service_account", "project_id": "svc-prod", "private_key_id": "k1",
-		"private_key":  string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
-		"client_email": "deployer@svc-prod.iam.gserviceaccount.com", "client_id": "1", "token_uri": tokenURI}
-	if universe != "" {
-		f["universe_domain"] = universe
-	}
-	b, _ := json.Marshal(f)
-	p := filepath.Join(t.TempDir(), "sa.json")
-	if err := os.WriteFile(p, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 func TestGooglePreflight(t *testing.T) {
 	var status, throttle atomic.Int32
 	srv := googleToken(t, &status, &throttle)
 	ctx := context.Background()
 	c := fleet()
-	c.Boundaries["gcp"].Identity = map[string]string{"credentialsFile": serviceAccountFile(t, srv.URL, "")}
+	c.Boundaries["gcp"].Identity = map[string]string{"credentialsFile": gcptest.ServiceAccountFile(t, srv.URL, "")}
 	m := &Manager{Config: c, Retry: fastRetry}
 	id, err := m.Preflight(ctx, "gcp", "")
 	if err != nil {
@@ -160,12 +137,12 @@ func TestGooglePreflight(t *testing.T) {
 	}
 	t.Run("credential of another universe", func(t *testing.T) {
 		c := fleet()
-		c.Boundaries["gcp"].Identity = map[string]string{"credentialsFile": serviceAccountFile(t, srv.URL, "s3nsapis.fr")}
+		c.Boundaries["gcp"].Identity = map[string]string{"credentialsFile": gcptest.ServiceAccountFile(t, srv.URL, "s3nsapis.fr")}
 		_, err := (&Manager{Config: c, Retry: fastRetry}).Preflight(ctx, "gcp", "")
 		if err == nil || !strings.Contains(err.Error(), "the credential belongs to universe s3nsapis.fr, but boundary gcp is universe googleapis.com") {
 			t.Fatal(err)
 		}
-		c.Boundaries["gcp-s3ns"].Identity = map[string]string{"credentialsFile": serviceAccountFile(t, srv.URL, "")}
+		c.Boundaries["gcp-s3ns"].Identity = map[string]string{"credentialsFile": gcptest.ServiceAccountFile(t, srv.URL, "")}
 		_, err = (&Manager{Config: c, Retry: fastRetry}).Preflight(ctx, "gcp-s3ns", "")
 		if err == nil || !strings.Contains(err.Error(), "the credential belongs to universe googleapis.com, but boundary gcp-s3ns is universe s3nsapis.fr") {
 			t.Fatal(err)
@@ -173,7 +150,7 @@ func TestGooglePreflight(t *testing.T) {
 	})
 	t.Run("a sovereign universe's own key", func(t *testing.T) {
 		c := fleet()
-		c.Boundaries["gcp-s3ns"].Identity = map[string]string{"credentialsFile": serviceAccountFile(t, "https://oauth2.s3nsapis.fr/token", "s3nsapis.fr")}
+		c.Boundaries["gcp-s3ns"].Identity = map[string]string{"credentialsFile": gcptest.ServiceAccountFile(t, "https://oauth2.s3nsapis.fr/token", "s3nsapis.fr")}
 		id, err := (&Manager{Config: c, Retry: fastRetry}).Preflight(ctx, "gcp-s3ns", "")
 		if err != nil || id.Scope != "s3nsapis.fr" {
 			t.Fatalf("%v %+v", err, id)

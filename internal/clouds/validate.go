@@ -243,8 +243,8 @@ func (v *validator) gcpBoundary(b *config.Boundary) {
 		}
 	}
 	for k := range b.Endpoints {
-		if k != "token" && k != "sts" && k != "storage" {
-			v.bfail(b, "endpoints."+k, "unknown Google Cloud endpoint (known: token, sts, storage)")
+		if k != "token" && k != "sts" && k != "storage" && k != "monitoring" {
+			v.bfail(b, "endpoints."+k, "unknown Google Cloud endpoint (known: token, sts, storage, monitoring)")
 		}
 	}
 }

@@ -106,6 +106,7 @@ type Gate struct {
 	Compare         *CompareCheck
 	CloudWatch      *CloudWatchCheck
 	AzureMonitor    *AzureMonitorCheck
+	GCPMonitoring   *GCPMonitoringCheck
 	// SuccessCondition and FailureCondition are expressions over the measurement's `result`
 	// (github.com/expr-lang/expr), compiled when the configuration is loaded.
 	SuccessCondition      string
@@ -183,6 +184,18 @@ type AzureMonitorCheck struct {
 	Range          Duration // over the last Range (default 5m)
 	ResourceGroup  string   // alerts: fired alerts on this resource group (template) fail
 	SubscriptionID string   // alerts: default the boundary's identity.subscriptionId
+}
+
+// GCPMonitoringCheck reads Cloud Monitoring time series in the boundary's universe with its
+// credential (ListTimeSeries with a filter, over the last Range, aligned and optionally reduced).
+type GCPMonitoringCheck struct {
+	Boundary        string   // default: the target's
+	Project         string   // template; default: the boundary's identity.project
+	Filter          string   // template, e.g. metric.type="..." AND resource.labels.x="{{ .Target.Name }}"
+	Range           Duration // default 5m
+	AlignmentPeriod Duration // default 60s
+	Aligner         string   // ALIGN_MEAN (default), ALIGN_RATE, ALIGN_SUM, ALIGN_MAX, ...
+	Reducer         string   // optional: REDUCE_SUM, REDUCE_MEAN, ... across series
 }
 
 // OutputCheck asserts over the target's recorded Terraform outputs.
@@ -451,13 +464,12 @@ func (c *Config) parseMain(data []byte, errs *Errors) {
 }
 
 // Gate providers that later versions add; naming them gives a clear error rather than "unknown key".
-var laterProviders = []string{"gcp-monitoring"}
 
 func parseGate(w walker, name string, n *yaml.Node) *Gate {
 	path := "gates." + name
-	allowed := append([]string{"http", "command", "prometheus", "terraform-output", "compare", "cloudwatch", "azure-monitor", "successCondition", "failureCondition",
+	allowed := []string{"http", "command", "prometheus", "terraform-output", "compare", "cloudwatch", "azure-monitor", "gcp-monitoring", "successCondition", "failureCondition",
 		"interval", "initialDelay", "timeout", "healthyFor", "count", "consecutive", "failureLimit", "inconclusiveLimit",
-		"consecutiveErrorLimit", "noData", "dryRun", "maxStaleness", "rateLimit"}, laterProviders...)
+		"consecutiveErrorLimit", "noData", "dryRun", "maxStaleness", "rateLimit"}
 	f := w.fields(n, path, allowed...)
 	g := &Gate{Name: name}
 	providers := 0
@@ -603,20 +615,43 @@ func parseGate(w walker, name string, n *yaml.Node) *Gate {
 		checkTemplates(w, af["resourceGroup"], ap+".resourceGroup", a.ResourceGroup)
 		g.AzureMonitor = a
 	}
+	if n := f["gcp-monitoring"]; n != nil {
+		providers++
+		gp := path + ".gcp-monitoring"
+		gf := w.fields(n, gp, "boundary", "project", "filter", "range", "alignmentPeriod", "aligner", "reducer")
+		c := &GCPMonitoringCheck{Boundary: w.str(gf["boundary"], gp+".boundary"), Project: w.str(gf["project"], gp+".project"),
+			Filter: w.str(gf["filter"], gp+".filter"), Range: w.duration(gf["range"], gp+".range"), AlignmentPeriod: w.duration(gf["alignmentPeriod"], gp+".alignmentPeriod"),
+			Aligner: w.str(gf["aligner"], gp+".aligner"), Reducer: w.str(gf["reducer"], gp+".reducer")}
+		if c.Filter == "" {
+			w.fail(n, gp+".filter", "is required: a Cloud Monitoring filter, e.g. metric.type=\"run.googleapis.com/request_count\"")
+		}
+		if c.Range == 0 {
+			c.Range = Duration(5 * time.Minute)
+		}
+		if c.AlignmentPeriod == 0 {
+			c.AlignmentPeriod = Duration(time.Minute)
+		}
+		if c.Aligner == "" {
+			c.Aligner = "ALIGN_MEAN"
+		}
+		if !strings.HasPrefix(c.Aligner, "ALIGN_") {
+			w.fail(gf["aligner"], gp+".aligner", "want an aligner such as ALIGN_MEAN or ALIGN_RATE, got %q", c.Aligner)
+		}
+		if c.Reducer != "" && !strings.HasPrefix(c.Reducer, "REDUCE_") {
+			w.fail(gf["reducer"], gp+".reducer", "want a reducer such as REDUCE_SUM, got %q", c.Reducer)
+		}
+		checkTemplates(w, gf["filter"], gp+".filter", c.Filter)
+		checkTemplates(w, gf["project"], gp+".project", c.Project)
+		g.GCPMonitoring = c
+	}
 	if f["terraform-output"] != nil {
 		providers++
 		of := w.fields(f["terraform-output"], path+".terraform-output", "output")
 		g.TerraformOutput = &OutputCheck{Output: w.str(of["output"], path+".terraform-output.output")}
 	}
-	for _, p := range laterProviders {
-		if f[p] != nil {
-			providers++
-			w.fail(f[p], path+"."+p, "the %s gate provider is not available in this version of rollout (available: http, command, prometheus, terraform-output)", p)
-		}
-	}
 	g.SuccessCondition = w.str(f["successCondition"], path+".successCondition")
 	g.FailureCondition = w.str(f["failureCondition"], path+".failureCondition")
-	numeric := g.Prometheus != nil || g.CloudWatch != nil && g.CloudWatch.Metric != nil || g.AzureMonitor != nil && g.AzureMonitor.Metric != ""
+	numeric := g.Prometheus != nil || g.CloudWatch != nil && g.CloudWatch.Metric != nil || g.AzureMonitor != nil && g.AzureMonitor.Metric != "" || g.GCPMonitoring != nil
 	if numeric || g.TerraformOutput != nil {
 		if g.SuccessCondition == "" {
 			w.fail(n, path+".successCondition", "is required for a metric or terraform-output gate: an expression over result, e.g. result < 0.01")
@@ -626,7 +661,7 @@ func parseGate(w walker, name string, n *yaml.Node) *Gate {
 	} else {
 		for _, k := range []string{"successCondition", "failureCondition"} {
 			if f[k] != nil {
-				w.fail(f[k], path+"."+k, "conditions are for metric (prometheus, cloudwatch and azure-monitor metrics) and terraform-output gates; http, command, compare and alarms judge their own answer")
+				w.fail(f[k], path+"."+k, "conditions are for metric (prometheus, cloudwatch, azure-monitor, gcp-monitoring) and terraform-output gates; http, command, compare and alarms judge their own answer")
 			}
 		}
 	}
@@ -851,6 +886,8 @@ func (c *Config) validate(errs *Errors) {
 				main.fail(nil, path+".ringGates", "unknown gate %q (declared: %s)", g, keys(c.Gates))
 			} else if gate.Compare != nil {
 				main.fail(nil, path+".ringGates", "gate %q compares one target with its baseline: use it in gates, not ringGates", g)
+			} else if gm := gate.GCPMonitoring; gm != nil && gm.Boundary == "" {
+				main.fail(nil, path+".ringGates", "gate %q reads Cloud Monitoring with no target to take a boundary from: set gates.%s.gcp-monitoring.boundary", g, g)
 			} else if am := gate.AzureMonitor; am != nil && am.Boundary == "" {
 				main.fail(nil, path+".ringGates", "gate %q reads Azure Monitor with no target to take a boundary from: set gates.%s.azure-monitor.boundary", g, g)
 			} else if cw := gate.CloudWatch; cw != nil && (cw.Boundary == "" || cw.Region == "") {
@@ -889,6 +926,11 @@ func (c *Config) validate(errs *Errors) {
 		}
 	}
 	for name, g := range c.Gates {
+		if gm := g.GCPMonitoring; gm != nil && gm.Boundary != "" {
+			if b := c.Boundaries[gm.Boundary]; b == nil || b.Cloud != "gcp" {
+				main.fail(nil, "gates."+name+".gcp-monitoring.boundary", "%q is not a gcp boundary of this fleet", gm.Boundary)
+			}
+		}
 		if am := g.AzureMonitor; am != nil && am.Boundary != "" {
 			if b := c.Boundaries[am.Boundary]; b == nil || b.Cloud != "azure" {
 				main.fail(nil, "gates."+name+".azure-monitor.boundary", "%q is not an azure boundary of this fleet", am.Boundary)

@@ -24,6 +24,10 @@ type Runner struct {
 	Transport http.RoundTripper // metric providers' API clients; nil: their default
 	Endpoints Endpoints         // rate limit and circuit breaker per monitoring endpoint
 	Clouds    *clouds.Manager   // boundary credentials and endpoints for cloud metric providers
+	// GoogleOptions are added to Cloud Monitoring clients (tests: a loopback TLS server's trust).
+	GoogleOptions GRPCOptions
+
+	gcp monitoringClients
 }
 
 var _ rings.GateRunner = (*Runner)(nil)
@@ -120,6 +124,8 @@ func (r *Runner) provider(g *config.Gate, d TemplateData) (Provider, string) {
 		return r.cloudwatch(g, d, judge)
 	case g.AzureMonitor != nil:
 		return r.azureMonitor(g, d, judge)
+	case g.GCPMonitoring != nil:
+		return r.gcpMonitoring(g, d, judge)
 	case g.TerraformOutput != nil:
 		return &TerraformOutput{Outputs: d.Outputs, Output: g.TerraformOutput.Output, Judge: judge}, ""
 	}
@@ -418,4 +424,39 @@ func (r *Runner) azureMonitor(g *config.Gate, d TemplateData, judge Conditions) 
 		return nil, fmt.Sprintf("azure monitor: %v", err)
 	}
 	return r.guard(g, key, &AzureAlerts{Pipeline: pl, Endpoint: endpoint, Where: b.Environment, SubscriptionID: sub, ResourceGroup: rg}), ""
+}
+
+func (r *Runner) gcpMonitoring(g *config.Gate, d TemplateData, judge Conditions) (Provider, string) {
+	c := g.GCPMonitoring
+	boundary := c.Boundary
+	if boundary == "" {
+		boundary = d.Target.Boundary
+	}
+	if r.Clouds == nil {
+		return nil, "no cloud credentials configured for gates"
+	}
+	creds, b, err := r.Clouds.GoogleCredentials(boundary)
+	if err != nil {
+		return nil, fmt.Sprintf("cloud monitoring: %v", err)
+	}
+	project, err := render(c.Project, d)
+	if err != nil {
+		return nil, fmt.Sprintf("no data: project template: %v", err)
+	}
+	if project == "" {
+		project = b.Identity["project"]
+	}
+	if project == "" {
+		return nil, "cloud monitoring: no project (set project, or the boundary's identity.project)"
+	}
+	filter, err := render(c.Filter, d)
+	if err != nil {
+		return nil, fmt.Sprintf("no data: filter template: %v", err)
+	}
+	client, err := r.monitoringClient(b, creds)
+	if err != nil {
+		return nil, fmt.Sprintf("cloud monitoring: %v", err)
+	}
+	return r.guard(g, "gcp-monitoring "+b.Name, &GCPMonitoring{Client: client, Universe: universeOf(b), Project: project, Filter: filter,
+		Range: c.Range.D(), AlignmentPeriod: c.AlignmentPeriod.D(), Aligner: c.Aligner, Reducer: c.Reducer, Judge: judge}), ""
 }
