@@ -81,3 +81,21 @@ func TestRunnerRingGatesHoldThroughTheBake(t *testing.T) {
 		t.Fatal("a cancelled bake passed")
 	}
 }
+
+func TestInitialDelayWaitsBeforeTheFirstMeasurement(t *testing.T) {
+	c, _ := config.CompileCondition(`result == "up"`, false)
+	g := &config.Gate{Name: "out", TerraformOutput: &config.OutputCheck{Output: "state"}, Success: c, SuccessCondition: `result == "up"`,
+		InitialDelay: config.Duration(300 * time.Millisecond), Interval: config.Duration(10 * time.Millisecond), Timeout: config.Duration(5 * time.Second), NoData: config.NoDataFail}
+	r := &Runner{Config: &config.Config{Gates: map[string]*config.Gate{"out": g}, Targets: []*config.Target{{Name: "t"}}}}
+	begin := time.Now()
+	var first time.Time
+	v := r.Target(context.Background(), rings.GateRequest{Target: "t", Gates: []string{"out"}, Outputs: map[string]any{"state": "up"}},
+		func(m rings.Measurement) {
+			if first.IsZero() {
+				first = m.At
+			}
+		})
+	if !v.Passed || first.Sub(begin) < 300*time.Millisecond {
+		t.Fatalf("%+v: first measurement after %s, want at least the initial delay of 300ms", v, first.Sub(begin))
+	}
+}
