@@ -43,36 +43,14 @@ for start.`,
 			if o.Reason == "" {
 				return &ExitErr{Code: ExitError, Err: errors.New("--reason is required: the journal keeps why a gate was overridden")}
 			}
-			ctx := cmd.Context()
-			f, err := openFleet(ctx, g, true)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			var s *rings.State
 			who := actor(o.As)
-			err = f.withLease(ctx, "gate override "+args[0], func(ctx context.Context) error {
-				run, err := f.store.Run(ctx, args[0])
-				if err != nil {
-					return &ExitErr{Code: ExitError, Err: err}
-				}
-				if s, _, err = f.replay(ctx, run.ID); err != nil {
-					return err
-				}
+			return continueRun(cmd.Context(), io, g, args[0], "gate override", func(s *rings.State) (rings.Event, error) {
 				if err := inconclusive(s, o.Target, o.Ring, o.Gate); err != nil {
-					return &ExitErr{Code: ExitError, Err: err}
-				}
-				if err := f.checkBoundaries(planTargets(s.Plan)); err != nil {
-					return err
+					return rings.Event{}, err
 				}
 				// The verdict goes through the engine like any event, and the run continues here.
-				first := rings.Event{Type: rings.GateOverridden, Target: o.Target, Ring: o.Ring, Gate: o.Gate, Outcome: o.Verdict, Actor: who, Message: o.Reason}
-				return f.execute(ctx, io, g, s, first)
+				return rings.Event{Type: rings.GateOverridden, Target: o.Target, Ring: o.Ring, Gate: o.Gate, Outcome: o.Verdict, Actor: who, Message: o.Reason}, nil
 			})
-			if err != nil {
-				return err
-			}
-			return finishReport(ctx, io, g, f, s)
 		},
 	}
 	cmd.Flags().StringVar(&o.Target, "target", "", "the target whose gate was inconclusive")
@@ -116,38 +94,13 @@ func newResumeCmd(io IO, g globals) *cobra.Command {
 		Short: "Continue a waiting run; gates that were inconclusive are measured again",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			f, err := openFleet(ctx, g, true)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			var s *rings.State
-			err = f.withLease(ctx, "resume "+args[0], func(ctx context.Context) error {
-				run, err := f.store.Run(ctx, args[0])
-				if err != nil {
-					return &ExitErr{Code: ExitError, Err: err}
-				}
-				if s, _, err = f.replay(ctx, run.ID); err != nil {
-					return err
-				}
-				if rings.Terminal(s.Phase) {
-					return &ExitErr{Code: ExitError, Err: fmt.Errorf("run %s already finished: %s", run.ID, s.Phase)}
-				}
-				if err := f.checkBoundaries(planTargets(s.Plan)); err != nil {
-					return err
-				}
+			return continueRun(cmd.Context(), io, g, args[0], "resume", func(s *rings.State) (rings.Event, error) {
 				first := rings.Event{Type: rings.RunResumed, Actor: actor(as)}
 				if r := s.Rings[s.Ring]; s.Phase == rings.PhaseWaiting && (r.Phase == rings.RInconclusive || len(inconclusiveTargets(s)) > 0) {
 					first.Type = rings.GatesRemeasure
 				}
-				fmt.Fprintf(io.Err, "resuming run %s of release %s (phase %s)\n", run.ID, run.Release.Name, s.Phase)
-				return f.execute(ctx, io, g, s, first)
+				return first, nil
 			})
-			if err != nil {
-				return err
-			}
-			return finishReport(ctx, io, g, f, s)
 		},
 	}
 	cmd.Flags().StringVar(&as, "as", "", "who resumes (default: the CI actor, else the OS user)")
@@ -162,4 +115,40 @@ func inconclusiveTargets(s *rings.State) []string {
 		}
 	}
 	return out
+}
+
+// continueRun takes the fleet's lease, replays the run, and drives it on from the event first
+// returns (which may refuse), printing progress and the report as start does.
+func continueRun(ctx context.Context, io IO, g globals, runID, doing string, first func(*rings.State) (rings.Event, error)) error {
+	f, err := openFleet(ctx, g, true)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var s *rings.State
+	err = f.withLease(ctx, doing+" "+runID, func(ctx context.Context) error {
+		run, err := f.store.Run(ctx, runID)
+		if err != nil {
+			return &ExitErr{Code: ExitError, Err: err}
+		}
+		if s, _, err = f.replay(ctx, run.ID); err != nil {
+			return err
+		}
+		if rings.Terminal(s.Phase) {
+			return &ExitErr{Code: ExitError, Err: fmt.Errorf("run %s already finished: %s", run.ID, s.Phase)}
+		}
+		ev, err := first(s)
+		if err != nil {
+			return &ExitErr{Code: ExitError, Err: err}
+		}
+		if err := f.checkBoundaries(planTargets(s.Plan)); err != nil {
+			return err
+		}
+		fmt.Fprintf(io.Err, "%s: run %s of release %s (phase %s)\n", doing, run.ID, run.Release.Name, s.Phase)
+		return f.execute(ctx, io, g, s, ev)
+	})
+	if err != nil {
+		return err
+	}
+	return finishReport(ctx, io, g, f, s)
 }

@@ -384,12 +384,9 @@ func (r *Runner) cloudwatch(g *config.Gate, d TemplateData, judge Conditions) (P
 
 func (r *Runner) azureMonitor(g *config.Gate, d TemplateData, judge Conditions) (Provider, string) {
 	a := g.AzureMonitor
-	boundary := a.Boundary
-	if boundary == "" {
-		boundary = d.Target.Boundary
-	}
-	if r.Clouds == nil {
-		return nil, "no cloud credentials configured for gates"
+	boundary, problem := r.cloudBoundary(a.Boundary, d)
+	if problem != "" {
+		return nil, problem
 	}
 	cred, cc, b, err := r.Clouds.AzureCredential(boundary)
 	if err != nil {
@@ -428,12 +425,9 @@ func (r *Runner) azureMonitor(g *config.Gate, d TemplateData, judge Conditions) 
 
 func (r *Runner) gcpMonitoring(g *config.Gate, d TemplateData, judge Conditions) (Provider, string) {
 	c := g.GCPMonitoring
-	boundary := c.Boundary
-	if boundary == "" {
-		boundary = d.Target.Boundary
-	}
-	if r.Clouds == nil {
-		return nil, "no cloud credentials configured for gates"
+	boundary, problem := r.cloudBoundary(c.Boundary, d)
+	if problem != "" {
+		return nil, problem
 	}
 	creds, b, err := r.Clouds.GoogleCredentials(boundary)
 	if err != nil {
@@ -459,4 +453,18 @@ func (r *Runner) gcpMonitoring(g *config.Gate, d TemplateData, judge Conditions)
 	}
 	return r.guard(g, "gcp-monitoring "+b.Name, &GCPMonitoring{Client: client, Universe: universeOf(b), Project: project, Filter: filter,
 		Range: c.Range.D(), AlignmentPeriod: c.AlignmentPeriod.D(), Aligner: c.Aligner, Reducer: c.Reducer, Judge: judge}), ""
+}
+
+// cloudBoundary is the boundary a cloud gate reads with: its own setting, else the target's.
+func (r *Runner) cloudBoundary(own string, d TemplateData) (string, string) {
+	if r.Clouds == nil {
+		return "", "no cloud credentials configured for gates"
+	}
+	if own == "" {
+		own = d.Target.Boundary
+	}
+	if own == "" {
+		return "", "a cloud gate without a target (a ring gate) needs its boundary set"
+	}
+	return own, ""
 }
