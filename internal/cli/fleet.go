@@ -188,7 +188,10 @@ func (f *fleet) execute(ctx context.Context, io IO, g globals, s *rings.State, f
 		Boundaries:  limits,
 		GlobalLimit: 64,
 		Rates:       rates,
-		Preflight:   f.preflight(s),
+		Retry: rings.RetryPolicy{Attempts: f.cfg.Defaults.Retry.Attempts, Initial: f.cfg.Defaults.Retry.InitialInterval.D(),
+			Max: f.cfg.Defaults.Retry.MaxInterval.D(), MaxElapsed: f.cfg.Defaults.Retry.MaxElapsed.D()},
+		Breaker:   rings.BreakerPolicy{ConsecutiveFailures: f.cfg.Defaults.Breaker.ConsecutiveFailures, OpenFor: f.cfg.Defaults.Breaker.OpenFor.D()},
+		Preflight: f.preflight(s),
 		WantsBaseline: func(gates []string) bool {
 			for _, g := range gates {
 				if gate := f.cfg.Gates[g]; gate != nil && gate.Compare != nil {

@@ -232,6 +232,12 @@ func (p *progress) describe(ev rings.Event) string {
 		return fmt.Sprintf("  %s: gate %s overridden to %s by %s: %s", what, ev.Gate, ev.Outcome, ev.Actor, ev.Message)
 	case rings.GatesRemeasure:
 		return fmt.Sprintf("inconclusive gates measured again (asked by %s)", ev.Actor)
+	case rings.TargetRetrying:
+		return st.paint("33", fmt.Sprintf("  %s: %s", who, ev.Message))
+	case rings.BoundaryHalted:
+		return st.paint("31", fmt.Sprintf("ring %s: boundary %s halted (circuit open): %s", ev.Ring, ev.Boundary, ev.Message))
+	case rings.BoundaryResumed:
+		return st.paint("32", fmt.Sprintf("ring %s: boundary %s resumed: %s", ev.Ring, ev.Boundary, ev.Message))
 	case rings.BoundaryVerified:
 		return fmt.Sprintf("ring %s entered boundary %s", ev.Ring, ev.Message)
 	case rings.BoundaryRefused:

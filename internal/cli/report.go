@@ -51,6 +51,8 @@ type RingReport struct {
 type BoundaryReport struct {
 	Boundary string          `json:"boundary"`
 	Verified bool            `json:"verified"`
+	Halted   bool            `json:"halted,omitempty"`  // its circuit breaker opened: no new work started there
+	Resumed  bool            `json:"resumed,omitempty"` // ...and closed again after a probe passed
 	Identity *rings.Identity `json:"identity,omitempty"`
 	Message  string          `json:"message"`
 	At       time.Time       `json:"at"`
@@ -101,9 +103,11 @@ func newRunLog() *runLog {
 }
 
 func (l *runLog) add(ev rings.Event) {
-	if ev.Type == rings.BoundaryVerified || ev.Type == rings.BoundaryRefused {
+	switch ev.Type {
+	case rings.BoundaryVerified, rings.BoundaryRefused, rings.BoundaryHalted, rings.BoundaryResumed:
 		l.boundaries[ev.Ring] = append(l.boundaries[ev.Ring], BoundaryReport{Boundary: ev.Boundary,
-			Verified: ev.Type == rings.BoundaryVerified, Identity: ev.Identity, Message: ev.Message, At: ev.At})
+			Verified: ev.Type == rings.BoundaryVerified, Halted: ev.Type == rings.BoundaryHalted, Resumed: ev.Type == rings.BoundaryResumed,
+			Identity: ev.Identity, Message: ev.Message, At: ev.At})
 		return
 	}
 	if ev.Type != rings.GateMeasured || ev.Passed == nil {

@@ -57,6 +57,21 @@ type Defaults struct {
 	TerraformTimeout Duration // deadline for each terraform command
 	LockTimeout      Duration // how long plan and apply wait for a held state lock
 	PassEnv          []string // extra variables of rollout's environment that every Terraform run sees
+	Retry            Retry    // transient Terraform failures
+	Breaker          Breaker  // per boundary
+	ShutdownGrace    Duration // after SIGINT/SIGTERM, how long running Terraform may finish before it is interrupted
+}
+
+// Retry is how a target's Terraform run is tried again after a transient failure.
+type Retry struct {
+	Attempts                                 int // in all; 1: no retry
+	InitialInterval, MaxInterval, MaxElapsed Duration
+}
+
+// Breaker opens a boundary's circuit after consecutive transient failures there.
+type Breaker struct {
+	ConsecutiveFailures int // 0: no breaker
+	OpenFor             Duration
 }
 
 // Boundary is one cloud trust boundary. Its cloud-specific keys are checked for spelling here and
@@ -356,7 +371,22 @@ func (c *Config) parseMain(data []byte, errs *Errors) {
 			}
 		}
 	}
-	def := w.fields(top["defaults"], "defaults", "maxParallel", "terraformTimeout", "lockTimeout", "passEnv")
+	def := w.fields(top["defaults"], "defaults", "maxParallel", "terraformTimeout", "lockTimeout", "passEnv", "retry", "breaker", "shutdownGrace")
+	rf := w.fields(def["retry"], "defaults.retry", "attempts", "initialInterval", "maxInterval", "maxElapsed")
+	c.Defaults.Retry = Retry{Attempts: w.integer(rf["attempts"], "defaults.retry.attempts", 1), InitialInterval: w.duration(rf["initialInterval"], "defaults.retry.initialInterval"),
+		MaxInterval: w.duration(rf["maxInterval"], "defaults.retry.maxInterval"), MaxElapsed: w.duration(rf["maxElapsed"], "defaults.retry.maxElapsed")}
+	if rf["attempts"] == nil {
+		c.Defaults.Retry.Attempts = 3
+	}
+	bf := w.fields(def["breaker"], "defaults.breaker", "consecutiveFailures", "openFor")
+	c.Defaults.Breaker = Breaker{ConsecutiveFailures: w.integer(bf["consecutiveFailures"], "defaults.breaker.consecutiveFailures", 0), OpenFor: w.duration(bf["openFor"], "defaults.breaker.openFor")}
+	if bf["consecutiveFailures"] == nil {
+		c.Defaults.Breaker.ConsecutiveFailures = 5
+	}
+	c.Defaults.ShutdownGrace = w.duration(def["shutdownGrace"], "defaults.shutdownGrace")
+	if def["shutdownGrace"] == nil {
+		c.Defaults.ShutdownGrace = Duration(30 * time.Second)
+	}
 	c.Defaults.PassEnv = w.envNames(def["passEnv"], "defaults.passEnv")
 	c.Defaults.MaxParallel = w.integer(def["maxParallel"], "defaults.maxParallel", 1)
 	if c.Defaults.MaxParallel == 0 {

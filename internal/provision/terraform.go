@@ -516,6 +516,14 @@ func (p *Terraform) plan(ctx context.Context, target string, rel rings.ReleaseRe
 // nothing). The outputs come from the apply's own JSON stream; only a skipped apply reads them
 // with a separate `output`.
 func (p *Terraform) Apply(ctx context.Context, target string, rel rings.ReleaseRef, planned func(rings.PlanSummary)) (rings.ApplyResult, error) {
+	res, err := p.apply(ctx, target, rel, planned)
+	if err != nil && ctx.Err() == nil {
+		err = classified(err)
+	}
+	return res, err
+}
+
+func (p *Terraform) apply(ctx context.Context, target string, rel rings.ReleaseRef, planned func(rings.PlanSummary)) (rings.ApplyResult, error) {
 	tf, dir, sum, changes, err := p.plan(ctx, target, rel)
 	if err != nil {
 		return rings.ApplyResult{}, err

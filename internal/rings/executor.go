@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
+	"github.com/sony/gobreaker/v2"
 	"golang.org/x/time/rate"
 )
 
@@ -100,10 +103,15 @@ type Executor struct {
 	Preflight func(ctx context.Context, ring, boundary string) (Identity, string, error)
 	// WantsBaseline says whether any of these gates compares a target with its baseline; nil: none.
 	WantsBaseline func(gates []string) bool
+	// Retry is how a target's Terraform run is tried again after a transient failure.
+	Retry RetryPolicy
+	// Breaker opens a boundary's circuit after consecutive transient failures there.
+	Breaker BreakerPolicy
 
 	mu       sync.Mutex
 	checked  map[string]*preflight // by ring and boundary
 	limiters map[string]*rate.Limiter
+	breakers map[string]*gobreaker.CircuitBreaker[ApplyResult]
 	outputs  map[string]map[string]any
 	sems     map[string]chan struct{}
 	global   chan struct{}
@@ -136,6 +144,7 @@ func (x *Executor) Run(ctx context.Context, s *State, first Event) error {
 		x.global = make(chan struct{}, x.GlobalLimit)
 	}
 	x.limiters = map[string]*rate.Limiter{}
+	x.breakers = map[string]*gobreaker.CircuitBreaker[ApplyResult]{}
 	for b, r := range x.Rates {
 		if r > 0 {
 			x.limiters[b] = rate.NewLimiter(rate.Limit(r), 1)
@@ -401,20 +410,164 @@ func (x *Executor) terraform(ctx context.Context, c Command, send func(Event)) (
 	if err := x.preflight(ctx, c, send); err != nil {
 		return ApplyResult{}, untouchedError{err}
 	}
+	wait := x.Retry.backoff()
+	began := x.Clock.Now()
+	for attempt := 1; ; attempt++ {
+		res, err, ran := x.attempt(ctx, c, send)
+		if err == nil || ctx.Err() != nil {
+			return res, err
+		}
+		if !ran && attempt == 1 { // the boundary's circuit is open: nothing was tried
+			return res, untouchedError{err}
+		}
+		class := classOf(err)
+		if !ran {
+			class = "transient" // a retry the open circuit refused: wait, and try again while attempts remain
+		}
+		if class != "transient" || attempt >= x.Retry.attempts() || x.Clock.Now().Sub(began) >= x.Retry.maxElapsed() {
+			if attempt > 1 {
+				err = fmt.Errorf("after %d attempts: %w", attempt, err)
+			}
+			return res, err
+		}
+		d := wait()
+		rel := c.Release
+		send(Event{Type: TargetRetrying, Ring: c.Ring, Target: c.Target, Release: &rel, Outcome: class,
+			Message: fmt.Sprintf("attempt %d of %d failed (%s): %s; trying again in %s", attempt, x.Retry.attempts(), reasonOf(err), err, d.Round(time.Millisecond))})
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-time.After(d):
+		}
+	}
+}
+
+// attempt is one Terraform run of a target, through its boundary's rate limit, bulkhead and
+// circuit breaker. ran is false when the breaker refused it.
+func (x *Executor) attempt(ctx context.Context, c Command, send func(Event)) (ApplyResult, error, bool) {
 	if l := x.limiters[c.Boundary]; l != nil {
 		if err := l.Wait(ctx); err != nil {
-			return ApplyResult{}, err
+			return ApplyResult{}, err, false
 		}
 	}
 	release, err := x.acquire(ctx, c.Boundary)
 	if err != nil {
-		return ApplyResult{}, err
+		return ApplyResult{}, err, false
 	}
 	defer release()
 	rel := c.Release
-	return x.Provisioner.Apply(ctx, c.Target, c.Release, func(p PlanSummary) {
-		send(Event{Type: TargetPlanned, Ring: c.Ring, Target: c.Target, Release: &rel, Summary: &p})
-	})
+	run := func() (ApplyResult, error) {
+		return x.Provisioner.Apply(ctx, c.Target, c.Release, func(p PlanSummary) {
+			send(Event{Type: TargetPlanned, Ring: c.Ring, Target: c.Target, Release: &rel, Summary: &p})
+		})
+	}
+	b := x.breaker(c.Boundary)
+	if b == nil {
+		res, err := run()
+		return res, err, true
+	}
+	before := b.State()
+	res, err := b.Execute(run)
+	after := b.State()
+	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+		return res, fmt.Errorf("boundary %s: circuit open after %d consecutive transient failures; not attempted", c.Boundary, x.Breaker.threshold()), false
+	}
+	switch {
+	case before != gobreaker.StateOpen && after == gobreaker.StateOpen:
+		send(Event{Type: BoundaryHalted, Ring: c.Ring, Boundary: c.Boundary,
+			Message: fmt.Sprintf("%d consecutive transient failures (last: %s on %s); no new Terraform run there for %s, then one probe", x.Breaker.threshold(), reasonOf(err), c.Target, x.Breaker.openFor())})
+	case before == gobreaker.StateHalfOpen && after == gobreaker.StateClosed:
+		send(Event{Type: BoundaryResumed, Ring: c.Ring, Boundary: c.Boundary, Message: "a probe on " + c.Target + " passed"})
+	}
+	return res, err, true
+}
+
+func (x *Executor) breaker(boundary string) *gobreaker.CircuitBreaker[ApplyResult] {
+	if x.Breaker.threshold() == 0 || boundary == "" {
+		return nil
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	b, ok := x.breakers[boundary]
+	if !ok {
+		n := uint32(x.Breaker.threshold())
+		b = gobreaker.NewCircuitBreaker[ApplyResult](gobreaker.Settings{Name: boundary, MaxRequests: 1, Timeout: x.Breaker.openFor(),
+			ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= n },
+			// Only transient failures speak of the boundary; a permanent one is the target's own.
+			IsExcluded: func(err error) bool { return err != nil && classOf(err) != "transient" }})
+		x.breakers[boundary] = b
+	}
+	return b
+}
+
+// RetryPolicy: how often and how long a transient failure is tried again. Waits grow
+// exponentially up to Max, each drawn uniformly from zero to that cap (full jitter).
+type RetryPolicy struct {
+	Attempts   int           // in all, the first included; 0 or 1: no retry
+	Initial    time.Duration // the first wait's cap (default 5s)
+	Max        time.Duration // the largest cap (default 2m)
+	MaxElapsed time.Duration // no new attempt after this long (default 30m)
+}
+
+func (r RetryPolicy) attempts() int { return max(r.Attempts, 1) }
+
+func (r RetryPolicy) maxElapsed() time.Duration {
+	if r.MaxElapsed <= 0 {
+		return 30 * time.Minute
+	}
+	return r.MaxElapsed
+}
+
+// backoff returns successive waits: exponential caps (github.com/cenkalti/backoff/v5), full jitter.
+func (r RetryPolicy) backoff() func() time.Duration {
+	eb := backoff.NewExponentialBackOff()
+	eb.InitialInterval, eb.MaxInterval, eb.RandomizationFactor = 5*time.Second, 2*time.Minute, 0
+	if r.Initial > 0 {
+		eb.InitialInterval = r.Initial
+	}
+	if r.Max > 0 {
+		eb.MaxInterval = r.Max
+	}
+	eb.Reset()
+	return func() time.Duration {
+		limit := eb.NextBackOff()
+		if limit <= 0 {
+			return 0
+		}
+		return time.Duration(rand.Int64N(int64(limit) + 1))
+	}
+}
+
+// BreakerPolicy: when a boundary's circuit opens, and for how long.
+type BreakerPolicy struct {
+	ConsecutiveFailures int           // transient failures in a row that open it; 0: no breaker
+	OpenFor             time.Duration // how long it stays open before one probe (default 1m)
+}
+
+func (b BreakerPolicy) threshold() int { return max(b.ConsecutiveFailures, 0) }
+
+func (b BreakerPolicy) openFor() time.Duration {
+	if b.OpenFor <= 0 {
+		return time.Minute
+	}
+	return b.OpenFor
+}
+
+// classOf is an error's class as its provisioner told it ("transient", "permanent"), or "".
+func classOf(err error) string {
+	var c interface{ ErrorClass() string }
+	if errors.As(err, &c) {
+		return c.ErrorClass()
+	}
+	return ""
+}
+
+func reasonOf(err error) string {
+	var c interface{ ErrorReason() string }
+	if errors.As(err, &c) {
+		return c.ErrorReason()
+	}
+	return classOf(err)
 }
 
 func (x *Executor) apply(ctx context.Context, c Command, send func(Event)) message {
@@ -423,7 +576,7 @@ func (x *Executor) apply(ctx context.Context, c Command, send func(Event)) messa
 		if ctx.Err() != nil {
 			return message{drop: true}
 		}
-		ev := Event{Type: TargetApplyFailed, Ring: c.Ring, Target: c.Target, Message: err.Error()}
+		ev := Event{Type: TargetApplyFailed, Ring: c.Ring, Target: c.Target, Message: err.Error(), Outcome: classOf(err)}
 		if errors.As(err, new(untouchedError)) {
 			ev.Outcome = OutcomeUntouched
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -293,5 +294,124 @@ func TestExecutorGivesCompareGatesTheUntouchedTargets(t *testing.T) {
 	}
 	if got := gates.baseline["a3"]; len(got["one"]) != 0 || !slices.Equal(got["two"], []string{"b1"}) {
 		t.Fatalf("a3's baseline %v", got)
+	}
+}
+
+// classErr is a provisioner failure with a class, as provision.Failure reports one.
+type classErr struct{ class, reason string }
+
+func (e classErr) Error() string       { return "terraform: " + e.reason }
+func (e classErr) ErrorClass() string  { return e.class }
+func (e classErr) ErrorReason() string { return e.reason }
+
+// scripted fails each target's first n attempts with a given error, then succeeds.
+type scripted struct {
+	mu       sync.Mutex
+	failures map[string][]error
+	calls    map[string]int
+	hold     map[string]time.Duration
+}
+
+func (p *scripted) Apply(_ context.Context, target string, _ ReleaseRef, planned func(PlanSummary)) (ApplyResult, error) {
+	p.mu.Lock()
+	hold := p.hold[target]
+	p.mu.Unlock()
+	time.Sleep(hold)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.calls[target]++
+	if f := p.failures[target]; len(f) > 0 {
+		p.failures[target] = f[1:]
+		return ApplyResult{}, f[0]
+	}
+	planned(PlanSummary{Add: 1})
+	return ApplyResult{}, nil
+}
+
+func (p *scripted) Outputs(context.Context, string) (map[string]any, error) { return nil, nil }
+
+func TestExecutorRetriesTransientFailuresOnly(t *testing.T) {
+	throttled := classErr{"transient", "throttled"}
+	denied := classErr{"permanent", "authorization denied"}
+	p := &scripted{calls: map[string]int{}, failures: map[string][]error{"a1": {throttled, throttled}, "a2": {denied}}}
+	ts := []TargetPlan{{Name: "a1", Boundary: "a", Release: rel("v2")}, {Name: "a2", Boundary: "a", Release: rel("v2")}}
+	plan := &Plan{Kind: KindRelease, Release: rel("v2"), Rings: []RingPlan{{Name: "r", Targets: ts, MaxParallel: 1, MaxFailures: 1, Rollback: RollbackNone}}}
+	store := &memStore{}
+	x := &Executor{Store: store, Provisioner: p, Gates: passGates{}, Retry: RetryPolicy{Attempts: 3, Initial: time.Millisecond, Max: 5 * time.Millisecond}}
+	s := &State{RunID: "r1"}
+	if err := x.Run(context.Background(), s, Event{Type: RunStarted, Plan: plan}); err != nil {
+		t.Fatal(err)
+	}
+	if p.calls["a1"] != 3 || s.Targets["a1"].Phase != TVerified {
+		t.Fatalf("a1: %d calls, %s: want 2 transient failures retried, then applied", p.calls["a1"], s.Targets["a1"].Phase)
+	}
+	if p.calls["a2"] != 1 || s.Targets["a2"].Phase != TFailed || !strings.Contains(s.Targets["a2"].Message, "authorization denied") {
+		t.Fatalf("a2: %d calls, %s %q: want a permanent failure to fail at once", p.calls["a2"], s.Targets["a2"].Phase, s.Targets["a2"].Message)
+	}
+	var retries []Event
+	for _, ev := range store.events {
+		if ev.Type == TargetRetrying {
+			retries = append(retries, ev)
+		}
+		if ev.Type == TargetApplyFailed && (ev.Target != "a2" || ev.Outcome != "permanent") {
+			t.Fatalf("apply_failed %+v", ev)
+		}
+	}
+	if len(retries) != 2 || retries[0].Outcome != "transient" || !strings.Contains(retries[0].Message, "attempt 1 of 3 failed (throttled)") {
+		t.Fatalf("every attempt is journaled with its class: %+v", retries)
+	}
+}
+
+func TestExecutorBreakerHaltsABoundaryWhileOthersCarryOn(t *testing.T) {
+	down := classErr{"transient", "provider 5xx"}
+	p := &scripted{calls: map[string]int{}, failures: map[string][]error{}}
+	var ts []TargetPlan
+	for _, n := range []string{"a1", "a2", "a3", "a4", "b1", "b2"} {
+		ts = append(ts, TargetPlan{Name: n, Boundary: n[:1], Release: rel("v2")})
+		if n[0] == 'a' {
+			p.failures[n] = []error{down, down, down, down}
+		}
+	}
+	plan := &Plan{Kind: KindRelease, Release: rel("v2"), Rings: []RingPlan{{Name: "r", Targets: ts, MaxParallel: 1, MaxFailures: 4, Rollback: RollbackNone}}}
+	store := &memStore{}
+	x := &Executor{Store: store, Provisioner: p, Gates: passGates{}, Retry: RetryPolicy{Attempts: 2, Initial: time.Millisecond, Max: time.Millisecond},
+		Breaker: BreakerPolicy{ConsecutiveFailures: 3, OpenFor: time.Hour}}
+	s := &State{RunID: "r1"}
+	if err := x.Run(context.Background(), s, Event{Type: RunStarted, Plan: plan}); err != nil {
+		t.Fatal(err)
+	}
+	// a1: 2 attempts, a2: 1 attempt opens the breaker (3 in a row); a3, a4 are not tried at all.
+	if p.calls["a1"] != 2 || p.calls["a2"] != 1 || p.calls["a3"] != 0 || p.calls["a4"] != 0 {
+		t.Fatalf("calls %v", p.calls)
+	}
+	if s.Targets["b1"].Phase != TVerified || s.Targets["b2"].Phase != TVerified || s.Phase != PhaseSucceeded {
+		t.Fatalf("the other boundary must finish within the budget: b1 %s, b2 %s, run %s", s.Targets["b1"].Phase, s.Targets["b2"].Phase, s.Phase)
+	}
+	if got := store.types(); got[BoundaryHalted] != 1 {
+		t.Fatalf("journal %v: want one boundary.halted", got)
+	}
+	if m := s.Targets["a3"].Message; !strings.Contains(m, "boundary a: circuit open after 3 consecutive transient failures; not attempted") {
+		t.Fatalf("a3: %q", m)
+	}
+}
+
+func TestExecutorBreakerProbesAfterItsTimeout(t *testing.T) {
+	down := classErr{"transient", "provider 5xx"}
+	p := &scripted{calls: map[string]int{}, failures: map[string][]error{"a1": {down}}, hold: map[string]time.Duration{"b1": 150 * time.Millisecond}}
+	one := []TargetPlan{{Name: "a1", Boundary: "a", Release: rel("v2")}, {Name: "b1", Boundary: "b", Release: rel("v2")}}
+	two := []TargetPlan{{Name: "a2", Boundary: "a", Release: rel("v2")}}
+	plan := &Plan{Kind: KindRelease, Release: rel("v2"), Rings: []RingPlan{{Name: "one", Targets: one, MaxParallel: 2, MaxFailures: 1, Rollback: RollbackNone},
+		{Name: "two", Targets: two, MaxParallel: 1, Rollback: RollbackNone}}}
+	store := &memStore{}
+	x := &Executor{Store: store, Provisioner: p, Gates: passGates{}, Breaker: BreakerPolicy{ConsecutiveFailures: 1, OpenFor: 30 * time.Millisecond}}
+	s := &State{RunID: "r1"}
+	if err := x.Run(context.Background(), s, Event{Type: RunStarted, Plan: plan}); err != nil {
+		t.Fatal(err)
+	}
+	// a1's failure opened the breaker; ring two started once b1 was done, after the timeout, so
+	// a2 was the half-open probe: it passed and closed the circuit.
+	got := store.types()
+	if s.Targets["a1"].Phase != TFailed || s.Targets["a2"].Phase != TVerified || got[BoundaryHalted] != 1 || got[BoundaryResumed] != 1 {
+		t.Fatalf("calls %v, a1 %s, a2 %s, journal %v", p.calls, s.Targets["a1"].Phase, s.Targets["a2"].Phase, got)
 	}
 }

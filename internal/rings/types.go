@@ -94,6 +94,13 @@ const (
 	// or why it could not be (then every Terraform run of that ring in that boundary fails).
 	BoundaryVerified EventType = "boundary.verified"
 	BoundaryRefused  EventType = "boundary.refused"
+	// A boundary's circuit breaker opened after consecutive transient failures (no new Terraform
+	// run starts there until a probe passes), or closed again.
+	BoundaryHalted  EventType = "boundary.halted"
+	BoundaryResumed EventType = "boundary.resumed"
+	// TargetRetrying records one failed attempt of a target's Terraform run that is tried again
+	// (Outcome: its class; Message: the attempt, the diagnostic and the wait).
+	TargetRetrying EventType = "target.retrying"
 )
 
 // Event is one record of a run's journal. Inputs to Decide come from the executor or an operator;
