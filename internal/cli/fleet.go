@@ -201,9 +201,29 @@ func (f *fleet) execute(ctx context.Context, io IO, g globals, s *rings.State, f
 			return false
 		},
 	}
+	// After the first signal nothing new starts; Terraform runs under way get the grace period,
+	// then they are interrupted (terraform-exec sends them SIGINT) and dropped, to be re-driven on
+	// resume.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	x.Drain = io.Stop.Drain()
+	go func() {
+		select {
+		case <-x.Drain:
+		case <-ctx.Done():
+			return
+		}
+		t := time.NewTimer(f.cfg.Defaults.ShutdownGrace.D())
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	err = x.Run(ctx, s, first)
 	if errors.Is(err, rings.ErrInterrupted) {
-		return &ExitErr{Code: ExitError, Err: fmt.Errorf("run %s %w (rollout start --release %s)", s.RunID, err, s.Plan.Release.Name)}
+		return &ExitErr{Code: ExitError, Err: fmt.Errorf("run %s %w: continue with rollout resume %s (or rollout start --release %s)", s.RunID, err, s.RunID, s.Plan.Release.Name)}
 	}
 	return err
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -39,6 +40,36 @@ type IO struct {
 	Err    io.Writer
 	ErrTTY bool // Err is a terminal: colours and a live progress footer
 	Width  int  // Err's width in columns when it is a terminal
+	Stop   *Shutdown
+}
+
+// Shutdown is how SIGINT/SIGTERM reach a command. A command driving a run watches Drain: the
+// first signal stops new work there, and running Terraform may finish within the grace period;
+// any other command is cancelled at once, as is everything at the second signal.
+type Shutdown struct {
+	drain   chan struct{}
+	watched atomic.Bool
+	cancel  context.CancelFunc
+	signals int
+}
+
+// Drain is closed at the first signal (nil Shutdown: never).
+func (s *Shutdown) Drain() <-chan struct{} {
+	if s == nil {
+		return nil
+	}
+	s.watched.Store(true)
+	return s.drain
+}
+
+func (s *Shutdown) signal(errw io.Writer) {
+	s.signals++
+	if s.signals == 1 && s.watched.Load() {
+		close(s.drain)
+		fmt.Fprintln(errw, "rollout: stopping: nothing new starts; Terraform runs under way may finish within defaults.shutdownGrace (signal again to interrupt them now)")
+		return
+	}
+	s.cancel()
 }
 
 // ExitErr carries an exit code with the error to report (nil: report nothing more).
@@ -140,8 +171,17 @@ func Main(args []string) int {
 	if io.ErrTTY {
 		io.Width, _, _ = term.GetSize(int(os.Stderr.Fd()))
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	io.Stop = &Shutdown{drain: make(chan struct{}), cancel: cancel}
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		for range sigs {
+			io.Stop.signal(io.Err)
+		}
+	}()
 	root := NewRoot(io)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)

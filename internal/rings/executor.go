@@ -103,6 +103,10 @@ type Executor struct {
 	Preflight func(ctx context.Context, ring, boundary string) (Identity, string, error)
 	// WantsBaseline says whether any of these gates compares a target with its baseline; nil: none.
 	WantsBaseline func(gates []string) bool
+	// Drain, when closed, stops the run from starting anything new: Terraform runs under way go on
+	// (until ctx ends); gates and bakes stop (they are measured again on resume). Run then returns
+	// ErrInterrupted once nothing is under way.
+	Drain <-chan struct{}
 	// Retry is how a target's Terraform run is tried again after a transient failure.
 	Retry RetryPolicy
 	// Breaker opens a boundary's circuit after consecutive transient failures there.
@@ -152,6 +156,17 @@ func (x *Executor) Run(ctx context.Context, s *State, first Event) error {
 	}
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
+	softCtx, stopSoft := context.WithCancel(runCtx) // gates and bakes: they stop at the first drain
+	defer stopSoft()
+	if x.Drain != nil {
+		go func() {
+			select {
+			case <-x.Drain:
+				stopSoft()
+			case <-softCtx.Done():
+			}
+		}()
+	}
 
 	msgs := make(chan message, 64)
 	var queue []Event // events produced locally (no worker), handled in order
@@ -195,9 +210,9 @@ func (x *Executor) Run(ctx context.Context, s *State, first Event) error {
 					if x.WantsBaseline != nil && x.WantsBaseline(c.Gates) {
 						c.Baseline = s.Untouched() // here, between rounds: s is not changing
 					}
-					gctx, cancel := context.WithCancel(runCtx)
+					gctx, cancel := context.WithCancel(softCtx)
 					gateCancel[c.Target] = cancel
-					spawn(&active, msgs, func(send func(Event)) message { return x.gate(runCtx, gctx, c, send) })
+					spawn(&active, msgs, func(send func(Event)) message { return x.gate(softCtx, gctx, c, send) })
 				})
 			case CmdCancelGates:
 				toStart = append(toStart, func() {
@@ -212,7 +227,7 @@ func (x *Executor) Run(ctx context.Context, s *State, first Event) error {
 			case CmdBake:
 				record(Event{Type: RingBakeStarted, Ring: c.Ring, Message: "until " + c.Until.Format(time.RFC3339)})
 				toStart = append(toStart, func() {
-					spawn(&active, msgs, func(send func(Event)) message { return x.bake(runCtx, c, s.Plan.Release, send) })
+					spawn(&active, msgs, func(send func(Event)) message { return x.bake(softCtx, c, s.Plan.Release, send) })
 				})
 			}
 		}
@@ -238,8 +253,8 @@ func (x *Executor) Run(ctx context.Context, s *State, first Event) error {
 				x.Observe(ev)
 			}
 		}
-		if runCtx.Err() != nil {
-			return // interrupted: what the journal says is under way is re-driven on resume
+		if softCtx.Err() != nil || closed(x.Drain) {
+			return // interrupted or draining: what the journal says is under way is re-driven on resume
 		}
 		for _, start := range starts {
 			start()
@@ -296,6 +311,16 @@ func (x *Executor) Run(ctx context.Context, s *State, first Event) error {
 		return ErrInterrupted
 	}
 	return nil
+}
+
+// closed says whether ch (nil: never) is closed.
+func closed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 // spawn runs a worker; its messages come back on msgs, the last one marked done.

@@ -415,3 +415,31 @@ func TestExecutorBreakerProbesAfterItsTimeout(t *testing.T) {
 		t.Fatalf("calls %v, a1 %s, a2 %s, journal %v", p.calls, s.Targets["a1"].Phase, s.Targets["a2"].Phase, got)
 	}
 }
+
+func TestExecutorDrainLetsRunningTerraformFinishAndStartsNothing(t *testing.T) {
+	p := newFake(time.Hour) // an apply ends when block is closed
+	p.block, p.started = make(chan struct{}), make(chan string, 4)
+	ts := []TargetPlan{{Name: "a1", Boundary: "a", Release: rel("v2")}, {Name: "a2", Boundary: "a", Release: rel("v2")}}
+	plan := &Plan{Kind: KindRelease, Release: rel("v2"), Rings: []RingPlan{{Name: "r", Targets: ts, MaxParallel: 1, Rollback: "ring", Gates: []string{"g"}}}}
+	store := &memStore{}
+	drain := make(chan struct{})
+	x := &Executor{Store: store, Provisioner: p, Gates: passGates{}, Drain: drain}
+	s := &State{RunID: "r1"}
+	done := make(chan error, 1)
+	go func() { done <- x.Run(context.Background(), s, Event{Type: RunStarted, Plan: plan}) }()
+	<-p.started // a1's apply is under way
+	close(drain)
+	close(p.block)
+	if err := <-done; !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("want ErrInterrupted, got %v", err)
+	}
+	got := store.types()
+	if got[TargetApplied] != 1 || got[TargetApplying] != 1 || got[TargetVerified] != 0 {
+		t.Fatalf("journal %v: want a1's apply finished and journaled, nothing started after the drain", got)
+	}
+	// Resuming re-drives a1's gates, then a2.
+	r := Replay(store.events)
+	if cmds := r.InFlight(); len(cmds) != 1 || cmds[0].Kind != CmdGate || cmds[0].Target != "a1" {
+		t.Fatalf("in flight after the drain: %+v", cmds)
+	}
+}
