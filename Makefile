@@ -5,7 +5,7 @@ TOOLS := $(CURDIR)/.tools
 # The binary and provider mirror that `make tools` puts under .tools/ (see scripts/tools.sh).
 RUN_ENV := ROLLOUT_TF_BIN=$(TOOLS)/bin/tf TF_CLI_CONFIG_FILE=$(TOOLS)/tf.rc
 
-.PHONY: all tools build demo test test-unit test-e2e vet clean bench
+.PHONY: all tools build demo test test-unit test-e2e vet clean bench chaos fuzz
 
 all: build
 
@@ -43,3 +43,14 @@ clean:
 bench: tools
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 3 ./internal/bench/
 	PARALLEL="8 32" bash scripts/bench.sh 16 64
+
+# The chaos suite at full size: 50 SIGKILLs of rollout during a three-ring rollout against real
+# OpenTofu, each followed by a resume, plus the injected-fault scenario; prints the tallies.
+# (make test runs the same tests with 5 kills.) ROLLOUT_CHAOS_SEED=N replays a sequence.
+chaos: tools
+	$(RUN_ENV) ROLLOUT_E2E=1 ROLLOUT_CHAOS_KILLS=$${ROLLOUT_CHAOS_KILLS:-50} $(GO) test -count=1 -timeout 30m -v -run 'TestChaos' ./test/e2e/ | grep -v '^=== RUN'
+
+# Fuzz configuration loading and the Terraform diagnostic classifier, FUZZTIME each (default 30s).
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $${FUZZTIME:-30s} ./internal/config/
+	$(GO) test -run '^$$' -fuzz '^FuzzClassify$$' -fuzztime $${FUZZTIME:-30s} ./internal/provision/

@@ -70,6 +70,7 @@ var transientMarkers = []marker{
 	{"plugin did not respond", "provider plugin crashed"}, {"the plugin encountered an error", "provider plugin crashed"},
 	{"plugin exited unexpectedly", "provider plugin crashed"}, {"failed to instantiate provider", "provider plugin crashed"},
 	{"rpc error: code = unavailable", "provider plugin crashed"}, {"panic: ", "provider plugin crashed"},
+	{"signal: killed", "terraform process died"}, {"signal: segmentation fault", "terraform process died"},
 }
 
 // Classify reads a failed run's diagnostics and says whether trying again may help.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -458,7 +459,7 @@ func (x *Executor) terraform(ctx context.Context, c Command, send func(Event)) (
 		d := wait()
 		rel := c.Release
 		send(Event{Type: TargetRetrying, Ring: c.Ring, Target: c.Target, Release: &rel, Outcome: class,
-			Message: fmt.Sprintf("attempt %d of %d failed (%s): %s; trying again in %s", attempt, x.Retry.attempts(), reasonOf(err), err, d.Round(time.Millisecond))})
+			Message: fmt.Sprintf("attempt %d of %d failed (%s): %s; trying again in %s", attempt, x.Retry.attempts(), reasonOf(err), strings.Join(strings.Fields(err.Error()), " "), d.Round(time.Millisecond))})
 		select {
 		case <-ctx.Done():
 			return res, ctx.Err()
