@@ -232,6 +232,8 @@ func (p *progress) describe(ev rings.Event) string {
 		return fmt.Sprintf("  %s: gate %s overridden to %s by %s: %s", what, ev.Gate, ev.Outcome, ev.Actor, ev.Message)
 	case rings.GatesRemeasure:
 		return fmt.Sprintf("inconclusive gates measured again (asked by %s)", ev.Actor)
+	case rings.TargetOrphansKilled:
+		return st.paint("33", fmt.Sprintf("  %s: %s", who, ev.Message))
 	case rings.TargetRetrying:
 		return st.paint("33", fmt.Sprintf("  %s: %s", who, ev.Message))
 	case rings.BoundaryHalted:

@@ -42,6 +42,7 @@ type Terraform struct {
 	Clouds *clouds.Manager
 
 	mu       sync.Mutex
+	reaped   map[string]bool        // targets whose working directory was cleared of orphans
 	resolved map[string]*resolution // by snapshot digest and provider mirror
 	secrets  map[string][]string    // by target: the secret values its last plan ran with
 	cliOnce  sync.Once
@@ -332,6 +333,18 @@ func (p *Terraform) prepare(ctx context.Context, t *config.Target, rel rings.Rel
 	dir := p.WorkDir(t.Name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, "", err
+	}
+	p.mu.Lock()
+	first := !p.reaped[t.Name]
+	if p.reaped == nil {
+		p.reaped = map[string]bool{}
+	}
+	p.reaped[t.Name] = true
+	p.mu.Unlock()
+	if first {
+		if pids := reapOrphans(dir); len(pids) > 0 {
+			rings.Note(ctx, rings.Event{Type: rings.TargetOrphansKilled, Message: fmt.Sprintf("killed %d process(es) a dead run left in %s: %v", len(pids), dir, pids)})
+		}
 	}
 	tf, err := p.newTF(ctx, dir, nil, env, map[string]string{"TF_CLI_CONFIG_FILE": rc})
 	if err != nil {

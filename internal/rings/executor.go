@@ -482,8 +482,12 @@ func (x *Executor) attempt(ctx context.Context, c Command, send func(Event)) (Ap
 	}
 	defer release()
 	rel := c.Release
+	noteCtx := WithNote(ctx, func(ev Event) {
+		ev.Ring, ev.Target = c.Ring, c.Target
+		send(ev)
+	})
 	run := func() (ApplyResult, error) {
-		return x.Provisioner.Apply(ctx, c.Target, c.Release, func(p PlanSummary) {
+		return x.Provisioner.Apply(noteCtx, c.Target, c.Release, func(p PlanSummary) {
 			send(Event{Type: TargetPlanned, Ring: c.Ring, Target: c.Target, Release: &rel, Summary: &p})
 		})
 	}

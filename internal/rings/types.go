@@ -3,6 +3,7 @@
 package rings
 
 import (
+	"context"
 	"time"
 )
 
@@ -101,6 +102,9 @@ const (
 	// TargetRetrying records one failed attempt of a target's Terraform run that is tried again
 	// (Outcome: its class; Message: the attempt, the diagnostic and the wait).
 	TargetRetrying EventType = "target.retrying"
+	// TargetOrphansKilled records processes a dead run of this tool had left running in the
+	// target's working directory (Terraform's children), killed before the target ran again.
+	TargetOrphansKilled EventType = "target.orphans_killed"
 )
 
 // Event is one record of a run's journal. Inputs to Decide come from the executor or an operator;
@@ -194,4 +198,19 @@ const (
 // Terminal says whether a run in this phase is over.
 func Terminal(phase string) bool {
 	return phase == PhaseSucceeded || phase == PhaseRolledBack || phase == PhaseRollbackFailed
+}
+
+type noteKey struct{}
+
+// WithNote gives a Provisioner's work a way to journal a record about its target, through the
+// executor, in order with the target's other events.
+func WithNote(ctx context.Context, note func(Event)) context.Context {
+	return context.WithValue(ctx, noteKey{}, note)
+}
+
+// Note journals ev through the executor that started this work, if any.
+func Note(ctx context.Context, ev Event) {
+	if f, ok := ctx.Value(noteKey{}).(func(Event)); ok {
+		f(ev)
+	}
 }

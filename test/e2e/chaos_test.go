@@ -47,7 +47,10 @@ func tfchaos(t *testing.T) string {
 // chaosFleet: three rings over real OpenTofu, with Terraform behind tfchaos injecting the faults
 // of spec (target -> fault per plan, in order), and retries fast enough for a test.
 func chaosFleet(t *testing.T, spec map[string][]string, rings, targets string) (*fleet, string) {
-	f := newFleet(t, fleetSpec{rings: rings, targets: targets})
+	f := newFleet(t, fleetSpec{rings: rings, targets: targets, gates: defaultGates + `  out:
+    terraform-output: {output: endpoint}
+    successCondition: result != ""
+`})
 	cfg := readFile(t, filepath.Join(f.dir, "rollout.yaml"))
 	cfg = strings.Replace(cfg, "defaults:\n", "defaults:\n  retry: {attempts: 4, initialInterval: 50ms, maxInterval: 200ms}\n  breaker: {consecutiveFailures: 3, openFor: 1h}\n  passEnv: [TFCHAOS_REAL, TFCHAOS_DIR, TFCHAOS_SPEC] # the wrapper reads them; Terraform sees nothing else\n", 1)
 	cfg = strings.Replace(cfg, "  local-b: {cloud: local, maxParallel: 2}\n", "  local-b: {cloud: local, maxParallel: 2}\n  local-c: {cloud: local}\n", 1)
@@ -232,17 +235,20 @@ func TestChaosKillAndResume(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(seed, 42))
 	t.Logf("seed %d (ROLLOUT_CHAOS_SEED to replay)", seed)
 	spec := map[string][]string{"k-2": {"transient"}, "k-4": {"ok", "transient"}}
+	// Gated on Terraform's outputs, not on the stand-in application: a create-time provisioner
+	// (the stamp's local-exec) killed half-way is not run again by Terraform, whose state already
+	// holds the object; an HTTP gate would rightly fail that target. The state is what is checked.
 	rings := `  - name: one
     targets: {names: [k-1]}
-    gates: [healthz]
+    gates: [out]
   - name: two
     targets: {names: [k-2, k-3]}
     maxParallel: 2
-    gates: [healthz]
+    gates: [out]
   - name: three
     targets: {names: [k-4, k-5]}
     maxParallel: 1
-    gates: [healthz]
+    gates: [out]
 `
 	f, dir := chaosFleet(t, spec, rings, "targets:\n"+targetsYAML("k", "local-a", "any", 5, "    vars: {apply_seconds: 1}\n"))
 	releases := []string{"v1", "v2", "v3"}
@@ -251,6 +257,8 @@ func TestChaosKillAndResume(t *testing.T) {
 		rel := releases[done]
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		cmd := f.command(ctx, "start", "--release", rel)
+		var errb strings.Builder
+		cmd.Stderr = &errb
 		if err := cmd.Start(); err != nil {
 			cancel()
 			t.Fatal(err)
@@ -273,7 +281,7 @@ func TestChaosKillAndResume(t *testing.T) {
 				time.Sleep(500 * time.Millisecond)
 			} else {
 				cancel()
-				t.Fatalf("start %s: %v", rel, err)
+				t.Fatalf("start %s: %v\n%s", rel, err, lastLines(errb.String(), 30))
 			}
 		}
 		cancel()
