@@ -35,7 +35,8 @@ func openFleet(ctx context.Context, g globals, needBinary bool) (*fleet, error) 
 	if err != nil {
 		return nil, err
 	}
-	f := &fleet{cfg: cfg, stateDir: filepath.Join(cfg.Root, ".rollout"), clouds: &clouds.Manager{Config: cfg}}
+	f := &fleet{cfg: cfg, stateDir: filepath.Join(cfg.Root, ".rollout")}
+	f.clouds = &clouds.Manager{Config: cfg, CacheDir: f.stateDir, MaxStaleness: cfg.Defaults.PreflightMaxStaleness.D()}
 	if needBinary {
 		if f.bin, err = provision.FindBinary(firstNonEmpty(g.tfBin(), os.Getenv("ROLLOUT_TF_BIN"))); err != nil {
 			return nil, err

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -36,6 +37,9 @@ func Describe(boundary string, i Identity) string {
 	if i.Attempts > 1 {
 		s += fmt.Sprintf(", after %d attempts", i.Attempts)
 	}
+	if i.Stale != "" {
+		s += fmt.Sprintf(" (STALE: proven %s; now %s)", i.ProvenAt.Format(time.RFC3339), i.Stale)
+	}
 	return s
 }
 
@@ -55,6 +59,10 @@ type Manager struct {
 	Lookup Lookup       // rollout's own environment; nil: os.LookupEnv
 	Client *http.Client // for every identity endpoint; nil: a client with default transport
 	Retry  RetryPolicy
+	// CacheDir keeps each boundary's last proven identity (no secret in it); when a preflight
+	// fails transiently, one younger than MaxStaleness stands in, marked stale. "": no cache.
+	CacheDir     string
+	MaxStaleness time.Duration
 
 	mu     sync.Mutex
 	chains map[string]aws.CredentialsProvider // AWS role chains, cached per boundary
@@ -181,12 +189,51 @@ func (m *Manager) Preflight(ctx context.Context, boundary, region string) (Ident
 			err = pe.Err
 		}
 		if Transient(err) {
-			return id, fmt.Errorf("preflight %s: still failing after %d attempts: %w", b.Name, attempts, redact(err, m.Secrets()))
+			err = fmt.Errorf("preflight %s: still failing after %d attempts: %w", b.Name, attempts, redact(err, m.Secrets()))
+			if cached, ok := m.cached(b.Name, region); ok {
+				cached.Stale = err.Error()
+				return cached, nil
+			}
+			return id, err
 		}
 		return id, fmt.Errorf("preflight %s: %w", b.Name, redact(err, m.Secrets()))
 	}
 	got.Cloud, got.Attempts = b.Cloud, attempts
+	got.ProvenAt = time.Now().UTC()
+	m.remember(b.Name, region, got)
 	return got, nil
+}
+
+func (m *Manager) cacheFile(boundary, region string) string {
+	return filepath.Join(m.CacheDir, "preflight", boundary+"@"+region+".json")
+}
+
+// remember keeps a proven identity for stale use (see CacheDir).
+func (m *Manager) remember(boundary, region string, id Identity) {
+	if m.CacheDir == "" {
+		return
+	}
+	b, _ := json.Marshal(id)
+	p := m.cacheFile(boundary, region)
+	if os.MkdirAll(filepath.Dir(p), 0o755) == nil {
+		_ = os.WriteFile(p, b, 0o644)
+	}
+}
+
+// cached is the boundary's last proven identity, if younger than MaxStaleness.
+func (m *Manager) cached(boundary, region string) (Identity, bool) {
+	if m.CacheDir == "" || m.MaxStaleness <= 0 {
+		return Identity{}, false
+	}
+	b, err := os.ReadFile(m.cacheFile(boundary, region))
+	if err != nil {
+		return Identity{}, false
+	}
+	var id Identity
+	if json.Unmarshal(b, &id) != nil || id.ProvenAt.IsZero() || time.Since(id.ProvenAt) > m.MaxStaleness {
+		return Identity{}, false
+	}
+	return id, true
 }
 
 // Transient says whether an identity endpoint's error may pass on retry: throttling, a server

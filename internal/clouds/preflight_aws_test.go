@@ -199,3 +199,28 @@ func TestAWSWebIdentityAndProfile(t *testing.T) {
 		t.Fatalf("%v %+v", err, id)
 	}
 }
+
+func TestPreflightStaleIdentityStandsInForAThrottledEndpoint(t *testing.T) {
+	srv := ststest.New(t)
+	srv.Arns["AKIAGOVKEY000001"] = "arn:aws-us-gov:iam::123456789012:user/deployer"
+	m := &Manager{Config: govFleet(srv.URL), Lookup: lookupIn(govEnv), Retry: fastRetry, CacheDir: t.TempDir(), MaxStaleness: time.Hour}
+	if _, err := m.Preflight(context.Background(), "aws-us-gov", ""); err != nil {
+		t.Fatal(err)
+	}
+	srv.Throttle = 1000
+	id, err := m.Preflight(context.Background(), "aws-us-gov", "")
+	if err != nil || !strings.Contains(id.Stale, "still failing after 4 attempts") || id.Principal != "arn:aws-us-gov:iam::123456789012:user/deployer" ||
+		!strings.Contains(Describe("aws-us-gov", id), "STALE: proven") {
+		t.Fatalf("%v %+v", err, id)
+	}
+	// Older than maxStaleness: the error stands.
+	m.MaxStaleness = time.Nanosecond
+	if _, err := m.Preflight(context.Background(), "aws-us-gov", ""); err == nil {
+		t.Fatal("a stale identity beyond maxStaleness was used")
+	}
+	// A permanent failure is never covered by the cache.
+	srv.Throttle, srv.Fail, m.MaxStaleness = 0, "ExpiredToken", time.Hour
+	if _, err := m.Preflight(context.Background(), "aws-us-gov", ""); err == nil {
+		t.Fatal("expired credentials were covered by a cached identity")
+	}
+}

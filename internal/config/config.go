@@ -60,6 +60,9 @@ type Defaults struct {
 	Retry            Retry    // transient Terraform failures
 	Breaker          Breaker  // per boundary
 	ShutdownGrace    Duration // after SIGINT/SIGTERM, how long running Terraform may finish before it is interrupted
+	// PreflightMaxStaleness: when a boundary's identity endpoint fails transiently, an identity
+	// proven within this long may stand in (marked stale). 0: never.
+	PreflightMaxStaleness Duration
 }
 
 // Retry is how a target's Terraform run is tried again after a transient failure.
@@ -371,7 +374,7 @@ func (c *Config) parseMain(data []byte, errs *Errors) {
 			}
 		}
 	}
-	def := w.fields(top["defaults"], "defaults", "maxParallel", "terraformTimeout", "lockTimeout", "passEnv", "retry", "breaker", "shutdownGrace")
+	def := w.fields(top["defaults"], "defaults", "maxParallel", "terraformTimeout", "lockTimeout", "passEnv", "retry", "breaker", "shutdownGrace", "preflightMaxStaleness")
 	rf := w.fields(def["retry"], "defaults.retry", "attempts", "initialInterval", "maxInterval", "maxElapsed")
 	c.Defaults.Retry = Retry{Attempts: w.integer(rf["attempts"], "defaults.retry.attempts", 1), InitialInterval: w.duration(rf["initialInterval"], "defaults.retry.initialInterval"),
 		MaxInterval: w.duration(rf["maxInterval"], "defaults.retry.maxInterval"), MaxElapsed: w.duration(rf["maxElapsed"], "defaults.retry.maxElapsed")}
@@ -382,6 +385,10 @@ func (c *Config) parseMain(data []byte, errs *Errors) {
 	c.Defaults.Breaker = Breaker{ConsecutiveFailures: w.integer(bf["consecutiveFailures"], "defaults.breaker.consecutiveFailures", 0), OpenFor: w.duration(bf["openFor"], "defaults.breaker.openFor")}
 	if bf["consecutiveFailures"] == nil {
 		c.Defaults.Breaker.ConsecutiveFailures = 5
+	}
+	c.Defaults.PreflightMaxStaleness = w.duration(def["preflightMaxStaleness"], "defaults.preflightMaxStaleness")
+	if def["preflightMaxStaleness"] == nil {
+		c.Defaults.PreflightMaxStaleness = Duration(15 * time.Minute)
 	}
 	c.Defaults.ShutdownGrace = w.duration(def["shutdownGrace"], "defaults.shutdownGrace")
 	if def["shutdownGrace"] == nil {

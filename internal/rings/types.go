@@ -136,12 +136,16 @@ type Event struct {
 
 // Identity is what a boundary's preflight proved; it never holds a secret.
 type Identity struct {
-	Cloud     string `json:"cloud"`
-	Scope     string `json:"scope"` // AWS partition, Azure environment or Google universe
-	Region    string `json:"region,omitempty"`
-	Principal string `json:"principal,omitempty"`
-	Account   string `json:"account,omitempty"` // AWS account, Azure tenant, Google project
-	Attempts  int    `json:"attempts,omitempty"`
+	Cloud     string    `json:"cloud"`
+	Scope     string    `json:"scope"` // AWS partition, Azure environment or Google universe
+	Region    string    `json:"region,omitempty"`
+	Principal string    `json:"principal,omitempty"`
+	Account   string    `json:"account,omitempty"` // AWS account, Azure tenant, Google project
+	Attempts  int       `json:"attempts,omitempty"`
+	ProvenAt  time.Time `json:"provenAt,omitzero"`
+	// Stale: the identity endpoint failed transiently now; this earlier proof, younger than the
+	// boundary's maxStaleness, stands in. The text says why.
+	Stale string `json:"stale,omitempty"`
 }
 
 // PlanSummary is what a Terraform plan would do to one target.
