@@ -214,6 +214,9 @@ type GCPMonitoringCheck struct {
 	AlignmentPeriod Duration // default 60s
 	Aligner         string   // ALIGN_MEAN (default), ALIGN_RATE, ALIGN_SUM, ALIGN_MAX, ...
 	Reducer         string   // optional: REDUCE_SUM, REDUCE_MEAN, ... across series
+	// AlertPolicies (resource names, templates) instead of Filter: each policy's threshold
+	// conditions are evaluated on their own filter and aggregation; one met fails the gate.
+	AlertPolicies []string
 }
 
 // OutputCheck asserts over the target's recorded Terraform outputs.
@@ -655,12 +658,15 @@ func parseGate(w walker, name string, n *yaml.Node) *Gate {
 	if n := f["gcp-monitoring"]; n != nil {
 		providers++
 		gp := path + ".gcp-monitoring"
-		gf := w.fields(n, gp, "boundary", "project", "filter", "range", "alignmentPeriod", "aligner", "reducer")
+		gf := w.fields(n, gp, "boundary", "project", "filter", "range", "alignmentPeriod", "aligner", "reducer", "alertPolicies")
 		c := &GCPMonitoringCheck{Boundary: w.str(gf["boundary"], gp+".boundary"), Project: w.str(gf["project"], gp+".project"),
 			Filter: w.str(gf["filter"], gp+".filter"), Range: w.duration(gf["range"], gp+".range"), AlignmentPeriod: w.duration(gf["alignmentPeriod"], gp+".alignmentPeriod"),
-			Aligner: w.str(gf["aligner"], gp+".aligner"), Reducer: w.str(gf["reducer"], gp+".reducer")}
-		if c.Filter == "" {
-			w.fail(n, gp+".filter", "is required: a Cloud Monitoring filter, e.g. metric.type=\"run.googleapis.com/request_count\"")
+			Aligner: w.str(gf["aligner"], gp+".aligner"), Reducer: w.str(gf["reducer"], gp+".reducer"), AlertPolicies: w.strings(gf["alertPolicies"], gp+".alertPolicies")}
+		if (c.Filter == "") == (len(c.AlertPolicies) == 0) {
+			w.fail(n, gp, "give filter (a Cloud Monitoring filter, e.g. metric.type=\"run.googleapis.com/request_count\") or alertPolicies, not both")
+		}
+		for i, a := range c.AlertPolicies {
+			checkTemplates(w, gf["alertPolicies"], fmt.Sprintf("%s.alertPolicies[%d]", gp, i), a)
 		}
 		if c.Range == 0 {
 			c.Range = Duration(5 * time.Minute)
@@ -688,7 +694,7 @@ func parseGate(w walker, name string, n *yaml.Node) *Gate {
 	}
 	g.SuccessCondition = w.str(f["successCondition"], path+".successCondition")
 	g.FailureCondition = w.str(f["failureCondition"], path+".failureCondition")
-	numeric := g.Prometheus != nil || g.CloudWatch != nil && g.CloudWatch.Metric != nil || g.AzureMonitor != nil && g.AzureMonitor.Metric != "" || g.GCPMonitoring != nil
+	numeric := g.Prometheus != nil || g.CloudWatch != nil && g.CloudWatch.Metric != nil || g.AzureMonitor != nil && g.AzureMonitor.Metric != "" || g.GCPMonitoring != nil && len(g.GCPMonitoring.AlertPolicies) == 0
 	if numeric || g.TerraformOutput != nil {
 		if g.SuccessCondition == "" {
 			w.fail(n, path+".successCondition", "is required for a metric or terraform-output gate: an expression over result, e.g. result < 0.01")

@@ -118,6 +118,8 @@ func TestBadConfigurationsNameFileLineAndKey(t *testing.T) {
 			`gates.healthz.compare.baselineRings: unknown ring "nope"`},
 		{"cloudwatch with two modes", repl("    http: {url: \"{{ .Outputs.endpoint }}/healthz\"}\n", "    cloudwatch: {alarms: [a], alarmPrefix: b}\n"), keep,
 			`gates.healthz.cloudwatch: give exactly one of alarms, alarmPrefix or metric`},
+		{"gcp filter and policies", repl("    http: {url: \"{{ .Outputs.endpoint }}/healthz\"}\n", "    gcp-monitoring: {filter: x, alertPolicies: [p]}\n"), keep,
+			`gates.healthz.gcp-monitoring: give filter`},
 		{"bad noData", repl("    http: {url: \"{{ .Outputs.endpoint }}/healthz\"}\n", "    http: {url: \"{{ .Outputs.endpoint }}/healthz\"}\n    noData: ignore\n"), keep,
 			`gates.healthz.noData: must be fail, inconclusive or pass, got "ignore"`},
 		{"unknown cloud", repl("local-a: {cloud: local}", "local-a: {cloud: ibm}"), keep, `rollout.yaml:5: boundaries.local-a.cloud: unknown cloud "ibm"`},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	monitoring "cloud.google.com/go/monitoring/apiv3/v2"
@@ -75,4 +76,100 @@ func (g *GCPMonitoring) Measure(ctx context.Context) Measurement {
 	o, why := g.Judge.Numbers(vals)
 	m.Outcome, m.Message = o, fmt.Sprintf("%s = %v (%d series): %s", what, vals, series, why)
 	return m
+}
+
+// GCPAlertPolicies reads the state of Cloud Monitoring alert policies by evaluating each of their
+// metric threshold conditions as the policy defines it (its filter, aggregations, comparison and
+// threshold) over the condition's duration: a condition met by any series fails the measurement.
+// A disabled policy is no data (it is not watching); a condition of another kind (absence, MQL,
+// PromQL) is an error, since it cannot be judged here.
+type GCPAlertPolicies struct {
+	Policies *monitoring.AlertPolicyClient
+	Metrics  *monitoring.MetricClient
+	Universe string
+	Project  string
+	Names    []string
+}
+
+func (g *GCPAlertPolicies) Measure(ctx context.Context) Measurement {
+	now := time.Now()
+	m := Measurement{At: now, Outcome: Error}
+	var firing, checked []string
+	for _, name := range g.Names {
+		p, err := g.Policies.GetAlertPolicy(ctx, &monitoringpb.GetAlertPolicyRequest{Name: name})
+		if err != nil {
+			m.Message = fmt.Sprintf("cloud monitoring (%s) alert policy %s: %s", g.Universe, name, oneLine(err))
+			return m
+		}
+		if e := p.GetEnabled(); e != nil && !e.GetValue() {
+			m.Outcome, m.Message = NoData, fmt.Sprintf("cloud monitoring (%s) alert policy %s (%s) is disabled", g.Universe, p.GetDisplayName(), name)
+			return m
+		}
+		for _, c := range p.GetConditions() {
+			th := c.GetConditionThreshold()
+			if th == nil {
+				m.Message = fmt.Sprintf("cloud monitoring alert policy %s: condition %q is not a metric threshold; only those can be evaluated", p.GetDisplayName(), c.GetDisplayName())
+				return m
+			}
+			window := max(th.GetDuration().AsDuration(), 5*time.Minute)
+			req := &monitoringpb.ListTimeSeriesRequest{Name: "projects/" + g.Project, Filter: th.GetFilter(),
+				Interval: &monitoringpb.TimeInterval{StartTime: timestamppb.New(now.Add(-window)), EndTime: timestamppb.New(now)}, View: monitoringpb.ListTimeSeriesRequest_FULL}
+			if aggs := th.GetAggregations(); len(aggs) > 0 {
+				req.Aggregation = aggs[0]
+			}
+			it := g.Metrics.ListTimeSeries(ctx, req)
+			for {
+				ts, err := it.Next()
+				if errors.Is(err, iterator.Done) {
+					break
+				}
+				if err != nil {
+					m.Message = fmt.Sprintf("cloud monitoring alert policy %s condition %q: %s", p.GetDisplayName(), c.GetDisplayName(), oneLine(err))
+					return m
+				}
+				pts := ts.GetPoints()
+				if len(pts) == 0 {
+					continue
+				}
+				v := pts[0].GetValue().GetDoubleValue() // points come newest first
+				if iv, ok := pts[0].GetValue().GetValue().(*monitoringpb.TypedValue_Int64Value); ok {
+					v = float64(iv.Int64Value)
+				}
+				if met(th.GetComparison(), v, th.GetThresholdValue()) {
+					firing = append(firing, fmt.Sprintf("%s / %s: %g %s %g", p.GetDisplayName(), c.GetDisplayName(), v, comparisonText(th.GetComparison()), th.GetThresholdValue()))
+				}
+			}
+			checked = append(checked, p.GetDisplayName()+" / "+c.GetDisplayName())
+		}
+	}
+	if len(firing) > 0 {
+		m.Outcome, m.Message = Failed, fmt.Sprintf("cloud monitoring (%s) alert conditions met: %s", g.Universe, strings.Join(firing, "; "))
+		return m
+	}
+	m.Outcome, m.Message = OK, fmt.Sprintf("cloud monitoring (%s) alert conditions not met: %s", g.Universe, strings.Join(checked, "; "))
+	return m
+}
+
+func met(c monitoringpb.ComparisonType, v, threshold float64) bool {
+	switch c {
+	case monitoringpb.ComparisonType_COMPARISON_GT:
+		return v > threshold
+	case monitoringpb.ComparisonType_COMPARISON_GE:
+		return v >= threshold
+	case monitoringpb.ComparisonType_COMPARISON_LT:
+		return v < threshold
+	case monitoringpb.ComparisonType_COMPARISON_LE:
+		return v <= threshold
+	case monitoringpb.ComparisonType_COMPARISON_EQ:
+		return v == threshold
+	case monitoringpb.ComparisonType_COMPARISON_NE:
+		return v != threshold
+	}
+	return false
+}
+
+func comparisonText(c monitoringpb.ComparisonType) string {
+	return map[monitoringpb.ComparisonType]string{monitoringpb.ComparisonType_COMPARISON_GT: ">", monitoringpb.ComparisonType_COMPARISON_GE: ">=",
+		monitoringpb.ComparisonType_COMPARISON_LT: "<", monitoringpb.ComparisonType_COMPARISON_LE: "<=", monitoringpb.ComparisonType_COMPARISON_EQ: "==",
+		monitoringpb.ComparisonType_COMPARISON_NE: "!="}[c]
 }

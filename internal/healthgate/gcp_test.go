@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/rollout-dev/rollout/internal/clouds"
 	"github.com/rollout-dev/rollout/internal/config"
@@ -63,7 +64,24 @@ func (m *metricService) ListTimeSeries(ctx context.Context, req *monitoringpb.Li
 	return resp, nil
 }
 
-func startMetricService(t *testing.T, svc *metricService) (string, option.ClientOption) {
+// alertPolicies stands in for AlertPolicyService: policies by name.
+type alertPolicies struct {
+	monitoringpb.UnimplementedAlertPolicyServiceServer
+	mu       sync.Mutex
+	policies map[string]*monitoringpb.AlertPolicy
+}
+
+func (a *alertPolicies) GetAlertPolicy(_ context.Context, req *monitoringpb.GetAlertPolicyRequest) (*monitoringpb.AlertPolicy, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	p, ok := a.policies[req.Name]
+	if !ok {
+		return nil, status.Error(codes.NotFound, "no alert policy "+req.Name)
+	}
+	return p, nil
+}
+
+func startMetricService(t *testing.T, svc *metricService, more ...func(*grpc.Server)) (string, option.ClientOption) {
 	cert, pool := gcptest.LoopbackTLS(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -71,6 +89,9 @@ func startMetricService(t *testing.T, svc *metricService) (string, option.Client
 	}
 	s := grpc.NewServer(grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}})))
 	monitoringpb.RegisterMetricServiceServer(s, svc)
+	for _, register := range more {
+		register(s)
+	}
 	go s.Serve(ln)
 	t.Cleanup(s.Stop)
 	return ln.Addr().String(), option.WithGRPCDialOption(grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool})))
@@ -83,13 +104,14 @@ func TestGCPMonitoring(t *testing.T) {
 	}))
 	defer tokens.Close()
 	svc := &metricService{series: [][]float64{{0.001, 0.002}, {0.003}}}
-	addr, trust := startMetricService(t, svc)
+	policies := &alertPolicies{policies: map[string]*monitoringpb.AlertPolicy{}}
+	addr, trust := startMetricService(t, svc, func(s *grpc.Server) { monitoringpb.RegisterAlertPolicyServiceServer(s, policies) })
 
-	runner := func(universe, keyUniverse string) *Runner {
+	runner := func(universe, keyUniverse string, alertPolicies ...string) *Runner {
 		success := "all(result, {# < 0.01})"
 		cond, _ := config.CompileCondition(success, true)
 		g := &config.Gate{Name: "gcm", GCPMonitoring: &config.GCPMonitoringCheck{Filter: `metric.type="run.googleapis.com/request_latencies" AND resource.labels.service_name="{{ .Target.Name }}"`,
-			Range: config.Duration(5 * time.Minute), AlignmentPeriod: config.Duration(time.Minute), Aligner: "ALIGN_MEAN", Reducer: "REDUCE_MEAN"},
+			Range: config.Duration(5 * time.Minute), AlignmentPeriod: config.Duration(time.Minute), Aligner: "ALIGN_MEAN", Reducer: "REDUCE_MEAN", AlertPolicies: alertPolicies},
 			SuccessCondition: success, Success: cond, Interval: config.Duration(2 * time.Second), Timeout: config.Duration(5 * time.Second),
 			Consecutive: 1, FailureLimit: 1, InconclusiveLimit: 1, ConsecutiveErrorLimit: 1, NoData: config.NoDataFail}
 		cfg := &config.Config{Gates: map[string]*config.Gate{"gcm": g},
@@ -140,5 +162,55 @@ func TestGCPMonitoring(t *testing.T) {
 	v, ms = run(runner("s3nsapis.fr", ""))
 	if v.Passed || !strings.Contains(ms[0].Message, "universe") || len(svc.requests) != before {
 		t.Fatalf("universe mismatch: %+v %+v", v, ms)
+	}
+}
+
+func TestGCPAlertPolicyState(t *testing.T) {
+	tokens := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"access_token":"ya29.boundary","token_type":"Bearer","expires_in":3600}`)
+	}))
+	defer tokens.Close()
+	svc := &metricService{series: [][]float64{{0.01}}}
+	threshold := &monitoringpb.AlertPolicy_Condition{DisplayName: "5xx ratio > 5%", Condition: &monitoringpb.AlertPolicy_Condition_ConditionThreshold{
+		ConditionThreshold: &monitoringpb.AlertPolicy_Condition_MetricThreshold{Filter: `metric.type="custom.googleapis.com/error_ratio"`,
+			Comparison: monitoringpb.ComparisonType_COMPARISON_GT, ThresholdValue: 0.05}}}
+	policies := &alertPolicies{policies: map[string]*monitoringpb.AlertPolicy{
+		"projects/acme-prod/alertPolicies/1": {DisplayName: "errors", Conditions: []*monitoringpb.AlertPolicy_Condition{threshold}},
+		"projects/acme-prod/alertPolicies/2": {DisplayName: "absent", Conditions: []*monitoringpb.AlertPolicy_Condition{{DisplayName: "no traffic",
+			Condition: &monitoringpb.AlertPolicy_Condition_ConditionAbsent{ConditionAbsent: &monitoringpb.AlertPolicy_Condition_MetricAbsence{Filter: "x"}}}}},
+	}}
+	addr, trust := startMetricService(t, svc, func(s *grpc.Server) { monitoringpb.RegisterAlertPolicyServiceServer(s, policies) })
+	run := func(names ...string) (rings.Verdict, []rings.Measurement) {
+		g := &config.Gate{Name: "gcm", GCPMonitoring: &config.GCPMonitoringCheck{AlertPolicies: names}, Interval: config.Duration(time.Second),
+			Timeout: config.Duration(5 * time.Second), Consecutive: 1, FailureLimit: 1, InconclusiveLimit: 1, ConsecutiveErrorLimit: 1, NoData: config.NoDataFail}
+		cfg := &config.Config{Gates: map[string]*config.Gate{"gcm": g},
+			Boundaries: map[string]*config.Boundary{"gcp": {Name: "gcp", Cloud: "gcp", Endpoints: map[string]string{"monitoring": addr},
+				Identity: map[string]string{"credentialsFile": gcptest.ServiceAccountFile(t, tokens.URL, ""), "project": "acme-prod"}}},
+			Targets: []*config.Target{{Name: "svc-1", Boundary: "gcp", Region: "europe-west4"}}}
+		r := &Runner{Config: cfg, Clouds: &clouds.Manager{Config: cfg}, GoogleOptions: GRPCOptions{trust}}
+		defer r.Close()
+		var ms []rings.Measurement
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		v := r.Target(ctx, rings.GateRequest{Ring: "main", Target: "svc-1", Gates: []string{"gcm"}}, func(m rings.Measurement) { ms = append(ms, m) })
+		return v, ms
+	}
+	if v, ms := run("projects/acme-prod/alertPolicies/1"); !v.Passed || !strings.Contains(ms[0].Message, "alert conditions not met: errors / 5xx ratio > 5%") {
+		t.Fatalf("%+v %+v", v, ms)
+	}
+	if f := svc.requests[len(svc.requests)-1].Filter; f != `metric.type="custom.googleapis.com/error_ratio"` {
+		t.Fatalf("the condition's own filter was not used: %s", f)
+	}
+	svc.series = [][]float64{{0.2}}
+	if v, ms := run("projects/acme-prod/alertPolicies/1"); v.Passed || !strings.Contains(ms[0].Message, "alert conditions met: errors / 5xx ratio > 5%: 0.2 > 0.05") {
+		t.Fatalf("%+v %+v", v, ms)
+	}
+	if v, ms := run("projects/acme-prod/alertPolicies/2"); v.Passed || ms[0].Outcome != "error" || !strings.Contains(ms[0].Message, "not a metric threshold") {
+		t.Fatalf("%+v %+v", v, ms)
+	}
+	policies.policies["projects/acme-prod/alertPolicies/1"].Enabled = wrapperspb.Bool(false)
+	if v, ms := run("projects/acme-prod/alertPolicies/1"); v.Passed || ms[0].Outcome != "no_data" || !strings.Contains(ms[0].Message, "is disabled") {
+		t.Fatalf("%+v %+v", v, ms)
 	}
 }

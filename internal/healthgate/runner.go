@@ -443,13 +443,28 @@ func (r *Runner) gcpMonitoring(g *config.Gate, d TemplateData, judge Conditions)
 	if project == "" {
 		return nil, "cloud monitoring: no project (set project, or the boundary's identity.project)"
 	}
-	filter, err := render(c.Filter, d)
-	if err != nil {
-		return nil, fmt.Sprintf("no data: filter template: %v", err)
-	}
 	client, err := r.monitoringClient(b, creds)
 	if err != nil {
 		return nil, fmt.Sprintf("cloud monitoring: %v", err)
+	}
+	if len(c.AlertPolicies) > 0 {
+		policies, err := r.alertPolicyClient(b, creds)
+		if err != nil {
+			return nil, fmt.Sprintf("cloud monitoring: %v", err)
+		}
+		p := &GCPAlertPolicies{Policies: policies, Metrics: client, Universe: universeOf(b), Project: project}
+		for _, a := range c.AlertPolicies {
+			name, err := render(a, d)
+			if err != nil {
+				return nil, fmt.Sprintf("no data: alert policy template: %v", err)
+			}
+			p.Names = append(p.Names, name)
+		}
+		return r.guard(g, "gcp-monitoring "+b.Name, p), ""
+	}
+	filter, err := render(c.Filter, d)
+	if err != nil {
+		return nil, fmt.Sprintf("no data: filter template: %v", err)
 	}
 	return r.guard(g, "gcp-monitoring "+b.Name, &GCPMonitoring{Client: client, Universe: universeOf(b), Project: project, Filter: filter,
 		Range: c.Range.D(), AlignmentPeriod: c.AlignmentPeriod.D(), Aligner: c.Aligner, Reducer: c.Reducer, Judge: judge}), ""
