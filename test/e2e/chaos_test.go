@@ -234,7 +234,25 @@ func TestChaosKillAndResume(t *testing.T) {
 	}
 	rnd := rand.New(rand.NewPCG(seed, 42))
 	t.Logf("seed %d (ROLLOUT_CHAOS_SEED to replay)", seed)
-	spec := map[string][]string{"k-2": {"transient"}, "k-4": {"ok", "transient"}}
+	// Transient faults for some targets, drawn from the seed too (the breaker is set high enough
+	// that they never open it: that is TestChaosFaults' business).
+	spec := map[string][]string{}
+	for i := 1; i <= 5; i++ {
+		var faults []string // at most 2 in a row, so 4 attempts always get through
+		for j := 0; j < 2+rnd.IntN(3); j++ {
+			switch {
+			case j > 0 && faults[j-1] != "ok" && (j < 2 || faults[j-2] != "ok"):
+				faults = append(faults, "ok")
+			case rnd.IntN(3) == 0:
+				faults = append(faults, "transient")
+			case rnd.IntN(3) == 0:
+				faults = append(faults, "die")
+			default:
+				faults = append(faults, "ok")
+			}
+		}
+		spec[fmt.Sprintf("k-%d", i)] = faults
+	}
 	// Gated on Terraform's outputs, not on the stand-in application: a create-time provisioner
 	// (the stamp's local-exec) killed half-way is not run again by Terraform, whose state already
 	// holds the object; an HTTP gate would rightly fail that target. The state is what is checked.
@@ -251,6 +269,7 @@ func TestChaosKillAndResume(t *testing.T) {
     gates: [out]
 `
 	f, dir := chaosFleet(t, spec, rings, "targets:\n"+targetsYAML("k", "local-a", "any", 5, "    vars: {apply_seconds: 1}\n"))
+	f.write("rollout.yaml", strings.Replace(readFile(t, filepath.Join(f.dir, "rollout.yaml")), "consecutiveFailures: 3", "consecutiveFailures: 50", 1))
 	releases := []string{"v1", "v2", "v3"}
 	done := 0 // releases finished
 	for k := 0; k < kills; {
@@ -341,8 +360,13 @@ func TestChaosKillAndResume(t *testing.T) {
 	if len(locks) > 0 {
 		t.Errorf("state locks left: %v", locks)
 	}
-	fmt.Printf("\nchaos: %d kills of rollout (seed %d); %d release(s) finished; journal of %d run(s) without gaps; 0 overlapping applies; 0 locks left\n",
-		kills, seed, done+1, len(seqs))
+	injected, _ := chaosLog(t, dir)
+	n := 0
+	for _, f := range injected {
+		n += len(f)
+	}
+	fmt.Printf("\nchaos: %d kills of rollout and %d injected faults (seed %d); %d release(s) finished; journal of %d run(s) without gaps; 0 overlapping applies; 0 locks left\n",
+		kills, n, seed, done+1, len(seqs))
 }
 
 // stateVersion reads the release a stamp's Terraform state says is deployed.
