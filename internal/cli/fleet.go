@@ -179,13 +179,21 @@ func (f *fleet) execute(ctx context.Context, io IO, g globals, s *rings.State, f
 	}
 	p := newProgress(io, g, seen)
 	defer p.close()
+	events, err := openEvents(g, io.Out)
+	if err != nil {
+		return err
+	}
+	defer events.Close()
 	gates := &healthgate.Runner{Config: f.cfg, Clouds: f.clouds}
 	defer gates.Close()
 	x := &rings.Executor{
 		Store:       f.store,
 		Provisioner: f.provisioner(),
 		Gates:       gates,
-		Observe:     p.event,
+		Observe: func(ev rings.Event) {
+			p.event(ev)
+			events.event(ev)
+		},
 		Boundaries:  limits,
 		GlobalLimit: 64,
 		Rates:       rates,

@@ -138,6 +138,7 @@ was carried out; 3 waiting for an approval; 4 blocked by a freeze; 5 another run
 	pf := root.PersistentFlags()
 	pf.String("config", "", "the fleet's rollout.yaml, or its directory (env ROLLOUT_CONFIG; default: ./rollout.yaml)")
 	pf.StringP("output", "o", "text", "output format: text or json (env ROLLOUT_OUTPUT)")
+	pf.String("events", "", "stream the run's events as NDJSON to FILE (appended), or - for stdout (env ROLLOUT_EVENTS; schema: docs/schema/event.v1.json)")
 	pf.String("tf-bin", "", "the terraform or tofu binary (env ROLLOUT_TF_BIN, else TF_BIN, else tofu/terraform on PATH)")
 	pf.Bool("no-color", false, "no colours on a terminal (also NO_COLOR)")
 	pf.String("state", "", "the journal: sqlite (default: .rollout/state.db), sqlite:PATH, or postgres://USER@HOST/DB (env ROLLOUT_STATE; else state: in rollout.yaml)")

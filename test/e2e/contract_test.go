@@ -1,0 +1,103 @@
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+// schemas compiles the published report and event schemas (docs/schema).
+func schemas(t *testing.T) (report, event *jsonschema.Schema) {
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	for _, name := range []string{"report.v1.json", "event.v1.json"} {
+		f, err := os.Open(filepath.Join("..", "..", "docs", "schema", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc, err := jsonschema.UnmarshalJSON(f)
+		f.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if err := c.AddResource("https://rollout.dev/schema/"+name, doc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var err error
+	if report, err = c.Compile("https://rollout.dev/schema/report.v1.json"); err != nil {
+		t.Fatal(err)
+	}
+	if event, err = c.Compile("https://rollout.dev/schema/event.v1.json"); err != nil {
+		t.Fatal(err)
+	}
+	return report, event
+}
+
+// TestMachineContract: the --output json reports of real runs (a promotion, and one that fails a
+// gate and rolls back) validate against docs/schema/report.v1.json, and every --events line
+// against docs/schema/event.v1.json, in journal order.
+func TestMachineContract(t *testing.T) {
+	reportSchema, eventSchema := schemas(t)
+	f := newFleet(t, twoRings("0s"))
+	events := filepath.Join(f.dir, "events.ndjson")
+	var reports []string
+	reports = append(reports, f.must(0, "start", "--release", "v1", "--output", "json", "--events", events).stdout)
+	reports = append(reports, f.must(2, "start", "--release", "v2", "--var", "fault_tier=main", "--output", "json", "--events", events).stdout)
+	reports = append(reports, f.run("status", "--output", "json").stdout)
+	for i, r := range reports {
+		v, err := jsonschema.UnmarshalJSON(strings.NewReader(r))
+		if err != nil {
+			t.Fatalf("report %d is not JSON: %v\n%s", i, err, r)
+		}
+		if err := reportSchema.Validate(v); err != nil {
+			t.Fatalf("report %d does not match docs/schema/report.v1.json: %v\n%s", i, err, r)
+		}
+	}
+	file, err := os.Open(events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	sc := bufio.NewScanner(file)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	last := map[string]int64{}
+	var types []string
+	for sc.Scan() {
+		v, err := jsonschema.UnmarshalJSON(strings.NewReader(sc.Text()))
+		if err != nil {
+			t.Fatalf("not JSON: %s", sc.Text())
+		}
+		if err := eventSchema.Validate(v); err != nil {
+			t.Fatalf("event does not match docs/schema/event.v1.json: %v\n%s", err, sc.Text())
+		}
+		var ev struct {
+			Run  string `json:"run"`
+			Seq  int64  `json:"seq"`
+			Type string `json:"type"`
+		}
+		_ = json.Unmarshal(sc.Bytes(), &ev)
+		if ev.Seq != last[ev.Run]+1 {
+			t.Fatalf("run %s: event %d after %d: out of order or missing", ev.Run, ev.Seq, last[ev.Run])
+		}
+		last[ev.Run] = ev.Seq
+		types = append(types, ev.Type)
+	}
+	if len(last) != 2 || types[0] != "run.started" || types[len(types)-1] != "run.finished" {
+		t.Fatalf("want two whole runs, from run.started to run.finished: %d runs, %v ... %v", len(last), types[:1], types[len(types)-1:])
+	}
+	for _, want := range []string{"ring.started", "target.planned", "target.applied", "gate.measured", "target.verified", "target.gate_failed", "rollback.planned", "target.rolled_back"} {
+		found := false
+		for _, got := range types {
+			found = found || got == want
+		}
+		if !found {
+			t.Errorf("no %s event in the stream", want)
+		}
+	}
+}
