@@ -92,6 +92,7 @@ type Boundary struct {
 	Identity       map[string]string // cloud-specific identity keys; names of secret variables, never secrets
 	AssumeRole     []AssumeRole      // aws: a role chain, assumed in order
 	PassEnv        []string          // extra variables of rollout's environment this boundary's runs see
+	Approvers      []string          // a ring with targets here needs approval, by one of these
 	RateLimit      float64           // Terraform runs started per second in this boundary; 0: no limit
 	Line           int               // where it is declared in rollout.yaml
 	Lines          map[string]int    // line of each key, e.g. "identity.roleArn"
@@ -416,7 +417,7 @@ func (c *Config) parseMain(data []byte, errs *Errors) {
 		path := "boundaries." + name
 		b := &Boundary{Name: name, Line: n.Line, Lines: map[string]int{}}
 		f := w.fields(n, path, "cloud", "environment", "endpoints", "identity", "partition", "universeDomain",
-			"maxParallel", "providerMirror", "regions", "passEnv", "rateLimit")
+			"maxParallel", "providerMirror", "regions", "passEnv", "rateLimit", "approvers")
 		for k, v := range f {
 			b.Lines[k] = v.Line
 		}
@@ -436,6 +437,7 @@ func (c *Config) parseMain(data []byte, errs *Errors) {
 		b.UniverseDomain = w.str(f["universeDomain"], path+".universeDomain")
 		b.Regions = w.strings(f["regions"], path+".regions")
 		b.PassEnv = w.envNames(f["passEnv"], path+".passEnv")
+		b.Approvers = w.strings(f["approvers"], path+".approvers")
 		b.Endpoints = w.stringMap(f["endpoints"], path+".endpoints")
 		for k, v := range w.fields(f["endpoints"], path+".endpoints") {
 			b.Lines["endpoints."+k] = v.Line
@@ -961,6 +963,7 @@ func (c *Config) validate(errs *Errors) {
 		if len(r.Targets) == 0 {
 			main.fail(nil, path+".targets", "ring %q selects no target", r.Name)
 		}
+		c.tightenApproval(r, path, main)
 	}
 	for _, t := range unique {
 		if _, ok := owner[t.Name]; !ok {
@@ -1054,4 +1057,37 @@ func (c *Config) Target(name string) *Target {
 		}
 	}
 	return nil
+}
+
+// tightenApproval applies the approvers of the boundaries a ring enters: such a ring needs an
+// approval, and only someone every one of those boundaries (and the ring, if it lists approvers)
+// allows may give it.
+func (c *Config) tightenApproval(r *Ring, path string, main walker) {
+	seen := map[string]bool{}
+	for _, name := range r.Targets {
+		t := c.Target(name)
+		b := c.Boundaries[t.Boundary]
+		if b == nil || len(b.Approvers) == 0 || seen[b.Name] {
+			continue
+		}
+		seen[b.Name] = true
+		r.Approval.Required = true
+		if len(r.Approval.Approvers) == 0 {
+			r.Approval.Approvers = append([]string(nil), b.Approvers...)
+			continue
+		}
+		var both []string
+		for _, a := range r.Approval.Approvers {
+			if contains(b.Approvers, a) {
+				both = append(both, a)
+			}
+		}
+		if len(both) == 0 {
+			main.fail(nil, path+".approval.approvers", "nobody may approve ring %q: none of its approvers is among boundary %s's (%s)", r.Name, b.Name, strings.Join(b.Approvers, ", "))
+		}
+		r.Approval.Approvers = both
+	}
+	if r.Approval.Quorum > len(r.Approval.Approvers) && len(r.Approval.Approvers) > 0 {
+		main.fail(nil, path+".approval.quorum", "(%d) is more than the %d approvers allowed for ring %q", r.Approval.Quorum, len(r.Approval.Approvers), r.Name)
+	}
 }

@@ -197,3 +197,22 @@ func TestRateLimit(t *testing.T) {
 		t.Fatalf("30/m = %v per second, want 0.5", got)
 	}
 }
+
+func TestBoundaryApproversTightenRings(t *testing.T) {
+	main := strings.Replace(baseMain, "local-b: {cloud: local, maxParallel: 2}", "local-b: {cloud: local, maxParallel: 2, approvers: [sov-lead, sov-deputy]}", 1)
+	c, err := Load(writeFleet(t, main, baseTargets))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.Rings[1] // selects local-b
+	if !r.Approval.Required || strings.Join(r.Approval.Approvers, ",") != "sov-lead,sov-deputy" {
+		t.Fatalf("ring entering local-b: %+v", r.Approval)
+	}
+	if c.Rings[0].Approval.Required {
+		t.Fatal("a ring that does not enter local-b was tightened")
+	}
+	bad := strings.Replace(main, "    bake: 10m", "    bake: 10m\n    approval: {required: true, approvers: [someone-else]}", 1)
+	if _, err := Load(writeFleet(t, bad, baseTargets)); err == nil || !strings.Contains(err.Error(), `nobody may approve ring "rest": none of its approvers is among boundary local-b's (sov-lead, sov-deputy)`) {
+		t.Fatalf("got %v", err)
+	}
+}
