@@ -13,12 +13,16 @@ import (
 )
 
 func newStatusCmd(io IO, g globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "status [RUN]",
+	var wait bool
+	var timeout, every time.Duration
+	cmd := &cobra.Command{
+		Use:   "status [RUN] [--wait [--timeout D]]",
 		Short: "Show a run (default: the newest): rings, targets, releases, gate verdicts, timings",
 		Long: `Show a run: its phase and why, each ring's phase and bake, each target's state, the release it
 runs, its plan summary, its last gate measurements and how long each step took. The exit code is
-the one the run's outcome maps to (0 done, 2 rolled back, 3 waiting, 6 rollback failed).`,
+the one the run's outcome maps to (0 done, 2 rolled back, 3 waiting, 6 rollback failed).
+With --wait it first blocks until the run is finished or waiting (another job or agent drives
+it), reading the journal every --every; after --timeout it gives up with exit 1.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -41,8 +45,39 @@ the one the run's outcome maps to (0 done, 2 rolled back, 3 waiting, 6 rollback 
 				}
 				id = r.ID
 			}
+			if wait {
+				if err := waitForRun(ctx, f, id, timeout, every); err != nil {
+					return err
+				}
+			}
 			return showRun(ctx, io, g, f, id)
 		},
+	}
+	cmd.Flags().BoolVar(&wait, "wait", false, "block until the run is finished or waiting")
+	cmd.Flags().DurationVar(&timeout, "timeout", 2*time.Hour, "with --wait: give up after this long (exit 1)")
+	cmd.Flags().DurationVar(&every, "every", 2*time.Second, "with --wait: how often to read the journal")
+	return cmd
+}
+
+// waitForRun polls the journal until the run is finished or waiting.
+func waitForRun(ctx context.Context, f *fleet, id string, timeout, every time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		s, _, err := f.replay(ctx, id)
+		if err != nil {
+			return err
+		}
+		if rings.Terminal(s.Phase) || s.Phase == rings.PhaseWaiting {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return &ExitErr{Code: ExitError, Err: fmt.Errorf("run %s is still %s after %s (--timeout)", id, s.Phase, timeout)}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(min(every, time.Until(deadline)+time.Millisecond)):
+		}
 	}
 }
 

@@ -87,3 +87,25 @@ func readFile(t *testing.T, p string) string {
 	}
 	return string(b)
 }
+
+// status --wait blocks while another process drives the run, then exits with the run's code; a
+// timeout gives up with exit 1.
+func TestStatusWait(t *testing.T) {
+	f := newFleet(t, fleetSpec{targets: "targets:\n" + targetsYAML("w", "local-a", "commercial", 1, "    vars: {apply_seconds: 3}\n"),
+		rings: "  - name: only\n    targets: {boundaries: [local-a]}\n    gates: [healthz]\n"})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := f.command(ctx, "start", "--release", "v1")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	f.waitFor("the run to exist", time.Minute, func(rep report) bool { return rep.Run != "" && rep.Phase == "running" })
+	if r := f.run("status", "--wait", "--timeout", "200ms", "--every", "50ms"); r.code != 1 || !strings.Contains(r.stderr, "still running after 200ms") {
+		t.Fatalf("timeout: exit %d %s", r.code, r.stderr)
+	}
+	r := f.run("status", "--wait", "--every", "100ms", "--output", "json")
+	if r.code != 0 || !strings.Contains(r.stdout, `"phase":"succeeded"`) {
+		t.Fatalf("wait: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+}
