@@ -132,6 +132,22 @@ func (m *Manager) AWSConfig(ctx context.Context, boundary, region string) (aws.C
 	if b.Cloud != "aws" {
 		return aws.Config{}, nil, fmt.Errorf("boundary %s is %s, not aws", b.Name, b.Cloud)
 	}
+	// One configuration (and so one credentials cache) per boundary and region: a ring of many
+	// targets does not assume its roles once per target.
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	key := b.Name + "\x00" + region
+	if cfg, ok := m.awsCfg[key]; ok {
+		return cfg, b, nil
+	}
 	cfg, err := m.awsConfig(ctx, b, region)
-	return cfg, b, err
+	if err != nil {
+		return cfg, b, err
+	}
+	cfg.Credentials = aws.NewCredentialsCache(cfg.Credentials)
+	if m.awsCfg == nil {
+		m.awsCfg = map[string]aws.Config{}
+	}
+	m.awsCfg[key] = cfg
+	return cfg, b, nil
 }

@@ -203,8 +203,27 @@ func (m *Manager) AzureCredential(boundary string) (azcore.TokenCredential, clou
 	if b.Cloud != "azure" {
 		return nil, cloud.Configuration{}, nil, fmt.Errorf("boundary %s is %s, not azure", b.Name, b.Cloud)
 	}
+	// One credential per boundary: it caches its tokens, so a ring of many targets asks the
+	// authority once, not once per target.
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if c, ok := m.azure[b.Name]; ok {
+		return c.cred, c.cloud, b, nil
+	}
 	cred, cc, err := m.azureCredential(b)
-	return cred, cc, b, err
+	if err != nil {
+		return nil, cc, b, err
+	}
+	if m.azure == nil {
+		m.azure = map[string]azureCred{}
+	}
+	m.azure[b.Name] = azureCred{cred, cc}
+	return cred, cc, b, nil
+}
+
+type azureCred struct {
+	cred  azcore.TokenCredential
+	cloud cloud.Configuration
 }
 
 // HTTPClient is the client identity and monitoring endpoints are reached with.

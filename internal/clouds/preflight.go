@@ -66,6 +66,8 @@ type Manager struct {
 
 	mu     sync.Mutex
 	chains map[string]aws.CredentialsProvider // AWS role chains, cached per boundary
+	azure  map[string]azureCred               // Azure credentials for gates, cached per boundary
+	awsCfg map[string]aws.Config              // AWS configurations for gates, per boundary and region
 }
 
 func (m *Manager) lookup() Lookup {
