@@ -127,8 +127,8 @@ func NewRoot(io IO) *cobra.Command {
 ring by ring, only after health gates pass, rolling back by itself when they fail.
 
 Exit codes: 0 done; 1 usage, configuration or internal error; 2 a gate failed and the rollback
-was carried out; 3 waiting for an approval; 4 blocked by a freeze; 5 another run holds the fleet;
-6 a rollback itself failed.`,
+was carried out; 3 waiting (an approval, or an inconclusive gate); 4 reserved for freeze windows
+(not built yet); 5 another run holds the fleet; 6 a rollback itself failed.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,15 +16,7 @@ import (
 func TestInterruptLetsTheRunningApplyFinish(t *testing.T) {
 	f := newFleet(t, fleetSpec{targets: "targets:\n" + targetsYAML("s", "local-a", "commercial", 2, "    vars: {apply_seconds: 2}\n"),
 		rings: "  - name: only\n    targets: {boundaries: [local-a]}\n    maxParallel: 1\n    gates: [healthz]\n"})
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := f.command(ctx, "start", "--release", "v1")
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	f.waitFor("s-1 applying", 2*time.Minute, func(rep report) bool { return rep.targets()["s-1"][0] == "applying" })
+	cmd, errb := startUntilApplying(t, f, "v1", "s-1")
 	begin := time.Now()
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
@@ -58,15 +51,7 @@ func TestInterruptAfterTheGracePeriod(t *testing.T) {
 	f := newFleet(t, fleetSpec{targets: "targets:\n" + targetsYAML("s", "local-a", "commercial", 1, "    vars: {apply_seconds: 30}\n"),
 		rings: "  - name: only\n    targets: {boundaries: [local-a]}\n    maxParallel: 1\n"})
 	f.write("rollout.yaml", strings.Replace(readFile(t, f.dir+"/rollout.yaml"), "defaults:\n", "defaults:\n  shutdownGrace: 1s\n", 1))
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := f.command(ctx, "start", "--release", "v1")
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	f.waitFor("s-1 applying", 2*time.Minute, func(rep report) bool { return rep.targets()["s-1"][0] == "applying" })
+	cmd, errb := startUntilApplying(t, f, "v1", "s-1")
 	time.Sleep(time.Second) // let tofu get into the 30-second apply
 	begin := time.Now()
 	_ = cmd.Process.Signal(syscall.SIGINT)
@@ -108,4 +93,19 @@ func TestStatusWait(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, `"phase":"succeeded"`) {
 		t.Fatalf("wait: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
+}
+
+// startUntilApplying starts a release in the background and returns once target is applying.
+func startUntilApplying(t *testing.T, f *fleet, release, target string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	cmd := f.command(ctx, "start", "--release", release)
+	errb := &bytes.Buffer{}
+	cmd.Stderr = errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	f.waitFor(target+" applying", 2*time.Minute, func(rep report) bool { return rep.targets()[target][0] == "applying" })
+	return cmd, errb
 }
