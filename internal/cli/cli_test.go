@@ -209,15 +209,7 @@ func TestCloudExampleFleetsValidate(t *testing.T) {
 			t.Errorf("%s: exit %d\n%s%s", f, code, out, errs)
 		}
 	}
-	dir := t.TempDir()
-	for _, p := range []string{"environments/aws", "terraform/aws-stamp"} {
-		if err := os.CopyFS(filepath.Join(dir, p), os.DirFS(filepath.Join("..", "..", p))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if b, err := os.ReadFile(filepath.Join("..", "..", "rollout.aws.yaml")); err != nil || os.WriteFile(filepath.Join(dir, "rollout.aws.yaml"), b, 0o644) != nil {
-		t.Fatal(err)
-	}
+	dir := filepath.Dir(awsExample(t))
 	gov := filepath.Join(dir, "environments", "aws", "govcloud.yaml")
 	b, _ := os.ReadFile(gov)
 	if err := os.WriteFile(gov, []byte(strings.Replace(string(b), "region: us-gov-east-1", "region: us-east-1", 1)), 0o644); err != nil {
@@ -226,5 +218,52 @@ func TestCloudExampleFleetsValidate(t *testing.T) {
 	code, _, errs := run(t, "--config", filepath.Join(dir, "rollout.aws.yaml"), "validate")
 	if code != ExitError || !strings.Contains(errs, "environments/aws/govcloud.yaml:18: targets[govcloud-east-1].region: us-east-1 is a region of partition aws, but boundary aws-us-gov is partition aws-us-gov") {
 		t.Fatalf("exit %d: %s", code, errs)
+	}
+}
+
+// awsExample copies the AWS example fleet into a temporary directory.
+func awsExample(t *testing.T) string {
+	dir := t.TempDir()
+	for _, p := range []string{"environments/aws", "terraform/aws-stamp"} {
+		if err := os.CopyFS(filepath.Join(dir, p), os.DirFS(filepath.Join("..", "..", p))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join("..", "..", "rollout.aws.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "rollout.aws.yaml"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(dir, "rollout.aws.yaml")
+}
+
+func TestEnvAdd(t *testing.T) {
+	cfg := awsExample(t)
+	dir := filepath.Dir(cfg)
+	code, out, errs := run(t, "--config", cfg, "env", "add", "--boundary", "aws-us-gov", "--region", "us-gov-east-1", "--name", "govcloud-east-2", "--ring", "govcloud", "--var", "aws_partition=aws-us-gov")
+	if code != 0 || !strings.Contains(out, "wrote environments/aws/aws-us-gov/govcloud-east-2.yaml: target govcloud-east-2 (boundary aws-us-gov, region us-gov-east-1) in ring govcloud") {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "environments", "aws", "aws-us-gov", "govcloud-east-2.yaml"))
+	for _, want := range []string{"name: govcloud-east-2", "region: us-gov-east-1", "type: s3", "key: stamps/govcloud-east-2.tfstate", "bucket: acme-tfstate-govcloud", "aws_partition: aws-us-gov"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("the written file lacks %q:\n%s", want, b)
+		}
+	}
+	if code, _, errs := run(t, "--config", cfg, "env", "add", "--boundary", "aws-us-gov", "--region", "us-gov-east-1", "--name", "govcloud-east-2"); code != ExitError || !strings.Contains(errs, "target already declared") {
+		t.Fatalf("a second time: exit %d %s", code, errs)
+	}
+	// A commercial region in GovCloud: refused by the fleet's validation, and nothing left behind.
+	code, _, errs = run(t, "--config", cfg, "env", "add", "--boundary", "aws-us-gov", "--region", "us-east-1", "--name", "wrong-1")
+	if code != ExitError || !strings.Contains(errs, "environments/aws/aws-us-gov/wrong-1.yaml was not kept") || !strings.Contains(errs, "us-east-1 is a region of partition aws") {
+		t.Fatalf("wrong region: exit %d %s", code, errs)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "environments", "aws", "aws-us-gov", "wrong-1.yaml")); err == nil {
+		t.Fatal("the refused target's file was left behind")
+	}
+	if code, _, errs := run(t, "--config", cfg, "env", "add", "--boundary", "aws-us-gov", "--region", "us-gov-east-1", "--name", "x-1", "--ring", "china"); code != ExitError || !strings.Contains(errs, "ring china selects boundaries [aws-cn], not aws-us-gov") {
+		t.Fatalf("wrong ring: exit %d %s", code, errs)
 	}
 }

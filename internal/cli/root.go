@@ -159,6 +159,7 @@ was carried out; 3 waiting (an approval, or an inconclusive gate); 4 reserved fo
 		newRollbackCmd(io, g),
 		newApproveCmd(io, g),
 		newGateCmd(io, g),
+		newEnvCmd(io, g),
 		newResumeCmd(io, g),
 		newDemoCmd(io, g),
 		newStateCmd(io, g),

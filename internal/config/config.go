@@ -93,6 +93,7 @@ type Boundary struct {
 	AssumeRole     []AssumeRole      // aws: a role chain, assumed in order
 	PassEnv        []string          // extra variables of rollout's environment this boundary's runs see
 	Approvers      []string          // a ring with targets here needs approval, by one of these
+	Backend        *Backend          // the state backend convention for new targets (rollout env add); values are templates over .Target
 	RateLimit      float64           // Terraform runs started per second in this boundary; 0: no limit
 	Line           int               // where it is declared in rollout.yaml
 	Lines          map[string]int    // line of each key, e.g. "identity.roleArn"
@@ -417,7 +418,7 @@ func (c *Config) parseMain(data []byte, errs *Errors) {
 		path := "boundaries." + name
 		b := &Boundary{Name: name, Line: n.Line, Lines: map[string]int{}}
 		f := w.fields(n, path, "cloud", "environment", "endpoints", "identity", "partition", "universeDomain",
-			"maxParallel", "providerMirror", "regions", "passEnv", "rateLimit", "approvers")
+			"maxParallel", "providerMirror", "regions", "passEnv", "rateLimit", "approvers", "backend")
 		for k, v := range f {
 			b.Lines[k] = v.Line
 		}
@@ -438,6 +439,16 @@ func (c *Config) parseMain(data []byte, errs *Errors) {
 		b.Regions = w.strings(f["regions"], path+".regions")
 		b.PassEnv = w.envNames(f["passEnv"], path+".passEnv")
 		b.Approvers = w.strings(f["approvers"], path+".approvers")
+		if bn := f["backend"]; bn != nil {
+			bf := w.fields(bn, path+".backend", "type", "config")
+			b.Backend = &Backend{Type: w.str(bf["type"], path+".backend.type"), Config: w.anyMap(bf["config"], path+".backend.config")}
+			if b.Backend.Type == "" {
+				w.fail(bn, path+".backend.type", "is required (s3, azurerm, gcs, ...)")
+			}
+			for k, v := range b.Backend.Config {
+				checkTemplates(w, bf["config"], path+".backend.config."+k, v)
+			}
+		}
 		b.Endpoints = w.stringMap(f["endpoints"], path+".endpoints")
 		for k, v := range w.fields(f["endpoints"], path+".endpoints") {
 			b.Lines["endpoints."+k] = v.Line
