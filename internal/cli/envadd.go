@@ -36,8 +36,8 @@ labels, variables, and a state backend from the boundary's convention (boundarie
 values are templates over .Target). With --ring, the labels that ring selects by are added, and a
 ring that cannot select the target is refused. The whole fleet is then validated with the new
 file (regions, backends, rings); if anything is wrong the file is removed again and every problem
-is reported. Bring the target up to its ring's release with rollout expand (not built yet) or the
-ring's next release.`,
+is reported. Bring the target up to its ring's release with rollout expand, or let the ring's next
+release reach it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return envAdd(io, g, o) },
 	}

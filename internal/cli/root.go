@@ -160,6 +160,7 @@ was carried out; 3 waiting (an approval, or an inconclusive gate); 4 reserved fo
 		newApproveCmd(io, g),
 		newGateCmd(io, g),
 		newEnvCmd(io, g),
+		newExpandCmd(io, g),
 		newResumeCmd(io, g),
 		newDemoCmd(io, g),
 		newStateCmd(io, g),

@@ -22,6 +22,7 @@ type ReleaseRef struct {
 const (
 	KindRelease  = "release"  // promote one release ring by ring
 	KindRollback = "rollback" // a manual rollback: apply each target's chosen earlier release
+	KindExpand   = "expand"   // bring new targets up to the release their ring runs
 )
 
 // Plan is fixed when a run starts and journaled with it, so a resumed run follows the plan it

@@ -342,3 +342,42 @@ func TestRunCreatedButNeverStarted(t *testing.T) {
 		t.Fatalf("status: %+v", rep)
 	}
 }
+
+// env add then expand: the new target comes up to the release its ring runs, through plan, apply
+// and gates; the existing targets are not touched (their Terraform state serial is unchanged).
+func TestEnvAddThenExpand(t *testing.T) {
+	f := newFleet(t, fleetSpec{targets: "targets:\n" + targetsYAML("x", "local-a", "commercial", 2, ""),
+		rings: "  - name: only\n    targets: {boundaries: [local-a]}\n    gates: [healthz]\n"})
+	f.must(0, "start", "--release", "v1")
+	serials := func() map[string]int {
+		out := map[string]int{}
+		for _, n := range []string{"x-1", "x-2"} {
+			var st struct{ Serial int }
+			_ = json.Unmarshal([]byte(readFile(t, filepath.Join(f.dir, ".rollout", "tfstate", n+".tfstate"))), &st)
+			out[n] = st.Serial
+		}
+		return out
+	}
+	before := serials()
+	r := f.must(0, "env", "add", "--boundary", "local-a", "--name", "x-3", "--ring", "only", "--label", "tier=commercial")
+	if !strings.Contains(r.stdout, "target x-3 (boundary local-a, region ) in ring only") {
+		t.Fatalf("env add: %s", r.stdout)
+	}
+	r = f.must(0, "expand", "--output", "json")
+	var rep report
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Kind != "expand" || len(rep.Rings) != 1 || len(rep.Rings[0].Targets) != 1 || rep.Rings[0].Targets[0].Phase != "verified" {
+		t.Fatalf("expand report: %s", r.stdout)
+	}
+	if f.deployedVersion("x-3") != "v1" {
+		t.Fatalf("x-3 runs %q, want v1 (its ring's release)", f.deployedVersion("x-3"))
+	}
+	if after := serials(); after["x-1"] != before["x-1"] || after["x-2"] != before["x-2"] {
+		t.Fatalf("existing targets were touched: state serials %v -> %v", before, after)
+	}
+	if r := f.must(0, "expand"); !strings.Contains(r.stderr, "nothing to expand") {
+		t.Fatalf("second expand: %s", r.stderr)
+	}
+}
