@@ -19,7 +19,7 @@ func newApproveCmd(io IO, g globals) *cobra.Command {
 	o := &approveOptions{}
 	cmd := &cobra.Command{
 		Use:   "approve RUN --ring R [--as NAME] [--reason TEXT]",
-		Short: "Approve a ring that waits for approval; then run `rollout start` again to continue",
+		Short: "Approve a ring that waits for approval; then continue with rollout resume RUN (or rollout start --release)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -53,7 +53,7 @@ func newApproveCmd(io IO, g globals) *cobra.Command {
 				Ring: o.Ring, Actor: who, Message: o.Reason}); err != nil {
 				return err
 			}
-			fmt.Fprintf(io.Err, "ring %s of run %s approved by %s; continue with: rollout start --release %s\n", o.Ring, run.ID, who, run.Release.Name)
+			fmt.Fprintf(io.Err, "ring %s of run %s approved by %s; continue with: rollout resume %s\n", o.Ring, run.ID, who, run.ID)
 			return nil
 		},
 	}

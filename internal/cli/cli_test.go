@@ -150,13 +150,13 @@ func TestProgressFooterAndPlainLines(t *testing.T) {
 func TestResumeRefusesARunWhoseTargetWasRemoved(t *testing.T) {
 	f := &fleet{cfg: &config.Config{Root: "/fleet", Boundaries: map[string]*config.Boundary{"l": {Cloud: "local"}, "a": {Cloud: "aws"}},
 		Targets: []*config.Target{{Name: "here", Boundary: "l"}, {Name: "gov", Boundary: "a", File: "environments/gov.yaml"}}}}
-	if err := f.checkBoundaries([]string{"here"}); err != nil {
+	if err := f.requireDeclared([]string{"here"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.checkBoundaries([]string{"here", "gone"}); err == nil || !strings.Contains(err.Error(), "target gone of this run is no longer declared") {
+	if err := f.requireDeclared([]string{"here", "gone"}); err == nil || !strings.Contains(err.Error(), "target gone of this run is no longer declared") {
 		t.Fatalf("removed target: %v", err)
 	}
-	if err := f.checkBoundaries([]string{"gov"}); err != nil {
+	if err := f.requireDeclared([]string{"gov"}); err != nil {
 		t.Fatalf("a cloud target is run with its boundary's own environment now: %v", err)
 	}
 }

@@ -95,7 +95,7 @@ func expandRun(ctx context.Context, io IO, g globals, only []string) error {
 			fmt.Fprintln(io.Err, "nothing to expand: every target has been deployed")
 			return nil
 		}
-		if err := f.checkBoundaries(planTargets(*plan)); err != nil {
+		if err := f.requireDeclared(planTargets(*plan)); err != nil {
 			return err
 		}
 		id := newID("expand")

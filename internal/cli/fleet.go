@@ -81,9 +81,9 @@ func (f *fleet) provisioner() *provision.Terraform {
 	}
 }
 
-// checkBoundaries refuses a run whose targets are no longer all declared: a target's boundary,
+// requireDeclared refuses a run whose targets are no longer all declared: a target's boundary,
 // region and credentials come from its declaration.
-func (f *fleet) checkBoundaries(targets []string) error {
+func (f *fleet) requireDeclared(targets []string) error {
 	for _, name := range targets {
 		if f.cfg.Target(name) == nil {
 			return &ExitErr{Code: ExitError, Err: fmt.Errorf("target %s of this run is no longer declared under %s: restore it to resume the run, or roll the run back first",

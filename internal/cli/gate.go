@@ -141,7 +141,7 @@ func continueRun(ctx context.Context, io IO, g globals, runID, doing string, fir
 		if err != nil {
 			return &ExitErr{Code: ExitError, Err: err}
 		}
-		if err := f.checkBoundaries(planTargets(s.Plan)); err != nil {
+		if err := f.requireDeclared(planTargets(s.Plan)); err != nil {
 			return err
 		}
 		fmt.Fprintf(io.Err, "%s: run %s of release %s (phase %s)\n", doing, run.ID, run.Release.Name, s.Phase)

@@ -57,7 +57,7 @@ func planRun(ctx context.Context, io IO, g globals, o *planOptions) error {
 	}
 	var out []targetPlan
 	err = f.withLease(ctx, "plan --release "+o.Release, func(ctx context.Context) error {
-		if err := f.checkBoundaries(f.configuredTargets()); err != nil {
+		if err := f.requireDeclared(f.configuredTargets()); err != nil {
 			return err
 		}
 		plan, err := f.newPlan(ctx, o.Release, extra)

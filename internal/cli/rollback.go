@@ -91,7 +91,7 @@ func rollbackRun(ctx context.Context, io IO, g globals, o *rollbackOptions) erro
 			fmt.Fprintf(io.Err, "nothing to roll back in run %s\n", src.ID)
 			return nil
 		}
-		if err := f.checkBoundaries(planTargets(*plan)); err != nil {
+		if err := f.requireDeclared(planTargets(*plan)); err != nil {
 			return err
 		}
 		if !rings.Terminal(from.Phase) {

@@ -76,7 +76,7 @@ func startRun(ctx context.Context, io IO, g globals, o *startOptions) error {
 			fmt.Fprintf(io.Err, "run %s of release %s already finished: %s %s\n", run.ID, o.Release, s.Phase, s.Reason)
 			return nil
 		case found && s.Plan.Kind != "":
-			if err := f.checkBoundaries(planTargets(s.Plan)); err != nil {
+			if err := f.requireDeclared(planTargets(s.Plan)); err != nil {
 				return err
 			}
 			fmt.Fprintf(io.Err, "resuming run %s of release %s (phase %s)\n", run.ID, o.Release, s.Phase)
@@ -88,7 +88,7 @@ func startRun(ctx context.Context, io IO, g globals, o *startOptions) error {
 				return &ExitErr{Code: ExitError, Err: fmt.Errorf("run %s of release %s is not finished (%s): finish it first (rollout start --release %s), or roll it back (rollout rollback --run %s)",
 					other.RunID, other.Plan.Release.Name, other.Phase, other.Plan.Release.Name, other.RunID)}
 			}
-			if err := f.checkBoundaries(f.configuredTargets()); err != nil {
+			if err := f.requireDeclared(f.configuredTargets()); err != nil {
 				return err
 			}
 			plan, err := f.newPlan(ctx, o.Release, extra)

@@ -191,14 +191,14 @@ func (m *Manager) Preflight(ctx context.Context, boundary, region string) (Ident
 			err = pe.Err
 		}
 		if Transient(err) {
-			err = fmt.Errorf("preflight %s: still failing after %d attempts: %w", b.Name, attempts, redact(err, m.Secrets()))
+			err = fmt.Errorf("preflight %s: still failing after %d attempts: %w", b.Name, attempts, RedactError(err, m.Secrets()))
 			if cached, ok := m.cached(b.Name, region); ok {
 				cached.Stale = err.Error()
 				return cached, nil
 			}
 			return id, err
 		}
-		return id, fmt.Errorf("preflight %s: %w", b.Name, redact(err, m.Secrets()))
+		return id, fmt.Errorf("preflight %s: %w", b.Name, RedactError(err, m.Secrets()))
 	}
 	got.Cloud, got.Attempts = b.Cloud, attempts
 	got.ProvenAt = time.Now().UTC()
@@ -264,9 +264,10 @@ func Transient(err error) bool {
 }
 
 // redact replaces every secret value in err's text.
-func redact(err error, secrets []string) error {
-	if err == nil {
-		return nil
+// RedactError is err with every secret value taken out of its text (err itself when none is in it).
+func RedactError(err error, secrets []string) error {
+	if err == nil || len(secrets) == 0 {
+		return err
 	}
 	s := Redact(err.Error(), secrets)
 	if s == err.Error() {

@@ -86,12 +86,7 @@ func (a *AzureMetric) Measure(ctx context.Context) Measurement {
 			}
 		}
 	}
-	if len(vals) == 0 {
-		m.Outcome, m.Message = NoData, what+": no data"
-		return m
-	}
-	o, why := a.Judge.Numbers(vals)
-	m.Outcome, m.Message = o, fmt.Sprintf("%s = %v: %s", what, vals, why)
+	m.Outcome, m.Message = a.Judge.Judged(what, vals)
 	return m
 }
 

@@ -127,11 +127,6 @@ func (c *CloudWatch) metric(ctx context.Context) Measurement {
 		}
 	}
 	what := fmt.Sprintf("cloudwatch %s: %s %s/%s over %s", c.Where, c.Metric.Stat, c.Metric.Namespace, c.Metric.Name, c.Metric.Range)
-	if len(vals) == 0 {
-		m.Outcome, m.Message = NoData, what+": no data"
-		return m
-	}
-	o, why := c.Judge.Numbers(vals)
-	m.Outcome, m.Message = o, fmt.Sprintf("%s = %v: %s", what, vals, why)
+	m.Outcome, m.Message = c.Judge.Judged(what, vals)
 	return m
 }

@@ -43,6 +43,16 @@ func (c Conditions) Numbers(vals []float64) (Outcome, string) {
 	})
 }
 
+// Judged is the outcome and message of a measurement of what that gave vals: no values is no
+// data; else the conditions decide.
+func (c Conditions) Judged(what string, vals []float64) (Outcome, string) {
+	if len(vals) == 0 {
+		return NoData, what + ": no data"
+	}
+	o, why := c.Numbers(vals)
+	return o, fmt.Sprintf("%s = %v: %s", what, vals, why)
+}
+
 // Value judges any result (a Terraform output).
 func (c Conditions) Value(v any) (Outcome, string) {
 	return c.judge(func(cond *config.Condition) (bool, error) { return run(cond.Any, config.AnyEnv{Result: v}) })

@@ -328,28 +328,18 @@ func (r *Runner) compare(g *config.Gate, d TemplateData) (Provider, string) {
 	return r.guard(g, "prometheus "+addr, p), ""
 }
 
-// where is the boundary and region a cloud gate reads: its own settings, else the target's.
-func where(boundary, region string, d TemplateData) (string, string, string) {
-	if boundary == "" {
-		boundary = d.Target.Boundary
-	}
-	if region == "" {
-		region = d.Target.Region
-	}
-	if boundary == "" || region == "" {
-		return "", "", "a cloud gate without a target (a ring gate) needs boundary and region"
-	}
-	return boundary, region, ""
-}
-
 func (r *Runner) cloudwatch(g *config.Gate, d TemplateData, judge Conditions) (Provider, string) {
 	c := g.CloudWatch
-	boundary, region, problem := where(c.Boundary, c.Region, d)
+	boundary, problem := r.cloudBoundary(c.Boundary, d)
 	if problem != "" {
 		return nil, problem
 	}
-	if r.Clouds == nil {
-		return nil, "no cloud credentials configured for gates"
+	region := c.Region
+	if region == "" {
+		region = d.Target.Region
+	}
+	if region == "" {
+		return nil, "a cloudwatch gate without a target (a ring gate) needs its region set"
 	}
 	cfg, b, err := r.Clouds.AWSConfig(context.Background(), boundary, region)
 	if err != nil {

@@ -42,7 +42,8 @@ type Terraform struct {
 	Clouds *clouds.Manager
 
 	mu       sync.Mutex
-	reaped   map[string]bool        // targets whose working directory was cleared of orphans
+	reapOnce sync.Once
+	orphans  map[string][]int       // by target: processes of a dead run killed in its working directory
 	resolved map[string]*resolution // by snapshot digest and provider mirror
 	secrets  map[string][]string    // by target: the secret values its last plan ran with
 	cliOnce  sync.Once
@@ -334,17 +335,15 @@ func (p *Terraform) prepare(ctx context.Context, t *config.Target, rel rings.Rel
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, "", err
 	}
+	// Orphans of a dead run are found in one scan, before this process runs any Terraform in a
+	// working directory, and each target's are journaled with its first run here.
+	p.reapOnce.Do(func() { p.orphans = reapOrphans(filepath.Join(p.StateDir, "work")) })
 	p.mu.Lock()
-	first := !p.reaped[t.Name]
-	if p.reaped == nil {
-		p.reaped = map[string]bool{}
-	}
-	p.reaped[t.Name] = true
+	pids := p.orphans[t.Name]
+	delete(p.orphans, t.Name)
 	p.mu.Unlock()
-	if first {
-		if pids := reapOrphans(dir); len(pids) > 0 {
-			rings.Note(ctx, rings.Event{Type: rings.TargetOrphansKilled, Message: fmt.Sprintf("killed %d process(es) a dead run left in %s: %v", len(pids), dir, pids)})
-		}
+	if len(pids) > 0 {
+		rings.Note(ctx, rings.Event{Type: rings.TargetOrphansKilled, Message: fmt.Sprintf("killed %d process(es) a dead run left in %s: %v", len(pids), dir, pids)})
 	}
 	tf, err := p.newTF(ctx, dir, nil, env, map[string]string{"TF_CLI_CONFIG_FILE": rc})
 	if err != nil {
@@ -708,15 +707,7 @@ func readStream(stream []byte) streamResult {
 }
 
 // redact keeps the secret values a run's environment held out of an error's text.
-func redact(err error, secrets []string) error {
-	if err == nil || len(secrets) == 0 {
-		return err
-	}
-	if s := clouds.Redact(err.Error(), secrets); s != err.Error() {
-		return errors.New(s)
-	}
-	return err
-}
+func redact(err error, secrets []string) error { return clouds.RedactError(err, secrets) }
 
 func shortHash(s string) string {
 	h := sha256.Sum256([]byte(s))

@@ -52,7 +52,6 @@ func TestInterruptAfterTheGracePeriod(t *testing.T) {
 		rings: "  - name: only\n    targets: {boundaries: [local-a]}\n    maxParallel: 1\n"})
 	f.write("rollout.yaml", strings.Replace(readFile(t, f.dir+"/rollout.yaml"), "defaults:\n", "defaults:\n  shutdownGrace: 1s\n", 1))
 	cmd, errb := startUntilApplying(t, f, "v1", "s-1")
-	time.Sleep(time.Second) // let tofu get into the 30-second apply
 	begin := time.Now()
 	_ = cmd.Process.Signal(syscall.SIGINT)
 	_ = cmd.Wait()
