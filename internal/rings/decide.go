@@ -32,6 +32,9 @@ const (
 	RHalted   = "halted"
 	// RInconclusive: the bake's ring gates were inconclusive; a human decides.
 	RInconclusive = "inconclusive"
+	RFrozen       = "frozen"      // it may not start now (a freeze window or the stop-the-line switch)
+	RDriftCheck   = "drift_check" // its targets' refresh-only plans are under way
+	RDrifted      = "drifted"     // drift found and the ring blocks on it: a human acknowledges
 )
 
 // State is a run as far as its journal tells. It is built only by Decide.
@@ -45,7 +48,13 @@ type State struct {
 	Started time.Time
 	Updated time.Time
 	Reason  string // why the run halted, when it did
+	// Operators' acts that hold for the rest of the run: who, when, why.
+	Paused     *ApprovalRecord // nothing new starts until unpaused
+	Aborted    *ApprovalRecord
+	BreakGlass *ApprovalRecord // freeze windows and the switch do not apply any more
+	Switch     *Switch         // the stop-the-line switch, as far as the run saw it
 
+	abortRollback  bool       // the abort asked to roll back everything the run changed
 	rollbackGroups [][]string // built once when the run halts: targets to roll back, newest ring first
 }
 
@@ -59,11 +68,23 @@ type RingState struct {
 	Ended     time.Time
 	Reason    string
 	gateFail  bool // halted by a ring gate rather than by target failures
+	// Drift is the ring's drift check, once done; DriftAck who acknowledged what it found.
+	Drift    *DriftResult
+	DriftAck *ApprovalRecord
 
 	count map[string]int // targets of the ring by phase
 	next  int            // index in Plan.Targets before which no target is pending
 }
 
+// DriftResult is what a ring's drift check found.
+type DriftResult struct {
+	Outcome string    `json:"outcome"` // clean | drift | error
+	Targets []string  `json:"targets,omitempty"`
+	Message string    `json:"message,omitempty"`
+	At      time.Time `json:"at"`
+}
+
+// ApprovalRecord is who did something to a run, when and why: an approval, a pause, an abort.
 type ApprovalRecord struct {
 	Actor  string    `json:"actor"`
 	At     time.Time `json:"at"`
@@ -95,6 +116,7 @@ const OutcomeUntouched = "untouched"
 func Decide(s *State, ev Event) []Command {
 	if ev.Type == RunStarted && ev.Plan != nil && s.Plan.Kind == "" {
 		s.init(ev)
+		s.Switch = ev.Switch
 		return s.startRing(0, ev.At)
 	}
 	if s.Plan.Kind == "" || Terminal(s.Phase) {
@@ -118,10 +140,89 @@ func Decide(s *State, ev Event) []Command {
 			return nil
 		}
 		r.Approvals = append(r.Approvals, ApprovalRecord{Actor: ev.Actor, At: ev.At, Reason: ev.Message})
-		if r.Phase == RApproval && approved(r) {
-			r.Phase = RApplying
-			s.Phase = PhaseRunning
-			return append([]Command{record(RingStarted, r.Plan.Name, "approved")}, s.progress(ev.At)...)
+		if r.Phase == RApproval && approved(r) && s.Phase == PhaseWaiting {
+			return s.enterRing(ev.At)
+		}
+	case RunResumed:
+		cmds := s.setSwitch(ev.Switch, ev.At)
+		switch s.Phase {
+		case PhaseBlocked: // the window may have opened since
+			if len(cmds) == 0 {
+				cmds = s.enterRing(ev.At)
+			}
+		case PhaseAborting: // work that was under way when the last process died stays as it is
+			for _, t := range s.Targets {
+				if t.Phase == TApplying || t.Phase == TGating {
+					s.set(t, TUnverified)
+					t.Message, t.Ended = "the run was aborted while this target was "+t.Phase+"; its outcome is unknown", ev.At
+				}
+			}
+			cmds = append(cmds, s.progress(ev.At)...)
+		}
+		return cmds
+	case FreezeChanged:
+		return s.setSwitch(ev.Switch, ev.At)
+	case FreezeBroken:
+		s.BreakGlass = &ApprovalRecord{Actor: ev.Actor, At: ev.At, Reason: ev.Message}
+		if s.Phase == PhaseBlocked {
+			return s.enterRing(ev.At)
+		}
+	case RingWindowCheck:
+		if r := s.ring(ev.Ring); r == nil || r != s.Rings[s.Ring] || r.Phase != RFrozen || s.Phase != PhaseBlocked {
+			return nil
+		}
+		return s.enterRing(ev.At)
+	case RunPaused:
+		if s.Paused != nil || s.Phase == PhaseRollingBack || s.Phase == PhaseAborting {
+			return nil
+		}
+		s.Paused = &ApprovalRecord{Actor: ev.Actor, At: ev.At, Reason: ev.Message}
+		var cmds []Command
+		if r := s.Rings[s.Ring]; r.Phase == RFrozen {
+			cmds = append(cmds, Command{Kind: CmdCancelWait, Ring: r.Plan.Name})
+		}
+		if s.Phase != PhaseRunning || s.quiet() {
+			s.Phase = PhasePaused
+		}
+		return cmds
+	case RunUnpaused:
+		if s.Paused == nil {
+			return nil
+		}
+		s.Paused = nil
+		if s.Phase == PhaseRunning {
+			return s.progress(ev.At)
+		}
+		if s.Phase != PhasePaused {
+			return nil
+		}
+		s.Phase = PhaseRunning
+		switch r := s.Rings[s.Ring]; r.Phase {
+		case RPending, RFrozen, RApproval, RDrifted:
+			return s.enterRing(ev.At)
+		case RInconclusive:
+			s.Phase = PhaseWaiting
+			return nil
+		}
+		return s.progress(ev.At)
+	case RunAbortRequested:
+		return s.abort(ev)
+	case RingDriftChecked:
+		r := s.ring(ev.Ring)
+		if r == nil || r.Phase != RDriftCheck {
+			return nil
+		}
+		r.Drift = &DriftResult{Outcome: ev.Outcome, Targets: ev.Targets, Message: ev.Message, At: ev.At}
+		r.Phase = RPending
+		return s.enterRing(ev.At)
+	case DriftAcknowledged:
+		r := s.ring(ev.Ring)
+		if r == nil || r.Drift == nil || r.DriftAck != nil {
+			return nil
+		}
+		r.DriftAck = &ApprovalRecord{Actor: ev.Actor, At: ev.At, Reason: ev.Message}
+		if r.Phase == RDrifted && s.Phase == PhaseWaiting {
+			return s.enterRing(ev.At)
 		}
 	case TargetPlanned:
 		if t != nil {
@@ -133,7 +234,7 @@ func Decide(s *State, ev Event) []Command {
 		}
 		rel := t.Plan.Release
 		t.Current, t.Summary, t.Outputs = &rel, ev.Summary, ev.Outputs
-		if s.Rings[t.Ring].Phase == RHalted {
+		if s.Rings[t.Ring].Phase == RHalted || s.Phase == PhaseAborting {
 			s.set(t, TUnverified)
 			t.Ended = ev.At
 			return s.progress(ev.At)
@@ -299,14 +400,130 @@ func approved(r *RingState) bool {
 
 func (s *State) startRing(i int, at time.Time) []Command {
 	s.Ring = i
-	r := s.Rings[i]
-	r.Started = at
+	s.Rings[i].Started = at
+	return s.enterRing(at)
+}
+
+// enterRing takes the current ring through what stands before its first apply, in order: a pause,
+// its freeze calendar and the stop-the-line switch, its approval, its drift check. Each either
+// holds the ring (the run pauses, is blocked, or waits) or lets it on to the next; called again
+// when what held it changes.
+func (s *State) enterRing(at time.Time) []Command {
+	r := s.Rings[s.Ring]
+	if s.Paused != nil {
+		s.Phase = PhasePaused
+		return nil
+	}
+	var cmds []Command
+	if why, until := s.frozen(r, at); why != "" {
+		again := r.Phase == RFrozen && r.Reason == why
+		r.Phase, r.Reason, s.Phase = RFrozen, why, PhaseBlocked
+		if !again {
+			msg := why
+			if !until.IsZero() {
+				msg += "; it may start at " + until.UTC().Format(time.RFC3339)
+			}
+			cmds = append(cmds, record(RingFrozen, r.Plan.Name, msg))
+		}
+		if r.Plan.Freeze != nil && r.Plan.Freeze.Wait {
+			cmds = append(cmds, Command{Kind: CmdAwaitWindow, Ring: r.Plan.Name, Until: until})
+		}
+		return cmds
+	}
+	if r.Phase == RFrozen {
+		r.Reason = ""
+		cmds = append(cmds, Command{Kind: CmdCancelWait, Ring: r.Plan.Name})
+	}
 	if r.Plan.Approval && !approved(r) {
 		r.Phase, s.Phase = RApproval, PhaseWaiting
-		return []Command{{Kind: CmdAwaitApproval, Ring: r.Plan.Name}}
+		return append(cmds, Command{Kind: CmdAwaitApproval, Ring: r.Plan.Name})
 	}
-	r.Phase, s.Phase = RApplying, PhaseRunning
-	return append([]Command{record(RingStarted, r.Plan.Name, "")}, s.progress(at)...)
+	if mode := r.Plan.DriftCheck; mode == DriftBlock || mode == DriftWarn {
+		if r.Drift == nil {
+			if deployed := s.deployed(r); len(deployed) > 0 {
+				r.Phase, s.Phase = RDriftCheck, PhaseRunning
+				return append(cmds, Command{Kind: CmdDriftCheck, Ring: r.Plan.Name, Targets: deployed})
+			}
+		} else if r.Drift.Outcome != "clean" && mode == DriftBlock && r.DriftAck == nil {
+			r.Phase, s.Phase = RDrifted, PhaseWaiting
+			r.Reason = fmt.Sprintf("drift check: %s (%s)", r.Drift.Outcome, r.Drift.Message)
+			return append(cmds, record(RingPaused, r.Plan.Name, r.Reason+fmt.Sprintf(
+				": acknowledge with `rollout drift ack %s --ring %s --reason TEXT` (or reconcile and check again with `rollout drift`), or `rollout abort %s`", s.RunID, r.Plan.Name, s.RunID)))
+		}
+	}
+	r.Phase, r.Reason, s.Phase = RApplying, "", PhaseRunning
+	cmds = append(cmds, record(RingStarted, r.Plan.Name, ""))
+	return append(cmds, s.progress(at)...)
+}
+
+// deployed lists the ring's targets that run some release already: a drift check looks at them
+// (a first deployment has nothing to drift from).
+func (s *State) deployed(r *RingState) []string {
+	var out []string
+	for _, tp := range r.Plan.Targets {
+		if s.Targets[tp.Name].Current != nil {
+			out = append(out, tp.Name)
+		}
+	}
+	return out
+}
+
+// frozen says why the ring may not start at t (empty: it may), and until when.
+func (s *State) frozen(r *RingState, at time.Time) (string, time.Time) {
+	if s.BreakGlass != nil || s.Plan.Kind == KindRollback { // a rollback is never frozen
+		return "", time.Time{}
+	}
+	if s.Switch != nil {
+		return fmt.Sprintf("the stop-the-line switch is on (by %s: %s)", s.Switch.Actor, s.Switch.Reason), time.Time{}
+	}
+	return r.Plan.Freeze.Blocked(at)
+}
+
+// setSwitch folds the stop-the-line switch as seen now; a ring it held is entered again.
+func (s *State) setSwitch(sw *Switch, at time.Time) []Command {
+	was := s.Switch
+	s.Switch = sw
+	if was != nil && sw == nil && s.Phase == PhaseBlocked {
+		return s.enterRing(at)
+	}
+	return nil
+}
+
+// quiet says whether nothing of the run is under way: no Terraform run, gate, bake or drift check.
+func (s *State) quiet() bool {
+	r := s.Rings[s.Ring]
+	return s.inFlight(nil, TApplying, TGating, TRollingBack) == 0 && r.Phase != RBaking && r.Phase != RDriftCheck
+}
+
+// abort ends the run on an operator's word: nothing new starts, gates and bakes stop, Terraform
+// runs under way finish; then the run is aborted, or (Outcome "rollback") everything it changed
+// is rolled back first, newest ring first. A rollback already under way goes on to its end.
+func (s *State) abort(ev Event) []Command {
+	if s.Aborted != nil || s.Phase == PhaseRollingBack {
+		return nil
+	}
+	s.Aborted = &ApprovalRecord{Actor: ev.Actor, At: ev.At, Reason: ev.Message}
+	why := fmt.Sprintf("aborted by %s: %s", ev.Actor, ev.Message)
+	r := s.Rings[s.Ring]
+	var cmds []Command
+	switch r.Phase {
+	case RFrozen:
+		cmds = append(cmds, Command{Kind: CmdCancelWait, Ring: r.Plan.Name})
+	case RBaking:
+		cmds = append(cmds, Command{Kind: CmdCancelBake, Ring: r.Plan.Name})
+	}
+	s.Paused = nil
+	if ev.Outcome == "rollback" {
+		s.abortRollback = true
+		return append(cmds, s.halt(r, ev.At, why)...)
+	}
+	r.Phase, r.Reason, r.Ended = RHalted, why, ev.At
+	s.Phase, s.Reason = PhaseAborting, why
+	cmds = append(cmds, record(RingHalted, r.Plan.Name, why))
+	if gating := s.targetsIn(r, TGating); len(gating) > 0 {
+		cmds = append(cmds, Command{Kind: CmdCancelGates, Ring: r.Plan.Name, Targets: gating})
+	}
+	return append(cmds, s.progress(ev.At)...)
 }
 
 func (s *State) nextRing(at time.Time) []Command {
@@ -329,7 +546,7 @@ func (s *State) finish(outcome string) []Command {
 func (s *State) targetFailed(t *TargetState, at time.Time) []Command {
 	r := s.Rings[t.Ring]
 	r.Failures++
-	if r.Phase != RApplying || s.Phase != PhaseRunning {
+	if r.Phase != RApplying || s.Phase == PhaseRollingBack || s.Phase == PhaseAborting {
 		return s.progress(at)
 	}
 	if r.Failures > r.Plan.MaxFailures {
@@ -387,12 +604,23 @@ func (s *State) progress(at time.Time) []Command {
 	switch s.Phase {
 	case PhaseRollingBack:
 		return s.progressRollback()
+	case PhaseAborting:
+		if s.inFlight(nil, TApplying, TGating, TRollingBack) == 0 {
+			return s.finish(PhaseAborted)
+		}
+		return nil
 	case PhaseRunning:
 	default:
 		return nil
 	}
 	r := s.Rings[s.Ring]
 	if r.Phase != RApplying {
+		return nil
+	}
+	if s.Paused != nil { // nothing new starts; the run is paused once what is under way settled
+		if s.quiet() {
+			s.Phase = PhasePaused
+		}
 		return nil
 	}
 	var cmds []Command
@@ -428,6 +656,8 @@ func (s *State) progress(at time.Time) []Command {
 	cmds = append(cmds, record(RingPassed, r.Plan.Name, ""))
 	return append(cmds, s.nextRing(at)...)
 }
+
+
 
 func (s *State) progressRollback() []Command {
 	if s.inFlight(nil, TApplying, TGating) > 0 {
@@ -487,7 +717,11 @@ func (s *State) buildRollback() []Command {
 		return out
 	}
 	s.rollbackGroups = [][]string{}
-	switch r.Plan.Rollback {
+	scope := r.Plan.Rollback
+	if s.abortRollback {
+		scope = "run"
+	}
+	switch scope {
 	case RollbackNone:
 	case "target":
 		s.rollbackGroups = append(s.rollbackGroups, changed(s.Ring, !r.gateFail))
@@ -543,7 +777,10 @@ func (s *State) InFlight() []Command {
 			cmds = append(cmds, Command{Kind: CmdBake, Ring: r.Plan.Name, Until: r.BakeUntil, Gates: r.Plan.RingGates})
 		case RApproval:
 			cmds = append(cmds, Command{Kind: CmdAwaitApproval, Ring: r.Plan.Name})
+		case RDriftCheck:
+			cmds = append(cmds, Command{Kind: CmdDriftCheck, Ring: r.Plan.Name, Targets: s.deployed(r)})
 		}
+		// A frozen ring is entered again by run.resumed itself (the window may have opened).
 	}
 	return cmds
 }
@@ -591,7 +828,7 @@ func (s *State) override(ev Event) []Command {
 	if t == nil || t.Phase != TInconclusive {
 		return nil
 	}
-	if s.Phase == PhaseWaiting {
+	if s.Phase == PhaseWaiting || s.Phase == PhasePaused {
 		s.Phase = PhaseRunning
 	}
 	t.Message, t.Ended = why, ev.At

@@ -37,6 +37,18 @@ type ApplyResult struct {
 	Public  map[string]any // the outputs safe to journal and print (sensitive values redacted)
 }
 
+// DriftChecker is a Provisioner that can tell whether a target's infrastructure drifted from
+// what release rel last applied (a refresh-only plan).
+type DriftChecker interface {
+	Drift(ctx context.Context, target string, rel ReleaseRef) (DriftReport, error)
+}
+
+// DriftReport is one target's drift: whether it drifted, and the resource addresses that did.
+type DriftReport struct {
+	Drifted   bool     `json:"drifted"`
+	Resources []string `json:"resources,omitempty"`
+}
+
 // GateRunner evaluates health gates.
 type GateRunner interface {
 	// Target evaluates req.Gates on one target until each gives a verdict or ctx ends; it reports
@@ -112,6 +124,13 @@ type Executor struct {
 	Retry RetryPolicy
 	// Breaker opens a boundary's circuit after consecutive transient failures there.
 	Breaker BreakerPolicy
+	// Inbox brings what changed outside this process while the run goes on, read every PollEvery
+	// (default 1s) and once before the first round: events other processes journaled for the run
+	// after seq `after` (an operator's pause, abort, approval or override; Seq set), and events
+	// that only this process can know and must journal (Seq 0: the stop-the-line switch changed).
+	// Nil: nothing from outside reaches a running run.
+	Inbox     func(ctx context.Context, s *State, after int64) ([]Event, error)
+	PollEvery time.Duration
 
 	mu       sync.Mutex
 	checked  map[string]*preflight // by ring and boundary
@@ -173,7 +192,11 @@ func (x *Executor) Run(ctx context.Context, s *State, first Event) error {
 	var queue []Event // events produced locally (no worker), handled in order
 	active := 0
 	gateCancel := map[string]context.CancelFunc{}
+	waits := map[string]context.CancelFunc{} // a frozen ring's wait and a bake, by "kind/ring"
 	var failure error
+	own := map[int64]bool{} // seqs this process journaled that the inbox has not read past yet
+	var after int64         // the inbox has read the journal up to here
+	var seen []Event        // journaled by others, folded in this round: observed after the commit
 
 	// A round: the events at hand are folded into the state by Decide, each followed by the
 	// records its commands imply; the whole round is journaled in one transaction; only then is
@@ -228,7 +251,42 @@ func (x *Executor) Run(ctx context.Context, s *State, first Event) error {
 			case CmdBake:
 				record(Event{Type: RingBakeStarted, Ring: c.Ring, Message: "until " + c.Until.Format(time.RFC3339)})
 				toStart = append(toStart, func() {
-					spawn(&active, msgs, func(send func(Event)) message { return x.bake(softCtx, c, s.Plan.Release, send) })
+					bctx, cancel := context.WithCancel(softCtx)
+					waits["bake/"+c.Ring] = cancel
+					spawn(&active, msgs, func(send func(Event)) message { return x.bake(bctx, c, s.Plan.Release, send) })
+				})
+			case CmdAwaitWindow:
+				toStart = append(toStart, func() {
+					wctx, cancel := context.WithCancel(softCtx)
+					waits["window/"+c.Ring] = cancel
+					spawn(&active, msgs, func(send func(Event)) message { return x.awaitWindow(wctx, c) })
+				})
+			case CmdCancelWait, CmdCancelBake:
+				key := "window/" + c.Ring
+				if c.Kind == CmdCancelBake {
+					key = "bake/" + c.Ring
+				}
+				toStart = append(toStart, func() {
+					if cancel, ok := waits[key]; ok {
+						cancel()
+						delete(waits, key)
+					}
+				})
+			case CmdDriftCheck:
+				toStart = append(toStart, func() {
+					rels := map[string]ReleaseRef{}
+					for _, name := range c.Targets { // here, between rounds: s is not changing
+						if t := s.Targets[name]; t != nil && t.Current != nil {
+							rels[name] = *t.Current
+						}
+					}
+					bounds := map[string]string{}
+					for _, name := range c.Targets {
+						if t := s.Targets[name]; t != nil {
+							bounds[name] = t.Plan.Boundary
+						}
+					}
+					spawn(&active, msgs, func(send func(Event)) message { return x.driftCheck(softCtx, c, rels, bounds) })
 				})
 			}
 		}
@@ -241,19 +299,25 @@ func (x *Executor) Run(ctx context.Context, s *State, first Event) error {
 	commit := func() {
 		evs, starts := pending, toStart
 		pending, toStart = nil, nil
-		if failure != nil || len(evs) == 0 && len(starts) == 0 {
+		if failure != nil || len(evs) == 0 && len(starts) == 0 && len(seen) == 0 {
 			return
 		}
-		if err := x.Store.Append(context.WithoutCancel(ctx), evs...); err != nil {
-			failure = fmt.Errorf("journal: %w", err)
-			stop()
-			return
+		if len(evs) > 0 {
+			if err := x.Store.Append(context.WithoutCancel(ctx), evs...); err != nil {
+				failure = fmt.Errorf("journal: %w", err)
+				stop()
+				return
+			}
+		}
+		for _, ev := range evs {
+			own[ev.Seq] = true
 		}
 		if x.Observe != nil {
-			for _, ev := range evs {
+			for _, ev := range append(seen, evs...) {
 				x.Observe(ev)
 			}
 		}
+		seen = nil
 		if softCtx.Err() != nil || closed(x.Drain) {
 			return // interrupted or draining: what the journal says is under way is re-driven on resume
 		}
@@ -262,10 +326,47 @@ func (x *Executor) Run(ctx context.Context, s *State, first Event) error {
 		}
 	}
 
+	// poll folds what the inbox brings: events others journaled (kept out of this round's
+	// append) and events for this process to journal.
+	poll := func() {
+		if x.Inbox == nil || failure != nil {
+			return
+		}
+		evs, err := x.Inbox(ctx, s, after)
+		if err != nil {
+			return // the inbox is best effort: the next poll tries again, and the journal keeps everything
+		}
+		for _, ev := range evs {
+			if ev.Seq == 0 {
+				handle(ev)
+				continue
+			}
+			after = max(after, ev.Seq)
+			if own[ev.Seq] {
+				continue
+			}
+			seen = append(seen, ev)
+			plan(Decide(s, ev))
+		}
+		for seq := range own {
+			if seq <= after {
+				delete(own, seq)
+			}
+		}
+	}
+	var tick <-chan time.Time
+	if x.Inbox != nil {
+		t := time.NewTicker(x.pollEvery())
+		defer t.Stop()
+		tick = t.C
+	}
+
 	handle(first)
 	if first.Type == RunResumed {
 		plan(s.InFlight())
 	}
+	commit()
+	poll()
 	commit()
 	for failure == nil && (active > 0 || len(queue) > 0) {
 		if len(queue) > 0 {
@@ -277,7 +378,15 @@ func (x *Executor) Run(ctx context.Context, s *State, first Event) error {
 			commit()
 			continue
 		}
-		round := []message{<-msgs}
+		var round []message
+		select {
+		case m := <-msgs:
+			round = append(round, m)
+		case <-tick:
+			poll()
+			commit()
+			continue
+		}
 	drain:
 		for len(round) < 512 {
 			select {
@@ -308,10 +417,17 @@ func (x *Executor) Run(ctx context.Context, s *State, first Event) error {
 	if failure != nil {
 		return failure
 	}
-	if !Terminal(s.Phase) && s.Phase != PhaseWaiting {
+	if !Terminal(s.Phase) && s.Phase != PhaseWaiting && s.Phase != PhasePaused && s.Phase != PhaseBlocked {
 		return ErrInterrupted
 	}
 	return nil
+}
+
+func (x *Executor) pollEvery() time.Duration {
+	if x.PollEvery <= 0 {
+		return time.Second
+	}
+	return x.PollEvery
 }
 
 // closed says whether ch (nil: never) is closed.
@@ -679,4 +795,76 @@ func (x *Executor) bake(ctx context.Context, c Command, rel ReleaseRef, send fun
 		return message{ev: Event{Type: RingGateFailed, Ring: c.Ring, Gate: v.Gate, Message: v.Message}}
 	}
 	return message{ev: Event{Type: RingBaked, Ring: c.Ring, Message: v.Message}}
+}
+
+// awaitWindow holds a frozen ring until its window opens (c.Until; zero: until it is cancelled,
+// when the switch goes off or the glass is broken).
+func (x *Executor) awaitWindow(ctx context.Context, c Command) message {
+	var at <-chan time.Time
+	if !c.Until.IsZero() {
+		t := time.NewTimer(max(c.Until.Sub(x.Clock.Now()), 0))
+		defer t.Stop()
+		at = t.C
+	}
+	select {
+	case <-ctx.Done():
+		return message{drop: true}
+	case <-at:
+		return message{ev: Event{Type: RingWindowCheck, Ring: c.Ring}}
+	}
+}
+
+// driftCheck runs a refresh-only plan of each target at the release it runs, through the same
+// bulkheads as any Terraform run, and reports what drifted.
+func (x *Executor) driftCheck(ctx context.Context, c Command, rels map[string]ReleaseRef, bounds map[string]string) message {
+	dc, ok := x.Provisioner.(DriftChecker)
+	if !ok {
+		return message{ev: Event{Type: RingDriftChecked, Ring: c.Ring, Outcome: "error", Message: "this provisioner cannot check drift"}}
+	}
+	type result struct {
+		name string
+		rep  DriftReport
+		err  error
+	}
+	results := make([]result, len(c.Targets))
+	var wg sync.WaitGroup
+	for i, name := range c.Targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i].name = name
+			release, err := x.acquire(ctx, bounds[name])
+			if err != nil {
+				results[i].err = err
+				return
+			}
+			defer release()
+			results[i].rep, results[i].err = dc.Drift(ctx, name, rels[name])
+		}()
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return message{drop: true}
+	}
+	ev := Event{Type: RingDriftChecked, Ring: c.Ring, Outcome: "clean"}
+	var notes []string
+	for _, r := range results {
+		switch {
+		case r.err != nil:
+			ev.Outcome = "error"
+			ev.Targets = append(ev.Targets, r.name)
+			notes = append(notes, fmt.Sprintf("%s: could not check: %v", r.name, r.err))
+		case r.rep.Drifted:
+			if ev.Outcome == "clean" {
+				ev.Outcome = "drift"
+			}
+			ev.Targets = append(ev.Targets, r.name)
+			notes = append(notes, fmt.Sprintf("%s: %s drifted", r.name, strings.Join(r.rep.Resources, ", ")))
+		}
+	}
+	if len(notes) == 0 {
+		notes = append(notes, fmt.Sprintf("%d target(s) match their state", len(c.Targets)))
+	}
+	ev.Message = strings.Join(notes, "; ")
+	return message{ev: ev}
 }

@@ -23,6 +23,9 @@ func (m *memStore) Append(_ context.Context, evs ...Event) error {
 	if m.fail != nil {
 		return m.fail
 	}
+	for i := range evs {
+		evs[i].Seq = int64(len(m.events) + i + 1)
+	}
 	m.events = append(m.events, evs...)
 	return nil
 }

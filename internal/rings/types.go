@@ -31,6 +31,15 @@ type Plan struct {
 	Kind    string     `json:"kind"`
 	Release ReleaseRef `json:"release"`
 	Rings   []RingPlan `json:"rings"`
+	// Review: the plans a person reviewed (rollout plan --save), and whether destroying protected
+	// resource types was allowed; the provisioner refuses an apply that differs.
+	Review *Review `json:"review,omitempty"`
+}
+
+// Review is what a release's run must match: per target, the digest of the reviewed plan.
+type Review struct {
+	Digests      map[string]string `json:"digests,omitempty"`
+	AllowDestroy string            `json:"allowDestroy,omitempty"` // who allowed destroying protected types, and why
 }
 
 type RingPlan struct {
@@ -45,7 +54,20 @@ type RingPlan struct {
 	Approval    bool          `json:"approval,omitempty"`
 	Approvers   []string      `json:"approvers,omitempty"`
 	Quorum      int           `json:"quorum,omitempty"`
+	// Freeze is when the ring may not start (deny windows, or outside its allow windows): the
+	// global, boundary and ring calendars combined when the run started.
+	Freeze *Freeze `json:"freeze,omitempty"`
+	// DriftCheck: before the ring's first apply, a refresh-only plan of each of its targets that
+	// has a last known good; block stops the run on drift until acknowledged, warn records it.
+	DriftCheck string `json:"driftCheck,omitempty"` // off | warn | block
 }
+
+// Drift check modes of a ring.
+const (
+	DriftOff   = "off"
+	DriftWarn  = "warn"
+	DriftBlock = "block"
+)
 
 // RollbackNone is the scope of a manual rollback run: a failed target is reported, never undone.
 const RollbackNone = "none"
@@ -106,6 +128,24 @@ const (
 	// TargetOrphansKilled records processes a dead run of this tool had left running in the
 	// target's working directory (Terraform's children), killed before the target ran again.
 	TargetOrphansKilled EventType = "target.orphans_killed"
+
+	// Operators, from any process (the running one reads them from the journal as they come):
+	// pause holds the run before anything new starts (what is under way finishes), unpause goes on;
+	// abort stops it for good (Outcome "rollback": after rolling back everything it changed).
+	RunPaused         EventType = "run.paused"
+	RunUnpaused       EventType = "run.unpaused"
+	RunAbortRequested EventType = "run.abort_requested"
+	// Freeze: the stop-the-line switch as the running process saw it change (Switch: on, else off),
+	// a break-glass override for the rest of the run (Actor, Message: why), a ring that may not start
+	// now (record; Message says why and until when), and the time check of a waiting frozen ring.
+	FreezeChanged   EventType = "freeze.changed"
+	FreezeBroken    EventType = "freeze.break_glass"
+	RingFrozen      EventType = "ring.frozen"
+	RingWindowCheck EventType = "ring.window_check"
+	// Drift: the ring's pre-promotion drift check (Targets: those that drifted; Outcome drift,
+	// clean or error) and an operator's acknowledgement of it.
+	RingDriftChecked EventType = "ring.drift_checked"
+	DriftAcknowledged EventType = "ring.drift_acknowledged"
 )
 
 // Event is one record of a run's journal. Inputs to Decide come from the executor or an operator;
@@ -133,6 +173,16 @@ type Event struct {
 	// Boundary is the boundary a boundary.* record is about; Identity what preflight proved there.
 	Boundary string    `json:"boundary,omitempty"`
 	Identity *Identity `json:"identity,omitempty"`
+	// Switch is the stop-the-line switch when it is on: on run.started, run.resumed and
+	// freeze.changed (absent there: off).
+	Switch *Switch `json:"switch,omitempty"`
+}
+
+// Switch is the fleet's stop-the-line switch, as set by `rollout freeze on`.
+type Switch struct {
+	Actor  string    `json:"actor"`
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
 }
 
 // Identity is what a boundary's preflight proved; it never holds a secret.
@@ -173,6 +223,10 @@ const (
 	CmdAwaitApproval CommandKind = "await_approval" // nothing can proceed until Ring is approved
 	CmdFinish        CommandKind = "finish"         // the run reached Outcome
 	CmdRecord        CommandKind = "record"         // journal a decision (Type, Ring, Target, Message); nothing to run
+	CmdAwaitWindow   CommandKind = "await_window"   // Ring is frozen until Until: send ring.window_check then
+	CmdCancelWait    CommandKind = "cancel_wait"    // Ring is no longer frozen: stop its await_window
+	CmdCancelBake    CommandKind = "cancel_bake"    // stop Ring's bake (the run was aborted)
+	CmdDriftCheck    CommandKind = "drift_check"    // refresh-only plans of Targets, then ring.drift_checked
 )
 
 type Command struct {
@@ -193,16 +247,20 @@ type Command struct {
 // Run phases and outcomes.
 const (
 	PhaseRunning        = "running"
-	PhaseWaiting        = "waiting" // for an approval
+	PhaseWaiting        = "waiting" // for an approval, a gate verdict or a drift acknowledgement
+	PhasePaused         = "paused"  // by an operator; nothing under way
+	PhaseBlocked        = "blocked" // the next ring is frozen (a deny window or the stop-the-line switch)
+	PhaseAborting       = "aborting"
 	PhaseRollingBack    = "rolling_back"
 	PhaseSucceeded      = "succeeded"
 	PhaseRolledBack     = "rolled_back"
 	PhaseRollbackFailed = "rollback_failed"
+	PhaseAborted        = "aborted"
 )
 
 // Terminal says whether a run in this phase is over.
 func Terminal(phase string) bool {
-	return phase == PhaseSucceeded || phase == PhaseRolledBack || phase == PhaseRollbackFailed
+	return phase == PhaseSucceeded || phase == PhaseRolledBack || phase == PhaseRollbackFailed || phase == PhaseAborted
 }
 
 type noteKey struct{}
