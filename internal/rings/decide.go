@@ -657,8 +657,6 @@ func (s *State) progress(at time.Time) []Command {
 	return append(cmds, s.nextRing(at)...)
 }
 
-
-
 func (s *State) progressRollback() []Command {
 	if s.inFlight(nil, TApplying, TGating) > 0 {
 		return nil // wait for forward work in flight to settle

@@ -144,7 +144,7 @@ const (
 	RingWindowCheck EventType = "ring.window_check"
 	// Drift: the ring's pre-promotion drift check (Targets: those that drifted; Outcome drift,
 	// clean or error) and an operator's acknowledgement of it.
-	RingDriftChecked EventType = "ring.drift_checked"
+	RingDriftChecked  EventType = "ring.drift_checked"
 	DriftAcknowledged EventType = "ring.drift_acknowledged"
 )
 
