@@ -547,3 +547,35 @@ func TestKeptReports(t *testing.T) {
 		}
 	})
 }
+
+func TestEventsAfterAndTheSwitch(t *testing.T) {
+	each(t, func(t *testing.T, open func() Store) {
+		s, other := open(), open()
+		newRun(t, s, "r1", "v1")
+		for _, typ := range []rings.EventType{rings.RunStarted, rings.RingStarted, rings.RunPaused} {
+			if err := s.Append(ctx, rings.Event{RunID: "r1", At: time.Now(), Type: typ}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		evs, err := other.EventsAfter(ctx, "r1", 1)
+		if err != nil || len(evs) != 2 || evs[0].Seq != 2 || evs[1].Type != rings.RunPaused {
+			t.Fatalf("EventsAfter(1) = %+v, %v", evs, err)
+		}
+		if sw, err := s.Switch(ctx); sw != nil || err != nil {
+			t.Fatalf("a new journal's switch: %+v %v", sw, err)
+		}
+		at := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+		if err := other.SetSwitch(ctx, true, rings.Switch{Actor: "sre", Reason: "incident 42", At: at}); err != nil {
+			t.Fatal(err)
+		}
+		if sw, err := s.Switch(ctx); err != nil || sw == nil || sw.Actor != "sre" || sw.Reason != "incident 42" || !sw.At.Equal(at) {
+			t.Fatalf("switch on: %+v %v", sw, err)
+		}
+		if err := s.SetSwitch(ctx, false, rings.Switch{Actor: "sre", Reason: "resolved", At: at.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		if sw, err := other.Switch(ctx); sw != nil || err != nil {
+			t.Fatalf("switch off: %+v %v", sw, err)
+		}
+	})
+}

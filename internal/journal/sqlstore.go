@@ -283,6 +283,44 @@ func (s *sqlStore) AllEvents(ctx context.Context, fn func(rings.Event) error) er
 	return s.events(ctx, fn, `SELECT data FROM events ORDER BY id`)
 }
 
+func (s *sqlStore) EventsAfter(ctx context.Context, runID string, seq int64) ([]rings.Event, error) {
+	var out []rings.Event
+	err := s.events(ctx, func(ev rings.Event) error {
+		out = append(out, ev)
+		return nil
+	}, `SELECT data FROM events WHERE run_id = ? AND seq > ? ORDER BY seq`, runID, seq)
+	return out, err
+}
+
+func (s *sqlStore) SetSwitch(ctx context.Context, on bool, sw rings.Switch) error {
+	flag := 0
+	if on {
+		flag = 1
+	}
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO freeze_switch(turned_on, actor, reason, at) VALUES (?,?,?,?)`), flag, sw.Actor, sw.Reason, formatTime(sw.At))
+	if err != nil {
+		return fmt.Errorf("set the stop-the-line switch: %w", err)
+	}
+	return nil
+}
+
+func (s *sqlStore) Switch(ctx context.Context) (*rings.Switch, error) {
+	var on int
+	var sw rings.Switch
+	var at string
+	err := s.db.QueryRowContext(ctx, `SELECT turned_on, actor, reason, at FROM freeze_switch ORDER BY id DESC LIMIT 1`).Scan(&on, &sw.Actor, &sw.Reason, &at)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("read the stop-the-line switch: %w", err)
+	case on == 0:
+		return nil, nil
+	}
+	sw.At = parseTime(at)
+	return &sw, nil
+}
+
 func (s *sqlStore) LastSeq(ctx context.Context, runID string) (int64, error) {
 	var n int64
 	err := s.db.QueryRowContext(ctx, s.q(`SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id = ?`), runID).Scan(&n)

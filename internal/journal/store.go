@@ -66,6 +66,15 @@ type Store interface {
 	// Lease describes the current lease, or nil when nobody holds one.
 	Lease(ctx context.Context) (*LeaseInfo, error)
 
+	// EventsAfter returns a run's events numbered after seq, by Seq: what a running process has
+	// not seen yet (an operator's pause or abort, written by another process).
+	EventsAfter(ctx context.Context, runID string, seq int64) ([]rings.Event, error)
+
+	// SetSwitch turns the fleet's stop-the-line switch on or off (not fenced: an operator acts
+	// whoever holds the lease); Switch returns it when on, nil when off.
+	SetSwitch(ctx context.Context, on bool, sw rings.Switch) error
+	Switch(ctx context.Context) (*rings.Switch, error)
+
 	// LastSeq is the number of a run's last event (0 when it has none).
 	LastSeq(ctx context.Context, runID string) (int64, error)
 	// SaveReport keeps a report derived from a run's events up to seq, in format version; it is
