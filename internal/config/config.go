@@ -42,6 +42,11 @@ type Config struct {
 	State      string    // the journal: "", "sqlite", "sqlite:PATH" or a postgres:// URL without a password
 	// Environments are the directories (relative to Root) whose **/*.yaml files declare targets.
 	Environments []string
+	// Freeze is the fleet-wide freeze calendar (nil: none).
+	Freeze *Freeze
+	// Protect lists resource types (aws_db_instance, ...) that no plan may destroy or replace
+	// unless the run was started with --allow-destroy.
+	Protect []string
 }
 
 type Release struct {
@@ -93,6 +98,7 @@ type Boundary struct {
 	AssumeRole     []AssumeRole      // aws: a role chain, assumed in order
 	PassEnv        []string          // extra variables of rollout's environment this boundary's runs see
 	Approvers      []string          // a ring with targets here needs approval, by one of these
+	Freeze         *Freeze           // the boundary's freeze calendar
 	Backend        *Backend          // the state backend convention for new targets (rollout env add); values are templates over .Target
 	RateLimit      float64           // Terraform runs started per second in this boundary; 0: no limit
 	Line           int               // where it is declared in rollout.yaml
@@ -256,6 +262,8 @@ type Ring struct {
 	RingGates   []string
 	Rollback    string
 	Approval    Approval
+	Freeze      *Freeze
+	DriftCheck  string   // off | warn | block
 	Targets     []string // resolved target names, in declaration order
 }
 
@@ -344,7 +352,9 @@ func parseDoc(data []byte, w walker) *yaml.Node {
 func (c *Config) parseMain(data []byte, errs *Errors) {
 	w := walker{file: c.rel(c.File), errs: errs}
 	root := parseDoc(data, w)
-	top := w.fields(root, "", "release", "defaults", "boundaries", "gates", "rings", "state", "environments")
+	top := w.fields(root, "", "release", "defaults", "boundaries", "gates", "rings", "state", "environments", "freeze", "protect")
+	c.Freeze = parseFreeze(w, "freeze", top["freeze"])
+	c.Protect = w.strings(top["protect"], "protect")
 	c.Environments = w.strings(top["environments"], "environments")
 	if top["environments"] == nil {
 		c.Environments = []string{"environments"}
@@ -418,7 +428,7 @@ func (c *Config) parseMain(data []byte, errs *Errors) {
 		path := "boundaries." + name
 		b := &Boundary{Name: name, Line: n.Line, Lines: map[string]int{}}
 		f := w.fields(n, path, "cloud", "environment", "endpoints", "identity", "partition", "universeDomain",
-			"maxParallel", "providerMirror", "regions", "passEnv", "rateLimit", "approvers", "backend")
+			"maxParallel", "providerMirror", "regions", "passEnv", "rateLimit", "approvers", "backend", "freeze")
 		for k, v := range f {
 			b.Lines[k] = v.Line
 		}
@@ -439,6 +449,7 @@ func (c *Config) parseMain(data []byte, errs *Errors) {
 		b.Regions = w.strings(f["regions"], path+".regions")
 		b.PassEnv = w.envNames(f["passEnv"], path+".passEnv")
 		b.Approvers = w.strings(f["approvers"], path+".approvers")
+		b.Freeze = parseFreeze(w, path+".freeze", f["freeze"])
 		if bn := f["backend"]; bn != nil {
 			bf := w.fields(bn, path+".backend", "type", "config")
 			b.Backend = &Backend{Type: w.str(bf["type"], path+".backend.type"), Config: w.anyMap(bf["config"], path+".backend.config")}
@@ -794,7 +805,7 @@ func parsePrometheus(w walker, path string, n *yaml.Node) *PrometheusCheck {
 }
 
 func parseRing(w walker, path string, n *yaml.Node, defaultParallel int) *Ring {
-	f := w.fields(n, path, "name", "targets", "maxParallel", "maxFailures", "gates", "bake", "ringGates", "rollback", "approval")
+	f := w.fields(n, path, "name", "targets", "maxParallel", "maxFailures", "gates", "bake", "ringGates", "rollback", "approval", "freeze", "driftCheck")
 	r := &Ring{Name: w.str(f["name"], path+".name")}
 	if r.Name == "" {
 		w.fail(n, path+".name", "is required")
@@ -825,6 +836,15 @@ func parseRing(w walker, path string, n *yaml.Node, defaultParallel int) *Ring {
 	case RollbackTarget, RollbackRing, RollbackRun:
 	default:
 		w.fail(f["rollback"], path+".rollback", "must be target, ring or run, got %q", r.Rollback)
+	}
+	r.Freeze = parseFreeze(w, path+".freeze", f["freeze"])
+	r.DriftCheck = w.str(f["driftCheck"], path+".driftCheck")
+	switch r.DriftCheck {
+	case "":
+		r.DriftCheck = "off"
+	case "off", "warn", "block":
+	default:
+		w.fail(f["driftCheck"], path+".driftCheck", "must be off, warn or block, got %q", r.DriftCheck)
 	}
 	ap := w.fields(f["approval"], path+".approval", "required", "approvers", "quorum")
 	r.Approval = Approval{

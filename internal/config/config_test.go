@@ -216,3 +216,46 @@ func TestBoundaryApproversTightenRings(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestFreezeCalendarsCombine(t *testing.T) {
+	main := strings.Replace(baseMain, "boundaries:\n  local-a: {cloud: local}\n", `freeze:
+  timezone: Europe/Berlin
+  deny:
+    - {name: year-end, from: 2026-12-20, to: 2027-01-04}
+boundaries:
+  local-a:
+    cloud: local
+    freeze:
+      whenFrozen: wait
+      allow:
+        - {days: [tue, wed], start: "09:00", end: "16:00"}
+`, 1)
+	main = strings.Replace(main, "    rollback: run\n", "    rollback: run\n    driftCheck: block\n    freeze:\n      deny:\n        - {name: fri, days: [fri], start: \"12:00\", end: \"24:00\"}\n", 1)
+	c, err := Load(writeFleet(t, main, baseTargets))
+	if err != nil {
+		t.Fatal(err)
+	}
+	canary := c.RingFreeze(c.Rings[0])
+	ber, _ := time.LoadLocation("Europe/Berlin")
+	if canary == nil || len(canary.Deny) != 1 || !canary.Deny[0].From.Equal(time.Date(2026, 12, 20, 0, 0, 0, 0, ber)) || len(canary.Allow) != 1 || !canary.Wait {
+		t.Fatalf("canary (global + local-a): %+v", canary)
+	}
+	rest := c.RingFreeze(c.Rings[1])
+	if rest == nil || len(rest.Deny) != 2 || len(rest.Allow) != 0 || rest.Wait || c.Rings[1].DriftCheck != "block" || c.Rings[0].DriftCheck != "off" {
+		t.Fatalf("rest (global + its own): %+v, drift %s", rest, c.Rings[1].DriftCheck)
+	}
+	for _, tc := range []struct{ bad, want string }{
+		{"{name: x, days: [fri], start: \"12:00\", end: \"25:00\"}", `rings[1].freeze.deny[0].end: "25:00" is not a time of day`},
+		{"{name: x, days: [fry], start: \"12:00\", end: \"13:00\"}", `rings[1].freeze.deny[0].days: unknown day "fry"`},
+		{"{name: x, from: 2026-12-24}", `rings[1].freeze.deny[0].to: is required`},
+		{"{name: x, from: 2026-12-24, to: 2026-12-01}", `rings[1].freeze.deny[0].to: must be after from`},
+		{"{name: x, from: tomorrow, to: 2026-12-01}", `rings[1].freeze.deny[0].from: want a date`},
+		{"{name: x}", `rings[1].freeze.deny[0]: give from and to (dated), or days, start and end (weekly)`},
+	} {
+		bad := strings.Replace(main, `{name: fri, days: [fri], start: "12:00", end: "24:00"}`, tc.bad, 1)
+		_, err := Load(writeFleet(t, bad, baseTargets))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want %q", tc.bad, err, tc.want)
+		}
+	}
+}

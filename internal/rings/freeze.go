@@ -11,9 +11,10 @@ import (
 // windows outside which it may not start (none: always allowed). It lives in the run's plan, so
 // replaying a run decides the same way whatever the configuration says today.
 type Freeze struct {
-	Location string   `json:"location,omitempty"` // IANA time zone of the weekly windows; default UTC
-	Deny     []Window `json:"deny,omitempty"`
-	Allow    []Window `json:"allow,omitempty"`
+	Deny []Window `json:"deny,omitempty"`
+	// Allow: calendars (global, a boundary's, the ring's) that each allow some windows only; the
+	// ring may start inside a window of every one of them.
+	Allow [][]Window `json:"allow,omitempty"`
 	// Wait: a ring that may not start waits for the window to open; otherwise the run stops,
 	// blocked (exit 4), until it is started again.
 	Wait bool `json:"wait,omitempty"`
@@ -23,6 +24,7 @@ type Freeze struct {
 // an End not after Start ends on the next day).
 type Window struct {
 	Name  string    `json:"name,omitempty"`
+	Zone  string    `json:"zone,omitempty"` // IANA time zone of a weekly window; default UTC
 	From  time.Time `json:"from,omitzero"`
 	To    time.Time `json:"to,omitzero"`
 	Days  []string  `json:"days,omitempty"`  // mon tue wed thu fri sat sun
@@ -55,7 +57,7 @@ func (w Window) describe() string {
 }
 
 // occurrences returns the window's spans that could contain t or begin within the next week.
-func (w Window) occurrences(t time.Time, loc *time.Location) [][2]time.Time {
+func (w Window) occurrences(t time.Time) [][2]time.Time {
 	if len(w.Days) == 0 {
 		return [][2]time.Time{{w.From, w.To}}
 	}
@@ -63,6 +65,13 @@ func (w Window) occurrences(t time.Time, loc *time.Location) [][2]time.Time {
 	end, err2 := ClockMinutes(w.End)
 	if err1 != nil || err2 != nil {
 		return nil // refused when the configuration was loaded
+	}
+	loc := time.UTC
+	if w.Zone != "" {
+		var err error
+		if loc, err = time.LoadLocation(w.Zone); err != nil {
+			return nil // refused when the configuration was loaded
+		}
 	}
 	lt := t.In(loc)
 	var out [][2]time.Time
@@ -81,30 +90,18 @@ func (w Window) occurrences(t time.Time, loc *time.Location) [][2]time.Time {
 	return out
 }
 
-func (f *Freeze) location() *time.Location {
-	if f.Location == "" {
-		return time.UTC
-	}
-	loc, err := time.LoadLocation(f.Location)
-	if err != nil {
-		return time.UTC // refused when the configuration was loaded
-	}
-	return loc
-}
-
 // Blocked says whether a ring may not start at t: why (empty: it may), and the earliest time
 // after t it may (zero: none is known within a week of windows).
 func (f *Freeze) Blocked(t time.Time) (string, time.Time) {
 	if f == nil {
 		return "", time.Time{}
 	}
-	loc := f.location()
 	why := ""
 	at := t
 	for range 64 { // each step moves at to a window's edge; windows are few
 		moved := false
 		for _, w := range f.Deny {
-			for _, o := range w.occurrences(at, loc) {
+			for _, o := range w.occurrences(at) {
 				if !at.Before(o[0]) && at.Before(o[1]) {
 					if why == "" {
 						why = fmt.Sprintf("inside deny window %s", w.describe())
@@ -113,11 +110,11 @@ func (f *Freeze) Blocked(t time.Time) (string, time.Time) {
 				}
 			}
 		}
-		if len(f.Allow) > 0 {
+		for _, allow := range f.Allow {
 			inside := false
 			var next time.Time
-			for _, w := range f.Allow {
-				for _, o := range w.occurrences(at, loc) {
+			for _, w := range allow {
+				for _, o := range w.occurrences(at) {
 					if !at.Before(o[0]) && at.Before(o[1]) {
 						inside = true
 					}
@@ -128,7 +125,7 @@ func (f *Freeze) Blocked(t time.Time) (string, time.Time) {
 			}
 			if !inside {
 				if why == "" {
-					why = "outside every allow window"
+					why = "outside the allow windows " + describeAll(allow)
 				}
 				if next.IsZero() {
 					return why, time.Time{}
@@ -144,4 +141,12 @@ func (f *Freeze) Blocked(t time.Time) (string, time.Time) {
 		return "", time.Time{}
 	}
 	return why, at
+}
+
+func describeAll(ws []Window) string {
+	var out []string
+	for _, w := range ws {
+		out = append(out, w.describe())
+	}
+	return strings.Join(out, ", ")
 }

@@ -103,7 +103,7 @@ func TestFreezeWindowBlocksARingAndBreakGlassOpensIt(t *testing.T) {
 }
 
 func TestFreezeWaitModeAndWindowEnd(t *testing.T) {
-	fz := &Freeze{Wait: true, Location: "Europe/Berlin", Deny: []Window{{Days: []string{"fri"}, Start: "09:00", End: "18:00"}}}
+	fz := &Freeze{Wait: true, Deny: []Window{{Zone: "Europe/Berlin", Days: []string{"fri"}, Start: "09:00", End: "18:00"}}}
 	h, cmds := start(t, fleet(RingPlan{Name: "r", Targets: targets("t", 1), MaxParallel: 1, Freeze: fz}))
 	var until time.Time
 	for _, c := range cmds {
@@ -176,10 +176,12 @@ func TestFreezeCalendar(t *testing.T) {
 			time.Date(2026, 11, 27, 3, 0, 0, 0, time.UTC), "thu", time.Date(2026, 11, 27, 6, 0, 0, 0, time.UTC)},
 		{"dated", Freeze{Deny: []Window{{Name: "year-end", From: time.Date(2026, 12, 20, 0, 0, 0, 0, time.UTC), To: time.Date(2027, 1, 4, 0, 0, 0, 0, time.UTC)}}},
 			time.Date(2026, 12, 24, 0, 0, 0, 0, time.UTC), "year-end", time.Date(2027, 1, 4, 0, 0, 0, 0, time.UTC)},
-		{"allow", Freeze{Location: ber, Allow: []Window{{Days: []string{"mon", "tue", "wed", "thu"}, Start: "09:00", End: "16:00"}}},
-			t0, "outside every allow window", time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)},
-		{"deny then allow", Freeze{Deny: []Window{{Name: "d", Days: []string{"mon"}, Start: "00:00", End: "12:00"}}, Allow: []Window{{Days: []string{"mon", "tue"}, Start: "10:00", End: "16:00"}}},
+		{"allow", Freeze{Allow: [][]Window{{{Zone: ber, Days: []string{"mon", "tue", "wed", "thu"}, Start: "09:00", End: "16:00"}}}},
+			t0, "outside the allow windows", time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)},
+		{"deny then allow", Freeze{Deny: []Window{{Name: "d", Days: []string{"mon"}, Start: "00:00", End: "12:00"}}, Allow: [][]Window{{{Days: []string{"mon", "tue"}, Start: "10:00", End: "16:00"}}}},
 			time.Date(2026, 11, 30, 11, 0, 0, 0, time.UTC), "d", time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)},
+		{"two allow calendars", Freeze{Allow: [][]Window{{{Days: []string{"mon", "tue", "wed", "thu", "fri"}, Start: "00:00", End: "24:00"}}, {{Days: []string{"wed"}, Start: "10:00", End: "12:00"}}}},
+			time.Date(2026, 11, 30, 11, 0, 0, 0, time.UTC), "outside the allow windows", time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)},
 	}
 	for _, c := range cases {
 		why, till := c.f.Blocked(c.at)
