@@ -82,7 +82,7 @@ func expandRun(ctx context.Context, io IO, g globals, only []string) error {
 				fmt.Fprintf(io.Err, "ring %s runs no release yet: %v wait for its first release\n", r.Name, fresh)
 				continue
 			}
-			rp := rings.RingPlan{Name: r.Name, MaxParallel: r.MaxParallel, MaxFailures: r.MaxFailures, Gates: r.Gates, Rollback: rings.RollbackNone}
+			rp := rings.RingPlan{Name: r.Name, MaxParallel: r.MaxParallel, MaxFailures: r.MaxFailures, Gates: r.Gates, Rollback: rings.RollbackNone, Freeze: f.cfg.RingFreeze(r)}
 			for _, name := range fresh {
 				rp.Targets = append(rp.Targets, rings.TargetPlan{Name: name, Boundary: f.cfg.Target(name).Boundary, Release: *release})
 			}

@@ -28,6 +28,7 @@ type fleet struct {
 	store    journal.Store
 	bin      string
 	clouds   *clouds.Manager
+	detach   bool // execute journals the first round only (start --wait=false)
 }
 
 func openFleet(ctx context.Context, g globals, needBinary bool) (*fleet, error) {
@@ -168,7 +169,14 @@ func newID(prefix string) string {
 }
 
 // execute drives a run (new or resumed) to its end or to a wait, printing progress.
-func (f *fleet) execute(ctx context.Context, io IO, g globals, s *rings.State, first rings.Event) error {
+func (f *fleet) execute(ctx context.Context, io IO, g globals, s *rings.State, first rings.Event, more ...rings.Event) error {
+	if first.Type == rings.RunStarted || first.Type == rings.RunResumed {
+		sw, err := f.store.Switch(ctx)
+		if err != nil {
+			return err
+		}
+		first.Switch = sw
+	}
 	limits, rates := map[string]int{}, map[string]float64{}
 	for name, b := range f.cfg.Boundaries {
 		limits[name], rates[name] = b.MaxParallel, b.RateLimit
@@ -186,9 +194,20 @@ func (f *fleet) execute(ctx context.Context, io IO, g globals, s *rings.State, f
 	defer events.Close()
 	gates := &healthgate.Runner{Config: f.cfg, Clouds: f.clouds}
 	defer gates.Close()
+	prov := f.provisioner()
+	if len(f.cfg.Protect) > 0 || s.Plan.Review != nil || first.Plan != nil && first.Plan.Review != nil {
+		plan := s.Plan
+		if first.Plan != nil {
+			plan = *first.Plan
+		}
+		prov.Review = &provision.Review{Release: plan.Release.Name, Protect: f.cfg.Protect}
+		if plan.Review != nil {
+			prov.Review.Digests, prov.Review.AllowDestroy = plan.Review.Digests, plan.Review.AllowDestroy != ""
+		}
+	}
 	x := &rings.Executor{
 		Store:       f.store,
-		Provisioner: f.provisioner(),
+		Provisioner: prov,
 		Gates:       gates,
 		Observe: func(ev rings.Event) {
 			p.event(ev)
@@ -201,6 +220,9 @@ func (f *fleet) execute(ctx context.Context, io IO, g globals, s *rings.State, f
 			Max: f.cfg.Defaults.Retry.MaxInterval.D(), MaxElapsed: f.cfg.Defaults.Retry.MaxElapsed.D()},
 		Breaker:   rings.BreakerPolicy{ConsecutiveFailures: f.cfg.Defaults.Breaker.ConsecutiveFailures, OpenFor: f.cfg.Defaults.Breaker.OpenFor.D()},
 		Preflight: f.preflight(s),
+		Inbox:     f.inbox(s.RunID),
+		PollEvery: pollEvery(),
+		Detach:    f.detach,
 		WantsBaseline: func(gates []string) bool {
 			for _, g := range gates {
 				if gate := f.cfg.Gates[g]; gate != nil && gate.Compare != nil {
@@ -230,11 +252,43 @@ func (f *fleet) execute(ctx context.Context, io IO, g globals, s *rings.State, f
 		case <-ctx.Done():
 		}
 	}()
-	err = x.Run(ctx, s, first)
-	if errors.Is(err, rings.ErrInterrupted) {
+	err = x.Run(ctx, s, first, more...)
+	if errors.Is(err, rings.ErrInterrupted) && !f.detach {
 		return &ExitErr{Code: ExitError, Err: fmt.Errorf("run %s %w: continue with rollout resume %s (or rollout start --release %s)", s.RunID, err, s.RunID, s.Plan.Release.Name)}
 	}
 	return err
+}
+
+// inbox reads, while the run goes on, what other processes journaled for it (an operator's
+// pause, abort, approval, override or acknowledgement) and whether the stop-the-line switch
+// changed (journaled by this process as freeze.changed).
+func (f *fleet) inbox(runID string) func(ctx context.Context, s *rings.State, after int64) ([]rings.Event, error) {
+	return func(ctx context.Context, s *rings.State, after int64) ([]rings.Event, error) {
+		evs, err := f.store.EventsAfter(ctx, runID, after)
+		if err != nil {
+			return nil, err
+		}
+		sw, err := f.store.Switch(ctx)
+		if err != nil {
+			return evs, nil
+		}
+		if (sw == nil) != (s.Switch == nil) {
+			ev := rings.Event{Type: rings.FreezeChanged, Switch: sw, Outcome: "off"}
+			if sw != nil {
+				ev.Outcome, ev.Actor, ev.Message = "on", sw.Actor, sw.Reason
+			}
+			evs = append(evs, ev)
+		}
+		return evs, nil
+	}
+}
+
+// pollEvery is how often a running run reads its inbox: ROLLOUT_POLL_INTERVAL, default 1s.
+func pollEvery() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv("ROLLOUT_POLL_INTERVAL")); err == nil && d > 0 {
+		return d
+	}
+	return time.Second
 }
 
 // outcomeErr maps a run's phase to the CI contract.
@@ -246,8 +300,12 @@ func outcomeErr(s *rings.State) error {
 		return &ExitErr{Code: ExitGateFailed}
 	case rings.PhaseRollbackFailed:
 		return &ExitErr{Code: ExitRollbackFailed}
-	case rings.PhaseWaiting:
+	case rings.PhaseWaiting, rings.PhasePaused:
 		return &ExitErr{Code: ExitWaiting}
+	case rings.PhaseBlocked:
+		return &ExitErr{Code: ExitBlocked}
+	case rings.PhaseAborted:
+		return &ExitErr{Code: ExitError, Err: fmt.Errorf("run %s %s", s.RunID, s.Reason)}
 	}
 	return &ExitErr{Code: ExitError, Err: fmt.Errorf("run %s stopped in phase %s", s.RunID, s.Phase)}
 }

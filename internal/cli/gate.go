@@ -44,12 +44,12 @@ for start.`,
 				return &ExitErr{Code: ExitError, Err: errors.New("--reason is required: the journal keeps why a gate was overridden")}
 			}
 			who := actor(o.As)
-			return continueRun(cmd.Context(), io, g, args[0], "gate override", func(s *rings.State) (rings.Event, error) {
+			return continueRun(cmd.Context(), io, g, args[0], "gate override", func(s *rings.State) (rings.Event, []rings.Event, error) {
 				if err := inconclusive(s, o.Target, o.Ring, o.Gate); err != nil {
-					return rings.Event{}, err
+					return rings.Event{}, nil, err
 				}
 				// The verdict goes through the engine like any event, and the run continues here.
-				return rings.Event{Type: rings.GateOverridden, Target: o.Target, Ring: o.Ring, Gate: o.Gate, Outcome: o.Verdict, Actor: who, Message: o.Reason}, nil
+				return rings.Event{Type: rings.GateOverridden, Target: o.Target, Ring: o.Ring, Gate: o.Gate, Outcome: o.Verdict, Actor: who, Message: o.Reason}, nil, nil
 			})
 		},
 	}
@@ -89,22 +89,61 @@ func inconclusive(s *rings.State, target, ring, gate string) error {
 
 func newResumeCmd(io IO, g globals) *cobra.Command {
 	var as string
+	var glass breakGlass
 	cmd := &cobra.Command{
-		Use:   "resume RUN [--as NAME]",
-		Short: "Continue a waiting run; gates that were inconclusive are measured again",
-		Args:  cobra.ExactArgs(1),
+		Use:   "resume RUN [--as NAME] [--break-glass --reason TEXT]",
+		Short: "Continue a run: paused, waiting, blocked by a freeze, or interrupted; inconclusive gates are measured again",
+		Long: `Continue a run in this process: a paused run is unpaused; a run waiting on inconclusive gates
+measures them again; a run blocked by a freeze window or the stop-the-line switch starts its ring
+if the freeze is over (or with --break-glass, recorded with who and why), else stops again with
+exit 4; an interrupted run re-drives what was under way.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return continueRun(cmd.Context(), io, g, args[0], "resume", func(s *rings.State) (rings.Event, error) {
-				first := rings.Event{Type: rings.RunResumed, Actor: actor(as)}
-				if r := s.Rings[s.Ring]; s.Phase == rings.PhaseWaiting && (r.Phase == rings.RInconclusive || len(inconclusiveTargets(s)) > 0) {
+			who := actor(as)
+			if err := glass.check(); err != nil {
+				return err
+			}
+			return continueRun(cmd.Context(), io, g, args[0], "resume", func(s *rings.State) (rings.Event, []rings.Event, error) {
+				first := rings.Event{Type: rings.RunResumed, Actor: who}
+				var more []rings.Event
+				if s.Paused != nil {
+					more = append(more, rings.Event{Type: rings.RunUnpaused, Actor: who})
+				} else if r := s.Rings[s.Ring]; s.Phase == rings.PhaseWaiting && (r.Phase == rings.RInconclusive || len(inconclusiveTargets(s)) > 0) {
 					first.Type = rings.GatesRemeasure
 				}
-				return first, nil
+				return first, append(more, glass.events(who)...), nil
 			})
 		},
 	}
 	cmd.Flags().StringVar(&as, "as", "", "who resumes (default: the CI actor, else the OS user)")
+	glass.flags(cmd)
 	return cmd
+}
+
+// breakGlass is --break-glass --reason: freeze windows and the stop-the-line switch do not hold
+// the run any more, and the journal says who decided so and why.
+type breakGlass struct {
+	on     bool
+	reason string
+}
+
+func (b *breakGlass) flags(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&b.on, "break-glass", false, "start rings despite freeze windows and the stop-the-line switch (needs --reason; journaled)")
+	cmd.Flags().StringVar(&b.reason, "reason", "", "why (with --break-glass or --allow-destroy)")
+}
+
+func (b *breakGlass) check() error {
+	if b.on && b.reason == "" {
+		return &ExitErr{Code: ExitError, Err: errors.New("--break-glass needs --reason: the journal keeps why the freeze was overridden")}
+	}
+	return nil
+}
+
+func (b *breakGlass) events(who string) []rings.Event {
+	if !b.on {
+		return nil
+	}
+	return []rings.Event{{Type: rings.FreezeBroken, Actor: who, Message: b.reason}}
 }
 
 func inconclusiveTargets(s *rings.State) []string {
@@ -119,7 +158,7 @@ func inconclusiveTargets(s *rings.State) []string {
 
 // continueRun takes the fleet's lease, replays the run, and drives it on from the event first
 // returns (which may refuse), printing progress and the report as start does.
-func continueRun(ctx context.Context, io IO, g globals, runID, doing string, first func(*rings.State) (rings.Event, error)) error {
+func continueRun(ctx context.Context, io IO, g globals, runID, doing string, first func(*rings.State) (rings.Event, []rings.Event, error)) error {
 	f, err := openFleet(ctx, g, true)
 	if err != nil {
 		return err
@@ -137,7 +176,7 @@ func continueRun(ctx context.Context, io IO, g globals, runID, doing string, fir
 		if rings.Terminal(s.Phase) {
 			return &ExitErr{Code: ExitError, Err: fmt.Errorf("run %s already finished: %s", run.ID, s.Phase)}
 		}
-		ev, err := first(s)
+		ev, more, err := first(s)
 		if err != nil {
 			return &ExitErr{Code: ExitError, Err: err}
 		}
@@ -145,7 +184,7 @@ func continueRun(ctx context.Context, io IO, g globals, runID, doing string, fir
 			return err
 		}
 		fmt.Fprintf(io.Err, "%s: run %s of release %s (phase %s)\n", doing, run.ID, run.Release.Name, s.Phase)
-		return f.execute(ctx, io, g, s, ev)
+		return f.execute(ctx, io, g, s, ev, more...)
 	})
 	if err != nil {
 		return err

@@ -2,9 +2,12 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
 	"sync"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
@@ -15,6 +18,7 @@ import (
 type planOptions struct {
 	Release string
 	Vars    []string
+	Save    string
 }
 
 func newPlanCmd(io IO, g globals) *cobra.Command {
@@ -25,12 +29,17 @@ func newPlanCmd(io IO, g globals) *cobra.Command {
 		Long: `Plan a release on every target, in ring order, without changing anything: additions, changes
 and destructions per target, with replacements and deletions called out by resource address.
 It records the release (name, module digest, variables) as start would, so a later start of the
-same name applies exactly what was planned.`,
+same name applies exactly what was planned.
+
+--save FILE writes the plans for review: per target, the summary and a digest of every change
+the plan would make. rollout start --reviewed FILE then applies a target only if its plan at
+that time has the same digest (nothing changed since the review).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return planRun(cmd.Context(), io, g, o) },
 	}
 	cmd.Flags().StringVar(&o.Release, "release", "", "the release name (required)")
 	cmd.Flags().StringArrayVar(&o.Vars, "var", nil, "a release variable name=value (repeatable)")
+	cmd.Flags().StringVar(&o.Save, "save", "", "write the reviewed plans' digests to FILE, for start --reviewed FILE")
 	_ = cmd.MarkFlagRequired("release")
 	return cmd
 }
@@ -42,7 +51,28 @@ type targetPlan struct {
 	Current *rings.ReleaseRef  `json:"lastKnownGood,omitempty"`
 	Plan    *rings.PlanSummary `json:"plan,omitempty"`
 	Changes bool               `json:"changes"`
+	Digest  string             `json:"digest,omitempty"` // of what the plan changes (with --save)
 	Error   string             `json:"error,omitempty"`
+}
+
+// savedPlan is what plan --save writes and start --reviewed reads.
+type savedPlan struct {
+	V       int                   `json:"v"`
+	Release rings.ReleaseRef      `json:"release"`
+	Saved   time.Time             `json:"saved"`
+	Targets map[string]targetPlan `json:"targets"`
+}
+
+func readSavedPlan(path string) (*savedPlan, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--reviewed: %w", err)
+	}
+	var sp savedPlan
+	if err := json.Unmarshal(data, &sp); err != nil || sp.V != 1 || sp.Release.Digest == "" {
+		return nil, fmt.Errorf("--reviewed: %s is not a plan saved by rollout plan --save", path)
+	}
+	return &sp, nil
 }
 
 func planRun(ctx context.Context, io IO, g globals, o *planOptions) error {
@@ -72,8 +102,16 @@ func planRun(ctx context.Context, io IO, g globals, o *planOptions) error {
 			results := make([]targetPlan, len(r.Targets))
 			for i, t := range r.Targets {
 				eg.Go(func() error {
-					sum, changes, err := p.Plan(ctx, t.Name, t.Release)
-					tp := targetPlan{Ring: r.Name, Target: t.Name, Release: t.Release, Current: t.From, Plan: &sum, Changes: changes}
+					var sum rings.PlanSummary
+					var changes bool
+					var digest string
+					var err error
+					if o.Save != "" {
+						sum, changes, digest, err = p.PlanDigest(ctx, t.Name, t.Release)
+					} else {
+						sum, changes, err = p.Plan(ctx, t.Name, t.Release)
+					}
+					tp := targetPlan{Ring: r.Name, Target: t.Name, Release: t.Release, Current: t.From, Plan: &sum, Changes: changes, Digest: digest}
 					if err != nil {
 						tp.Plan, tp.Error = nil, err.Error()
 					}
@@ -96,6 +134,20 @@ func planRun(ctx context.Context, io IO, g globals, o *planOptions) error {
 		if tp.Error != "" {
 			failed++
 		}
+	}
+	if o.Save != "" && failed == 0 && len(out) > 0 {
+		sp := savedPlan{V: 1, Release: out[0].Release, Saved: timeNow().UTC(), Targets: map[string]targetPlan{}}
+		for _, tp := range out {
+			sp.Targets[tp.Target] = tp
+		}
+		data, err := json.MarshalIndent(sp, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(o.Save, append(data, '\n'), 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(io.Err, "plans of %d target(s) saved to %s; apply exactly these with: rollout start --release %s --reviewed %s\n", len(out), o.Save, o.Release, o.Save)
 	}
 	if g.json() {
 		if err := writeJSON(io.Out, out); err != nil {

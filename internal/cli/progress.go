@@ -28,7 +28,7 @@ func (s style) phase(p string) string {
 		return s.paint("32", p)
 	case rings.TFailed, rings.RHalted, rings.PhaseRollbackFailed:
 		return s.paint("31", p)
-	case rings.PhaseWaiting, rings.RApproval, rings.PhaseRolledBack, rings.PhaseRollingBack, rings.TUnverified, rings.TRollbackSkipped, rings.TInconclusive:
+	case rings.PhaseWaiting, rings.PhasePaused, rings.PhaseBlocked, rings.PhaseAborted, rings.RFrozen, rings.RDrifted, rings.RApproval, rings.PhaseRolledBack, rings.PhaseRollingBack, rings.TUnverified, rings.TRollbackSkipped, rings.TInconclusive:
 		return s.paint("33", p)
 	}
 	return p
@@ -158,6 +158,8 @@ func footerLines(s *rings.State, now time.Time) []string {
 			detail = fmt.Sprintf("baking, %s left", max(r.BakeUntil.Sub(now), 0).Round(time.Second))
 		case rings.RApproval:
 			detail = fmt.Sprintf("awaiting approval (%d of %d)", len(r.Approvals), max(r.Plan.Quorum, 1))
+		case rings.RFrozen:
+			detail = "frozen"
 		}
 		out = append(out, fmt.Sprintf("%s%-12s %-26s %s", mark, r.Plan.Name, detail, strings.Join(parts, " · ")))
 	}
@@ -244,6 +246,32 @@ func (p *progress) describe(ev rings.Event) string {
 		return fmt.Sprintf("ring %s entered boundary %s", ev.Ring, ev.Message)
 	case rings.BoundaryRefused:
 		return st.paint("31", fmt.Sprintf("ring %s: boundary %s refused: %s", ev.Ring, ev.Boundary, ev.Message))
+	case rings.RunPaused:
+		return st.paint("33", fmt.Sprintf("run paused by %s: %s (nothing new starts; work under way finishes)", ev.Actor, ev.Message))
+	case rings.RunUnpaused:
+		return fmt.Sprintf("run unpaused by %s", ev.Actor)
+	case rings.RunAbortRequested:
+		what := "stop"
+		if ev.Outcome == "rollback" {
+			what = "roll back everything this run changed"
+		}
+		return st.paint("31", fmt.Sprintf("run aborted by %s (%s): %s", ev.Actor, what, ev.Message))
+	case rings.FreezeChanged:
+		if ev.Switch != nil {
+			return st.paint("33", fmt.Sprintf("stop-the-line switch turned on by %s: %s", ev.Switch.Actor, ev.Switch.Reason))
+		}
+		return "stop-the-line switch turned off"
+	case rings.FreezeBroken:
+		return st.paint("33", fmt.Sprintf("BREAK GLASS by %s: freeze windows and the switch no longer hold this run: %s", ev.Actor, ev.Message))
+	case rings.RingFrozen:
+		return st.paint("33", fmt.Sprintf("ring %s frozen: %s", ev.Ring, ev.Message))
+	case rings.RingDriftChecked:
+		if ev.Outcome == "clean" {
+			return fmt.Sprintf("ring %s drift check: %s", ev.Ring, ev.Message)
+		}
+		return st.paint("33", fmt.Sprintf("ring %s drift check: %s: %s", ev.Ring, ev.Outcome, ev.Message))
+	case rings.DriftAcknowledged:
+		return fmt.Sprintf("ring %s drift acknowledged by %s: %s", ev.Ring, ev.Actor, ev.Message)
 	case rings.RunFinished:
 		return "run finished: " + st.phase(ev.Outcome)
 	}

@@ -30,7 +30,15 @@ type Report struct {
 	ExitCode int              `json:"exitCode"`
 	Started  time.Time        `json:"started"`
 	Updated  time.Time        `json:"updated"`
-	Rings    []RingReport     `json:"rings"`
+	// Operators' acts on the run, and the stop-the-line switch as the run last saw it.
+	Paused     *rings.ApprovalRecord `json:"paused,omitempty"`
+	Aborted    *rings.ApprovalRecord `json:"aborted,omitempty"`
+	BreakGlass *rings.ApprovalRecord `json:"breakGlass,omitempty"`
+	Switch     *rings.Switch         `json:"stopTheLine,omitempty"`
+	// Review: the run applies only reviewed plans (digests by target), and who allowed destroying
+	// protected resource types.
+	Review *rings.Review `json:"review,omitempty"`
+	Rings  []RingReport  `json:"rings"`
 }
 
 type RingReport struct {
@@ -42,6 +50,8 @@ type RingReport struct {
 	Ended     *time.Time             `json:"ended,omitempty"`
 	BakeUntil *time.Time             `json:"bakeUntil,omitempty"`
 	Approvals []rings.ApprovalRecord `json:"approvals,omitempty"`
+	Drift     *rings.DriftResult     `json:"drift,omitempty"`
+	DriftAck  *rings.ApprovalRecord  `json:"driftAcknowledged,omitempty"`
 	// Boundaries is what preflight proved (or refused) when the ring entered each boundary.
 	Boundaries []BoundaryReport `json:"boundaries,omitempty"`
 	Targets    []TargetReport   `json:"targets"`
@@ -133,11 +143,13 @@ func (l *runLog) add(ev rings.Event) {
 func buildReport(s *rings.State, log *runLog) Report {
 	gates := log.gates
 	rep := Report{V: ReportVersion, Run: s.RunID, Kind: s.Plan.Kind, Release: s.Plan.Release, Phase: s.Phase,
-		Reason: s.Reason, Started: s.Started, Updated: s.Updated}
+		Reason: s.Reason, Started: s.Started, Updated: s.Updated, Paused: s.Paused, Aborted: s.Aborted, BreakGlass: s.BreakGlass,
+		Switch: s.Switch, Review: s.Plan.Review}
 	rep.ExitCode = exitCode(outcomeErr(s))
 	for _, r := range s.Rings {
 		rr := RingReport{Name: r.Plan.Name, Phase: r.Phase, Failures: r.Failures, Reason: r.Reason,
-			Started: tptr(r.Started), Ended: tptr(r.Ended), Approvals: r.Approvals, Boundaries: log.boundaries[r.Plan.Name]}
+			Started: tptr(r.Started), Ended: tptr(r.Ended), Approvals: r.Approvals, Boundaries: log.boundaries[r.Plan.Name],
+			Drift: r.Drift, DriftAck: r.DriftAck}
 		if r.Phase == rings.RBaking {
 			rr.BakeUntil = tptr(r.BakeUntil)
 		}

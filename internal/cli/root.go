@@ -126,9 +126,10 @@ func NewRoot(io IO) *cobra.Command {
 		Long: `rollout provisions every target of a fleet with Terraform or OpenTofu and promotes each release
 ring by ring, only after health gates pass, rolling back by itself when they fail.
 
-Exit codes: 0 done; 1 usage, configuration or internal error; 2 a gate failed and the rollback
-was carried out; 3 waiting (an approval, or an inconclusive gate); 4 reserved for freeze windows
-(not built yet); 5 another run holds the fleet; 6 a rollback itself failed.`,
+Exit codes: 0 done; 1 usage, configuration or internal error, or the run was aborted; 2 a gate
+failed and the rollback was carried out; 3 waiting (an approval, an inconclusive gate, drift to
+acknowledge) or paused; 4 blocked by a freeze window or the stop-the-line switch; 5 another run
+holds the fleet; 6 a rollback itself failed.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -162,6 +163,10 @@ was carried out; 3 waiting (an approval, or an inconclusive gate); 4 reserved fo
 		newEnvCmd(io, g),
 		newExpandCmd(io, g),
 		newResumeCmd(io, g),
+		newPauseCmd(io, g),
+		newAbortCmd(io, g),
+		newFreezeCmd(io, g),
+		newDriftCmd(io, g),
 		newDemoCmd(io, g),
 		newStateCmd(io, g),
 	)

@@ -7,6 +7,11 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,8 +22,12 @@ import (
 )
 
 type startOptions struct {
-	Release string
-	Vars    []string
+	Release      string
+	Vars         []string
+	Wait         bool
+	Reviewed     string // a saved plan (rollout plan --save) the run's applies must match
+	AllowDestroy bool
+	Glass        breakGlass
 }
 
 func newStartCmd(io IO, g globals) *cobra.Command {
@@ -33,7 +42,18 @@ its rollback scope (target, ring or run) to each target's last known good releas
 
 The release is immutable: its name is bound to the module tree's digest and variables the first
 time it is started. Starting the same release again resumes its run (after a crash, an approval
-or an interruption); it never starts a second one.`,
+or an interruption); it never starts a second one.
+
+--wait=false journals the run's start and hands it to a background process on this machine
+(its log in .rollout/runs/RUN.log), then returns: exit 0, or 3/4 when the run waits for an
+approval or is blocked by a freeze before anything started. Follow it with rollout status RUN
+--wait; started again while that process runs, it says so and exits 0.
+
+--reviewed FILE holds every apply of this release to the plan saved by rollout plan --save: a
+target whose plan differs (something changed since the review) fails without being applied.
+Plans that destroy or replace a resource of a type listed under protect: are refused unless
+--allow-destroy --reason TEXT. A ring frozen by a window or the stop-the-line switch blocks the
+run (exit 4) unless --break-glass --reason TEXT; both are journaled with who and why.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return startRun(cmd.Context(), io, g, o)
@@ -41,6 +61,10 @@ or an interruption); it never starts a second one.`,
 	}
 	cmd.Flags().StringVar(&o.Release, "release", "", "the release name, e.g. v42 (required)")
 	cmd.Flags().StringArrayVar(&o.Vars, "var", nil, "a release variable name=value, over release.vars (repeatable)")
+	cmd.Flags().BoolVar(&o.Wait, "wait", true, "drive the run here until it ends or waits; false: start it in the background and return")
+	cmd.Flags().StringVar(&o.Reviewed, "reviewed", "", "apply only plans matching this saved plan (rollout plan --save FILE)")
+	cmd.Flags().BoolVar(&o.AllowDestroy, "allow-destroy", false, "permit destroying protected resource types (needs --reason; journaled)")
+	o.Glass.flags(cmd)
 	_ = cmd.MarkFlagRequired("release")
 	return cmd
 }
@@ -55,6 +79,15 @@ func startRun(ctx context.Context, io IO, g globals, o *startOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := o.Glass.check(); err != nil {
+		return err
+	}
+	if o.AllowDestroy && o.Glass.reason == "" {
+		return &ExitErr{Code: ExitError, Err: errors.New("--allow-destroy needs --reason: the journal keeps why protected resources may be destroyed")}
+	}
+	who := holder("").Name
+	more := o.Glass.events(actor(""))
+	f.detach = !o.Wait
 	var s *rings.State
 	err = f.withLease(ctx, "start --release "+o.Release, func(ctx context.Context) error {
 		run, found, err := f.store.RunForRelease(ctx, o.Release)
@@ -79,8 +112,11 @@ func startRun(ctx context.Context, io IO, g globals, o *startOptions) error {
 			if err := f.requireDeclared(planTargets(s.Plan)); err != nil {
 				return err
 			}
+			if o.Reviewed != "" || o.AllowDestroy {
+				return &ExitErr{Code: ExitError, Err: fmt.Errorf("run %s of release %s was started already, with the review it had then: --reviewed and --allow-destroy apply to a new run", run.ID, o.Release)}
+			}
 			fmt.Fprintf(io.Err, "resuming run %s of release %s (phase %s)\n", run.ID, o.Release, s.Phase)
-			first = rings.Event{Type: rings.RunResumed, Actor: holder("").Name}
+			first = rings.Event{Type: rings.RunResumed, Actor: who}
 		default: // a new run, or one whose start was never journaled (a crash right after creating it)
 			if other, err := f.unfinishedRun(ctx); err != nil {
 				return err
@@ -95,6 +131,9 @@ func startRun(ctx context.Context, io IO, g globals, o *startOptions) error {
 			if err != nil {
 				return err
 			}
+			if plan.Review, err = reviewFor(o, plan); err != nil {
+				return err
+			}
 			if !found {
 				run = journal.Run{ID: newID(o.Release), Kind: rings.KindRelease, Release: plan.Release, Created: time.Now()}
 				if err := f.store.CreateRun(ctx, run); err != nil {
@@ -102,16 +141,114 @@ func startRun(ctx context.Context, io IO, g globals, o *startOptions) error {
 				}
 			}
 			s = &rings.State{RunID: run.ID}
-			first = rings.Event{Type: rings.RunStarted, Plan: plan, Actor: holder("").Name}
+			first = rings.Event{Type: rings.RunStarted, Plan: plan, Actor: who}
 			fmt.Fprintf(io.Err, "run %s: release %s (module %s)\n", run.ID, o.Release, plan.Release.Digest[:12])
 		}
 		s.RunID = run.ID
-		return f.execute(ctx, io, g, s, first)
+		return f.execute(ctx, io, g, s, first, more...)
 	})
+	var held *journal.LeaseHeldError
+	if !o.Wait && errors.As(err, &held) {
+		// Idempotent: the run of this release may be the one that process drives.
+		if run, found, ferr := f.store.RunForRelease(ctx, o.Release); ferr == nil && found {
+			fmt.Fprintf(io.Err, "run %s of release %s is in progress: %s (pid %d on %s) is %s\n", run.ID, o.Release, held.Holder.Name, held.Holder.PID, held.Holder.Host, held.Holder.Doing)
+			_, rerr := report(ctx, io.Out, io.Err, newStyle(io, g), g, f, run.ID)
+			return rerr
+		}
+	}
 	if err != nil {
 		return err
 	}
+	if s != nil && !o.Wait && !settled(s.Phase) {
+		log, err := detach(g, f, s.RunID)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(io.Err, "run %s goes on in the background (log: %s); follow it with: rollout status %s --wait\n", s.RunID, log, s.RunID)
+		_, err = report(ctx, io.Out, io.Err, newStyle(io, g), g, f, s.RunID)
+		return err
+	}
 	return finishReport(ctx, io, g, f, s)
+}
+
+// reviewFor is the plan review a new run is held to: the saved plan's digests (it must be of
+// this release and module, and cover every target), and who allowed destroying protected types.
+func reviewFor(o *startOptions, plan *rings.Plan) (*rings.Review, error) {
+	var rv *rings.Review
+	if o.Reviewed != "" {
+		saved, err := readSavedPlan(o.Reviewed)
+		if err != nil {
+			return nil, &ExitErr{Code: ExitError, Err: err}
+		}
+		if saved.Release != plan.Release {
+			return nil, &ExitErr{Code: ExitError, Err: fmt.Errorf("%s reviewed release %s (module %s), not %s (module %s)", o.Reviewed,
+				saved.Release.Name, short(saved.Release.Digest), plan.Release.Name, short(plan.Release.Digest))}
+		}
+		rv = &rings.Review{Digests: map[string]string{}}
+		var missing []string
+		for _, name := range planTargets(*plan) {
+			tp, ok := saved.Targets[name]
+			if !ok || tp.Digest == "" {
+				missing = append(missing, name)
+				continue
+			}
+			rv.Digests[name] = tp.Digest
+		}
+		if len(missing) > 0 {
+			return nil, &ExitErr{Code: ExitError, Err: fmt.Errorf("%s has no reviewed plan for %s: plan and review again", o.Reviewed, strings.Join(missing, ", "))}
+		}
+	}
+	if o.AllowDestroy {
+		if rv == nil {
+			rv = &rings.Review{}
+		}
+		rv.AllowDestroy = actor("") + ": " + o.Glass.reason
+	}
+	return rv, nil
+}
+
+func short(s string) string { return s[:min(12, len(s))] }
+
+// detach hands a journaled run to a background `rollout resume RUN` on this machine, in its own
+// session (it outlives this process and its terminal), logging to .rollout/runs/RUN.log.
+func detach(g globals, f *fleet, runID string) (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(f.stateDir, "runs")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	logPath := filepath.Join(dir, runID+".log")
+	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return "", err
+	}
+	defer log.Close()
+	args := []string{"resume", runID, "--config", f.cfg.File, "--no-color"}
+	if st := g.state(); st != "" {
+		args = append(args, "--state", st)
+	}
+	if f.bin != "" {
+		args = append(args, "--tf-bin", f.bin)
+	}
+	if ev := g.v.GetString("events"); ev != "" && ev != "-" {
+		path, err := filepath.Abs(ev)
+		if err != nil {
+			return "", err
+		}
+		args = append(args, "--events", path)
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Dir = f.cfg.Root
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return "", fmt.Errorf("start the background run: %w", err)
+	}
+	_ = cmd.Process.Release()
+	return logPath, nil
 }
 
 // configuredTargets lists the configuration's targets in ring order.
@@ -166,7 +303,7 @@ func (f *fleet) newPlan(ctx context.Context, name string, extra map[string]any) 
 	for _, r := range f.cfg.Rings {
 		rp := rings.RingPlan{Name: r.Name, MaxParallel: r.MaxParallel, MaxFailures: r.MaxFailures, Gates: r.Gates,
 			Bake: r.Bake.D(), RingGates: r.RingGates, Rollback: r.Rollback, Approval: r.Approval.Required,
-			Approvers: r.Approval.Approvers, Quorum: r.Approval.Quorum}
+			Approvers: r.Approval.Approvers, Quorum: r.Approval.Quorum, Freeze: f.cfg.RingFreeze(r), DriftCheck: r.DriftCheck}
 		for _, name := range r.Targets {
 			t := f.cfg.Target(name)
 			lkg, err := journal.LastKnownGood(ctx, f.store, name, name0)

@@ -20,9 +20,10 @@ func newStatusCmd(io IO, g globals) *cobra.Command {
 		Short: "Show a run (default: the newest): rings, targets, releases, gate verdicts, timings",
 		Long: `Show a run: its phase and why, each ring's phase and bake, each target's state, the release it
 runs, its plan summary, its last gate measurements and how long each step took. The exit code is
-the one the run's outcome maps to (0 done, 2 rolled back, 3 waiting, 6 rollback failed).
-With --wait it first blocks until the run is finished or waiting (another job or agent drives
-it), reading the journal every --every; after --timeout it gives up with exit 1.`,
+the one the run's outcome maps to (0 done, 1 aborted, 2 rolled back, 3 waiting or paused,
+4 blocked by a freeze, 6 rollback failed; 0 while it is still in progress).
+With --wait it first blocks until the run is finished, waiting, paused or blocked (another job or
+agent drives it), reading the journal every --every; after --timeout it gives up with exit 1.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -67,7 +68,7 @@ func waitForRun(ctx context.Context, f *fleet, id string, timeout, every time.Du
 		if err != nil {
 			return err
 		}
-		if rings.Terminal(s.Phase) || s.Phase == rings.PhaseWaiting {
+		if settled(s.Phase) {
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -81,12 +82,18 @@ func waitForRun(ctx context.Context, f *fleet, id string, timeout, every time.Du
 	}
 }
 
+// settled says whether a run in this phase stays as it is until a person (or a clock) acts:
+// finished, waiting, paused or blocked by a freeze.
+func settled(phase string) bool {
+	return rings.Terminal(phase) || phase == rings.PhaseWaiting || phase == rings.PhasePaused || phase == rings.PhaseBlocked
+}
+
 func showRun(ctx context.Context, io IO, g globals, f *fleet, id string) error {
 	rep, err := report(ctx, io.Out, io.Out, style{}, g, f, id)
 	if err != nil {
 		return err
 	}
-	if rep.Phase == rings.PhaseRunning || rep.Phase == rings.PhaseRollingBack {
+	if !settled(rep.Phase) {
 		return nil // in progress (or interrupted): nothing to signal yet
 	}
 	return reportErr(rep)

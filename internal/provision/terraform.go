@@ -40,6 +40,10 @@ type Terraform struct {
 	// Clouds gives each target's Terraform run its boundary's environment and nothing else. Nil:
 	// the base allow-list of clouds.BaseEnv only (tests of local targets).
 	Clouds *clouds.Manager
+	// Review is what a run's applies must match (nil: nothing): per target, the digest of the
+	// plan a person reviewed for Release; and Protect, resource types no plan may destroy or
+	// replace unless AllowDestroy.
+	Review *Review
 
 	mu       sync.Mutex
 	reapOnce sync.Once
@@ -51,7 +55,18 @@ type Terraform struct {
 	cliErr   error
 }
 
-var _ rings.Provisioner = (*Terraform)(nil)
+var (
+	_ rings.Provisioner  = (*Terraform)(nil)
+	_ rings.DriftChecker = (*Terraform)(nil)
+)
+
+// Review is the plan review a run's applies are held to.
+type Review struct {
+	Release      string            // the reviewed release: digests hold for its applies only
+	Digests      map[string]string // by target
+	Protect      []string          // resource types
+	AllowDestroy bool
+}
 
 type resolution struct {
 	once sync.Once
@@ -473,11 +488,32 @@ func (p *Terraform) target(name string) (*config.Target, error) {
 
 // Plan plans rel on target into the target's plan file and summarises it.
 func (p *Terraform) Plan(ctx context.Context, target string, rel rings.ReleaseRef) (rings.PlanSummary, bool, error) {
-	_, _, sum, changes, err := p.plan(ctx, target, rel)
+	_, _, sum, changes, err := p.plan(ctx, target, rel, false)
 	return sum, changes, err
 }
 
-func (p *Terraform) plan(ctx context.Context, target string, rel rings.ReleaseRef) (*tfexec.Terraform, string, rings.PlanSummary, bool, error) {
+// PlanDigest plans rel on target as Plan does and returns the digest of what the plan would
+// change (see planDigest), for a person to review and a later run to be held to.
+func (p *Terraform) PlanDigest(ctx context.Context, target string, rel rings.ReleaseRef) (rings.PlanSummary, bool, string, error) {
+	tf, dir, sum, changes, err := p.plan(ctx, target, rel, false)
+	if err != nil {
+		return sum, changes, "", err
+	}
+	digest, err := planDigest(ctx, tf, filepath.Join(dir, "release.tfplan"))
+	return sum, changes, digest, err
+}
+
+// Drift implements rings.DriftChecker: a refresh-only plan of rel (the release the target runs)
+// that says whether the real infrastructure differs from the target's state, and where.
+func (p *Terraform) Drift(ctx context.Context, target string, rel rings.ReleaseRef) (rings.DriftReport, error) {
+	_, _, sum, changes, err := p.plan(ctx, target, rel, true)
+	if err != nil {
+		return rings.DriftReport{}, classified(err)
+	}
+	return rings.DriftReport{Drifted: changes || len(sum.Drifted) > 0, Resources: sum.Drifted}, nil
+}
+
+func (p *Terraform) plan(ctx context.Context, target string, rel rings.ReleaseRef, refreshOnly bool) (*tfexec.Terraform, string, rings.PlanSummary, bool, error) {
 	var none rings.PlanSummary
 	t, err := p.target(target)
 	if err != nil {
@@ -507,7 +543,11 @@ func (p *Terraform) plan(ctx context.Context, target string, rel rings.ReleaseRe
 	var stream bytes.Buffer
 	pctx, cancel := context.WithTimeout(ctx, p.timeout())
 	defer cancel()
-	changes, err := tf.PlanJSON(pctx, &stream, tfexec.Out(filepath.Join(dir, "release.tfplan")), tfexec.VarFile(varFile), tfexec.LockTimeout(p.lockTimeout()))
+	out := "release.tfplan"
+	if refreshOnly {
+		out = "drift.tfplan"
+	}
+	changes, err := tf.PlanJSON(pctx, &stream, tfexec.Out(filepath.Join(dir, out)), tfexec.VarFile(varFile), tfexec.LockTimeout(p.lockTimeout()), tfexec.RefreshOnly(refreshOnly))
 	r := readStream(stream.Bytes())
 	if err != nil {
 		if r.diags != "" {
@@ -536,12 +576,15 @@ func (p *Terraform) Apply(ctx context.Context, target string, rel rings.ReleaseR
 }
 
 func (p *Terraform) apply(ctx context.Context, target string, rel rings.ReleaseRef, planned func(rings.PlanSummary)) (rings.ApplyResult, error) {
-	tf, dir, sum, changes, err := p.plan(ctx, target, rel)
+	tf, dir, sum, changes, err := p.plan(ctx, target, rel, false)
 	if err != nil {
 		return rings.ApplyResult{}, err
 	}
 	if planned != nil {
 		planned(sum)
+	}
+	if err := p.review(ctx, tf, dir, target, rel, sum); err != nil {
+		return rings.ApplyResult{Summary: sum}, err
 	}
 	if !changes {
 		all, public, err := p.outputs(ctx, tf)
@@ -677,6 +720,8 @@ func readStream(stream []byte) streamResult {
 			case "delete":
 				r.summary.Deleted = append(r.summary.Deleted, msg.Change.Resource.Addr)
 			}
+		case "resource_drift":
+			r.summary.Drifted = append(r.summary.Drifted, msg.Change.Resource.Addr)
 		case "change_summary":
 			r.summary.Add, r.summary.Change, r.summary.Destroy = msg.Changes.Add, msg.Changes.Change, msg.Changes.Remove
 		case "outputs":

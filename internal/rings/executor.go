@@ -131,6 +131,9 @@ type Executor struct {
 	// Nil: nothing from outside reaches a running run.
 	Inbox     func(ctx context.Context, s *State, after int64) ([]Event, error)
 	PollEvery time.Duration
+	// Detach journals the first round (the run's start and what it decided) and returns without
+	// starting any of it: another process resumes the run and does it (start --wait=false).
+	Detach bool
 
 	mu       sync.Mutex
 	checked  map[string]*preflight // by ring and boundary
@@ -152,8 +155,9 @@ var ErrInterrupted = errors.New("interrupted: the run is journaled and resumes w
 
 // Run drives the run from state s (new: first is run.started; resumed: s was replayed and first
 // is run.resumed) until it is finished or waiting for an approval. It returns ErrInterrupted when
-// ctx ends first, and the journal's error when an append fails.
-func (x *Executor) Run(ctx context.Context, s *State, first Event) error {
+// ctx ends first, and the journal's error when an append fails. more are events to fold right
+// after first, in the same round (an operator's break-glass given with the start).
+func (x *Executor) Run(ctx context.Context, s *State, first Event, more ...Event) error {
 	if x.Clock == nil {
 		x.Clock = RealClock
 	}
@@ -318,7 +322,7 @@ func (x *Executor) Run(ctx context.Context, s *State, first Event) error {
 			}
 		}
 		seen = nil
-		if softCtx.Err() != nil || closed(x.Drain) {
+		if softCtx.Err() != nil || closed(x.Drain) || x.Detach {
 			return // interrupted or draining: what the journal says is under way is re-driven on resume
 		}
 		for _, start := range starts {
@@ -365,7 +369,13 @@ func (x *Executor) Run(ctx context.Context, s *State, first Event) error {
 	if first.Type == RunResumed {
 		plan(s.InFlight())
 	}
+	for _, ev := range more {
+		handle(ev)
+	}
 	commit()
+	if x.Detach {
+		return failure
+	}
 	poll()
 	commit()
 	for failure == nil && (active > 0 || len(queue) > 0) {

@@ -206,6 +206,7 @@ type PlanSummary struct {
 	Destroy  int      `json:"destroy"`
 	Replaced []string `json:"replaced,omitempty"` // resource addresses planned for replacement
 	Deleted  []string `json:"deleted,omitempty"`  // resource addresses planned for deletion
+	Drifted  []string `json:"drifted,omitempty"`  // resource addresses changed outside Terraform
 }
 
 // HasChanges says whether applying the plan would change anything.

@@ -1,0 +1,196 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rollout-dev/rollout/internal/journal"
+	"github.com/rollout-dev/rollout/internal/rings"
+)
+
+type operatorOptions struct {
+	As, Reason string
+	Rollback   bool
+}
+
+// operatorFlags binds --as and --reason.
+func operatorFlags(cmd *cobra.Command, o *operatorOptions, what string) {
+	cmd.Flags().StringVar(&o.As, "as", "", "who "+what+" (default: the CI actor, else the OS user)")
+	cmd.Flags().StringVar(&o.Reason, "reason", "", "why, for the journal and the report")
+}
+
+// openRun replays a named run for an operator command.
+func openRun(ctx context.Context, f *fleet, id string) (journal.Run, *rings.State, error) {
+	run, err := f.store.Run(ctx, id)
+	if err != nil {
+		return run, nil, &ExitErr{Code: ExitError, Err: err}
+	}
+	s, _, err := f.replay(ctx, run.ID)
+	return run, s, err
+}
+
+func newPauseCmd(io IO, g globals) *cobra.Command {
+	o := &operatorOptions{}
+	cmd := &cobra.Command{
+		Use:   "pause RUN [--reason TEXT] [--as NAME]",
+		Short: "Hold a run: nothing new starts; Terraform runs and gates under way finish; continue with rollout resume",
+		Long: `Pause a run from anywhere: the process driving it (this machine or another, through the shared
+journal) reads the pause within a second, starts no new target, ring, bake or drift check, lets
+Terraform runs, gates and a bake under way finish, and then stops with the run paused (exit 3).
+A failure meanwhile still halts the ring and rolls back as configured. A rollback under way
+cannot be paused (abort stops a run). Continue with rollout resume RUN.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			f, err := openFleet(ctx, g, false)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			run, s, err := openRun(ctx, f, args[0])
+			if err != nil {
+				return err
+			}
+			switch {
+			case rings.Terminal(s.Phase):
+				return &ExitErr{Code: ExitError, Err: fmt.Errorf("run %s is already over (%s)", run.ID, s.Phase)}
+			case s.Phase == rings.PhaseRollingBack || s.Phase == rings.PhaseAborting:
+				return &ExitErr{Code: ExitError, Err: fmt.Errorf("run %s is %s: that goes on to its end (it cannot be paused)", run.ID, s.Phase)}
+			case s.Paused != nil:
+				fmt.Fprintf(io.Err, "run %s is already paused (by %s at %s)\n", run.ID, s.Paused.Actor, s.Paused.At.Format("2006-01-02 15:04:05Z07:00"))
+				return nil
+			}
+			who := actor(o.As)
+			if err := f.store.Append(ctx, rings.Event{V: rings.EventVersion, RunID: run.ID, At: timeNow(), Type: rings.RunPaused, Actor: who, Message: o.Reason}); err != nil {
+				return err
+			}
+			fmt.Fprintf(io.Err, "run %s paused by %s: nothing new starts; work under way finishes. Continue with: rollout resume %s\n", run.ID, who, run.ID)
+			return nil
+		},
+	}
+	operatorFlags(cmd, o, "pauses")
+	return cmd
+}
+
+func newAbortCmd(io IO, g globals) *cobra.Command {
+	o := &operatorOptions{}
+	cmd := &cobra.Command{
+		Use:   "abort RUN --reason TEXT [--rollback] [--as NAME]",
+		Short: "End a run for good: stop it, or with --rollback return everything it changed to its last known good",
+		Long: `Abort a run. Nothing new starts, gates and bakes stop, and Terraform runs under way finish;
+then the run ends as aborted (exit 1), its targets left as they are. With --rollback, every target
+the run changed is then rolled back to its last known good, newest ring first, through the same
+apply and gates as any rollback (exit 2 when done, 6 if a rollback fails).
+
+If another process drives the run, it carries the abort out (it reads the journal every second);
+otherwise this command takes the fleet's lease and does it here. A rollback already under way
+goes on to its end.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			if o.Reason == "" {
+				return &ExitErr{Code: ExitError, Err: errors.New("--reason is required: say why, for the journal and the report")}
+			}
+			ev := rings.Event{Type: rings.RunAbortRequested, Actor: actor(o.As), Message: o.Reason}
+			if o.Rollback {
+				ev.Outcome = "rollback"
+			}
+			err := continueRun(ctx, io, g, args[0], "abort", func(s *rings.State) (rings.Event, []rings.Event, error) {
+				if s.Aborted != nil {
+					return rings.Event{}, nil, fmt.Errorf("run %s was already aborted by %s", s.RunID, s.Aborted.Actor)
+				}
+				// Replayed from the journal, so no process runs it: what was under way is driven to an
+				// end by the resume, then the abort applies.
+				return rings.Event{Type: rings.RunResumed, Actor: ev.Actor}, []rings.Event{ev}, nil
+			})
+			var held *journal.LeaseHeldError
+			if !errors.As(err, &held) {
+				return err
+			}
+			// Another process holds the fleet: if it drives this run, it reads the abort from the journal.
+			f, ferr := openFleet(ctx, g, false)
+			if ferr != nil {
+				return ferr
+			}
+			defer f.Close()
+			run, s, rerr := openRun(ctx, f, args[0])
+			if rerr != nil {
+				return rerr
+			}
+			if rings.Terminal(s.Phase) {
+				return &ExitErr{Code: ExitError, Err: fmt.Errorf("run %s is already over (%s)", run.ID, s.Phase)}
+			}
+			ev.V, ev.RunID, ev.At = rings.EventVersion, run.ID, timeNow()
+			if err := f.store.Append(ctx, ev); err != nil {
+				return err
+			}
+			fmt.Fprintf(io.Err, "run %s: abort journaled; %s (pid %d, %s) holds the fleet and carries it out if it drives this run, else the next resume of the run does. Follow with: rollout status %s --wait\n",
+				run.ID, held.Holder.Name, held.Holder.PID, held.Holder.Doing, run.ID)
+			return nil
+		},
+	}
+	operatorFlags(cmd, o, "aborts")
+	cmd.Flags().BoolVar(&o.Rollback, "rollback", false, "then roll back every target the run changed")
+	return cmd
+}
+
+func newFreezeCmd(io IO, g globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "freeze on|off|status",
+		Short: "The fleet's stop-the-line switch: while on, no ring of any run starts (exit 4) unless --break-glass",
+		Long: `Turn the fleet's stop-the-line switch on or off, or show it. While it is on, no ring of any run
+starts: a run that would start one stops, blocked (exit 4), or waits when its freeze calendar
+says whenFrozen: wait. Work under way and rollbacks are never stopped by it. Running runs see a
+change within a second. rollout start/resume --break-glass --reason TEXT overrides it for one
+run, and the journal keeps who did so and why.`,
+		Args:      cobra.ExactArgs(1),
+		ValidArgs: []string{"on", "off", "status"},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o := cmd.Flags()
+			as, _ := o.GetString("as")
+			reason, _ := o.GetString("reason")
+			ctx := cmd.Context()
+			f, err := openFleet(ctx, g, false)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			sw, err := f.store.Switch(ctx)
+			if err != nil {
+				return err
+			}
+			switch args[0] {
+			case "status":
+				if g.json() {
+					return writeJSON(io.Out, map[string]any{"on": sw != nil, "switch": sw})
+				}
+				if sw == nil {
+					fmt.Fprintln(io.Out, "stop-the-line switch: off")
+				} else {
+					fmt.Fprintf(io.Out, "stop-the-line switch: ON since %s by %s: %s\n", sw.At.Format("2006-01-02 15:04:05Z07:00"), sw.Actor, sw.Reason)
+				}
+				if sw != nil {
+					return &ExitErr{Code: ExitBlocked}
+				}
+				return nil
+			case "on", "off":
+				if args[0] == "on" && reason == "" {
+					return &ExitErr{Code: ExitError, Err: errors.New("--reason is required to stop the line")}
+				}
+				who := actor(as)
+				if err := f.store.SetSwitch(ctx, args[0] == "on", rings.Switch{Actor: who, Reason: reason, At: timeNow()}); err != nil {
+					return err
+				}
+				fmt.Fprintf(io.Err, "stop-the-line switch %s (by %s)\n", args[0], who)
+				return nil
+			}
+			return &ExitErr{Code: ExitError, Err: fmt.Errorf("want on, off or status, got %q", args[0])}
+		},
+	}
+	cmd.Flags().String("as", "", "who (default: the CI actor, else the OS user)")
+	cmd.Flags().String("reason", "", "why (required for on)")
+	return cmd
+}
