@@ -22,7 +22,12 @@ type Failure struct {
 	Class  Class
 	Reason string // e.g. "throttled (429)", "authorization denied"
 	Err    error
+	// Refused: the run was stopped before Terraform changed anything (a plan review refused it).
+	Refused bool
 }
+
+// Untouched says the target was not changed by this failed run: nothing to roll back.
+func (f *Failure) Untouched() bool { return f.Refused }
 
 func (f *Failure) Error() string   { return f.Err.Error() }
 func (f *Failure) Unwrap() error   { return f.Err }

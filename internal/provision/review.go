@@ -31,7 +31,7 @@ func (p *Terraform) review(ctx context.Context, tf *tfexec.Terraform, dir, targe
 			}
 		}
 		if len(hit) > 0 {
-			return &Failure{Class: Permanent, Reason: "protected resource",
+			return &Failure{Class: Permanent, Reason: "protected resource", Refused: true,
 				Err: fmt.Errorf("apply target %s refused: the plan destroys or replaces %s, of a protected type (protect: in rollout.yaml); start the run with --allow-destroy --reason TEXT to permit it", target, strings.Join(hit, ", "))}
 		}
 	}
@@ -44,7 +44,7 @@ func (p *Terraform) review(ctx context.Context, tf *tfexec.Terraform, dir, targe
 		return fmt.Errorf("apply target %s: digest of the plan: %w", target, err)
 	}
 	if got != want {
-		return &Failure{Class: Permanent, Reason: "plan differs from the reviewed one",
+		return &Failure{Class: Permanent, Reason: "plan differs from the reviewed one", Refused: true,
 			Err: fmt.Errorf("apply target %s refused: its plan (digest %s) is not the reviewed one (%s): something changed since the review; plan and review again", target, short12(got), short12(want))}
 	}
 	return nil

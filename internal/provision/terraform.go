@@ -510,7 +510,10 @@ func (p *Terraform) Drift(ctx context.Context, target string, rel rings.ReleaseR
 	if err != nil {
 		return rings.DriftReport{}, classified(err)
 	}
-	return rings.DriftReport{Drifted: changes || len(sum.Drifted) > 0, Resources: sum.Drifted}, nil
+	// Not the detailed exit code: Terraform 1.11 says "changes" (2) for every refresh-only plan
+	// that is applyable, which is every one; the resources it reports drifted are what counts.
+	_ = changes
+	return rings.DriftReport{Drifted: len(sum.Drifted) > 0, Resources: sum.Drifted}, nil
 }
 
 func (p *Terraform) plan(ctx context.Context, target string, rel rings.ReleaseRef, refreshOnly bool) (*tfexec.Terraform, string, rings.PlanSummary, bool, error) {

@@ -48,6 +48,7 @@ type State struct {
 	Started time.Time
 	Updated time.Time
 	Reason  string // why the run halted, when it did
+	Seen    int64  // the number (Seq) of the last journaled event folded in
 	// Operators' acts that hold for the rest of the run: who, when, why.
 	Paused     *ApprovalRecord // nothing new starts until unpaused
 	Aborted    *ApprovalRecord
@@ -114,6 +115,7 @@ const OutcomeUntouched = "untouched"
 // It does no I/O and reads no clock: time comes in ev.At. Replaying a journal is calling Decide
 // for each event in order and ignoring the commands; InFlight then says what to re-drive.
 func Decide(s *State, ev Event) []Command {
+	s.Seen = max(s.Seen, ev.Seq)
 	if ev.Type == RunStarted && ev.Plan != nil && s.Plan.Kind == "" {
 		s.init(ev)
 		s.Switch = ev.Switch

@@ -199,7 +199,7 @@ func (x *Executor) Run(ctx context.Context, s *State, first Event, more ...Event
 	waits := map[string]context.CancelFunc{} // a frozen ring's wait and a bake, by "kind/ring"
 	var failure error
 	own := map[int64]bool{} // seqs this process journaled that the inbox has not read past yet
-	var after int64         // the inbox has read the journal up to here
+	after := s.Seen         // the inbox reads the journal from after what s was replayed from
 	var seen []Event        // journaled by others, folded in this round: observed after the commit
 
 	// A round: the events at hand are folded into the state by Decide, each followed by the
@@ -733,7 +733,8 @@ func (x *Executor) apply(ctx context.Context, c Command, send func(Event)) messa
 			return message{drop: true}
 		}
 		ev := Event{Type: TargetApplyFailed, Ring: c.Ring, Target: c.Target, Message: err.Error(), Outcome: classOf(err)}
-		if errors.As(err, new(untouchedError)) {
+		var u interface{ Untouched() bool }
+		if errors.As(err, new(untouchedError)) || errors.As(err, &u) && u.Untouched() {
 			ev.Outcome = OutcomeUntouched
 		}
 		return message{ev: ev}

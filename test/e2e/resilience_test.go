@@ -105,6 +105,11 @@ func startUntilApplying(t *testing.T, f *fleet, release, target string) (*exec.C
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("start --release %s:\n%s", release, lastLines(errb.String(), 40))
+		}
+	})
 	f.waitFor(target+" applying", 2*time.Minute, func(rep report) bool { return rep.targets()[target][0] == "applying" })
 	return cmd, errb
 }
