@@ -303,4 +303,3 @@ func TestPlanReviewAndProtectedDestroy(t *testing.T) {
 		t.Fatalf("t-2 runs %s", f.deployedVersion("t-2"))
 	}
 }
-
