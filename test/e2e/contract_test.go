@@ -101,3 +101,17 @@ func TestMachineContract(t *testing.T) {
 		}
 	}
 }
+
+// conforming fails the test unless out, a --output json report, matches docs/schema/report.v1.json.
+func conforming(t *testing.T, out string) string {
+	t.Helper()
+	reportSchema, _ := schemas(t)
+	v, err := jsonschema.UnmarshalJSON(strings.NewReader(out))
+	if err != nil {
+		t.Fatalf("report is not JSON: %v\n%s", err, out)
+	}
+	if err := reportSchema.Validate(v); err != nil {
+		t.Fatalf("report does not match docs/schema/report.v1.json: %v\n%s", err, out)
+	}
+	return out
+}

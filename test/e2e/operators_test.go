@@ -61,6 +61,7 @@ func TestPauseThenResume(t *testing.T) {
 	if err := cmd.Wait(); err == nil || cmd.ProcessState.ExitCode() != 3 {
 		t.Fatalf("start after the pause: %v\n%s", err, lastLines(errb.String(), 30))
 	}
+	conforming(t, f.must(3, "status", run, "--output", "json").stdout)
 	rep := f.status(run)
 	ts := rep.targets()
 	if rep.Phase != "paused" || rep.ExitCode != 3 || ts["t-1"][0] != "verified" || ts["t-2"][0] != "pending" {
@@ -108,6 +109,7 @@ func TestAbortAPausedRunHere(t *testing.T) {
 	if !strings.Contains(r.stderr, "aborted by") {
 		t.Fatalf("abort: %s", r.stderr)
 	}
+	conforming(t, f.must(1, "status", run, "--output", "json").stdout)
 	rep := f.status(run)
 	if rep.Phase != "aborted" || rep.ExitCode != 1 || f.deployedVersion("t-1") != "" {
 		t.Fatalf("aborted run: %s exit %d, t-1 %q", rep.Phase, rep.ExitCode, f.deployedVersion("t-1"))
@@ -150,6 +152,7 @@ func TestFreezeWindowSwitchAndBreakGlass(t *testing.T) {
 	if !strings.Contains(r.stderr, "release-freeze") {
 		t.Fatalf("frozen start: %s", r.stderr)
 	}
+	conforming(t, f.must(4, "status", "--output", "json").stdout)
 	rep := f.status()
 	if rep.Phase != "blocked" || rep.ExitCode != 4 || f.deployedVersion("t-1") != "" {
 		t.Fatalf("blocked run: %s %d", rep.Phase, rep.ExitCode)
@@ -161,7 +164,7 @@ func TestFreezeWindowSwitchAndBreakGlass(t *testing.T) {
 	var full struct {
 		BreakGlass struct{ Actor, Reason string } `json:"breakGlass"`
 	}
-	out := f.must(0, "status", rep.Run, "--output", "json").stdout
+	out := conforming(t, f.must(0, "status", rep.Run, "--output", "json").stdout)
 	if err := json.Unmarshal([]byte(out), &full); err != nil || full.BreakGlass.Reason != "sev1 fix" {
 		t.Fatalf("break glass in the report: %v %s", err, out)
 	}
@@ -250,13 +253,17 @@ func TestDriftFoundAndBlockingPromotion(t *testing.T) {
 		t.Fatalf("blocked on drift: %s", lastLines(out.stderr, 20))
 	}
 	run := f.status().Run
+	conforming(t, f.must(3, "status", run, "--output", "json").stdout)
 	ts := f.status().targets()
 	if ts["canary-1"] != [2]string{"verified", "v2"} || ts["main-1"][1] != "v1" {
 		t.Fatalf("targets: %v", ts)
 	}
 	f.must(1, "drift", "ack", run, "--ring", "main") // a reason is required
 	f.must(0, "drift", "ack", run, "--ring", "main", "--reason", "cert rotated by hand on purpose", "--as", "oncall")
-	f.must(0, "resume", run)
+	out = f.must(0, "resume", run, "--output", "json")
+	if !strings.Contains(conforming(t, out.stdout), `"driftAcknowledged":{"actor":"oncall"`) {
+		t.Fatalf("report: %s", out.stdout)
+	}
 	if v := f.deployedVersion("main-2"); v != "v2" {
 		t.Fatalf("main-2 runs %s", v)
 	}
