@@ -127,13 +127,12 @@ func TestProgressFooterAndPlainLines(t *testing.T) {
 	evs := []rings.Event{{Type: rings.RunStarted, RunID: "r", Plan: plan, At: t0},
 		{Type: rings.TargetApplied, Target: "c1", At: t0}, {Type: rings.TargetVerified, Target: "c1", At: t0}}
 	s := rings.Replay(evs)
-	lines := footerLines(s, t0.Add(time.Minute))
-	if !strings.Contains(lines[1], "baking, 4m0s left") || !strings.Contains(lines[1], "1 verified") || !strings.HasPrefix(lines[1], "▶") {
-		t.Fatalf("footer = %q", lines)
+	if detail, counts := ringLine(s, s.Rings[0]); detail != "baking" || counts != "1 verified" || ringDone(s, s.Rings[0]) != 1 {
+		t.Fatalf("canary: %q %q", detail, counts)
 	}
 	rings.Decide(s, rings.Event{Type: rings.RingBaked, Ring: "canary", At: t0.Add(5 * time.Minute)})
-	if lines = footerLines(s, t0); !strings.Contains(lines[2], "awaiting approval (0 of 2)") {
-		t.Fatalf("footer = %q", lines)
+	if detail, counts := ringLine(s, s.Rings[1]); detail != "awaiting approval (0 of 2)" || counts != "1 pending" {
+		t.Fatalf("gov: %q %q", detail, counts)
 	}
 
 	var errb bytes.Buffer

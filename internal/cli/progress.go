@@ -2,9 +2,14 @@ package cli
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
 
 	"github.com/rollout-dev/rollout/internal/rings"
 )
@@ -35,135 +40,174 @@ func (s style) phase(p string) string {
 }
 
 // progress prints one line per event that matters to a person watching the run, on stderr. Not
-// on a terminal, the lines are plain and timestamped, for logs. On a terminal they are coloured,
-// and a footer under them shows every ring's state live (targets by phase, bake time left,
-// approvals), redrawn as events arrive and every second. The footer's state is the events folded
-// through rings.Decide, the same pure function the engine runs.
+// on a terminal, the lines are plain and timestamped, for logs. On a terminal (colours unless
+// --no-color or NO_COLOR) the lines scroll above a live display drawn by
+// github.com/vbauerster/mpb: the run (phase, elapsed time), then one bar per ring (targets done
+// of all, what the ring is doing: applying, baking with the time left, awaiting approval, frozen,
+// and its targets by phase). The display's state is the events folded through rings.Decide, the
+// same pure function the engine runs, on its own copy of the run.
 type progress struct {
-	mu     sync.Mutex
-	io     IO
-	st     style
-	start  time.Time
-	live   bool
-	state  *rings.State
-	footer int // lines of the footer on screen now
-	done   chan struct{}
-	wg     sync.WaitGroup
+	mu    sync.Mutex
+	io    IO
+	st    style
+	start time.Time
+	live  bool
+	state *rings.State
+
+	bars  *mpb.Progress
+	head  *mpb.Bar
+	rings []*mpb.Bar
+	view  atomic.Pointer[runView] // what the bars' decorators show: written by event, read by mpb
+}
+
+// runView is a snapshot of the run for the display, replaced whole on every event.
+type runView struct {
+	title string
+	phase string
+	since time.Time
+	rings []ringView
+}
+
+type ringView struct {
+	name, detail, counts string
+	bakeUntil            time.Time
+	current              bool
 }
 
 // newProgress starts the display; state is the run as far as its journal tells (its own copy:
-// the footer is redrawn from another goroutine than the executor's).
+// the display is drawn from another goroutine than the executor's).
 func newProgress(io IO, g globals, state *rings.State) *progress {
-	p := &progress{io: io, st: newStyle(io, g), start: time.Now(), live: io.ErrTTY && g.color(), state: state, done: make(chan struct{})}
+	p := &progress{io: io, st: newStyle(io, g), start: time.Now(), live: io.ErrTTY && os.Getenv("TERM") != "dumb", state: state}
 	if p.live {
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			t := time.NewTicker(time.Second)
-			defer t.Stop()
-			for {
-				select {
-				case <-p.done:
-					return
-				case <-t.C:
-					p.mu.Lock()
-					p.clearFooter()
-					p.drawFooter()
-					p.mu.Unlock()
-				}
-			}
-		}()
+		width := io.Width
+		if width <= 0 {
+			width = 80
+		}
+		p.bars = mpb.New(mpb.WithOutput(io.Err), mpb.WithWidth(width), mpb.WithRefreshRate(200*time.Millisecond), mpb.ForceTTY())
+		p.mu.Lock()
+		p.refresh()
+		p.mu.Unlock()
 	}
 	return p
 }
 
-// close stops the live footer and erases it.
+// close completes the bars, lets mpb draw them one last time, and stops it.
 func (p *progress) close() {
-	close(p.done)
-	p.wg.Wait()
+	if !p.live {
+		return
+	}
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.clearFooter()
+	bars := append([]*mpb.Bar{p.head}, p.rings...)
+	p.mu.Unlock()
+	for _, b := range bars {
+		if b != nil {
+			b.SetTotal(-1, true)
+		}
+	}
+	p.bars.Wait()
 }
 
 func (p *progress) event(ev rings.Event) {
 	line := p.describe(ev)
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	rings.Decide(p.state, ev)
-	if line == "" && !p.live {
+	if p.live {
+		p.refresh()
+	}
+	p.mu.Unlock()
+	if line == "" {
 		return
 	}
-	p.clearFooter()
-	if line != "" {
-		stamp := ev.At.Local().Format("15:04:05.000")
-		if p.io.ErrTTY {
-			stamp = fmt.Sprintf("%6.1fs", ev.At.Sub(p.start).Seconds())
-		}
-		fmt.Fprintf(p.io.Err, "%s  %s\n", p.st.paint("2", stamp), line)
-	}
-	p.drawFooter()
-}
-
-func (p *progress) clearFooter() {
-	if p.footer > 0 {
-		fmt.Fprintf(p.io.Err, "\x1b[%dF\x1b[J", p.footer)
-		p.footer = 0
-	}
-}
-
-func (p *progress) drawFooter() {
-	if !p.live || p.state.Plan.Kind == "" {
+	if !p.live {
+		fmt.Fprintf(p.io.Err, "%s  %s\n", ev.At.Local().Format("15:04:05.000"), line)
 		return
 	}
-	lines := footerLines(p.state, time.Now())
-	width := p.io.Width
-	if width <= 0 {
-		width = 80
-	}
-	for i, l := range lines {
-		if len(l) > width-1 {
-			l = l[:width-1]
-		}
-		if i == 0 {
-			l = p.st.paint("1", l)
-		}
-		fmt.Fprintln(p.io.Err, l)
-	}
-	p.footer = len(lines)
+	stamp := fmt.Sprintf("%6.1fs", ev.At.Sub(p.start).Seconds())
+	_, _ = fmt.Fprintf(p.bars, "%s  %s\n", p.st.paint("2", stamp), line) // printed above the bars
 }
 
-// footerLines describes the run: one line for the run, one per ring.
-func footerLines(s *rings.State, now time.Time) []string {
-	out := []string{fmt.Sprintf("── %s %s  %s  %s", s.Plan.Kind, s.Plan.Release.Name, s.Phase, now.Sub(s.Started).Round(time.Second))}
+// refresh rebuilds the view from the state, and adds the bars once the plan is known. p.mu held.
+func (p *progress) refresh() {
+	s := p.state
+	if s.Plan.Kind == "" {
+		return
+	}
+	v := &runView{title: fmt.Sprintf("%s %s", s.Plan.Kind, s.Plan.Release.Name), phase: s.Phase, since: s.Started}
 	for i, r := range s.Rings {
-		mark := "  "
-		if i == s.Ring && !rings.Terminal(s.Phase) {
-			mark = "▶ "
+		rv := ringView{name: r.Plan.Name, current: i == s.Ring && !rings.Terminal(s.Phase)}
+		rv.detail, rv.counts = ringLine(s, r)
+		if r.Phase == rings.RBaking {
+			rv.bakeUntil = r.BakeUntil
 		}
-		counts := map[string]int{}
-		for _, tp := range r.Plan.Targets {
-			counts[s.Targets[tp.Name].Phase]++
-		}
-		var parts []string
-		for _, ph := range []string{rings.TVerified, rings.TApplying, rings.TGating, rings.TFailed, rings.TUnverified,
-			rings.TRollbackPending, rings.TRollingBack, rings.TRolledBack, rings.TRollbackFailed, rings.TRollbackSkipped, rings.TPending} {
-			if counts[ph] > 0 {
-				parts = append(parts, fmt.Sprintf("%d %s", counts[ph], ph))
-			}
-		}
-		detail := r.Phase
-		switch r.Phase {
-		case rings.RBaking:
-			detail = fmt.Sprintf("baking, %s left", max(r.BakeUntil.Sub(now), 0).Round(time.Second))
-		case rings.RApproval:
-			detail = fmt.Sprintf("awaiting approval (%d of %d)", len(r.Approvals), max(r.Plan.Quorum, 1))
-		case rings.RFrozen:
-			detail = "frozen"
-		}
-		out = append(out, fmt.Sprintf("%s%-12s %-26s %s", mark, r.Plan.Name, detail, strings.Join(parts, " · ")))
+		v.rings = append(v.rings, rv)
 	}
-	return out
+	p.view.Store(v)
+	if p.head == nil {
+		p.head = p.bars.New(0, mpb.NopStyle(), mpb.PrependDecorators(decor.Any(func(decor.Statistics) string {
+			v := p.view.Load()
+			return p.st.paint("1", fmt.Sprintf("── %s  %s  %s", v.title, v.phase, time.Since(v.since).Round(time.Second)))
+		})))
+		for i, r := range s.Rings {
+			i := i
+			b := p.bars.New(int64(max(len(r.Plan.Targets), 1)), mpb.BarStyle().Lbound("[").Rbound("]").Filler("=").Tip(">").Padding(" "),
+				mpb.PrependDecorators(decor.Any(func(decor.Statistics) string {
+					rv := p.view.Load().rings[i]
+					mark := "  "
+					if rv.current {
+						mark = "▶ "
+					}
+					detail := rv.detail
+					if !rv.bakeUntil.IsZero() {
+						detail = fmt.Sprintf("baking, %s left", max(time.Until(rv.bakeUntil), 0).Round(time.Second))
+					}
+					return fmt.Sprintf("%s%-12s %-22s", mark, rv.name, detail)
+				}, decor.WCSyncSpaceR)),
+				mpb.AppendDecorators(decor.CountersNoUnit("%d/%d"), decor.Any(func(decor.Statistics) string { return "  " + p.view.Load().rings[i].counts })),
+				mpb.BarWidth(20))
+			p.rings = append(p.rings, b)
+		}
+	}
+	for i, r := range s.Rings {
+		if i < len(p.rings) {
+			p.rings[i].SetCurrent(int64(ringDone(s, r)))
+		}
+	}
+}
+
+// ringDone counts a ring's targets that are done (verified, failed, rolled back, ...).
+func ringDone(s *rings.State, r *rings.RingState) int {
+	n := 0
+	for _, tp := range r.Plan.Targets {
+		switch s.Targets[tp.Name].Phase {
+		case rings.TPending, rings.TApplying, rings.TGating, rings.TRollbackPending, rings.TRollingBack:
+		default:
+			n++
+		}
+	}
+	return n
+}
+
+// ringLine is what a ring is doing, and its targets by phase.
+func ringLine(s *rings.State, r *rings.RingState) (string, string) {
+	counts := map[string]int{}
+	for _, tp := range r.Plan.Targets {
+		counts[s.Targets[tp.Name].Phase]++
+	}
+	var parts []string
+	for _, ph := range []string{rings.TVerified, rings.TApplying, rings.TGating, rings.TFailed, rings.TUnverified,
+		rings.TRollbackPending, rings.TRollingBack, rings.TRolledBack, rings.TRollbackFailed, rings.TRollbackSkipped, rings.TInconclusive, rings.TPending} {
+		if counts[ph] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[ph], ph))
+		}
+	}
+	detail := r.Phase
+	switch r.Phase {
+	case rings.RApproval:
+		detail = fmt.Sprintf("awaiting approval (%d of %d)", len(r.Approvals), max(r.Plan.Quorum, 1))
+	case rings.RFrozen:
+		detail = "frozen"
+	}
+	return detail, strings.Join(parts, " · ")
 }
 
 func (p *progress) describe(ev rings.Event) string {

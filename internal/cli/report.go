@@ -239,8 +239,12 @@ func printReport(w io.Writer, rep Report, st style) {
 	if rep.Reason != "" {
 		fmt.Fprintf(w, "  (%s)", rep.Reason)
 	}
-	fmt.Fprintf(w, "\nstarted %s, %s ago; exit code %d\n\n", rep.Started.Local().Format("2006-01-02 15:04:05"),
+	fmt.Fprintf(w, "\nstarted %s, %s ago; exit code %d\n", rep.Started.Local().Format("2006-01-02 15:04:05"),
 		time.Since(rep.Started).Round(time.Second), rep.ExitCode)
+	for _, l := range notes(rep) {
+		fmt.Fprintln(w, l)
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "RING\tTARGET\tBOUNDARY\tSTATE\tRELEASE\tPLAN\tTOOK\tDETAIL")
 	for _, r := range rep.Rings {
@@ -268,4 +272,47 @@ func truncate(s string, n int) string {
 		return s[:n-3] + "..."
 	}
 	return s
+}
+
+// notes say, for a person, what holds the run and what to run next, and the operators' acts on it.
+func notes(rep Report) []string {
+	var out []string
+	act := func(what string, a *rings.ApprovalRecord) {
+		if a != nil {
+			out = append(out, fmt.Sprintf("%s by %s at %s: %s", what, a.Actor, a.At.Local().Format("2006-01-02 15:04:05"), firstNonEmpty(a.Reason, "(no reason given)")))
+		}
+	}
+	act("paused", rep.Paused)
+	act("aborted", rep.Aborted)
+	act("BREAK GLASS", rep.BreakGlass)
+	if rep.Switch != nil {
+		out = append(out, fmt.Sprintf("stop-the-line switch ON by %s: %s", rep.Switch.Actor, rep.Switch.Reason))
+	}
+	if rep.Review != nil && rep.Review.AllowDestroy != "" {
+		out = append(out, "protected destroys allowed by "+rep.Review.AllowDestroy)
+	}
+	var ring *RingReport
+	for i := range rep.Rings {
+		switch rep.Rings[i].Phase {
+		case rings.RApproval, rings.RFrozen, rings.RDrifted, rings.RInconclusive:
+			ring = &rep.Rings[i]
+		}
+	}
+	next := ""
+	switch {
+	case rep.Phase == rings.PhasePaused:
+		next = "rollout resume " + rep.Run
+	case rep.Phase == rings.PhaseBlocked && ring != nil:
+		next = fmt.Sprintf("ring %s is frozen (%s): rollout resume %s once the freeze is over, or with --break-glass --reason TEXT", ring.Name, ring.Reason, rep.Run)
+	case rep.Phase == rings.PhaseWaiting && ring != nil && ring.Phase == rings.RApproval:
+		next = fmt.Sprintf("ring %s awaits approval (%d given): rollout approve %s --ring %s --reason TEXT, then rollout resume %s", ring.Name, len(ring.Approvals), rep.Run, ring.Name, rep.Run)
+	case rep.Phase == rings.PhaseWaiting && ring != nil && ring.Phase == rings.RDrifted:
+		next = fmt.Sprintf("ring %s stopped on drift (%s): rollout drift ack %s --ring %s --reason TEXT, then rollout resume %s", ring.Name, ring.Reason, rep.Run, ring.Name, rep.Run)
+	case rep.Phase == rings.PhaseWaiting:
+		next = fmt.Sprintf("gates were inconclusive: rollout gate override %s ... or rollout resume %s (see the ring and target details below)", rep.Run, rep.Run)
+	}
+	if next != "" {
+		out = append(out, "next: "+next)
+	}
+	return out
 }
