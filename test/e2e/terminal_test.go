@@ -117,4 +117,3 @@ func slicesDelete(env []string, prefix string) []string {
 	}
 	return append(out, "ROLLOUT_NO_COLOR=")
 }
-
