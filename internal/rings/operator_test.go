@@ -238,3 +238,34 @@ func TestExecutorPicksUpAPauseFromTheJournal(t *testing.T) {
 		t.Fatalf("run.paused journaled %d times, want once (by the operator, never again by the executor)", n)
 	}
 }
+
+// A frozen ring whose calendar says wait holds the executor until the window ends, then starts.
+func TestExecutorWaitsForTheWindowToOpen(t *testing.T) {
+	store := &memStore{}
+	now := time.Now()
+	fz := &Freeze{Wait: true, Deny: []Window{{Name: "short", From: now.Add(-time.Hour), To: now.Add(300 * time.Millisecond)}}}
+	x := &Executor{Store: store, Provisioner: newFake(0), Gates: passGates{}}
+	s := &State{RunID: "r1"}
+	if err := x.Run(context.Background(), s, Event{Type: RunStarted, Plan: fleet(RingPlan{Name: "r", Targets: targets("t", 1), MaxParallel: 1, Freeze: fz})}); err != nil {
+		t.Fatal(err)
+	}
+	if s.Phase != PhaseSucceeded {
+		t.Fatalf("phase %s", s.Phase)
+	}
+	types := store.types()
+	if types[RingFrozen] != 1 || types[RingWindowCheck] != 1 || types[RingStarted] != 1 {
+		t.Fatalf("journal: %v", types)
+	}
+	var frozeAt, startedAt time.Time
+	for _, ev := range store.events {
+		switch ev.Type {
+		case RingFrozen:
+			frozeAt = ev.At
+		case RingStarted:
+			startedAt = ev.At
+		}
+	}
+	if startedAt.Before(fz.Deny[0].To) || frozeAt.After(fz.Deny[0].To) {
+		t.Fatalf("frozen at %v, started at %v; the window ended at %v", frozeAt, startedAt, fz.Deny[0].To)
+	}
+}
