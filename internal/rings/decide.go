@@ -152,6 +152,11 @@ func Decide(s *State, ev Event) []Command {
 			if len(cmds) == 0 {
 				cmds = s.enterRing(ev.At)
 			}
+		case PhaseWaiting: // drift not acknowledged: it may have been reconciled since; check again
+			if r := s.Rings[s.Ring]; r.Phase == RDrifted && r.DriftAck == nil {
+				r.Drift, r.Phase = nil, RPending
+				cmds = append(cmds, s.enterRing(ev.At)...)
+			}
 		case PhaseAborting: // work that was under way when the last process died stays as it is
 			for _, t := range s.Targets {
 				if t.Phase == TApplying || t.Phase == TGating {
@@ -450,7 +455,7 @@ func (s *State) enterRing(at time.Time) []Command {
 			r.Phase, s.Phase = RDrifted, PhaseWaiting
 			r.Reason = fmt.Sprintf("drift check: %s (%s)", r.Drift.Outcome, r.Drift.Message)
 			return append(cmds, record(RingPaused, r.Plan.Name, r.Reason+fmt.Sprintf(
-				": acknowledge with `rollout drift ack %s --ring %s --reason TEXT` (or reconcile and check again with `rollout drift`), or `rollout abort %s`", s.RunID, r.Plan.Name, s.RunID)))
+				": acknowledge with `rollout drift ack %s --ring %s --reason TEXT`, or reconcile it and `rollout resume %s` to check again, or `rollout abort %s`", s.RunID, r.Plan.Name, s.RunID, s.RunID)))
 		}
 	}
 	r.Phase, r.Reason, s.Phase = RApplying, "", PhaseRunning

@@ -149,6 +149,11 @@ func TestDriftCheckBlocksUntilAcknowledged(t *testing.T) {
 	if h.s.Phase != PhaseWaiting || h.s.Rings[0].Phase != RDrifted || len(kinds(cmds, CmdApply)) != 0 {
 		t.Fatalf("drift found: phase %s ring %s cmds %+v", h.s.Phase, h.s.Rings[0].Phase, cmds)
 	}
+	// Resumed without an acknowledgement: checked again (it may have been reconciled).
+	if got := kinds(h.send(Event{Type: RunResumed}), CmdDriftCheck); !slices.Equal(got, []string{"r"}) || h.s.Phase != PhaseRunning {
+		t.Fatalf("resume of a drifted ring: %v phase %s", got, h.s.Phase)
+	}
+	h.send(Event{Type: RingDriftChecked, Ring: "r", Outcome: "drift", Targets: []string{"t-2"}, Message: "still"})
 	cmds = h.send(Event{Type: DriftAcknowledged, Ring: "r", Actor: "oncall", Message: "known manual fix"})
 	if got := kinds(cmds, CmdApply); len(got) != 2 {
 		t.Fatalf("acknowledged: %+v", cmds)
