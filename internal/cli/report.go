@@ -286,7 +286,7 @@ func notes(rep Report) []string {
 	act("aborted", rep.Aborted)
 	act("BREAK GLASS", rep.BreakGlass)
 	if rep.Switch != nil {
-		out = append(out, fmt.Sprintf("stop-the-line switch ON by %s: %s", rep.Switch.Actor, rep.Switch.Reason))
+		out = append(out, fmt.Sprintf("stop-the-line switch on when the run last looked (by %s: %s); now: rollout freeze status", rep.Switch.Actor, rep.Switch.Reason))
 	}
 	if rep.Review != nil && rep.Review.AllowDestroy != "" {
 		out = append(out, "protected destroys allowed by "+rep.Review.AllowDestroy)
