@@ -96,7 +96,7 @@ func demoRun(ctx context.Context, io IO, g globals, o *demoOptions) error {
 	}
 	start := func(release string, extra ...string) int {
 		fmt.Fprintf(io.Err, "\n=== rollout start --release %s %v\n", release, extra)
-		err := startRun(ctx, inner, g, &startOptions{Release: release, Vars: append(append([]string{}, vars...), extra...)})
+		err := startRun(ctx, inner, g, &startOptions{Release: release, Wait: true, Vars: append(append([]string{}, vars...), extra...)})
 		if err != nil {
 			var ee *ExitErr
 			if !errors.As(err, &ee) || ee.Err != nil {

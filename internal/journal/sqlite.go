@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
 	_ "modernc.org/sqlite" // the database/sql driver "sqlite", pure Go
 )
@@ -25,9 +27,26 @@ func OpenSQLite(path string) (Store, error) {
 		return nil, fmt.Errorf("open journal %s: %w", path, err)
 	}
 	s := &sqlStore{db: db, d: sqliteDialect, desc: "sqlite:" + path}
-	if err := s.migrate(context.Background()); err != nil {
+	// A connection's first use sets its pragmas; switching a new file to WAL needs a lock that
+	// SQLite reports busy at once, without its busy timeout, when another process opens the same
+	// new file at that moment (a pipeline's status poll racing the start that creates it). Wait
+	// and try again, as the busy timeout would.
+	deadline := time.Now().Add(10 * time.Second)
+	for wait := 20 * time.Millisecond; ; wait = min(wait*2, 500*time.Millisecond) {
+		err = s.migrate(context.Background())
+		if err == nil || !busy(err) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(wait)
+	}
+	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open journal %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// busy says whether SQLite refused for a lock another connection held.
+func busy(err error) bool {
+	return strings.Contains(err.Error(), "SQLITE_BUSY") || strings.Contains(err.Error(), "database is locked")
 }
