@@ -13,6 +13,8 @@ tf="$root/.tools/bin/tf"
 PS=${PARALLEL:-8}
 bin=$(mktemp -d)/rollout
 go build -o "$bin" "$root/cmd/rollout"
+treemem=$(dirname "$bin")/treemem # peak memory of a whole process tree (internal/bench/treemem)
+go build -o "$treemem" "$root/internal/bench/treemem"
 base=""
 if [ -n "${BASELINE:-}" ]; then
   wt=$(mktemp -d)
@@ -43,11 +45,11 @@ export -f bare_one
 export tf
 
 if [ -n "$base" ]; then
-  echo "| N | parallel | case | rollout wall s | bare wall s | ratio | rollout CPU s | bare CPU s | rollout RSS MiB | $BASELINE wall s | $BASELINE ratio |"
-  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+  echo "| N | parallel | case | rollout wall s | bare wall s | ratio | rollout CPU s | bare CPU s | rollout tree MiB | bare tree MiB | $BASELINE wall s | $BASELINE ratio |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 else
-  echo "| N | parallel | case | rollout wall s | bare wall s | ratio | rollout CPU s | bare CPU s | rollout RSS MiB |"
-  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+  echo "| N | parallel | case | rollout wall s | bare wall s | ratio | rollout CPU s | bare CPU s | rollout tree MiB | bare tree MiB |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 fi
 for P in $PS; do
 for N in ${@:-16 64}; do
@@ -76,12 +78,11 @@ YAML
   fi
   for case in cold:v1 warm:v2; do
     name=${case%%:*}; rel=${case##*:}
-    memf=$work/rss
-    # Peak resident memory of the rollout process itself (its Terraform children not included).
-    read -r rw rc < <(secs /usr/bin/time -f %M -o "$memf" "$bin" --config "$fleet" --tf-bin "$tf" start --release "$rel")
-    mem=$(( $(cat "$memf") / 1024 ))
-    read -r bw bc < <(secs bash -c "ls -d $bare/s-* | xargs -P $P -I{} bash -c 'bare_one {} $rel'")
-    row=$(printf '| %s | %s | %s | %.1f | %.1f | %.2f | %.1f | %.1f | %s |' "$N" "$P" "$name" "$rw" "$bw" "$(echo "$rw / $bw" | bc -l)" "$rc" "$bc" "$mem")
+    # Peak resident memory of each whole process tree (rollout or the script, with every
+    # Terraform process and provider plugin under it), sampled every 100 ms.
+    read -r rw rc < <(secs "$treemem" -o "$work/mem-rollout" -- "$bin" --config "$fleet" --tf-bin "$tf" start --release "$rel")
+    read -r bw bc < <(secs "$treemem" -o "$work/mem-bare" -- bash -c "ls -d $bare/s-* | xargs -P $P -I{} bash -c 'bare_one {} $rel'")
+    row=$(printf '| %s | %s | %s | %.1f | %.1f | %.2f | %.1f | %.1f | %s | %s |' "$N" "$P" "$name" "$rw" "$bw" "$(echo "$rw / $bw" | bc -l)" "$rc" "$bc" "$(cat "$work/mem-rollout")" "$(cat "$work/mem-bare")")
     if [ -n "$base" ]; then
       read -r xw xc < <(secs "$base" --config "$work/fleet-base" --tf-bin "$tf" start --release "$rel")
       row+=$(printf ' %.1f | %.2f |' "$xw" "$(echo "$xw / $bw" | bc -l)")
