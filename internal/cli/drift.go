@@ -146,34 +146,17 @@ func newDriftAckCmd(io IO, g globals) *cobra.Command {
 		Short: "Acknowledge the drift that stopped a ring (driftCheck: block); then rollout resume RUN",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
 			if o.Reason == "" {
 				return &ExitErr{Code: ExitError, Err: errors.New("--reason is required: the journal keeps why the drift was accepted")}
 			}
-			f, err := openFleet(ctx, g, false)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			run, s, err := openRun(ctx, f, args[0])
-			if err != nil {
-				return err
-			}
-			var r *rings.RingState
-			for _, rs := range s.Rings {
-				if rs.Plan.Name == ring {
-					r = rs
+			return journalAct(cmd.Context(), io, g, args[0], func(run journal.Run, s *rings.State) (*rings.Event, string, error) {
+				if r := s.RingNamed(ring); r == nil || r.Drift == nil || r.Phase != rings.RDrifted {
+					return nil, "", fmt.Errorf("ring %q of run %s is not stopped on drift", ring, run.ID)
 				}
-			}
-			if r == nil || r.Drift == nil || r.Phase != rings.RDrifted {
-				return &ExitErr{Code: ExitError, Err: fmt.Errorf("ring %q of run %s is not stopped on drift", ring, run.ID)}
-			}
-			who := actor(o.As)
-			if err := f.store.Append(ctx, rings.Event{V: rings.EventVersion, RunID: run.ID, At: timeNow(), Type: rings.DriftAcknowledged, Ring: ring, Actor: who, Message: o.Reason}); err != nil {
-				return err
-			}
-			fmt.Fprintf(io.Err, "drift of ring %s acknowledged by %s; continue with: rollout resume %s\n", ring, who, run.ID)
-			return nil
+				who := actor(o.As)
+				return &rings.Event{Type: rings.DriftAcknowledged, Ring: ring, Actor: who, Message: o.Reason},
+					fmt.Sprintf("drift of ring %s acknowledged by %s; continue with: rollout resume %s", ring, who, run.ID), nil
+			})
 		},
 	}
 	operatorFlags(cmd, o, "acknowledges")

@@ -32,6 +32,33 @@ func openRun(ctx context.Context, f *fleet, id string) (journal.Run, *rings.Stat
 	return run, s, err
 }
 
+// journalAct records an operator's act on a run without taking the fleet's lease (the process
+// driving the run, if any, reads it from the journal): act checks the replayed run and returns
+// the event (nil: nothing to record) and what to tell the operator.
+func journalAct(ctx context.Context, io IO, g globals, id string, act func(run journal.Run, s *rings.State) (*rings.Event, string, error)) error {
+	f, err := openFleet(ctx, g, false)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	run, s, err := openRun(ctx, f, id)
+	if err != nil {
+		return err
+	}
+	ev, msg, err := act(run, s)
+	if err != nil {
+		return &ExitErr{Code: ExitError, Err: err}
+	}
+	if ev != nil {
+		ev.V, ev.RunID, ev.At = rings.EventVersion, run.ID, timeNow()
+		if err := f.store.Append(ctx, *ev); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(io.Err, msg)
+	return nil
+}
+
 func newPauseCmd(io IO, g globals) *cobra.Command {
 	o := &operatorOptions{}
 	cmd := &cobra.Command{
@@ -44,31 +71,19 @@ A failure meanwhile still halts the ring and rolls back as configured. A rollbac
 cannot be paused (abort stops a run). Continue with rollout resume RUN.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			f, err := openFleet(ctx, g, false)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			run, s, err := openRun(ctx, f, args[0])
-			if err != nil {
-				return err
-			}
-			switch {
-			case rings.Terminal(s.Phase):
-				return &ExitErr{Code: ExitError, Err: fmt.Errorf("run %s is already over (%s)", run.ID, s.Phase)}
-			case s.Phase == rings.PhaseRollingBack || s.Phase == rings.PhaseAborting:
-				return &ExitErr{Code: ExitError, Err: fmt.Errorf("run %s is %s: that goes on to its end (it cannot be paused)", run.ID, s.Phase)}
-			case s.Paused != nil:
-				fmt.Fprintf(io.Err, "run %s is already paused (by %s at %s)\n", run.ID, s.Paused.Actor, s.Paused.At.Format("2006-01-02 15:04:05Z07:00"))
-				return nil
-			}
-			who := actor(o.As)
-			if err := f.store.Append(ctx, rings.Event{V: rings.EventVersion, RunID: run.ID, At: timeNow(), Type: rings.RunPaused, Actor: who, Message: o.Reason}); err != nil {
-				return err
-			}
-			fmt.Fprintf(io.Err, "run %s paused by %s: nothing new starts; work under way finishes. Continue with: rollout resume %s\n", run.ID, who, run.ID)
-			return nil
+			return journalAct(cmd.Context(), io, g, args[0], func(run journal.Run, s *rings.State) (*rings.Event, string, error) {
+				switch {
+				case rings.Terminal(s.Phase):
+					return nil, "", fmt.Errorf("run %s is already over (%s)", run.ID, s.Phase)
+				case s.Phase == rings.PhaseRollingBack || s.Phase == rings.PhaseAborting:
+					return nil, "", fmt.Errorf("run %s is %s: that goes on to its end (it cannot be paused)", run.ID, s.Phase)
+				case s.Paused != nil:
+					return nil, fmt.Sprintf("run %s is already paused (by %s at %s)", run.ID, s.Paused.Actor, s.Paused.At.Format("2006-01-02 15:04:05Z07:00")), nil
+				}
+				who := actor(o.As)
+				return &rings.Event{Type: rings.RunPaused, Actor: who, Message: o.Reason},
+					fmt.Sprintf("run %s paused by %s: nothing new starts; work under way finishes. Continue with: rollout resume %s", run.ID, who, run.ID), nil
+			})
 		},
 	}
 	operatorFlags(cmd, o, "pauses")
@@ -111,25 +126,13 @@ goes on to its end.`,
 				return err
 			}
 			// Another process holds the fleet: if it drives this run, it reads the abort from the journal.
-			f, ferr := openFleet(ctx, g, false)
-			if ferr != nil {
-				return ferr
-			}
-			defer f.Close()
-			run, s, rerr := openRun(ctx, f, args[0])
-			if rerr != nil {
-				return rerr
-			}
-			if rings.Terminal(s.Phase) {
-				return &ExitErr{Code: ExitError, Err: fmt.Errorf("run %s is already over (%s)", run.ID, s.Phase)}
-			}
-			ev.V, ev.RunID, ev.At = rings.EventVersion, run.ID, timeNow()
-			if err := f.store.Append(ctx, ev); err != nil {
-				return err
-			}
-			fmt.Fprintf(io.Err, "run %s: abort journaled; %s (pid %d, %s) holds the fleet and carries it out if it drives this run, else the next resume of the run does. Follow with: rollout status %s --wait\n",
-				run.ID, held.Holder.Name, held.Holder.PID, held.Holder.Doing, run.ID)
-			return nil
+			return journalAct(ctx, io, g, args[0], func(run journal.Run, s *rings.State) (*rings.Event, string, error) {
+				if rings.Terminal(s.Phase) {
+					return nil, "", fmt.Errorf("run %s is already over (%s)", run.ID, s.Phase)
+				}
+				return &ev, fmt.Sprintf("run %s: abort journaled; %s (pid %d, %s) holds the fleet and carries it out if it drives this run, else the next resume of the run does. Follow with: rollout status %s --wait",
+					run.ID, held.Holder.Name, held.Holder.PID, held.Holder.Doing, run.ID), nil
+			})
 		},
 	}
 	operatorFlags(cmd, o, "aborts")

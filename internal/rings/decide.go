@@ -386,6 +386,9 @@ func (s *State) inFlight(r *RingState, phases ...string) int {
 	return n
 }
 
+// RingNamed is the run's ring of that name, or nil.
+func (s *State) RingNamed(name string) *RingState { return s.ring(name) }
+
 func (s *State) ring(name string) *RingState {
 	for _, r := range s.Rings {
 		if r.Plan.Name == name {
