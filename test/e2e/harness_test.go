@@ -151,7 +151,9 @@ type result struct {
 
 func (f *fleet) command(ctx context.Context, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, rolloutBin, append([]string{"--config", f.dir}, args...)...)
-	cmd.Env = append(append(os.Environ(), "ROLLOUT_LEASE_TTL=3s"), f.env...)
+	// A running run reads operators' acts every 200 ms (default 1 s), so that a pause or a freeze
+	// lands well inside a test's slow apply.
+	cmd.Env = append(append(os.Environ(), "ROLLOUT_LEASE_TTL=3s", "ROLLOUT_POLL_INTERVAL=200ms"), f.env...)
 	return cmd
 }
 
