@@ -50,6 +50,8 @@ type Terraform struct {
 	orphans  map[string][]int       // by target: processes of a dead run killed in its working directory
 	resolved map[string]*resolution // by snapshot digest and provider mirror
 	secrets  map[string][]string    // by target: the secret values its last plan ran with
+	shimOnce sync.Once
+	shimPath string
 	cliOnce  sync.Once
 	cliPath  string
 	cliErr   error
@@ -117,7 +119,7 @@ func (p *Terraform) targetEnv(ctx context.Context, target string) (map[string]st
 }
 
 func (p *Terraform) newTF(ctx context.Context, dir string, log io.Writer, base map[string]string, extra map[string]string) (*tfexec.Terraform, error) {
-	tf, err := tfexec.NewTerraform(dir, p.Bin)
+	tf, err := tfexec.NewTerraform(dir, p.execPath())
 	if err != nil {
 		return nil, err
 	}
