@@ -508,13 +508,12 @@ func (p *Terraform) PlanDigest(ctx context.Context, target string, rel rings.Rel
 // Drift implements rings.DriftChecker: a refresh-only plan of rel (the release the target runs)
 // that says whether the real infrastructure differs from the target's state, and where.
 func (p *Terraform) Drift(ctx context.Context, target string, rel rings.ReleaseRef) (rings.DriftReport, error) {
-	_, _, sum, changes, err := p.plan(ctx, target, rel, true)
+	// Not the detailed exit code: Terraform 1.11 says "changes" (2) for every refresh-only plan
+	// that is applyable, which is every one; the resources it reports drifted are what counts.
+	_, _, sum, _, err := p.plan(ctx, target, rel, true)
 	if err != nil {
 		return rings.DriftReport{}, classified(err)
 	}
-	// Not the detailed exit code: Terraform 1.11 says "changes" (2) for every refresh-only plan
-	// that is applyable, which is every one; the resources it reports drifted are what counts.
-	_ = changes
 	return rings.DriftReport{Drifted: len(sum.Drifted) > 0, Resources: sum.Drifted}, nil
 }
 
