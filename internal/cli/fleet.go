@@ -49,6 +49,21 @@ func openFleet(ctx context.Context, g globals, needBinary bool) (*fleet, error) 
 	return f, nil
 }
 
+// openJournal opens the fleet's journal for a command that only reads it (status, history): it
+// reads rollout.yaml's own keys for the state's location and no environment file, so it is fast
+// at 10,000 targets and works while a target file is broken. f.cfg has no targets.
+func openJournal(ctx context.Context, g globals) (*fleet, error) {
+	cfg, err := config.LoadMain(g.configPath())
+	if err != nil {
+		return nil, configErr(err)
+	}
+	f := &fleet{cfg: cfg, stateDir: filepath.Join(cfg.Root, ".rollout")}
+	if f.store, err = journal.Open(ctx, firstNonEmpty(g.state(), cfg.State), cfg.Root); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
 func (f *fleet) Close() { f.store.Close() }
 
 func firstNonEmpty(s ...string) string {
@@ -205,9 +220,13 @@ func (f *fleet) execute(ctx context.Context, io IO, g globals, s *rings.State, f
 			prov.Review.Digests, prov.Review.AllowDestroy = plan.Review.Digests, plan.Review.AllowDestroy != ""
 		}
 	}
+	var provisioner rings.Provisioner = prov
+	if io.Provisioner != nil {
+		provisioner = io.Provisioner(prov)
+	}
 	x := &rings.Executor{
 		Store:       f.store,
-		Provisioner: prov,
+		Provisioner: provisioner,
 		Gates:       gates,
 		Observe: func(ev rings.Event) {
 			p.event(ev)

@@ -20,6 +20,7 @@ import (
 	"github.com/rollout-dev/rollout/internal/clouds"
 	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/journal"
+	"github.com/rollout-dev/rollout/internal/rings"
 )
 
 // Exit codes: the CI contract (docs/exit-codes.md).
@@ -41,6 +42,10 @@ type IO struct {
 	ErrTTY bool // Err is a terminal: colours and a live progress footer
 	Width  int  // Err's width in columns when it is a terminal
 	Stop   *Shutdown
+	// Provisioner, when set, replaces what runs each target's Terraform in a run this process
+	// drives (it gets the Terraform provisioner). Only benchmarks set it: internal/bench/noopcmd
+	// drives the whole command with a no-op to measure the engine at 10,000 targets.
+	Provisioner func(rings.Provisioner) rings.Provisioner
 }
 
 // Shutdown is how SIGINT/SIGTERM reach a command. A command driving a run watches Drain: the
@@ -173,9 +178,13 @@ holds the fleet; 6 a rollback itself failed.`,
 	return root
 }
 
-// Main runs rollout with args and returns the process exit code.
-func Main(args []string) int {
+// Main runs rollout with args and returns the process exit code. Each of with may change the
+// command's IO before it runs (benchmarks set IO.Provisioner).
+func Main(args []string, with ...func(*IO)) int {
 	io := IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, ErrTTY: term.IsTerminal(int(os.Stderr.Fd()))}
+	for _, w := range with {
+		w(&io)
+	}
 	if io.ErrTTY {
 		io.Width, _, _ = term.GetSize(int(os.Stderr.Fd()))
 	}
@@ -205,14 +214,19 @@ func Main(args []string) int {
 func loadConfig(g globals) (*config.Config, error) {
 	c, err := config.Load(g.configPath())
 	if err != nil {
-		var errs config.Errors
-		if errors.As(err, &errs) {
-			return nil, &ExitErr{Code: ExitError, Err: fmt.Errorf("the configuration has %d problem(s):\n%w", len(errs), err)}
-		}
-		return nil, err
+		return nil, configErr(err)
 	}
 	if errs := clouds.Validate(c); len(errs) > 0 {
 		return nil, &ExitErr{Code: ExitError, Err: fmt.Errorf("the configuration has %d problem(s):\n%w", len(errs), errs)}
 	}
 	return c, nil
+}
+
+// configErr says how many problems a configuration has, before listing them.
+func configErr(err error) error {
+	var errs config.Errors
+	if errors.As(err, &errs) {
+		return &ExitErr{Code: ExitError, Err: fmt.Errorf("the configuration has %d problem(s):\n%w", len(errs), err)}
+	}
+	return err
 }

@@ -374,7 +374,7 @@ func reportErr(rep *Report) error {
 
 // report prints a run's report: JSON to out with --output json, else a table to text.
 func report(ctx context.Context, out, text io.Writer, st style, g globals, f *fleet, id string) (*Report, error) {
-	rep, raw, err := f.runReport(ctx, id)
+	rep, raw, err := f.runReport(ctx, id, !g.json())
 	if err != nil {
 		return nil, err
 	}
@@ -391,16 +391,22 @@ func report(ctx context.Context, out, text io.Writer, st style, g globals, f *fl
 // runReport builds a run's report. A finished run's report is kept in the journal for the run's
 // last event number and the report format version, so asking again does not replay the run; any
 // later event (or another format) makes it stale, and it is built again. raw is the kept JSON
-// when it was used.
-func (f *fleet) runReport(ctx context.Context, id string) (*Report, []byte, error) {
+// when it was used; then, unless full, the report holds the run's own fields and no rings (what
+// printing raw to stdout and the exit code need: decoding 10,000 targets' worth is most of a
+// status call's time otherwise).
+func (f *fleet) runReport(ctx context.Context, id string, full bool) (*Report, []byte, error) {
 	last, err := f.store.LastSeq(ctx, id)
 	if err != nil {
 		return nil, nil, err
 	}
 	if seq, version, data, err := f.store.LoadReport(ctx, id); err == nil && seq == last && version == ReportVersion {
 		var rep Report
-		if json.Unmarshal(data, &rep) == nil {
+		if full && json.Unmarshal(data, &rep) == nil {
 			return &rep, data, nil
+		}
+		var head reportHead
+		if !full && json.Unmarshal(data, &head) == nil {
+			return &head.Report, data, nil
 		}
 	}
 	s, gates, err := f.replay(ctx, id)

@@ -27,7 +27,7 @@ agent drives it), reading the journal every --every; after --timeout it gives up
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			f, err := openFleet(ctx, g, false)
+			f, err := openJournal(ctx, g)
 			if err != nil {
 				return err
 			}
@@ -109,7 +109,7 @@ func newHistoryCmd(io IO, g globals) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			f, err := openFleet(ctx, g, false)
+			f, err := openJournal(ctx, g)
 			if err != nil {
 				return err
 			}
@@ -141,11 +141,11 @@ func runHistory(ctx context.Context, io IO, g globals, f *fleet) error {
 	}
 	var out []runLine
 	for _, r := range runs {
-		s, _, err := f.replay(ctx, r.ID)
+		rep, _, err := f.runReport(ctx, r.ID, false) // a finished run's kept report: no replay
 		if err != nil {
 			return err
 		}
-		out = append(out, runLine{Run: r.ID, Kind: r.Kind, Release: r.Release, Phase: s.Phase, Reason: s.Reason, Started: r.Created, Updated: s.Updated})
+		out = append(out, runLine{Run: r.ID, Kind: r.Kind, Release: r.Release, Phase: rep.Phase, Reason: rep.Reason, Started: r.Created, Updated: rep.Updated})
 	}
 	if g.json() {
 		return writeJSON(io.Out, out)

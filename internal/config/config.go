@@ -47,6 +47,8 @@ type Config struct {
 	// Protect lists resource types (aws_db_instance, ...) that no plan may destroy or replace
 	// unless the run was started with --allow-destroy.
 	Protect []string
+
+	byName map[string]*Target // Targets by name (the first of a name), built by Load
 }
 
 type Release struct {
@@ -299,7 +301,15 @@ type Backend struct {
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 
 // Load reads the fleet whose rollout.yaml is at path (a file, or a directory holding rollout.yaml).
-func Load(path string) (*Config, error) {
+func Load(path string) (*Config, error) { return load(path, true) }
+
+// LoadMain reads rollout.yaml alone: its own keys, checked as Load checks them, but no
+// environment files and no checks across files, so Targets is empty. Commands that only read the
+// journal (status, history) use it: they need the fleet's root and state, should not parse
+// 10,000 targets to print a kept report, and must work while a target file is half edited.
+func LoadMain(path string) (*Config, error) { return load(path, false) }
+
+func load(path string, whole bool) (*Config, error) {
 	if path == "" {
 		path = "."
 	}
@@ -320,7 +330,19 @@ func Load(path string) (*Config, error) {
 	c := &Config{Root: filepath.Dir(abs), File: abs}
 	var errs Errors
 	c.parseMain(data, &errs)
+	if !whole {
+		if len(errs) > 0 {
+			return nil, errs
+		}
+		return c, nil
+	}
 	c.loadEnvironments(&errs)
+	c.byName = make(map[string]*Target, len(c.Targets))
+	for _, t := range c.Targets {
+		if c.byName[t.Name] == nil {
+			c.byName[t.Name] = t
+		}
+	}
 	if len(errs) == 0 {
 		c.validate(&errs)
 	}
@@ -1082,7 +1104,10 @@ func checkTemplates(w walker, n *yaml.Node, path string, v any) {
 
 // Target returns the named target, or nil.
 func (c *Config) Target(name string) *Target {
-	for _, t := range c.Targets {
+	if t := c.byName[name]; t != nil && t.Name == name {
+		return t // Load's index: a fleet of 10,000 targets asks this for each of them
+	}
+	for _, t := range c.Targets { // a Config built by hand, or a target added since Load
 		if t.Name == name {
 			return t
 		}

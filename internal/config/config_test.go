@@ -259,3 +259,39 @@ boundaries:
 		}
 	}
 }
+
+// LoadMain reads rollout.yaml alone (for commands that only read the journal): a broken
+// environment file does not stop it, while rollout.yaml's own mistakes still do.
+func TestLoadMainReadsOnlyRolloutYAML(t *testing.T) {
+	dir := writeFleet(t, "state: sqlite:shared/state.db\n"+baseMain, "targets:\n  - name: a-1\n    boundary: nowhere\n  - {name: [broken\n")
+	if _, err := Load(dir); err == nil {
+		t.Fatal("Load accepted a broken environment file")
+	}
+	c, err := LoadMain(dir)
+	if err != nil {
+		t.Fatalf("LoadMain: %v", err)
+	}
+	if c.State != "sqlite:shared/state.db" || c.Root != dir || len(c.Targets) != 0 {
+		t.Fatalf("LoadMain = state %q root %q, %d targets", c.State, c.Root, len(c.Targets))
+	}
+	_, err = LoadMain(writeFleet(t, "state: mysql://db/x\n"+baseMain, baseTargets))
+	if err == nil || !strings.Contains(err.Error(), "rollout.yaml:1: state:") {
+		t.Fatalf("LoadMain of a bad state: %v", err)
+	}
+}
+
+// Target is an index lookup after Load (start asks it for each of 10,000 targets), and still
+// finds a target on a Config built by hand.
+func TestTargetLookup(t *testing.T) {
+	c, err := Load(writeFleet(t, baseMain, baseTargets))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Target("b-1") != c.Targets[1] || c.Target("nope") != nil {
+		t.Fatal("Target after Load")
+	}
+	byHand := &Config{Targets: []*Target{{Name: "x"}}}
+	if byHand.Target("x") != byHand.Targets[0] {
+		t.Fatal("Target on a Config built by hand")
+	}
+}

@@ -316,6 +316,13 @@ func (x *Executor) Run(ctx context.Context, s *State, first Event, more ...Event
 		for _, ev := range evs {
 			own[ev.Seq] = true
 		}
+		// The inbox needs to read only past what this process wrote right after what it has read:
+		// while it holds the lease, others' events are rare, so a poll reads those and not the
+		// thousands of events of the rounds since the last one (a gap is read past at the next poll).
+		for own[after+1] {
+			after++
+			delete(own, after)
+		}
 		if x.Observe != nil {
 			for _, ev := range append(seen, evs...) {
 				x.Observe(ev)

@@ -99,6 +99,18 @@ func TestPromotionPlanAndManualRollback(t *testing.T) {
 	if err := json.Unmarshal([]byte(hist.stdout), &runs); err != nil || len(runs) != 2 {
 		t.Fatalf("history: %v %s", err, hist.stdout)
 	}
+	// status and history read only the journal: a target file half edited at 3 a.m. does not stop
+	// them, while a command that needs the targets names the file and line.
+	good := readFile(t, filepath.Join(f.dir, "environments", "test.yaml"))
+	f.write("environments/test.yaml", good+"  - {name: [broken\n")
+	if rep := f.status(); rep.Phase != "succeeded" || !strings.HasPrefix(rep.Run, "v2-") {
+		t.Fatalf("status with a broken target file: %s %s", rep.Run, rep.Phase)
+	}
+	f.must(0, "history")
+	if r := f.must(1, "plan", "--release", "v3"); !strings.Contains(r.stderr, "environments/test.yaml:") {
+		t.Fatalf("plan with a broken target file: %s", r.stderr)
+	}
+	f.write("environments/test.yaml", good)
 
 	// The manual rollback: one ring first, then the rest; each target goes back to v1 through
 	// plan, apply and its gates.
