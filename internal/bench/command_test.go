@@ -68,16 +68,26 @@ type measured struct {
 func runCmd(b *testing.B, bin, fleet string, args ...string) measured {
 	b.Helper()
 	cmd := exec.Command(bin, append([]string{"--config", fleet, "--tf-bin", "/bin/true", "--no-color"}, args...)...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
+	// Output to files, as a pipeline redirects it: the time is rollout's, not this process's reading.
+	out, err := os.CreateTemp(b.TempDir(), "out")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer out.Close()
+	var errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = out, &errb
 	start := time.Now()
 	if err := cmd.Run(); err != nil {
 		b.Fatalf("rollout %v: %v\n%s", args, err, lastLines(errb.String(), 20))
 	}
 	wall := time.Since(start)
 	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	data, err := os.ReadFile(out.Name())
+	if err != nil {
+		b.Fatal(err)
+	}
 	return measured{wall: wall, cpu: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(),
-		rssMiB: float64(ru.Maxrss) / 1024, out: out.Bytes()}
+		rssMiB: float64(ru.Maxrss) / 1024, out: data}
 }
 
 func lastLines(s string, n int) string {

@@ -179,18 +179,27 @@ func TestFinishedRunReportIsKeptUntilTheJournalMoves(t *testing.T) {
 		rings.Event{RunID: "r", Type: rings.TargetVerified, Target: "t1", At: at}); err != nil {
 		t.Fatal(err)
 	}
-	fresh, raw, err := f.runReport(ctx, "r", true)
+	fresh, raw, err := f.runReport(ctx, "r", needAll)
 	if err != nil || raw != nil || fresh.Phase != rings.PhaseSucceeded || len(fresh.Rings[0].Targets[0].Gates) != 1 {
 		t.Fatalf("first report: %+v, kept %v, %v", fresh, raw != nil, err)
 	}
-	kept, raw, err := f.runReport(ctx, "r", true)
+	kept, raw, err := f.runReport(ctx, "r", needAll)
 	if err != nil || raw == nil {
 		t.Fatalf("second report was not taken from the journal: %v", err)
 	}
-	// Printing the kept JSON needs only the run's own fields (the exit code): no rings decoded.
-	head, headRaw, err := f.runReport(ctx, "r", false)
-	if err != nil || string(headRaw) != string(raw) || head.Phase != fresh.Phase || head.ExitCode != fresh.ExitCode || head.Run != "r" || head.Rings != nil {
+	// Printing the kept JSON needs only the run's own fields (the exit code): no rings decoded;
+	// history needs no JSON at all.
+	head, headRaw, err := f.runReport(ctx, "r", needJSON)
+	if err != nil || string(headRaw) != string(raw) || head.Phase != fresh.Phase || head.ExitCode != fresh.ExitCode || head.Run != "r" || head.Rings != nil ||
+		!head.Updated.Equal(fresh.Updated) || head.Release != fresh.Release {
 		t.Fatalf("head of the kept report: %+v, %v", head, err)
+	}
+	if head, _, err := f.runReport(ctx, "r", needHead); err != nil || head.Phase != fresh.Phase || head.Rings != nil || head.Run != "r" {
+		t.Fatalf("head alone: %+v, %v", head, err)
+	}
+	// It is kept compressed: a large run's report is mostly the same keys over and over.
+	if _, version, data, _ := store.LoadReport(ctx, "r"); version != keptFormat || len(data) >= len(raw) || bytes.Contains(data, []byte("t1")) {
+		t.Fatalf("kept as version %d, %d bytes for %d of JSON", version, len(data), len(raw))
 	}
 	a, _ := json.Marshal(fresh)
 	b, _ := json.Marshal(kept)
@@ -199,7 +208,7 @@ func TestFinishedRunReportIsKeptUntilTheJournalMoves(t *testing.T) {
 	}
 	// A later event (an approval appended to the finished run, say) makes the kept report stale.
 	_ = store.Append(ctx, rings.Event{RunID: "r", Type: rings.RingApproved, Ring: "a", Actor: "x", At: at})
-	if _, raw, _ := f.runReport(ctx, "r", false); raw != nil {
+	if _, raw, _ := f.runReport(ctx, "r", needJSON); raw != nil {
 		t.Fatal("a stale kept report was used")
 	}
 }

@@ -68,12 +68,6 @@ type BoundaryReport struct {
 	At       time.Time       `json:"at"`
 }
 
-// reportHead decodes a kept report without its rings (the JSON decoder skips them).
-type reportHead struct {
-	Report
-	Rings []struct{} `json:"rings"`
-}
-
 type TargetReport struct {
 	Name     string             `json:"name"`
 	Boundary string             `json:"boundary"`

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -374,7 +373,11 @@ func reportErr(rep *Report) error {
 
 // report prints a run's report: JSON to out with --output json, else a table to text.
 func report(ctx context.Context, out, text io.Writer, st style, g globals, f *fleet, id string) (*Report, error) {
-	rep, raw, err := f.runReport(ctx, id, !g.json())
+	need := needAll
+	if g.json() {
+		need = needJSON
+	}
+	rep, raw, err := f.runReport(ctx, id, need)
 	if err != nil {
 		return nil, err
 	}
@@ -386,38 +389,4 @@ func report(ctx context.Context, out, text io.Writer, st style, g globals, f *fl
 	}
 	printReport(text, *rep, st)
 	return rep, nil
-}
-
-// runReport builds a run's report. A finished run's report is kept in the journal for the run's
-// last event number and the report format version, so asking again does not replay the run; any
-// later event (or another format) makes it stale, and it is built again. raw is the kept JSON
-// when it was used; then, unless full, the report holds the run's own fields and no rings (what
-// printing raw to stdout and the exit code need: decoding 10,000 targets' worth is most of a
-// status call's time otherwise).
-func (f *fleet) runReport(ctx context.Context, id string, full bool) (*Report, []byte, error) {
-	last, err := f.store.LastSeq(ctx, id)
-	if err != nil {
-		return nil, nil, err
-	}
-	if seq, version, data, err := f.store.LoadReport(ctx, id); err == nil && seq == last && version == ReportVersion {
-		var rep Report
-		if full && json.Unmarshal(data, &rep) == nil {
-			return &rep, data, nil
-		}
-		var head reportHead
-		if !full && json.Unmarshal(data, &head) == nil {
-			return &head.Report, data, nil
-		}
-	}
-	s, gates, err := f.replay(ctx, id)
-	if err != nil {
-		return nil, nil, err
-	}
-	rep := buildReport(s, gates)
-	if rings.Terminal(s.Phase) {
-		if data, err := json.Marshal(rep); err == nil {
-			_ = f.store.SaveReport(ctx, id, last, ReportVersion, data) // derived data: a failure only costs the next replay
-		}
-	}
-	return &rep, nil, nil
 }

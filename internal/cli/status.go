@@ -141,7 +141,7 @@ func runHistory(ctx context.Context, io IO, g globals, f *fleet) error {
 	}
 	var out []runLine
 	for _, r := range runs {
-		rep, _, err := f.runReport(ctx, r.ID, false) // a finished run's kept report: no replay
+		rep, _, err := f.runReport(ctx, r.ID, needHead) // a finished run's kept report: no replay
 		if err != nil {
 			return err
 		}
