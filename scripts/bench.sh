@@ -6,6 +6,9 @@
 #   usage: scripts/bench.sh [N ...]   (default 16 64); PARALLEL: one or more, e.g. "8 32" (default 8)
 #   BASELINE=<git revision> also builds that revision and measures it in the same run, so a change
 #   that claims a speed-up shows before and after side by side.
+#   ROUNDS=K (default 1): K warm releases in a row, alternating which of the two goes first, then
+#   a "warm, all" row of their summed times: this machine's speed drifts by 15 % over minutes,
+#   and the order A B B A cancels a steady drift that one pair would take for a difference.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 export TF_CLI_CONFIG_FILE="$root/.tools/tf.rc"
@@ -76,12 +79,22 @@ YAML
   if [ -n "$base" ]; then
     cp -r "$fleet" "$work/fleet-base"
   fi
-  for case in cold:v1 warm:v2; do
-    name=${case%%:*}; rel=${case##*:}
+  cases="cold:v1:rollout"
+  for k in $(seq 1 "${ROUNDS:-1}"); do
+    first=rollout; [ $((k % 2)) -eq 0 ] && first=bare
+    cases+=" warm:v$((k + 1)):$first"
+  done
+  wr=0; wb=0
+  for case in $cases; do
+    IFS=: read -r name rel first <<<"$case"
+    [ "$first" = bare ] && name+=" ($rel, bare first)"
+    [ "$first" = rollout ] && [ "$rel" != v1 ] && [ "${ROUNDS:-1}" -gt 1 ] && name+=" ($rel)"
     # Peak resident memory of each whole process tree (rollout or the script, with every
     # Terraform process and provider plugin under it), sampled every 100 ms.
-    read -r rw rc < <(secs "$treemem" -o "$work/mem-rollout" -- "$bin" --config "$fleet" --tf-bin "$tf" start --release "$rel")
-    read -r bw bc < <(secs "$treemem" -o "$work/mem-bare" -- bash -c "ls -d $bare/s-* | xargs -P $P -I{} bash -c 'bare_one {} $rel'")
+    one_rollout() { read -r rw rc < <(secs "$treemem" -o "$work/mem-rollout" -- "$bin" --config "$fleet" --tf-bin "$tf" start --release "$rel"); }
+    one_bare() { read -r bw bc < <(secs "$treemem" -o "$work/mem-bare" -- bash -c "ls -d $bare/s-* | xargs -P $P -I{} bash -c 'bare_one {} $rel'"); }
+    if [ "$first" = bare ]; then one_bare; one_rollout; else one_rollout; one_bare; fi
+    if [ "$rel" != v1 ]; then wr=$(echo "$wr + $rw" | bc -l); wb=$(echo "$wb + $bw" | bc -l); fi
     row=$(printf '| %s | %s | %s | %.1f | %.1f | %.2f | %.1f | %.1f | %s | %s |' "$N" "$P" "$name" "$rw" "$bw" "$(echo "$rw / $bw" | bc -l)" "$rc" "$bc" "$(cat "$work/mem-rollout")" "$(cat "$work/mem-bare")")
     if [ -n "$base" ]; then
       read -r xw xc < <(secs "$base" --config "$work/fleet-base" --tf-bin "$tf" start --release "$rel")
@@ -89,6 +102,9 @@ YAML
     fi
     echo "$row"
   done
+  if [ "${ROUNDS:-1}" -gt 1 ]; then
+    printf '| %s | %s | warm, all %s (summed) | %.1f | %.1f | %.2f | | | | |\n' "$N" "$P" "${ROUNDS}" "$wr" "$wb" "$(echo "$wr / $wb" | bc -l)"
+  fi
   rm -rf "$work"
 done
 done
