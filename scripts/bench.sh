@@ -47,6 +47,8 @@ bare_one() { # dir release: init if needed, plan -out, apply the plan
 export -f bare_one
 export tf
 
+echo "Measured with $("$tf" version | head -1) on both sides, $(nproc) cores."
+echo
 if [ -n "$base" ]; then
   echo "| N | parallel | case | rollout wall s | bare wall s | ratio | rollout CPU s | bare CPU s | rollout tree MiB | bare tree MiB | $BASELINE wall s | $BASELINE ratio |"
   echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
