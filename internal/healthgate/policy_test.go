@@ -2,9 +2,12 @@ package healthgate
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -219,5 +222,40 @@ func TestTerraformOutputProvider(t *testing.T) {
 	p.Output = "missing"
 	if m := p.Measure(context.Background()); m.Outcome != NoData {
 		t.Fatalf("%+v", m)
+	}
+}
+
+// Many gates polling one endpoint at once keep their connections between measurements: with
+// the default client (100 idle connections in all, 2 per host) most rounds would open new
+// ones, and over TLS handshake again, for every target every interval.
+func TestHTTPGatesReuseConnections(t *testing.T) {
+	var opened atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			opened.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	const gates, rounds = 50, 4
+	for r := 0; r < rounds; r++ {
+		var wg sync.WaitGroup
+		release := make(chan struct{})
+		for g := 0; g < gates; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-release
+				if m := (&HTTP{URL: srv.URL}).Measure(context.Background()); m.Outcome != OK {
+					t.Error(m.Message)
+				}
+			}()
+		}
+		close(release)
+		wg.Wait()
+	}
+	if n := opened.Load(); n > gates+gates/5 {
+		t.Fatalf("%d gates measured %d times each opened %d connections, want about %d", gates, rounds, n, gates)
 	}
 }

@@ -20,7 +20,7 @@ import (
 // Runner evaluates a fleet's configured gates for the engine.
 type Runner struct {
 	Config    *config.Config
-	Client    *http.Client      // http gates; nil: http.DefaultClient
+	Client    *http.Client      // http gates; nil: one that keeps idle connections per gate (gateClient)
 	Transport http.RoundTripper // metric providers' API clients; nil: their default
 	Endpoints Endpoints         // rate limit and circuit breaker per monitoring endpoint
 	Clouds    *clouds.Manager   // boundary credentials and endpoints for cloud metric providers
