@@ -98,9 +98,9 @@ func lastLines(s string, n int) string {
 // BenchmarkEngineCommand: the whole `rollout start` command over n targets in 5 rings, with the
 // no-op provisioner and no gates (timed: a fleet's first release), then a second release over the
 // same fleet (start2-s: every target has history, its last known good is looked up), then
-// `rollout status --output json` on that finished run, twice. Reports the first command's wall
-// and CPU time, peak memory and journal events per second, the second's wall time, and the status
-// latency.
+// `rollout status --output json` on that finished run six times (status-ms: the first; then the
+// median and the slowest of the other five). Reports the first command's wall and CPU time, peak
+// memory and journal events per second, the second's wall time, and the status latencies.
 func BenchmarkEngineCommand(b *testing.B) {
 	bin := noopBinary(b)
 	for _, n := range []int{1000, 10000} {
@@ -122,6 +122,9 @@ func BenchmarkEngineCommand(b *testing.B) {
 					statusWalls = append(statusWalls, st2.wall)
 				}
 				slices.Sort(statusWalls)
+				if !bytes.Equal(st1.out, st2.out) {
+					b.Fatal("two status calls of the same finished run printed different reports")
+				}
 				var rep struct {
 					Phase string
 					Rings []struct{ Targets []struct{ Phase string } }
