@@ -11,17 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rollout-dev/rollout/internal/bench/noop"
 	"github.com/rollout-dev/rollout/internal/journal"
 	"github.com/rollout-dev/rollout/internal/rings"
 )
-
-type noopProvisioner struct{}
-
-func (noopProvisioner) Apply(_ context.Context, _ string, _ rings.ReleaseRef, planned func(rings.PlanSummary)) (rings.ApplyResult, error) {
-	planned(rings.PlanSummary{Add: 1})
-	return rings.ApplyResult{}, nil
-}
-func (noopProvisioner) Outputs(context.Context, string) (map[string]any, error) { return nil, nil }
 
 type instantGates struct{}
 
@@ -55,7 +48,7 @@ func runEngine(b *testing.B, n int) (int, journal.Store) {
 	if err := store.CreateRun(ctx, journal.Run{ID: "r", Kind: rings.KindRelease, Created: time.Now()}); err != nil {
 		b.Fatal(err)
 	}
-	x := &rings.Executor{Store: store, Provisioner: noopProvisioner{}, Gates: instantGates{}, GlobalLimit: 64}
+	x := &rings.Executor{Store: store, Provisioner: noop.Provisioner{}, Gates: instantGates{}, GlobalLimit: 64}
 	s := &rings.State{RunID: "r"}
 	if err := x.Run(ctx, s, rings.Event{Type: rings.RunStarted, Plan: plan(n, 5, 32)}); err != nil || s.Phase != rings.PhaseSucceeded {
 		b.Fatalf("run: %v, phase %s", err, s.Phase)

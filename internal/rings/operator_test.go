@@ -196,6 +196,19 @@ func TestFreezeCalendar(t *testing.T) {
 	}
 }
 
+// after is what an inbox reading the journal from after seq gets.
+func (m *memStore) after(seq int64) []Event {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Event
+	for _, ev := range m.events {
+		if ev.Seq > seq {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
 // A running executor sees an operator's pause journaled by another process, finishes what is
 // under way, and returns with the run paused.
 func TestExecutorPicksUpAPauseFromTheJournal(t *testing.T) {
@@ -206,15 +219,7 @@ func TestExecutorPicksUpAPauseFromTheJournal(t *testing.T) {
 	var once sync.Once
 	x := &Executor{Store: store, Provisioner: prov, Gates: passGates{}, PollEvery: 5 * time.Millisecond,
 		Inbox: func(ctx context.Context, s *State, after int64) ([]Event, error) {
-			store.mu.Lock()
-			defer store.mu.Unlock()
-			var out []Event
-			for _, ev := range store.events {
-				if ev.Seq > after {
-					out = append(out, ev)
-				}
-			}
-			return out, nil
+			return store.after(after), nil
 		}}
 	go func() {
 		<-prov.started // t-1 is applying: an operator pauses from elsewhere, then t-1 finishes
@@ -254,14 +259,9 @@ func TestInboxReadsPastOwnEvents(t *testing.T) {
 	returned := map[EventType]int{}
 	x := &Executor{Store: store, Provisioner: prov, Gates: passGates{}, PollEvery: time.Millisecond,
 		Inbox: func(ctx context.Context, s *State, after int64) ([]Event, error) {
+			out := store.after(after)
 			store.mu.Lock()
 			defer store.mu.Unlock()
-			var out []Event
-			for _, ev := range store.events {
-				if ev.Seq > after {
-					out = append(out, ev)
-				}
-			}
 			mu.Lock()
 			for _, ev := range out {
 				returned[ev.Type]++
