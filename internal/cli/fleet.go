@@ -50,12 +50,14 @@ func openFleet(ctx context.Context, g globals, needBinary bool) (*fleet, error) 
 	return f, nil
 }
 
-// openJournal opens the fleet's journal for a command that only reads it (status, history): it
-// reads rollout.yaml's own keys for the state's location and no environment file, so it is fast
-// at 10,000 targets and works while a target file is broken. f.cfg has no targets.
+// openJournal opens the fleet's journal for a command that needs nothing else (status, history,
+// and operators' acts: approve, pause, abort journaled for another process, drift ack, freeze):
+// it reads rollout.yaml's own keys for the state's location and no environment file, so it is
+// fast at 10,000 targets and works while a target file is broken. f.cfg has no targets.
 func openJournal(ctx context.Context, g globals) (*fleet, error) {
-	// A short-lived reader whose heap is one report: collecting less often is a quarter of a
-	// 10,000-target status call's time (0.17 s -> 0.13 s), for a few MB more of peak memory.
+	// A short-lived command whose heap is at most one report or run: collecting less often is a
+	// quarter of a 10,000-target status call's time (0.17 s -> 0.13 s), for a few MB more of peak
+	// memory.
 	debug.SetGCPercent(400)
 	cfg, err := config.LoadMain(g.configPath())
 	if err != nil {

@@ -30,9 +30,10 @@ const (
 
 // runReport builds a run's report. A finished run's report is kept in the journal for the run's
 // last event number and keptFormat, so asking again does not replay the run; any later event (or
-// another format) makes it stale, and it is built again. raw is the kept JSON when need is
-// needJSON and the report was kept. Unless need is needAll, a kept report comes back with the
-// run's own fields and no rings: decoding 10,000 targets is most of a status call's time.
+// another format) makes it stale, and it is built again. raw is the kept JSON when the report
+// was kept and need is needJSON or needAll (nil when it was built now, or for needHead). Unless
+// need is needAll, a kept report comes back with the run's own fields and no rings: decoding
+// 10,000 targets is most of a status call's time.
 func (f *fleet) runReport(ctx context.Context, id string, need reportNeed) (*Report, []byte, error) {
 	last, err := f.store.LastSeq(ctx, id)
 	if err != nil {

@@ -36,7 +36,7 @@ func openRun(ctx context.Context, f *fleet, id string) (journal.Run, *rings.Stat
 // driving the run, if any, reads it from the journal): act checks the replayed run and returns
 // the event (nil: nothing to record) and what to tell the operator.
 func journalAct(ctx context.Context, io IO, g globals, id string, act func(run journal.Run, s *rings.State) (*rings.Event, string, error)) error {
-	f, err := openFleet(ctx, g, false)
+	f, err := openJournal(ctx, g) // approvers and everything else checked are in the run's plan
 	if err != nil {
 		return err
 	}
@@ -156,7 +156,7 @@ run, and the journal keeps who did so and why.`,
 			as, _ := o.GetString("as")
 			reason, _ := o.GetString("reason")
 			ctx := cmd.Context()
-			f, err := openFleet(ctx, g, false)
+			f, err := openJournal(ctx, g)
 			if err != nil {
 				return err
 			}

@@ -99,14 +99,15 @@ func TestPromotionPlanAndManualRollback(t *testing.T) {
 	if err := json.Unmarshal([]byte(hist.stdout), &runs); err != nil || len(runs) != 2 {
 		t.Fatalf("history: %v %s", err, hist.stdout)
 	}
-	// status and history read only the journal: a target file half edited at 3 a.m. does not stop
-	// them, while a command that needs the targets names the file and line.
+	// status, history and operators' acts read only the journal: a target file half edited at
+	// 3 a.m. does not stop them, while a command that needs the targets names the file and line.
 	good := readFile(t, filepath.Join(f.dir, "environments", "test.yaml"))
 	f.write("environments/test.yaml", good+"  - {name: [broken\n")
 	if rep := f.status(); rep.Phase != "succeeded" || !strings.HasPrefix(rep.Run, "v2-") {
 		t.Fatalf("status with a broken target file: %s %s", rep.Run, rep.Phase)
 	}
 	f.must(0, "history")
+	f.must(0, "freeze", "status") // operators' acts read the journal alone too
 	if r := f.must(1, "plan", "--release", "v3"); !strings.Contains(r.stderr, "environments/test.yaml:") {
 		t.Fatalf("plan with a broken target file: %s", r.stderr)
 	}
