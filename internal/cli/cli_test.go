@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -47,9 +48,16 @@ func TestExitCodes(t *testing.T) {
 			t.Errorf("exitCode(%v) = %d, want %d", tc.err, got, tc.want)
 		}
 	}
-	for phase, want := range map[string]int{rings.PhaseSucceeded: 0, rings.PhaseRolledBack: 2, rings.PhaseWaiting: 3, rings.PhaseRollbackFailed: 6, rings.PhaseRunning: 1} {
+	for phase, want := range map[string]int{rings.PhaseSucceeded: 0, rings.PhaseRolledBack: 2, rings.PhaseWaiting: 3, rings.PhasePaused: 3,
+		rings.PhaseBlocked: 4, rings.PhaseRollbackFailed: 6, rings.PhaseAborted: 1, rings.PhaseRunning: 3} {
 		if got := exitCode(outcomeErr(&rings.State{Phase: phase})); got != want {
 			t.Errorf("phase %s: exit %d, want %d", phase, got, want)
+		}
+	}
+	// In progress: 0 while a process drives the run, 3 (waiting for one) when none does.
+	for _, phase := range []string{rings.PhaseRunning, rings.PhaseRollingBack, rings.PhaseAborting} {
+		if exitForPhase(phase, true) != ExitOK || exitForPhase(phase, false) != ExitWaiting {
+			t.Errorf("phase %s: driven %d, not driven %d", phase, exitForPhase(phase, true), exitForPhase(phase, false))
 		}
 	}
 }
@@ -278,5 +286,88 @@ func TestEnvAdd(t *testing.T) {
 	}
 	if code, _, errs := run(t, "--config", cfg, "env", "add", "--boundary", "aws-us-gov", "--region", "us-gov-east-1", "--name", "x-1", "--ring", "china"); code != ExitError || !strings.Contains(errs, "ring china selects boundaries [aws-cn], not aws-us-gov") {
 		t.Fatalf("wrong ring: exit %d %s", code, errs)
+	}
+}
+
+// example copies one of the repository's example fleets into a temporary directory.
+func example(t *testing.T, file, env, module string) string {
+	dir := t.TempDir()
+	for _, p := range []string{env, module} {
+		if err := os.CopyFS(filepath.Join(dir, p), os.DirFS(filepath.Join("..", "..", p))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join("..", "..", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, file), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(dir, file)
+}
+
+// env add works for every example fleet: the new target validates, lacks none of the module's
+// required variables (the boundary's own values come from release.vars templates), and keeps its
+// state by the boundary's convention; a ring that selects by names gets the name in rollout.yaml;
+// a cloud boundary without a convention is refused, and nothing is left behind. Before, the
+// targets missed aws_partition or azure_environment, Azure China's got local state, the Azure gov
+// ring was refused, and a refused add left an empty folder.
+func TestEnvAddForEveryExampleFleet(t *testing.T) {
+	for _, tc := range []struct {
+		file, env, module      string
+		args                   []string
+		ring, wantInFile, note string
+	}{
+		{"rollout.aws.yaml", "environments/aws", "terraform/aws-stamp",
+			[]string{"--boundary", "aws-us-gov", "--region", "us-gov-east-1", "--name", "govcloud-east-2", "--ring", "govcloud"}, "govcloud", "key: stamps/govcloud-east-2.tfstate", ""},
+		{"rollout.azure.yaml", "environments/azure", "terraform/azure-stamp",
+			[]string{"--boundary", "azure-usgov", "--region", "usgovarizona", "--name", "usgov-arizona-1", "--ring", "gov"}, "gov", "key: usgov-arizona-1.tfstate", ""},
+		{"rollout.gcp.yaml", "environments/gcp", "terraform/gcp-stamp",
+			[]string{"--boundary", "gcp", "--region", "europe-west1", "--name", "gcp-europe-west1-1", "--ring", "commercial", "--var", "project=acme-prod"}, "commercial", "prefix: stamps/gcp-europe-west1-1", ""},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			cfg := example(t, tc.file, tc.env, tc.module)
+			code, out, errs := run(t, append([]string{"--config", cfg, "env", "add"}, tc.args...)...)
+			if code != 0 || !strings.Contains(out, "in ring "+tc.ring) || strings.Contains(errs, "note:") {
+				t.Fatalf("exit %d\n%s%s", code, out, errs)
+			}
+			written, _ := filepath.Glob(filepath.Join(filepath.Dir(cfg), tc.env, "*", "*.yaml"))
+			found := false
+			for _, p := range written {
+				b, _ := os.ReadFile(p)
+				found = found || strings.Contains(string(b), tc.wantInFile)
+			}
+			if !found {
+				t.Fatalf("no written target file holds %q", tc.wantInFile)
+			}
+			if code, _, errs := run(t, "--config", cfg, "validate"); code != 0 || strings.Contains(errs, "note:") {
+				t.Fatalf("the fleet after env add: exit %d %s", code, errs)
+			}
+		})
+	}
+	// Azure China without its backend convention: refused, not given local state, nothing left.
+	cfg := example(t, "rollout.azure.yaml", "environments/azure", "terraform/azure-stamp")
+	dir := filepath.Dir(cfg)
+	b, _ := os.ReadFile(cfg)
+	china := regexp.MustCompile(`(?s)    backend:\n      type: azurerm\n      config: \{environment: china,.*?\}\n`)
+	if err := os.WriteFile(cfg, china.ReplaceAll(b, nil), 0o644); err != nil || china.Match(b) == false {
+		t.Fatalf("could not take Azure China's convention out: %v", err)
+	}
+	code, _, errs := run(t, "--config", cfg, "env", "add", "--boundary", "azure-china", "--region", "chinanorth2", "--name", "china-north2-1", "--ring", "china")
+	if code != ExitError || !strings.Contains(errs, "boundary azure-china (cloud azure) has no state backend convention") {
+		t.Fatalf("no convention: exit %d %s", code, errs)
+	}
+	// A target no ring selects: refused, and the folder env add made is gone again.
+	code, _, errs = run(t, "--config", cfg, "env", "add", "--boundary", "azure-usgov", "--region", "usgovarizona", "--name", "stray-1")
+	if code != ExitError || !strings.Contains(errs, "is in no ring") {
+		t.Fatalf("no ring: exit %d %s", code, errs)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "environments", "azure", "azure-usgov")); err == nil {
+		t.Fatal("a refused env add left its folder behind")
+	}
+	main, _ := os.ReadFile(cfg)
+	if strings.Contains(string(main), "stray-1") || strings.Contains(string(main), "china-north2-1") {
+		t.Fatalf("a refused env add changed %s:\n%s", cfg, main)
 	}
 }

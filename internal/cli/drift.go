@@ -60,7 +60,7 @@ func driftRun(ctx context.Context, io IO, g globals, ringNames []string) error {
 	}
 	var lines []driftLine
 	err = f.withLease(ctx, "drift", func(ctx context.Context) error {
-		p := f.provisioner()
+		p := f.prov
 		eg, ctx := errgroup.WithContext(ctx)
 		eg.SetLimit(max(f.cfg.Defaults.MaxParallel, 1))
 		for _, r := range f.cfg.Rings {

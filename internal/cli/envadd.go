@@ -7,12 +7,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"text/template"
 
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/rollout-dev/rollout/internal/config"
+	"github.com/rollout-dev/rollout/internal/provision"
 )
 
 func newEnvCmd(io IO, g globals) *cobra.Command {
@@ -33,10 +33,12 @@ func newEnvAddCmd(io IO, g globals) *cobra.Command {
 		Short: "Write a new target's file under environments/ and validate the fleet with it",
 		Long: `Write a new target to environments/<boundary>/<name>.yaml (or --file): its boundary, region,
 labels, variables, and a state backend from the boundary's convention (boundaries.B.backend, whose
-values are templates over .Target). With --ring, the labels that ring selects by are added, and a
-ring that cannot select the target is refused. The whole fleet is then validated with the new
-file (regions, backends, rings); if anything is wrong the file is removed again and every problem
-is reported. Bring the target up to its ring's release with rollout expand, or let the ring's next
+values are templates over .Target and .Boundary; a cloud boundary without one is refused rather
+than given local state). With --ring, the labels that ring selects by are added, or, for a ring
+that selects by name, the name is added to its list in rollout.yaml; a ring that cannot select the
+target is refused. The whole fleet is then validated with the new
+file (regions, backends, rings); if anything is wrong, everything written is taken back and
+every problem is reported. Bring the target up to its ring's release with rollout expand, or let the ring's next
 release reach it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return envAdd(io, g, o) },
@@ -96,6 +98,7 @@ func envAdd(io IO, g globals, o *envAddOptions) error {
 	if err != nil {
 		return err
 	}
+	var addName func() (restore func(), err error) // adds the name to a ring that selects by names
 	if o.Ring != "" {
 		i := slices.IndexFunc(cfg.Rings, func(r *config.Ring) bool { return r.Name == o.Ring })
 		if i < 0 {
@@ -103,7 +106,7 @@ func envAdd(io IO, g globals, o *envAddOptions) error {
 		}
 		sel := cfg.Rings[i].Select
 		if len(sel.Names) > 0 {
-			return fail("ring %s selects its targets by name: add %s to rings[%d].targets.names in %s", o.Ring, o.Name, i, cfg.File)
+			addName = func() (func(), error) { return addRingName(cfg.File, i, o.Name) }
 		}
 		if len(sel.Boundaries) > 0 && !slices.Contains(sel.Boundaries, o.Boundary) {
 			return fail("ring %s selects boundaries %v, not %s", o.Ring, sel.Boundaries, o.Boundary)
@@ -122,26 +125,15 @@ func envAdd(io IO, g globals, o *envAddOptions) error {
 	if len(entry.Vars) == 0 {
 		entry.Vars = nil
 	}
-	if b.Backend != nil {
-		data := map[string]any{"Target": map[string]any{"Name": o.Name, "Boundary": o.Boundary, "Region": o.Region, "Labels": labels}}
-		be := &backendEntry{Type: b.Backend.Type, Config: map[string]any{}}
-		for k, v := range b.Backend.Config {
-			s, ok := v.(string)
-			if !ok {
-				be.Config[k] = v
-				continue
-			}
-			t, err := template.New(k).Option("missingkey=error").Parse(s)
-			if err != nil {
-				return fail("boundaries.%s.backend.config.%s: %v", o.Boundary, k, err)
-			}
-			var out strings.Builder
-			if err := t.Execute(&out, data); err != nil {
-				return fail("boundaries.%s.backend.config.%s: %v", o.Boundary, k, err)
-			}
-			be.Config[k] = out.String()
-		}
-		entry.Backend = be
+	be, err := config.ConventionBackend(b, &config.Target{Name: o.Name, Boundary: o.Boundary, Region: o.Region, Labels: labels})
+	switch {
+	case err != nil:
+		return fail("%v", err)
+	case be != nil:
+		entry.Backend = &backendEntry{Type: be.Type, Config: be.Config}
+	case b.Cloud != "local":
+		return fail("boundary %s (cloud %s) has no state backend convention: a new target there would keep its state on this machine. Add boundaries.%s.backend to %s (values are templates over .Target, e.g. key: \"stamps/{{ .Target.Name }}.tfstate\")",
+			o.Boundary, b.Cloud, o.Boundary, rel(cfg.Root, cfg.File))
 	}
 	path := o.File
 	if path == "" {
@@ -156,22 +148,39 @@ func envAdd(io IO, g globals, o *envAddOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	undo, err := mkdirs(filepath.Dir(path))
+	if err != nil {
 		return err
 	}
 	text := fmt.Sprintf("# Written by rollout env add: target %s in boundary %s.\n%s", o.Name, o.Boundary, body)
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		undo()
 		return err
 	}
-	// The fleet with the new file must validate, or the file goes again.
+	restoreMain := func() {}
+	if addName != nil {
+		if restoreMain, err = addName(); err != nil {
+			_ = os.Remove(path)
+			undo()
+			return fail("add %s to ring %s's names in %s: %v", o.Name, o.Ring, rel(cfg.Root, cfg.File), err)
+		}
+	}
+	// The fleet with the new file must validate, or everything written goes again.
 	cfg2, err := loadConfig(g)
 	if err != nil {
 		_ = os.Remove(path)
+		undo()
+		restoreMain()
 		var ee *ExitErr
 		if errors.As(err, &ee) {
 			return &ExitErr{Code: ExitError, Err: fmt.Errorf("%s was not kept: %w", rel(cfg.Root, path), ee.Err)}
 		}
 		return err
+	}
+	for _, e := range provision.MissingVariables(cfg2, cfg2.Release.Vars) {
+		if strings.Contains(e.Key, "["+o.Name+"]") {
+			fmt.Fprintln(io.Err, "note: "+e.Error()+" (give it with start --var, in release.vars, or with env add --var)")
+		}
 	}
 	ring := ""
 	for _, r := range cfg2.Rings {
@@ -203,4 +212,85 @@ func rel(root, p string) string {
 		return r
 	}
 	return p
+}
+
+// mkdirs makes dir and its missing parents, and returns what removes the ones it made.
+func mkdirs(dir string) (func(), error) {
+	var made []string
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil || d == filepath.Dir(d) {
+			break
+		}
+		made = append(made, d)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	return func() {
+		for _, d := range made { // deepest first
+			_ = os.Remove(d)
+		}
+	}, nil
+}
+
+// addRingName appends name to rings[i].targets.names in the configuration file, editing its text
+// where the list is (comments and layout stay as they are), and returns what puts the file back.
+func addRingName(file string, i int, name string) (func(), error) {
+	orig, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(orig, &doc); err != nil || len(doc.Content) == 0 {
+		return nil, fmt.Errorf("cannot read it as YAML: %v", err)
+	}
+	names := lookup(lookup(index(lookup(doc.Content[0], "rings"), i), "targets"), "names")
+	if names == nil || names.Kind != yaml.SequenceNode || len(names.Content) == 0 {
+		return nil, errors.New("no list of names found there")
+	}
+	last := names.Content[len(names.Content)-1]
+	lines := strings.SplitAfter(string(orig), "\n")
+	if last.Line < 1 || last.Line > len(lines) {
+		return nil, errors.New("no list of names found there")
+	}
+	ln := lines[last.Line-1]
+	quoted, _ := yaml.Marshal(name)
+	item := strings.TrimSpace(string(quoted))
+	if names.Style&yaml.FlowStyle != 0 {
+		// [a, b]: insert after the last item, on its line.
+		end := last.Column - 1 + len(last.Value)
+		if last.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
+			end += 2
+		}
+		if end > len(ln) {
+			return nil, errors.New("cannot place the new name in the flow list")
+		}
+		lines[last.Line-1] = ln[:end] + ", " + item + ln[end:]
+	} else {
+		indent := ln[:strings.Index(ln, "-")]
+		lines[last.Line-1] = strings.TrimRight(ln, "\n") + "\n" + indent + "- " + item + "\n"
+	}
+	if err := os.WriteFile(file, []byte(strings.Join(lines, "")), 0o644); err != nil {
+		return nil, err
+	}
+	return func() { _ = os.WriteFile(file, orig, 0o644) }, nil
+}
+
+func lookup(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for j := 0; j+1 < len(n.Content); j += 2 {
+		if n.Content[j].Value == key {
+			return n.Content[j+1]
+		}
+	}
+	return nil
+}
+
+func index(n *yaml.Node, i int) *yaml.Node {
+	if n == nil || n.Kind != yaml.SequenceNode || i >= len(n.Content) {
+		return nil
+	}
+	return n.Content[i]
 }

@@ -6,10 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/user"
-	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -28,8 +29,12 @@ type fleet struct {
 	stateDir string
 	store    journal.Store
 	bin      string
+	prov     *provision.Terraform // the fleet's Terraform, when the command runs it
 	clouds   *clouds.Manager
 	detach   bool // execute journals the first round only (start --wait=false)
+	// pending are the variables of releases this process prepared but has not bound (a plan
+	// that is not saved): the provisioner reads them before the journal's.
+	pending map[string]map[string]any
 }
 
 func openFleet(ctx context.Context, g globals, needBinary bool) (*fleet, error) {
@@ -37,17 +42,68 @@ func openFleet(ctx context.Context, g globals, needBinary bool) (*fleet, error) 
 	if err != nil {
 		return nil, err
 	}
-	f := &fleet{cfg: cfg, stateDir: filepath.Join(cfg.Root, ".rollout")}
+	f := &fleet{cfg: cfg, stateDir: cfg.StateDir()}
 	f.clouds = &clouds.Manager{Config: cfg, CacheDir: f.stateDir, MaxStaleness: cfg.Defaults.PreflightMaxStaleness.D()}
 	if needBinary {
 		if f.bin, err = provision.FindBinary(firstNonEmpty(g.tfBin(), os.Getenv("ROLLOUT_TF_BIN"))); err != nil {
 			return nil, err
 		}
 	}
-	if f.store, err = journal.Open(ctx, firstNonEmpty(g.state(), cfg.State), cfg.Root); err != nil {
+	if f.store, err = journal.Open(ctx, firstNonEmpty(g.state(), cfg.State), cfg.Root, cfg.StateDir()); err != nil {
 		return nil, err
 	}
+	if needBinary {
+		f.prov = f.provisioner()
+		if err := f.prov.CheckEnvironment(ctx); err != nil {
+			f.Close()
+			return nil, envErr(err)
+		}
+	}
 	return f, nil
+}
+
+// envErr is an error of the machine rollout runs on, found before anything was journaled.
+func envErr(err error) error {
+	return &ExitErr{Code: ExitError, Err: fmt.Errorf("this machine is not ready to run Terraform (nothing was journaled): %w", err)}
+}
+
+// ready checks, before a run's first event is journaled, what the run needs of this machine
+// beyond the binary: its boundaries' identity variables and files, and the providers of every
+// release it may apply (its own, and the last known good releases a rollback would return to),
+// installed for each boundary's mirror. A failure is an error of the environment (exit 1), never a
+// failed release.
+func (f *fleet) ready(ctx context.Context, plan rings.Plan) error {
+	var bounds []string
+	need := map[string]map[string]bool{} // digest -> mirrors
+	add := func(rel *rings.ReleaseRef, boundary string) {
+		if rel == nil || rel.ModuleDigest() == "" {
+			return
+		}
+		d := rel.ModuleDigest()
+		if need[d] == nil {
+			need[d] = map[string]bool{}
+		}
+		need[d][f.prov.Mirror(boundary)] = true
+	}
+	for _, r := range plan.Rings {
+		for _, t := range r.Targets {
+			bounds = append(bounds, t.Boundary)
+			add(&t.Release, t.Boundary)
+			add(t.From, t.Boundary)
+		}
+	}
+	if err := f.clouds.CheckEnvironment(bounds); err != nil {
+		return envErr(err)
+	}
+	for digest, mirrors := range need {
+		if err := f.prov.ResolveRelease(ctx, digest, slices.Sorted(maps.Keys(mirrors))); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			return envErr(err)
+		}
+	}
+	return nil
 }
 
 // openJournal opens the fleet's journal for a command that needs nothing else (status, history,
@@ -63,8 +119,8 @@ func openJournal(ctx context.Context, g globals) (*fleet, error) {
 	if err != nil {
 		return nil, configErr(err)
 	}
-	f := &fleet{cfg: cfg, stateDir: filepath.Join(cfg.Root, ".rollout")}
-	if f.store, err = journal.Open(ctx, firstNonEmpty(g.state(), cfg.State), cfg.Root); err != nil {
+	f := &fleet{cfg: cfg, stateDir: cfg.StateDir()}
+	if f.store, err = journal.Open(ctx, firstNonEmpty(g.state(), cfg.State), cfg.Root, cfg.StateDir()); err != nil {
 		return nil, err
 	}
 	return f, nil
@@ -89,6 +145,9 @@ func (f *fleet) provisioner() *provision.Terraform {
 			mu.Lock()
 			defer mu.Unlock()
 			if v, ok := vars[name]; ok {
+				return v, nil
+			}
+			if v, ok := f.pending[name]; ok {
 				return v, nil
 			}
 			r, err := f.store.Release(ctx, name)
@@ -135,8 +194,13 @@ func (f *fleet) preflight(s *rings.State) func(ctx context.Context, ring, bounda
 	}
 }
 
-func holder(doing string) journal.Holder {
+func thisHost() string {
 	host, _ := os.Hostname()
+	return host
+}
+
+func holder(doing string) journal.Holder {
+	host := thisHost()
 	name := "unknown"
 	if u, err := user.Current(); err == nil {
 		name = u.Username
@@ -213,14 +277,17 @@ func (f *fleet) execute(ctx context.Context, io IO, g globals, s *rings.State, f
 		return err
 	}
 	defer events.Close()
+	plan := s.Plan
+	if first.Plan != nil {
+		plan = *first.Plan
+	}
+	if err := f.ready(ctx, plan); err != nil {
+		return err
+	}
 	gates := &healthgate.Runner{Config: f.cfg, Clouds: f.clouds}
 	defer gates.Close()
-	prov := f.provisioner()
-	if len(f.cfg.Protect) > 0 || s.Plan.Review != nil || first.Plan != nil && first.Plan.Review != nil {
-		plan := s.Plan
-		if first.Plan != nil {
-			plan = *first.Plan
-		}
+	prov := f.prov
+	if len(f.cfg.Protect) > 0 || plan.Review != nil {
 		prov.Review = &provision.Review{Release: plan.Release.Name, Protect: f.cfg.Protect}
 		if plan.Review != nil {
 			prov.Review.Digests, prov.Review.AllowDestroy = plan.Review.Digests, plan.Review.AllowDestroy != ""
@@ -316,23 +383,42 @@ func pollEvery() time.Duration {
 	return time.Second
 }
 
-// outcomeErr maps a run's phase to the CI contract.
-func outcomeErr(s *rings.State) error {
-	switch s.Phase {
+// exitForPhase is the CI contract for a run in phase: the exit code `start`, `status` and the
+// report give. A run in progress (running, rolling back, aborting) is 0 while a live process drives
+// it; when none does, it waits for one (3: `rollout resume RUN`).
+func exitForPhase(phase string, driven bool) int {
+	switch phase {
 	case rings.PhaseSucceeded:
-		return nil
+		return ExitOK
 	case rings.PhaseRolledBack:
-		return &ExitErr{Code: ExitGateFailed}
+		return ExitGateFailed
 	case rings.PhaseRollbackFailed:
-		return &ExitErr{Code: ExitRollbackFailed}
+		return ExitRollbackFailed
 	case rings.PhaseWaiting, rings.PhasePaused:
-		return &ExitErr{Code: ExitWaiting}
+		return ExitWaiting
 	case rings.PhaseBlocked:
-		return &ExitErr{Code: ExitBlocked}
-	case rings.PhaseAborted:
-		return &ExitErr{Code: ExitError, Err: fmt.Errorf("run %s %s", s.RunID, s.Reason)}
+		return ExitBlocked
+	case rings.PhaseAborted, "":
+		return ExitError
 	}
-	return &ExitErr{Code: ExitError, Err: fmt.Errorf("run %s stopped in phase %s", s.RunID, s.Phase)}
+	if driven {
+		return ExitOK
+	}
+	return ExitWaiting
+}
+
+// outcomeErr maps a run that this process drove to its end or to a wait to the CI contract.
+func outcomeErr(s *rings.State) error {
+	code := exitForPhase(s.Phase, false)
+	switch {
+	case code == ExitOK:
+		return nil
+	case s.Phase == rings.PhaseAborted:
+		return &ExitErr{Code: code, Err: fmt.Errorf("run %s %s", s.RunID, s.Reason)}
+	case code == ExitError:
+		return &ExitErr{Code: code, Err: fmt.Errorf("run %s stopped in phase %s", s.RunID, s.Phase)}
+	}
+	return &ExitErr{Code: code}
 }
 
 // parseVars reads --var k=v flags.

@@ -17,7 +17,8 @@ import (
 // gzip-compressed and base64-encoded (the column is text in both dialects). A run of 10,000
 // targets has a 4.8 MB report, kept in about 190 KB. A report kept in another format (another
 // rollout version's) is stale: it is built again from the events.
-const keptFormat = 1000 + ReportVersion
+// Raised whenever the report gains a field (1002: driver, waitingFor, next).
+const keptFormat = 1002
 
 // reportNeed says how much of a kept report a command decodes.
 type reportNeed int
@@ -49,6 +50,12 @@ func (f *fleet) runReport(ctx context.Context, id string, need reportNeed) (*Rep
 		return nil, nil, err
 	}
 	rep := buildReport(s, gates)
+	if !settled(s.Phase) {
+		if err := f.withDriver(ctx, &rep); err != nil {
+			return nil, nil, err
+		}
+	}
+	rep.Next = nextAction(&rep)
 	if rings.Terminal(s.Phase) {
 		if data, err := packReport(rep); err == nil {
 			_ = f.store.SaveReport(ctx, id, last, keptFormat, data) // derived data: a failure only costs the next replay
@@ -130,4 +137,20 @@ func decodeHead(r io.Reader) (*Report, error) {
 	}
 	var rep Report
 	return &rep, json.Unmarshal(b, &rep)
+}
+
+// withDriver says who drives a run in progress: the live holder of the fleet's lease; with none,
+// the run waits for a driver (exit 3) until `rollout resume RUN`.
+func (f *fleet) withDriver(ctx context.Context, rep *Report) error {
+	lease, err := f.store.Lease(ctx)
+	if err != nil {
+		return err
+	}
+	if lease != nil && lease.Live(thisHost()) {
+		h := lease.Holder
+		rep.Driver, rep.ExitCode = &DriverReport{Name: h.Name, Host: h.Host, PID: h.PID, Doing: h.Doing}, exitForPhase(rep.Phase, true)
+		return nil
+	}
+	rep.WaitingFor, rep.ExitCode = "driver", exitForPhase(rep.Phase, false)
+	return nil
 }

@@ -98,7 +98,9 @@ func newAbortCmd(io IO, g globals) *cobra.Command {
 		Long: `Abort a run. Nothing new starts, gates and bakes stop, and Terraform runs under way finish;
 then the run ends as aborted (exit 1), its targets left as they are. With --rollback, every target
 the run changed is then rolled back to its last known good, newest ring first, through the same
-apply and gates as any rollback (exit 2 when done, 6 if a rollback fails).
+apply and gates as any rollback; the run ends aborted (exit 1), or rollback_failed (exit 6) if a
+rollback fails. An abort never starts anything new: a ring held by a freeze or an approval stays
+untouched.
 
 If another process drives the run, it carries the abort out (it reads the journal every second);
 otherwise this command takes the fleet's lease and does it here. A rollback already under way
@@ -117,9 +119,10 @@ goes on to its end.`,
 				if s.Aborted != nil {
 					return rings.Event{}, nil, fmt.Errorf("run %s was already aborted by %s", s.RunID, s.Aborted.Actor)
 				}
-				// Replayed from the journal, so no process runs it: what was under way is driven to an
-				// end by the resume, then the abort applies.
-				return rings.Event{Type: rings.RunResumed, Actor: ev.Actor}, []rings.Event{ev}, nil
+				// Replayed from the journal, so no process runs it: the abort is folded first (it must
+				// not start what a resume would, such as a ring a freeze held), then what the journal
+				// says was under way is driven to an end here.
+				return ev, nil, nil
 			})
 			var held *journal.LeaseHeldError
 			if !errors.As(err, &held) {

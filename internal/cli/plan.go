@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/rollout-dev/rollout/internal/journal"
 	"github.com/rollout-dev/rollout/internal/rings"
 )
 
@@ -28,8 +29,8 @@ func newPlanCmd(io IO, g globals) *cobra.Command {
 		Short: "Show, per target in ring order, what applying a release would change",
 		Long: `Plan a release on every target, in ring order, without changing anything: additions, changes
 and destructions per target, with replacements and deletions called out by resource address.
-It records the release (name, module digest, variables) as start would, so a later start of the
-same name applies exactly what was planned.
+A plan does not bind the release's name (start does), unless it is saved for review: then the
+name is bound to what was planned (module tree and variables), so that start applies exactly that.
 
 --save FILE writes the plans for review: per target, the summary and a digest of every change
 the plan would make. rollout start --reviewed FILE then applies a target only if its plan at
@@ -86,15 +87,19 @@ func planRun(ctx context.Context, io IO, g globals, o *planOptions) error {
 		return err
 	}
 	var out []targetPlan
+	var bound journal.Release
 	err = f.withLease(ctx, "plan --release "+o.Release, func(ctx context.Context) error {
 		if err := f.requireDeclared(f.configuredTargets()); err != nil {
 			return err
 		}
-		plan, err := f.newPlan(ctx, o.Release, extra)
+		// A plan binds the release's name only when it is saved for review: a plan that fails (a
+		// missing variable, say) must not keep the name from meaning the corrected release.
+		plan, release, err := f.newPlan(ctx, o.Release, extra)
 		if err != nil {
 			return err
 		}
-		p := f.provisioner()
+		bound = release
+		p := f.prov
 		var mu sync.Mutex
 		for _, r := range plan.Rings {
 			eg, ctx := errgroup.WithContext(ctx)
@@ -136,6 +141,9 @@ func planRun(ctx context.Context, io IO, g globals, o *planOptions) error {
 		}
 	}
 	if o.Save != "" && failed == 0 && len(out) > 0 {
+		if err := f.bindRelease(ctx, bound); err != nil {
+			return err
+		}
 		sp := savedPlan{V: 1, Release: out[0].Release, Saved: timeNow().UTC(), Targets: map[string]targetPlan{}}
 		for _, tp := range out {
 			sp.Targets[tp.Target] = tp

@@ -38,7 +38,21 @@ type Report struct {
 	// Review: the run applies only reviewed plans (digests by target), and who allowed destroying
 	// protected resource types.
 	Review *rings.Review `json:"review,omitempty"`
-	Rings  []RingReport  `json:"rings"`
+	// Driver is the process that holds the fleet and drives the run while it is in progress;
+	// WaitingFor says what a run that is not moving waits for ("driver": no live process drives
+	// it, and `rollout resume RUN` does). Next is the command that moves a waiting run on.
+	Driver     *DriverReport `json:"driver,omitempty"`
+	WaitingFor string        `json:"waitingFor,omitempty"`
+	Next       string        `json:"next,omitempty"`
+	Rings      []RingReport  `json:"rings"`
+}
+
+// DriverReport is the process that drives a run in progress (the fleet lease's holder).
+type DriverReport struct {
+	Name  string `json:"name"` // user@host
+	Host  string `json:"host"`
+	PID   int    `json:"pid"`
+	Doing string `json:"doing"`
 }
 
 type RingReport struct {
@@ -145,7 +159,7 @@ func buildReport(s *rings.State, log *runLog) Report {
 	rep := Report{V: ReportVersion, Run: s.RunID, Kind: s.Plan.Kind, Release: s.Plan.Release, Phase: s.Phase,
 		Reason: s.Reason, Started: s.Started, Updated: s.Updated, Paused: s.Paused, Aborted: s.Aborted, BreakGlass: s.BreakGlass,
 		Switch: s.Switch, Review: s.Plan.Review}
-	rep.ExitCode = exitCode(outcomeErr(s))
+	rep.ExitCode = exitForPhase(s.Phase, true) // in progress: see withDriver
 	for _, r := range s.Rings {
 		rr := RingReport{Name: r.Plan.Name, Phase: r.Phase, Failures: r.Failures, Reason: r.Reason,
 			Started: tptr(r.Started), Ended: tptr(r.Ended), Approvals: r.Approvals, Boundaries: log.boundaries[r.Plan.Name],
@@ -274,6 +288,34 @@ func truncate(s string, n int) string {
 	return s
 }
 
+// nextAction is the command that moves a run on, when it waits for a person (or a process).
+func nextAction(rep *Report) string {
+	var ring *RingReport
+	for i := range rep.Rings {
+		switch rep.Rings[i].Phase {
+		case rings.RApproval, rings.RFrozen, rings.RDrifted, rings.RInconclusive:
+			ring = &rep.Rings[i]
+		}
+	}
+	switch {
+	case rep.WaitingFor == "driver":
+		return fmt.Sprintf("no process drives this run (it is %s): rollout resume %s", rep.Phase, rep.Run)
+	case rep.Phase == rings.PhasePaused:
+		return "rollout resume " + rep.Run
+	case rep.Phase == rings.PhaseBlocked && ring != nil:
+		return fmt.Sprintf("ring %s is frozen (%s): rollout resume %s once the freeze is over, or with --break-glass --reason TEXT", ring.Name, ring.Reason, rep.Run)
+	case rep.Phase == rings.PhaseWaiting && ring != nil && ring.Phase == rings.RApproval:
+		return fmt.Sprintf("ring %s awaits approval (%d given): rollout approve %s --ring %s --reason TEXT, then rollout resume %s", ring.Name, len(ring.Approvals), rep.Run, ring.Name, rep.Run)
+	case rep.Phase == rings.PhaseWaiting && ring != nil && ring.Phase == rings.RDrifted:
+		return fmt.Sprintf("ring %s stopped on drift (%s): rollout drift ack %s --ring %s --reason TEXT, then rollout resume %s", ring.Name, ring.Reason, rep.Run, ring.Name, rep.Run)
+	case rep.Phase == rings.PhaseWaiting:
+		return fmt.Sprintf("gates were inconclusive: rollout gate override %s ... or rollout resume %s (see the ring and target details below)", rep.Run, rep.Run)
+	case rep.Phase == rings.PhaseRollbackFailed:
+		return fmt.Sprintf("a rollback failed (see the targets below): fix the cause, then rollout rollback --run %s [--target T], or roll forward with a new release", rep.Run)
+	}
+	return ""
+}
+
 // notes say, for a person, what holds the run and what to run next, and the operators' acts on it.
 func notes(rep Report) []string {
 	var out []string
@@ -291,26 +333,10 @@ func notes(rep Report) []string {
 	if rep.Review != nil && rep.Review.AllowDestroy != "" {
 		out = append(out, "protected destroys allowed by "+rep.Review.AllowDestroy)
 	}
-	var ring *RingReport
-	for i := range rep.Rings {
-		switch rep.Rings[i].Phase {
-		case rings.RApproval, rings.RFrozen, rings.RDrifted, rings.RInconclusive:
-			ring = &rep.Rings[i]
-		}
+	if d := rep.Driver; d != nil {
+		out = append(out, fmt.Sprintf("driven by %s (pid %d on %s: %s)", d.Name, d.PID, d.Host, d.Doing))
 	}
-	next := ""
-	switch {
-	case rep.Phase == rings.PhasePaused:
-		next = "rollout resume " + rep.Run
-	case rep.Phase == rings.PhaseBlocked && ring != nil:
-		next = fmt.Sprintf("ring %s is frozen (%s): rollout resume %s once the freeze is over, or with --break-glass --reason TEXT", ring.Name, ring.Reason, rep.Run)
-	case rep.Phase == rings.PhaseWaiting && ring != nil && ring.Phase == rings.RApproval:
-		next = fmt.Sprintf("ring %s awaits approval (%d given): rollout approve %s --ring %s --reason TEXT, then rollout resume %s", ring.Name, len(ring.Approvals), rep.Run, ring.Name, rep.Run)
-	case rep.Phase == rings.PhaseWaiting && ring != nil && ring.Phase == rings.RDrifted:
-		next = fmt.Sprintf("ring %s stopped on drift (%s): rollout drift ack %s --ring %s --reason TEXT, then rollout resume %s", ring.Name, ring.Reason, rep.Run, ring.Name, rep.Run)
-	case rep.Phase == rings.PhaseWaiting:
-		next = fmt.Sprintf("gates were inconclusive: rollout gate override %s ... or rollout resume %s (see the ring and target details below)", rep.Run, rep.Run)
-	}
+	next := rep.Next
 	if next != "" {
 		out = append(out, "next: "+next)
 	}

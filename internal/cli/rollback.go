@@ -75,7 +75,8 @@ func rollbackRun(ctx context.Context, io IO, g globals, o *rollbackOptions) erro
 			if err != nil {
 				return &ExitErr{Code: ExitError, Err: fmt.Errorf("--to: %w (hint: rollout history lists the releases runs used)", err)}
 			}
-			to = &rings.ReleaseRef{Name: r.Name, Digest: r.Digest}
+			ref := r.Ref()
+			to = &ref
 		}
 		current := map[string]*rings.ReleaseRef{}
 		for name := range from.Targets {
@@ -92,6 +93,9 @@ func rollbackRun(ctx context.Context, io IO, g globals, o *rollbackOptions) erro
 			return nil
 		}
 		if err := f.requireDeclared(planTargets(*plan)); err != nil {
+			return err
+		}
+		if err := f.ready(ctx, *plan); err != nil {
 			return err
 		}
 		if !rings.Terminal(from.Phase) {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rollout-dev/rollout/internal/journal"
-	"github.com/rollout-dev/rollout/internal/provision"
 	"github.com/rollout-dev/rollout/internal/rings"
 )
 
@@ -24,6 +22,7 @@ type startOptions struct {
 	Release      string
 	Vars         []string
 	Wait         bool
+	Detach       bool
 	Reviewed     string // a saved plan (rollout plan --save) the run's applies must match
 	AllowDestroy bool
 	Glass        breakGlass
@@ -43,9 +42,9 @@ The release is immutable: its name is bound to the module tree's digest and vari
 time it is started. Starting the same release again resumes its run (after a crash, an approval
 or an interruption); it never starts a second one.
 
---wait=false journals the run's start and hands it to a background process on this machine
-(its log in .rollout/runs/RUN.log), then returns: exit 0, or 3/4 when the run waits for an
-approval or is blocked by a freeze before anything started. Follow it with rollout status RUN
+--detach (or --wait=false) journals the run's start and hands it to a background process on this
+machine (its log in .rollout/runs/RUN.log), then returns once that process drives the run: exit 0,
+or 3/4 when the run waits for an approval or is blocked by a freeze before anything started. Follow it with rollout status RUN
 --wait; started again while that process runs, it says so and exits 0.
 
 --reviewed FILE holds every apply of this release to the plan saved by rollout plan --save: a
@@ -53,14 +52,24 @@ target whose plan differs (something changed since the review) fails without bei
 Plans that destroy or replace a resource of a type listed under protect: are refused unless
 --allow-destroy --reason TEXT. A ring frozen by a window or the stop-the-line switch blocks the
 run (exit 4) unless --break-glass --reason TEXT; both are journaled with who and why.`,
+		Example: `  rollout start --release v42 --var image=registry.example/app:42
+  rollout start --release v42 --detach && rollout status --wait --timeout 2h
+  rollout plan --release v42 --save v42.plan.json && rollout start --release v42 --reviewed v42.plan.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("detach") && cmd.Flags().Changed("wait") {
+				return &ExitErr{Code: ExitError, Err: errors.New("--detach and --wait say the same thing: give one")}
+			}
+			if o.Detach {
+				o.Wait = false
+			}
 			return startRun(cmd.Context(), io, g, o)
 		},
 	}
 	cmd.Flags().StringVar(&o.Release, "release", "", "the release name, e.g. v42 (required)")
 	cmd.Flags().StringArrayVar(&o.Vars, "var", nil, "a release variable name=value, over release.vars (repeatable)")
-	cmd.Flags().BoolVar(&o.Wait, "wait", true, "drive the run here until it ends or waits; false: start it in the background and return")
+	cmd.Flags().BoolVar(&o.Detach, "detach", false, "start the run in the background and return once a process drives it")
+	cmd.Flags().BoolVar(&o.Wait, "wait", true, "drive the run here until it ends or waits (--wait=false is --detach)")
 	cmd.Flags().StringVar(&o.Reviewed, "reviewed", "", "apply only plans matching this saved plan (rollout plan --save FILE)")
 	cmd.Flags().BoolVar(&o.AllowDestroy, "allow-destroy", false, "permit destroying protected resource types (needs --reason; journaled)")
 	o.Glass.flags(cmd)
@@ -95,7 +104,7 @@ func startRun(ctx context.Context, io IO, g globals, o *startOptions) error {
 		}
 		if found {
 			// The same name must still mean the same content, whether resuming or asking again.
-			if _, err := f.recordRelease(ctx, o.Release, extra); err != nil {
+			if _, err := f.prepareRelease(ctx, o.Release, extra); err != nil {
 				return err
 			}
 			if s, _, err = f.replay(ctx, run.ID); err != nil {
@@ -126,11 +135,17 @@ func startRun(ctx context.Context, io IO, g globals, o *startOptions) error {
 			if err := f.requireDeclared(f.configuredTargets()); err != nil {
 				return err
 			}
-			plan, err := f.newPlan(ctx, o.Release, extra)
+			plan, release, err := f.newPlan(ctx, o.Release, extra)
 			if err != nil {
 				return err
 			}
 			if plan.Review, err = reviewFor(o, plan); err != nil {
+				return err
+			}
+			if err := f.ready(ctx, *plan); err != nil {
+				return err
+			}
+			if err := f.bindRelease(ctx, release); err != nil {
 				return err
 			}
 			if !found {
@@ -141,7 +156,7 @@ func startRun(ctx context.Context, io IO, g globals, o *startOptions) error {
 			}
 			s = &rings.State{RunID: run.ID}
 			first = rings.Event{Type: rings.RunStarted, Plan: plan, Actor: who}
-			fmt.Fprintf(io.Err, "run %s: release %s (module %s)\n", run.ID, o.Release, plan.Release.Digest[:12])
+			fmt.Fprintf(io.Err, "run %s: release %s (digest %s, module %s)\n", run.ID, o.Release, short(plan.Release.Digest), short(plan.Release.ModuleDigest()))
 		}
 		s.RunID = run.ID
 		return f.execute(ctx, io, g, s, first, more...)
@@ -246,8 +261,27 @@ func detach(g globals, f *fleet, runID string) (string, error) {
 	if err := cmd.Start(); err != nil {
 		return "", fmt.Errorf("start the background run: %w", err)
 	}
-	_ = cmd.Process.Release()
+	awaitDriver(f, cmd)
 	return logPath, nil
+}
+
+// awaitDriver waits until the background process holds the fleet's lease (so that a `status`
+// right after this returns sees the run driven), or until it exited, which its log explains.
+func awaitDriver(f *fleet, cmd *exec.Cmd) {
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if l, err := f.store.Lease(context.Background()); err == nil && l != nil && l.Holder.PID == cmd.Process.Pid && l.Holder.Host == thisHost() {
+			return
+		}
+		select {
+		case <-exited:
+			return // it ended already: the report that follows says where the run stands, its log why
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	// slow to start: the report says whether anything drives the run
 }
 
 // configuredTargets lists the configuration's targets in ring order.
@@ -290,61 +324,31 @@ func (f *fleet) unfinishedRun(ctx context.Context) (*rings.State, error) {
 	return nil, nil
 }
 
-// newPlan snapshots the module, records the release, and fixes the run's plan from the
-// configuration, with each target's last known good as where a rollback returns it.
-func (f *fleet) newPlan(ctx context.Context, name string, extra map[string]any) (*rings.Plan, error) {
-	rel, err := f.recordRelease(ctx, name, extra)
+// newPlan fixes a run's plan from the configuration: the release (prepared, not bound: the caller
+// binds it once nothing else can stop the run), and per target the last known good a rollback
+// returns it to.
+func (f *fleet) newPlan(ctx context.Context, name string, extra map[string]any) (*rings.Plan, journal.Release, error) {
+	release, err := f.prepareRelease(ctx, name, extra)
 	if err != nil {
-		return nil, err
+		return nil, release, err
 	}
+	rel := release.Ref()
 	plan := &rings.Plan{Kind: rings.KindRelease, Release: rel}
-	name0 := name
 	for _, r := range f.cfg.Rings {
 		rp := rings.RingPlan{Name: r.Name, MaxParallel: r.MaxParallel, MaxFailures: r.MaxFailures, Gates: r.Gates,
 			Bake: r.Bake.D(), RingGates: r.RingGates, Rollback: r.Rollback, Approval: r.Approval.Required,
 			Approvers: r.Approval.Approvers, Quorum: r.Approval.Quorum, Freeze: f.cfg.RingFreeze(r), DriftCheck: r.DriftCheck}
-		for _, name := range r.Targets {
-			t := f.cfg.Target(name)
-			lkg, err := journal.LastKnownGood(ctx, f.store, name, name0)
+		for _, target := range r.Targets {
+			t := f.cfg.Target(target)
+			lkg, err := journal.LastKnownGood(ctx, f.store, target, name)
 			if err != nil {
-				return nil, err
+				return nil, release, err
 			}
-			rp.Targets = append(rp.Targets, rings.TargetPlan{Name: name, Boundary: t.Boundary, Release: rel, From: lkg})
+			rp.Targets = append(rp.Targets, rings.TargetPlan{Name: target, Boundary: t.Boundary, Release: rel, From: lkg})
 		}
 		plan.Rings = append(plan.Rings, rp)
 	}
-	return plan, nil
-}
-
-// recordRelease snapshots the module and binds the release name to its digest and variables,
-// or checks that they are what the name was bound to before.
-func (f *fleet) recordRelease(ctx context.Context, name string, extra map[string]any) (rings.ReleaseRef, error) {
-	digest, err := provision.Snapshot(f.cfg.ModuleDir(), f.stateDir)
-	if err != nil {
-		return rings.ReleaseRef{}, err
-	}
-	// Keep the snapshot in the journal too, so that another machine can resume, roll back or
-	// expand with exactly this code when this one and its .rollout/ are gone.
-	bundle, err := provision.Bundle(provision.SnapshotDir(f.stateDir, digest))
-	if err != nil {
-		return rings.ReleaseRef{}, err
-	}
-	if err := f.store.PutBundle(ctx, digest, bundle); err != nil {
-		return rings.ReleaseRef{}, err
-	}
-	vars := maps.Clone(f.cfg.Release.Vars)
-	if vars == nil {
-		vars = map[string]any{}
-	}
-	maps.Copy(vars, extra)
-	if err := f.store.RecordRelease(ctx, journal.Release{Name: name, Digest: digest, Vars: vars, Created: time.Now()}); err != nil {
-		var changed *journal.ReleaseChangedError
-		if errors.As(err, &changed) {
-			return rings.ReleaseRef{}, &ExitErr{Code: ExitError, Err: err}
-		}
-		return rings.ReleaseRef{}, err
-	}
-	return rings.ReleaseRef{Name: name, Digest: digest}, nil
+	return plan, release, nil
 }
 
 // finishReport prints the finished (or waiting) run's report, status to stderr, and returns the

@@ -150,8 +150,8 @@ func doctor(ctx context.Context, s journal.Store) (doctorReport, error) {
 		have[d] = true
 	}
 	for _, r := range rels {
-		if !have[r.Digest] {
-			rep.Problems = append(rep.Problems, fmt.Sprintf("release %s has no bundle (digest %.12s): only a machine holding its snapshot can apply it", r.Name, r.Digest))
+		if !have[r.Ref().ModuleDigest()] {
+			rep.Problems = append(rep.Problems, fmt.Sprintf("release %s has no bundle (module %.12s): only a machine holding its snapshot can apply it", r.Name, r.Ref().ModuleDigest()))
 		}
 	}
 	return rep, nil

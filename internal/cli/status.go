@@ -22,8 +22,15 @@ func newStatusCmd(io IO, g globals) *cobra.Command {
 runs, its plan summary, its last gate measurements and how long each step took. The exit code is
 the one the run's outcome maps to (0 done, 1 aborted, 2 rolled back, 3 waiting or paused,
 4 blocked by a freeze, 6 rollback failed; 0 while it is still in progress).
+A run in progress that no live process drives (its driver died, or an approval came after the
+run stopped to wait for it) waits for a driver: exit 3, with next: rollout resume RUN.
 With --wait it first blocks until the run is finished, waiting, paused or blocked (another job or
-agent drives it), reading the journal every --every; after --timeout it gives up with exit 1.`,
+agent drives it), reading the journal every --every; it returns at once when no live process
+drives the run (exit 3); after --timeout it gives up with exit 1.
+
+Example:
+  rollout status                      # the newest run
+  rollout status v42-1a2b3c --wait --timeout 2h --output json`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -71,6 +78,9 @@ func waitForRun(ctx context.Context, f *fleet, id string, timeout, every time.Du
 		if settled(s.Phase) {
 			return nil
 		}
+		if lease, err := f.store.Lease(ctx); err == nil && !lease.Live(thisHost()) {
+			return nil // nothing drives it: waiting longer changes nothing (the report says so, exit 3)
+		}
 		if time.Now().After(deadline) {
 			return &ExitErr{Code: ExitError, Err: fmt.Errorf("run %s is still %s after %s (--timeout)", id, s.Phase, timeout)}
 		}
@@ -93,10 +103,7 @@ func showRun(ctx context.Context, io IO, g globals, f *fleet, id string) error {
 	if err != nil {
 		return err
 	}
-	if !settled(rep.Phase) {
-		return nil // in progress (or interrupted): nothing to signal yet
-	}
-	return reportErr(rep)
+	return reportErr(rep) // in progress: 0 while driven, 3 when no process drives it
 }
 
 type historyOptions struct{ Target string }
@@ -145,7 +152,11 @@ func runHistory(ctx context.Context, io IO, g globals, f *fleet) error {
 		if err != nil {
 			return err
 		}
-		out = append(out, runLine{Run: r.ID, Kind: r.Kind, Release: r.Release, Phase: rep.Phase, Reason: rep.Reason, Started: r.Created, Updated: rep.Updated})
+		rel := r.Release
+		if rep.Release.Name == rel.Name && rep.Release.Module != "" {
+			rel = rep.Release // the run's plan also names the release's module tree
+		}
+		out = append(out, runLine{Run: r.ID, Kind: r.Kind, Release: rel, Phase: rep.Phase, Reason: rep.Reason, Started: r.Created, Updated: rep.Updated})
 	}
 	if g.json() {
 		return writeJSON(io.Out, out)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/rollout-dev/rollout/internal/provision"
 )
 
 func newValidateCmd(io IO, g globals) *cobra.Command {
@@ -21,13 +23,19 @@ func newValidateCmd(io IO, g globals) *cobra.Command {
 				Targets []string `json:"targets"`
 			}
 			out := struct {
-				Valid   bool   `json:"valid"`
-				Config  string `json:"config"`
-				Targets int    `json:"targets"`
-				Rings   []ring `json:"rings"`
+				Valid   bool     `json:"valid"`
+				Config  string   `json:"config"`
+				Targets int      `json:"targets"`
+				Rings   []ring   `json:"rings"`
+				Notes   []string `json:"notes,omitempty"`
 			}{Valid: true, Config: cfg.File, Targets: len(cfg.Targets)}
 			for _, r := range cfg.Rings {
 				out.Rings = append(out.Rings, ring{r.Name, r.Targets})
+			}
+			// Variables a release must bring with --var: not a problem of the files, but start
+			// refuses a release without them.
+			for _, n := range provision.MissingSummary(cfg, cfg.Release.Vars) {
+				out.Notes = append(out.Notes, n+": give it with start --var, or in release.vars")
 			}
 			if g.json() {
 				return writeJSON(io.Out, out)
@@ -35,6 +43,9 @@ func newValidateCmd(io IO, g globals) *cobra.Command {
 			fmt.Fprintf(io.Out, "%s is valid: %d target(s) in %d ring(s)\n", cfg.File, len(cfg.Targets), len(cfg.Rings))
 			for _, r := range out.Rings {
 				fmt.Fprintf(io.Out, "  %-12s %v\n", r.Name, r.Targets)
+			}
+			for _, n := range out.Notes {
+				fmt.Fprintln(io.Err, "note: "+n)
 			}
 			return nil
 		},

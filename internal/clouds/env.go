@@ -1,6 +1,7 @@
 package clouds
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -167,4 +168,44 @@ func sessionName(s string) string {
 		return "rollout"
 	}
 	return s
+}
+
+// identityFiles are the identity keys that name a file Terraform or the SDK reads.
+var identityFiles = []string{"federatedTokenFile", "clientCertificateFile", "configFile", "sharedCredentialsFile",
+	"webIdentityTokenFile", "credentialsFile"}
+
+// CheckEnvironment finds, before a run is journaled, what would make every Terraform run in these
+// boundaries fail for reasons of this machine rather than of the release: a secret variable that
+// an identity names but rollout's environment lacks, or an identity file that cannot be read. It
+// needs no network (the identity itself is proven when a ring first enters the boundary).
+func (m *Manager) CheckEnvironment(boundaries []string) error {
+	var errs []error
+	seen := map[string]bool{}
+	for _, name := range boundaries {
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		b, err := m.boundary(name)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if _, err := staticEnv(m.Config, b, nil, m.lookup()); err != nil {
+			errs = append(errs, err)
+		}
+		for _, key := range identityFiles {
+			p := b.Identity[key]
+			if p == "" {
+				continue
+			}
+			f, err := os.Open(p)
+			if err == nil {
+				f.Close()
+				continue
+			}
+			errs = append(errs, fmt.Errorf("boundary %s: identity.%s: %w", name, key, err))
+		}
+	}
+	return errors.Join(errs...)
 }

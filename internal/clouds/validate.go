@@ -337,8 +337,11 @@ func (v *validator) target(t *config.Target, b *config.Boundary) {
 			v.tfail(t, "vars."+name, "is %q, but boundary %s is %s", got, b.Name, want)
 		}
 	}
-	if t.Backend != nil {
+	switch {
+	case t.Backend != nil:
 		v.backend(t, b)
+	case b.Cloud != "local":
+		v.tfail(t, "backend", "is required for a target in boundary %s (cloud %s), which has no backend convention: local state on a build agent is lost with it. Give the target a backend in its own boundary, or boundary %s a convention (boundaries.%s.backend); `backend: {type: local}` says local state on purpose", b.Name, b.Cloud, b.Name, b.Name)
 	}
 }
 

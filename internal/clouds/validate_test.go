@@ -57,16 +57,19 @@ func fleet() *config.Config {
 	}, Targets: []*config.Target{
 		{Name: "gov-va", Boundary: "azure-usgov", Region: "usgovvirginia", File: "environments/azure/gov.yaml", Line: 3, Lines: map[string]int{"region": 5},
 			Backend: &config.Backend{Type: "azurerm", Config: map[string]any{"environment": "usgovernment", "storage_account_name": "tfstate"}}},
-		{Name: "cn-n3", Boundary: "azure-china", Region: "chinanorth3", File: "environments/azure/china.yaml", Line: 3},
+		{Name: "cn-n3", Boundary: "azure-china", Region: "chinanorth3", File: "environments/azure/china.yaml", Line: 3,
+			Backend: &config.Backend{Type: "azurerm", Config: map[string]any{"environment": "china", "storage_account_name": "tfstatecn"}}},
 		{Name: "sov-1", Boundary: "azure-sov", Region: "francecentral-sov", File: "environments/azure/sov.yaml", Line: 3,
 			Backend: &config.Backend{Type: "azurerm", Config: map[string]any{"metadata_host": "management.sovcloud.example"}}},
-		{Name: "use1", Boundary: "aws", Region: "us-east-1", File: "environments/aws/commercial.yaml", Line: 3},
+		{Name: "use1", Boundary: "aws", Region: "us-east-1", File: "environments/aws/commercial.yaml", Line: 3,
+			Backend: &config.Backend{Type: "local"}}, // local state on purpose
 		{Name: "gov-w1", Boundary: "aws-us-gov", Region: "us-gov-west-1", File: "environments/aws/gov.yaml", Line: 3, Lines: map[string]int{"backend.config.region": 9},
 			Backend: &config.Backend{Type: "s3", Config: map[string]any{"bucket": "tf", "key": "gov-w1", "region": "us-gov-west-1",
 				"endpoints": map[string]any{"sts": "https://sts.us-gov-west-1.amazonaws.com"}}}},
 		{Name: "cn-nw1", Boundary: "aws-cn", Region: "cn-northwest-1", File: "environments/aws/cn.yaml", Line: 3,
 			Backend: &config.Backend{Type: "s3", Config: map[string]any{"bucket": "tf", "key": "cn", "region": "cn-northwest-1"}}},
-		{Name: "eusc-1", Boundary: "aws-eusc", Region: "eusc-de-east-1", File: "environments/aws/eusc.yaml", Line: 3},
+		{Name: "eusc-1", Boundary: "aws-eusc", Region: "eusc-de-east-1", File: "environments/aws/eusc.yaml", Line: 3,
+			Backend: &config.Backend{Type: "s3", Config: map[string]any{"bucket": "tf", "key": "eusc-1", "region": "eusc-de-east-1"}}},
 		{Name: "gcp-1", Boundary: "gcp", Region: "europe-west4", File: "environments/gcp/gcp.yaml", Line: 3,
 			Backend: &config.Backend{Type: "gcs", Config: map[string]any{"bucket": "tf"}}},
 		{Name: "s3ns-1", Boundary: "gcp-s3ns", Region: "u-france-east1", File: "environments/gcp/s3ns.yaml", Line: 3,
@@ -74,6 +77,17 @@ func fleet() *config.Config {
 			Backend: &config.Backend{Type: "gcs", Config: map[string]any{"bucket": "tf", "storage_custom_endpoint": "https://storage.s3nsapis.fr/storage/v1/"}}},
 		{Name: "dev", Boundary: "local", File: "environments/local.yaml", Line: 3},
 	}}
+}
+
+// A target of a cloud boundary with no backend of its own and no convention in its boundary would
+// keep its state on the build agent: refused, with the way out named.
+func TestCloudTargetWithoutABackendIsRefused(t *testing.T) {
+	c := fleet()
+	c.Target("use1").Backend = nil
+	errs := Validate(c)
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "targets[use1].backend: is required") || !strings.Contains(errs[0].Error(), "boundaries.aws.backend") {
+		t.Fatalf("errors: %v", errs)
+	}
 }
 
 func TestValidFleetHasNoErrors(t *testing.T) {

@@ -49,15 +49,82 @@ type Config struct {
 	Protect []string
 
 	byName map[string]*Target // Targets by name (the first of a name), built by Load
+	lines  map[string]int     // rollout.yaml's key paths and their lines
 }
 
 type Release struct {
 	Module string         // relative to Root
-	Vars   map[string]any // string values are templates over .Release and .Target
+	Vars   map[string]any // string values are templates over .Release, .Target and .Boundary
+	// ModuleOutsideFleet allows a module outside the fleet's folder (release.moduleOutsideFleet).
+	ModuleOutsideFleet bool
+	Line               int // of release.module in rollout.yaml
+}
+
+// inside says whether path lies within root once links are followed.
+func inside(root, path string) bool {
+	r, err1 := filepath.EvalSymlinks(root)
+	p, err2 := filepath.EvalSymlinks(path)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	rel, err := filepath.Rel(r, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
+// ConventionBackend renders boundary b's state backend convention (boundaries.B.backend, whose
+// string values are templates over .Target and .Boundary) for target t; nil when b has none.
+func ConventionBackend(b *Boundary, t *Target) (*Backend, error) {
+	if b == nil || b.Backend == nil {
+		return nil, nil
+	}
+	data := map[string]any{
+		"Target":   map[string]any{"Name": t.Name, "Boundary": t.Boundary, "Region": t.Region, "Labels": t.Labels},
+		"Boundary": map[string]any{"Name": b.Name, "Cloud": b.Cloud, "Partition": b.Partition, "Environment": b.Environment, "UniverseDomain": b.UniverseDomain},
+	}
+	out := &Backend{Type: b.Backend.Type, Config: map[string]any{}}
+	for k, v := range b.Backend.Config {
+		s, ok := v.(string)
+		if !ok {
+			out.Config[k] = v
+			continue
+		}
+		tmpl, err := template.New(k).Option("missingkey=error").Parse(s)
+		if err != nil {
+			return nil, fmt.Errorf("boundaries.%s.backend.config.%s: %w", b.Name, k, err)
+		}
+		var text strings.Builder
+		if err := tmpl.Execute(&text, data); err != nil {
+			return nil, fmt.Errorf("boundaries.%s.backend.config.%s: %w", b.Name, k, err)
+		}
+		out.Config[k] = text.String()
+	}
+	return out, nil
+}
+
+// lineOf is the line of one of the target's keys, else of the target itself.
+func (t *Target) lineOf(key string) int {
+	if l := t.Lines[key]; l > 0 {
+		return l
+	}
+	return t.Line
 }
 
 // ModuleDir is the absolute path of the release's root module.
 func (c *Config) ModuleDir() string { return filepath.Join(c.Root, c.Release.Module) }
+
+// StateDir is the fleet's own local directory (the default journal, release snapshots, working
+// directories, local Terraform state): .rollout/ beside rollout.yaml; a configuration file of
+// another name is a fleet of its own, in .rollout/fleets/NAME/ (NAME: the file's name without
+// .yaml), so that fleets in one folder never share a journal, a lease or a target's state.
+func (c *Config) StateDir() string {
+	base := filepath.Join(c.Root, ".rollout")
+	name := filepath.Base(c.File)
+	if name == FileName || name == "rollout.yml" || c.File == "" {
+		return base
+	}
+	name = strings.TrimSuffix(strings.TrimSuffix(name, ".yaml"), ".yml")
+	return filepath.Join(base, "fleets", name)
+}
 
 type Defaults struct {
 	MaxParallel      int
@@ -372,7 +439,8 @@ func parseDoc(data []byte, w walker) *yaml.Node {
 }
 
 func (c *Config) parseMain(data []byte, errs *Errors) {
-	w := walker{file: c.rel(c.File), errs: errs}
+	c.lines = map[string]int{}
+	w := walker{file: c.rel(c.File), errs: errs, lines: c.lines}
 	root := parseDoc(data, w)
 	top := w.fields(root, "", "release", "defaults", "boundaries", "gates", "rings", "state", "environments", "freeze", "protect")
 	c.Freeze = parseFreeze(w, "freeze", top["freeze"])
@@ -387,13 +455,19 @@ func (c *Config) parseMain(data []byte, errs *Errors) {
 		}
 	}
 
-	rel := w.fields(top["release"], "release", "module", "vars")
+	rel := w.fields(top["release"], "release", "module", "vars", "moduleOutsideFleet")
 	c.Release.Module = w.str(rel["module"], "release.module")
 	c.Release.Vars = w.anyMap(rel["vars"], "release.vars")
+	c.Release.ModuleOutsideFleet = w.boolean(rel["moduleOutsideFleet"], "release.moduleOutsideFleet")
+	if rel["module"] != nil {
+		c.Release.Line = rel["module"].Line
+	}
 	if top["release"] == nil || c.Release.Module == "" {
 		w.fail(root, "release.module", "is required: the Terraform root module every release ships")
 	} else if st, err := os.Stat(c.ModuleDir()); err != nil || !st.IsDir() {
 		w.fail(rel["module"], "release.module", "module directory %s does not exist", c.Release.Module)
+	} else if !c.Release.ModuleOutsideFleet && !inside(c.Root, c.ModuleDir()) {
+		w.fail(rel["module"], "release.module", "%s is outside the fleet's folder %s: a release ships code from the fleet's own tree (set release.moduleOutsideFleet: true to allow it)", c.Release.Module, c.Root)
 	}
 	for k, v := range c.Release.Vars {
 		checkTemplates(w, rel["vars"], "release.vars."+k, v)
@@ -955,11 +1029,10 @@ func parseTarget(w walker, path string, n *yaml.Node) *Target {
 
 // validate checks what spans files: references between gates, boundaries, rings and targets.
 func (c *Config) validate(errs *Errors) {
-	main := walker{file: c.rel(c.File), errs: errs}
+	main := walker{file: c.rel(c.File), errs: errs, lines: c.lines}
 	byName := map[string]*Target{}
 	var unique []*Target
 	for _, t := range c.Targets {
-		w := walker{file: t.File, errs: errs}
 		if prev, dup := byName[t.Name]; dup {
 			*errs = append(*errs, &FieldError{File: t.File, Line: t.Line, Key: "targets.name",
 				Msg: fmt.Sprintf("target %q is declared twice (first at %s:%d)", t.Name, prev.File, prev.Line)})
@@ -967,8 +1040,17 @@ func (c *Config) validate(errs *Errors) {
 		}
 		byName[t.Name] = t
 		unique = append(unique, t)
+		if b := c.Boundaries[t.Boundary]; b != nil && t.Backend == nil {
+			// A target without a backend of its own keeps its state where its boundary's convention says.
+			be, err := ConventionBackend(b, t)
+			if err != nil {
+				*errs = append(*errs, &FieldError{File: t.File, Line: t.Line, Key: "targets[" + t.Name + "].backend", Msg: err.Error()})
+			}
+			t.Backend = be
+		}
 		if _, ok := c.Boundaries[t.Boundary]; !ok {
-			w.fail(nil, "targets["+t.Name+"].boundary", "unknown boundary %q (declared in %s: %s)", t.Boundary, main.file, keys(c.Boundaries))
+			*errs = append(*errs, &FieldError{File: t.File, Line: t.lineOf("boundary"), Key: "targets[" + t.Name + "].boundary",
+				Msg: fmt.Sprintf("unknown boundary %q (declared in %s: %s)", t.Boundary, main.file, keys(c.Boundaries))})
 		}
 	}
 	owner := map[string]string{}

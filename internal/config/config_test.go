@@ -94,8 +94,8 @@ func TestBadConfigurationsNameFileLineAndKey(t *testing.T) {
 		{"unknown top-level key", repl("boundaries:", "boundary:\n  x: 1\nboundaries:"), keep, `rollout.yaml:4: boundary: unknown key (did you mean "boundaries"?)`},
 		{"unknown ring key", repl("    bake: 10m", "    bkae: 10m"), keep, `rollout.yaml:17: rings[1].bkae: unknown key (did you mean "bake"?)`},
 		{"unknown target key", keep, repl("    boundary: local-a", "    boundary: local-a\n    regoin: x"), `environments/eu/targets.yaml:4: targets[0].regoin: unknown key (did you mean "region"?)`},
-		{"unknown gate", repl("gates: [healthz]", "gates: [helthz]"), keep, `rollout.yaml: rings[0].gates: unknown gate "helthz" (declared: healthz)`},
-		{"unknown boundary", keep, repl("boundary: local-a", "boundary: local-c"), `environments/eu/targets.yaml: targets[a-1].boundary: unknown boundary "local-c"`},
+		{"unknown gate", repl("gates: [healthz]", "gates: [helthz]"), keep, `rollout.yaml:14: rings[0].gates: unknown gate "helthz" (declared: healthz)`},
+		{"unknown boundary", keep, repl("boundary: local-a", "boundary: local-c"), `environments/eu/targets.yaml:3: targets[a-1].boundary: unknown boundary "local-c"`},
 		{"target in no ring", keep, repl("targets:\n", "targets:\n  - name: lost\n    boundary: local-a\n"), `environments/eu/targets.yaml:2: targets[lost]: target "lost" is in no ring`},
 		{"target in two rings", repl("targets: {boundaries: [local-b]}", "targets: {boundaries: [local-b, local-a]}"), keep, `rings[1].targets: target "a-1" (environments/eu/targets.yaml:2) is selected by ring "canary" and ring "rest"`},
 		{"duplicate target", keep, repl("  - name: b-1", "  - name: a-1\n    boundary: local-a\n  - name: b-1"), `environments/eu/targets.yaml:4: targets.name: target "a-1" is declared twice (first at environments/eu/targets.yaml:2)`},
@@ -147,6 +147,11 @@ func TestBadConfigurationsNameFileLineAndKey(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error:\n%v\nwant it to contain:\n%s", err, tc.want)
+			}
+			for _, e := range errs { // every problem names its line, but in a file that is not YAML at all
+				if e.Line == 0 && !strings.Contains(err.Error(), "not valid YAML") && e.Key != "" {
+					t.Errorf("no line: %v", e)
+				}
 			}
 		})
 	}

@@ -49,14 +49,35 @@ func (es Errors) Error() string {
 type walker struct {
 	file string
 	errs *Errors
+	// lines records the line of every key path the walker visited (nil: none), so that a problem
+	// found later, across files, still names the line of the key it is about.
+	lines map[string]int
 }
 
 func (w walker) fail(n *yaml.Node, key, format string, args ...any) {
 	line := 0
 	if n != nil {
 		line = n.Line
+	} else {
+		line = w.lineOf(key)
 	}
 	*w.errs = append(*w.errs, &FieldError{File: w.file, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+// lineOf is the line of key, or of the nearest enclosing key the walker visited ("rings[1].x"
+// falls back to "rings[1]", then "rings").
+func (w walker) lineOf(key string) int {
+	for k := key; k != ""; {
+		if l, ok := w.lines[k]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(k, ".[")
+		if i < 0 {
+			break
+		}
+		k = k[:i]
+	}
+	return 0
 }
 
 func join(path, key string) string {
@@ -84,6 +105,9 @@ func (w walker) fields(n *yaml.Node, path string, allowed ...string) map[string]
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
+		if w.lines != nil {
+			w.lines[join(path, k.Value)] = k.Line
+		}
 		if allowed != nil && !contains(allowed, k.Value) {
 			w.fail(k, join(path, k.Value), "unknown key%s", suggest(k.Value, allowed))
 			continue

@@ -9,9 +9,9 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
+	"github.com/rollout-dev/rollout/internal/proc"
 	"github.com/rollout-dev/rollout/internal/rings"
 )
 
@@ -353,26 +353,36 @@ func (s *sqlStore) RecordRelease(ctx context.Context, r Release) error {
 		return err
 	}
 	return s.write(ctx, "record release "+r.Name, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO releases(name, digest, vars, created_at) VALUES (?,?,?,?) ON CONFLICT (name) DO NOTHING`),
-			r.Name, r.Digest, string(vars), formatTime(r.Created)); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO releases(name, digest, vars, created_at, module) VALUES (?,?,?,?,?) ON CONFLICT (name) DO NOTHING`),
+			r.Name, r.Digest, string(vars), formatTime(r.Created), r.Module); err != nil {
 			return err
 		}
-		var digest, oldVars string
-		if err := tx.QueryRowContext(ctx, s.q(`SELECT digest, vars FROM releases WHERE name = ?`), r.Name).Scan(&digest, &oldVars); err != nil {
+		var digest, oldVars, module string
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT digest, vars, module FROM releases WHERE name = ?`), r.Name).Scan(&digest, &oldVars, &module); err != nil {
 			return err
 		}
-		if digest != r.Digest {
-			return &ReleaseChangedError{Name: r.Name, What: "module tree", Was: digest, Now: r.Digest}
+		if module != r.Module {
+			return &ReleaseChangedError{Name: r.Name, What: "module tree", Was: firstSet(module, digest), Now: r.Module}
 		}
 		if oldVars != string(vars) {
 			return &ReleaseChangedError{Name: r.Name, What: "variables", Was: oldVars, Now: string(vars)}
+		}
+		if digest != r.Digest {
+			return &ReleaseChangedError{Name: r.Name, What: "digest", Was: digest, Now: r.Digest}
 		}
 		return nil
 	})
 }
 
+func firstSet(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
 func (s *sqlStore) releases(ctx context.Context, where string, args ...any) ([]Release, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT name, digest, vars, created_at FROM releases `+where+` ORDER BY created_at, name`), args...)
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT name, digest, vars, created_at, module FROM releases `+where+` ORDER BY created_at, name`), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -381,7 +391,7 @@ func (s *sqlStore) releases(ctx context.Context, where string, args ...any) ([]R
 	for rows.Next() {
 		var r Release
 		var vars, at string
-		if err := rows.Scan(&r.Name, &r.Digest, &vars, &at); err != nil {
+		if err := rows.Scan(&r.Name, &r.Digest, &vars, &at, &r.Module); err != nil {
 			return nil, err
 		}
 		_ = json.Unmarshal([]byte(vars), &r.Vars)
@@ -512,10 +522,6 @@ func (s *sqlStore) Lease(ctx context.Context) (*LeaseInfo, error) {
 	return &l, nil
 }
 
-func processAlive(pid int) bool {
-	if pid <= 0 {
-		return false
-	}
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
-}
+// processAlive says whether the holder's process still runs on this host (a zombie does not: it
+// exited and only waits for its parent).
+func processAlive(pid int) bool { return proc.Alive(pid) }

@@ -99,12 +99,20 @@ type Run struct {
 	Created time.Time        `json:"created"`
 }
 
-// Release is a recorded, immutable release.
+// Release is a recorded, immutable release: a name bound to a digest of its module tree and its
+// variables. Module is the module tree's own digest (its snapshot and bundle); a release recorded
+// before schema version 4 has none, and its Digest is the module tree's.
 type Release struct {
 	Name    string         `json:"name"`
 	Digest  string         `json:"digest"`
+	Module  string         `json:"module,omitempty"`
 	Vars    map[string]any `json:"vars"`
 	Created time.Time      `json:"created"`
+}
+
+// Ref is the release as runs name it.
+func (r Release) Ref() rings.ReleaseRef {
+	return rings.ReleaseRef{Name: r.Name, Digest: r.Digest, Module: r.Module}
 }
 
 // Holder identifies who holds the fleet lease.
@@ -121,6 +129,15 @@ type LeaseInfo struct {
 	Token   int64
 	Since   time.Time
 	Expires time.Time
+}
+
+// Live says whether the lease's holder may still be at work, as seen from host: the lease has not
+// expired, and a holder on host is a process that still runs (not a zombie).
+func (l *LeaseInfo) Live(host string) bool {
+	if l == nil || !time.Now().Before(l.Expires) {
+		return false
+	}
+	return l.Holder.Host != host || processAlive(l.Holder.PID)
 }
 
 var (
@@ -193,13 +210,14 @@ func Current(ctx context.Context, s Store, target string) (*rings.ReleaseRef, er
 	return evs[len(evs)-1].Release, nil
 }
 
-// Open opens the journal named by url: "" or "sqlite" for fleetDir/.rollout/state.db,
-// "sqlite:PATH" for another file, or a postgres:// (postgresql://) URL. A password in the URL is
-// refused: give it in PGPASSWORD or a password file (PGPASSFILE), never in configuration.
-func Open(ctx context.Context, url, fleetDir string) (Store, error) {
+// Open opens the journal named by url: "" or "sqlite" for stateDir/state.db (the fleet's own
+// directory), "sqlite:PATH" for another file (relative to fleetDir, the folder of rollout.yaml),
+// or a postgres:// (postgresql://) URL. A password in the URL is refused: give it in PGPASSWORD or
+// a password file (PGPASSFILE), never in configuration.
+func Open(ctx context.Context, url, fleetDir, stateDir string) (Store, error) {
 	switch {
 	case url == "" || url == "sqlite":
-		return OpenSQLite(filepath.Join(fleetDir, ".rollout", "state.db"))
+		return OpenSQLite(filepath.Join(stateDir, "state.db"))
 	case strings.HasPrefix(url, "sqlite:"):
 		p := strings.TrimPrefix(strings.TrimPrefix(url, "sqlite:"), "//")
 		if !filepath.IsAbs(p) {

@@ -1,49 +1,92 @@
 package provision
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/rollout-dev/rollout/internal/proc"
 )
 
-// reapOrphans kills what an earlier, dead process of this tool left running in the targets'
-// working directories (work/<target>/ under root). terraform-exec makes Terraform die with its
-// parent, but not Terraform's own children: a local-exec provisioner or a provider plugin of a
-// killed apply can go on changing things. They run in the working directory, which belongs to this
-// tool alone, so before this process runs any Terraform there, anything running there is an
-// orphan of a dead one. Linux only (it reads /proc); elsewhere it does nothing. It returns the PIDs
-// it killed, by target.
-func reapOrphans(root string) map[string][]int {
-	root = filepath.Clean(root)
-	entries, err := os.ReadDir("/proc")
+// Reaping only what is provably ours.
+//
+// terraform-exec starts every Terraform command in a process group of its own (Setpgid) and makes
+// it die with its parent, but not Terraform's own children: a local-exec provisioner or a provider
+// plugin of a killed apply can go on changing things. So before each command runs, the shim in
+// front of the binary (versionshim.go) records it in the target's working directory, under
+// procDir: a file named after its pid holding "PID START", START being the process's start time
+// (clock ticks after boot). PID and START together name one process for the life of the machine,
+// and the pid is the process group of everything Terraform starts. A record is removed when the
+// operation that made it ends.
+//
+// A record left behind means a process of this tool died during that command. Before this
+// process runs Terraform for the target, it kills the members of each recorded group that is
+// still there: the leader when its start time matches the record, and the group's other members
+// (a pid is never reused while a process group of that number exists). A process that merely runs
+// in the working directory (an operator's shell, a `sleep` started by hand) belongs to no recorded
+// group and is never touched.
+
+// procDir is where a target's Terraform commands are recorded.
+func procDir(workDir string) string { return filepath.Join(workDir, ".rollout-procs") }
+
+type procRecord struct {
+	file  string
+	pid   int
+	start uint64
+}
+
+// readRecords lists the records in dir; a record that does not parse is dropped with its file.
+func readRecords(dir string) []procRecord {
+	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil
 	}
-	self := os.Getpid()
-	var victims []int
-	byTarget := map[string][]int{}
+	var out []procRecord
 	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == self {
+		p := filepath.Join(dir, e.Name())
+		b, err := os.ReadFile(p)
+		f := strings.Fields(string(b))
+		var pid int
+		var start uint64
+		if err == nil && len(f) == 2 {
+			pid, err = strconv.Atoi(f[0])
+			if err == nil {
+				start, err = strconv.ParseUint(f[1], 10, 64)
+			}
+		}
+		if err != nil || len(f) != 2 || pid <= 1 {
+			_ = os.Remove(p)
 			continue
 		}
-		cwd, err := os.Readlink(filepath.Join("/proc", e.Name(), "cwd"))
-		if err != nil {
-			continue
-		}
-		rest, ok := strings.CutPrefix(cwd, root+string(filepath.Separator))
-		if !ok || rest == "" {
-			continue
-		}
-		if descends(pid, self) {
-			continue // this process's own Terraform (an output read for a gate) and its children
-		}
-		target, _, _ := strings.Cut(rest, string(filepath.Separator))
-		victims = append(victims, pid)
-		byTarget[target] = append(byTarget[target], pid)
+		out = append(out, procRecord{file: p, pid: pid, start: start})
+	}
+	return out
+}
+
+// clearRecords removes a target's records when the operation that made them ended by itself:
+// Terraform then waited for what it started. An interrupted one (ctx ended: Terraform was
+// signalled, perhaps killed) keeps them, so that the next run reaps what it left.
+func clearRecords(ctx context.Context, workDir string) {
+	if ctx.Err() != nil {
+		return
+	}
+	for _, r := range readRecords(procDir(workDir)) {
+		_ = os.Remove(r.file)
+	}
+}
+
+// reapOrphans kills what a dead process of this tool left running of the Terraform commands
+// recorded in workDir, removes the records, and returns the pids it killed. Linux only (it reads
+// /proc); elsewhere it kills nothing.
+func reapOrphans(workDir string) []int {
+	var victims []int
+	for _, r := range readRecords(procDir(workDir)) {
+		victims = append(victims, ours(r)...)
+		_ = os.Remove(r.file)
 	}
 	for _, pid := range victims {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
@@ -51,51 +94,27 @@ func reapOrphans(root string) map[string][]int {
 	// Wait until they are gone (their file locks and open state go with them).
 	deadline := time.Now().Add(5 * time.Second)
 	for _, pid := range victims {
-		for time.Now().Before(deadline) {
-			if _, err := os.Stat(filepath.Join("/proc", strconv.Itoa(pid))); err != nil || zombie(pid) {
-				break
-			}
+		for proc.Alive(pid) && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	return byTarget
+	return victims
 }
 
-// descends says whether pid is a descendant of ancestor, by its chain of parents.
-func descends(pid, ancestor int) bool {
-	for i := 0; i < 64 && pid > 1; i++ {
-		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-		if err != nil {
-			return false
+// ours lists the live processes that the record proves to be of the recorded command's group.
+func ours(r procRecord) []int {
+	self := os.Getpid()
+	var out []int
+	for _, st := range proc.Group(r.pid) {
+		switch {
+		case st.PID == self:
+			continue
+		case st.PID == r.pid && st.Start != r.start:
+			return nil // the pid was reused by an unrelated process that leads a group of its own
+		case st.Start < r.start:
+			continue // started before the recorded command: not its child
 		}
-		s := string(b)
-		j := strings.LastIndexByte(s, ')')
-		if j < 0 {
-			return false
-		}
-		fields := strings.Fields(s[j+1:]) // state, ppid, ...
-		if len(fields) < 2 {
-			return false
-		}
-		if pid, err = strconv.Atoi(fields[1]); err != nil {
-			return false
-		}
-		if pid == ancestor {
-			return true
-		}
+		out = append(out, st.PID)
 	}
-	return false
-}
-
-// zombie says whether pid has exited and only waits to be reaped by its parent.
-func zombie(pid int) bool {
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-	if err != nil {
-		return true
-	}
-	s := string(b)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
-		return s[i+2] == 'Z'
-	}
-	return false
+	return out
 }

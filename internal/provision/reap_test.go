@@ -10,49 +10,101 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rollout-dev/rollout/internal/proc"
 )
 
-// A process left running in a target's working directory by a dead run (its parent gone, as a
-// provisioner outlives the killed Terraform) is killed; this process's own child in a working
-// directory, and a process elsewhere, are left alone.
-func TestReapOrphans(t *testing.T) {
-	root, other := t.TempDir(), t.TempDir()
-	for _, d := range []string{"t-1/sub", "t-2"} {
-		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
+// recordedCommand starts, through the shim as terraform-exec would (its own process group), a
+// command that leaves a child behind and then dies, as a killed apply leaves a provisioner: it
+// returns the child's pid.
+func recordedCommand(t *testing.T, shim, workDir string) int {
+	t.Helper()
+	if err := os.MkdirAll(procDir(workDir), 0o700); err != nil {
+		t.Fatal(err)
 	}
-	// The orphan: started by a shell that exits at once, so its parent is no longer us.
-	sh := exec.Command("sh", "-c", "sleep 60 >/dev/null 2>&1 & echo $!")
-	sh.Dir = filepath.Join(root, "t-1", "sub")
-	out, err := sh.Output()
+	cmd := exec.Command(shim, "left-behind")
+	cmd.Dir = workDir
+	cmd.Env = append(os.Environ(), "ROLLOUT_PROC_DIR="+procDir(workDir))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out, err := cmd.Output()
 	if err != nil {
 		t.Fatal(err)
 	}
-	orphan, _ := strconv.Atoi(strings.TrimSpace(string(out)))
-	defer syscall.Kill(orphan, syscall.SIGKILL)
-	own := exec.Command("sleep", "60") // this process's own, in t-2's working directory
-	own.Dir = filepath.Join(root, "t-2")
-	bystander := exec.Command("sleep", "60")
-	bystander.Dir = other
-	for _, c := range []*exec.Cmd{own, bystander} {
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
-		defer c.Process.Kill()
+	child, _ := strconv.Atoi(strings.TrimSpace(string(out)))
+	t.Cleanup(func() { _ = syscall.Kill(child, syscall.SIGKILL) })
+	if !proc.Alive(child) {
+		t.Fatal("the left-behind child is not running")
 	}
-	killed := reapOrphans(root)
-	if len(killed) != 1 || !slices.Equal(killed["t-1"], []int{orphan}) {
-		t.Fatalf("killed %v; want only the orphan %d of t-1 (own child %d, bystander %d)", killed, orphan, own.Process.Pid, bystander.Process.Pid)
+	return child
+}
+
+// What a dead command of this tool left running is killed: the child of a recorded command, in
+// the recorded process group. A process merely running in the working directory (an operator's
+// shell, a `sleep` started by hand) is never touched: before, it was killed for being there.
+func TestReapKillsOnlyRecordedGroups(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "fake-tf")
+	script := "#!/bin/sh\nif [ \"$1\" = version ]; then echo '{\"terraform_version\":\"1.10.10\"}'; exit 0; fi\n" +
+		"sleep 60 >/dev/null 2>&1 &\necho $!\n"
+	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for syscall.Kill(orphan, 0) == nil && !zombie(orphan) {
-		if time.Now().After(deadline) {
-			t.Fatal("the orphan is still running")
-		}
-		time.Sleep(10 * time.Millisecond)
+	p := &Terraform{Bin: bin, StateDir: filepath.Join(dir, ".rollout")}
+	shim := p.execPath()
+	work := p.WorkDir("t-1")
+	child := recordedCommand(t, shim, work)
+	if recs := readRecords(procDir(work)); len(recs) != 1 {
+		t.Fatalf("records after one command: %+v", recs)
 	}
-	if err := own.Process.Signal(syscall.Signal(0)); err != nil {
-		t.Fatal("this process's own child was killed")
+	byHand := exec.Command("sleep", "60") // an operator's process in the working directory
+	byHand.Dir = work
+	if err := byHand.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer byHand.Process.Kill()
+
+	killed := reapOrphans(work)
+	if !slices.Equal(killed, []int{child}) {
+		t.Fatalf("killed %v; want only the recorded command's child %d (by hand: %d)", killed, child, byHand.Process.Pid)
+	}
+	if proc.Alive(child) {
+		t.Fatal("the left-behind child still runs")
+	}
+	if err := byHand.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Fatal("a process started by hand in the working directory was killed")
+	}
+	if recs := readRecords(procDir(work)); len(recs) != 0 {
+		t.Fatalf("records left after reaping: %+v", recs)
+	}
+	if again := reapOrphans(work); len(again) != 0 {
+		t.Fatalf("reaped again: %v", again)
+	}
+}
+
+// A record whose pid now names another process (the pid was reused) proves nothing: that
+// process is left alone.
+func TestReapLeavesAReusedPidAlone(t *testing.T) {
+	work := t.TempDir()
+	other := exec.Command("sleep", "60")
+	other.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := other.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer other.Process.Kill()
+	st, err := proc.Read(other.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = os.MkdirAll(procDir(work), 0o700)
+	rec := strconv.Itoa(st.PID) + " " + strconv.FormatUint(st.Start-1, 10) + "\n"
+	if err := os.WriteFile(filepath.Join(procDir(work), strconv.Itoa(st.PID)), []byte(rec), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if killed := reapOrphans(work); len(killed) != 0 {
+		t.Fatalf("killed %v: a process whose start time differs from the record", killed)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if !proc.Alive(other.Process.Pid) {
+		t.Fatal("the unrelated process was killed")
 	}
 }

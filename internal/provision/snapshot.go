@@ -6,6 +6,7 @@ package provision
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -154,4 +155,17 @@ func copyFile(src, dst string, mode os.FileMode) error {
 		return err
 	}
 	return os.Chmod(dst, mode)
+}
+
+// ReleaseDigest is the digest of a release: its module tree's digest and its variables, in
+// canonical JSON (object keys sorted). Two releases with the same code and different variables
+// differ.
+func ReleaseDigest(module string, vars map[string]any) (string, error) {
+	b, err := json.Marshal(vars)
+	if err != nil {
+		return "", fmt.Errorf("release variables: %w", err)
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "rollout release v1\nmodule %s\nvars %s\n", module, b)
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

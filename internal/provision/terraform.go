@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"os"
 	"os/exec"
@@ -46,8 +47,7 @@ type Terraform struct {
 	Review *Review
 
 	mu       sync.Mutex
-	reapOnce sync.Once
-	orphans  map[string][]int       // by target: processes of a dead run killed in its working directory
+	reaped   map[string]bool        // targets whose leftovers of a dead process were reaped by this one
 	resolved map[string]*resolution // by snapshot digest and provider mirror
 	secrets  map[string][]string    // by target: the secret values its last plan ran with
 	shimOnce sync.Once
@@ -55,6 +55,10 @@ type Terraform struct {
 	cliOnce  sync.Once
 	cliPath  string
 	cliErr   error
+
+	versionOnce sync.Once
+	versionOut  []byte
+	versionErr  error
 }
 
 var (
@@ -123,6 +127,9 @@ func (p *Terraform) newTF(ctx context.Context, dir string, log io.Writer, base m
 	if err != nil {
 		return nil, err
 	}
+	// An interrupted command gets SIGINT; Terraform then waits for running provisioners, which
+	// may take as long as they like: after this, it is killed (what it leaves is reaped next time).
+	tf.SetWaitDelay(interruptWait)
 	env := maps.Clone(base)
 	maps.Copy(env, extra)
 	if err := tf.SetEnv(env); err != nil {
@@ -141,6 +148,9 @@ func (p *Terraform) timeout() time.Duration {
 	}
 	return time.Hour
 }
+
+// interruptWait is how long an interrupted Terraform command may take to stop after SIGINT.
+const interruptWait = 10 * time.Second
 
 // lockTimeout is how long plan and apply wait for a state lock held by someone else (a person
 // running terraform by hand, a slow backend releasing a lock) before the target fails.
@@ -305,6 +315,10 @@ func (p *Terraform) targetCLIConfig() (string, error) {
 		var kept []string
 		if src != "" {
 			b, err := os.ReadFile(src)
+			if errors.Is(err, fs.ErrNotExist) {
+				// Terraform and OpenTofu take a CLI configuration that does not exist as none.
+				src, b, err = "", nil, nil
+			}
 			if err != nil {
 				p.cliErr = fmt.Errorf("read CLI configuration %s: %w", src, err)
 				return
@@ -336,11 +350,7 @@ func (p *Terraform) targetCLIConfig() (string, error) {
 // terraform-exec handle that the target's commands of this operation share (so that its version
 // check runs once).
 func (p *Terraform) prepare(ctx context.Context, t *config.Target, rel rings.ReleaseRef, env map[string]string) (*tfexec.Terraform, string, error) {
-	mirror := ""
-	if b := p.Config.Boundaries[t.Boundary]; b != nil {
-		mirror = b.ProviderMirror
-	}
-	res, err := p.resolve(ctx, rel.Digest, mirror)
+	res, err := p.resolve(ctx, rel.ModuleDigest(), p.Mirror(t.Boundary))
 	if err != nil {
 		return nil, "", err
 	}
@@ -349,31 +359,22 @@ func (p *Terraform) prepare(ctx context.Context, t *config.Target, rel rings.Rel
 		return nil, "", err
 	}
 	dir := p.WorkDir(t.Name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(procDir(dir), 0o700); err != nil {
 		return nil, "", err
 	}
-	// Orphans of a dead run are found in one scan, before this process runs any Terraform in a
-	// working directory, and each target's are journaled with its first run here.
-	p.reapOnce.Do(func() { p.orphans = reapOrphans(filepath.Join(p.StateDir, "work")) })
-	p.mu.Lock()
-	pids := p.orphans[t.Name]
-	delete(p.orphans, t.Name)
-	p.mu.Unlock()
-	if len(pids) > 0 {
-		rings.Note(ctx, rings.Event{Type: rings.TargetOrphansKilled, Message: fmt.Sprintf("killed %d process(es) a dead run left in %s: %v", len(pids), dir, pids)})
-	}
-	tf, err := p.newTF(ctx, dir, nil, env, map[string]string{"TF_CLI_CONFIG_FILE": rc})
+	p.reapOnce(ctx, dir, t.Name)
+	tf, err := p.newTF(ctx, dir, nil, env, p.targetExtraEnv(dir, rc))
 	if err != nil {
 		return nil, "", err
 	}
 	backendType, backendArgs := p.backend(t)
-	stampText := strings.Join(append([]string{rel.Digest, p.Bin, res, backendType}, backendArgs...), "\n")
+	stampText := strings.Join(append([]string{rel.ModuleDigest(), p.Bin, res, backendType}, backendArgs...), "\n")
 	stampFile := filepath.Join(dir, ".rollout-init")
 	if old, err := os.ReadFile(stampFile); err == nil && string(old) == stampText {
 		return tf, dir, nil
 	}
 	_ = os.Remove(stampFile)
-	if err := linkTree(dir, SnapshotDir(p.StateDir, rel.Digest)); err != nil {
+	if err := linkTree(dir, SnapshotDir(p.StateDir, rel.ModuleDigest())); err != nil {
 		return nil, "", fmt.Errorf("prepare %s: %w", dir, err)
 	}
 	lock, err := os.ReadFile(filepath.Join(res, ".terraform.lock.hcl"))
@@ -406,6 +407,75 @@ func (p *Terraform) prepare(ctx context.Context, t *config.Target, rel rings.Rel
 	return tf, dir, os.WriteFile(stampFile, []byte(stampText), 0o644)
 }
 
+// CheckEnvironment checks, before anything is journaled, what every Terraform command of this
+// process needs from the machine: the state directory can be written, the binary answers
+// `version -json`, and the CLI configuration can be read (one that does not exist is none, as
+// Terraform and OpenTofu take it). A failure here is an error of the environment, never of a
+// release.
+func (p *Terraform) CheckEnvironment(ctx context.Context) error {
+	if err := os.MkdirAll(p.StateDir, 0o700); err != nil {
+		return fmt.Errorf("state directory: %w", err)
+	}
+	probe, err := os.CreateTemp(p.StateDir, ".probe-*")
+	if err != nil {
+		return fmt.Errorf("state directory %s cannot be written: %w", p.StateDir, err)
+	}
+	probe.Close()
+	_ = os.Remove(probe.Name())
+	if _, err := p.version(); err != nil {
+		return fmt.Errorf("terraform binary: %w (hint: --tf-bin, ROLLOUT_TF_BIN or TF_BIN names it; make tools builds OpenTofu)", err)
+	}
+	if _, err := p.targetCLIConfig(); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// ResolveRelease installs a release snapshot's providers and modules, once, for each provider
+// mirror (a boundary's own, or "" for the user's CLI configuration): done before a run is journaled,
+// so that a registry or mirror that cannot serve them is an error of the environment, not a
+// failed target.
+func (p *Terraform) ResolveRelease(ctx context.Context, digest string, mirrors []string) error {
+	for _, m := range mirrors {
+		if _, err := p.resolve(ctx, digest, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Mirror is the provider mirror of a boundary ("" for none: the user's CLI configuration).
+func (p *Terraform) Mirror(boundary string) string {
+	if b := p.Config.Boundaries[boundary]; b != nil {
+		return b.ProviderMirror
+	}
+	return ""
+}
+
+// reapOnce kills, before this process first runs Terraform for a target, what a dead process of
+// this tool left running of its recorded commands there (see reap.go), and journals it.
+func (p *Terraform) reapOnce(ctx context.Context, dir, target string) {
+	p.mu.Lock()
+	done := p.reaped[target]
+	if p.reaped == nil {
+		p.reaped = map[string]bool{}
+	}
+	p.reaped[target] = true
+	p.mu.Unlock()
+	if done {
+		return
+	}
+	if pids := reapOrphans(dir); len(pids) > 0 {
+		rings.Note(ctx, rings.Event{Type: rings.TargetOrphansKilled, Message: fmt.Sprintf("killed %d process(es) that a dead run's Terraform command left in %s: %v", len(pids), dir, pids)})
+	}
+}
+
+// targetExtraEnv is what every per-target Terraform command gets beyond its boundary's
+// environment: the CLI configuration, and where the shim records the command.
+func (p *Terraform) targetExtraEnv(dir, rc string) map[string]string {
+	return map[string]string{"TF_CLI_CONFIG_FILE": rc, "ROLLOUT_PROC_DIR": procDir(dir)}
+}
+
 // backend is the target's state backend: its own, or local state under .rollout/tfstate/.
 func (p *Terraform) backend(t *config.Target) (string, []string) {
 	if t.Backend == nil {
@@ -423,12 +493,38 @@ func (p *Terraform) backend(t *config.Target) (string, []string) {
 	return t.Backend.Type, args
 }
 
-// VarsFor renders a release's variables for one target, then lays the target's own on top.
-func VarsFor(release rings.ReleaseRef, releaseVars map[string]any, t *config.Target) (map[string]any, error) {
-	data := map[string]any{
-		"Release": release,
-		"Target":  map[string]any{"Name": t.Name, "Boundary": t.Boundary, "Region": t.Region, "Labels": t.Labels},
+// TemplateData is what release variables (and a boundary's backend convention) see of a target:
+// {{ .Release.Name }}, {{ .Target.Region }}, and its boundary's implied values, so that a module
+// gets {{ .Boundary.Partition }}, {{ .Boundary.Environment }} or {{ .Boundary.UniverseDomain }}
+// without every target repeating them.
+func TemplateData(release rings.ReleaseRef, t *config.Target, b *config.Boundary) map[string]any {
+	bd := map[string]any{"Name": t.Boundary, "Cloud": "", "Partition": "", "Environment": "", "UniverseDomain": ""}
+	if b != nil {
+		bd["Cloud"], bd["Partition"], bd["Environment"] = b.Cloud, b.Partition, b.Environment
+		if b.Cloud == "gcp" {
+			bd["UniverseDomain"] = firstOf(b.UniverseDomain, clouds.DefaultUniverse)
+		}
 	}
+	return map[string]any{
+		"Release":  release,
+		"Target":   map[string]any{"Name": t.Name, "Boundary": t.Boundary, "Region": t.Region, "Labels": t.Labels},
+		"Boundary": bd,
+	}
+}
+
+func firstOf(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
+}
+
+// VarsFor renders a release's variables for one target (see TemplateData), then lays the target's
+// own on top.
+func VarsFor(release rings.ReleaseRef, releaseVars map[string]any, t *config.Target, b *config.Boundary) (map[string]any, error) {
+	data := TemplateData(release, t, b)
 	out := map[string]any{}
 	for k, v := range releaseVars {
 		r, err := renderValue(v, data)
@@ -490,6 +586,7 @@ func (p *Terraform) target(name string) (*config.Target, error) {
 
 // Plan plans rel on target into the target's plan file and summarises it.
 func (p *Terraform) Plan(ctx context.Context, target string, rel rings.ReleaseRef) (rings.PlanSummary, bool, error) {
+	defer clearRecords(ctx, p.WorkDir(target))
 	_, _, sum, changes, err := p.plan(ctx, target, rel, false)
 	return sum, changes, err
 }
@@ -497,6 +594,7 @@ func (p *Terraform) Plan(ctx context.Context, target string, rel rings.ReleaseRe
 // PlanDigest plans rel on target as Plan does and returns the digest of what the plan would
 // change (see planDigest), for a person to review and a later run to be held to.
 func (p *Terraform) PlanDigest(ctx context.Context, target string, rel rings.ReleaseRef) (rings.PlanSummary, bool, string, error) {
+	defer clearRecords(ctx, p.WorkDir(target))
 	tf, dir, sum, changes, err := p.plan(ctx, target, rel, false)
 	if err != nil {
 		return sum, changes, "", err
@@ -510,6 +608,7 @@ func (p *Terraform) PlanDigest(ctx context.Context, target string, rel rings.Rel
 func (p *Terraform) Drift(ctx context.Context, target string, rel rings.ReleaseRef) (rings.DriftReport, error) {
 	// Not the detailed exit code: Terraform 1.11 says "changes" (2) for every refresh-only plan
 	// that is applyable, which is every one; the resources it reports drifted are what counts.
+	defer clearRecords(ctx, p.WorkDir(target))
 	_, _, sum, _, err := p.plan(ctx, target, rel, true)
 	if err != nil {
 		return rings.DriftReport{}, classified(err)
@@ -535,7 +634,7 @@ func (p *Terraform) plan(ctx context.Context, target string, rel rings.ReleaseRe
 	if err != nil {
 		return nil, "", none, false, fmt.Errorf("plan target %s: %w", target, err)
 	}
-	vars, err := VarsFor(rel, relVars, t)
+	vars, err := VarsFor(rel, relVars, t, p.Config.Boundaries[t.Boundary])
 	if err != nil {
 		return nil, "", none, false, fmt.Errorf("plan target %s: %w", target, err)
 	}
@@ -572,6 +671,7 @@ func (p *Terraform) plan(ctx context.Context, target string, rel rings.ReleaseRe
 // nothing). The outputs come from the apply's own JSON stream; only a skipped apply reads them
 // with a separate `output`.
 func (p *Terraform) Apply(ctx context.Context, target string, rel rings.ReleaseRef, planned func(rings.PlanSummary)) (rings.ApplyResult, error) {
+	defer clearRecords(ctx, p.WorkDir(target))
 	res, err := p.apply(ctx, target, rel, planned)
 	if err != nil && ctx.Err() == nil {
 		err = classified(err)
@@ -632,7 +732,10 @@ func (p *Terraform) Outputs(ctx context.Context, target string) (map[string]any,
 	if err != nil {
 		return nil, err
 	}
-	tf, err := p.newTF(ctx, p.WorkDir(target), nil, env, map[string]string{"TF_CLI_CONFIG_FILE": rc})
+	dir := p.WorkDir(target)
+	p.reapOnce(ctx, dir, target)
+	defer clearRecords(ctx, dir)
+	tf, err := p.newTF(ctx, dir, nil, env, p.targetExtraEnv(dir, rc))
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package provision
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,17 +28,8 @@ func (p *Terraform) execPath() string {
 // prints the answer learned here and execs the real binary for everything else: the same
 // process (pid, signals, parent-death signal) with the same arguments and environment.
 func (p *Terraform) versionShim() string {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, p.Bin, "version", "-json")
-	for k, v := range p.baseEnv() {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	out, err := cmd.Output()
-	var v struct {
-		Version string `json:"terraform_version"`
-	}
-	if err != nil || json.Unmarshal(out, &v) != nil || v.Version == "" {
+	out, err := p.version()
+	if err != nil {
 		return p.Bin
 	}
 	bin := p.Bin
@@ -51,8 +43,11 @@ func (p *Terraform) versionShim() string {
 	answer, shim := filepath.Join(dir, "version-"+h+".json"), filepath.Join(dir, "tf-"+h)
 	script := "#!/bin/sh\n" +
 		"# Written by rollout for terraform-exec: `version -json` is answered from the answer the binary\n" +
-		"# gave once; everything else runs the binary itself.\n" +
+		"# gave once; everything else runs the binary itself, recorded first (pid and start time) in\n" +
+		"# $ROLLOUT_PROC_DIR when set, so that a later rollout can prove its leftovers are its own.\n" +
 		"if [ \"$#\" = 2 ] && [ \"$1\" = version ] && [ \"$2\" = -json ]; then exec cat " + shellQuote(answer) + "; fi\n" +
+		"rollout_record() { shift 21; printf '%s %s\\n' \"$$\" \"$1\" > \"$ROLLOUT_PROC_DIR/$$\"; }\n" +
+		"if [ -n \"${ROLLOUT_PROC_DIR:-}\" ] && { read -r rollout_stat < /proc/$$/stat; } 2>/dev/null; then rollout_record $rollout_stat 2>/dev/null; fi\n" +
 		"exec " + shellQuote(bin) + " \"$@\"\n"
 	if os.MkdirAll(dir, 0o755) != nil || writeAtomic(answer, out, 0o644) != nil || writeAtomic(shim, []byte(script), 0o755) != nil {
 		return p.Bin
@@ -82,4 +77,32 @@ func writeAtomic(path string, data []byte, mode os.FileMode) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// version is the binary's `version -json` answer, asked once per process: an error says the
+// binary does not run as a Terraform-compatible binary here.
+func (p *Terraform) version() ([]byte, error) {
+	p.versionOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, p.Bin, "version", "-json")
+		for k, v := range p.baseEnv() {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		var v struct {
+			Version string `json:"terraform_version"`
+		}
+		switch {
+		case err != nil:
+			p.versionErr = fmt.Errorf("`%s version -json`: %v %s", p.Bin, err, strings.TrimSpace(stderr.String()))
+		case json.Unmarshal(out, &v) != nil || v.Version == "":
+			p.versionErr = fmt.Errorf("`%s version -json` did not answer as Terraform or OpenTofu does", p.Bin)
+		default:
+			p.versionOut = out
+		}
+	})
+	return p.versionOut, p.versionErr
 }

@@ -35,6 +35,9 @@ const (
 	RFrozen       = "frozen"      // it may not start now (a freeze window or the stop-the-line switch)
 	RDriftCheck   = "drift_check" // its targets' refresh-only plans are under way
 	RDrifted      = "drifted"     // drift found and the ring blocks on it: a human acknowledges
+	// RFailed: a manual rollback's ring in which some target could not be returned (a rollback run
+	// goes on with its other rings, and ends rollback_failed).
+	RFailed = "failed"
 )
 
 // State is a run as far as its journal tells. It is built only by Decide.
@@ -525,7 +528,9 @@ func (s *State) abort(ev Event) []Command {
 	s.Paused = nil
 	if ev.Outcome == "rollback" {
 		s.abortRollback = true
-		return append(cmds, s.halt(r, ev.At, why)...)
+		cmds = append(cmds, s.halt(r, ev.At, why)...)
+		s.Reason = why
+		return cmds
 	}
 	r.Phase, r.Reason, r.Ended = RHalted, why, ev.At
 	s.Phase, s.Reason = PhaseAborting, why
@@ -662,6 +667,15 @@ func (s *State) progress(at time.Time) []Command {
 		r.Phase, r.BakeUntil = RBaking, at.Add(r.Plan.Bake)
 		return append(cmds, Command{Kind: CmdBake, Ring: r.Plan.Name, Until: r.BakeUntil, Gates: r.Plan.RingGates})
 	}
+	if failed := s.targetsIn(r, TFailed); s.Plan.Kind == KindRollback && len(failed) > 0 {
+		r.Phase, r.Ended = RFailed, at
+		r.Reason = fmt.Sprintf("%d of %d target(s) could not be rolled back; first %s: %s", len(failed), len(r.Plan.Targets), failed[0], s.Targets[failed[0]].Message)
+		if s.Reason == "" {
+			s.Reason = "ring " + r.Plan.Name + ": " + r.Reason
+		}
+		cmds = append(cmds, record(RingHalted, r.Plan.Name, r.Reason))
+		return append(cmds, s.nextRing(at)...)
+	}
 	r.Phase, r.Ended = RPassed, at
 	cmds = append(cmds, record(RingPassed, r.Plan.Name, ""))
 	return append(cmds, s.nextRing(at)...)
@@ -699,8 +713,12 @@ func (s *State) progressRollback() []Command {
 		return cmds
 	}
 	outcome := PhaseRolledBack
-	if s.inFlight(nil, TRollbackFailed) > 0 || s.Plan.Kind == KindRollback {
+	switch {
+	case s.inFlight(nil, TRollbackFailed) > 0 || s.Plan.Kind == KindRollback:
 		outcome = PhaseRollbackFailed
+	case s.Aborted != nil: // an abort is an operator's act, not a failed gate: the run is aborted
+		outcome = PhaseAborted
+		s.Reason = fmt.Sprintf("aborted by %s: %s; what the run changed was rolled back", s.Aborted.Actor, s.Aborted.Reason)
 	}
 	return append(cmds, s.finish(outcome)...)
 }
@@ -766,7 +784,7 @@ func (s *State) InFlight() []Command {
 			t := s.Targets[tp.Name]
 			switch t.Phase {
 			case TApplying:
-				cmds = append(cmds, Command{Kind: CmdApply, Ring: r.Plan.Name, Target: tp.Name, Boundary: tp.Boundary, Release: tp.Release})
+				cmds = append(cmds, Command{Kind: CmdApply, Ring: r.Plan.Name, Target: tp.Name, Boundary: tp.Boundary, Release: tp.Release, Redrive: true})
 			case TGating:
 				if r.Phase == RHalted {
 					cancel = append(cancel, tp.Name)
@@ -774,7 +792,7 @@ func (s *State) InFlight() []Command {
 					cmds = append(cmds, Command{Kind: CmdGate, Ring: r.Plan.Name, Target: tp.Name, Release: tp.Release, Gates: r.Plan.Gates})
 				}
 			case TRollingBack:
-				cmds = append(cmds, Command{Kind: CmdRollback, Ring: r.Plan.Name, Target: tp.Name, Boundary: tp.Boundary, Release: *tp.From, Gates: r.Plan.Gates})
+				cmds = append(cmds, Command{Kind: CmdRollback, Ring: r.Plan.Name, Target: tp.Name, Boundary: tp.Boundary, Release: *tp.From, Gates: r.Plan.Gates, Redrive: true})
 			}
 		}
 		if len(cancel) > 0 {
@@ -791,6 +809,45 @@ func (s *State) InFlight() []Command {
 		// A frozen ring is entered again by run.resumed itself (the window may have opened).
 	}
 	return cmds
+}
+
+// StillUnderWay keeps the commands of InFlight, taken before some events were folded, whose work
+// the state still has under way: a target still applying, gating or rolling back, a ring still
+// baking or checking drift. Work those events settled (an abort ends applies whose outcome is
+// unknown) is not re-driven.
+func (s *State) StillUnderWay(cmds []Command) []Command {
+	if Terminal(s.Phase) {
+		return nil
+	}
+	var out []Command
+	for _, c := range cmds {
+		keep := false
+		switch c.Kind {
+		case CmdApply:
+			keep = s.targetIn(c.Target, TApplying)
+		case CmdRollback:
+			keep = s.targetIn(c.Target, TRollingBack)
+		case CmdGate:
+			keep = s.targetIn(c.Target, TGating) && s.ring(c.Ring).Phase != RHalted
+		case CmdCancelGates:
+			keep = true
+		case CmdBake:
+			keep = s.ring(c.Ring).Phase == RBaking
+		case CmdAwaitApproval:
+			keep = s.ring(c.Ring).Phase == RApproval
+		case CmdDriftCheck:
+			keep = s.ring(c.Ring).Phase == RDriftCheck
+		}
+		if keep {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func (s *State) targetIn(name, phase string) bool {
+	t := s.Targets[name]
+	return t != nil && t.Phase == phase
 }
 
 // Replay folds a journal into a fresh state.

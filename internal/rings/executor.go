@@ -145,9 +145,10 @@ type Executor struct {
 }
 
 type message struct {
-	ev   Event
-	done bool // the worker's last message
-	drop bool // the worker was interrupted: its outcome is unknown, journal nothing
+	ev     Event
+	done   bool   // the worker's last message
+	drop   bool   // the worker was interrupted: its outcome is unknown, journal nothing
+	target string // on the last message: the target whose operation ended ("" for ring work)
 }
 
 // ErrInterrupted is returned when ctx ended before the run reached a terminal or waiting state.
@@ -215,9 +216,19 @@ func (x *Executor) Run(ctx context.Context, s *State, first Event, more ...Event
 		return ev
 	}
 	record := func(ev Event) { pending = append(pending, stamp(ev)) }
+	busy := map[string]bool{} // targets with an apply, rollback or gate under way in this process
 	plan := func(cmds []Command) {
 		for _, c := range cmds {
 			c := c
+			switch c.Kind {
+			case CmdApply, CmdRollback, CmdGate:
+				// One operation per target at a time, whatever a decision says: the first one
+				// stands, and its result drives the state on.
+				if busy[c.Target] {
+					continue
+				}
+				busy[c.Target] = true
+			}
 			switch c.Kind {
 			case CmdRecord:
 				record(Event{Type: c.Type, Ring: c.Ring, Target: c.Target, Message: c.Message, Targets: c.Targets})
@@ -227,12 +238,20 @@ func (x *Executor) Run(ctx context.Context, s *State, first Event, more ...Event
 				record(Event{Type: RingApprovalNeeded, Ring: c.Ring, Message: "run `rollout approve " + s.RunID + " --ring " + c.Ring + "`"})
 			case CmdApply:
 				rel := c.Release
-				record(Event{Type: TargetApplying, Ring: c.Ring, Target: c.Target, Release: &rel})
-				toStart = append(toStart, func() { spawn(&active, msgs, func(send func(Event)) message { return x.apply(runCtx, c, send) }) })
+				if !c.Redrive { // a re-driven apply was journaled as under way by the process that started it
+					record(Event{Type: TargetApplying, Ring: c.Ring, Target: c.Target, Release: &rel})
+				}
+				toStart = append(toStart, func() {
+					spawn(&active, msgs, c.Target, func(send func(Event)) message { return x.apply(runCtx, c, send) })
+				})
 			case CmdRollback:
 				rel := c.Release
-				record(Event{Type: TargetRollingBack, Ring: c.Ring, Target: c.Target, Release: &rel})
-				toStart = append(toStart, func() { spawn(&active, msgs, func(send func(Event)) message { return x.rollback(runCtx, c, send) }) })
+				if !c.Redrive {
+					record(Event{Type: TargetRollingBack, Ring: c.Ring, Target: c.Target, Release: &rel})
+				}
+				toStart = append(toStart, func() {
+					spawn(&active, msgs, c.Target, func(send func(Event)) message { return x.rollback(runCtx, c, send) })
+				})
 			case CmdGate:
 				toStart = append(toStart, func() {
 					if x.WantsBaseline != nil && x.WantsBaseline(c.Gates) {
@@ -240,7 +259,7 @@ func (x *Executor) Run(ctx context.Context, s *State, first Event, more ...Event
 					}
 					gctx, cancel := context.WithCancel(softCtx)
 					gateCancel[c.Target] = cancel
-					spawn(&active, msgs, func(send func(Event)) message { return x.gate(softCtx, gctx, c, send) })
+					spawn(&active, msgs, c.Target, func(send func(Event)) message { return x.gate(softCtx, gctx, c, send) })
 				})
 			case CmdCancelGates:
 				toStart = append(toStart, func() {
@@ -257,13 +276,13 @@ func (x *Executor) Run(ctx context.Context, s *State, first Event, more ...Event
 				toStart = append(toStart, func() {
 					bctx, cancel := context.WithCancel(softCtx)
 					waits["bake/"+c.Ring] = cancel
-					spawn(&active, msgs, func(send func(Event)) message { return x.bake(bctx, c, s.Plan.Release, send) })
+					spawn(&active, msgs, "", func(send func(Event)) message { return x.bake(bctx, c, s.Plan.Release, send) })
 				})
 			case CmdAwaitWindow:
 				toStart = append(toStart, func() {
 					wctx, cancel := context.WithCancel(softCtx)
 					waits["window/"+c.Ring] = cancel
-					spawn(&active, msgs, func(send func(Event)) message { return x.awaitWindow(wctx, c) })
+					spawn(&active, msgs, "", func(send func(Event)) message { return x.awaitWindow(wctx, c) })
 				})
 			case CmdCancelWait, CmdCancelBake:
 				key := "window/" + c.Ring
@@ -290,7 +309,7 @@ func (x *Executor) Run(ctx context.Context, s *State, first Event, more ...Event
 							bounds[name] = t.Plan.Boundary
 						}
 					}
-					spawn(&active, msgs, func(send func(Event)) message { return x.driftCheck(softCtx, c, rels, bounds) })
+					spawn(&active, msgs, "", func(send func(Event)) message { return x.driftCheck(softCtx, c, rels, bounds) })
 				})
 			}
 		}
@@ -372,13 +391,18 @@ func (x *Executor) Run(ctx context.Context, s *State, first Event, more ...Event
 		tick = t.C
 	}
 
-	handle(first)
-	if first.Type == RunResumed {
-		plan(s.InFlight())
+	// A replayed run re-drives what its journal says was under way when the last process stopped,
+	// as it stood before this round: what the round itself decides is started by its own commands,
+	// and what the round ended (an abort settles work whose outcome is unknown) is not re-driven.
+	var redrive []Command
+	if s.Plan.Kind != "" {
+		redrive = s.InFlight()
 	}
+	handle(first)
 	for _, ev := range more {
 		handle(ev)
 	}
+	plan(s.StillUnderWay(redrive))
 	commit()
 	if x.Detach {
 		return failure
@@ -416,6 +440,7 @@ func (x *Executor) Run(ctx context.Context, s *State, first Event, more ...Event
 		for _, m := range round {
 			if m.done {
 				active--
+				delete(busy, m.target)
 				if m.ev.Type == TargetGateCancelled || m.ev.Type == TargetVerified || m.ev.Type == TargetGateFailed || m.ev.Type == TargetGateInconclusive {
 					delete(gateCancel, m.ev.Target)
 				}
@@ -457,13 +482,14 @@ func closed(ch <-chan struct{}) bool {
 	}
 }
 
-// spawn runs a worker; its messages come back on msgs, the last one marked done.
-func spawn(active *int, msgs chan<- message, f func(send func(Event)) message) {
+// spawn runs a worker for target ("" for ring work); its messages come back on msgs, the last
+// one marked done.
+func spawn(active *int, msgs chan<- message, target string, f func(send func(Event)) message) {
 	*active++
 	go func() {
 		send := func(ev Event) { msgs <- message{ev: ev} }
 		m := f(send)
-		m.done = true
+		m.done, m.target = true, target
 		msgs <- m
 	}()
 }

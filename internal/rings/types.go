@@ -12,10 +12,21 @@ import (
 // meaning does.
 const EventVersion = 1
 
-// ReleaseRef names an immutable release: its name and the digest of its module snapshot.
+// ReleaseRef names an immutable release: its name, the digest of its module tree and variables,
+// and the digest of its module tree alone (the snapshot Terraform runs). Releases journaled before
+// version 4 of the journal's schema have no Module, and a Digest of the module tree alone.
 type ReleaseRef struct {
 	Name   string `json:"name"`
 	Digest string `json:"digest"`
+	Module string `json:"module,omitempty"`
+}
+
+// ModuleDigest is the digest of the release's module snapshot.
+func (r ReleaseRef) ModuleDigest() string {
+	if r.Module != "" {
+		return r.Module
+	}
+	return r.Digest
 }
 
 // Run kinds.
@@ -243,6 +254,9 @@ type Command struct {
 	Type     EventType           // CmdRecord
 	Message  string              // CmdRecord
 	Baseline map[string][]string // CmdGate: targets still on last known good, by ring (see GateRequest)
+	// Redrive: work a replayed journal says was under way (State.InFlight); its start was
+	// journaled by the process that began it.
+	Redrive bool
 }
 
 // Run phases and outcomes.

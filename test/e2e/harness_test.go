@@ -56,6 +56,7 @@ type fleet struct {
 	deployed string
 	url      string
 	env      []string // added to every rollout command's environment
+	tfstate  string   // where the targets' Terraform state files are (default: .rollout/tfstate)
 }
 
 type fleetSpec struct {
@@ -110,6 +111,11 @@ rings:
 %s`, f.deployed, f.url, spec.gates, spec.rings)
 	f.write("rollout.yaml", cfg)
 	f.write("environments/test.yaml", spec.targets)
+	t.Cleanup(func() {
+		if !t.Failed() {
+			f.checkTruth()
+		}
+	})
 	return f
 }
 
@@ -130,7 +136,7 @@ func (f *fleet) workingCopy() *fleet {
 			}
 		}
 	}
-	return &fleet{t: f.t, dir: dir, deployed: f.deployed, url: f.url, env: f.env}
+	return &fleet{t: f.t, dir: dir, deployed: f.deployed, url: f.url, env: f.env, tfstate: f.tfstate}
 }
 
 func (f *fleet) write(rel, content string) {
@@ -202,6 +208,7 @@ type report struct {
 	Phase    string `json:"phase"`
 	Reason   string `json:"reason"`
 	ExitCode int    `json:"exitCode"`
+	Waiting  string `json:"waitingFor"`
 	Rings    []struct {
 		Name    string `json:"name"`
 		Phase   string `json:"phase"`

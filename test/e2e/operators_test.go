@@ -87,11 +87,11 @@ func TestAbortWithRollbackFromAnotherProcess(t *testing.T) {
 	if !strings.Contains(a.stderr, "abort journaled") {
 		t.Fatalf("abort while another process drives the run: %s", a.stderr)
 	}
-	if err := cmd.Wait(); cmd.ProcessState.ExitCode() != 2 {
+	if err := cmd.Wait(); cmd.ProcessState.ExitCode() != 1 {
 		t.Fatalf("the running start after abort --rollback: %v\n%s", err, lastLines(errb.String(), 30))
 	}
 	rep := f.status(run)
-	if rep.Phase != "rolled_back" || !strings.Contains(rep.Reason, "aborted by oncall: customer reports") {
+	if rep.Phase != "aborted" || rep.ExitCode != 1 || !strings.Contains(rep.Reason, "aborted by oncall: customer reports") {
 		t.Fatalf("after abort --rollback: %s %q", rep.Phase, rep.Reason)
 	}
 	for _, name := range []string{"t-1", "t-2", "t-3"} {

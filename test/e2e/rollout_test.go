@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -149,7 +150,7 @@ func TestPromotionPlanAndManualRollback(t *testing.T) {
 	}
 	// A release is immutable: the same name with other content is refused.
 	r = f.must(1, "start", "--release", "v2", "--var", "tier=other")
-	if !strings.Contains(r.stderr, "release v2 is immutable and its variables changed") {
+	if !strings.Contains(r.stderr, "release v2 is immutable") || !strings.Contains(r.stderr, `variable tier: now "other"`) {
 		t.Fatalf("reusing v2: %s", r.stderr)
 	}
 }
@@ -208,9 +209,20 @@ func TestKillMidApplyThenResume(t *testing.T) {
 	if rep.Phase != "running" || rep.targets()["main-1"][0] != "applying" {
 		t.Fatalf("after SIGKILL the journal should show main-1 applying: %+v", rep.targets())
 	}
+	// An operator's process in a target's working directory is not the dead run's: the resume
+	// must leave it alone (before, every process there was killed as an orphan).
+	byHand := exec.Command("sleep", "120")
+	byHand.Dir = filepath.Join(f.dir, ".rollout", "work", "main-1")
+	if err := byHand.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = byHand.Process.Kill(); _ = byHand.Wait() }()
 	r := f.must(0, "start", "--release", "v1")
 	if !strings.Contains(r.stderr, "resuming run") {
 		t.Fatalf("second start did not resume: %s", r.stderr)
+	}
+	if err := byHand.Process.Signal(syscall.Signal(0)); err != nil || strings.Contains(r.stderr, fmt.Sprint(byHand.Process.Pid)) {
+		t.Fatalf("the resume killed a process started by hand in main-1's working directory (pid %d): %v\n%s", byHand.Process.Pid, err, r.stderr)
 	}
 	rep = f.status()
 	for name, st := range rep.targets() {

@@ -33,6 +33,7 @@ func sharedFleet(t *testing.T, bake string) *fleet {
 	spec.targets = targets.String()
 	f := newFleet(t, spec)
 	f.env = []string{"ROLLOUT_STATE=" + pgtest.FreshDatabase(t, admin)}
+	f.tfstate = tfstate
 	return f
 }
 

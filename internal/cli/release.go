@@ -1,0 +1,118 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rollout-dev/rollout/internal/journal"
+	"github.com/rollout-dev/rollout/internal/provision"
+)
+
+// prepareRelease is the release a name would mean now: the module tree snapshotted, the
+// variables (release.vars, then --var), and the digest of both. Nothing is recorded. A name that
+// is bound already must mean the same; the refusal says what differs, in full, secrets masked.
+func (f *fleet) prepareRelease(ctx context.Context, name string, extra map[string]any) (journal.Release, error) {
+	module, err := provision.Snapshot(f.cfg.ModuleDir(), f.stateDir)
+	if err != nil {
+		return journal.Release{}, &ExitErr{Code: ExitError, Err: err}
+	}
+	vars := maps.Clone(f.cfg.Release.Vars)
+	if vars == nil {
+		vars = map[string]any{}
+	}
+	maps.Copy(vars, extra)
+	if missing := provision.MissingVariables(f.cfg, vars); len(missing) > 0 {
+		return journal.Release{}, &ExitErr{Code: ExitError, Err: fmt.Errorf("release %s cannot be planned on %d target(s); nothing was journaled:\n%w", name, len(missing), missing)}
+	}
+	digest, err := provision.ReleaseDigest(module, vars)
+	if err != nil {
+		return journal.Release{}, err
+	}
+	rel := journal.Release{Name: name, Digest: digest, Module: module, Vars: vars, Created: time.Now()}
+	if f.pending == nil {
+		f.pending = map[string]map[string]any{}
+	}
+	f.pending[name] = vars
+	old, err := f.store.Release(ctx, name)
+	switch {
+	case errors.Is(err, journal.ErrNotFound):
+		return rel, nil
+	case err != nil:
+		return journal.Release{}, err
+	case old.Module == "" && old.Digest == module && jsonEqual(old.Vars, vars):
+		return old, nil // recorded before releases had a digest of their own: the same content
+	case old.Digest == digest:
+		return old, nil
+	}
+	return journal.Release{}, &ExitErr{Code: ExitError, Err: f.releaseChanged(old, rel)}
+}
+
+// bindRelease records the release under its name, and keeps its module snapshot in the journal
+// too, so that another machine can resume, roll back or expand with exactly this code when this
+// one and its .rollout/ are gone.
+func (f *fleet) bindRelease(ctx context.Context, rel journal.Release) error {
+	module := rel.Ref().ModuleDigest()
+	bundle, err := provision.Bundle(provision.SnapshotDir(f.stateDir, module))
+	if err != nil {
+		return err
+	}
+	if err := f.store.PutBundle(ctx, module, bundle); err != nil {
+		return err
+	}
+	if err := f.store.RecordRelease(ctx, rel); err != nil {
+		var changed *journal.ReleaseChangedError
+		if errors.As(err, &changed) {
+			return &ExitErr{Code: ExitError, Err: err}
+		}
+		return err
+	}
+	return nil
+}
+
+// releaseChanged says how a name's recorded release differs from what it would mean now.
+func (f *fleet) releaseChanged(old, now journal.Release) error {
+	var diffs []string
+	if was := old.Ref().ModuleDigest(); was != now.Module {
+		diffs = append(diffs, fmt.Sprintf("module tree %s: digest %s, recorded %s", f.cfg.Release.Module, short(now.Module), short(was)))
+	}
+	info, _ := provision.InspectModule(f.cfg.ModuleDir()) // without it, names alone decide what is secret
+	keys := slices.Sorted(maps.Keys(old.Vars))
+	for k := range now.Vars {
+		if _, ok := old.Vars[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	show := func(k string, v any, ok bool) string {
+		switch {
+		case !ok:
+			return "(not set)"
+		case info.Secret(k):
+			return "(sensitive)"
+		}
+		b, _ := json.Marshal(v)
+		return string(b)
+	}
+	for _, k := range keys {
+		a, inOld := old.Vars[k]
+		b, inNew := now.Vars[k]
+		if inOld && inNew && jsonEqual(a, b) {
+			continue
+		}
+		diffs = append(diffs, fmt.Sprintf("variable %s: now %s, recorded %s", k, show(k, b, inNew), show(k, a, inOld)))
+	}
+	return fmt.Errorf("release %s is immutable and was recorded with other content; give the new content a new release name:\n  %s",
+		old.Name, strings.Join(diffs, "\n  "))
+}
+
+func jsonEqual(a, b any) bool {
+	x, err1 := json.Marshal(a)
+	y, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && string(x) == string(y)
+}

@@ -1,0 +1,326 @@
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rollout-dev/rollout/internal/rings"
+)
+
+// checkTruth is the invariant every end-to-end test ends with (newFleet registers it): what the
+// journal says is deployed is what Terraform's state says, no target ever had two operations in
+// flight at once, and every run's report and exit code agree with its phase.
+func (f *fleet) checkTruth() {
+	t := f.t
+	t.Helper()
+	if f.run("validate").code != 0 {
+		return // a test that left its fleet's configuration broken: nothing of it can run
+	}
+	evs := f.journalEvents()
+	if err := rings.CheckOneOperationAtATime(evs); err != nil {
+		t.Errorf("truth: %v", err)
+	}
+	var runs []struct {
+		Run, Phase string
+	}
+	if err := json.Unmarshal([]byte(f.run("history", "--output", "json").stdout), &runs); err != nil {
+		t.Errorf("truth: history --output json: %v", err)
+		return
+	}
+	newest := map[string]string{}         // target -> the release the newest run that touched it says it runs
+	unknown := map[string]bool{}          // targets whose newest operation's outcome the journal does not know
+	for i := len(runs) - 1; i >= 0; i-- { // oldest first
+		r := f.run("status", runs[i].Run, "--output", "json")
+		var rep report
+		if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+			t.Errorf("truth: status %s: %v\n%s", runs[i].Run, err, r.stderr)
+			continue
+		}
+		want, settled := exitFor(rep.Phase, rep.Waiting)
+		if rep.ExitCode != want {
+			t.Errorf("truth: run %s is %s (waiting for %q) but its report says exit %d, want %d", rep.Run, rep.Phase, rep.Waiting, rep.ExitCode, want)
+		}
+		if settled && r.code != rep.ExitCode {
+			t.Errorf("truth: run %s: status exited %d, its report says %d", rep.Run, r.code, rep.ExitCode)
+		}
+		for _, ring := range rep.Rings {
+			for _, tg := range ring.Targets {
+				if tg.Phase != "pending" || newest[tg.Name] == "" {
+					rel := ""
+					if tg.Release != nil {
+						rel = tg.Release.Name
+					}
+					newest[tg.Name] = rel
+					// An interrupted or failed apply or rollback: Terraform may have written part of it.
+					switch tg.Phase {
+					case "applying", "rolling_back", "failed", "rollback_failed":
+						unknown[tg.Name] = true
+					default:
+						unknown[tg.Name] = false
+					}
+				}
+			}
+		}
+	}
+	for target, says := range newest {
+		deployed, ok := f.stateRelease(target)
+		if !ok || unknown[target] {
+			continue // a module without a version output, or a test's stand-in binary
+		}
+		if says != deployed {
+			t.Errorf("truth: the journal says %s runs %q, its Terraform state says %q", target, says, deployed)
+		}
+		if current := journalCurrent(evs, target); current != deployed {
+			t.Errorf("truth: the last apply or rollback journaled for %s was %q, its Terraform state says %q", target, current, deployed)
+		}
+	}
+}
+
+// exitFor is the CI contract: the exit code of a run in phase, and whether the run stays so until
+// someone acts (status exits with that code then; 0 while it is in progress).
+func exitFor(phase, waiting string) (int, bool) {
+	switch phase {
+	case "succeeded":
+		return 0, true
+	case "aborted":
+		return 1, true
+	case "rolled_back":
+		return 2, true
+	case "waiting", "paused":
+		return 3, true
+	case "blocked":
+		return 4, true
+	case "rollback_failed":
+		return 6, true
+	}
+	if waiting == "driver" {
+		return 3, true
+	}
+	return 0, false
+}
+
+// journalEvents reads every event of the fleet's journal, in the order they were appended.
+func (f *fleet) journalEvents() []rings.Event {
+	f.t.Helper()
+	r := f.run("state", "export")
+	if r.code != 0 {
+		f.t.Errorf("truth: state export: %s", r.stderr)
+		return nil
+	}
+	var evs []rings.Event
+	sc := bufio.NewScanner(strings.NewReader(r.stdout))
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	for sc.Scan() {
+		var rec struct {
+			Kind  string       `json:"kind"`
+			Event *rings.Event `json:"event"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &rec); err == nil && rec.Kind == "event" && rec.Event != nil {
+			evs = append(evs, *rec.Event)
+		}
+	}
+	return evs
+}
+
+// journalCurrent is the release of the last apply or rollback journaled for target.
+func journalCurrent(evs []rings.Event, target string) string {
+	cur := ""
+	for _, ev := range evs {
+		if ev.Target == target && (ev.Type == rings.TargetApplied || ev.Type == rings.TargetRolledBack) && ev.Release != nil {
+			cur = ev.Release.Name
+		}
+	}
+	return cur
+}
+
+// stateRelease reads the release a target's Terraform state says it carries: the stamp module's
+// `version` output, from the state file itself (not through rollout). ok is false when there is
+// no state file of the stamp's form to read.
+func (f *fleet) stateRelease(target string) (string, bool) {
+	dir := f.tfstate
+	if dir == "" {
+		dir = filepath.Join(f.dir, ".rollout", "tfstate")
+	}
+	b, err := os.ReadFile(filepath.Join(dir, target+".tfstate"))
+	if os.IsNotExist(err) {
+		return "", true // never applied: nothing deployed
+	}
+	if err != nil {
+		return "", false
+	}
+	var st struct {
+		Outputs map[string]struct {
+			Value any `json:"value"`
+		} `json:"outputs"`
+		Resources []any `json:"resources"`
+	}
+	if json.Unmarshal(b, &st) != nil {
+		return "", false
+	}
+	v, ok := st.Outputs["version"]
+	if !ok {
+		return "", len(st.Resources) == 0
+	}
+	s, ok := v.Value.(string)
+	return s, ok
+}
+
+// Aborting a run that a freeze blocked between rings, with --rollback, starts nothing: the canary
+// returns to the last release, the next ring never sees the new one, and the run ends aborted
+// (exit 1). Before, the abort entered the frozen ring and applied each of its targets twice at
+// once, and status said they ran the old release while Terraform had the new one.
+func TestAbortOfAFrozenRunWithRollback(t *testing.T) {
+	f := newFleet(t, fleetSpec{
+		targets: "targets:\n" + targetsYAML("canary", "local-a", "canary", 1, "    vars: {apply_seconds: 2}\n") +
+			targetsYAML("pub", "local-a", "commercial", 2, "") + targetsYAML("gov", "local-b", "sovereign", 1, ""),
+		rings: `  - name: canary
+    targets: {labels: {tier: canary}}
+    gates: [healthz]
+  - name: commercial
+    targets: {labels: {tier: commercial}}
+    maxParallel: 2
+    gates: [healthz]
+  - name: sovereign
+    targets: {labels: {tier: sovereign}}
+    gates: [healthz]
+`})
+	f.must(0, "start", "--release", "r5")
+	cmd, errb := startUntilApplying(t, f, "r7", "canary-1")
+	f.must(0, "freeze", "on", "--reason", "incident 12")
+	if err := cmd.Wait(); cmd.ProcessState.ExitCode() != 4 {
+		t.Fatalf("start after freeze on: %v\n%s", err, lastLines(errb.String(), 30))
+	}
+	run := f.status().Run
+	f.must(0, "freeze", "off")
+	a := f.must(1, "abort", run, "--reason", "test abort", "--rollback")
+	if strings.Contains(a.stderr, "pub-1: applying") || strings.Contains(a.stderr, "pub-2: applying") {
+		t.Fatalf("the abort applied the frozen ring:\n%s", a.stderr)
+	}
+	rep := f.status(run)
+	if rep.Phase != "aborted" || rep.ExitCode != 1 || !strings.Contains(rep.Reason, "rolled back") {
+		t.Fatalf("after abort --rollback: %s exit %d (%s)", rep.Phase, rep.ExitCode, rep.Reason)
+	}
+	for _, name := range []string{"canary-1", "pub-1", "pub-2", "gov-1"} {
+		if v := f.deployedVersion(name); v != "r5" {
+			t.Errorf("%s runs %s after the abort, want r5", name, v)
+		}
+	}
+}
+
+// An approved run that no process drives says so: it waits for a driver (exit 3, next: rollout
+// resume RUN), and status --wait returns at once instead of running to its timeout. Before, it
+// said "running", "exit code 1", and --wait hung for the whole --timeout.
+func TestApprovedRunWithoutADriverWaitsForOne(t *testing.T) {
+	f := newFleet(t, oneRing(1, "0", "    approval: {required: true}\n"))
+	f.must(3, "start", "--release", "v1")
+	run := f.status().Run
+	f.must(0, "approve", run, "--ring", "only", "--as", "ana", "--reason", "ok")
+	r := f.must(3, "status", run, "--output", "json")
+	conforming(t, r.stdout)
+	var rep struct {
+		Phase, WaitingFor, Next string
+		ExitCode                int
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || rep.WaitingFor != "driver" || rep.ExitCode != 3 || !strings.Contains(rep.Next, "rollout resume "+run) {
+		t.Fatalf("approved, undriven run: %v %+v", err, rep)
+	}
+	if text := f.must(3, "status", run); !strings.Contains(text.stdout, "next: no process drives this run") || strings.Contains(text.stdout, "exit code 1") {
+		t.Fatalf("status text:\n%s", text.stdout)
+	}
+	began := time.Now()
+	f.must(3, "status", run, "--wait", "--timeout", "20s", "--every", "100ms")
+	if took := time.Since(began); took > 10*time.Second {
+		t.Fatalf("status --wait of an undriven run took %s: it should return at once", took)
+	}
+	f.must(0, "resume", run)
+}
+
+// While a process drives a run, its report says exit 0 and who drives it, as the command does.
+// Before, the report said exitCode 1 while status exited 0.
+func TestReportOfARunInProgress(t *testing.T) {
+	f := newFleet(t, oneRing(2, "2", ""))
+	f.must(0, "start", "--release", "v1", "--detach")
+	r := f.must(0, "status", "--output", "json")
+	var rep struct {
+		Phase    string
+		ExitCode int
+		Driver   *struct{ PID int }
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || rep.Phase != "running" || rep.ExitCode != 0 || rep.Driver == nil || rep.Driver.PID == 0 {
+		t.Fatalf("report of a driven run: %v %s", err, r.stdout)
+	}
+	f.must(0, "status", "--wait", "--every", "100ms")
+}
+
+// A plan that fails does not bind the release's name; the first start does. A name bound to other
+// content is refused with what differs, in full, and a secret's value masked. Releases with the
+// same code and other variables have other digests. Before, the failed plan bound the name, the
+// refusal cut both values at 40 characters, and the digests were equal.
+func TestReleaseIsBoundByItsStartNotByAFailedPlan(t *testing.T) {
+	f := newFleet(t, oneRing(1, "0", ""))
+	f.write("terraform/stamp/extra.tf", "variable \"region_code\" {\n  type = string\n}\nvariable \"db_password\" {\n  type      = string\n  default   = \"\"\n  sensitive = true\n}\n")
+	if r := f.run("plan", "--release", "v1"); r.code != 1 || !strings.Contains(r.stdout+r.stderr, "region_code") {
+		t.Fatalf("plan without a required variable: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	long := strings.Repeat("eu-west-", 8) + "1"
+	f.must(0, "start", "--release", "v1", "--var", "region_code="+long, "--var", "db_password=hunter2-first")
+	r := f.must(1, "start", "--release", "v1", "--var", "region_code="+long+"b", "--var", "db_password=hunter2-second")
+	if !strings.Contains(r.stderr, `variable region_code: now "`+long+`b", recorded "`+long+`"`) ||
+		!strings.Contains(r.stderr, "variable db_password: now (sensitive), recorded (sensitive)") || strings.Contains(r.stderr, "hunter2") {
+		t.Fatalf("refusal of a changed release:\n%s", r.stderr)
+	}
+	f.must(0, "start", "--release", "v2", "--var", "region_code="+long, "--var", "db_password=hunter2-first")
+	f.must(0, "start", "--release", "v3", "--var", "region_code=other", "--var", "db_password=hunter2-first")
+	var rels []struct {
+		Release struct{ Name, Digest, Module string }
+	}
+	if err := json.Unmarshal([]byte(f.must(0, "history", "--output", "json").stdout), &rels); err != nil || len(rels) != 3 {
+		t.Fatalf("history: %v %+v", err, rels)
+	}
+	digest := map[string]string{}
+	for _, r := range rels {
+		digest[r.Release.Name] = r.Release.Digest
+		if r.Release.Module != rels[0].Release.Module || r.Release.Module == "" {
+			t.Fatalf("module digests differ or are missing: %+v", rels)
+		}
+	}
+	// Content-addressed: the same code and variables give the same digest, other variables another.
+	if digest["v1"] != digest["v2"] || digest["v3"] == digest["v1"] || digest["v3"] == "" {
+		t.Fatalf("release digests %v: v1 and v2 carry the same content, v3 other variables", digest)
+	}
+}
+
+// A manual rollback that fails on a target says so: exit 6, its ring failed (not passed) with the
+// target named, a next: line, and a reason in history. Before, status showed the ring passed.
+func TestFailedManualRollbackSaysSo(t *testing.T) {
+	f := newFleet(t, oneRing(2, "0", ""))
+	f.must(0, "start", "--release", "v1")
+	f.must(0, "start", "--release", "v2")
+	// t-1's stand-in cannot be written any more: re-applying v1 there fails.
+	if err := os.MkdirAll(filepath.Join(f.deployed, "t-1.json.tmp"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f.must(6, "rollback", "--ring", "only")
+	out := f.must(6, "status", "--output", "json").stdout
+	conforming(t, out)
+	var rep struct {
+		Phase, Reason, Next string
+		Rings               []struct{ Phase, Reason string }
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Phase != "rollback_failed" || rep.Rings[0].Phase != "failed" ||
+		!strings.Contains(rep.Rings[0].Reason, "t-1") || !strings.Contains(rep.Next, "rollout rollback --run") || rep.Reason == "" {
+		t.Fatalf("a failed manual rollback: %v %s", err, out)
+	}
+	var runs []struct{ Kind, Reason string }
+	if err := json.Unmarshal([]byte(f.must(0, "history", "--output", "json").stdout), &runs); err != nil || runs[0].Kind != "rollback" || !strings.Contains(runs[0].Reason, "t-1") {
+		t.Fatalf("history: %v %+v", err, runs)
+	}
+	if v := f.deployedVersion("t-2"); v != "v1" {
+		t.Fatalf("t-2 runs %s: the rollback should go on with the other targets", v)
+	}
+}
