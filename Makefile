@@ -13,7 +13,7 @@ tools:
 	@bash scripts/tools.sh
 
 build:
-	$(GO) build -o bin/rollout ./cmd/rollout
+	$(GO) build -buildvcs=auto -o bin/rollout ./cmd/rollout
 
 demo: tools build
 	$(RUN_ENV) bin/rollout demo

@@ -19,7 +19,9 @@ type approveOptions struct {
 func newApproveCmd(io IO, g globals) *cobra.Command {
 	o := &approveOptions{}
 	cmd := &cobra.Command{
-		Use:   "approve RUN --ring R [--as NAME] [--reason TEXT]",
+		Use: "approve RUN --ring R [--as NAME] [--reason TEXT]",
+		Example: `  rollout approve v42-1a2b3c --ring sovereign --reason "CAB 1234" --as ops-lead
+  rollout resume v42-1a2b3c`,
 		Short: "Approve a ring that waits for approval; then continue with rollout resume RUN (or rollout start --release)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

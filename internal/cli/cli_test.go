@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/spf13/cobra"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -128,7 +129,7 @@ func TestRollbackPlanNewestRingFirstAndSkips(t *testing.T) {
 func TestProgressFooterAndPlainLines(t *testing.T) {
 	v2 := rings.ReleaseRef{Name: "v2", Digest: "d"}
 	plan := &rings.Plan{Kind: rings.KindRelease, Release: v2, Rings: []rings.RingPlan{
-		{Name: "canary", MaxParallel: 1, Bake: 5 * time.Minute, Targets: []rings.TargetPlan{{Name: "c1", Release: v2}}},
+		{Name: "canary", MaxParallel: 1, Bake: rings.Duration(5 * time.Minute), Targets: []rings.TargetPlan{{Name: "c1", Release: v2}}},
 		{Name: "gov", MaxParallel: 1, Approval: true, Quorum: 2, Targets: []rings.TargetPlan{{Name: "g1", Release: v2}}},
 	}}
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -237,7 +238,7 @@ func TestCloudExampleFleetsValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, _, errs := run(t, "--config", filepath.Join(dir, "rollout.aws.yaml"), "validate")
-	if code != ExitError || !strings.Contains(errs, "environments/aws/govcloud.yaml:18: targets[govcloud-east-1].region: us-east-1 is a region of partition aws, but boundary aws-us-gov is partition aws-us-gov") {
+	if code != ExitError || !strings.Contains(errs, "environments/aws/govcloud.yaml:17: targets[govcloud-east-1].region: us-east-1 is a region of partition aws, but boundary aws-us-gov is partition aws-us-gov") {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 }
@@ -370,4 +371,18 @@ func TestEnvAddForEveryExampleFleet(t *testing.T) {
 	if strings.Contains(string(main), "stray-1") || strings.Contains(string(main), "china-north2-1") {
 		t.Fatalf("a refused env add changed %s:\n%s", cfg, main)
 	}
+}
+
+// Every command's help shows examples.
+func TestEveryCommandHasExamples(t *testing.T) {
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if !c.Hidden && c.Name() != "help" && c.Name() != "completion" && c.Example == "" {
+			t.Errorf("%s has no Example", c.CommandPath())
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(NewRoot(IO{}))
 }

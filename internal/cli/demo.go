@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -25,7 +26,9 @@ type demoOptions struct {
 func newDemoCmd(io IO, g globals) *cobra.Command {
 	o := &demoOptions{}
 	cmd := &cobra.Command{
-		Use:   "demo [--dir DIR]",
+		Use: "demo [--dir DIR]",
+		Example: `  rollout demo
+  rollout demo --dir /tmp/rollout-demo --output json`,
 		Short: "Run the demo: v1 everywhere, v2 ring by ring, then a faulty v3 that is rolled back",
 		Long: `Write the example fleet (six stamps, three simulated boundaries, rings canary, commercial and
 sovereign) into DIR (default: a new temporary directory), start a stand-in HTTP application whose
@@ -95,8 +98,9 @@ func demoRun(ctx context.Context, io IO, g globals, o *demoOptions) error {
 		inner.Out = ioDiscard{}
 	}
 	start := func(release string, extra ...string) int {
-		fmt.Fprintf(io.Err, "\n=== rollout start --release %s %v\n", release, extra)
-		err := startRun(ctx, inner, g, &startOptions{Release: release, Wait: true, Vars: append(append([]string{}, vars...), extra...)})
+		all := append(append([]string{}, vars...), extra...)
+		fmt.Fprintf(io.Err, "\n=== rollout --config %s start --release %s%s\n", dir, release, varFlags(all))
+		err := startRun(ctx, inner, g, &startOptions{Release: release, Wait: true, Vars: all})
 		if err != nil {
 			var ee *ExitErr
 			if !errors.As(err, &ee) || ee.Err != nil {
@@ -197,3 +201,22 @@ func joinLines(s []string) string {
 type ioDiscard struct{}
 
 func (ioDiscard) Write(p []byte) (int, error) { return len(p), nil }
+
+// varFlags spells vars as the --var flags a person would type, quoted for a shell.
+func varFlags(vars []string) string {
+	var b strings.Builder
+	for _, v := range vars {
+		b.WriteString(" --var " + shellWord(v))
+	}
+	return b.String()
+}
+
+// shellWord quotes s for a POSIX shell when it needs it.
+func shellWord(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=@,+", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

@@ -30,7 +30,9 @@ type driftLine struct {
 func newDriftCmd(io IO, g globals) *cobra.Command {
 	var ringNames []string
 	cmd := &cobra.Command{
-		Use:   "drift [--ring R ...]",
+		Use: "drift [--ring R ...]",
+		Example: `  rollout drift
+  rollout drift --ring sovereign --output json`,
 		Short: "Find infrastructure changed outside Terraform: a refresh-only plan of every deployed target, in parallel",
 		Long: `Run a refresh-only plan (-refresh-only -detailed-exitcode) of every target (or those of the
 named rings) at the release it runs now, in parallel, and show which targets drifted and which
@@ -142,9 +144,10 @@ func newDriftAckCmd(io IO, g globals) *cobra.Command {
 	o := &operatorOptions{}
 	var ring string
 	cmd := &cobra.Command{
-		Use:   "ack RUN --ring R --reason TEXT [--as NAME]",
-		Short: "Acknowledge the drift that stopped a ring (driftCheck: block); then rollout resume RUN",
-		Args:  cobra.ExactArgs(1),
+		Use:     "ack RUN --ring R --reason TEXT [--as NAME]",
+		Example: `  rollout drift ack v42-1a2b3c --ring commercial --reason "hotfix 77 was applied by hand, known"`,
+		Short:   "Acknowledge the drift that stopped a ring (driftCheck: block); then rollout resume RUN",
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.Reason == "" {
 				return &ExitErr{Code: ExitError, Err: errors.New("--reason is required: the journal keeps why the drift was accepted")}

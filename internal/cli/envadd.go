@@ -16,7 +16,7 @@ import (
 )
 
 func newEnvCmd(io IO, g globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "env", Short: "Grow the fleet: add targets in new regions and clouds"}
+	cmd := &cobra.Command{Use: "env", Short: "Grow the fleet: add targets in new regions and clouds", Example: `  rollout env add --boundary aws-us-gov --region us-gov-east-1 --name govcloud-east-2 --ring govcloud`}
 	cmd.AddCommand(newEnvAddCmd(io, g))
 	return cmd
 }
@@ -29,7 +29,9 @@ type envAddOptions struct {
 func newEnvAddCmd(io IO, g globals) *cobra.Command {
 	o := &envAddOptions{}
 	cmd := &cobra.Command{
-		Use:   "add --boundary B --region R --name N [--ring RING] [--label k=v ...] [--var k=v ...] [--file PATH]",
+		Use: "add --boundary B --region R --name N [--ring RING] [--label k=v ...] [--var k=v ...] [--file PATH]",
+		Example: `  rollout env add --boundary aws-us-gov --region us-gov-east-1 --name govcloud-east-2 --ring govcloud
+  rollout --config rollout.azure.yaml env add --boundary azure-usgov --region usgovarizona --name usgov-arizona-1 --ring gov`,
 		Short: "Write a new target's file under environments/ and validate the fleet with it",
 		Long: `Write a new target to environments/<boundary>/<name>.yaml (or --file): its boundary, region,
 labels, variables, and a state backend from the boundary's convention (boundaries.B.backend, whose

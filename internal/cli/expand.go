@@ -14,8 +14,9 @@ import (
 func newExpandCmd(io IO, g globals) *cobra.Command {
 	var only []string
 	cmd := &cobra.Command{
-		Use:   "expand [--target T ...]",
-		Short: "Bring targets never deployed up to the release their ring runs, through plan, apply and gates",
+		Use:     "expand [--target T ...]",
+		Example: `  rollout env add --boundary local-eu --name eu-2 --ring commercial && rollout expand --target eu-2`,
+		Short:   "Bring targets never deployed up to the release their ring runs, through plan, apply and gates",
 		Long: `Find the targets that no run has deployed yet (added with rollout env add, say), or only those
 given, and bring each up to the release its ring runs now (its targets' last known good, the one
 most of them run), in ring order, through plan, apply and the ring's target gates, as a run of

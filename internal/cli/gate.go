@@ -12,7 +12,7 @@ import (
 )
 
 func newGateCmd(io IO, g globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "gate", Short: "Decide gates that were inconclusive"}
+	cmd := &cobra.Command{Use: "gate", Short: "Decide gates that were inconclusive", Example: `  rollout gate override v42-1a2b3c --target eu-1 --gate latency --verdict pass --reason "dashboard lag"`}
 	cmd.AddCommand(newGateOverrideCmd(io, g))
 	return cmd
 }
@@ -24,7 +24,9 @@ type overrideOptions struct {
 func newGateOverrideCmd(io IO, g globals) *cobra.Command {
 	o := &overrideOptions{}
 	cmd := &cobra.Command{
-		Use:   "override RUN (--target T | --ring R) --gate G --verdict pass|fail --reason TEXT [--as NAME]",
+		Use: "override RUN (--target T | --ring R) --gate G --verdict pass|fail --reason TEXT [--as NAME]",
+		Example: `  rollout gate override v42-1a2b3c --target eu-1 --gate latency --verdict pass --reason "dashboard lag"
+  rollout gate override v42-1a2b3c --ring canary --gate error-rate --verdict fail --reason "errors are real"`,
 		Short: "Give the verdict of a gate that was inconclusive; recorded with who and why",
 		Long: `An inconclusive gate (no data where noData: inconclusive, or neither its success nor its
 failure condition held) pauses its ring: the run waits (exit 3). A human then decides: pass
@@ -91,7 +93,9 @@ func newResumeCmd(io IO, g globals) *cobra.Command {
 	var as string
 	var glass breakGlass
 	cmd := &cobra.Command{
-		Use:   "resume RUN [--as NAME] [--break-glass --reason TEXT]",
+		Use: "resume RUN [--as NAME] [--break-glass --reason TEXT]",
+		Example: `  rollout resume v42-1a2b3c
+  rollout resume v42-1a2b3c --break-glass --reason "sev1 fix, approved by VP"`,
 		Short: "Continue a run: paused, waiting, blocked by a freeze, or interrupted; inconclusive gates are measured again",
 		Long: `Continue a run in this process: a paused run is unpaused; a run waiting on inconclusive gates
 measures them again; a run blocked by a freeze window or the stop-the-line switch starts its ring

@@ -62,7 +62,9 @@ func journalAct(ctx context.Context, io IO, g globals, id string, act func(run j
 func newPauseCmd(io IO, g globals) *cobra.Command {
 	o := &operatorOptions{}
 	cmd := &cobra.Command{
-		Use:   "pause RUN [--reason TEXT] [--as NAME]",
+		Use: "pause RUN [--reason TEXT] [--as NAME]",
+		Example: `  rollout pause v42-1a2b3c --reason "looking at a latency graph"
+  rollout resume v42-1a2b3c`,
 		Short: "Hold a run: nothing new starts; Terraform runs and gates under way finish; continue with rollout resume",
 		Long: `Pause a run from anywhere: the process driving it (this machine or another, through the shared
 journal) reads the pause within a second, starts no new target, ring, bake or drift check, lets
@@ -93,7 +95,9 @@ cannot be paused (abort stops a run). Continue with rollout resume RUN.`,
 func newAbortCmd(io IO, g globals) *cobra.Command {
 	o := &operatorOptions{}
 	cmd := &cobra.Command{
-		Use:   "abort RUN --reason TEXT [--rollback] [--as NAME]",
+		Use: "abort RUN --reason TEXT [--rollback] [--as NAME]",
+		Example: `  rollout abort v42-1a2b3c --reason "wrong image"
+  rollout abort v42-1a2b3c --reason "customer impact" --rollback`,
 		Short: "End a run for good: stop it, or with --rollback return everything it changed to its last known good",
 		Long: `Abort a run. Nothing new starts, gates and bakes stop, and Terraform runs under way finish;
 then the run ends as aborted (exit 1), its targets left as they are. With --rollback, every target
@@ -145,7 +149,10 @@ goes on to its end.`,
 
 func newFreezeCmd(io IO, g globals) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "freeze on|off|status",
+		Use: "freeze on|off|status",
+		Example: `  rollout freeze on --reason "incident 4711"
+  rollout freeze status --output json
+  rollout freeze off`,
 		Short: "The fleet's stop-the-line switch: while on, no ring of any run starts (exit 4) unless --break-glass",
 		Long: `Turn the fleet's stop-the-line switch on or off, or show it. While it is on, no ring of any run
 starts: a run that would start one stops, blocked (exit 4), or waits when its freeze calendar

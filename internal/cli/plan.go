@@ -25,7 +25,9 @@ type planOptions struct {
 func newPlanCmd(io IO, g globals) *cobra.Command {
 	o := &planOptions{}
 	cmd := &cobra.Command{
-		Use:   "plan --release NAME [--var k=v ...]",
+		Use: "plan --release NAME [--var k=v ...]",
+		Example: `  rollout plan --release v42
+  rollout plan --release v42 --var image=registry.example/app:42 --save v42.plan.json`,
 		Short: "Show, per target in ring order, what applying a release would change",
 		Long: `Plan a release on every target, in ring order, without changing anything: additions, changes
 and destructions per target, with replacements and deletions called out by resource address.

@@ -15,7 +15,9 @@ import (
 func newPreflightCmd(io IO, g globals) *cobra.Command {
 	var only []string
 	cmd := &cobra.Command{
-		Use:   "preflight [--boundary B ...]",
+		Use: "preflight [--boundary B ...]",
+		Example: `  rollout preflight
+  rollout --config rollout.aws.yaml preflight --boundary aws-us-gov --output json`,
 		Short: "Prove each boundary's configured identity works, with that cloud's own SDK",
 		Long: `Prove, for each boundary (or those given), that its configured identity works in that boundary
 and nowhere else: Azure acquires a token for that cloud's Resource Manager audience from its own

@@ -21,7 +21,10 @@ var timeNow = time.Now
 func newRollbackCmd(io IO, g globals) *cobra.Command {
 	o := &rollbackOptions{}
 	cmd := &cobra.Command{
-		Use:   "rollback [--run RUN] [--ring R | --target T] [--to RELEASE]",
+		Use: "rollback [--run RUN] [--ring R | --target T] [--to RELEASE]",
+		Example: `  rollout rollback
+  rollout rollback --run v42-1a2b3c --ring commercial
+  rollout rollback --target eu-1 --to v40`,
 		Short: "Return what a run changed to each target's last known good release (or --to a release)",
 		Long: `Undo a release run: every target the run changed goes back to the release it ran before the
 run (its last known good), newest ring first, through plan, apply and the ring's target gates.

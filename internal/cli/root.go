@@ -126,7 +126,10 @@ func NewRoot(io IO) *cobra.Command {
 	v.AutomaticEnv()
 	g := globals{v: v}
 	root := &cobra.Command{
-		Use:   "rollout",
+		Use: "rollout",
+		Example: `  rollout validate && rollout plan --release v42
+  rollout start --release v42 --var image=registry.example/app:42
+  rollout status`,
 		Short: "Provision a fleet with Terraform/OpenTofu and promote releases ring by ring behind health gates",
 		Long: `rollout provisions every target of a fleet with Terraform or OpenTofu and promotes each release
 ring by ring, only after health gates pass, rolling back by itself when they fail.
@@ -149,6 +152,13 @@ holds the fleet; 6 a rollback itself failed.`,
 	pf.Bool("no-color", false, "no colours on a terminal (also NO_COLOR)")
 	pf.String("state", "", "the journal: sqlite (default: .rollout/state.db), sqlite:PATH, or postgres://USER@HOST/DB (env ROLLOUT_STATE; else state: in rollout.yaml)")
 	_ = v.BindPFlags(pf)
+	root.Flags().Bool("version", false, "print the version (as rollout version does)")
+	root.RunE = func(cmd *cobra.Command, args []string) error {
+		if v, _ := cmd.Flags().GetBool("version"); v {
+			return printVersion(cmd.Context(), io, g)
+		}
+		return cmd.Help()
+	}
 	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
 		if o := g.v.GetString("output"); o != "text" && o != "json" {
 			return &ExitErr{Code: ExitError, Err: fmt.Errorf("--output must be text or json, got %q", o)}
@@ -174,6 +184,7 @@ holds the fleet; 6 a rollback itself failed.`,
 		newDriftCmd(io, g),
 		newDemoCmd(io, g),
 		newStateCmd(io, g),
+		newVersionCmd(io, g),
 	)
 	return root
 }

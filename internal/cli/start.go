@@ -336,7 +336,7 @@ func (f *fleet) newPlan(ctx context.Context, name string, extra map[string]any) 
 	plan := &rings.Plan{Kind: rings.KindRelease, Release: rel}
 	for _, r := range f.cfg.Rings {
 		rp := rings.RingPlan{Name: r.Name, MaxParallel: r.MaxParallel, MaxFailures: r.MaxFailures, Gates: r.Gates,
-			Bake: r.Bake.D(), RingGates: r.RingGates, Rollback: r.Rollback, Approval: r.Approval.Required,
+			Bake: rings.Duration(r.Bake.D()), RingGates: r.RingGates, Rollback: r.Rollback, Approval: r.Approval.Required,
 			Approvers: r.Approval.Approvers, Quorum: r.Approval.Quorum, Freeze: f.cfg.RingFreeze(r), DriftCheck: r.DriftCheck}
 		for _, target := range r.Targets {
 			t := f.cfg.Target(target)

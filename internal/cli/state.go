@@ -14,7 +14,9 @@ import (
 
 func newStateCmd(io IO, g globals) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "state",
+		Use: "state",
+		Example: `  rollout state doctor
+  rollout state export --to fleet.ndjson`,
 		Short: "The journal: migrate, doctor, export, import",
 		Long: `The journal keeps runs, their events, releases with their module bundles, and the fleet lease.
 It is SQLite at .rollout/state.db by default, or a shared PostgreSQL database named by --state,
@@ -26,9 +28,10 @@ ROLLOUT_STATE or state: in rollout.yaml (see docs/state.md).`,
 
 func newStateMigrateCmd(io IO, g globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "migrate",
-		Short: "Apply the schema migrations the journal lacks (also done on first use, safely when processes start at once)",
-		Args:  cobra.NoArgs,
+		Use:     "migrate",
+		Example: `  ROLLOUT_STATE=postgres://rollout@db.internal/fleet rollout state migrate`,
+		Short:   "Apply the schema migrations the journal lacks (also done on first use, safely when processes start at once)",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, err := openFleet(cmd.Context(), g, false) // opening migrates
 			if err != nil {
@@ -60,7 +63,9 @@ type doctorReport struct {
 
 func newStateDoctorCmd(io IO, g globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "doctor",
+		Use: "doctor",
+		Example: `  rollout state doctor
+  rollout state doctor --targets --output json`,
 		Short: "Check the journal: schema version, lease, unfinished runs, releases without their bundle",
 		Long: `Check the journal and say what needs attention. Exit 1 when something is wrong (a schema
 version this rollout does not know, a release whose bundle is missing so that another machine
@@ -162,8 +167,9 @@ type transferOptions struct{ File string }
 func newStateExportCmd(io IO, g globals) *cobra.Command {
 	o := &transferOptions{}
 	cmd := &cobra.Command{
-		Use:   "export [--to FILE]",
-		Short: "Write the whole journal as NDJSON (runs, releases, bundles, events), to move it to another store",
+		Use:     "export [--to FILE]",
+		Example: `  rollout state export --to fleet.ndjson`,
+		Short:   "Write the whole journal as NDJSON (runs, releases, bundles, events), to move it to another store",
 		Long: `Write the whole journal as NDJSON to FILE (default: stdout): runs, releases, release bundles,
 and every event in the order it was appended. ` + "`rollout state import`" + ` into an empty journal of
 either kind restores it exactly, e.g. to move a fleet from a laptop's SQLite to the team's
@@ -200,9 +206,10 @@ PostgreSQL:
 func newStateImportCmd(io IO, g globals) *cobra.Command {
 	o := &transferOptions{}
 	cmd := &cobra.Command{
-		Use:   "import [--from FILE]",
-		Short: "Read an export into this (empty) journal",
-		Args:  cobra.NoArgs,
+		Use:     "import [--from FILE]",
+		Example: `  ROLLOUT_STATE=postgres://rollout@db.internal/fleet rollout state import --from fleet.ndjson`,
+		Short:   "Read an export into this (empty) journal",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, err := openFleet(cmd.Context(), g, false)
 			if err != nil {

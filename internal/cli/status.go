@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/journal"
 	"github.com/rollout-dev/rollout/internal/rings"
 )
@@ -16,7 +17,9 @@ func newStatusCmd(io IO, g globals) *cobra.Command {
 	var wait bool
 	var timeout, every time.Duration
 	cmd := &cobra.Command{
-		Use:   "status [RUN] [--wait [--timeout D]]",
+		Use: "status [RUN] [--wait [--timeout D]]",
+		Example: `  rollout status                      # the newest run
+  rollout status v42-1a2b3c --wait --timeout 2h --output json`,
 		Short: "Show a run (default: the newest): rings, targets, releases, gate verdicts, timings",
 		Long: `Show a run: its phase and why, each ring's phase and bake, each target's state, the release it
 runs, its plan summary, its last gate measurements and how long each step took. The exit code is
@@ -26,11 +29,7 @@ A run in progress that no live process drives (its driver died, or an approval c
 run stopped to wait for it) waits for a driver: exit 3, with next: rollout resume RUN.
 With --wait it first blocks until the run is finished, waiting, paused or blocked (another job or
 agent drives it), reading the journal every --every; it returns at once when no live process
-drives the run (exit 3); after --timeout it gives up with exit 1.
-
-Example:
-  rollout status                      # the newest run
-  rollout status v42-1a2b3c --wait --timeout 2h --output json`,
+drives the run (exit 3); after --timeout it gives up with exit 1.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -111,7 +110,9 @@ type historyOptions struct{ Target string }
 func newHistoryCmd(io IO, g globals) *cobra.Command {
 	o := &historyOptions{}
 	cmd := &cobra.Command{
-		Use:   "history [--target T]",
+		Use: "history [--target T]",
+		Example: `  rollout history
+  rollout history --target eu-1 --output json`,
 		Short: "List runs, or which release a target had, when, and the outcome",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -184,6 +185,12 @@ func targetHistory(ctx context.Context, io IO, g globals, f *fleet, target strin
 		rings.TargetRollbackFailed, rings.TargetRollbackSkip)
 	if err != nil {
 		return err
+	}
+	if len(evs) == 0 {
+		// No history: a target of the fleet not deployed yet, or a name that means nothing here.
+		if cfg, err := config.Load(g.configPath()); err == nil && cfg.Target(target) == nil {
+			return &ExitErr{Code: ExitError, Err: fmt.Errorf("target %q is not declared in %s and has no history in its journal (hint: rollout validate lists the targets)", target, cfg.File)}
+		}
 	}
 	out := []targetLine{}
 	for _, ev := range evs {

@@ -10,7 +10,9 @@ import (
 
 func newValidateCmd(io IO, g globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "validate",
+		Use: "validate",
+		Example: `  rollout validate
+  rollout --config rollout.aws.yaml validate --output json`,
 		Short: "Check the fleet's configuration; every problem names its file, line and key",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {

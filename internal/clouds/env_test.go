@@ -81,3 +81,27 @@ func TestRedact(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+// What a run's boundaries need of this machine is checked before the run is journaled: a secret
+// variable an identity names, and identity files. Every problem is named with its boundary and key.
+func TestCheckEnvironmentNamesWhatTheMachineLacks(t *testing.T) {
+	c := fleet()
+	token := t.TempDir() + "/token"
+	if err := os.WriteFile(token, []byte("jwt"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.Boundaries["aws-us-gov"].Identity["webIdentityTokenFile"] = token
+	m := &Manager{Config: c, Lookup: lookupIn(runner)}
+	if err := m.CheckEnvironment([]string{"aws-us-gov", "aws-cn", "azure-china", "local"}); err != nil {
+		t.Fatalf("a ready machine: %v", err)
+	}
+	c.Boundaries["aws-us-gov"].Identity["webIdentityTokenFile"] = token + ".missing"
+	m = &Manager{Config: c, Lookup: lookupIn(map[string]string{"CN_KEY": "k"})}
+	err := m.CheckEnvironment([]string{"aws-us-gov", "aws-cn", "azure-china"})
+	for _, want := range []string{"boundary aws-us-gov: identity.webIdentityTokenFile: open " + token + ".missing",
+		"boundary aws-cn: identity.secretAccessKeyEnv names CN_SECRET, which is not set", "boundary azure-china: identity.clientSecretEnv names AZ_CN_SECRET"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("want %q in: %v", want, err)
+		}
+	}
+}

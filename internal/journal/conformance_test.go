@@ -274,7 +274,7 @@ func TestFencing(t *testing.T) {
 func TestReleasesAreImmutable(t *testing.T) {
 	each(t, func(t *testing.T, open func() Store) {
 		s := open()
-		r := Release{Name: "v1", Digest: "aaa", Vars: map[string]any{"x": "1"}, Created: time.Now()}
+		r := Release{Name: "v1", Digest: "aaa", Module: "m1", Vars: map[string]any{"x": "1"}, Created: time.Now()}
 		if err := s.RecordRelease(ctx, r); err != nil {
 			t.Fatal(err)
 		}
@@ -283,8 +283,13 @@ func TestReleasesAreImmutable(t *testing.T) {
 		}
 		var changed *ReleaseChangedError
 		r2 := r
-		r2.Digest = "bbb"
+		r2.Digest, r2.Module = "bbb", "m2"
 		if err := s.RecordRelease(ctx, r2); !errors.As(err, &changed) || changed.What != "module tree" {
+			t.Fatalf("other module: %v", err)
+		}
+		r4 := r
+		r4.Digest = "ccc"
+		if err := s.RecordRelease(ctx, r4); !errors.As(err, &changed) || changed.What != "digest" {
 			t.Fatalf("other digest: %v", err)
 		}
 		r3 := r
@@ -293,7 +298,7 @@ func TestReleasesAreImmutable(t *testing.T) {
 			t.Fatalf("other vars: %v", err)
 		}
 		got, err := s.Release(ctx, "v1")
-		if err != nil || got.Digest != "aaa" || got.Vars["x"] != "1" {
+		if err != nil || got.Digest != "aaa" || got.Module != "m1" || got.Vars["x"] != "1" || got.Ref().ModuleDigest() != "m1" {
 			t.Fatalf("release = %+v, %v", got, err)
 		}
 		if _, err := s.Release(ctx, "v9"); !errors.Is(err, ErrNotFound) {
@@ -490,7 +495,7 @@ func TestReplayFromStore(t *testing.T) {
 		newRun(t, s, "r1", "v2")
 		v1, v2 := rings.ReleaseRef{Name: "v1", Digest: "d1"}, rings.ReleaseRef{Name: "v2", Digest: "d2"}
 		plan := &rings.Plan{Kind: rings.KindRelease, Release: v2, Rings: []rings.RingPlan{
-			{Name: "a", MaxParallel: 2, Rollback: "ring", Bake: time.Minute, Targets: []rings.TargetPlan{{Name: "a1", Release: v2, From: &v1}, {Name: "a2", Release: v2, From: &v1}}},
+			{Name: "a", MaxParallel: 2, Rollback: "ring", Bake: rings.Duration(time.Minute), Targets: []rings.TargetPlan{{Name: "a1", Release: v2, From: &v1}, {Name: "a2", Release: v2, From: &v1}}},
 			{Name: "b", MaxParallel: 1, Rollback: "run", Targets: []rings.TargetPlan{{Name: "b1", Release: v2, From: &v1}}},
 		}}
 		at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)

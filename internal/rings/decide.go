@@ -304,7 +304,7 @@ func Decide(s *State, ev Event) []Command {
 		s.Phase = PhaseRunning
 		var cmds []Command
 		if r.Phase == RInconclusive {
-			r.Phase, r.Reason, r.BakeUntil = RBaking, "", ev.At.Add(r.Plan.Bake)
+			r.Phase, r.Reason, r.BakeUntil = RBaking, "", ev.At.Add(r.Plan.Bake.D())
 			return []Command{{Kind: CmdBake, Ring: r.Plan.Name, Until: r.BakeUntil, Gates: r.Plan.RingGates}}
 		}
 		for _, name := range s.targetsIn(r, TInconclusive) {
@@ -664,7 +664,7 @@ func (s *State) progress(at time.Time) []Command {
 		return cmds
 	}
 	if r.Plan.Bake > 0 || len(r.Plan.RingGates) > 0 {
-		r.Phase, r.BakeUntil = RBaking, at.Add(r.Plan.Bake)
+		r.Phase, r.BakeUntil = RBaking, at.Add(r.Plan.Bake.D())
 		return append(cmds, Command{Kind: CmdBake, Ring: r.Plan.Name, Until: r.BakeUntil, Gates: r.Plan.RingGates})
 	}
 	if failed := s.targetsIn(r, TFailed); s.Plan.Kind == KindRollback && len(failed) > 0 {

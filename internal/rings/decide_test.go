@@ -131,7 +131,7 @@ func TestRingsInOrderAndSuccess(t *testing.T) {
 
 func TestBakeHoldsPromotionUntilRingGatesPass(t *testing.T) {
 	h, _ := start(t, fleet(
-		RingPlan{Name: "canary", Targets: targets("c", 1), MaxParallel: 1, Bake: 10 * time.Minute, RingGates: []string{"errors"}},
+		RingPlan{Name: "canary", Targets: targets("c", 1), MaxParallel: 1, Bake: Duration(10 * time.Minute), RingGates: []string{"errors"}},
 		RingPlan{Name: "wide", Targets: targets("w", 1), MaxParallel: 1},
 	))
 	h.send(Event{Type: TargetApplied, Target: "c-1"})
@@ -154,7 +154,7 @@ func TestBakeHoldsPromotionUntilRingGatesPass(t *testing.T) {
 }
 
 func TestRingGateFailureDuringBakeRollsBackRing(t *testing.T) {
-	h, _ := start(t, fleet(RingPlan{Name: "r", Targets: targets("t", 2), MaxParallel: 2, Bake: time.Minute, Rollback: "target"}))
+	h, _ := start(t, fleet(RingPlan{Name: "r", Targets: targets("t", 2), MaxParallel: 2, Bake: Duration(time.Minute), Rollback: "target"}))
 	h.pass("t-1")
 	h.pass("t-2")
 	cmds := h.send(Event{Type: RingGateFailed, Ring: "r", Gate: "errors", Message: "too many"})
@@ -333,7 +333,7 @@ func TestApprovalWaitsThenContinues(t *testing.T) {
 // exactly the work that was under way at that point.
 func TestReplayEveryPrefix(t *testing.T) {
 	h, _ := start(t, fleet(
-		RingPlan{Name: "a", Targets: targets("a", 3), MaxParallel: 2, Bake: time.Minute},
+		RingPlan{Name: "a", Targets: targets("a", 3), MaxParallel: 2, Bake: Duration(time.Minute)},
 		RingPlan{Name: "b", Targets: targets("b", 2), MaxParallel: 2, MaxFailures: 0},
 	))
 	h.pass("a-1")
@@ -377,7 +377,7 @@ func TestReplayEveryPrefix(t *testing.T) {
 }
 
 func TestResumedBakeKeepsItsDeadline(t *testing.T) {
-	h, _ := start(t, fleet(RingPlan{Name: "a", Targets: targets("a", 1), MaxParallel: 1, Bake: time.Hour}))
+	h, _ := start(t, fleet(RingPlan{Name: "a", Targets: targets("a", 1), MaxParallel: 1, Bake: Duration(time.Hour)}))
 	h.pass("a-1")
 	want := h.now.Add(time.Hour)
 	s := Replay(h.events)
@@ -463,7 +463,7 @@ func TestInconclusiveGatePausesTheRingForAHuman(t *testing.T) {
 }
 
 func TestInconclusiveRingGate(t *testing.T) {
-	p := fleet(RingPlan{Name: "r", Targets: targets("t", 1), MaxParallel: 1, Bake: time.Minute, RingGates: []string{"slo"}}, RingPlan{Name: "next", Targets: targets("n", 1), MaxParallel: 1})
+	p := fleet(RingPlan{Name: "r", Targets: targets("t", 1), MaxParallel: 1, Bake: Duration(time.Minute), RingGates: []string{"slo"}}, RingPlan{Name: "next", Targets: targets("n", 1), MaxParallel: 1})
 	h, _ := start(t, p)
 	h.pass("t-1")
 	cmds := h.send(Event{Type: RingGateInconclusive, Ring: "r", Gate: "slo", Message: "no data"})

@@ -2,6 +2,7 @@ package rings
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"strings"
 	"sync"
@@ -151,5 +152,22 @@ func TestManualRollbackWithAFailedTargetFailsItsRing(t *testing.T) {
 	}
 	if finished(h.pass("a-1")) != PhaseRollbackFailed || !strings.Contains(h.s.Reason, "ring b: 1 of 2 target(s) could not be rolled back") {
 		t.Fatalf("run: %s (%s)", h.s.Phase, h.s.Reason)
+	}
+}
+
+// Durations in the journal and the events read as text; journals of earlier versions held
+// nanoseconds, which still replay.
+func TestDurationIsTextInJSONAndReadsOldNumbers(t *testing.T) {
+	b, err := json.Marshal(RingPlan{Name: "r", Bake: Duration(10 * time.Minute)})
+	if err != nil || !strings.Contains(string(b), `"bake":"10m0s"`) {
+		t.Fatalf("marshal: %s %v", b, err)
+	}
+	var old RingPlan
+	if err := json.Unmarshal([]byte(`{"name":"r","bake":600000000000}`), &old); err != nil || old.Bake.D() != 10*time.Minute {
+		t.Fatalf("an old journal's bake: %v %v", old.Bake, err)
+	}
+	var text RingPlan
+	if err := json.Unmarshal(b, &text); err != nil || text.Bake.D() != 10*time.Minute {
+		t.Fatalf("round trip: %v %v", text.Bake, err)
 	}
 }

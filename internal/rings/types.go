@@ -4,6 +4,8 @@ package rings
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -59,7 +61,7 @@ type RingPlan struct {
 	MaxParallel int           `json:"maxParallel"`
 	MaxFailures int           `json:"maxFailures"`
 	Gates       []string      `json:"gates,omitempty"`
-	Bake        time.Duration `json:"bake,omitempty"`
+	Bake        Duration      `json:"bake,omitempty"`
 	RingGates   []string      `json:"ringGates,omitempty"`
 	Rollback    string        `json:"rollback"` // target | ring | run | none
 	Approval    bool          `json:"approval,omitempty"`
@@ -71,6 +73,34 @@ type RingPlan struct {
 	// DriftCheck: before the ring's first apply, a refresh-only plan of each of its targets that
 	// has a last known good; block stops the run on drift until acknowledged, warn records it.
 	DriftCheck string `json:"driftCheck,omitempty"` // off | warn | block
+}
+
+// Duration is a time.Duration that reads and writes JSON as Go's text ("10m0s"), so that events
+// and reports a person or a pipeline reads say what they mean; journals written before hold
+// nanoseconds as a number, which it still reads.
+type Duration time.Duration
+
+// D is the duration as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var n int64
+	if err := json.Unmarshal(b, &n); err == nil {
+		*d = Duration(n)
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration: want a number of nanoseconds or text such as \"10m\": %s", b)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("duration: %w", err)
+	}
+	*d = Duration(v)
+	return nil
 }
 
 // Drift check modes of a ring.

@@ -38,7 +38,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	rolloutBin = filepath.Join(dir, "rollout")
-	build := exec.Command("go", "build", "-o", rolloutBin, "../../cmd/rollout")
+	build := exec.Command("go", "build", "-buildvcs=auto", "-o", rolloutBin, "../../cmd/rollout")
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Println("e2e: build rollout:", err)

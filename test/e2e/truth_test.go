@@ -3,8 +3,10 @@ package e2e
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -323,4 +325,98 @@ func TestFailedManualRollbackSaysSo(t *testing.T) {
 	if v := f.deployedVersion("t-2"); v != "v1" {
 		t.Fatalf("t-2 runs %s: the rollback should go on with the other targets", v)
 	}
+}
+
+// noProviders is a stamp without providers: it needs no CLI configuration to install anything.
+const noProviders = `variable "app_version" { type = string }
+variable "target" { type = string }
+resource "terraform_data" "app" { input = var.app_version }
+output "version" { value = var.app_version }
+output "endpoint" { value = "" }
+`
+
+// An error of this machine is found before a run is journaled, and exits 1: it is never a failed
+// release. Where Terraform tolerates something (a CLI configuration file that does not exist), so
+// does rollout. Before, every target failed with "read CLI configuration", the ring halted, and
+// the command exited 2, which a pipeline reads as "this release is bad".
+func TestEnvironmentErrorsAreFoundBeforeTheRunStarts(t *testing.T) {
+	f := newFleet(t, fleetSpec{targets: "targets:\n" + targetsYAML("t", "local-a", "main", 2, ""),
+		rings: "  - name: only\n    targets: {boundaries: [local-a]}\n", gates: "\n  ok:\n    command: {run: [\"true\"]}\n"})
+	f.write("terraform/plain/main.tf", noProviders)
+	cfg := readFile(t, filepath.Join(f.dir, "rollout.yaml"))
+	cfg = strings.Replace(cfg, "module: terraform/stamp", "module: terraform/plain", 1)
+	cfg = regexp.MustCompile(`(?m)^    (tier|deploy_dir|service_url):.*\n`).ReplaceAllString(cfg, "")
+	f.write("rollout.yaml", cfg)
+
+	// A CLI configuration that does not exist is no configuration, as for Terraform itself.
+	missing := append([]string{}, f.env...)
+	f.env = append(f.env, "TF_CLI_CONFIG_FILE="+filepath.Join(f.dir, "no-such.tfrc"))
+	f.must(0, "start", "--release", "v1")
+
+	// Providers that cannot be installed (a mirror without them), a binary that does not run: exit
+	// 1, the cause named, and no run in the journal.
+	f.env = missing
+	f.write("terraform/plain/versions.tf", "terraform {\n  required_providers {\n    time = { source = \"hashicorp/time\", version = \"0.14.2\" }\n  }\n}\n")
+	empty := filepath.Join(f.dir, "empty-mirror")
+	_ = os.MkdirAll(empty, 0o755)
+	f.write("mirror.tfrc", fmt.Sprintf("provider_installation {\n  filesystem_mirror {\n    path = %q\n  }\n}\n", empty))
+	f.env = append(f.env, "TF_CLI_CONFIG_FILE="+filepath.Join(f.dir, "mirror.tfrc"))
+	r := f.must(1, "start", "--release", "v2")
+	if !strings.Contains(r.stderr, "not ready to run Terraform (nothing was journaled)") || !strings.Contains(r.stderr, "install providers") {
+		t.Fatalf("providers that cannot be installed:\n%s", r.stderr)
+	}
+	f.env = missing
+	bad := filepath.Join(f.dir, "broken-tf")
+	f.write("broken-tf", "#!/bin/sh\necho 'error while loading shared libraries' >&2\nexit 127\n")
+	_ = os.Chmod(bad, 0o755)
+	r = f.must(1, "start", "--release", "v3", "--tf-bin", bad)
+	if !strings.Contains(r.stderr, "terraform binary") || !strings.Contains(r.stderr, "shared libraries") {
+		t.Fatalf("a binary that does not run:\n%s", r.stderr)
+	}
+	var runs []struct{ Release struct{ Name string } }
+	if err := json.Unmarshal([]byte(f.must(0, "history", "--output", "json").stdout), &runs); err != nil || len(runs) != 1 || runs[0].Release.Name != "v1" {
+		t.Fatalf("runs journaled: %v %+v (want only v1)", err, runs)
+	}
+	// v2 was never started, so its name is still free for the same content.
+	_ = os.Remove(filepath.Join(f.dir, "terraform/plain/versions.tf"))
+	f.must(0, "start", "--release", "v2")
+}
+
+// Each configuration file is its own fleet: freezing one leaves the other alone, and their runs
+// are in separate journals. Before, every rollout.*.yaml in a folder shared .rollout/state.db.
+func TestEachConfigurationFileIsItsOwnFleet(t *testing.T) {
+	f := newFleet(t, oneRing(1, "0", ""))
+	other := filepath.Join(f.dir, "rollout.other.yaml")
+	f.write("rollout.other.yaml", readFile(t, filepath.Join(f.dir, "rollout.yaml")))
+	f.must(0, "--config", other, "freeze", "on", "--reason", "other fleet only")
+	if r := f.run("freeze", "status"); r.code != 0 || !strings.Contains(r.stdout, "off") {
+		t.Fatalf("the default fleet is frozen by another fleet's switch: %d %s", r.code, r.stdout)
+	}
+	f.must(0, "start", "--release", "v1")
+	if r := f.run("--config", other, "history", "--output", "json"); r.code != 0 || strings.Contains(r.stdout, "v1") {
+		t.Fatalf("the other fleet sees the default fleet's run: %s", r.stdout)
+	}
+	if _, err := os.Stat(filepath.Join(f.dir, ".rollout", "fleets", "rollout.other", "state.db")); err != nil {
+		t.Fatalf("the other fleet's journal: %v", err)
+	}
+}
+
+// The smaller truths: version says what runs (rollout and the Terraform binary), an unknown
+// target's history is an error, and durations in events are text, not nanoseconds.
+func TestVersionHistoryAndEventDurations(t *testing.T) {
+	f := newFleet(t, oneRing(1, "0", "    bake: 1s\n"))
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		if r := f.must(0, args...); !strings.Contains(r.stdout, "rollout ") || !strings.Contains(r.stdout, "terraform: ") || strings.Contains(r.stdout, "not usable") {
+			t.Fatalf("%v: %s", args, r.stdout)
+		}
+	}
+	if r := f.run("history", "--target", "NOPE"); r.code != 1 || !strings.Contains(r.stderr, `target "NOPE" is not declared`) {
+		t.Fatalf("history of an unknown target: %d %s", r.code, r.stderr)
+	}
+	events := filepath.Join(f.dir, "events.ndjson")
+	f.must(0, "start", "--release", "v1", "--events", events)
+	if log := readFile(t, events); !strings.Contains(log, `"bake":"1s"`) {
+		t.Fatalf("run.started's plan should say bake \"1s\":\n%s", log[:min(len(log), 2000)])
+	}
+	f.must(0, "history", "--target", "t-1")
 }
