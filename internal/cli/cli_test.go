@@ -386,3 +386,26 @@ func TestEveryCommandHasExamples(t *testing.T) {
 	}
 	walk(NewRoot(IO{}))
 }
+
+func TestCompareTruth(t *testing.T) {
+	v1 := rings.ReleaseRef{Name: "v1"}
+	applied := &rings.Event{Type: rings.TargetApplied, Release: &v1, Outputs: map[string]any{"version": "v1", "token": "(sensitive)"}}
+	for name, tc := range map[string]struct {
+		last    *rings.Event
+		state   map[string]any
+		here    bool
+		verdict string
+	}{
+		"same outputs":           {applied, map[string]any{"version": "v1", "token": "(sensitive)"}, true, "agrees"},
+		"other outputs":          {applied, map[string]any{"version": "v2", "token": "(sensitive)"}, true, "differs"},
+		"never deployed":         {nil, map[string]any{}, true, "agrees"},
+		"state without journal":  {nil, map[string]any{"version": "v9"}, true, "differs"},
+		"not set up here":        {applied, nil, false, "unknown"},
+		"no outputs journaled":   {&rings.Event{Type: rings.TargetRolledBack, Release: &v1}, map[string]any{"version": "v1"}, true, "unknown"},
+		"never deployed nowhere": {nil, nil, false, "agrees"},
+	} {
+		if got, detail := compareTruth(tc.last, tc.state, tc.here, nil); got != tc.verdict {
+			t.Errorf("%s: %s (%s), want %s", name, got, detail, tc.verdict)
+		}
+	}
+}

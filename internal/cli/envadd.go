@@ -155,7 +155,7 @@ func envAdd(io IO, g globals, o *envAddOptions) error {
 		return err
 	}
 	text := fmt.Sprintf("# Written by rollout env add: target %s in boundary %s.\n%s", o.Name, o.Boundary, body)
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+	if err := writeShared(path, []byte(text)); err != nil {
 		undo()
 		return err
 	}
@@ -228,6 +228,9 @@ func mkdirs(dir string) (func(), error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
+	for _, d := range made {
+		_ = os.Chmod(d, 0o755) // folders of the fleet's configuration, whatever the umask
+	}
 	return func() {
 		for _, d := range made { // deepest first
 			_ = os.Remove(d)
@@ -272,10 +275,23 @@ func addRingName(file string, i int, name string) (func(), error) {
 		indent := ln[:strings.Index(ln, "-")]
 		lines[last.Line-1] = strings.TrimRight(ln, "\n") + "\n" + indent + "- " + item + "\n"
 	}
-	if err := os.WriteFile(file, []byte(strings.Join(lines, "")), 0o644); err != nil {
+	if err := writeShared(file, []byte(strings.Join(lines, ""))); err != nil {
 		return nil, err
 	}
-	return func() { _ = os.WriteFile(file, orig, 0o644) }, nil
+	return func() { _ = writeShared(file, orig) }, nil
+}
+
+// writeShared writes a file of the fleet's configuration, which is code for its repository and
+// its readers: world-readable, whatever the process's umask (0644, or the file's own mode).
+func writeShared(path string, data []byte) error {
+	mode := os.FileMode(0o644)
+	if st, err := os.Stat(path); err == nil {
+		mode = st.Mode().Perm()
+	}
+	if err := os.WriteFile(path, data, mode); err != nil {
+		return err
+	}
+	return os.Chmod(path, mode)
 }
 
 func lookup(n *yaml.Node, key string) *yaml.Node {

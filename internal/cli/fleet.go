@@ -20,6 +20,7 @@ import (
 	"github.com/rollout-dev/rollout/internal/healthgate"
 	"github.com/rollout-dev/rollout/internal/journal"
 	"github.com/rollout-dev/rollout/internal/provision"
+	"github.com/rollout-dev/rollout/internal/redact"
 	"github.com/rollout-dev/rollout/internal/rings"
 )
 
@@ -35,6 +36,11 @@ type fleet struct {
 	// pending are the variables of releases this process prepared but has not bound (a plan
 	// that is not saved): the provisioner reads them before the journal's.
 	pending map[string]map[string]any
+	// secretVars are the values of secret release variables this process was given (see
+	// secrets.go); redact masks them, and every other secret the process knows, in what it writes.
+	secretVars map[string]string
+	redact     *redact.Redactor
+	module     *provision.ModuleInfo
 }
 
 func openFleet(ctx context.Context, g globals, needBinary bool) (*fleet, error) {
@@ -49,9 +55,10 @@ func openFleet(ctx context.Context, g globals, needBinary bool) (*fleet, error) 
 			return nil, err
 		}
 	}
-	if f.store, err = journal.Open(ctx, firstNonEmpty(g.state(), cfg.State), cfg.Root, cfg.StateDir()); err != nil {
+	if err := f.openStore(ctx, g); err != nil {
 		return nil, err
 	}
+	f.redact.Add(f.clouds.Secrets()...)
 	if needBinary {
 		f.prov = f.provisioner()
 		if err := f.prov.CheckEnvironment(ctx); err != nil {
@@ -73,6 +80,20 @@ func envErr(err error) error {
 // installed for each boundary's mirror. A failure is an error of the environment (exit 1), never a
 // failed release.
 func (f *fleet) ready(ctx context.Context, plan rings.Plan) error {
+	releases := map[string]bool{}
+	for _, r := range plan.Rings {
+		for _, t := range r.Targets {
+			releases[t.Release.Name] = true
+			if t.From != nil {
+				releases[t.From.Name] = true
+			}
+		}
+	}
+	for name := range releases {
+		if _, err := f.prov.Vars(ctx, name); err != nil && !errors.Is(err, journal.ErrNotFound) {
+			return envErr(err) // a secret variable this process was not given
+		}
+	}
 	var bounds []string
 	need := map[string]map[string]bool{} // digest -> mirrors
 	add := func(rel *rings.ReleaseRef, boundary string) {
@@ -120,10 +141,54 @@ func openJournal(ctx context.Context, g globals) (*fleet, error) {
 		return nil, configErr(err)
 	}
 	f := &fleet{cfg: cfg, stateDir: cfg.StateDir()}
-	if f.store, err = journal.Open(ctx, firstNonEmpty(g.state(), cfg.State), cfg.Root, cfg.StateDir()); err != nil {
+	if err := f.openStore(ctx, g); err != nil {
 		return nil, err
 	}
 	return f, nil
+}
+
+// openStore opens the fleet's journal behind a redactor of every secret this process knows, after
+// tightening the modes of the fleet's local files (once per directory: see tightenModes).
+func (f *fleet) openStore(ctx context.Context, g globals) error {
+	f.redact = redact.New(secretsInEnviron()...)
+	if err := tightenModes(f.stateDir); err != nil {
+		return fmt.Errorf("local state %s: %w", f.stateDir, err)
+	}
+	s, err := journal.Open(ctx, firstNonEmpty(g.state(), f.cfg.State), f.cfg.Root, f.stateDir)
+	if err != nil {
+		return err
+	}
+	f.store = redactingStore{Store: s, r: f.redact}
+	return nil
+}
+
+// secretsInEnviron are the values this process's environment gives secret release variables.
+func secretsInEnviron() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "ROLLOUT_VAR_") {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// redactingStore masks secrets, and the credentials of URLs, in every event before it is
+// journaled (and so before anyone sees it: the progress display and --events show journaled
+// events).
+type redactingStore struct {
+	journal.Store
+	r *redact.Redactor
+}
+
+func (s redactingStore) Append(ctx context.Context, evs ...rings.Event) error {
+	for i := range evs {
+		evs[i].Message = s.r.String(redact.URLsIn(evs[i].Message))
+		if evs[i].Outputs != nil {
+			evs[i].Outputs = s.r.Value(evs[i].Outputs).(map[string]any)
+		}
+	}
+	return s.Store.Append(ctx, evs...)
 }
 
 func (f *fleet) Close() { f.store.Close() }
@@ -147,15 +212,20 @@ func (f *fleet) provisioner() *provision.Terraform {
 			if v, ok := vars[name]; ok {
 				return v, nil
 			}
-			if v, ok := f.pending[name]; ok {
-				return v, nil
+			v, ok := f.pending[name]
+			if !ok {
+				r, err := f.store.Release(ctx, name)
+				if err != nil {
+					return nil, err
+				}
+				v = r.Vars
 			}
-			r, err := f.store.Release(ctx, name)
+			v, err := f.unsealVars(name, v)
 			if err != nil {
 				return nil, err
 			}
-			vars[name] = r.Vars
-			return r.Vars, nil
+			vars[name] = v
+			return v, nil
 		},
 		Bundle: f.store.Bundle,
 		Clouds: f.clouds,

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
+	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/rollout-dev/rollout/internal/journal"
+	"github.com/rollout-dev/rollout/internal/provision"
 	"github.com/rollout-dev/rollout/internal/rings"
 )
 
@@ -20,6 +23,7 @@ type planOptions struct {
 	Release string
 	Vars    []string
 	Save    string
+	Detail  bool
 }
 
 func newPlanCmd(io IO, g globals) *cobra.Command {
@@ -34,15 +38,18 @@ and destructions per target, with replacements and deletions called out by resou
 A plan does not bind the release's name (start does), unless it is saved for review: then the
 name is bound to what was planned (module tree and variables), so that start applies exactly that.
 
---save FILE writes the plans for review: per target, the summary and a digest of every change
-the plan would make. rollout start --reviewed FILE then applies a target only if its plan at
+--detail shows, per target, each resource change and every attribute that changes, before and
+after, with values Terraform marks sensitive masked as Terraform masks them.
+--save FILE writes the plans for review: per target, the summary, the same detail, and a digest of
+every change the plan would make. rollout start --reviewed FILE then applies a target only if its plan at
 that time has the same digest (nothing changed since the review).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return planRun(cmd.Context(), io, g, o) },
 	}
 	cmd.Flags().StringVar(&o.Release, "release", "", "the release name (required)")
 	cmd.Flags().StringArrayVar(&o.Vars, "var", nil, "a release variable name=value (repeatable)")
-	cmd.Flags().StringVar(&o.Save, "save", "", "write the reviewed plans' digests to FILE, for start --reviewed FILE")
+	cmd.Flags().StringVar(&o.Save, "save", "", "write the plans for review (changes and digests) to FILE, for start --reviewed FILE")
+	cmd.Flags().BoolVar(&o.Detail, "detail", false, "show each resource change and its attributes before and after (secrets masked)")
 	_ = cmd.MarkFlagRequired("release")
 	return cmd
 }
@@ -55,7 +62,10 @@ type targetPlan struct {
 	Plan    *rings.PlanSummary `json:"plan,omitempty"`
 	Changes bool               `json:"changes"`
 	Digest  string             `json:"digest,omitempty"` // of what the plan changes (with --save)
-	Error   string             `json:"error,omitempty"`
+	// Detail: each resource change with the attributes that change, before and after, secrets
+	// masked (with --save or --detail).
+	Detail []provision.ResourceChange `json:"detail,omitempty"`
+	Error  string                     `json:"error,omitempty"`
 }
 
 // savedPlan is what plan --save writes and start --reviewed reads.
@@ -109,16 +119,15 @@ func planRun(ctx context.Context, io IO, g globals, o *planOptions) error {
 			results := make([]targetPlan, len(r.Targets))
 			for i, t := range r.Targets {
 				eg.Go(func() error {
-					var sum rings.PlanSummary
-					var changes bool
-					var digest string
+					var rv provision.Reviewed
 					var err error
-					if o.Save != "" {
-						sum, changes, digest, err = p.PlanDigest(ctx, t.Name, t.Release)
+					if o.Save != "" || o.Detail {
+						rv, err = p.PlanReview(ctx, t.Name, t.Release)
 					} else {
-						sum, changes, err = p.Plan(ctx, t.Name, t.Release)
+						rv.Summary, rv.Changes, err = p.Plan(ctx, t.Name, t.Release)
 					}
-					tp := targetPlan{Ring: r.Name, Target: t.Name, Release: t.Release, Current: t.From, Plan: &sum, Changes: changes, Digest: digest}
+					tp := targetPlan{Ring: r.Name, Target: t.Name, Release: t.Release, Current: t.From, Plan: &rv.Summary, Changes: rv.Changes,
+						Digest: rv.Digest, Detail: rv.Detail}
 					if err != nil {
 						tp.Plan, tp.Error = nil, err.Error()
 					}
@@ -154,7 +163,7 @@ func planRun(ctx context.Context, io IO, g globals, o *planOptions) error {
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(o.Save, append(data, '\n'), 0o644); err != nil {
+		if err := os.WriteFile(o.Save, append(data, '\n'), 0o600); err != nil {
 			return err
 		}
 		fmt.Fprintf(io.Err, "plans of %d target(s) saved to %s; apply exactly these with: rollout start --release %s --reviewed %s\n", len(out), o.Save, o.Release, o.Save)
@@ -176,9 +185,42 @@ func planRun(ctx context.Context, io IO, g globals, o *planOptions) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", tp.Ring, tp.Target, relName(tp.Current), detail)
 		}
 		tw.Flush()
+		if o.Detail {
+			printDetail(io.Out, out)
+		}
 	}
 	if failed > 0 {
 		return &ExitErr{Code: ExitError, Err: fmt.Errorf("%d target(s) could not be planned", failed)}
 	}
 	return nil
+}
+
+// printDetail writes each target's resource changes and their attributes, as a reviewer reads them.
+func printDetail(w io.Writer, plans []targetPlan) {
+	sign := map[string]string{"create": "+", "update": "~", "replace": "-/+", "delete": "-", "read": "<="}
+	for _, tp := range plans {
+		if len(tp.Detail) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s (ring %s):\n", tp.Target, tp.Ring)
+		for _, c := range tp.Detail {
+			fmt.Fprintf(w, "  %s %s (%s)\n", sign[c.Action], c.Address, c.Action)
+			for _, a := range c.Attributes {
+				fmt.Fprintf(w, "      %s: %s -> %s\n", a.Path, jsonText(a.Before), jsonText(a.After))
+			}
+		}
+	}
+}
+
+func jsonText(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "null"
+	case string:
+		if strings.HasPrefix(x, "(") && strings.HasSuffix(x, ")") {
+			return x // (sensitive), (known after apply)
+		}
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
 }

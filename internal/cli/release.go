@@ -30,6 +30,7 @@ func (f *fleet) prepareRelease(ctx context.Context, name string, extra map[strin
 	if missing := provision.MissingVariables(f.cfg, vars); len(missing) > 0 {
 		return journal.Release{}, &ExitErr{Code: ExitError, Err: fmt.Errorf("release %s cannot be planned on %d target(s); nothing was journaled:\n%w", name, len(missing), missing)}
 	}
+	vars = f.sealVars(vars)
 	digest, err := provision.ReleaseDigest(module, vars)
 	if err != nil {
 		return journal.Release{}, err
@@ -81,7 +82,7 @@ func (f *fleet) releaseChanged(old, now journal.Release) error {
 	if was := old.Ref().ModuleDigest(); was != now.Module {
 		diffs = append(diffs, fmt.Sprintf("module tree %s: digest %s, recorded %s", f.cfg.Release.Module, short(now.Module), short(was)))
 	}
-	info, _ := provision.InspectModule(f.cfg.ModuleDir()) // without it, names alone decide what is secret
+	info := f.moduleInfo()
 	keys := slices.Sorted(maps.Keys(old.Vars))
 	for k := range now.Vars {
 		if _, ok := old.Vars[k]; !ok {
@@ -93,7 +94,7 @@ func (f *fleet) releaseChanged(old, now journal.Release) error {
 		switch {
 		case !ok:
 			return "(not set)"
-		case info.Secret(k):
+		case info.Secret(k) || v == secretMarker:
 			return "(sensitive)"
 		}
 		b, _ := json.Marshal(v)

@@ -192,6 +192,9 @@ holds the fleet; 6 a rollback itself failed.`,
 // Main runs rollout with args and returns the process exit code. Each of with may change the
 // command's IO before it runs (benchmarks set IO.Provisioner).
 func Main(args []string, with ...func(*IO)) int {
+	// What rollout and the Terraform it runs create is for this user only: journals, plan files,
+	// local state and variable files may hold secrets (files meant to be shared are chmodded).
+	syscall.Umask(0o077)
 	io := IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, ErrTTY: term.IsTerminal(int(os.Stderr.Fd()))}
 	for _, w := range with {
 		w(&io)

@@ -231,11 +231,11 @@ func detach(g globals, f *fleet, runID string) (string, error) {
 		return "", err
 	}
 	dir := filepath.Join(f.stateDir, "runs")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
 	}
 	logPath := filepath.Join(dir, runID+".log")
-	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return "", err
 	}
@@ -255,6 +255,7 @@ func detach(g globals, f *fleet, runID string) (string, error) {
 		args = append(args, "--events", path)
 	}
 	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), f.secretEnviron()...) // its secret variables, never on its command line
 	cmd.Dir = f.cfg.Root
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}

@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -59,21 +61,41 @@ type doctorReport struct {
 	Bundles    int                `json:"bundles"`
 	Problems   []string           `json:"problems,omitempty"`
 	Notes      []string           `json:"notes,omitempty"`
+	// Targets (with --targets): per target, what the journal says is deployed against what its
+	// Terraform state says.
+	Targets []targetTruth `json:"targets,omitempty"`
+}
+
+// targetTruth compares one target's journal with its Terraform state: the outputs the journal
+// recorded with the target's last apply or rollback against the outputs in its state now
+// (sensitive values redacted on both sides).
+type targetTruth struct {
+	Target  string `json:"target"`
+	Journal string `json:"journal"` // the release the journal says is deployed ("" for none)
+	Verdict string `json:"verdict"` // agrees | differs | unknown
+	Detail  string `json:"detail,omitempty"`
 }
 
 func newStateDoctorCmd(io IO, g globals) *cobra.Command {
-	return &cobra.Command{
+	var targets bool
+	cmd := &cobra.Command{
 		Use: "doctor",
 		Example: `  rollout state doctor
   rollout state doctor --targets --output json`,
 		Short: "Check the journal: schema version, lease, unfinished runs, releases without their bundle",
 		Long: `Check the journal and say what needs attention. Exit 1 when something is wrong (a schema
 version this rollout does not know, a release whose bundle is missing so that another machine
-could not apply it); unfinished runs and a held lease are reported as notes.`,
+could not apply it, files of the fleet's local directory that other users could read); unfinished
+runs and a held lease are reported as notes.
+
+--targets also compares, per target, what the journal says is deployed with what Terraform's
+state says: the outputs journaled with the target's last apply or rollback against its outputs
+now (agrees, differs, unknown); exit 1 when any target differs. It runs terraform output per
+target, with the target's boundary credentials.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			f, err := openFleet(ctx, g, false)
+			f, err := openFleet(ctx, g, targets)
 			if err != nil {
 				return err
 			}
@@ -81,6 +103,19 @@ could not apply it); unfinished runs and a held lease are reported as notes.`,
 			rep, err := doctor(ctx, f.store)
 			if err != nil {
 				return err
+			}
+			for _, m := range looseModes(f.stateDir) {
+				rep.Problems = append(rep.Problems, "readable or writable by other users: "+m+" (rollout makes its files 0600: chmod -R go-rwx "+f.stateDir+")")
+			}
+			if targets {
+				if rep.Targets, err = f.targetTruths(ctx); err != nil {
+					return err
+				}
+				for _, t := range rep.Targets {
+					if t.Verdict == "differs" {
+						rep.Problems = append(rep.Problems, fmt.Sprintf("target %s: the journal says %s; %s", t.Target, firstNonEmpty(t.Journal, "nothing is deployed"), t.Detail))
+					}
+				}
 			}
 			if g.json() {
 				if err := writeJSON(io.Out, rep); err != nil {
@@ -99,6 +134,14 @@ could not apply it); unfinished runs and a held lease are reported as notes.`,
 				for _, n := range rep.Notes {
 					fmt.Fprintln(io.Out, "note:    "+n)
 				}
+				if len(rep.Targets) > 0 {
+					tw := tabwriter.NewWriter(io.Out, 2, 4, 2, ' ', 0)
+					fmt.Fprintln(tw, "\nTARGET\tJOURNAL\tTERRAFORM STATE\tDETAIL")
+					for _, t := range rep.Targets {
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.Target, firstNonEmpty(t.Journal, "-"), t.Verdict, t.Detail)
+					}
+					tw.Flush()
+				}
 				for _, p := range rep.Problems {
 					fmt.Fprintln(io.Out, "PROBLEM: "+p)
 				}
@@ -109,6 +152,56 @@ could not apply it); unfinished runs and a held lease are reported as notes.`,
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&targets, "targets", false, "compare each target's journal with its Terraform state")
+	return cmd
+}
+
+// targetTruths compares each declared target's journal with its Terraform state.
+func (f *fleet) targetTruths(ctx context.Context) ([]targetTruth, error) {
+	var out []targetTruth
+	for _, t := range f.cfg.Targets {
+		evs, err := f.store.TargetEvents(ctx, t.Name, rings.TargetApplied, rings.TargetRolledBack)
+		if err != nil {
+			return nil, err
+		}
+		tt := targetTruth{Target: t.Name}
+		var last *rings.Event
+		if len(evs) > 0 {
+			last = &evs[len(evs)-1]
+			tt.Journal = relName(last.Release)
+		}
+		state, here, err := f.prov.PublicOutputs(ctx, t.Name)
+		tt.Verdict, tt.Detail = compareTruth(last, state, here, err)
+		out = append(out, tt)
+	}
+	return out, nil
+}
+
+// compareTruth is the verdict on one target: what the journal recorded with its last apply or
+// rollback (nil: none) against the outputs in its state now.
+func compareTruth(last *rings.Event, state map[string]any, here bool, err error) (string, string) {
+	switch {
+	case err != nil:
+		return "unknown", "terraform output: " + err.Error()
+	case !here && last == nil:
+		return "agrees", "never deployed"
+	case !here:
+		return "unknown", "not set up on this machine (its state may live elsewhere): run from where the fleet's runs run"
+	case last == nil && len(state) > 0:
+		return "differs", "Terraform's state has outputs, yet the journal records no apply"
+	case last == nil:
+		return "agrees", "never deployed"
+	case last.Outputs == nil:
+		return "unknown", "the journal recorded no outputs with " + string(last.Type) + " (an earlier rollout version, or a module without outputs)"
+	case !jsonEqual(last.Outputs, state):
+		return "differs", fmt.Sprintf("Terraform's state has outputs %s, the journal recorded %s with %s of %s", compact(state), compact(last.Outputs), last.Type, relName(last.Release))
+	}
+	return "agrees", fmt.Sprintf("outputs match %s of %s", last.Type, relName(last.Release))
+}
+
+func compact(v any) string {
+	b, _ := json.Marshal(v)
+	return truncate(string(b), 200)
 }
 
 func doctor(ctx context.Context, s journal.Store) (doctorReport, error) {

@@ -18,7 +18,7 @@ var sqliteDialect = dialect{name: "sqlite", migrations: migrations("sqlite")}
 
 // OpenSQLite opens (creating and migrating as needed) the journal in the SQLite file at path.
 func OpenSQLite(path string) (Store, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open journal: %w", err)
 	}
 	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate"
@@ -27,6 +27,7 @@ func OpenSQLite(path string) (Store, error) {
 		return nil, fmt.Errorf("open journal %s: %w", path, err)
 	}
 	s := &sqlStore{db: db, d: sqliteDialect, desc: "sqlite:" + path}
+	defer tighten(path) // the journal may hold what a release must not show the world
 	// A connection's first use sets its pragmas; switching a new file to WAL needs a lock that
 	// SQLite reports busy at once, without its busy timeout, when another process opens the same
 	// new file at that moment (a pipeline's status poll racing the start that creates it). Wait
@@ -49,4 +50,13 @@ func OpenSQLite(path string) (Store, error) {
 // busy says whether SQLite refused for a lock another connection held.
 func busy(err error) bool {
 	return strings.Contains(err.Error(), "SQLITE_BUSY") || strings.Contains(err.Error(), "database is locked")
+}
+
+// tighten makes the journal's files readable by their owner only.
+func tighten(path string) {
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if st, err := os.Stat(p); err == nil && st.Mode().Perm()&0o077 != 0 {
+			_ = os.Chmod(p, st.Mode().Perm()&0o700)
+		}
+	}
 }

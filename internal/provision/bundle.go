@@ -67,7 +67,7 @@ func Unbundle(data []byte, stateDir, digest string) error {
 	if _, err := os.Stat(dst); err == nil {
 		return nil
 	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
 		return err
 	}
 	tmp, err := os.MkdirTemp(filepath.Dir(dst), ".unbundle-"+digest[:12]+"-")
@@ -93,10 +93,10 @@ func Unbundle(data []byte, stateDir, digest string) error {
 			return fmt.Errorf("release bundle %s: unexpected entry %q", digest[:12], hdr.Name)
 		}
 		p := filepath.Join(tmp, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 			return err
 		}
-		f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o644)
+		f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o600)
 		if err != nil {
 			return err
 		}
@@ -107,7 +107,7 @@ func Unbundle(data []byte, stateDir, digest string) error {
 		if err != nil {
 			return err
 		}
-		if err := os.Chmod(p, os.FileMode(hdr.Mode)&0o555); err != nil {
+		if err := os.Chmod(p, os.FileMode(hdr.Mode)&0o500); err != nil {
 			return err
 		}
 	}
@@ -120,7 +120,7 @@ func Unbundle(data []byte, stateDir, digest string) error {
 	}
 	_ = filepath.WalkDir(tmp, func(p string, d fs.DirEntry, err error) error {
 		if err == nil && d.IsDir() && p != tmp {
-			_ = os.Chmod(p, 0o555)
+			_ = os.Chmod(p, 0o500)
 		}
 		return nil
 	})
@@ -130,13 +130,13 @@ func Unbundle(data []byte, stateDir, digest string) error {
 		}
 		return err
 	}
-	return os.Chmod(dst, 0o555)
+	return os.Chmod(dst, 0o500)
 }
 
 func makeWritable(dir string) error {
 	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err == nil && d.IsDir() {
-			_ = os.Chmod(p, 0o755)
+			_ = os.Chmod(p, 0o700)
 		}
 		return nil
 	})

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/terraform-exec/tfexec"
+	tfjson "github.com/hashicorp/terraform-json"
 
 	"github.com/rollout-dev/rollout/internal/rings"
 )
@@ -61,6 +62,10 @@ func planDigest(ctx context.Context, tf *tfexec.Terraform, planFile string) (str
 	if err != nil {
 		return "", err
 	}
+	return digestOf(plan)
+}
+
+func digestOf(plan *tfjson.Plan) (string, error) {
 	type change struct {
 		Address      string `json:"address"`
 		Actions      any    `json:"actions"`

@@ -82,7 +82,7 @@ func Snapshot(dir, stateDir string) (string, error) {
 	if _, err := os.Stat(dst); err == nil {
 		return digest, nil
 	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
 		return "", err
 	}
 	tmp, err := os.MkdirTemp(filepath.Dir(dst), ".tmp-"+digest[:12]+"-")
@@ -112,15 +112,15 @@ func Snapshot(dir, stateDir string) (string, error) {
 		}
 		if st.IsDir() {
 			dirs = append(dirs, target)
-			return os.MkdirAll(target, 0o755)
+			return os.MkdirAll(target, 0o700)
 		}
-		return copyFile(p, target, 0o444|st.Mode()&0o111)
+		return copyFile(p, target, 0o400|st.Mode()&0o100)
 	})
 	if err != nil {
 		return "", fmt.Errorf("snapshot module %s: %w", dir, err)
 	}
 	for i := len(dirs) - 1; i >= 0; i-- {
-		_ = os.Chmod(dirs[i], 0o555)
+		_ = os.Chmod(dirs[i], 0o500)
 	}
 	if err := os.Rename(tmp, dst); err != nil {
 		if _, statErr := os.Stat(dst); statErr == nil {
@@ -128,7 +128,7 @@ func Snapshot(dir, stateDir string) (string, error) {
 		}
 		return "", fmt.Errorf("snapshot module %s: %w", dir, err)
 	}
-	_ = os.Chmod(dst, 0o555)
+	_ = os.Chmod(dst, 0o500)
 	return digest, nil
 }
 
@@ -143,7 +143,7 @@ func copyFile(src, dst string, mode os.FileMode) error {
 		return err
 	}
 	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}

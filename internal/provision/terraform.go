@@ -164,7 +164,7 @@ func (p *Terraform) lockTimeout() string {
 // linkTree makes dir hold a symlink to every top-level entry of the snapshot (except its lock
 // file, which the resolution provides), removing links to an earlier snapshot first.
 func linkTree(dir, snapshot string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
 	old, _ := os.ReadDir(dir)
@@ -243,7 +243,7 @@ func (p *Terraform) resolveOnce(ctx context.Context, digest, mirror string) (str
 			return "", err
 		}
 	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
 		return "", err
 	}
 	tmp, err := os.MkdirTemp(filepath.Dir(dst), ".tmp-"+digest[:12]+"-")
@@ -255,7 +255,7 @@ func (p *Terraform) resolveOnce(ctx context.Context, digest, mirror string) (str
 		return "", err
 	}
 	if lock, err := os.ReadFile(filepath.Join(snap, ".terraform.lock.hcl")); err == nil {
-		if err := os.WriteFile(filepath.Join(tmp, ".terraform.lock.hcl"), lock, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(tmp, ".terraform.lock.hcl"), lock, 0o600); err != nil {
 			return "", err
 		}
 	}
@@ -263,7 +263,7 @@ func (p *Terraform) resolveOnce(ctx context.Context, digest, mirror string) (str
 	var extra map[string]string
 	if mirror != "" {
 		rc := filepath.Join(tmp, ".rollout-mirror.tfrc")
-		if err := os.WriteFile(rc, []byte(mirrorCLIConfig(mirror)), 0o644); err != nil {
+		if err := os.WriteFile(rc, []byte(mirrorCLIConfig(mirror)), 0o600); err != nil {
 			return "", err
 		}
 		extra = map[string]string{"TF_CLI_CONFIG_FILE": rc}
@@ -279,7 +279,7 @@ func (p *Terraform) resolveOnce(ctx context.Context, digest, mirror string) (str
 	}
 	// A module without providers gets no lock file; an empty one still marks the resolution done.
 	if lock := filepath.Join(tmp, ".terraform.lock.hcl"); !exists(lock) {
-		if err := os.WriteFile(lock, nil, 0o644); err != nil {
+		if err := os.WriteFile(lock, nil, 0o600); err != nil {
 			return "", err
 		}
 	}
@@ -336,7 +336,7 @@ func (p *Terraform) targetCLIConfig() (string, error) {
 			from = "no CLI configuration"
 		}
 		text := "# Written by rollout: " + from + ", less plugin_cache_dir.\n" + strings.Join(kept, "\n")
-		if err := os.MkdirAll(p.StateDir, 0o755); err != nil {
+		if err := os.MkdirAll(p.StateDir, 0o700); err != nil {
 			p.cliErr = err
 			return
 		}
@@ -381,11 +381,11 @@ func (p *Terraform) prepare(ctx context.Context, t *config.Target, rel rings.Rel
 	if err != nil {
 		return nil, "", err
 	}
-	if err := os.WriteFile(filepath.Join(dir, ".terraform.lock.hcl"), lock, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, ".terraform.lock.hcl"), lock, 0o600); err != nil {
 		return nil, "", err
 	}
 	backendTF := fmt.Sprintf("# Written by rollout: this target's state backend.\nterraform {\n  backend %q {}\n}\n", backendType)
-	if err := os.WriteFile(filepath.Join(dir, "zz_rollout_backend_override.tf"), []byte(backendTF), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "zz_rollout_backend_override.tf"), []byte(backendTF), 0o600); err != nil {
 		return nil, "", err
 	}
 	// Modules were installed once for the snapshot; copy their manifest and trees.
@@ -404,7 +404,7 @@ func (p *Terraform) prepare(ctx context.Context, t *config.Target, rel rings.Rel
 	if err := tf.Init(ictx, opts...); err != nil {
 		return nil, "", fmt.Errorf("init target %s: %w", t.Name, err)
 	}
-	return tf, dir, os.WriteFile(stampFile, []byte(stampText), 0o644)
+	return tf, dir, os.WriteFile(stampFile, []byte(stampText), 0o600)
 }
 
 // CheckEnvironment checks, before anything is journaled, what every Terraform command of this
@@ -591,16 +591,30 @@ func (p *Terraform) Plan(ctx context.Context, target string, rel rings.ReleaseRe
 	return sum, changes, err
 }
 
-// PlanDigest plans rel on target as Plan does and returns the digest of what the plan would
-// change (see planDigest), for a person to review and a later run to be held to.
-func (p *Terraform) PlanDigest(ctx context.Context, target string, rel rings.ReleaseRef) (rings.PlanSummary, bool, string, error) {
+// Reviewed is a target's plan as a person reviews it: the summary, each resource change with its
+// attributes before and after (secrets masked), and the digest a later run is held to.
+type Reviewed struct {
+	Summary rings.PlanSummary
+	Changes bool
+	Digest  string
+	Detail  []ResourceChange
+}
+
+// PlanReview plans rel on target as Plan does and reads the plan back (`show -json`) for review.
+func (p *Terraform) PlanReview(ctx context.Context, target string, rel rings.ReleaseRef) (Reviewed, error) {
 	defer clearRecords(ctx, p.WorkDir(target))
 	tf, dir, sum, changes, err := p.plan(ctx, target, rel, false)
+	r := Reviewed{Summary: sum, Changes: changes}
 	if err != nil {
-		return sum, changes, "", err
+		return r, err
 	}
-	digest, err := planDigest(ctx, tf, filepath.Join(dir, "release.tfplan"))
-	return sum, changes, digest, err
+	plan, err := tf.ShowPlanFile(ctx, filepath.Join(dir, "release.tfplan"))
+	if err != nil {
+		return r, fmt.Errorf("plan target %s: read the plan: %w", target, err)
+	}
+	r.Digest, err = digestOf(plan)
+	r.Detail = PlanChanges(plan)
+	return r, err
 }
 
 // Drift implements rings.DriftChecker: a refresh-only plan of rel (the release the target runs)
@@ -741,6 +755,32 @@ func (p *Terraform) Outputs(ctx context.Context, target string) (map[string]any,
 	}
 	all, _, err := p.outputs(ctx, tf)
 	return all, err
+}
+
+// PublicOutputs reads the target's outputs from its Terraform state as they may be journaled
+// (sensitive values redacted): what `state doctor --targets` compares with the journal. ok is false
+// when the target's working directory was never set up on this machine.
+func (p *Terraform) PublicOutputs(ctx context.Context, target string) (map[string]any, bool, error) {
+	dir := p.WorkDir(target)
+	if _, err := os.Stat(filepath.Join(dir, ".terraform")); err != nil {
+		return nil, false, nil
+	}
+	rc, err := p.targetCLIConfig()
+	if err != nil {
+		return nil, true, err
+	}
+	env, _, err := p.targetEnv(ctx, target)
+	if err != nil {
+		return nil, true, err
+	}
+	p.reapOnce(ctx, dir, target)
+	defer clearRecords(ctx, dir)
+	tf, err := p.newTF(ctx, dir, nil, env, p.targetExtraEnv(dir, rc))
+	if err != nil {
+		return nil, true, err
+	}
+	_, public, err := p.outputs(ctx, tf)
+	return public, true, err
 }
 
 type output struct {

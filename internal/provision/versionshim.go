@@ -49,7 +49,7 @@ func (p *Terraform) versionShim() string {
 		"rollout_record() { shift 21; printf '%s %s\\n' \"$$\" \"$1\" > \"$ROLLOUT_PROC_DIR/$$\"; }\n" +
 		"if [ -n \"${ROLLOUT_PROC_DIR:-}\" ] && { read -r rollout_stat < /proc/$$/stat; } 2>/dev/null; then rollout_record $rollout_stat 2>/dev/null; fi\n" +
 		"exec " + shellQuote(bin) + " \"$@\"\n"
-	if os.MkdirAll(dir, 0o755) != nil || writeAtomic(answer, out, 0o644) != nil || writeAtomic(shim, []byte(script), 0o755) != nil {
+	if os.MkdirAll(dir, 0o700) != nil || writeAtomic(answer, out, 0o600) != nil || writeAtomic(shim, []byte(script), 0o700) != nil {
 		return p.Bin
 	}
 	return shim

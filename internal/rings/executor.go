@@ -792,7 +792,7 @@ func (x *Executor) rollback(ctx context.Context, c Command, send func(Event)) me
 	if !v.Passed {
 		return fail(fmt.Sprintf("after re-applying %s, gate %s: %s", c.Release.Name, v.Gate, v.Message))
 	}
-	return message{ev: Event{Type: TargetRolledBack, Ring: c.Ring, Target: c.Target, Release: &c.Release, Message: v.Message}}
+	return message{ev: Event{Type: TargetRolledBack, Ring: c.Ring, Target: c.Target, Release: &c.Release, Message: v.Message, Outputs: res.Public}}
 }
 
 func (x *Executor) observer(c Command, send func(Event)) func(Measurement) {

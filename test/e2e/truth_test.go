@@ -69,6 +69,18 @@ func (f *fleet) checkTruth() {
 			}
 		}
 	}
+	// The same comparison, as users get it: rollout state doctor --targets.
+	var doc struct {
+		Targets []struct{ Target, Journal, Verdict, Detail string }
+	}
+	if r := f.run("state", "doctor", "--targets", "--output", "json"); json.Unmarshal([]byte(r.stdout), &doc) != nil {
+		t.Errorf("truth: state doctor --targets: %s %s", r.stdout, r.stderr)
+	}
+	for _, d := range doc.Targets {
+		if d.Verdict == "differs" && !unknown[d.Target] {
+			t.Errorf("truth: state doctor --targets: %s: %s", d.Target, d.Detail)
+		}
+	}
 	for target, says := range newest {
 		deployed, ok := f.stateRelease(target)
 		if !ok || unknown[target] {
@@ -419,4 +431,34 @@ func TestVersionHistoryAndEventDurations(t *testing.T) {
 		t.Fatalf("run.started's plan should say bake \"1s\":\n%s", log[:min(len(log), 2000)])
 	}
 	f.must(0, "history", "--target", "t-1")
+}
+
+// A saved plan, and plan --detail, show each resource change with its attributes before and after;
+// a value of a sensitive variable is masked. Before, a reviewer got counts and a digest only.
+func TestPlanDetailForReview(t *testing.T) {
+	f := newFleet(t, oneRing(1, "0", ""))
+	f.write("terraform/stamp/secret.tf", "variable \"db_password\" {\n  type      = string\n  default   = \"\"\n  sensitive = true\n}\nresource \"terraform_data\" \"db\" {\n  input = var.db_password\n}\n")
+	f.must(0, "start", "--release", "v1", "--var", "db_password=first-Secret-1")
+	r := f.must(0, "plan", "--release", "v2", "--var", "db_password=second-Secret-2", "--detail")
+	for _, want := range []string{"-/+ terraform_data.app (replace)", `input: "{\"healthy\":true,\"target\":\"t-1\",\"version\":\"v1\"}" -> "{\"healthy\":true,\"target\":\"t-1\",\"version\":\"v2\"}"`,
+		"terraform_data.db (update)", "input: (sensitive) -> (sensitive)"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("plan --detail lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	saved := filepath.Join(f.dir, "v2.plan.json")
+	f.must(0, "plan", "--release", "v2", "--var", "db_password=second-Secret-2", "--save", saved)
+	text := readFile(t, saved)
+	if !strings.Contains(text, `"action": "replace"`) || !strings.Contains(text, `"path": "input"`) {
+		t.Errorf("the saved plan has no attribute detail:\n%s", text)
+	}
+	for _, out := range []string{r.stdout, r.stderr, text} {
+		if strings.Contains(out, "Secret-") {
+			t.Fatalf("a sensitive value is shown:\n%s", out)
+		}
+	}
+	if st, err := os.Stat(saved); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("the saved plan's mode: %v %v", st.Mode(), err)
+	}
+	f.must(0, "start", "--release", "v2", "--var", "db_password=second-Secret-2", "--reviewed", saved)
 }
