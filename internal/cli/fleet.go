@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"path/filepath"
 	"os/user"
 	"runtime/debug"
 	"slices"
@@ -531,4 +532,33 @@ func (f *fleet) latestRun(ctx context.Context, kind string) (journal.Run, error)
 		}
 	}
 	return journal.Run{}, &ExitErr{Code: ExitError, Err: errors.New("no run in this fleet's journal yet (hint: rollout start --release NAME)")}
+}
+
+// checkNotEmptied refuses to take an empty journal for a new fleet when the fleet's local
+// directory shows earlier runs (Terraform state, working directories): the journal was lost or
+// emptied, and starting would treat every target as a first deployment, with no last known good
+// to roll back to.
+func (f *fleet) checkNotEmptied(ctx context.Context, newJournal bool) error {
+	if newJournal {
+		return nil
+	}
+	runs, err := f.store.Runs(ctx)
+	if err != nil || len(runs) > 0 {
+		return err
+	}
+	if traces := localTraces(f.stateDir); traces != "" {
+		return &ExitErr{Code: ExitError, Err: fmt.Errorf("the journal %s holds no run, but %s shows earlier ones (%s): it was lost or emptied. Restore it (rollout state import), or begin a new history with --new-journal (last known good releases are then unknown)",
+			f.store.Describe(), f.stateDir, traces)}
+	}
+	return nil
+}
+
+// localTraces says what in a fleet's local directory shows that runs happened ("" when nothing).
+func localTraces(stateDir string) string {
+	// Local state files are written by applies only (a plan writes none); targets with a remote
+	// backend leave no trace here, so an emptied journal of such a fleet goes unnoticed.
+	if states, _ := filepath.Glob(filepath.Join(stateDir, "tfstate", "*.tfstate")); len(states) > 0 {
+		return fmt.Sprintf("%d Terraform state file(s) in tfstate/", len(states))
+	}
+	return ""
 }

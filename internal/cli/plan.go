@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/journal"
 	"github.com/rollout-dev/rollout/internal/provision"
 	"github.com/rollout-dev/rollout/internal/rings"
@@ -89,6 +90,9 @@ func readSavedPlan(path string) (*savedPlan, error) {
 }
 
 func planRun(ctx context.Context, io IO, g globals, o *planOptions) error {
+	if err := config.ValidName("release", o.Release); err != nil {
+		return &ExitErr{Code: ExitError, Err: fmt.Errorf("--release: %w", err)}
+	}
 	f, err := openFleet(ctx, g, true)
 	if err != nil {
 		return err
@@ -127,7 +131,7 @@ func planRun(ctx context.Context, io IO, g globals, o *planOptions) error {
 						rv.Summary, rv.Changes, err = p.Plan(ctx, t.Name, t.Release)
 					}
 					tp := targetPlan{Ring: r.Name, Target: t.Name, Release: t.Release, Current: t.From, Plan: &rv.Summary, Changes: rv.Changes,
-						Digest: rv.Digest, Detail: rv.Detail}
+						Digest: rv.Digest, Detail: f.maskDetail(rv.Detail)}
 					if err != nil {
 						tp.Plan, tp.Error = nil, err.Error()
 					}
@@ -223,4 +227,21 @@ func jsonText(v any) string {
 	}
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// maskDetail masks, in a plan's detail, every value holding a secret this process knows (a secret
+// release variable's value, given to this command), beyond what Terraform marks sensitive.
+func (f *fleet) maskDetail(changes []provision.ResourceChange) []provision.ResourceChange {
+	mask := func(v any) any {
+		if s, ok := v.(string); ok && f.redact.String(s) != s {
+			return "(sensitive)"
+		}
+		return v
+	}
+	for i := range changes {
+		for j, a := range changes[i].Attributes {
+			changes[i].Attributes[j].Before, changes[i].Attributes[j].After = mask(a.Before), mask(a.After)
+		}
+	}
+	return changes
 }

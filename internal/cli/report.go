@@ -222,7 +222,7 @@ func relName(r *rings.ReleaseRef) string {
 	if r == nil {
 		return "-"
 	}
-	return r.Name
+	return clean(r.Name)
 }
 
 func planText(p *rings.PlanSummary) string {
@@ -249,9 +249,9 @@ func dur(a, b *time.Time) string {
 // printReport writes the report for a person: the run, then a table of rings and targets (not
 // coloured: escape codes would break the table's alignment).
 func printReport(w io.Writer, rep Report, st style) {
-	fmt.Fprintf(w, "\nrun %s  %s %s  %s", rep.Run, rep.Kind, rep.Release.Name, st.phase(rep.Phase))
+	fmt.Fprintf(w, "\nrun %s  %s %s  %s", clean(rep.Run), rep.Kind, clean(rep.Release.Name), st.phase(rep.Phase))
 	if rep.Reason != "" {
-		fmt.Fprintf(w, "  (%s)", rep.Reason)
+		fmt.Fprintf(w, "  (%s)", clean(rep.Reason))
 	}
 	fmt.Fprintf(w, "\nstarted %s, %s ago; exit code %d\n", rep.Started.Local().Format("2006-01-02 15:04:05"),
 		time.Since(rep.Started).Round(time.Second), rep.ExitCode)
@@ -266,22 +266,41 @@ func printReport(w io.Writer, rep Report, st style) {
 		if r.BakeUntil != nil {
 			ringNote += fmt.Sprintf(" (%s left)", time.Until(*r.BakeUntil).Round(time.Second))
 		}
-		fmt.Fprintf(tw, "%s\t\t\t%s\t\t\t%s\t%s\n", r.Name, ringNote, dur(r.Started, r.Ended), truncate(r.Reason, 100))
+		fmt.Fprintf(tw, "%s\t\t\t%s\t\t\t%s\t%s\n", clean(r.Name), ringNote, dur(r.Started, r.Ended), truncate(r.Reason, 100))
 		for _, t := range r.Targets {
 			detail := t.Message
 			if detail == "" && len(t.Gates) > 0 {
 				g := t.Gates[len(t.Gates)-1]
 				detail = fmt.Sprintf("%s: %s", g.Gate, g.Message)
 			}
-			fmt.Fprintf(tw, "\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.Boundary, t.Phase, relName(t.Release),
+			fmt.Fprintf(tw, "\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", clean(t.Name), clean(t.Boundary), t.Phase, relName(t.Release),
 				planText(t.Plan), dur(t.Started, t.Ended), truncate(detail, 100))
 		}
 	}
 	tw.Flush()
 }
 
+// clean makes text from the journal safe to print on a terminal: control characters (a newline,
+// an ANSI escape) are shown escaped, never sent.
+func clean(s string) string {
+	if strings.IndexFunc(s, isControl) < 0 {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if isControl(r) {
+			fmt.Fprintf(&b, "\\x%02x", r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }
+
 func truncate(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
+	s = clean(strings.Join(strings.Fields(s), " "))
 	if len(s) > n {
 		return s[:n-3] + "..."
 	}
@@ -338,7 +357,7 @@ func notes(rep Report) []string {
 	}
 	next := rep.Next
 	if next != "" {
-		out = append(out, "next: "+next)
+		out = append(out, "next: "+clean(next))
 	}
 	return out
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/journal"
 	"github.com/rollout-dev/rollout/internal/rings"
 )
@@ -44,6 +45,11 @@ not re-apply it. Exit 0 when every rollback passed its gates, 6 when one failed.
 }
 
 func rollbackRun(ctx context.Context, io IO, g globals, o *rollbackOptions) error {
+	if o.To != "" {
+		if err := config.ValidName("release", o.To); err != nil {
+			return &ExitErr{Code: ExitError, Err: fmt.Errorf("--to: %w", err)}
+		}
+	}
 	f, err := openFleet(ctx, g, true)
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -191,7 +192,15 @@ holds the fleet; 6 a rollback itself failed.`,
 
 // Main runs rollout with args and returns the process exit code. Each of with may change the
 // command's IO before it runs (benchmarks set IO.Provisioner).
-func Main(args []string, with ...func(*IO)) int {
+func Main(args []string, with ...func(*IO)) (code int) {
+	// A panic is a bug, never an outcome: it must not exit 2 (Go's code for a panic), which a
+	// pipeline reads as "a gate failed and the release was rolled back".
+	defer func() {
+		if p := recover(); p != nil {
+			fmt.Fprintf(os.Stderr, "rollout: internal error (a bug in rollout; please report it with this text): %v\n%s", p, debug.Stack())
+			code = ExitError
+		}
+	}()
 	// What rollout and the Terraform it runs create is for this user only: journals, plan files,
 	// local state and variable files may hold secrets (files meant to be shared are chmodded).
 	syscall.Umask(0o077)

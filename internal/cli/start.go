@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/journal"
 	"github.com/rollout-dev/rollout/internal/rings"
 )
@@ -23,6 +24,7 @@ type startOptions struct {
 	Vars         []string
 	Wait         bool
 	Detach       bool
+	NewJournal   bool // the journal is empty on purpose though the fleet's local files show earlier runs
 	Reviewed     string // a saved plan (rollout plan --save) the run's applies must match
 	AllowDestroy bool
 	Glass        breakGlass
@@ -68,6 +70,7 @@ run (exit 4) unless --break-glass --reason TEXT; both are journaled with who and
 	}
 	cmd.Flags().StringVar(&o.Release, "release", "", "the release name, e.g. v42 (required)")
 	cmd.Flags().StringArrayVar(&o.Vars, "var", nil, "a release variable name=value, over release.vars (repeatable)")
+	cmd.Flags().BoolVar(&o.NewJournal, "new-journal", false, "begin a new history although the fleet's local files show earlier runs (their journal was lost)")
 	cmd.Flags().BoolVar(&o.Detach, "detach", false, "start the run in the background and return once a process drives it")
 	cmd.Flags().BoolVar(&o.Wait, "wait", true, "drive the run here until it ends or waits (--wait=false is --detach)")
 	cmd.Flags().StringVar(&o.Reviewed, "reviewed", "", "apply only plans matching this saved plan (rollout plan --save FILE)")
@@ -78,6 +81,9 @@ run (exit 4) unless --break-glass --reason TEXT; both are journaled with who and
 }
 
 func startRun(ctx context.Context, io IO, g globals, o *startOptions) error {
+	if err := config.ValidName("release", o.Release); err != nil {
+		return &ExitErr{Code: ExitError, Err: fmt.Errorf("--release: %w", err)}
+	}
 	f, err := openFleet(ctx, g, true)
 	if err != nil {
 		return err
@@ -126,6 +132,9 @@ func startRun(ctx context.Context, io IO, g globals, o *startOptions) error {
 			fmt.Fprintf(io.Err, "resuming run %s of release %s (phase %s)\n", run.ID, o.Release, s.Phase)
 			first = rings.Event{Type: rings.RunResumed, Actor: who}
 		default: // a new run, or one whose start was never journaled (a crash right after creating it)
+			if err := f.checkNotEmptied(ctx, o.NewJournal); err != nil {
+				return err
+			}
 			if other, err := f.unfinishedRun(ctx); err != nil {
 				return err
 			} else if other != nil && other.RunID != run.ID {

@@ -104,6 +104,9 @@ target, with the target's boundary credentials.`,
 			if err != nil {
 				return err
 			}
+			if traces := localTraces(f.stateDir); rep.Runs == 0 && traces != "" {
+				rep.Problems = append(rep.Problems, "the journal holds no run, but "+f.stateDir+" shows earlier ones ("+traces+"): the journal was lost or emptied; restore it with rollout state import")
+			}
 			for _, m := range looseModes(f.stateDir) {
 				rep.Problems = append(rep.Problems, "readable or writable by other users: "+m+" (rollout makes its files 0600: chmod -R go-rwx "+f.stateDir+")")
 			}

@@ -165,7 +165,7 @@ func runHistory(ctx context.Context, io IO, g globals, f *fleet) error {
 	tw := tabwriter.NewWriter(io.Out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "RUN\tKIND\tRELEASE\tOUTCOME\tSTARTED\tTOOK\tWHY")
 	for _, l := range out {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.Run, l.Kind, l.Release.Name, l.Phase, l.Started.Local().Format("2006-01-02 15:04:05"),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", clean(l.Run), clean(l.Kind), clean(l.Release.Name), clean(l.Phase), l.Started.Local().Format("2006-01-02 15:04:05"),
 			l.Updated.Sub(l.Started).Round(100*time.Millisecond), truncate(l.Reason, 80))
 	}
 	return tw.Flush()
@@ -211,7 +211,7 @@ func targetHistory(ctx context.Context, io IO, g globals, f *fleet, target strin
 	tw := tabwriter.NewWriter(io.Out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "WHEN\tRUN\tEVENT\tRELEASE\tDETAIL")
 	for _, l := range out {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", l.At.Local().Format("2006-01-02 15:04:05"), l.Run, l.Event, relName(l.Release), truncate(l.Message, 100))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", l.At.Local().Format("2006-01-02 15:04:05"), clean(l.Run), l.Event, relName(l.Release), truncate(l.Message, 100))
 	}
 	return tw.Flush()
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/cenkalti/backoff/v5"
 
 	"github.com/rollout-dev/rollout/internal/config"
+	"github.com/rollout-dev/rollout/internal/redact"
 	"github.com/rollout-dev/rollout/internal/rings"
 )
 
@@ -276,15 +277,9 @@ func RedactError(err error, secrets []string) error {
 	return errors.New(s)
 }
 
-// Redact replaces every secret value in s with "[redacted]".
-func Redact(s string, secrets []string) string {
-	for _, v := range secrets {
-		if len(v) >= 4 {
-			s = strings.ReplaceAll(s, v, "[redacted]")
-		}
-	}
-	return s
-}
+// Redact replaces every secret value in s with "[redacted]", in each form it may travel in
+// (URL-encoded, JSON-escaped, base64: an identity endpoint may echo a secret it rejects).
+func Redact(s string, secrets []string) string { return redact.New(secrets...).String(s) }
 
 // jwtClaims decodes a JWT's payload without verifying it: preflight reads who the token is for;
 // the issuer verified it.

@@ -5,6 +5,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/url"
 	"os"
@@ -58,6 +59,30 @@ type Release struct {
 	// ModuleOutsideFleet allows a module outside the fleet's folder (release.moduleOutsideFleet).
 	ModuleOutsideFleet bool
 	Line               int // of release.module in rollout.yaml
+}
+
+// MaxFileSize bounds each configuration file: a fleet's files are small, and a huge one is a
+// mistake or an attack, refused before it costs minutes of parsing.
+const MaxFileSize = 8 << 20
+
+// readConfigFile reads a configuration file of at most MaxFileSize bytes.
+func readConfigFile(p string) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", p)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("%s is over %d MiB: a configuration file that large is refused (split the fleet's targets over several files)", p, MaxFileSize>>20)
+	}
+	return data, nil
 }
 
 // inside says whether path lies within root once links are followed.
@@ -307,11 +332,53 @@ type HTTPCheck struct {
 	JSONPath     string // dotted path into the JSON body, e.g. status or checks.db
 	Expect       string // the value at JSONPath, compared as a string
 	MaxLatency   Duration
+	// Headers are sent with every request; a value comes from the environment or a file, so that a
+	// token is neither in the configuration nor in the URL (where it would be printed).
+	Headers map[string]HeaderValue
+	// Redirects: same-host (the default: a redirect to another host is not followed, and its
+	// answer judged as it is), any, or none.
+	Redirects string
+}
+
+// HeaderValue is where a header's value comes from: Env (a variable of rollout's environment) or
+// File (its content, trimmed), after Prefix ("Bearer ").
+type HeaderValue struct {
+	Env, File, Prefix string
 }
 
 type CommandCheck struct {
 	Run        []string // argv, each a template; a single string runs under sh -c
 	ExpectExit int
+}
+
+// parseHeaders reads an http gate's headers: NAME: {env: VAR | file: PATH, prefix: TEXT}.
+func parseHeaders(w walker, path string, n *yaml.Node) map[string]HeaderValue {
+	if n == nil {
+		return nil
+	}
+	out := map[string]HeaderValue{}
+	for name, vn := range w.fields(n, path) {
+		hp := path + "." + name
+		f := w.fields(vn, hp, "env", "file", "prefix")
+		hv := HeaderValue{Env: w.str(f["env"], hp+".env"), File: w.str(f["file"], hp+".file"), Prefix: w.str(f["prefix"], hp+".prefix")}
+		if (hv.Env == "") == (hv.File == "") {
+			w.fail(vn, hp, "give env: VARIABLE or file: PATH (exactly one): a header's value never sits in the configuration")
+		}
+		out[name] = hv
+	}
+	return out
+}
+
+// ShellScript is the script when the command runs one under a shell (sh -c SCRIPT, bash -c ...):
+// its template values are then passed as arguments, never pasted into it (see ShellTemplate).
+func (c *CommandCheck) ShellScript() (string, bool) {
+	if len(c.Run) >= 3 && c.Run[1] == "-c" {
+		switch c.Run[0] {
+		case "sh", "bash", "dash", "zsh", "ksh", "/bin/sh", "/bin/bash", "/usr/bin/env":
+			return c.Run[2], true
+		}
+	}
+	return "", false
 }
 
 // Rollback scopes.
@@ -367,6 +434,18 @@ type Backend struct {
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 
+// NamePattern is the one pattern every name rollout takes (target, ring, boundary, gate,
+// release): it becomes part of file names, run ids, URLs and tables, so nothing else is allowed.
+const NamePattern = `^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`
+
+// ValidName says what is wrong with a name of the given kind ("release", ...), or nil.
+func ValidName(kind, name string) error {
+	if nameRE.MatchString(name) {
+		return nil
+	}
+	return fmt.Errorf("%s name %q: names are 1 to 63 letters, digits, '.', '_' and '-', starting with a letter or digit", kind, name)
+}
+
 // Load reads the fleet whose rollout.yaml is at path (a file, or a directory holding rollout.yaml).
 func Load(path string) (*Config, error) { return load(path, true) }
 
@@ -387,7 +466,7 @@ func load(path string, whole bool) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, err := os.ReadFile(abs)
+	data, err := readConfigFile(abs)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("no fleet configuration at %s (hint: run in the fleet's directory, or pass --config / ROLLOUT_CONFIG)", path)
@@ -602,6 +681,9 @@ func (c *Config) parseMain(data []byte, errs *Errors) {
 
 	c.Gates = map[string]*Gate{}
 	for name, n := range w.fields(top["gates"], "gates") {
+		if err := ValidName("gate", name); err != nil {
+			w.fail(n, "gates."+name, "%v", err)
+		}
 		c.Gates[name] = parseGate(w, name, n)
 	}
 
@@ -635,13 +717,22 @@ func parseGate(w walker, name string, n *yaml.Node) *Gate {
 	providers := 0
 	if f["http"] != nil {
 		providers++
-		h := w.fields(f["http"], path+".http", "url", "expectStatus", "jsonPath", "expect", "maxLatency")
+		h := w.fields(f["http"], path+".http", "url", "expectStatus", "jsonPath", "expect", "maxLatency", "headers", "redirects")
 		g.HTTP = &HTTPCheck{
 			URL:          w.str(h["url"], path+".http.url"),
 			ExpectStatus: w.integer(h["expectStatus"], path+".http.expectStatus", 100),
 			JSONPath:     w.str(h["jsonPath"], path+".http.jsonPath"),
 			Expect:       w.str(h["expect"], path+".http.expect"),
 			MaxLatency:   w.duration(h["maxLatency"], path+".http.maxLatency"),
+			Redirects:    w.str(h["redirects"], path+".http.redirects"),
+			Headers:      parseHeaders(w, path+".http.headers", h["headers"]),
+		}
+		switch g.HTTP.Redirects {
+		case "":
+			g.HTTP.Redirects = "same-host"
+		case "same-host", "any", "none":
+		default:
+			w.fail(h["redirects"], path+".http.redirects", "must be same-host, any or none, got %q", g.HTTP.Redirects)
 		}
 		if g.HTTP.ExpectStatus == 0 {
 			g.HTTP.ExpectStatus = 200
@@ -668,6 +759,11 @@ func parseGate(w walker, name string, n *yaml.Node) *Gate {
 		}
 		for i, a := range g.Command.Run {
 			checkTemplates(w, cf["run"], fmt.Sprintf("%s.command.run[%d]", path, i), a)
+		}
+		if script, ok := g.Command.ShellScript(); ok {
+			if _, _, err := ShellTemplate(script); err != nil {
+				w.fail(cf["run"], path+".command.run", "%v", err)
+			}
 		}
 	}
 	if f["prometheus"] != nil {
@@ -970,7 +1066,7 @@ func (c *Config) loadEnvironments(errs *Errors) {
 	sort.Strings(files)
 	files = slices.Compact(files)
 	for _, p := range files {
-		data, err := os.ReadFile(p)
+		data, err := readConfigFile(p)
 		w := walker{file: c.rel(p), errs: errs}
 		if err != nil {
 			w.fail(nil, "", "%v", err)

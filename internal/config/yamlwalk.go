@@ -251,11 +251,71 @@ func (w walker) anyMap(n *yaml.Node, path string) map[string]any {
 		w.fail(n, path, "must be a mapping of names to values")
 		return nil
 	}
-	var out map[string]any
-	if err := n.Decode(&out); err != nil {
+	budget := maxValues
+	v, err := decodeValue(n, &budget, 0)
+	if err != nil {
 		w.fail(n, path, "%v", err)
+		return nil
 	}
+	out, _ := v.(map[string]any)
 	return out
+}
+
+// maxValues bounds how many values one mapping may expand to (aliases included), and maxDepth how
+// deep it may nest: a few kilobytes of YAML aliases must not become gigabytes.
+const (
+	maxValues = 1_000_000
+	maxDepth  = 100
+)
+
+// decodeValue turns a YAML node into plain values (maps, slices, scalars) in time linear in its
+// size (yaml.v3's own decoding checks a mapping's keys for duplicates pairwise, which took minutes
+// for a mapping of two million keys), refusing duplicate keys.
+func decodeValue(n *yaml.Node, budget *int, depth int) (any, error) {
+	if *budget--; *budget < 0 {
+		return nil, fmt.Errorf("more than %d values (aliases expanding?)", maxValues)
+	}
+	if depth > maxDepth {
+		return nil, fmt.Errorf("nested more than %d levels deep", maxDepth)
+	}
+	switch n.Kind {
+	case yaml.AliasNode:
+		return decodeValue(n.Alias, budget, depth+1)
+	case yaml.MappingNode:
+		out := make(map[string]any, len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Kind != yaml.ScalarNode {
+				return nil, fmt.Errorf("line %d: a key must be a plain name", k.Line)
+			}
+			if _, dup := out[k.Value]; dup {
+				return nil, fmt.Errorf("line %d: key %q given twice", k.Line, k.Value)
+			}
+			val, err := decodeValue(v, budget, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out[k.Value] = val
+		}
+		return out, nil
+	case yaml.SequenceNode:
+		out := make([]any, 0, len(n.Content))
+		for _, e := range n.Content {
+			val, err := decodeValue(e, budget, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, val)
+		}
+		return out, nil
+	case yaml.ScalarNode:
+		var v any
+		if err := n.Decode(&v); err != nil {
+			return nil, fmt.Errorf("line %d: %v", n.Line, err)
+		}
+		return v, nil
+	}
+	return nil, fmt.Errorf("line %d: unexpected YAML", n.Line)
 }
 
 var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)

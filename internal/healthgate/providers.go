@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"strings"
 	"time"
+
+	"github.com/rollout-dev/rollout/internal/redact"
 )
 
 // Provider takes one measurement. It reports failures (unreachable, bad status, non-zero exit) as
@@ -27,6 +31,8 @@ type HTTP struct {
 	JSONPath     string
 	Expect       string
 	MaxLatency   time.Duration
+	Header       http.Header
+	Redirects    string // same-host (default), any, none
 }
 
 var _ Provider = (*HTTP)(nil)
@@ -45,18 +51,22 @@ var gateClient = &http.Client{Transport: func() http.RoundTripper {
 func (h *HTTP) Measure(ctx context.Context) Measurement {
 	start := time.Now()
 	m := Measurement{At: start, Outcome: Failed}
+	shown := redact.URL(h.URL) // a URL's credentials and query values are never printed
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.URL, nil)
 	if err != nil {
-		m.Message = fmt.Sprintf("bad url %q: %v", h.URL, err)
+		m.Message = fmt.Sprintf("bad url %q: %v", shown, redact.URLsIn(err.Error()))
 		return m
 	}
+	maps.Copy(req.Header, h.Header)
 	client := h.Client
 	if client == nil {
 		client = gateClient
 	}
-	resp, err := client.Do(req)
+	c := *client
+	c.CheckRedirect = h.checkRedirect
+	resp, err := c.Do(req)
 	if err != nil {
-		m.Message = fmt.Sprintf("GET %s: no data: %v", h.URL, err)
+		m.Message = fmt.Sprintf("GET %s: no data: %v", shown, redact.URLsIn(err.Error()))
 		return m
 	}
 	defer resp.Body.Close()
@@ -67,27 +77,44 @@ func (h *HTTP) Measure(ctx context.Context) Measurement {
 		want = http.StatusOK
 	}
 	if resp.StatusCode != want {
-		m.Message = fmt.Sprintf("GET %s: HTTP %d, want %d: %s", h.URL, resp.StatusCode, want, snippet(body))
+		m.Message = fmt.Sprintf("GET %s: HTTP %d, want %d: %s", shown, resp.StatusCode, want, snippet(body))
 		return m
 	}
 	if h.MaxLatency > 0 && took > h.MaxLatency {
-		m.Message = fmt.Sprintf("GET %s: took %s, over maxLatency %s", h.URL, took.Round(time.Millisecond), h.MaxLatency)
+		m.Message = fmt.Sprintf("GET %s: took %s, over maxLatency %s", shown, took.Round(time.Millisecond), h.MaxLatency)
 		return m
 	}
 	if h.JSONPath != "" {
 		got, err := jsonField(body, h.JSONPath)
 		if err != nil {
-			m.Message = fmt.Sprintf("GET %s: %v", h.URL, err)
+			m.Message = fmt.Sprintf("GET %s: %v", shown, err)
 			return m
 		}
 		if got != h.Expect {
-			m.Message = fmt.Sprintf("GET %s: %s is %q, want %q", h.URL, h.JSONPath, got, h.Expect)
+			m.Message = fmt.Sprintf("GET %s: %s is %q, want %q", shown, h.JSONPath, got, h.Expect)
 			return m
 		}
 	}
 	m.Outcome = OK
-	m.Message = fmt.Sprintf("GET %s: HTTP %d in %s", h.URL, resp.StatusCode, took.Round(time.Millisecond))
+	m.Message = fmt.Sprintf("GET %s: HTTP %d in %s", shown, resp.StatusCode, took.Round(time.Millisecond))
 	return m
+}
+
+// checkRedirect follows a redirect within the gate's own host (same-host, the default), to any
+// host (any), or never (none): an unfollowed redirect's own answer is what the gate judges, so a
+// compromised endpoint cannot send the gate to judge somebody else's healthy page.
+func (h *HTTP) checkRedirect(req *http.Request, via []*http.Request) error {
+	switch {
+	case len(via) >= 10:
+		return errors.New("stopped after 10 redirects")
+	case h.Redirects == "none":
+		return http.ErrUseLastResponse
+	case h.Redirects == "any":
+		return nil
+	case req.URL.Host != via[0].URL.Host:
+		return http.ErrUseLastResponse
+	}
+	return nil
 }
 
 // jsonField reads a dotted path (a.b.0.c) from a JSON document and formats it as a string.

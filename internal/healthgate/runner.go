@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -81,16 +82,16 @@ func (r *Runner) provider(g *config.Gate, d TemplateData) (Provider, string) {
 		if err != nil {
 			return nil, fmt.Sprintf("no data: url template: %v", err)
 		}
+		header, err := headers(g.HTTP.Headers)
+		if err != nil {
+			return nil, "no data: " + err.Error()
+		}
 		return &HTTP{Client: r.Client, URL: url, ExpectStatus: g.HTTP.ExpectStatus, JSONPath: g.HTTP.JSONPath,
-			Expect: g.HTTP.Expect, MaxLatency: g.HTTP.MaxLatency.D()}, ""
+			Expect: g.HTTP.Expect, MaxLatency: g.HTTP.MaxLatency.D(), Header: header, Redirects: g.HTTP.Redirects}, ""
 	case g.Command != nil:
-		args := make([]string, len(g.Command.Run))
-		for i, a := range g.Command.Run {
-			s, err := render(a, d)
-			if err != nil {
-				return nil, fmt.Sprintf("no data: command template: %v", err)
-			}
-			args[i] = s
+		args, err := commandArgs(g.Command, d)
+		if err != nil {
+			return nil, fmt.Sprintf("no data: command template: %v", err)
 		}
 		env := []string{"ROLLOUT_TARGET=" + d.Target.Name, "ROLLOUT_RING=" + d.Ring.Name, "ROLLOUT_RELEASE=" + d.Release.Name}
 		keys := make([]string, 0, len(d.Outputs))
@@ -130,6 +131,67 @@ func (r *Runner) provider(g *config.Gate, d TemplateData) (Provider, string) {
 		return &TerraformOutput{Outputs: d.Outputs, Output: g.TerraformOutput.Output, Judge: judge}, ""
 	}
 	return nil, "gate has no provider"
+}
+
+// headers reads an http gate's header values from the environment or files, each time (a token
+// file is rotated under a running run).
+func headers(hs map[string]config.HeaderValue) (http.Header, error) {
+	out := http.Header{}
+	for name, hv := range hs {
+		var v string
+		switch {
+		case hv.Env != "":
+			val, ok := os.LookupEnv(hv.Env)
+			if !ok {
+				return nil, fmt.Errorf("header %s: %s is not set in rollout's environment", name, hv.Env)
+			}
+			v = val
+		default:
+			b, err := os.ReadFile(hv.File)
+			if err != nil {
+				return nil, fmt.Errorf("header %s: %w", name, err)
+			}
+			v = strings.TrimSpace(string(b))
+		}
+		out.Set(name, hv.Prefix+v)
+	}
+	return out, nil
+}
+
+// commandArgs renders a command gate's arguments. A shell script's values go in as arguments of
+// their own after the script (sh -c SCRIPT rollout-gate VALUE...), never into its text: data from
+// environment files and Terraform outputs must not become code.
+func commandArgs(c *config.CommandCheck, d TemplateData) ([]string, error) {
+	run := c.Run
+	var values []string
+	if script, ok := c.ShellScript(); ok {
+		text, actions, err := config.ShellTemplate(script)
+		if err != nil {
+			return nil, err
+		}
+		run = append(append([]string{}, c.Run[:2]...), text)
+		if len(c.Run) == 3 { // $0, then the values as $1, $2, ...
+			run = append(run, "rollout-gate")
+		} else {
+			run = append(run, c.Run[3:]...)
+		}
+		for _, a := range actions {
+			v, err := render(a, d)
+			if err != nil {
+				return nil, err
+			}
+			values = append(values, v)
+		}
+	}
+	args := make([]string, 0, len(run)+len(values))
+	for _, a := range run { // the script itself has no template actions left: it renders as it is
+		s, err := render(a, d)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, s)
+	}
+	return append(args, values...), nil
 }
 
 // guard puts a metric provider behind its endpoint's rate limit and breaker, with retries and the

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -97,5 +99,72 @@ func TestInitialDelayWaitsBeforeTheFirstMeasurement(t *testing.T) {
 		})
 	if !v.Passed || first.Sub(begin) < 300*time.Millisecond {
 		t.Fatalf("%+v: first measurement after %s, want at least the initial delay of 300ms", v, first.Sub(begin))
+	}
+}
+
+// A label or an output that holds shell syntax reaches a command gate's script as an argument and
+// is never run: before, `tier: "prod; touch PWNED #"` ran touch.
+func TestCommandGateValuesAreDataNotCode(t *testing.T) {
+	dir := t.TempDir()
+	pwned := filepath.Join(dir, "PWNED")
+	hostile := "prod; touch " + pwned + " #"
+	for _, run := range [][]string{
+		{"sh", "-c", `echo checking {{ index .Target.Labels "tier" }} "{{ .Outputs.endpoint }}"`},
+		{"sh", "-c", `test "{{ .Outputs.endpoint }}" = "$(printf '%s' '$(touch ` + pwned + `)')"`},
+		{"echo", "{{ .Outputs.endpoint }}"},
+	} {
+		args, err := commandArgs(&config.CommandCheck{Run: run}, TemplateData{
+			Target:  TargetData{Name: "t", Labels: map[string]string{"tier": hostile}},
+			Outputs: map[string]any{"endpoint": "$(touch " + pwned + ")"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &Command{Args: args, Dir: dir}
+		m := c.Measure(context.Background())
+		if _, err := os.Stat(pwned); err == nil {
+			t.Fatalf("%v ran data as code (args %q, %s)", run, args, m.Message)
+		}
+		if run[0] == "sh" && strings.Contains(run[2], "checking") && !strings.Contains(m.Message, "checking prod; touch") {
+			t.Errorf("the value did not arrive as it is: %s", m.Message)
+		}
+	}
+}
+
+// An http gate's URL credentials and query values never reach its messages; a token can come from
+// the environment as a header instead; a redirect to another host is not followed (its own answer
+// is judged), unless the gate allows any.
+func TestHTTPGateSecretsAndRedirects(t *testing.T) {
+	var gotAuth string
+	healthy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) }))
+	defer healthy.Close()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotAuth = r.Header.Get("Authorization")
+		if r.URL.Path == "/elsewhere" {
+			http.Redirect(w, r, healthy.URL+"/ok", http.StatusFound)
+			return
+		}
+		w.WriteHeader(503)
+	}))
+	defer srv.Close()
+	withCreds := strings.Replace(srv.URL, "http://", "http://admin:PASS-1234@", 1) + "/health?token=TOK-5678"
+	m := (&HTTP{URL: withCreds}).Measure(context.Background())
+	if strings.Contains(m.Message, "PASS-1234") || strings.Contains(m.Message, "TOK-5678") || !strings.Contains(m.Message, "HTTP 503") {
+		t.Fatalf("message: %s", m.Message)
+	}
+	t.Setenv("HEALTH_TOKEN", "tok-from-env")
+	h, err := headers(map[string]config.HeaderValue{"Authorization": {Env: "HEALTH_TOKEN", Prefix: "Bearer "}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	(&HTTP{URL: srv.URL, Header: h}).Measure(context.Background())
+	if gotAuth != "Bearer tok-from-env" {
+		t.Fatalf("Authorization sent: %q", gotAuth)
+	}
+	if m := (&HTTP{URL: srv.URL + "/elsewhere", Redirects: "same-host"}).Measure(context.Background()); m.Outcome == OK || !strings.Contains(m.Message, "HTTP 302") {
+		t.Fatalf("a redirect to another host was followed: %s", m.Message)
+	}
+	if m := (&HTTP{URL: srv.URL + "/elsewhere", Redirects: "any"}).Measure(context.Background()); m.Outcome != OK {
+		t.Fatalf("redirects: any: %s", m.Message)
 	}
 }

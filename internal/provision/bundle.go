@@ -60,9 +60,19 @@ func Bundle(dir string) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// A bundle is a module snapshot: it expands to at most MaxBundleSize bytes in MaxBundleEntries
+// files, and writing stops at the cap (a small archive must not fill the disk).
+var (
+	MaxBundleSize    int64 = 256 << 20
+	MaxBundleEntries       = 20000
+)
+
 // Unbundle unpacks a bundle into stateDir/releases/<digest>/, read-only, after checking that its
 // content has that digest: a bundle that does not match is refused, never applied.
 func Unbundle(data []byte, stateDir, digest string) error {
+	if err := CheckDigest(digest); err != nil {
+		return err
+	}
 	dst := SnapshotDir(stateDir, digest)
 	if _, err := os.Stat(dst); err == nil {
 		return nil
@@ -80,6 +90,7 @@ func Unbundle(data []byte, stateDir, digest string) error {
 		return fmt.Errorf("release bundle %s: %w", digest[:12], err)
 	}
 	tr := tar.NewReader(gz)
+	budget, entries := MaxBundleSize, 0
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
@@ -100,7 +111,12 @@ func Unbundle(data []byte, stateDir, digest string) error {
 		if err != nil {
 			return err
 		}
-		_, err = io.Copy(f, io.LimitReader(tr, hdr.Size))
+		if entries++; entries > MaxBundleEntries || hdr.Size > budget {
+			f.Close()
+			return fmt.Errorf("release bundle %s expands to more than %d files or %d MiB: refused", digest[:12], MaxBundleEntries, MaxBundleSize>>20)
+		}
+		n, err := io.Copy(f, io.LimitReader(tr, hdr.Size))
+		budget -= n
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}

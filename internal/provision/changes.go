@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	tfjson "github.com/hashicorp/terraform-json"
+
+	"github.com/rollout-dev/rollout/internal/redact"
 )
 
 // ResourceChange is what a plan would do to one resource, for a person to review: the action and,
@@ -29,8 +31,11 @@ const (
 	unknownValue   = "(known after apply)"
 )
 
-// PlanChanges lists a plan's resource changes (no-ops left out), by address.
+// PlanChanges lists a plan's resource changes (no-ops left out), by address. Beyond what Terraform
+// marks sensitive, a value that holds a sensitive value of the plan (an attribute derived from a
+// sensitive input, which Terraform itself prints) is masked too.
 func PlanChanges(plan *tfjson.Plan) []ResourceChange {
+	secrets := redact.New(sensitiveValues(plan)...)
 	var out []ResourceChange
 	for _, rc := range plan.ResourceChanges {
 		if rc == nil || rc.Change == nil || rc.Change.Actions.NoOp() {
@@ -39,11 +44,64 @@ func PlanChanges(plan *tfjson.Plan) []ResourceChange {
 		c := ResourceChange{Address: rc.Address, Action: action(rc.Change.Actions)}
 		if c.Action == "update" || c.Action == "replace" || c.Action == "create" {
 			c.Attributes = attributeChanges(rc.Change)
+			for i, a := range c.Attributes {
+				c.Attributes[i].Before, c.Attributes[i].After = maskHolding(secrets, a.Before), maskHolding(secrets, a.After)
+			}
 		}
 		out = append(out, c)
 	}
 	slices.SortFunc(out, func(a, b ResourceChange) int { return strings.Compare(a.Address, b.Address) })
 	return out
+}
+
+// sensitiveValues are the values Terraform marks sensitive anywhere in the plan, as text.
+func sensitiveValues(plan *tfjson.Plan) []string {
+	var out []string
+	for _, rc := range plan.ResourceChanges {
+		if rc == nil || rc.Change == nil {
+			continue
+		}
+		for _, side := range [][2]any{{rc.Change.Before, rc.Change.BeforeSensitive}, {rc.Change.After, rc.Change.AfterSensitive}} {
+			leaves := map[string]leaf{}
+			flattenValues("", side[0], side[1], false, leaves)
+			for _, l := range leaves {
+				if l.sensitive && l.value != nil {
+					out = append(out, fmt.Sprint(l.value))
+				}
+			}
+		}
+	}
+	return out
+}
+
+// flattenValues is flatten keeping the values of sensitive leaves (to learn them, never to show).
+func flattenValues(path string, v, sens any, sensAll bool, out map[string]leaf) {
+	if b, ok := sens.(bool); ok {
+		sensAll = sensAll || b
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		sm, _ := sens.(map[string]any)
+		for k, e := range x {
+			flattenValues(join(path, k), e, sm[k], sensAll, out)
+		}
+	case []any:
+		sl, _ := sens.([]any)
+		for i, e := range x {
+			flattenValues(fmt.Sprintf("%s[%d]", path, i), e, at(sl, i), sensAll, out)
+		}
+	default:
+		out[path] = leaf{value: v, sensitive: sensAll}
+	}
+}
+
+// maskHolding is v, or the sensitive mask when v's text holds a sensitive value of the plan.
+func maskHolding(secrets *redact.Redactor, v any) any {
+	s, ok := v.(string)
+	if !ok || s == sensitiveValue || s == unknownValue || secrets.String(s) == s {
+		return v
+	}
+	return sensitiveValue
 }
 
 func action(a tfjson.Actions) string {

@@ -17,6 +17,9 @@ func TestPlanChangesShowAttributesMasked(t *testing.T) {
 	   "before":{"engine":"postgres","engine_version":"15.4","password":"old-secret","tags":{"release":"v1","team":"pay"}},
 	   "after":{"engine":"postgres","engine_version":"16.1","password":"new-secret","tags":{"release":"v2","team":"pay"}},
 	   "before_sensitive":{"password":true},"after_sensitive":{"password":true},"after_unknown":{}}},
+	 {"address":"terraform_data.db","change":{"actions":["update"],
+	   "before":{"input":"first-Secret-1","output":"first-Secret-1"},"after":{"input":"second-Secret-2"},
+	   "before_sensitive":{"input":true},"after_sensitive":{"input":true},"after_unknown":{"output":true}}},
 	 {"address":"terraform_data.app","change":{"actions":["delete","create"],
 	   "before":{"id":"abc","input":"v1"},"after":{"input":"v2"},"after_unknown":{"id":true}}},
 	 {"address":"time_static.deployed","change":{"actions":["no-op"],"before":{"id":"x"},"after":{"id":"x"}}}]}`
@@ -24,7 +27,7 @@ func TestPlanChangesShowAttributesMasked(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := PlanChanges(&plan)
-	if len(got) != 2 || got[0].Address != "aws_db_instance.main" || got[0].Action != "update" || got[1].Action != "replace" {
+	if len(got) != 3 || got[0].Address != "aws_db_instance.main" || got[0].Action != "update" || got[1].Action != "replace" {
 		t.Fatalf("changes: %+v", got)
 	}
 	want := map[string][2]any{"engine_version": {"15.4", "16.1"}, "password": {"(sensitive)", "(sensitive)"}, "tags.release": {"v1", "v2"}}
@@ -37,7 +40,7 @@ func TestPlanChangesShowAttributesMasked(t *testing.T) {
 		}
 	}
 	b, _ := json.Marshal(got)
-	if strings.Contains(string(b), "old-secret") || strings.Contains(string(b), "new-secret") {
+	if strings.Contains(string(b), "old-secret") || strings.Contains(string(b), "new-secret") || strings.Contains(string(b), "Secret-") {
 		t.Fatalf("a sensitive value is shown: %s", b)
 	}
 	rep := map[string][2]any{}
@@ -48,4 +51,3 @@ func TestPlanChangesShowAttributesMasked(t *testing.T) {
 		t.Fatalf("replacement: %+v", got[1].Attributes)
 	}
 }
-

@@ -4,7 +4,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/rings"
@@ -146,5 +148,69 @@ func TestBundleRoundTripAndIntegrity(t *testing.T) {
 	}
 	if _, err := os.Stat(SnapshotDir(other, wrong)); err == nil {
 		t.Fatal("a refused bundle left a snapshot")
+	}
+}
+
+// A module holding a FIFO, a link or a device is refused at once, with the path named: a FIFO
+// made start hang for ever holding the fleet's lease, a link shipped /etc/passwd in the snapshot.
+func TestSnapshotRefusesWhatIsNotAFile(t *testing.T) {
+	for name, plant := range map[string]func(dir string) error{
+		"fifo":          func(dir string) error { return syscall.Mkfifo(filepath.Join(dir, "pipe"), 0o600) },
+		"outside link":  func(dir string) error { return os.Symlink("/etc/passwd", filepath.Join(dir, "passwd")) },
+		"inside link":   func(dir string) error { return os.Symlink("main.tf", filepath.Join(dir, "alias.tf")) },
+		"link to a dir": func(dir string) error { return os.Symlink("/etc", filepath.Join(dir, "etc")) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir, state := t.TempDir(), t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte("# module\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := plant(dir); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { _, err := Snapshot(dir, state); done <- err }()
+			select {
+			case err := <-done:
+				if err == nil || !strings.Contains(err.Error(), "module") || !(strings.Contains(err.Error(), "symbolic link") || strings.Contains(err.Error(), "not a regular file")) {
+					t.Fatalf("accepted: %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("Snapshot hangs")
+			}
+			if entries, _ := os.ReadDir(filepath.Join(state, "releases")); len(entries) != 0 {
+				t.Fatalf("something was kept: %v", entries)
+			}
+		})
+	}
+}
+
+// A small bundle that would expand past the cap is refused, and writing stops there: before, a
+// 2 MB bundle expanded to 2 GiB before it was refused.
+func TestUnbundleStopsAtItsCap(t *testing.T) {
+	defer func(n int64) { MaxBundleSize = n }(MaxBundleSize)
+	MaxBundleSize = 1 << 20
+	dir := t.TempDir()
+	for _, name := range []string{"a.tf", "b.tf", "c.tf"} {
+		if err := os.WriteFile(filepath.Join(dir, name), make([]byte, 600<<10), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	MaxBundleSize = 4 << 20
+	data, err := Bundle(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest, _ := Digest(dir)
+	MaxBundleSize = 1 << 20
+	state := t.TempDir()
+	if err := Unbundle(data, state, digest); err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Fatalf("a bundle over the cap: %v", err)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(state, "releases")); len(entries) != 0 {
+		t.Fatalf("left behind: %v", entries)
+	}
+	if err := Unbundle(data, state, "../../evil"); err == nil || !strings.Contains(err.Error(), "not a release digest") {
+		t.Fatalf("a digest that is a path: %v", err)
 	}
 }

@@ -12,8 +12,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
+	"syscall"
 )
 
 // skipInSnapshot says which paths of a module tree are not part of a release.
@@ -26,36 +28,61 @@ func skipInSnapshot(rel string, d fs.DirEntry) bool {
 		strings.HasSuffix(base, ".tfplan") || base == ".terraform.tfstate.lock.info"
 }
 
-// Digest is the sha256 of a module tree: every file's path, executable bit and content.
-func Digest(dir string) (string, error) {
-	var files []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+// moduleTree lists a module tree's regular files and folders (relative paths, in walk order),
+// refusing anything else: a symbolic link (one that leaves the tree would ship what it points to;
+// rollout keeps no links at all, inside or out), a FIFO (opening it would wait for a writer for
+// ever), a device or a socket. It opens nothing, so it never blocks.
+func moduleTree(dir string) (files, dirs []string, err error) {
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		rel, _ := filepath.Rel(dir, p)
-		if rel != "." && skipInSnapshot(rel, d) {
+		if rel == "." {
+			return nil
+		}
+		if skipInSnapshot(rel, d) {
 			if d.IsDir() {
 				return filepath.SkipDir
 			}
 			return nil
 		}
-		if !d.IsDir() {
+		switch t := d.Type(); {
+		case t.IsDir():
+			dirs = append(dirs, rel)
+		case t.IsRegular():
 			files = append(files, rel)
+		case t&fs.ModeSymlink != 0:
+			return fmt.Errorf("%s is a symbolic link: a release ships files, not links (replace it with the file it points to)", rel)
+		default:
+			return fmt.Errorf("%s is not a regular file (%v): a release ships files and folders only", rel, t)
 		}
 		return nil
 	})
+	return files, dirs, err
+}
+
+// Digest is the sha256 of a module tree: every file's path, executable bit and content.
+func Digest(dir string) (string, error) {
+	files, _, err := moduleTree(dir)
 	if err != nil {
 		return "", fmt.Errorf("digest module %s: %w", dir, err)
 	}
 	sort.Strings(files)
 	h := sha256.New()
+	var total int64
 	for _, rel := range files {
-		st, err := os.Stat(filepath.Join(dir, rel))
+		st, err := os.Lstat(filepath.Join(dir, rel))
 		if err != nil {
 			return "", fmt.Errorf("digest module %s: %w", dir, err)
 		}
-		f, err := os.Open(filepath.Join(dir, rel))
+		if !st.Mode().IsRegular() { // replaced since the walk
+			return "", fmt.Errorf("digest module %s: %s is no longer a regular file", dir, rel)
+		}
+		if total += st.Size(); total > MaxBundleSize || len(files) > MaxBundleEntries {
+			return "", fmt.Errorf("module %s is over %d MiB or %d files: a release ships a Terraform module, not that", dir, MaxBundleSize>>20, MaxBundleEntries)
+		}
+		f, err := openRegular(filepath.Join(dir, rel))
 		if err != nil {
 			return "", fmt.Errorf("digest module %s: %w", dir, err)
 		}
@@ -90,37 +117,29 @@ func Snapshot(dir, stateDir string) (string, error) {
 		return "", err
 	}
 	defer os.RemoveAll(tmp)
-	var dirs []string
-	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		if rel == "." {
-			return nil
-		}
-		if skipInSnapshot(rel, d) {
-			if d.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		target := filepath.Join(tmp, rel)
-		st, err := os.Stat(p)
-		if err != nil {
-			return err
-		}
-		if st.IsDir() {
-			dirs = append(dirs, target)
-			return os.MkdirAll(target, 0o700)
-		}
-		return copyFile(p, target, 0o400|st.Mode()&0o100)
-	})
+	files, dirs, err := moduleTree(dir)
 	if err != nil {
 		return "", fmt.Errorf("snapshot module %s: %w", dir, err)
 	}
+	for _, rel := range dirs {
+		if err := os.MkdirAll(filepath.Join(tmp, rel), 0o700); err != nil {
+			return "", err
+		}
+	}
+	for _, rel := range files {
+		st, err := os.Lstat(filepath.Join(dir, rel))
+		if err != nil || !st.Mode().IsRegular() {
+			return "", fmt.Errorf("snapshot module %s: %s is no longer a regular file", dir, rel)
+		}
+		if err := copyFile(filepath.Join(dir, rel), filepath.Join(tmp, rel), 0o400|st.Mode()&0o100); err != nil {
+			return "", fmt.Errorf("snapshot module %s: %w", dir, err)
+		}
+	}
+	if got, err := Digest(tmp); err != nil || got != digest {
+		return "", fmt.Errorf("snapshot module %s: it changed while it was being copied; try again", dir)
+	}
 	for i := len(dirs) - 1; i >= 0; i-- {
-		_ = os.Chmod(dirs[i], 0o500)
+		_ = os.Chmod(filepath.Join(tmp, dirs[i]), 0o500)
 	}
 	if err := os.Rename(tmp, dst); err != nil {
 		if _, statErr := os.Stat(dst); statErr == nil {
@@ -132,13 +151,45 @@ func Snapshot(dir, stateDir string) (string, error) {
 	return digest, nil
 }
 
+var digestRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// CheckDigest refuses what is not a sha256 digest in hex: a digest read from a damaged or crafted
+// journal ("abc", "../../evil") must never become a path.
+func CheckDigest(digest string) error {
+	if !digestRE.MatchString(digest) {
+		return fmt.Errorf("%q is not a release digest (64 hex digits): the journal or the archive it came from is damaged", clip(digest, 80))
+	}
+	return nil
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}
+
 // SnapshotDir is where the snapshot of a digest lives.
 func SnapshotDir(stateDir, digest string) string {
 	return filepath.Join(stateDir, "releases", digest)
 }
 
+// openRegular opens a file for reading without ever waiting (a FIFO put in its place since it was
+// checked opens at once, and is refused).
+func openRegular(p string) (*os.File, error) {
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s is not a regular file", p)
+	}
+	return f, nil
+}
+
 func copyFile(src, dst string, mode os.FileMode) error {
-	in, err := os.Open(src)
+	in, err := openRegular(src)
 	if err != nil {
 		return err
 	}

@@ -223,6 +223,16 @@ func mirrorCLIConfig(mirror string) string {
 }
 
 func (p *Terraform) resolveOnce(ctx context.Context, digest, mirror string) (string, error) {
+	if err := CheckDigest(digest); err != nil {
+		return "", err
+	}
+	snap := SnapshotDir(p.StateDir, digest)
+	if _, err := os.Stat(snap); err == nil {
+		// What is on disk under a digest's name is checked against it before anything runs it.
+		if got, err := Digest(snap); err != nil || got != digest {
+			return "", fmt.Errorf("release snapshot %s in %s does not hash to its name (%s, %v): it was changed on this machine; remove it and the journal's bundle is used", digest[:12], snap, short12(got), err)
+		}
+	}
 	dst := filepath.Join(p.StateDir, "providers", digest)
 	if mirror != "" {
 		dst += "-" + shortHash(mirror)
@@ -230,7 +240,6 @@ func (p *Terraform) resolveOnce(ctx context.Context, digest, mirror string) (str
 	if _, err := os.Stat(filepath.Join(dst, ".terraform.lock.hcl")); err == nil {
 		return dst, nil
 	}
-	snap := SnapshotDir(p.StateDir, digest)
 	if _, err := os.Stat(snap); err != nil {
 		if p.Bundle == nil {
 			return "", fmt.Errorf("release snapshot %s is missing from %s", digest[:12], filepath.Dir(snap))
@@ -642,7 +651,7 @@ func (p *Terraform) plan(ctx context.Context, target string, rel rings.ReleaseRe
 	}
 	tf, dir, err := p.prepare(ctx, t, rel, env)
 	if err != nil {
-		return nil, "", none, false, redact(err, secrets)
+		return nil, "", none, false, redactErr(err, secrets)
 	}
 	relVars, err := p.Vars(ctx, rel.Name)
 	if err != nil {
@@ -668,9 +677,9 @@ func (p *Terraform) plan(ctx context.Context, target string, rel rings.ReleaseRe
 	r := readStream(stream.Bytes())
 	if err != nil {
 		if r.diags != "" {
-			return nil, "", r.summary, false, redact(fmt.Errorf("plan target %s: %s", target, r.diags), secrets)
+			return nil, "", r.summary, false, redactErr(fmt.Errorf("plan target %s: %s", target, r.diags), secrets)
 		}
-		return nil, "", r.summary, false, redact(fmt.Errorf("plan target %s: %w", target, err), secrets)
+		return nil, "", r.summary, false, redactErr(fmt.Errorf("plan target %s: %w", target, err), secrets)
 	}
 	p.mu.Lock()
 	if p.secrets == nil {
@@ -721,9 +730,9 @@ func (p *Terraform) apply(ctx context.Context, target string, rel rings.ReleaseR
 		secrets := p.secrets[target]
 		p.mu.Unlock()
 		if r.diags != "" {
-			return rings.ApplyResult{Summary: sum}, redact(fmt.Errorf("apply target %s: %s", target, r.diags), secrets)
+			return rings.ApplyResult{Summary: sum}, redactErr(fmt.Errorf("apply target %s: %s", target, r.diags), secrets)
 		}
-		return rings.ApplyResult{Summary: sum}, redact(fmt.Errorf("apply target %s: %w", target, err), secrets)
+		return rings.ApplyResult{Summary: sum}, redactErr(fmt.Errorf("apply target %s: %w", target, err), secrets)
 	}
 	if r.outputs == nil {
 		all, public, err := p.outputs(ctx, tf)
@@ -899,7 +908,7 @@ func readStream(stream []byte) streamResult {
 }
 
 // redact keeps the secret values a run's environment held out of an error's text.
-func redact(err error, secrets []string) error { return clouds.RedactError(err, secrets) }
+func redactErr(err error, secrets []string) error { return clouds.RedactError(err, secrets) }
 
 func shortHash(s string) string {
 	h := sha256.Sum256([]byte(s))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -149,6 +150,7 @@ type message struct {
 	done   bool   // the worker's last message
 	drop   bool   // the worker was interrupted: its outcome is unknown, journal nothing
 	target string // on the last message: the target whose operation ended ("" for ring work)
+	panic  error  // the worker panicked: a bug; the run stops (its work is re-driven on resume)
 }
 
 // ErrInterrupted is returned when ctx ended before the run reached a terminal or waiting state.
@@ -438,6 +440,10 @@ func (x *Executor) Run(ctx context.Context, s *State, first Event, more ...Event
 			}
 		}
 		for _, m := range round {
+			if m.panic != nil && failure == nil {
+				failure = m.panic
+				stop()
+			}
 			if m.done {
 				active--
 				delete(busy, m.target)
@@ -487,10 +493,16 @@ func closed(ch <-chan struct{}) bool {
 func spawn(active *int, msgs chan<- message, target string, f func(send func(Event)) message) {
 	*active++
 	go func() {
+		var m message
+		defer func() {
+			if p := recover(); p != nil {
+				m = message{drop: true, panic: fmt.Errorf("internal error (a bug in rollout) working on %q: %v\n%s", target, p, debug.Stack())}
+			}
+			m.done, m.target = true, target
+			msgs <- m
+		}()
 		send := func(ev Event) { msgs <- message{ev: ev} }
-		m := f(send)
-		m.done, m.target = true, target
-		msgs <- m
+		m = f(send)
 	}()
 }
 

@@ -171,3 +171,28 @@ func TestDurationIsTextInJSONAndReadsOldNumbers(t *testing.T) {
 		t.Fatalf("round trip: %v %v", text.Bake, err)
 	}
 }
+
+type panicking struct{}
+
+func (panicking) Apply(context.Context, string, ReleaseRef, func(PlanSummary)) (ApplyResult, error) {
+	var m map[string]int
+	m["boom"]++ // a bug
+	return ApplyResult{}, nil
+}
+func (panicking) Outputs(context.Context, string) (map[string]any, error) { return nil, nil }
+
+// A worker's panic is a bug, never an outcome: the run stops with an internal error (exit 1), the
+// apply is not journaled as failed, and the process does not die with Go's exit code 2.
+func TestAWorkerPanicStopsTheRunAsAnError(t *testing.T) {
+	store := &memStore{}
+	plan := &Plan{Kind: KindRelease, Release: rel("v2"), Rings: []RingPlan{{Name: "r", MaxParallel: 1, Rollback: "ring",
+		Targets: []TargetPlan{{Name: "a1", Boundary: "a", Release: rel("v2")}}}}}
+	x := &Executor{Store: store, Provisioner: panicking{}, Gates: passGates{}}
+	err := x.Run(context.Background(), &State{RunID: "r1"}, Event{Type: RunStarted, Plan: plan})
+	if err == nil || !strings.Contains(err.Error(), "internal error") {
+		t.Fatalf("Run = %v", err)
+	}
+	if got := store.types(); got[TargetApplyFailed] != 0 || got[TargetApplying] != 1 {
+		t.Fatalf("journal: %v", got)
+	}
+}

@@ -56,17 +56,17 @@ type Review struct {
 }
 
 type RingPlan struct {
-	Name        string        `json:"name"`
-	Targets     []TargetPlan  `json:"targets"`
-	MaxParallel int           `json:"maxParallel"`
-	MaxFailures int           `json:"maxFailures"`
-	Gates       []string      `json:"gates,omitempty"`
-	Bake        Duration      `json:"bake,omitempty"`
-	RingGates   []string      `json:"ringGates,omitempty"`
-	Rollback    string        `json:"rollback"` // target | ring | run | none
-	Approval    bool          `json:"approval,omitempty"`
-	Approvers   []string      `json:"approvers,omitempty"`
-	Quorum      int           `json:"quorum,omitempty"`
+	Name        string       `json:"name"`
+	Targets     []TargetPlan `json:"targets"`
+	MaxParallel int          `json:"maxParallel"`
+	MaxFailures int          `json:"maxFailures"`
+	Gates       []string     `json:"gates,omitempty"`
+	Bake        Duration     `json:"bake,omitempty"`
+	RingGates   []string     `json:"ringGates,omitempty"`
+	Rollback    string       `json:"rollback"` // target | ring | run | none
+	Approval    bool         `json:"approval,omitempty"`
+	Approvers   []string     `json:"approvers,omitempty"`
+	Quorum      int          `json:"quorum,omitempty"`
 	// Freeze is when the ring may not start (deny windows, or outside its allow windows): the
 	// global, boundary and ring calendars combined when the run started.
 	Freeze *Freeze `json:"freeze,omitempty"`

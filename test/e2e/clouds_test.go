@@ -62,8 +62,8 @@ rings:
     targets: {boundaries: [aws, aws-us-gov]}
 `, out, sts.URL, sts.URL))
 	f.write("environments/aws.yaml", `targets:
-  - {name: use1, boundary: aws, region: us-east-1}
-  - {name: gov-w1, boundary: aws-us-gov, region: us-gov-west-1}
+  - {name: use1, boundary: aws, region: us-east-1, backend: {type: local}}
+  - {name: gov-w1, boundary: aws-us-gov, region: us-gov-west-1, backend: {type: local}}
 `)
 	const govSecret, comSecret, ambientSecret = "planted-GOV-secret-5f3a9c", "planted-COM-secret-0b7e21", "ambient-runner-secret-77d1"
 	f.env = []string{"COM_KEY=AKIACOMMERCIAL0001", "COM_SECRET=" + comSecret, "GOV_KEY=AKIAGOVCLOUD000001", "GOV_SECRET=" + govSecret,

@@ -284,10 +284,12 @@ func TestReleaseIsBoundByItsStartNotByAFailedPlan(t *testing.T) {
 	long := strings.Repeat("eu-west-", 8) + "1"
 	f.must(0, "start", "--release", "v1", "--var", "region_code="+long, "--var", "db_password=hunter2-first")
 	r := f.must(1, "start", "--release", "v1", "--var", "region_code="+long+"b", "--var", "db_password=hunter2-second")
-	if !strings.Contains(r.stderr, `variable region_code: now "`+long+`b", recorded "`+long+`"`) ||
-		!strings.Contains(r.stderr, "variable db_password: now (sensitive), recorded (sensitive)") || strings.Contains(r.stderr, "hunter2") {
+	if !strings.Contains(r.stderr, `variable region_code: now "`+long+`b", recorded "`+long+`"`) || strings.Contains(r.stderr, "db_password") || strings.Contains(r.stderr, "hunter2") {
 		t.Fatalf("refusal of a changed release:\n%s", r.stderr)
 	}
+	// A secret is not part of a release (rollout never keeps it): the same release with another
+	// password is the same release, and its run is over.
+	f.must(0, "start", "--release", "v1", "--var", "region_code="+long, "--var", "db_password=hunter2-second")
 	f.must(0, "start", "--release", "v2", "--var", "region_code="+long, "--var", "db_password=hunter2-first")
 	f.must(0, "start", "--release", "v3", "--var", "region_code=other", "--var", "db_password=hunter2-first")
 	var rels []struct {
