@@ -24,7 +24,7 @@ type startOptions struct {
 	Vars         []string
 	Wait         bool
 	Detach       bool
-	NewJournal   bool // the journal is empty on purpose though the fleet's local files show earlier runs
+	NewJournal   bool   // the journal is empty on purpose though the fleet's local files show earlier runs
 	Reviewed     string // a saved plan (rollout plan --save) the run's applies must match
 	AllowDestroy bool
 	Glass        breakGlass

@@ -7,9 +7,9 @@ import (
 
 func TestShellTemplatePassesValuesAsArguments(t *testing.T) {
 	for script, want := range map[string]string{
-		`echo checking {{ index .Target.Labels "tier" }}`:  `echo checking "${1}"`,
+		`echo checking {{ index .Target.Labels "tier" }}`: `echo checking "${1}"`,
 		`curl -sf "{{ .Outputs.endpoint }}/healthz" -o x`: `curl -sf "${1}/healthz" -o x`,
-		`test ! -e deployed/ALERT`:                         `test ! -e deployed/ALERT`,
+		`test ! -e deployed/ALERT`:                        `test ! -e deployed/ALERT`,
 		`a={{ .A }} b="{{ .B }}" c=\"{{ .C }}`:            `a="${1}" b="${2}" c=\""${3}"`,
 		`echo 'it''s' {{ .X }}`:                           `echo 'it''s' "${1}"`,
 	} {
