@@ -185,11 +185,18 @@ type redactingStore struct {
 func (s redactingStore) Append(ctx context.Context, evs ...rings.Event) error {
 	for i := range evs {
 		evs[i].Message = s.r.String(redact.URLsIn(evs[i].Message))
-		if evs[i].Outputs != nil {
-			evs[i].Outputs = s.r.Value(evs[i].Outputs).(map[string]any)
-		}
+		evs[i].Outputs = journalable(s.r, evs[i].Outputs)
 	}
 	return s.Store.Append(ctx, evs...)
+}
+
+// journalable is a target's outputs as they may be journaled: known secrets and URL credentials
+// masked (sensitive outputs are masked already by whoever read them).
+func journalable(r *redact.Redactor, outputs map[string]any) map[string]any {
+	if outputs == nil {
+		return nil
+	}
+	return redact.Strings(outputs, func(v string) string { return r.String(redact.URLsIn(v)) }).(map[string]any)
 }
 
 func (f *fleet) Close() { f.store.Close() }

@@ -27,10 +27,11 @@ func (f *fleet) prepareRelease(ctx context.Context, name string, extra map[strin
 		vars = map[string]any{}
 	}
 	maps.Copy(vars, extra)
+	fromEnv := f.varsFromEnviron(vars)
 	if missing := provision.MissingVariables(f.cfg, vars); len(missing) > 0 {
 		return journal.Release{}, &ExitErr{Code: ExitError, Err: fmt.Errorf("release %s cannot be planned on %d target(s); nothing was journaled:\n%w", name, len(missing), missing)}
 	}
-	vars = f.sealVars(vars)
+	vars = f.sealVars(vars, fromEnv)
 	digest, err := provision.ReleaseDigest(module, vars)
 	if err != nil {
 		return journal.Release{}, err

@@ -33,14 +33,30 @@ func (f *fleet) moduleInfo() *provision.ModuleInfo {
 	return f.module
 }
 
+// varsFromEnviron adds to vars the module's variables that ROLLOUT_VAR_<name> gives and vars
+// lacks, and returns their names: such values are secrets.
+func (f *fleet) varsFromEnviron(vars map[string]any) map[string]bool {
+	out := map[string]bool{}
+	for name := range f.moduleInfo().Variables {
+		if _, set := vars[name]; set {
+			continue
+		}
+		if v, ok := os.LookupEnv(secretEnv(name)); ok {
+			vars[name], out[name] = v, true
+		}
+	}
+	return out
+}
+
 // sealVars takes the secret variables' values out of vars (into this process's memory and the
-// redactor) and puts the marker in their place.
-func (f *fleet) sealVars(vars map[string]any) map[string]any {
+// redactor) and puts the marker in their place: those the module or their names say are secret,
+// and those named in alsoSecret.
+func (f *fleet) sealVars(vars map[string]any, alsoSecret map[string]bool) map[string]any {
 	out := maps.Clone(vars)
 	info := f.moduleInfo()
 	for k, v := range vars {
 		s, ok := v.(string)
-		if !info.Secret(k) || (ok && s == secretMarker) {
+		if !(info.Secret(k) || alsoSecret[k]) || (ok && s == secretMarker) {
 			continue
 		}
 		if !ok {

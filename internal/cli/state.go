@@ -174,7 +174,7 @@ func (f *fleet) targetTruths(ctx context.Context) ([]targetTruth, error) {
 			tt.Journal = relName(last.Release)
 		}
 		state, here, err := f.prov.PublicOutputs(ctx, t.Name)
-		tt.Verdict, tt.Detail = compareTruth(last, state, here, err)
+		tt.Verdict, tt.Detail = compareTruth(last, journalable(f.redact, state), here, err)
 		out = append(out, tt)
 	}
 	return out, nil

@@ -2,8 +2,10 @@ package config_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/rollout-dev/rollout/internal/clouds"
@@ -41,6 +43,49 @@ func FuzzLoad(f *testing.F) {
 		for _, e := range clouds.Validate(c) {
 			if e.File == "" || e.Key == "" {
 				t.Fatalf("a cloud problem without file or key: %+v", e)
+			}
+		}
+	})
+}
+
+// FuzzNames: a name the one pattern accepts is safe wherever rollout puts it: one path element
+// that stays where it is put, no control character, nothing a shell or a terminal reads as syntax.
+func FuzzNames(f *testing.F) {
+	for _, s := range []string{"v42", "../../../../PWNED", "feature/x", "v1\n", "v1\x1b[2J", ".", "..", "-rf", "a b", "ünï"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		if config.ValidName("release", name) != nil {
+			return
+		}
+		if !filepath.IsLocal(name) || filepath.Base(name) != name || name == "." || name == ".." {
+			t.Fatalf("%q is accepted but is not one local path element", name)
+		}
+		for _, r := range name {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+				t.Fatalf("%q is accepted but holds %q", name, r)
+			}
+		}
+	})
+}
+
+// FuzzShellTemplate: a command gate's script that is accepted has no template action left in it,
+// so no value is ever pasted into the script.
+func FuzzShellTemplate(f *testing.F) {
+	for _, s := range []string{`echo {{ .X }}`, `echo "{{ .X }}" '{{'`, `{{ if .X }}rm{{ end }}`, `a='{{ .X }}'`, `"\"{{ .X }}"`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, script string) {
+		out, actions, err := config.ShellTemplate(script)
+		if err != nil {
+			return
+		}
+		if strings.Contains(out, "{{") && len(actions) > 0 {
+			t.Fatalf("%q -> %q still holds a template action", script, out)
+		}
+		for i := range actions {
+			if !strings.Contains(out, fmt.Sprintf("${%d}", i+1)) {
+				t.Fatalf("%q -> %q lacks parameter %d", script, out, i+1)
 			}
 		}
 	})

@@ -214,3 +214,30 @@ func TestUnbundleStopsAtItsCap(t *testing.T) {
 		t.Fatalf("a digest that is a path: %v", err)
 	}
 }
+
+// FuzzUnbundle: whatever bytes a journal or an archive holds, unbundling never panics, never
+// writes outside the snapshot folder, and keeps nothing that does not hash to its digest.
+func FuzzUnbundle(f *testing.F) {
+	dir := f.TempDir()
+	_ = os.WriteFile(filepath.Join(dir, "main.tf"), []byte("# m\n"), 0o644)
+	good, _ := Bundle(dir)
+	digest, _ := Digest(dir)
+	f.Add(good, digest)
+	f.Add([]byte("not gzip"), digest)
+	f.Add(good, "abc")
+	f.Add(good, "../../../../evil")
+	f.Fuzz(func(t *testing.T, data []byte, digest string) {
+		root := t.TempDir()
+		state := filepath.Join(root, "state")
+		err := Unbundle(data, state, digest)
+		entries, _ := os.ReadDir(root)
+		if len(entries) > 1 || len(entries) == 1 && entries[0].Name() != "state" {
+			t.Fatalf("wrote outside the state folder: %v", entries)
+		}
+		if err == nil {
+			if got, derr := Digest(SnapshotDir(state, digest)); derr != nil || got != digest {
+				t.Fatalf("kept a snapshot that does not hash to %s: %s %v", digest, got, derr)
+			}
+		}
+	})
+}

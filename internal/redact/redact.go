@@ -82,19 +82,24 @@ func (r *Redactor) Value(v any) any {
 	if r.Empty() {
 		return v
 	}
+	return Strings(v, r.String)
+}
+
+// Strings applies f to every string of a JSON-like value (maps, slices, strings), in a copy.
+func Strings(v any, f func(string) string) any {
 	switch x := v.(type) {
 	case string:
-		return r.String(x)
+		return f(x)
 	case map[string]any:
 		out := make(map[string]any, len(x))
 		for k, e := range x {
-			out[k] = r.Value(e)
+			out[k] = Strings(e, f)
 		}
 		return out
 	case []any:
 		out := make([]any, len(x))
 		for i, e := range x {
-			out[i] = r.Value(e)
+			out[i] = Strings(e, f)
 		}
 		return out
 	}

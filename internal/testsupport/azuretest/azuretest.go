@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
@@ -56,7 +57,9 @@ func (c *Cloud) serve(w http.ResponseWriter, r *http.Request) {
 		_ = r.ParseForm()
 		if want := c.Secret.Load().(string); want != "" && r.Form.Get("client_assertion") == "" && r.Form.Get("client_secret") != want {
 			w.WriteHeader(http.StatusUnauthorized)
-			fmt.Fprint(w, `{"error":"invalid_client","error_description":"AADSTS7000222: The provided client secret keys are expired."}`)
+			// As some endpoints do, it echoes what it refused, URL-encoded, in its description.
+			fmt.Fprintf(w, `{"error":"invalid_client","error_description":"AADSTS7000222: The provided client secret keys are expired (request: client_secret=%s)."}`,
+				url.QueryEscape(r.Form.Get("client_secret")))
 			return
 		}
 		c.Tokens.Add(1)
