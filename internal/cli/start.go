@@ -350,11 +350,11 @@ func (f *fleet) newPlan(ctx context.Context, name string, extra map[string]any) 
 			Approvers: r.Approval.Approvers, Quorum: r.Approval.Quorum, Freeze: f.cfg.RingFreeze(r), DriftCheck: r.DriftCheck}
 		for _, target := range r.Targets {
 			t := f.cfg.Target(target)
-			lkg, err := journal.LastKnownGood(ctx, f.store, target, name)
+			lkg, runs, err := journal.Releases(ctx, f.store, target, name)
 			if err != nil {
 				return nil, release, err
 			}
-			rp.Targets = append(rp.Targets, rings.TargetPlan{Name: target, Boundary: t.Boundary, Release: rel, From: lkg})
+			rp.Targets = append(rp.Targets, rings.TargetPlan{Name: target, Boundary: t.Boundary, Release: rel, From: lkg, Runs: runs})
 		}
 		plan.Rings = append(plan.Rings, rp)
 	}

@@ -200,6 +200,31 @@ func LastKnownGood(ctx context.Context, s Store, target, exclude string) (*rings
 	return nil, nil
 }
 
+// Releases is, in one read of the target's history, its last known good (leaving out the release
+// named exclude) and what it runs now (Current).
+func Releases(ctx context.Context, s Store, target, exclude string) (lkg, current *rings.ReleaseRef, err error) {
+	evs, err := s.TargetEvents(ctx, target, rings.TargetVerified, rings.TargetRolledBack, rings.TargetApplied)
+	if err != nil {
+		return nil, nil, err
+	}
+	for i := len(evs) - 1; i >= 0; i-- {
+		r := evs[i].Release
+		if r == nil {
+			continue
+		}
+		if current == nil && (evs[i].Type == rings.TargetApplied || evs[i].Type == rings.TargetRolledBack) {
+			current = r
+		}
+		if lkg == nil && evs[i].Type != rings.TargetApplied && r.Name != exclude {
+			lkg = r
+		}
+		if lkg != nil && current != nil {
+			break
+		}
+	}
+	return lkg, current, nil
+}
+
 // Current is the release last applied to target by any run (a promotion, an automatic or a
 // manual rollback), or nil if none was.
 func Current(ctx context.Context, s Store, target string) (*rings.ReleaseRef, error) {

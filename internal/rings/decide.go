@@ -362,7 +362,11 @@ func (s *State) init(ev Event) {
 	for i, rp := range s.Plan.Rings {
 		s.Rings = append(s.Rings, &RingState{Plan: rp, Phase: RPending, count: map[string]int{TPending: len(rp.Targets)}})
 		for _, tp := range rp.Targets {
-			s.Targets[tp.Name] = &TargetState{Plan: tp, Ring: i, Phase: TPending, Current: tp.From}
+			current := tp.From
+			if tp.Runs != nil {
+				current = tp.Runs
+			}
+			s.Targets[tp.Name] = &TargetState{Plan: tp, Ring: i, Phase: TPending, Current: current}
 		}
 	}
 }

@@ -118,6 +118,10 @@ type TargetPlan struct {
 	Boundary string      `json:"boundary"`
 	Release  ReleaseRef  `json:"release"`        // what this run applies to the target
 	From     *ReleaseRef `json:"from,omitempty"` // its last known good when the run started
+	// Runs is what the target ran when the run started (its last apply or rollback), which is not
+	// its last known good after a failure that was not undone. Journals of earlier versions lack
+	// it: From stands in.
+	Runs *ReleaseRef `json:"runs,omitempty"`
 }
 
 // EventType names what happened. The names are public: they appear in the journal and reports.

@@ -464,3 +464,30 @@ func TestPlanDetailForReview(t *testing.T) {
 	}
 	f.must(0, "start", "--release", "v2", "--var", "db_password=second-Secret-2", "--reviewed", saved)
 }
+
+// A target a failed first deployment left on a bad release (nothing to roll back to) runs that
+// release: the next run says so while the target waits its turn. Before, it showed "-" (its last
+// known good, none), though Terraform had the bad release there.
+func TestPendingTargetShowsWhatItRuns(t *testing.T) {
+	f := newFleet(t, fleetSpec{
+		targets: "targets:\n" + targetsYAML("a", "local-a", "canary", 1, "") + targetsYAML("b", "local-b", "main", 1, ""),
+		rings: `  - name: canary
+    targets: {labels: {tier: canary}}
+    gates: [healthz]
+  - name: main
+    targets: {labels: {tier: main}}
+    gates: [healthz]
+    approval: {required: true}
+`})
+	f.must(3, "start", "--release", "v1", "--var", "fault_tier=main")
+	run := f.status().Run
+	f.must(0, "approve", run, "--ring", "main", "--reason", "go")
+	f.must(2, "resume", run) // b-1's gate fails; a first deployment has nothing to return to
+	if v := f.deployedVersion("b-1"); v != "v1" {
+		t.Fatalf("b-1 runs %q after its failed first deployment", v)
+	}
+	f.must(3, "start", "--release", "v2")
+	if got := f.status().targets()["b-1"]; got != [2]string{"pending", "v1"} {
+		t.Fatalf("b-1 while v2 waits for its approval: %v, want pending on v1 (what Terraform has there)", got)
+	}
+}
