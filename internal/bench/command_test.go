@@ -28,6 +28,19 @@ func noopBinary(b *testing.B) string {
 	return bin
 }
 
+// fakeTerraform is a stand-in binary that answers every command as a Terraform of no providers
+// would (the environment check before a run asks it for its version; the no-op provisioner runs
+// nothing else).
+func fakeTerraform(b *testing.B) string {
+	b.Helper()
+	p := filepath.Join(os.TempDir(), "rollout-bench-fake-tf")
+	script := "#!/bin/sh\n[ \"$1\" = version ] && echo '{\"terraform_version\":\"1.10.10\",\"platform\":\"linux_amd64\"}'\nexit 0\n"
+	if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
 // commandFleet writes a configuration of n targets in 5 rings (by label), maxParallel 32, no
 // gates and no bake, with a one-file module.
 func commandFleet(b *testing.B, n int) string {
@@ -67,7 +80,7 @@ type measured struct {
 // runCmd runs the no-op rollout and measures its wall time, CPU time and peak resident memory.
 func runCmd(b *testing.B, bin, fleet string, args ...string) measured {
 	b.Helper()
-	cmd := exec.Command(bin, append([]string{"--config", fleet, "--tf-bin", "/bin/true", "--no-color"}, args...)...)
+	cmd := exec.Command(bin, append([]string{"--config", fleet, "--tf-bin", fakeTerraform(b), "--no-color"}, args...)...)
 	// Output to files, as a pipeline redirects it: the time is rollout's, not this process's reading.
 	out, err := os.CreateTemp(b.TempDir(), "out")
 	if err != nil {

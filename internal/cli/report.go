@@ -340,20 +340,20 @@ func notes(rep Report) []string {
 	var out []string
 	act := func(what string, a *rings.ApprovalRecord) {
 		if a != nil {
-			out = append(out, fmt.Sprintf("%s by %s at %s: %s", what, a.Actor, a.At.Local().Format("2006-01-02 15:04:05"), firstNonEmpty(a.Reason, "(no reason given)")))
+			out = append(out, fmt.Sprintf("%s by %s at %s: %s", what, clean(a.Actor), a.At.Local().Format("2006-01-02 15:04:05"), clean(firstNonEmpty(a.Reason, "(no reason given)"))))
 		}
 	}
 	act("paused", rep.Paused)
 	act("aborted", rep.Aborted)
 	act("BREAK GLASS", rep.BreakGlass)
 	if rep.Switch != nil {
-		out = append(out, fmt.Sprintf("stop-the-line switch on when the run last looked (by %s: %s); now: rollout freeze status", rep.Switch.Actor, rep.Switch.Reason))
+		out = append(out, fmt.Sprintf("stop-the-line switch on when the run last looked (by %s: %s); now: rollout freeze status", clean(rep.Switch.Actor), clean(rep.Switch.Reason)))
 	}
 	if rep.Review != nil && rep.Review.AllowDestroy != "" {
-		out = append(out, "protected destroys allowed by "+rep.Review.AllowDestroy)
+		out = append(out, "protected destroys allowed by "+clean(rep.Review.AllowDestroy))
 	}
 	if d := rep.Driver; d != nil {
-		out = append(out, fmt.Sprintf("driven by %s (pid %d on %s: %s)", d.Name, d.PID, d.Host, d.Doing))
+		out = append(out, fmt.Sprintf("driven by %s (pid %d on %s: %s)", clean(d.Name), d.PID, clean(d.Host), clean(d.Doing)))
 	}
 	next := rep.Next
 	if next != "" {
