@@ -16,9 +16,9 @@ import (
 
 	"github.com/spf13/viper"
 
-	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/journal"
 	"github.com/rollout-dev/rollout/internal/rings"
+	"github.com/rollout-dev/rollout/internal/runs"
 )
 
 func run(t *testing.T, args ...string) (int, string, string) {
@@ -49,16 +49,10 @@ func TestExitCodes(t *testing.T) {
 			t.Errorf("exitCode(%v) = %d, want %d", tc.err, got, tc.want)
 		}
 	}
-	for phase, want := range map[string]int{rings.PhaseSucceeded: 0, rings.PhaseRolledBack: 2, rings.PhaseWaiting: 3, rings.PhasePaused: 3,
-		rings.PhaseBlocked: 4, rings.PhaseRollbackFailed: 6, rings.PhaseAborted: 1, rings.PhaseRunning: 3} {
-		if got := exitCode(outcomeErr(&rings.State{Phase: phase})); got != want {
-			t.Errorf("phase %s: exit %d, want %d", phase, got, want)
-		}
-	}
-	// In progress: 0 while a process drives the run, 3 (waiting for one) when none does.
-	for _, phase := range []string{rings.PhaseRunning, rings.PhaseRollingBack, rings.PhaseAborting} {
-		if exitForPhase(phase, true) != ExitOK || exitForPhase(phase, false) != ExitWaiting {
-			t.Errorf("phase %s: driven %d, not driven %d", phase, exitForPhase(phase, true), exitForPhase(phase, false))
+	// A report's exit code is what a command that shows it exits with.
+	for _, code := range []int{ExitOK, ExitError, ExitGateFailed, ExitWaiting, ExitBlocked, ExitRollbackFailed} {
+		if got := exitCode(reportExit(&Report{Run: "r", ExitCode: code})); got != code {
+			t.Errorf("report exit %d: the command exits %d", code, got)
 		}
 	}
 }
@@ -93,39 +87,6 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
-func TestRollbackPlanNewestRingFirstAndSkips(t *testing.T) {
-	v1, v2 := rings.ReleaseRef{Name: "v1", Digest: "d"}, rings.ReleaseRef{Name: "v2", Digest: "d"}
-	plan := &rings.Plan{Kind: rings.KindRelease, Release: v2, Rings: []rings.RingPlan{
-		{Name: "a", MaxParallel: 1, Targets: []rings.TargetPlan{{Name: "a1", Release: v2, From: &v1}, {Name: "a2", Release: v2}}},
-		{Name: "b", MaxParallel: 2, Targets: []rings.TargetPlan{{Name: "b1", Release: v2, From: &v1}, {Name: "b2", Release: v2, From: &v1}}},
-	}}
-	s := &rings.State{}
-	rings.Decide(s, rings.Event{Type: rings.RunStarted, RunID: "r", Plan: plan})
-	for _, ev := range []rings.Event{{Type: rings.TargetApplied, Target: "a1"}, {Type: rings.TargetVerified, Target: "a1"},
-		{Type: rings.TargetApplied, Target: "a2"}, {Type: rings.TargetVerified, Target: "a2"},
-		{Type: rings.TargetApplied, Target: "b1"}, {Type: rings.TargetVerified, Target: "b1"}} {
-		rings.Decide(s, ev)
-	}
-	current := map[string]*rings.ReleaseRef{"a1": &v2, "a2": &v2, "b1": &v1}
-	p, skipped := rollbackPlan(s, current, &rollbackOptions{}, nil)
-	// b2's apply had started (outcome unknown): it counts as changed. Newest ring first.
-	if len(p.Rings) != 2 || p.Rings[0].Name != "b" || p.Rings[0].Targets[0].Name != "b2" || len(p.Rings[0].Targets) != 1 ||
-		p.Rings[1].Name != "a" || len(p.Rings[1].Targets) != 1 || p.Rings[1].Targets[0].Name != "a1" || p.Rings[1].Targets[0].Release != v1 {
-		t.Fatalf("plan = %+v", p.Rings)
-	}
-	want := []string{"b1: already at v1", "a2: no last known good"}
-	for _, w := range want {
-		if !strings.Contains(strings.Join(skipped, "\n"), w) {
-			t.Fatalf("skipped %v lacks %q", skipped, w)
-		}
-	}
-	// --to names the destination even for a target without a last known good.
-	p, _ = rollbackPlan(s, current, &rollbackOptions{Target: "a2"}, &v1)
-	if len(p.Rings) != 1 || p.Rings[0].Targets[0].Name != "a2" || p.Rings[0].Targets[0].Release != v1 {
-		t.Fatalf("--target a2 --to v1: %+v", p.Rings)
-	}
-}
-
 func TestProgressFooterAndPlainLines(t *testing.T) {
 	v2 := rings.ReleaseRef{Name: "v2", Digest: "d"}
 	plan := &rings.Plan{Kind: rings.KindRelease, Release: v2, Rings: []rings.RingPlan{
@@ -136,11 +97,11 @@ func TestProgressFooterAndPlainLines(t *testing.T) {
 	evs := []rings.Event{{Type: rings.RunStarted, RunID: "r", Plan: plan, At: t0},
 		{Type: rings.TargetApplied, Target: "c1", At: t0}, {Type: rings.TargetVerified, Target: "c1", At: t0}}
 	s := rings.Replay(evs)
-	if detail, counts := ringLine(s, s.Rings[0]); detail != "baking" || counts != "1 verified" || ringDone(s, s.Rings[0]) != 1 {
+	if detail, counts := runs.RingLine(s, s.Rings[0]); detail != "baking" || counts != "1 verified" || runs.RingDone(s, s.Rings[0]) != 1 {
 		t.Fatalf("canary: %q %q", detail, counts)
 	}
 	rings.Decide(s, rings.Event{Type: rings.RingBaked, Ring: "canary", At: t0.Add(5 * time.Minute)})
-	if detail, counts := ringLine(s, s.Rings[1]); detail != "awaiting approval (0 of 2)" || counts != "1 pending" {
+	if detail, counts := runs.RingLine(s, s.Rings[1]); detail != "awaiting approval (0 of 2)" || counts != "1 pending" {
 		t.Fatalf("gov: %q %q", detail, counts)
 	}
 
@@ -152,73 +113,6 @@ func TestProgressFooterAndPlainLines(t *testing.T) {
 	p.close()
 	if out := errb.String(); strings.Contains(out, "\x1b") || !strings.Contains(out, "c1: gates passed") || strings.Count(out, "\n") != 3 {
 		t.Fatalf("not a terminal: want 3 plain lines, got %q", out)
-	}
-}
-
-func TestResumeRefusesARunWhoseTargetWasRemoved(t *testing.T) {
-	f := &fleet{cfg: &config.Config{Root: "/fleet", Boundaries: map[string]*config.Boundary{"l": {Cloud: "local"}, "a": {Cloud: "aws"}},
-		Targets: []*config.Target{{Name: "here", Boundary: "l"}, {Name: "gov", Boundary: "a", File: "environments/gov.yaml"}}}}
-	if err := f.requireDeclared([]string{"here"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.requireDeclared([]string{"here", "gone"}); err == nil || !strings.Contains(err.Error(), "target gone of this run is no longer declared") {
-		t.Fatalf("removed target: %v", err)
-	}
-	if err := f.requireDeclared([]string{"gov"}); err != nil {
-		t.Fatalf("a cloud target is run with its boundary's own environment now: %v", err)
-	}
-}
-
-func TestFinishedRunReportIsKeptUntilTheJournalMoves(t *testing.T) {
-	store, err := journal.OpenSQLite(t.TempDir() + "/state.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	ctx := context.Background()
-	f := &fleet{store: store}
-	v1 := rings.ReleaseRef{Name: "v1", Digest: "d"}
-	plan := &rings.Plan{Kind: rings.KindRelease, Release: v1, Rings: []rings.RingPlan{{Name: "a", MaxParallel: 1, Rollback: "ring", Gates: []string{"g"}, Targets: []rings.TargetPlan{{Name: "t1", Release: v1}}}}}
-	_ = store.CreateRun(ctx, journal.Run{ID: "r", Kind: rings.KindRelease, Release: v1, Created: time.Now()})
-	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	passed := true
-	if err := store.Append(ctx, rings.Event{RunID: "r", Type: rings.RunStarted, Plan: plan, At: at},
-		rings.Event{RunID: "r", Type: rings.TargetApplied, Target: "t1", At: at},
-		rings.Event{RunID: "r", Type: rings.GateMeasured, Target: "t1", Gate: "g", Passed: &passed, At: at},
-		rings.Event{RunID: "r", Type: rings.TargetVerified, Target: "t1", At: at}); err != nil {
-		t.Fatal(err)
-	}
-	fresh, raw, err := f.runReport(ctx, "r", needAll)
-	if err != nil || raw != nil || fresh.Phase != rings.PhaseSucceeded || len(fresh.Rings[0].Targets[0].Gates) != 1 {
-		t.Fatalf("first report: %+v, kept %v, %v", fresh, raw != nil, err)
-	}
-	kept, raw, err := f.runReport(ctx, "r", needAll)
-	if err != nil || raw == nil {
-		t.Fatalf("second report was not taken from the journal: %v", err)
-	}
-	// Printing the kept JSON needs only the run's own fields (the exit code): no rings decoded;
-	// history needs no JSON at all.
-	head, headRaw, err := f.runReport(ctx, "r", needJSON)
-	if err != nil || string(headRaw) != string(raw) || head.Phase != fresh.Phase || head.ExitCode != fresh.ExitCode || head.Run != "r" || head.Rings != nil ||
-		!head.Updated.Equal(fresh.Updated) || head.Release != fresh.Release {
-		t.Fatalf("head of the kept report: %+v, %v", head, err)
-	}
-	if head, _, err := f.runReport(ctx, "r", needHead); err != nil || head.Phase != fresh.Phase || head.Rings != nil || head.Run != "r" {
-		t.Fatalf("head alone: %+v, %v", head, err)
-	}
-	// It is kept compressed: a large run's report is mostly the same keys over and over.
-	if _, version, data, _ := store.LoadReport(ctx, "r"); version != keptFormat || len(data) >= len(raw) || bytes.Contains(data, []byte("t1")) {
-		t.Fatalf("kept as version %d, %d bytes for %d of JSON", version, len(data), len(raw))
-	}
-	a, _ := json.Marshal(fresh)
-	b, _ := json.Marshal(kept)
-	if string(a) != string(b) || string(raw) != string(a) {
-		t.Fatalf("kept report differs from the fresh one:\n%s\n%s", a, b)
-	}
-	// A later event (an approval appended to the finished run, say) makes the kept report stale.
-	_ = store.Append(ctx, rings.Event{RunID: "r", Type: rings.RingApproved, Ring: "a", Actor: "x", At: at})
-	if _, raw, _ := f.runReport(ctx, "r", needJSON); raw != nil {
-		t.Fatal("a stale kept report was used")
 	}
 }
 
@@ -385,27 +279,4 @@ func TestEveryCommandHasExamples(t *testing.T) {
 		}
 	}
 	walk(NewRoot(IO{}))
-}
-
-func TestCompareTruth(t *testing.T) {
-	v1 := rings.ReleaseRef{Name: "v1"}
-	applied := &rings.Event{Type: rings.TargetApplied, Release: &v1, Outputs: map[string]any{"version": "v1", "token": "(sensitive)"}}
-	for name, tc := range map[string]struct {
-		last    *rings.Event
-		state   map[string]any
-		here    bool
-		verdict string
-	}{
-		"same outputs":           {applied, map[string]any{"version": "v1", "token": "(sensitive)"}, true, "agrees"},
-		"other outputs":          {applied, map[string]any{"version": "v2", "token": "(sensitive)"}, true, "differs"},
-		"never deployed":         {nil, map[string]any{}, true, "agrees"},
-		"state without journal":  {nil, map[string]any{"version": "v9"}, true, "differs"},
-		"not set up here":        {applied, nil, false, "unknown"},
-		"no outputs journaled":   {&rings.Event{Type: rings.TargetRolledBack, Release: &v1}, map[string]any{"version": "v1"}, true, "unknown"},
-		"never deployed nowhere": {nil, nil, false, "agrees"},
-	} {
-		if got, detail := compareTruth(tc.last, tc.state, tc.here, nil); got != tc.verdict {
-			t.Errorf("%s: %s (%s), want %s", name, got, detail, tc.verdict)
-		}
-	}
 }

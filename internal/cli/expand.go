@@ -2,13 +2,8 @@ package cli
 
 import (
 	"context"
-	"fmt"
-	"slices"
 
 	"github.com/spf13/cobra"
-
-	"github.com/rollout-dev/rollout/internal/journal"
-	"github.com/rollout-dev/rollout/internal/rings"
 )
 
 func newExpandCmd(io IO, g globals) *cobra.Command {
@@ -32,83 +27,14 @@ Exit codes as for start.`,
 }
 
 func expandRun(ctx context.Context, io IO, g globals, only []string) error {
-	f, err := openFleet(ctx, g, true)
+	f, done, err := open(ctx, io, g)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	var s *rings.State
-	err = f.withLease(ctx, "expand", func(ctx context.Context) error {
-		if other, err := f.unfinishedRun(ctx); err != nil {
-			return err
-		} else if other != nil {
-			return &ExitErr{Code: ExitError, Err: fmt.Errorf("run %s of release %s is not finished (%s): finish it first, then expand", other.RunID, other.Plan.Release.Name, other.Phase)}
-		}
-		for _, name := range only {
-			if f.cfg.Target(name) == nil {
-				return &ExitErr{Code: ExitError, Err: fmt.Errorf("--target %s: no such target", name)}
-			}
-		}
-		plan := &rings.Plan{Kind: rings.KindExpand}
-		for _, r := range f.cfg.Rings {
-			release, counts := (*rings.ReleaseRef)(nil), map[rings.ReleaseRef]int{}
-			var fresh []string
-			for _, name := range r.Targets {
-				cur, err := journal.Current(ctx, f.store, name)
-				if err != nil {
-					return err
-				}
-				if cur == nil {
-					if len(only) == 0 || slices.Contains(only, name) {
-						fresh = append(fresh, name)
-					}
-					continue
-				}
-				lkg, err := journal.LastKnownGood(ctx, f.store, name, "")
-				if err != nil {
-					return err
-				}
-				if lkg != nil {
-					counts[*lkg]++
-					if release == nil || counts[*lkg] > counts[*release] {
-						l := *lkg
-						release = &l
-					}
-				}
-			}
-			if len(fresh) == 0 {
-				continue
-			}
-			if release == nil {
-				fmt.Fprintf(io.Err, "ring %s runs no release yet: %v wait for its first release\n", r.Name, fresh)
-				continue
-			}
-			rp := rings.RingPlan{Name: r.Name, MaxParallel: r.MaxParallel, MaxFailures: r.MaxFailures, Gates: r.Gates, Rollback: rings.RollbackNone, Freeze: f.cfg.RingFreeze(r)}
-			for _, name := range fresh {
-				rp.Targets = append(rp.Targets, rings.TargetPlan{Name: name, Boundary: f.cfg.Target(name).Boundary, Release: *release})
-			}
-			if plan.Release.Name == "" {
-				plan.Release = *release
-			}
-			plan.Rings = append(plan.Rings, rp)
-		}
-		if len(plan.Rings) == 0 {
-			fmt.Fprintln(io.Err, "nothing to expand: every target has been deployed")
-			return nil
-		}
-		if err := f.requireDeclared(planTargets(*plan)); err != nil {
-			return err
-		}
-		id := newID("expand")
-		if err := f.store.CreateRun(ctx, journal.Run{ID: id, Kind: rings.KindExpand, Release: plan.Release, Created: timeNow()}); err != nil {
-			return err
-		}
-		s = &rings.State{RunID: id}
-		fmt.Fprintf(io.Err, "run %s: expanding %d target(s)\n", id, len(planTargets(*plan)))
-		return f.execute(ctx, io, g, s, rings.Event{Type: rings.RunStarted, Plan: plan, Actor: holder(id).Name})
-	})
-	if err != nil || s == nil {
+	defer done()
+	id, err := f.Expand(ctx, only)
+	if err != nil {
 		return err
 	}
-	return finishReport(ctx, io, g, f, s)
+	return showReport(ctx, io, g, f, id, io.Err)
 }

@@ -2,14 +2,16 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
-	"github.com/rollout-dev/rollout/internal/journal"
-	"github.com/rollout-dev/rollout/internal/rings"
+	"github.com/rollout-dev/rollout/internal/runs"
 )
+
+// The operators' acts: journaled for whoever drives the run (approve, pause, drift ack, freeze),
+// or carried out here (resume, gate override, an abort nobody else drives), as the run service
+// decides.
 
 type operatorOptions struct {
 	As, Reason string
@@ -22,41 +24,89 @@ func operatorFlags(cmd *cobra.Command, o *operatorOptions, what string) {
 	cmd.Flags().StringVar(&o.Reason, "reason", "", "why, for the journal and the report")
 }
 
-// openRun replays a named run for an operator command.
-func openRun(ctx context.Context, f *fleet, id string) (journal.Run, *rings.State, error) {
-	run, err := f.store.Run(ctx, id)
+// act opens the fleet's journal alone and journals an act.
+func act(ctx context.Context, io IO, g globals, do func(ctx context.Context, f *runs.Fleet) error) error {
+	f, done, err := openJournal(ctx, io, g)
 	if err != nil {
-		return run, nil, &ExitErr{Code: ExitError, Err: err}
+		return err
 	}
-	s, _, err := f.replay(ctx, run.ID)
-	return run, s, err
+	defer done()
+	return do(ctx, f)
 }
 
-// journalAct records an operator's act on a run without taking the fleet's lease (the process
-// driving the run, if any, reads it from the journal): act checks the replayed run and returns
-// the event (nil: nothing to record) and what to tell the operator.
-func journalAct(ctx context.Context, io IO, g globals, id string, act func(run journal.Run, s *rings.State) (*rings.Event, string, error)) error {
-	f, err := openJournal(ctx, g) // approvers and everything else checked are in the run's plan
+// drive opens the fleet to drive a run here, and shows the run's report when it is done.
+func drive(ctx context.Context, io IO, g globals, do func(ctx context.Context, f *runs.Fleet) (string, error)) error {
+	f, done, err := open(ctx, io, g)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	run, s, err := openRun(ctx, f, id)
+	defer done()
+	id, err := do(ctx, f)
 	if err != nil {
 		return err
 	}
-	ev, msg, err := act(run, s)
+	return showReport(ctx, io, g, f, id, io.Err)
+}
+
+func freezeStatus(ctx context.Context, io IO, g globals, f *runs.Fleet) error {
+	sw, err := f.Switch(ctx)
 	if err != nil {
-		return &ExitErr{Code: ExitError, Err: err}
+		return err
 	}
-	if ev != nil {
-		ev.V, ev.RunID, ev.At = rings.EventVersion, run.ID, timeNow()
-		if err := f.store.Append(ctx, *ev); err != nil {
+	if g.json() {
+		if err := writeJSON(io.Out, map[string]any{"on": sw != nil, "switch": sw}); err != nil {
 			return err
 		}
+	} else if sw == nil {
+		fmt.Fprintln(io.Out, "stop-the-line switch: off")
+	} else {
+		fmt.Fprintf(io.Out, "stop-the-line switch: ON since %s by %s: %s\n", sw.At.Format("2006-01-02 15:04:05Z07:00"), clean(sw.Actor), clean(sw.Reason))
 	}
-	fmt.Fprintln(io.Err, msg)
+	if sw != nil {
+		return &ExitErr{Code: ExitBlocked}
+	}
 	return nil
+}
+
+type approveOptions struct {
+	Ring, As, Reason string
+}
+
+type overrideOptions struct {
+	Target, Ring, Gate, Verdict, Reason, As string
+}
+
+// breakGlass is --break-glass --reason: freeze windows and the stop-the-line switch do not hold
+// the run any more, and the journal says who decided so and why.
+type breakGlass struct {
+	on     bool
+	reason string
+}
+
+func (b *breakGlass) flags(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&b.on, "break-glass", false, "start rings despite freeze windows and the stop-the-line switch (needs --reason; journaled)")
+	cmd.Flags().StringVar(&b.reason, "reason", "", "why (with --break-glass or --allow-destroy)")
+}
+
+func newApproveCmd(io IO, g globals) *cobra.Command {
+	o := &approveOptions{}
+	cmd := &cobra.Command{
+		Use: "approve RUN --ring R [--as NAME] [--reason TEXT]",
+		Example: `  rollout approve v42-1a2b3c --ring sovereign --reason "CAB 1234" --as ops-lead
+  rollout resume v42-1a2b3c`,
+		Short: "Approve a ring that waits for approval; then continue with rollout resume RUN (or rollout start --release)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return act(cmd.Context(), io, g, func(ctx context.Context, f *runs.Fleet) error {
+				return f.Approve(ctx, args[0], o.Ring, runs.Act{As: o.As, Reason: o.Reason})
+			})
+		},
+	}
+	cmd.Flags().StringVar(&o.Ring, "ring", "", "the ring to approve (required)")
+	cmd.Flags().StringVar(&o.As, "as", "", "who approves (default: the CI actor, else the OS user)")
+	cmd.Flags().StringVar(&o.Reason, "reason", "", "why, for the journal")
+	_ = cmd.MarkFlagRequired("ring")
+	return cmd
 }
 
 func newPauseCmd(io IO, g globals) *cobra.Command {
@@ -73,18 +123,8 @@ A failure meanwhile still halts the ring and rolls back as configured. A rollbac
 cannot be paused (abort stops a run). Continue with rollout resume RUN.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return journalAct(cmd.Context(), io, g, args[0], func(run journal.Run, s *rings.State) (*rings.Event, string, error) {
-				switch {
-				case rings.Terminal(s.Phase):
-					return nil, "", fmt.Errorf("run %s is already over (%s)", run.ID, s.Phase)
-				case s.Phase == rings.PhaseRollingBack || s.Phase == rings.PhaseAborting:
-					return nil, "", fmt.Errorf("run %s is %s: that goes on to its end (it cannot be paused)", run.ID, s.Phase)
-				case s.Paused != nil:
-					return nil, fmt.Sprintf("run %s is already paused (by %s at %s)", run.ID, s.Paused.Actor, s.Paused.At.Format("2006-01-02 15:04:05Z07:00")), nil
-				}
-				who := actor(o.As)
-				return &rings.Event{Type: rings.RunPaused, Actor: who, Message: o.Reason},
-					fmt.Sprintf("run %s paused by %s: nothing new starts; work under way finishes. Continue with: rollout resume %s", run.ID, who, run.ID), nil
+			return act(cmd.Context(), io, g, func(ctx context.Context, f *runs.Fleet) error {
+				return f.Pause(ctx, args[0], runs.Act{As: o.As, Reason: o.Reason})
 			})
 		},
 	}
@@ -111,34 +151,8 @@ otherwise this command takes the fleet's lease and does it here. A rollback alre
 goes on to its end.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			if o.Reason == "" {
-				return &ExitErr{Code: ExitError, Err: errors.New("--reason is required: say why, for the journal and the report")}
-			}
-			ev := rings.Event{Type: rings.RunAbortRequested, Actor: actor(o.As), Message: o.Reason}
-			if o.Rollback {
-				ev.Outcome = "rollback"
-			}
-			err := continueRun(ctx, io, g, args[0], "abort", func(s *rings.State) (rings.Event, []rings.Event, error) {
-				if s.Aborted != nil {
-					return rings.Event{}, nil, fmt.Errorf("run %s was already aborted by %s", s.RunID, s.Aborted.Actor)
-				}
-				// Replayed from the journal, so no process runs it: the abort is folded first (it must
-				// not start what a resume would, such as a ring a freeze held), then what the journal
-				// says was under way is driven to an end here.
-				return ev, nil, nil
-			})
-			var held *journal.LeaseHeldError
-			if !errors.As(err, &held) {
-				return err
-			}
-			// Another process holds the fleet: if it drives this run, it reads the abort from the journal.
-			return journalAct(ctx, io, g, args[0], func(run journal.Run, s *rings.State) (*rings.Event, string, error) {
-				if rings.Terminal(s.Phase) {
-					return nil, "", fmt.Errorf("run %s is already over (%s)", run.ID, s.Phase)
-				}
-				return &ev, fmt.Sprintf("run %s: abort journaled; %s (pid %d, %s) holds the fleet and carries it out if it drives this run, else the next resume of the run does. Follow with: rollout status %s --wait",
-					run.ID, held.Holder.Name, held.Holder.PID, held.Holder.Doing, run.ID), nil
+			return drive(cmd.Context(), io, g, func(ctx context.Context, f *runs.Fleet) (string, error) {
+				return f.Abort(ctx, args[0], o.Rollback, runs.Act{As: o.As, Reason: o.Reason})
 			})
 		},
 	}
@@ -162,48 +176,101 @@ run, and the journal keeps who did so and why.`,
 		Args:      cobra.ExactArgs(1),
 		ValidArgs: []string{"on", "off", "status"},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o := cmd.Flags()
-			as, _ := o.GetString("as")
-			reason, _ := o.GetString("reason")
-			ctx := cmd.Context()
-			f, err := openJournal(ctx, g)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			sw, err := f.store.Switch(ctx)
-			if err != nil {
-				return err
-			}
-			switch args[0] {
-			case "status":
-				if g.json() {
-					return writeJSON(io.Out, map[string]any{"on": sw != nil, "switch": sw})
+			as, _ := cmd.Flags().GetString("as")
+			reason, _ := cmd.Flags().GetString("reason")
+			return act(cmd.Context(), io, g, func(ctx context.Context, f *runs.Fleet) error {
+				if args[0] == "status" {
+					return freezeStatus(ctx, io, g, f)
 				}
-				if sw == nil {
-					fmt.Fprintln(io.Out, "stop-the-line switch: off")
-				} else {
-					fmt.Fprintf(io.Out, "stop-the-line switch: ON since %s by %s: %s\n", sw.At.Format("2006-01-02 15:04:05Z07:00"), sw.Actor, sw.Reason)
+				if args[0] != "on" && args[0] != "off" {
+					return fail("want on, off or status, got %q", args[0])
 				}
-				if sw != nil {
-					return &ExitErr{Code: ExitBlocked}
-				}
-				return nil
-			case "on", "off":
-				if args[0] == "on" && reason == "" {
-					return &ExitErr{Code: ExitError, Err: errors.New("--reason is required to stop the line")}
-				}
-				who := actor(as)
-				if err := f.store.SetSwitch(ctx, args[0] == "on", rings.Switch{Actor: who, Reason: reason, At: timeNow()}); err != nil {
-					return err
-				}
-				fmt.Fprintf(io.Err, "stop-the-line switch %s (by %s)\n", args[0], who)
-				return nil
-			}
-			return &ExitErr{Code: ExitError, Err: fmt.Errorf("want on, off or status, got %q", args[0])}
+				return f.SetSwitch(ctx, args[0] == "on", runs.Act{As: as, Reason: reason})
+			})
 		},
 	}
 	cmd.Flags().String("as", "", "who (default: the CI actor, else the OS user)")
 	cmd.Flags().String("reason", "", "why (required for on)")
+	return cmd
+}
+
+func newResumeCmd(io IO, g globals) *cobra.Command {
+	var as string
+	var glass breakGlass
+	cmd := &cobra.Command{
+		Use: "resume RUN [--as NAME] [--break-glass --reason TEXT]",
+		Example: `  rollout resume v42-1a2b3c
+  rollout resume v42-1a2b3c --break-glass --reason "sev1 fix, approved by VP"`,
+		Short: "Continue a run: paused, waiting, blocked by a freeze, or interrupted; inconclusive gates are measured again",
+		Long: `Continue a run in this process: a paused run is unpaused; a run waiting on inconclusive gates
+measures them again; a run blocked by a freeze window or the stop-the-line switch starts its ring
+if the freeze is over (or with --break-glass, recorded with who and why), else stops again with
+exit 4; an interrupted run re-drives what was under way.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return drive(cmd.Context(), io, g, func(ctx context.Context, f *runs.Fleet) (string, error) {
+				return f.Resume(ctx, args[0], glass.on, runs.Act{As: as, Reason: glass.reason})
+			})
+		},
+	}
+	cmd.Flags().StringVar(&as, "as", "", "who resumes (default: the CI actor, else the OS user)")
+	glass.flags(cmd)
+	return cmd
+}
+
+func newGateCmd(io IO, g globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "gate", Short: "Decide gates that were inconclusive", Example: `  rollout gate override v42-1a2b3c --target eu-1 --gate latency --verdict pass --reason "dashboard lag"`}
+	cmd.AddCommand(newGateOverrideCmd(io, g))
+	return cmd
+}
+
+func newGateOverrideCmd(io IO, g globals) *cobra.Command {
+	o := &overrideOptions{}
+	cmd := &cobra.Command{
+		Use: "override RUN (--target T | --ring R) --gate G --verdict pass|fail --reason TEXT [--as NAME]",
+		Example: `  rollout gate override v42-1a2b3c --target eu-1 --gate latency --verdict pass --reason "dashboard lag"
+  rollout gate override v42-1a2b3c --ring canary --gate error-rate --verdict fail --reason "errors are real"`,
+		Short: "Give the verdict of a gate that was inconclusive; recorded with who and why",
+		Long: `An inconclusive gate (no data where noData: inconclusive, or neither its success nor its
+failure condition held) pauses its ring: the run waits (exit 3). A human then decides: pass
+continues the ring as if the gate had passed; fail counts as a failed gate (the ring's failure
+budget, then its rollback). The verdict, who gave it and why are journaled and shown in the report,
+and the run continues in this process (it takes the fleet's lease, as start does); exit codes as
+for start.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return drive(cmd.Context(), io, g, func(ctx context.Context, f *runs.Fleet) (string, error) {
+				return f.Override(ctx, args[0], o.Target, o.Ring, o.Gate, o.Verdict, runs.Act{As: o.As, Reason: o.Reason})
+			})
+		},
+	}
+	cmd.Flags().StringVar(&o.Target, "target", "", "the target whose gate was inconclusive")
+	cmd.Flags().StringVar(&o.Ring, "ring", "", "the ring whose ring gate was inconclusive")
+	cmd.Flags().StringVar(&o.Gate, "gate", "", "the gate (required)")
+	cmd.Flags().StringVar(&o.Verdict, "verdict", "", "pass or fail (required)")
+	cmd.Flags().StringVar(&o.Reason, "reason", "", "why (required; journaled)")
+	cmd.Flags().StringVar(&o.As, "as", "", "who decides (default: the CI actor, else the OS user)")
+	_ = cmd.MarkFlagRequired("gate")
+	_ = cmd.MarkFlagRequired("verdict")
+	return cmd
+}
+
+func newDriftAckCmd(io IO, g globals) *cobra.Command {
+	o := &operatorOptions{}
+	var ring string
+	cmd := &cobra.Command{
+		Use:     "ack RUN --ring R --reason TEXT [--as NAME]",
+		Example: `  rollout drift ack v42-1a2b3c --ring commercial --reason "hotfix 77 was applied by hand, known"`,
+		Short:   "Acknowledge the drift that stopped a ring (driftCheck: block); then rollout resume RUN",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return act(cmd.Context(), io, g, func(ctx context.Context, f *runs.Fleet) error {
+				return f.AckDrift(ctx, args[0], ring, runs.Act{As: o.As, Reason: o.Reason})
+			})
+		},
+	}
+	operatorFlags(cmd, o, "acknowledges")
+	cmd.Flags().StringVar(&ring, "ring", "", "the ring stopped on drift (required)")
+	_ = cmd.MarkFlagRequired("ring")
 	return cmd
 }

@@ -1,15 +1,12 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
-	"sort"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
-	"github.com/rollout-dev/rollout/internal/clouds"
-	"github.com/rollout-dev/rollout/internal/rings"
+	"github.com/rollout-dev/rollout/internal/runs"
 )
 
 func newPreflightCmd(io IO, g globals) *cobra.Command {
@@ -28,60 +25,32 @@ partition or universe), never a secret. start runs the same check when a ring fi
 boundary, and journals it. Exit 0 when every boundary checked passes, 1 otherwise.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := loadConfig(g)
+			cfg, err := runs.LoadConfig(g.configPath())
 			if err != nil {
 				return err
 			}
-			names := only
-			if len(names) == 0 {
-				for n := range cfg.Boundaries {
-					names = append(names, n)
-				}
-				sort.Strings(names)
-			}
-			m := &clouds.Manager{Config: cfg}
-			type result struct {
-				Boundary string          `json:"boundary"`
-				Verified bool            `json:"verified"`
-				Identity *rings.Identity `json:"identity,omitempty"`
-				Error    string          `json:"error,omitempty"`
-			}
-			var out []result
-			failed := 0
-			for _, n := range names {
-				if cfg.Boundaries[n] == nil {
-					return &ExitErr{Code: ExitError, Err: fmt.Errorf("--boundary %s: no such boundary in %s", n, cfg.File)}
-				}
-				id, err := m.Preflight(cmd.Context(), n, "")
-				r := result{Boundary: n, Verified: err == nil}
-				if err != nil {
-					r.Error, failed = err.Error(), failed+1
-				} else {
-					r.Identity = &id
-				}
-				out = append(out, r)
+			out, err := runs.Preflight(cmd.Context(), cfg, only)
+			if out == nil {
+				return err
 			}
 			if g.json() {
-				if err := writeJSON(io.Out, out); err != nil {
-					return err
+				if werr := writeJSON(io.Out, out); werr != nil {
+					return werr
 				}
-			} else {
-				tw := tabwriter.NewWriter(io.Out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "BOUNDARY\tCLOUD\tSCOPE\tPRINCIPAL\tACCOUNT\tRESULT")
-				for _, r := range out {
-					if r.Identity == nil {
-						fmt.Fprintf(tw, "%s\t%s\t\t\t\tFAILED: %s\n", r.Boundary, cfg.Boundaries[r.Boundary].Cloud, r.Error)
-						continue
-					}
-					id := r.Identity
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\tok\n", r.Boundary, id.Cloud, id.Scope, id.Principal, id.Account)
+				return err
+			}
+			tw := tabwriter.NewWriter(io.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "BOUNDARY\tCLOUD\tSCOPE\tPRINCIPAL\tACCOUNT\tRESULT")
+			for _, r := range out {
+				if r.Identity == nil {
+					fmt.Fprintf(tw, "%s\t%s\t\t\t\tFAILED: %s\n", r.Boundary, cfg.Boundaries[r.Boundary].Cloud, clean(r.Error))
+					continue
 				}
-				_ = tw.Flush()
+				id := r.Identity
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\tok\n", r.Boundary, id.Cloud, id.Scope, id.Principal, id.Account)
 			}
-			if failed > 0 {
-				return &ExitErr{Code: ExitError, Err: errors.New(fmt.Sprint(failed, " boundary preflight(s) failed"))}
-			}
-			return nil
+			_ = tw.Flush()
+			return err
 		},
 	}
 	cmd.Flags().StringArrayVar(&only, "boundary", nil, "check only this boundary (repeatable)")

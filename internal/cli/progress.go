@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/vbauerster/mpb/v8/decor"
 
 	"github.com/rollout-dev/rollout/internal/rings"
+	"github.com/rollout-dev/rollout/internal/runs"
 )
 
 // style colours words on a terminal, and leaves them plain otherwise.
@@ -26,17 +26,21 @@ func (s style) paint(code, text string) string {
 	return "\x1b[" + code + "m" + text + "\x1b[0m"
 }
 
-func (s style) phase(p string) string {
-	word := strings.Fields(p + " ")[0]
-	switch word {
-	case rings.PhaseSucceeded, rings.TVerified, rings.RPassed:
-		return s.paint("32", p)
-	case rings.TFailed, rings.RHalted, rings.PhaseRollbackFailed:
-		return s.paint("31", p)
-	case rings.PhaseWaiting, rings.PhasePaused, rings.PhaseBlocked, rings.PhaseAborted, rings.RFrozen, rings.RDrifted, rings.RApproval, rings.PhaseRolledBack, rings.PhaseRollingBack, rings.TUnverified, rings.TRollbackSkipped, rings.TInconclusive:
-		return s.paint("33", p)
+func (s style) phase(p string) string { return s.tone(p, runs.ToneOf(p)) }
+
+// tone paints text as the run service says it feels.
+func (s style) tone(text string, t runs.Tone) string {
+	switch t {
+	case runs.Bold:
+		return s.paint("1", text)
+	case runs.Good:
+		return s.paint("32", text)
+	case runs.Warn:
+		return s.paint("33", text)
+	case runs.Bad:
+		return s.paint("31", text)
 	}
-	return p
+	return text
 }
 
 // progress prints one line per event that matters to a person watching the run, on stderr. Not
@@ -108,7 +112,8 @@ func (p *progress) close() {
 }
 
 func (p *progress) event(ev rings.Event) {
-	line := p.describe(ev)
+	text, tone := runs.Describe(ev)
+	line := p.st.tone(clean(text), tone)
 	p.mu.Lock()
 	rings.Decide(p.state, ev)
 	if p.live {
@@ -135,7 +140,7 @@ func (p *progress) refresh() {
 	v := &runView{title: fmt.Sprintf("%s %s", s.Plan.Kind, s.Plan.Release.Name), phase: s.Phase, since: s.Started}
 	for i, r := range s.Rings {
 		rv := ringView{name: r.Plan.Name, current: i == s.Ring && !rings.Terminal(s.Phase)}
-		rv.detail, rv.counts = ringLine(s, r)
+		rv.detail, rv.counts = runs.RingLine(s, r)
 		if r.Phase == rings.RBaking {
 			rv.bakeUntil = r.BakeUntil
 		}
@@ -169,155 +174,7 @@ func (p *progress) refresh() {
 	}
 	for i, r := range s.Rings {
 		if i < len(p.rings) {
-			p.rings[i].SetCurrent(int64(ringDone(s, r)))
+			p.rings[i].SetCurrent(int64(runs.RingDone(s, r)))
 		}
 	}
-}
-
-// ringDone counts a ring's targets that are done (verified, failed, rolled back, ...).
-func ringDone(s *rings.State, r *rings.RingState) int {
-	n := 0
-	for _, tp := range r.Plan.Targets {
-		switch s.Targets[tp.Name].Phase {
-		case rings.TPending, rings.TApplying, rings.TGating, rings.TRollbackPending, rings.TRollingBack:
-		default:
-			n++
-		}
-	}
-	return n
-}
-
-// ringLine is what a ring is doing, and its targets by phase.
-func ringLine(s *rings.State, r *rings.RingState) (string, string) {
-	counts := map[string]int{}
-	for _, tp := range r.Plan.Targets {
-		counts[s.Targets[tp.Name].Phase]++
-	}
-	var parts []string
-	for _, ph := range []string{rings.TVerified, rings.TApplying, rings.TGating, rings.TFailed, rings.TUnverified,
-		rings.TRollbackPending, rings.TRollingBack, rings.TRolledBack, rings.TRollbackFailed, rings.TRollbackSkipped, rings.TInconclusive, rings.TPending} {
-		if counts[ph] > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", counts[ph], ph))
-		}
-	}
-	detail := r.Phase
-	switch r.Phase {
-	case rings.RApproval:
-		detail = fmt.Sprintf("awaiting approval (%d of %d)", len(r.Approvals), max(r.Plan.Quorum, 1))
-	case rings.RFrozen:
-		detail = "frozen"
-	}
-	return detail, strings.Join(parts, " · ")
-}
-
-func (p *progress) describe(ev rings.Event) string {
-	who := ev.Target
-	if who == "" {
-		who = "ring " + ev.Ring
-	}
-	st := p.st
-	switch ev.Type {
-	case rings.RunStarted:
-		return fmt.Sprintf("run %s started: %s %s over %d ring(s)", ev.RunID, ev.Plan.Kind, ev.Plan.Release.Name, len(ev.Plan.Rings))
-	case rings.RunResumed:
-		return fmt.Sprintf("run %s resumed by %s", ev.RunID, ev.Actor)
-	case rings.RingStarted:
-		return st.paint("1", "ring "+ev.Ring) + " started " + ev.Message
-	case rings.RingApprovalNeeded:
-		return st.paint("33", "ring "+ev.Ring+" needs approval: ") + ev.Message
-	case rings.RingBakeStarted:
-		return fmt.Sprintf("ring %s baking %s", ev.Ring, ev.Message)
-	case rings.RingBaked, rings.RingPassed:
-		if ev.Type == rings.RingBaked {
-			return ""
-		}
-		return st.paint("32", "ring "+ev.Ring+" passed")
-	case rings.RingGateFailed:
-		return st.paint("31", fmt.Sprintf("ring %s gate %s failed: %s", ev.Ring, ev.Gate, ev.Message))
-	case rings.RingHalted:
-		return st.paint("31", fmt.Sprintf("ring %s halted: %s", ev.Ring, ev.Message))
-	case rings.RollbackPlanned:
-		return st.paint("33", fmt.Sprintf("rolling back (%s): %s", ev.Message, strings.Join(ev.Targets, ", ")))
-	case rings.TargetApplying:
-		return fmt.Sprintf("  %s: applying %s", who, relName(ev.Release))
-	case rings.TargetPlanned:
-		return fmt.Sprintf("  %s: plan %s", who, planText(ev.Summary))
-	case rings.TargetApplied:
-		return fmt.Sprintf("  %s: applied %s", who, relName(ev.Release))
-	case rings.TargetApplyFailed:
-		return st.paint("31", fmt.Sprintf("  %s: apply failed: %s", who, ev.Message))
-	case rings.GateMeasured:
-		if ev.Passed != nil && !*ev.Passed {
-			return st.paint("33", fmt.Sprintf("  %s: gate %s: %s", who, ev.Gate, truncate(ev.Message, 160)))
-		}
-	case rings.TargetVerified:
-		return st.paint("32", fmt.Sprintf("  %s: gates passed", who))
-	case rings.TargetGateFailed:
-		return st.paint("31", fmt.Sprintf("  %s: gate %s failed: %s", who, ev.Gate, ev.Message))
-	case rings.TargetGateCancelled:
-		return fmt.Sprintf("  %s: gates stopped (%s)", who, ev.Message)
-	case rings.TargetRollingBack:
-		return st.paint("33", fmt.Sprintf("  %s: rolling back to %s", who, relName(ev.Release)))
-	case rings.TargetRolledBack:
-		return st.paint("32", fmt.Sprintf("  %s: rolled back to %s, gates passed", who, relName(ev.Release)))
-	case rings.TargetRollbackFailed:
-		return st.paint("31", fmt.Sprintf("  %s: ROLLBACK FAILED: %s", who, ev.Message))
-	case rings.TargetRollbackSkip:
-		return st.paint("33", fmt.Sprintf("  %s: not rolled back: %s", who, ev.Message))
-	case rings.TargetGateInconclusive:
-		return st.paint("33", fmt.Sprintf("  %s: gate %s inconclusive: %s", who, ev.Gate, ev.Message))
-	case rings.RingGateInconclusive:
-		return st.paint("33", fmt.Sprintf("ring %s gate %s inconclusive: %s", ev.Ring, ev.Gate, ev.Message))
-	case rings.RingPaused:
-		return st.paint("33", fmt.Sprintf("ring %s paused: %s", ev.Ring, ev.Message))
-	case rings.GateOverridden:
-		what := ev.Target
-		if what == "" {
-			what = "ring " + ev.Ring
-		}
-		return fmt.Sprintf("  %s: gate %s overridden to %s by %s: %s", what, ev.Gate, ev.Outcome, ev.Actor, ev.Message)
-	case rings.GatesRemeasure:
-		return fmt.Sprintf("inconclusive gates measured again (asked by %s)", ev.Actor)
-	case rings.TargetOrphansKilled:
-		return st.paint("33", fmt.Sprintf("  %s: %s", who, ev.Message))
-	case rings.TargetRetrying:
-		return st.paint("33", fmt.Sprintf("  %s: %s", who, ev.Message))
-	case rings.BoundaryHalted:
-		return st.paint("31", fmt.Sprintf("ring %s: boundary %s halted (circuit open): %s", ev.Ring, ev.Boundary, ev.Message))
-	case rings.BoundaryResumed:
-		return st.paint("32", fmt.Sprintf("ring %s: boundary %s resumed: %s", ev.Ring, ev.Boundary, ev.Message))
-	case rings.BoundaryVerified:
-		return fmt.Sprintf("ring %s entered boundary %s", ev.Ring, ev.Message)
-	case rings.BoundaryRefused:
-		return st.paint("31", fmt.Sprintf("ring %s: boundary %s refused: %s", ev.Ring, ev.Boundary, ev.Message))
-	case rings.RunPaused:
-		return st.paint("33", fmt.Sprintf("run paused by %s: %s (nothing new starts; work under way finishes)", ev.Actor, ev.Message))
-	case rings.RunUnpaused:
-		return fmt.Sprintf("run unpaused by %s", ev.Actor)
-	case rings.RunAbortRequested:
-		what := "stop"
-		if ev.Outcome == "rollback" {
-			what = "roll back everything this run changed"
-		}
-		return st.paint("31", fmt.Sprintf("run aborted by %s (%s): %s", ev.Actor, what, ev.Message))
-	case rings.FreezeChanged:
-		if ev.Switch != nil {
-			return st.paint("33", fmt.Sprintf("stop-the-line switch turned on by %s: %s", ev.Switch.Actor, ev.Switch.Reason))
-		}
-		return "stop-the-line switch turned off"
-	case rings.FreezeBroken:
-		return st.paint("33", fmt.Sprintf("BREAK GLASS by %s: freeze windows and the switch no longer hold this run: %s", ev.Actor, ev.Message))
-	case rings.RingFrozen:
-		return st.paint("33", fmt.Sprintf("ring %s frozen: %s", ev.Ring, ev.Message))
-	case rings.RingDriftChecked:
-		if ev.Outcome == "clean" {
-			return fmt.Sprintf("ring %s drift check: %s", ev.Ring, ev.Message)
-		}
-		return st.paint("33", fmt.Sprintf("ring %s drift check: %s: %s", ev.Ring, ev.Outcome, ev.Message))
-	case rings.DriftAcknowledged:
-		return fmt.Sprintf("ring %s drift acknowledged by %s: %s", ev.Ring, ev.Actor, ev.Message)
-	case rings.RunFinished:
-		return "run finished: " + st.phase(ev.Outcome)
-	}
-	return ""
 }

@@ -1,5 +1,13 @@
-// Package cli is rollout's command line: one file per command, each an options struct, a cobra
-// command that binds flags, and a run function that holds the logic.
+// Package cli is rollout's command line, a thin front end over the run service (internal/runs):
+//
+//	flags, environment (cobra, viper) ──► runs.Options + a request ──► runs.Fleet use case
+//	                                                                      │
+//	stdout: tables, --output json  ◄── print.go ◄── report, results ◄─────┤
+//	stderr: progress, notes        ◄── progress.go, events.go ◄── Watch, Notes
+//	exit code                      ◄── exitCode: a report's ExitCode, or 1 (5: lease held)
+//
+// One file per command: a cobra command that binds flags, and a few lines that call the service
+// and print what it answers. No run logic lives here.
 package cli
 
 import (
@@ -18,21 +26,20 @@ import (
 	"github.com/spf13/viper"
 	"golang.org/x/term"
 
-	"github.com/rollout-dev/rollout/internal/clouds"
-	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/journal"
 	"github.com/rollout-dev/rollout/internal/rings"
+	"github.com/rollout-dev/rollout/internal/runs"
 )
 
-// Exit codes: the CI contract (docs/exit-codes.md).
+// Exit codes: the CI contract (docs/ci-contract.md), as the run service defines them.
 const (
-	ExitOK             = 0
-	ExitError          = 1
-	ExitGateFailed     = 2
-	ExitWaiting        = 3
-	ExitBlocked        = 4
-	ExitLeaseHeld      = 5
-	ExitRollbackFailed = 6
+	ExitOK             = runs.ExitOK
+	ExitError          = runs.ExitError
+	ExitGateFailed     = runs.ExitGateFailed
+	ExitWaiting        = runs.ExitWaiting
+	ExitBlocked        = runs.ExitBlocked
+	ExitLeaseHeld      = runs.ExitLeaseHeld
+	ExitRollbackFailed = runs.ExitRollbackFailed
 )
 
 // IO are a command's streams: data to Out, status to Err.
@@ -106,6 +113,11 @@ func exitCode(err error) int {
 		return ExitLeaseHeld
 	}
 	return ExitError
+}
+
+// fail is a request this command refuses as given.
+func fail(format string, args ...any) error {
+	return &ExitErr{Code: ExitError, Err: fmt.Errorf(format, args...)}
 }
 
 // globals are the settings every command shares: flags, else ROLLOUT_* environment variables.
@@ -234,22 +246,41 @@ func Main(args []string, with ...func(*IO)) (code int) {
 	return exitCode(err)
 }
 
-func loadConfig(g globals) (*config.Config, error) {
-	c, err := config.Load(g.configPath())
+// options are the run service's options for this command: its flags, its streams, and what
+// watches a run it drives (the progress display, the --events stream). done closes the stream.
+func options(io IO, g globals) (runs.Options, func(), error) {
+	events, err := openEvents(g, io.Out)
 	if err != nil {
-		return nil, configErr(err)
+		return runs.Options{}, nil, err
 	}
-	if errs := clouds.Validate(c); len(errs) > 0 {
-		return nil, &ExitErr{Code: ExitError, Err: fmt.Errorf("the configuration has %d problem(s):\n%w", len(errs), errs)}
+	o := runs.Options{Config: g.configPath(), State: g.state(), TFBin: g.tfBin(), Notes: io.Err,
+		Drain: io.Stop.Drain, Provisioner: io.Provisioner, Events: g.v.GetString("events")}
+	o.Watch = func(s *rings.State) (func(rings.Event), func()) {
+		p := newProgress(io, g, s)
+		return func(ev rings.Event) { p.event(ev); events.event(ev) }, p.close
 	}
-	return c, nil
+	return o, func() { events.Close() }, nil
 }
 
-// configErr says how many problems a configuration has, before listing them.
-func configErr(err error) error {
-	var errs config.Errors
-	if errors.As(err, &errs) {
-		return &ExitErr{Code: ExitError, Err: fmt.Errorf("the configuration has %d problem(s):\n%w", len(errs), err)}
+// open opens the fleet for a command that runs Terraform; done closes it.
+func open(ctx context.Context, io IO, g globals) (*runs.Fleet, func(), error) {
+	return opener(ctx, io, g, runs.Open)
+}
+
+// openJournal opens the fleet's journal alone (status, history, the operators' acts).
+func openJournal(ctx context.Context, io IO, g globals) (*runs.Fleet, func(), error) {
+	return opener(ctx, io, g, runs.OpenJournal)
+}
+
+func opener(ctx context.Context, io IO, g globals, how func(context.Context, runs.Options) (*runs.Fleet, error)) (*runs.Fleet, func(), error) {
+	o, done, err := options(io, g)
+	if err != nil {
+		return nil, nil, err
 	}
-	return err
+	f, err := how(ctx, o)
+	if err != nil {
+		done()
+		return nil, nil, err
+	}
+	return f, func() { f.Close(); done() }, nil
 }

@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"text/tabwriter"
@@ -11,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rollout-dev/rollout/internal/journal"
-	"github.com/rollout-dev/rollout/internal/rings"
+	"github.com/rollout-dev/rollout/internal/runs"
 )
 
 func newStateCmd(io IO, g globals) *cobra.Command {
@@ -35,45 +33,19 @@ func newStateMigrateCmd(io IO, g globals) *cobra.Command {
 		Short:   "Apply the schema migrations the journal lacks (also done on first use, safely when processes start at once)",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := openFleet(cmd.Context(), g, false) // opening migrates
+			f, done, err := opener(cmd.Context(), io, g, runs.OpenConfig) // opening migrates
 			if err != nil {
 				return err
 			}
-			defer f.Close()
-			have, want, err := f.store.SchemaVersion(cmd.Context())
+			defer done()
+			have, want, err := f.Store().SchemaVersion(cmd.Context())
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(io.Out, "%s: schema version %d (this rollout knows %d)\n", f.store.Describe(), have, want)
+			fmt.Fprintf(io.Out, "%s: schema version %d (this rollout knows %d)\n", f.Store().Describe(), have, want)
 			return nil
 		},
 	}
-}
-
-type doctorReport struct {
-	Store      string             `json:"store"`
-	Schema     int                `json:"schemaVersion"`
-	Known      int                `json:"knownVersion"`
-	Lease      *journal.LeaseInfo `json:"lease"`
-	Runs       int                `json:"runs"`
-	Unfinished []string           `json:"unfinished,omitempty"`
-	Releases   int                `json:"releases"`
-	Bundles    int                `json:"bundles"`
-	Problems   []string           `json:"problems,omitempty"`
-	Notes      []string           `json:"notes,omitempty"`
-	// Targets (with --targets): per target, what the journal says is deployed against what its
-	// Terraform state says.
-	Targets []targetTruth `json:"targets,omitempty"`
-}
-
-// targetTruth compares one target's journal with its Terraform state: the outputs the journal
-// recorded with the target's last apply or rollback against the outputs in its state now
-// (sensitive values redacted on both sides).
-type targetTruth struct {
-	Target  string `json:"target"`
-	Journal string `json:"journal"` // the release the journal says is deployed ("" for none)
-	Verdict string `json:"verdict"` // agrees | differs | unknown
-	Detail  string `json:"detail,omitempty"`
 }
 
 func newStateDoctorCmd(io IO, g globals) *cobra.Command {
@@ -95,30 +67,18 @@ target, with the target's boundary credentials.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			f, err := openFleet(ctx, g, targets)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			rep, err := doctor(ctx, f.store)
-			if err != nil {
-				return err
-			}
-			if traces := localTraces(f.stateDir); rep.Runs == 0 && traces != "" {
-				rep.Problems = append(rep.Problems, "the journal holds no run, but "+f.stateDir+" shows earlier ones ("+traces+"): the journal was lost or emptied; restore it with rollout state import")
-			}
-			for _, m := range looseModes(f.stateDir) {
-				rep.Problems = append(rep.Problems, "readable or writable by other users: "+m+" (rollout makes its files 0600: chmod -R go-rwx "+f.stateDir+")")
-			}
+			how := runs.OpenConfig
 			if targets {
-				if rep.Targets, err = f.targetTruths(ctx); err != nil {
-					return err
-				}
-				for _, t := range rep.Targets {
-					if t.Verdict == "differs" {
-						rep.Problems = append(rep.Problems, fmt.Sprintf("target %s: the journal says %s; %s", t.Target, firstNonEmpty(t.Journal, "nothing is deployed"), t.Detail))
-					}
-				}
+				how = runs.Open // terraform output per target
+			}
+			f, done, err := opener(ctx, io, g, how)
+			if err != nil {
+				return err
+			}
+			defer done()
+			rep, err := f.Doctor(ctx, targets)
+			if err != nil {
+				return err
 			}
 			if g.json() {
 				if err := writeJSON(io.Out, rep); err != nil {
@@ -141,7 +101,7 @@ target, with the target's boundary credentials.`,
 					tw := tabwriter.NewWriter(io.Out, 2, 4, 2, ' ', 0)
 					fmt.Fprintln(tw, "\nTARGET\tJOURNAL\tTERRAFORM STATE\tDETAIL")
 					for _, t := range rep.Targets {
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.Target, firstNonEmpty(t.Journal, "-"), t.Verdict, t.Detail)
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.Target, firstNonEmpty(t.Journal, "-"), t.Verdict, clean(t.Detail))
 					}
 					tw.Flush()
 				}
@@ -157,105 +117,6 @@ target, with the target's boundary credentials.`,
 	}
 	cmd.Flags().BoolVar(&targets, "targets", false, "compare each target's journal with its Terraform state")
 	return cmd
-}
-
-// targetTruths compares each declared target's journal with its Terraform state.
-func (f *fleet) targetTruths(ctx context.Context) ([]targetTruth, error) {
-	var out []targetTruth
-	for _, t := range f.cfg.Targets {
-		evs, err := f.store.TargetEvents(ctx, t.Name, rings.TargetApplied, rings.TargetRolledBack)
-		if err != nil {
-			return nil, err
-		}
-		tt := targetTruth{Target: t.Name}
-		var last *rings.Event
-		if len(evs) > 0 {
-			last = &evs[len(evs)-1]
-			tt.Journal = relName(last.Release)
-		}
-		state, here, err := f.prov.PublicOutputs(ctx, t.Name)
-		tt.Verdict, tt.Detail = compareTruth(last, journalable(f.redact, state), here, err)
-		out = append(out, tt)
-	}
-	return out, nil
-}
-
-// compareTruth is the verdict on one target: what the journal recorded with its last apply or
-// rollback (nil: none) against the outputs in its state now.
-func compareTruth(last *rings.Event, state map[string]any, here bool, err error) (string, string) {
-	switch {
-	case err != nil:
-		return "unknown", "terraform output: " + err.Error()
-	case !here && last == nil:
-		return "agrees", "never deployed"
-	case !here:
-		return "unknown", "not set up on this machine (its state may live elsewhere): run from where the fleet's runs run"
-	case last == nil && len(state) > 0:
-		return "differs", "Terraform's state has outputs, yet the journal records no apply"
-	case last == nil:
-		return "agrees", "never deployed"
-	case last.Outputs == nil:
-		return "unknown", "the journal recorded no outputs with " + string(last.Type) + " (an earlier rollout version, or a module without outputs)"
-	case !jsonEqual(last.Outputs, state):
-		return "differs", fmt.Sprintf("Terraform's state has outputs %s, the journal recorded %s with %s of %s", compact(state), compact(last.Outputs), last.Type, relName(last.Release))
-	}
-	return "agrees", fmt.Sprintf("outputs match %s of %s", last.Type, relName(last.Release))
-}
-
-func compact(v any) string {
-	b, _ := json.Marshal(v)
-	return truncate(string(b), 200)
-}
-
-func doctor(ctx context.Context, s journal.Store) (doctorReport, error) {
-	rep := doctorReport{Store: s.Describe()}
-	var err error
-	if rep.Schema, rep.Known, err = s.SchemaVersion(ctx); err != nil {
-		return rep, err
-	}
-	if rep.Schema != rep.Known {
-		rep.Problems = append(rep.Problems, fmt.Sprintf("schema version %d, this rollout knows %d: run `rollout state migrate` (or upgrade rollout)", rep.Schema, rep.Known))
-	}
-	if rep.Lease, err = s.Lease(ctx); err != nil {
-		return rep, err
-	}
-	if rep.Lease != nil {
-		rep.Notes = append(rep.Notes, fmt.Sprintf("the fleet is held by %s (%s)", rep.Lease.Holder.Name, rep.Lease.Holder.Doing))
-	}
-	runs, err := s.Runs(ctx)
-	if err != nil {
-		return rep, err
-	}
-	rep.Runs = len(runs)
-	for _, r := range runs {
-		st := &rings.State{}
-		if err := s.RunEvents(ctx, r.ID, func(ev rings.Event) error { rings.Decide(st, ev); return nil }); err != nil {
-			return rep, err
-		}
-		if !rings.Terminal(st.Phase) {
-			rep.Unfinished = append(rep.Unfinished, r.ID)
-			rep.Notes = append(rep.Notes, fmt.Sprintf("run %s (%s %s) is unfinished (%s)", r.ID, r.Kind, r.Release.Name, firstNonEmpty(st.Phase, "never started")))
-		}
-	}
-	rels, err := s.Releases(ctx)
-	if err != nil {
-		return rep, err
-	}
-	digests, err := s.BundleDigests(ctx)
-	if err != nil {
-		return rep, err
-	}
-	rep.Releases, rep.Bundles = len(rels), len(digests)
-	have := map[string]bool{}
-	for _, d := range digests {
-		have[d] = true
-	}
-	for _, r := range rels {
-		if !have[r.Ref().ModuleDigest()] {
-			rep.Problems = append(rep.Problems, fmt.Sprintf("release %s has no bundle (module %.12s): only a machine holding its snapshot can apply it", r.Name, r.Ref().ModuleDigest()))
-		}
-	}
-	return rep, nil
 }
 
 type transferOptions struct{ File string }
@@ -275,11 +136,11 @@ PostgreSQL:
   ROLLOUT_STATE=postgres://rollout@db.internal/fleet rollout state import --from fleet.ndjson`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := openFleet(cmd.Context(), g, false)
+			f, done, err := opener(cmd.Context(), io, g, runs.OpenConfig)
 			if err != nil {
 				return err
 			}
-			defer f.Close()
+			defer done()
 			w := io.Out
 			if o.File != "" && o.File != "-" {
 				file, err := os.OpenFile(o.File, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
@@ -289,8 +150,8 @@ PostgreSQL:
 				defer file.Close()
 				w = file
 			}
-			if err := journal.Export(cmd.Context(), f.store, w); err != nil {
-				return fmt.Errorf("export %s: %w", f.store.Describe(), err)
+			if err := journal.Export(cmd.Context(), f.Store(), w); err != nil {
+				return fmt.Errorf("export %s: %w", f.Store().Describe(), err)
 			}
 			return nil
 		},
@@ -307,11 +168,11 @@ func newStateImportCmd(io IO, g globals) *cobra.Command {
 		Short:   "Read an export into this (empty) journal",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := openFleet(cmd.Context(), g, false)
+			f, done, err := opener(cmd.Context(), io, g, runs.OpenConfig)
 			if err != nil {
 				return err
 			}
-			defer f.Close()
+			defer done()
 			r := io.In
 			if o.File != "" && o.File != "-" {
 				file, err := os.Open(o.File)
@@ -321,11 +182,11 @@ func newStateImportCmd(io IO, g globals) *cobra.Command {
 				defer file.Close()
 				r = file
 			}
-			n, err := journal.Import(cmd.Context(), f.store, r)
+			n, err := journal.Import(cmd.Context(), f.Store(), r)
 			if err != nil {
-				return &ExitErr{Code: ExitError, Err: fmt.Errorf("import into %s: %w", f.store.Describe(), err)}
+				return &ExitErr{Code: ExitError, Err: fmt.Errorf("import into %s: %w", f.Store().Describe(), err)}
 			}
-			fmt.Fprintf(io.Err, "imported %d records into %s\n", n, f.store.Describe())
+			fmt.Fprintf(io.Err, "imported %d records into %s\n", n, f.Store().Describe())
 			return nil
 		},
 	}

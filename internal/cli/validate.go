@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rollout-dev/rollout/internal/provision"
+	"github.com/rollout-dev/rollout/internal/runs"
 )
 
 func newValidateCmd(io IO, g globals) *cobra.Command {
@@ -16,7 +17,7 @@ func newValidateCmd(io IO, g globals) *cobra.Command {
 		Short: "Check the fleet's configuration; every problem names its file, line and key",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := loadConfig(g)
+			cfg, err := runs.LoadConfig(g.configPath())
 			if err != nil {
 				return err
 			}

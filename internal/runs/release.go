@@ -1,4 +1,4 @@
-package cli
+package runs
 
 import (
 	"context"
@@ -17,10 +17,10 @@ import (
 // prepareRelease is the release a name would mean now: the module tree snapshotted, the
 // variables (release.vars, then --var), and the digest of both. Nothing is recorded. A name that
 // is bound already must mean the same; the refusal says what differs, in full, secrets masked.
-func (f *fleet) prepareRelease(ctx context.Context, name string, extra map[string]any) (journal.Release, error) {
+func (f *Fleet) prepareRelease(ctx context.Context, name string, extra map[string]any) (journal.Release, error) {
 	module, err := provision.Snapshot(f.cfg.ModuleDir(), f.stateDir)
 	if err != nil {
-		return journal.Release{}, &ExitErr{Code: ExitError, Err: err}
+		return journal.Release{}, err
 	}
 	vars := maps.Clone(f.cfg.Release.Vars)
 	if vars == nil {
@@ -29,7 +29,7 @@ func (f *fleet) prepareRelease(ctx context.Context, name string, extra map[strin
 	maps.Copy(vars, extra)
 	fromEnv := f.varsFromEnviron(vars)
 	if missing := provision.MissingVariables(f.cfg, vars); len(missing) > 0 {
-		return journal.Release{}, &ExitErr{Code: ExitError, Err: fmt.Errorf("release %s cannot be planned on %d target(s); nothing was journaled:\n%w", name, len(missing), missing)}
+		return journal.Release{}, fmt.Errorf("release %s cannot be planned on %d target(s); nothing was journaled:\n%w", name, len(missing), missing)
 	}
 	vars = f.sealVars(vars, fromEnv)
 	digest, err := provision.ReleaseDigest(module, vars)
@@ -52,13 +52,13 @@ func (f *fleet) prepareRelease(ctx context.Context, name string, extra map[strin
 	case old.Digest == digest:
 		return old, nil
 	}
-	return journal.Release{}, &ExitErr{Code: ExitError, Err: f.releaseChanged(old, rel)}
+	return journal.Release{}, f.releaseChanged(old, rel)
 }
 
 // bindRelease records the release under its name, and keeps its module snapshot in the journal
 // too, so that another machine can resume, roll back or expand with exactly this code when this
 // one and its .rollout/ are gone.
-func (f *fleet) bindRelease(ctx context.Context, rel journal.Release) error {
+func (f *Fleet) bindRelease(ctx context.Context, rel journal.Release) error {
 	module := rel.Ref().ModuleDigest()
 	bundle, err := provision.Bundle(provision.SnapshotDir(f.stateDir, module))
 	if err != nil {
@@ -67,18 +67,11 @@ func (f *fleet) bindRelease(ctx context.Context, rel journal.Release) error {
 	if err := f.store.PutBundle(ctx, module, bundle); err != nil {
 		return err
 	}
-	if err := f.store.RecordRelease(ctx, rel); err != nil {
-		var changed *journal.ReleaseChangedError
-		if errors.As(err, &changed) {
-			return &ExitErr{Code: ExitError, Err: err}
-		}
-		return err
-	}
-	return nil
+	return f.store.RecordRelease(ctx, rel)
 }
 
 // releaseChanged says how a name's recorded release differs from what it would mean now.
-func (f *fleet) releaseChanged(old, now journal.Release) error {
+func (f *Fleet) releaseChanged(old, now journal.Release) error {
 	var diffs []string
 	if was := old.Ref().ModuleDigest(); was != now.Module {
 		diffs = append(diffs, fmt.Sprintf("module tree %s: digest %s, recorded %s", f.cfg.Release.Module, short(now.Module), short(was)))

@@ -1,4 +1,4 @@
-package cli
+package runs
 
 import (
 	"fmt"
@@ -23,7 +23,7 @@ func secretEnv(name string) string { return "ROLLOUT_VAR_" + name }
 
 // moduleInfo reads the root module's declarations once per process (nil when it cannot be read:
 // then names alone say what is secret).
-func (f *fleet) moduleInfo() *provision.ModuleInfo {
+func (f *Fleet) moduleInfo() *provision.ModuleInfo {
 	if f.module == nil {
 		f.module, _ = provision.InspectModule(f.cfg.ModuleDir())
 		if f.module == nil {
@@ -35,7 +35,7 @@ func (f *fleet) moduleInfo() *provision.ModuleInfo {
 
 // varsFromEnviron adds to vars the module's variables that ROLLOUT_VAR_<name> gives and vars
 // lacks, and returns their names: such values are secrets.
-func (f *fleet) varsFromEnviron(vars map[string]any) map[string]bool {
+func (f *Fleet) varsFromEnviron(vars map[string]any) map[string]bool {
 	out := map[string]bool{}
 	for name := range f.moduleInfo().Variables {
 		if _, set := vars[name]; set {
@@ -51,7 +51,7 @@ func (f *fleet) varsFromEnviron(vars map[string]any) map[string]bool {
 // sealVars takes the secret variables' values out of vars (into this process's memory and the
 // redactor) and puts the marker in their place: those the module or their names say are secret,
 // and those named in alsoSecret.
-func (f *fleet) sealVars(vars map[string]any, alsoSecret map[string]bool) map[string]any {
+func (f *Fleet) sealVars(vars map[string]any, alsoSecret map[string]bool) map[string]any {
 	out := maps.Clone(vars)
 	info := f.moduleInfo()
 	for k, v := range vars {
@@ -75,7 +75,7 @@ func (f *fleet) sealVars(vars map[string]any, alsoSecret map[string]bool) map[st
 // unsealVars puts the values of a release's secret variables back for Terraform, from this
 // command's --var or the environment; a value nowhere to be found is an error that says how to
 // give it.
-func (f *fleet) unsealVars(release string, vars map[string]any) (map[string]any, error) {
+func (f *Fleet) unsealVars(release string, vars map[string]any) (map[string]any, error) {
 	out := maps.Clone(vars)
 	var missing []string
 	for k, v := range vars {
@@ -107,7 +107,7 @@ func (f *fleet) unsealVars(release string, vars map[string]any) (map[string]any,
 
 // secretEnviron is the environment that hands this process's secret variables to a background
 // process of its own.
-func (f *fleet) secretEnviron() []string {
+func (f *Fleet) secretEnviron() []string {
 	var out []string
 	for k, v := range f.secretVars {
 		out = append(out, secretEnv(k)+"="+v)

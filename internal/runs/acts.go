@@ -1,0 +1,256 @@
+package runs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rollout-dev/rollout/internal/journal"
+	"github.com/rollout-dev/rollout/internal/rings"
+)
+
+// The operators' acts. An act that only needs journaling (approve, pause, drift ack, an abort for
+// another process to carry out) is appended without the fleet's lease: the process driving the
+// run, if any, reads it from the journal. An act that moves the run on here (resume, gate
+// override, an abort nobody else drives) takes the lease and drives the run, as start does.
+
+// Act is who acts and why.
+type Act struct {
+	As, Reason string
+}
+
+func (a Act) who() string { return Actor(a.As) }
+
+// journalAct records an act on a run: act checks the replayed run and returns the event (nil:
+// nothing to record) and what to tell the operator.
+func (f *Fleet) journalAct(ctx context.Context, id string, act func(run journal.Run, s *rings.State) (*rings.Event, string, error)) error {
+	run, err := f.store.Run(ctx, id)
+	if err != nil {
+		return err
+	}
+	s, _, err := f.Replay(ctx, run.ID)
+	if err != nil {
+		return err
+	}
+	ev, msg, err := act(run, s)
+	if err != nil {
+		return err
+	}
+	if ev != nil {
+		ev.V, ev.RunID, ev.At = rings.EventVersion, run.ID, time.Now()
+		if err := f.store.Append(ctx, *ev); err != nil {
+			return err
+		}
+	}
+	f.notef("%s", msg)
+	return nil
+}
+
+// Approve approves a ring that waits for approval, by an approver it allows.
+func (f *Fleet) Approve(ctx context.Context, id, ring string, a Act) error {
+	return f.journalAct(ctx, id, func(run journal.Run, s *rings.State) (*rings.Event, string, error) {
+		r := s.RingNamed(ring)
+		if r == nil || !r.Plan.Approval {
+			return nil, "", fmt.Errorf("run %s has no ring %q that requires approval", run.ID, ring)
+		}
+		who := a.who()
+		if len(r.Plan.Approvers) > 0 && !slices.Contains(r.Plan.Approvers, who) {
+			return nil, "", fmt.Errorf("%s may not approve ring %s: its approvers are %v", who, ring, r.Plan.Approvers)
+		}
+		return &rings.Event{Type: rings.RingApproved, Ring: ring, Actor: who, Message: a.Reason},
+			fmt.Sprintf("ring %s of run %s approved by %s; continue with: rollout resume %s", ring, run.ID, who, run.ID), nil
+	})
+}
+
+// Pause holds a run: nothing new starts; what is under way finishes.
+func (f *Fleet) Pause(ctx context.Context, id string, a Act) error {
+	return f.journalAct(ctx, id, func(run journal.Run, s *rings.State) (*rings.Event, string, error) {
+		switch {
+		case rings.Terminal(s.Phase):
+			return nil, "", fmt.Errorf("run %s is already over (%s)", run.ID, s.Phase)
+		case s.Phase == rings.PhaseRollingBack || s.Phase == rings.PhaseAborting:
+			return nil, "", fmt.Errorf("run %s is %s: that goes on to its end (it cannot be paused)", run.ID, s.Phase)
+		case s.Paused != nil:
+			return nil, fmt.Sprintf("run %s is already paused (by %s at %s)", run.ID, s.Paused.Actor, s.Paused.At.Format("2006-01-02 15:04:05Z07:00")), nil
+		}
+		who := a.who()
+		return &rings.Event{Type: rings.RunPaused, Actor: who, Message: a.Reason},
+			fmt.Sprintf("run %s paused by %s: nothing new starts; work under way finishes. Continue with: rollout resume %s", run.ID, who, run.ID), nil
+	})
+}
+
+// AckDrift acknowledges the drift that stopped a ring.
+func (f *Fleet) AckDrift(ctx context.Context, id, ring string, a Act) error {
+	if a.Reason == "" {
+		return errors.New("--reason is required: the journal keeps why the drift was accepted")
+	}
+	return f.journalAct(ctx, id, func(run journal.Run, s *rings.State) (*rings.Event, string, error) {
+		if r := s.RingNamed(ring); r == nil || r.Drift == nil || r.Phase != rings.RDrifted {
+			return nil, "", fmt.Errorf("ring %q of run %s is not stopped on drift", ring, run.ID)
+		}
+		who := a.who()
+		return &rings.Event{Type: rings.DriftAcknowledged, Ring: ring, Actor: who, Message: a.Reason},
+			fmt.Sprintf("drift of ring %s acknowledged by %s; continue with: rollout resume %s", ring, who, run.ID), nil
+	})
+}
+
+// Abort ends a run for good (with rollback: after returning what it changed). If no other process
+// drives the run, this one takes the fleet and carries it out (the returned id is then the run's,
+// whose report says how it ended); otherwise the abort is journaled for that process ("").
+func (f *Fleet) Abort(ctx context.Context, id string, rollback bool, a Act) (string, error) {
+	if a.Reason == "" {
+		return "", errors.New("--reason is required: say why, for the journal and the report")
+	}
+	ev := rings.Event{Type: rings.RunAbortRequested, Actor: a.who(), Message: a.Reason}
+	if rollback {
+		ev.Outcome = "rollback"
+	}
+	runID, err := f.continueRun(ctx, id, "abort", func(s *rings.State) (rings.Event, []rings.Event, error) {
+		if s.Aborted != nil {
+			return rings.Event{}, nil, fmt.Errorf("run %s was already aborted by %s", s.RunID, s.Aborted.Actor)
+		}
+		// Replayed from the journal, so no process runs it: the abort is folded first (it must not
+		// start what a resume would, such as a ring a freeze held), then what the journal says was
+		// under way is driven to an end here.
+		return ev, nil, nil
+	})
+	var held *journal.LeaseHeldError
+	if !errors.As(err, &held) {
+		return runID, err
+	}
+	// Another process holds the fleet: if it drives this run, it reads the abort from the journal.
+	return "", f.journalAct(ctx, id, func(run journal.Run, s *rings.State) (*rings.Event, string, error) {
+		if rings.Terminal(s.Phase) {
+			return nil, "", fmt.Errorf("run %s is already over (%s)", run.ID, s.Phase)
+		}
+		return &ev, fmt.Sprintf("run %s: abort journaled; %s (pid %d, %s) holds the fleet and carries it out if it drives this run, else the next resume of the run does. Follow with: rollout status %s --wait",
+			run.ID, held.Holder.Name, held.Holder.PID, held.Holder.Doing, run.ID), nil
+	})
+}
+
+// Override gives the verdict (pass or fail) of a gate that was inconclusive on a target (or,
+// target "", a ring gate), and drives the run on here.
+func (f *Fleet) Override(ctx context.Context, id, target, ring, gate, verdict string, a Act) (string, error) {
+	switch {
+	case (target == "") == (ring == ""):
+		return "", errors.New("give --target T for a target gate, or --ring R for a ring gate")
+	case verdict != "pass" && verdict != "fail":
+		return "", fmt.Errorf("--verdict must be pass or fail, got %q", verdict)
+	case a.Reason == "":
+		return "", errors.New("--reason is required: the journal keeps why a gate was overridden")
+	}
+	who := a.who()
+	return f.continueRun(ctx, id, "gate override", func(s *rings.State) (rings.Event, []rings.Event, error) {
+		if err := inconclusive(s, target, ring, gate); err != nil {
+			return rings.Event{}, nil, err
+		}
+		// The verdict goes through the engine like any event, and the run continues here.
+		return rings.Event{Type: rings.GateOverridden, Target: target, Ring: ring, Gate: gate, Outcome: verdict, Actor: who, Message: a.Reason}, nil, nil
+	})
+}
+
+// Resume continues a run here: a paused run is unpaused; inconclusive gates are measured again; a
+// ring a freeze held starts if the freeze is over (or the glass is broken); an interrupted run
+// re-drives what was under way.
+func (f *Fleet) Resume(ctx context.Context, id string, breakGlassToo bool, a Act) (string, error) {
+	if breakGlassToo && a.Reason == "" {
+		return "", errors.New("--break-glass needs --reason: the journal keeps why the freeze was overridden")
+	}
+	who := a.who()
+	return f.continueRun(ctx, id, "resume", func(s *rings.State) (rings.Event, []rings.Event, error) {
+		first := rings.Event{Type: rings.RunResumed, Actor: who}
+		var more []rings.Event
+		if s.Paused != nil {
+			more = append(more, rings.Event{Type: rings.RunUnpaused, Actor: who})
+		} else if r := s.Rings[s.Ring]; s.Phase == rings.PhaseWaiting && (r.Phase == rings.RInconclusive || len(inconclusiveTargets(s)) > 0) {
+			first.Type = rings.GatesRemeasure
+		}
+		return first, append(more, breakGlass(breakGlassToo, who, a.Reason)...), nil
+	})
+}
+
+// continueRun takes the fleet's lease, replays the run, and drives it on from the event first
+// returns (which may refuse).
+func (f *Fleet) continueRun(ctx context.Context, runID, doing string, first func(*rings.State) (rings.Event, []rings.Event, error)) (string, error) {
+	var id string
+	err := f.withLease(ctx, doing+" "+runID, func(ctx context.Context) error {
+		run, err := f.store.Run(ctx, runID)
+		if err != nil {
+			return err
+		}
+		s, _, err := f.Replay(ctx, run.ID)
+		if err != nil {
+			return err
+		}
+		if rings.Terminal(s.Phase) {
+			return fmt.Errorf("run %s already finished: %s", run.ID, s.Phase)
+		}
+		ev, more, err := first(s)
+		if err != nil {
+			return err
+		}
+		if err := f.requireDeclared(planTargets(s.Plan)); err != nil {
+			return err
+		}
+		f.notef("%s: run %s of release %s (phase %s)", doing, run.ID, run.Release.Name, s.Phase)
+		id = run.ID
+		return f.execute(ctx, s, ev, more...)
+	})
+	return id, err
+}
+
+// inconclusive checks that the run waits on this gate being inconclusive.
+func inconclusive(s *rings.State, target, ring, gate string) error {
+	if s.Phase != rings.PhaseWaiting {
+		return fmt.Errorf("run %s is %s, not waiting on an inconclusive gate", s.RunID, s.Phase)
+	}
+	if target != "" {
+		t := s.Targets[target]
+		if t == nil || t.Phase != rings.TInconclusive {
+			return fmt.Errorf("target %s of run %s has no inconclusive gate", target, s.RunID)
+		}
+		if !strings.HasPrefix(t.Message, "gate "+gate+" inconclusive") {
+			return fmt.Errorf("target %s: %s (not gate %s)", target, t.Message, gate)
+		}
+		return nil
+	}
+	for _, r := range s.Rings {
+		if r.Plan.Name == ring && r.Phase == rings.RInconclusive {
+			return nil
+		}
+	}
+	return fmt.Errorf("ring %s of run %s has no inconclusive ring gate", ring, s.RunID)
+}
+
+func inconclusiveTargets(s *rings.State) []string {
+	var out []string
+	for _, tp := range s.Rings[s.Ring].Plan.Targets {
+		if s.Targets[tp.Name].Phase == rings.TInconclusive {
+			out = append(out, tp.Name)
+		}
+	}
+	return out
+}
+
+// Switch is the fleet's stop-the-line switch (nil: off).
+func (f *Fleet) Switch(ctx context.Context) (*rings.Switch, error) { return f.store.Switch(ctx) }
+
+// SetSwitch turns the stop-the-line switch on (a reason is required) or off.
+func (f *Fleet) SetSwitch(ctx context.Context, on bool, a Act) error {
+	if on && a.Reason == "" {
+		return errors.New("--reason is required to stop the line")
+	}
+	who := a.who()
+	if err := f.store.SetSwitch(ctx, on, rings.Switch{Actor: who, Reason: a.Reason, At: time.Now()}); err != nil {
+		return err
+	}
+	state := "off"
+	if on {
+		state = "on"
+	}
+	f.notef("stop-the-line switch %s (by %s)", state, who)
+	return nil
+}

@@ -1,0 +1,142 @@
+package runs
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/rollout-dev/rollout/internal/config"
+	"github.com/rollout-dev/rollout/internal/journal"
+	"github.com/rollout-dev/rollout/internal/rings"
+)
+
+// RollbackRequest asks to undo a release run, or part of it.
+type RollbackRequest struct {
+	Run, Ring, Target string
+	To                string // return to this recorded release instead of each target's last known good
+}
+
+// Rollback returns what a run changed to each target's last known good (or To), newest ring
+// first, through plan, apply and the ring's target gates, as a run of kind rollback. An unfinished
+// run is ended first, so that starting its release again does not re-apply it. It returns the
+// rollback run's id ("" when there was nothing to roll back).
+func (f *Fleet) Rollback(ctx context.Context, r RollbackRequest) (string, error) {
+	if r.To != "" {
+		if err := config.ValidName("release", r.To); err != nil {
+			return "", fmt.Errorf("--to: %w", err)
+		}
+	}
+	id := ""
+	err := f.withLease(ctx, "rollback", func(ctx context.Context) error {
+		var err error
+		id, err = f.rollbackLocked(ctx, r)
+		return err
+	})
+	return id, err
+}
+
+func (f *Fleet) rollbackLocked(ctx context.Context, r RollbackRequest) (string, error) {
+	srcID, err := f.RunID(ctx, r.Run, rings.KindRelease)
+	if err != nil {
+		return "", err
+	}
+	src, err := f.store.Run(ctx, srcID)
+	if err != nil {
+		return "", err
+	}
+	if src.Kind != rings.KindRelease && r.To == "" {
+		return "", fmt.Errorf("run %s is itself a rollback: undoing it would re-apply what it removed; name a release run, or say where to go with --to", src.ID)
+	}
+	from, _, err := f.Replay(ctx, src.ID)
+	if err != nil {
+		return "", err
+	}
+	if r.Ring != "" && !slices.ContainsFunc(from.Rings, func(x *rings.RingState) bool { return x.Plan.Name == r.Ring }) {
+		return "", fmt.Errorf("run %s has no ring %q", src.ID, r.Ring)
+	}
+	if r.Target != "" && from.Targets[r.Target] == nil {
+		return "", fmt.Errorf("run %s has no target %q", src.ID, r.Target)
+	}
+	var to *rings.ReleaseRef
+	if r.To != "" {
+		rel, err := f.store.Release(ctx, r.To)
+		if err != nil {
+			return "", fmt.Errorf("--to: %w (hint: rollout history lists the releases runs used)", err)
+		}
+		ref := rel.Ref()
+		to = &ref
+	}
+	current := map[string]*rings.ReleaseRef{}
+	for name := range from.Targets {
+		if current[name], err = journal.Current(ctx, f.store, name); err != nil {
+			return "", err
+		}
+	}
+	plan, skipped := rollbackPlan(from, current, r, to)
+	for _, msg := range skipped {
+		f.notef("%s", msg)
+	}
+	if len(plan.Rings) == 0 {
+		f.notef("nothing to roll back in run %s", src.ID)
+		return "", nil
+	}
+	if err := f.requireDeclared(planTargets(*plan)); err != nil {
+		return "", err
+	}
+	if err := f.ready(ctx, *plan); err != nil {
+		return "", err
+	}
+	if !rings.Terminal(from.Phase) {
+		if err := f.store.Append(ctx, rings.Event{V: rings.EventVersion, RunID: src.ID, At: time.Now(), Type: rings.RunFinished,
+			Outcome: rings.PhaseRolledBack, Message: "ended by a manual rollback", Actor: holder(src.ID).Name}); err != nil {
+			return "", err
+		}
+	}
+	id := newID("rollback")
+	if err := f.store.CreateRun(ctx, journal.Run{ID: id, Kind: rings.KindRollback, Release: plan.Release, Created: time.Now()}); err != nil {
+		return "", err
+	}
+	f.notef("run %s: rolling back run %s (release %s)", id, src.ID, src.Release.Name)
+	return id, f.execute(ctx, &rings.State{RunID: id}, rings.Event{Type: rings.RunStarted, Plan: plan, Actor: holder(id).Name, Message: "undo " + src.ID})
+}
+
+// rollbackPlan lists what to return where: the source run's changed targets, newest ring first,
+// leaving out those already at their destination (current: what each target runs now).
+func rollbackPlan(src *rings.State, current map[string]*rings.ReleaseRef, o RollbackRequest, to *rings.ReleaseRef) (*rings.Plan, []string) {
+	plan := &rings.Plan{Kind: rings.KindRollback, Release: src.Plan.Release}
+	var skipped []string
+	for i := len(src.Rings) - 1; i >= 0; i-- {
+		r := src.Rings[i]
+		if o.Ring != "" && r.Plan.Name != o.Ring {
+			continue
+		}
+		rp := rings.RingPlan{Name: r.Plan.Name, MaxParallel: r.Plan.MaxParallel, Gates: r.Plan.Gates, Rollback: rings.RollbackNone}
+		for _, tp := range r.Plan.Targets {
+			if o.Target != "" && tp.Name != o.Target {
+				continue
+			}
+			t := src.Targets[tp.Name]
+			dest := to
+			if dest == nil {
+				dest = tp.From
+			}
+			switch {
+			case t.Phase == rings.TPending && to == nil:
+				continue // the run never touched it
+			case dest == nil:
+				skipped = append(skipped, fmt.Sprintf("%s: no last known good release before run %s (first deployment): left as is; --to names one", tp.Name, src.RunID))
+				continue
+			case current[tp.Name] != nil && *current[tp.Name] == *dest:
+				skipped = append(skipped, fmt.Sprintf("%s: already at %s", tp.Name, dest.Name))
+				continue
+			}
+			rp.Targets = append(rp.Targets, rings.TargetPlan{Name: tp.Name, Boundary: tp.Boundary, Release: *dest, From: current[tp.Name]})
+		}
+		if len(rp.Targets) > 0 {
+			rp.MaxFailures = len(rp.Targets)
+			plan.Rings = append(plan.Rings, rp)
+		}
+	}
+	return plan, skipped
+}

@@ -1,0 +1,86 @@
+package runs
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/rollout-dev/rollout/internal/provision"
+)
+
+// VersionInfo is what `rollout version` reports: this build and the Terraform binary it would run.
+type VersionInfo struct {
+	Version   string `json:"version"`
+	Commit    string `json:"commit,omitempty"`
+	Modified  bool   `json:"modified,omitempty"` // built from a tree with uncommitted changes
+	Go        string `json:"go"`
+	Terraform struct {
+		Path    string `json:"path,omitempty"`
+		Version string `json:"version,omitempty"` // e.g. "OpenTofu v1.10.10"
+		Error   string `json:"error,omitempty"`
+	} `json:"terraform"`
+}
+
+// Version is this build of rollout and the Terraform binary a run would use (tfBin, else
+// ROLLOUT_TF_BIN, TF_BIN, tofu/terraform on PATH), with its version.
+func Version(ctx context.Context, tfBin string) VersionInfo {
+	v := buildInfo()
+	terraformVersion(ctx, tfBin, &v)
+	return v
+}
+
+func buildInfo() VersionInfo {
+	v := VersionInfo{Version: "(devel)", Go: runtime.Version()}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" {
+			v.Version = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				v.Commit = s.Value
+			case "vcs.modified":
+				v.Modified = s.Value == "true"
+			}
+		}
+	}
+	return v
+}
+
+// terraformVersion finds the binary a run would use and asks it for its version.
+func terraformVersion(ctx context.Context, tfBin string, v *VersionInfo) {
+	bin, err := provision.FindBinary(firstNonEmpty(tfBin, os.Getenv("ROLLOUT_TF_BIN")))
+	if err != nil {
+		v.Terraform.Error = err.Error()
+		return
+	}
+	v.Terraform.Path = bin
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "version").Output()
+	if err != nil {
+		v.Terraform.Error = fmt.Sprintf("`%s version`: %v", bin, err)
+		return
+	}
+	v.Terraform.Version, _, _ = strings.Cut(strings.TrimSpace(string(out)), "\n")
+}
+
+// Text is the version for a person.
+func (v VersionInfo) Text() string {
+	commit := v.Commit
+	if commit == "" {
+		commit = "unknown"
+	} else if v.Modified {
+		commit += " (modified)"
+	}
+	tf := v.Terraform.Version + " at " + v.Terraform.Path
+	if v.Terraform.Error != "" {
+		tf = "not usable: " + v.Terraform.Error
+	}
+	return fmt.Sprintf("rollout %s, commit %s, %s\nterraform: %s\n", v.Version, commit, v.Go, tf)
+}
