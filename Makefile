@@ -60,10 +60,12 @@ chaos: tools
 	$(RUN_ENV) ROLLOUT_E2E=1 ROLLOUT_CHAOS_KILLS=$${ROLLOUT_CHAOS_KILLS:-50} $(GO) test -count=1 -timeout 30m -v -run 'TestChaos' ./test/e2e/ | grep -v '^=== RUN'
 
 # Fuzz configuration loading, names, command gate scripts, bundle unpacking and the Terraform
-# diagnostic classifier, FUZZTIME each (default 30s).
+# diagnostic classifier, FUZZTIME each (default 30s); then the engine's properties over
+# RAPID_CHECKS random runs (default 20000; make test runs 100).
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $${FUZZTIME:-30s} ./internal/config/
 	$(GO) test -run '^$$' -fuzz '^FuzzNames$$' -fuzztime $${FUZZTIME:-30s} ./internal/config/
 	$(GO) test -run '^$$' -fuzz '^FuzzShellTemplate$$' -fuzztime $${FUZZTIME:-30s} ./internal/config/
 	$(GO) test -run '^$$' -fuzz '^FuzzUnbundle$$' -fuzztime $${FUZZTIME:-30s} ./internal/provision/
 	$(GO) test -run '^$$' -fuzz '^FuzzClassify$$' -fuzztime $${FUZZTIME:-30s} ./internal/provision/
+	$(GO) test -count=1 -run '^TestEngineProperties$$' -rapid.checks=$${RAPID_CHECKS:-20000} ./internal/rings/

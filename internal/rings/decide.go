@@ -695,12 +695,9 @@ func (s *State) progressRollback() []Command {
 	}
 	for _, group := range s.rollbackGroups {
 		r := s.Rings[s.Targets[group[0]].Ring]
-		active := 0
-		for _, name := range group {
-			if s.Targets[name].Phase == TRollingBack {
-				active++
-			}
-		}
+		// Every rollback of the ring counts against its maxParallel, its group's and one started
+		// before the halt (a failed target within the budget) alike.
+		active := r.count[TRollingBack]
 		for _, name := range group {
 			if t := s.Targets[name]; t.Phase == TRollbackPending && active < max(r.Plan.MaxParallel, 1) {
 				cmds = append(cmds, s.rollbackOne(t)...)
