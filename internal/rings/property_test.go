@@ -289,7 +289,9 @@ func (w *world) operatorActs() []func() {
 		}
 	}
 	if r := s.Rings[s.Ring]; r.Phase == RInconclusive {
-		acts = append(acts, func() { w.fold(Event{Type: GateOverridden, Ring: r.Plan.Name, Gate: "slo", Outcome: "pass", Actor: "op"}, nil) })
+		acts = append(acts, func() {
+			w.fold(Event{Type: GateOverridden, Ring: r.Plan.Name, Gate: "slo", Outcome: "pass", Actor: "op"}, nil)
+		})
 	}
 	return acts
 }
@@ -380,4 +382,3 @@ func TestEngineProperties(t *testing.T) {
 		w.settle()
 	})
 }
-

@@ -21,32 +21,22 @@ const (
 // Describe is one event of a run told for a person (a progress log, a dashboard's live log), with
 // its tone; "" for events that tell a person nothing new.
 func Describe(ev rings.Event) (string, Tone) {
+	switch {
+	case strings.HasPrefix(string(ev.Type), "target.") || strings.HasPrefix(string(ev.Type), "gate."):
+		return describeTarget(ev)
+	case strings.HasPrefix(string(ev.Type), "ring.") || strings.HasPrefix(string(ev.Type), "boundary.") || ev.Type == rings.RollbackPlanned:
+		return describeRing(ev)
+	}
+	return describeRun(ev)
+}
+
+// describeTarget tells what happened to a target (or its gates).
+func describeTarget(ev rings.Event) (string, Tone) {
 	who := ev.Target
 	if who == "" {
 		who = "ring " + ev.Ring
 	}
 	switch ev.Type {
-	case rings.RunStarted:
-		return fmt.Sprintf("run %s started: %s %s over %d ring(s)", ev.RunID, ev.Plan.Kind, ev.Plan.Release.Name, len(ev.Plan.Rings)), Plain
-	case rings.RunResumed:
-		return fmt.Sprintf("run %s resumed by %s", ev.RunID, ev.Actor), Plain
-	case rings.RingStarted:
-		return "ring " + ev.Ring + " started " + ev.Message, Bold
-	case rings.RingApprovalNeeded:
-		return "ring " + ev.Ring + " needs approval: " + ev.Message, Warn
-	case rings.RingBakeStarted:
-		return fmt.Sprintf("ring %s baking %s", ev.Ring, ev.Message), Plain
-	case rings.RingBaked, rings.RingPassed:
-		if ev.Type == rings.RingBaked {
-			return "", Plain
-		}
-		return "ring " + ev.Ring + " passed", Good
-	case rings.RingGateFailed:
-		return fmt.Sprintf("ring %s gate %s failed: %s", ev.Ring, ev.Gate, ev.Message), Bad
-	case rings.RingHalted:
-		return fmt.Sprintf("ring %s halted: %s", ev.Ring, ev.Message), Bad
-	case rings.RollbackPlanned:
-		return fmt.Sprintf("rolling back (%s): %s", ev.Message, strings.Join(ev.Targets, ", ")), Warn
 	case rings.TargetApplying:
 		return fmt.Sprintf("  %s: applying %s", who, relName(ev.Release)), Plain
 	case rings.TargetPlanned:
@@ -75,22 +65,44 @@ func Describe(ev rings.Event) (string, Tone) {
 		return fmt.Sprintf("  %s: not rolled back: %s", who, ev.Message), Warn
 	case rings.TargetGateInconclusive:
 		return fmt.Sprintf("  %s: gate %s inconclusive: %s", who, ev.Gate, ev.Message), Warn
-	case rings.RingGateInconclusive:
-		return fmt.Sprintf("ring %s gate %s inconclusive: %s", ev.Ring, ev.Gate, ev.Message), Warn
-	case rings.RingPaused:
-		return fmt.Sprintf("ring %s paused: %s", ev.Ring, ev.Message), Warn
 	case rings.GateOverridden:
 		what := ev.Target
 		if what == "" {
 			what = "ring " + ev.Ring
 		}
 		return fmt.Sprintf("  %s: gate %s overridden to %s by %s: %s", what, ev.Gate, ev.Outcome, ev.Actor, ev.Message), Plain
-	case rings.GatesRemeasure:
-		return fmt.Sprintf("inconclusive gates measured again (asked by %s)", ev.Actor), Plain
 	case rings.TargetOrphansKilled:
 		return fmt.Sprintf("  %s: %s", who, ev.Message), Warn
 	case rings.TargetRetrying:
 		return fmt.Sprintf("  %s: %s", who, ev.Message), Warn
+	}
+	return "", Plain
+}
+
+// describeRing tells what happened to a ring or a boundary it entered.
+func describeRing(ev rings.Event) (string, Tone) {
+	switch ev.Type {
+	case rings.RingStarted:
+		return "ring " + ev.Ring + " started " + ev.Message, Bold
+	case rings.RingApprovalNeeded:
+		return "ring " + ev.Ring + " needs approval: " + ev.Message, Warn
+	case rings.RingBakeStarted:
+		return fmt.Sprintf("ring %s baking %s", ev.Ring, ev.Message), Plain
+	case rings.RingBaked, rings.RingPassed:
+		if ev.Type == rings.RingBaked {
+			return "", Plain
+		}
+		return "ring " + ev.Ring + " passed", Good
+	case rings.RingGateFailed:
+		return fmt.Sprintf("ring %s gate %s failed: %s", ev.Ring, ev.Gate, ev.Message), Bad
+	case rings.RingHalted:
+		return fmt.Sprintf("ring %s halted: %s", ev.Ring, ev.Message), Bad
+	case rings.RollbackPlanned:
+		return fmt.Sprintf("rolling back (%s): %s", ev.Message, strings.Join(ev.Targets, ", ")), Warn
+	case rings.RingGateInconclusive:
+		return fmt.Sprintf("ring %s gate %s inconclusive: %s", ev.Ring, ev.Gate, ev.Message), Warn
+	case rings.RingPaused:
+		return fmt.Sprintf("ring %s paused: %s", ev.Ring, ev.Message), Warn
 	case rings.BoundaryHalted:
 		return fmt.Sprintf("ring %s: boundary %s halted (circuit open): %s", ev.Ring, ev.Boundary, ev.Message), Bad
 	case rings.BoundaryResumed:
@@ -99,6 +111,28 @@ func Describe(ev rings.Event) (string, Tone) {
 		return fmt.Sprintf("ring %s entered boundary %s", ev.Ring, ev.Message), Plain
 	case rings.BoundaryRefused:
 		return fmt.Sprintf("ring %s: boundary %s refused: %s", ev.Ring, ev.Boundary, ev.Message), Bad
+	case rings.RingFrozen:
+		return fmt.Sprintf("ring %s frozen: %s", ev.Ring, ev.Message), Warn
+	case rings.RingDriftChecked:
+		if ev.Outcome == "clean" {
+			return fmt.Sprintf("ring %s drift check: %s", ev.Ring, ev.Message), Plain
+		}
+		return fmt.Sprintf("ring %s drift check: %s: %s", ev.Ring, ev.Outcome, ev.Message), Warn
+	case rings.DriftAcknowledged:
+		return fmt.Sprintf("ring %s drift acknowledged by %s: %s", ev.Ring, ev.Actor, ev.Message), Plain
+	}
+	return "", Plain
+}
+
+// describeRun tells what happened to the run, and the operators' acts on it.
+func describeRun(ev rings.Event) (string, Tone) {
+	switch ev.Type {
+	case rings.RunStarted:
+		return fmt.Sprintf("run %s started: %s %s over %d ring(s)", ev.RunID, ev.Plan.Kind, ev.Plan.Release.Name, len(ev.Plan.Rings)), Plain
+	case rings.RunResumed:
+		return fmt.Sprintf("run %s resumed by %s", ev.RunID, ev.Actor), Plain
+	case rings.GatesRemeasure:
+		return fmt.Sprintf("inconclusive gates measured again (asked by %s)", ev.Actor), Plain
 	case rings.RunPaused:
 		return fmt.Sprintf("run paused by %s: %s (nothing new starts; work under way finishes)", ev.Actor, ev.Message), Warn
 	case rings.RunUnpaused:
@@ -116,17 +150,9 @@ func Describe(ev rings.Event) (string, Tone) {
 		return "stop-the-line switch turned off", Plain
 	case rings.FreezeBroken:
 		return fmt.Sprintf("BREAK GLASS by %s: freeze windows and the switch no longer hold this run: %s", ev.Actor, ev.Message), Warn
-	case rings.RingFrozen:
-		return fmt.Sprintf("ring %s frozen: %s", ev.Ring, ev.Message), Warn
-	case rings.RingDriftChecked:
-		if ev.Outcome == "clean" {
-			return fmt.Sprintf("ring %s drift check: %s", ev.Ring, ev.Message), Plain
-		}
-		return fmt.Sprintf("ring %s drift check: %s: %s", ev.Ring, ev.Outcome, ev.Message), Warn
-	case rings.DriftAcknowledged:
-		return fmt.Sprintf("ring %s drift acknowledged by %s: %s", ev.Ring, ev.Actor, ev.Message), Plain
 	case rings.RunFinished:
 		return "run finished: " + ev.Outcome, toneOf(ev.Outcome)
+
 	}
 	return "", Plain
 }

@@ -150,3 +150,23 @@ func TestCompareTruth(t *testing.T) {
 		}
 	}
 }
+
+// Every event type a run journals reads as something for a person, or is deliberately silent.
+func TestDescribeTellsEveryEvent(t *testing.T) {
+	silent := map[rings.EventType]bool{rings.RingBaked: true, rings.GateMeasured: true}
+	passed := true
+	plan := &rings.Plan{Kind: rings.KindRelease, Release: rings.ReleaseRef{Name: "v1"}}
+	for _, typ := range []rings.EventType{rings.RunStarted, rings.RunResumed, rings.RunFinished, rings.RingStarted, rings.RingApprovalNeeded,
+		rings.RingBakeStarted, rings.RingBaked, rings.RingGateFailed, rings.RingPassed, rings.RingHalted, rings.TargetApplying,
+		rings.TargetPlanned, rings.TargetApplied, rings.TargetApplyFailed, rings.GateMeasured, rings.TargetVerified, rings.TargetGateFailed,
+		rings.TargetGateCancelled, rings.TargetRollingBack, rings.TargetRolledBack, rings.TargetRollbackFailed, rings.TargetRollbackSkip,
+		rings.RollbackPlanned, rings.TargetGateInconclusive, rings.RingGateInconclusive, rings.RingPaused, rings.GateOverridden,
+		rings.GatesRemeasure, rings.BoundaryVerified, rings.BoundaryRefused, rings.BoundaryHalted, rings.BoundaryResumed,
+		rings.TargetRetrying, rings.TargetOrphansKilled, rings.RunPaused, rings.RunUnpaused, rings.RunAbortRequested,
+		rings.FreezeChanged, rings.FreezeBroken, rings.RingFrozen, rings.RingDriftChecked, rings.DriftAcknowledged} {
+		text, _ := Describe(rings.Event{Type: typ, Ring: "r", Target: "t", Plan: plan, Passed: &passed})
+		if (text == "") != silent[typ] {
+			t.Errorf("%s: %q", typ, text)
+		}
+	}
+}

@@ -1,0 +1,226 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// parseMain reads rollout.yaml's own keys: release, state, defaults, boundaries, gates, rings,
+// environments, freeze, protect.
+func (c *Config) parseMain(data []byte, errs *Errors) {
+	c.lines = map[string]int{}
+	w := walker{file: c.rel(c.File), errs: errs, lines: c.lines}
+	root := parseDoc(data, w)
+	top := w.fields(root, "", "release", "defaults", "boundaries", "gates", "rings", "state", "environments", "freeze", "protect")
+	c.Freeze = parseFreeze(w, "freeze", top["freeze"])
+	c.Protect = w.strings(top["protect"], "protect")
+	c.Environments = w.strings(top["environments"], "environments")
+	if top["environments"] == nil {
+		c.Environments = []string{"environments"}
+	}
+	for i, d := range c.Environments {
+		if st, err := os.Stat(filepath.Join(c.Root, d)); err != nil || !st.IsDir() {
+			w.fail(top["environments"], fmt.Sprintf("environments[%d]", i), "directory %s does not exist", d)
+		}
+	}
+	c.parseRelease(w, root, top)
+	c.parseState(w, top)
+	c.parseDefaults(w, top)
+	c.Boundaries = map[string]*Boundary{}
+	for name, n := range w.fields(top["boundaries"], "boundaries") {
+		c.Boundaries[name] = parseBoundary(w, name, n)
+	}
+	c.Gates = map[string]*Gate{}
+	for name, n := range w.fields(top["gates"], "gates") {
+		if err := ValidName("gate", name); err != nil {
+			w.fail(n, "gates."+name, "%v", err)
+		}
+		c.Gates[name] = parseGate(w, name, n)
+	}
+
+	if top["rings"] != nil && top["rings"].Kind != yaml.SequenceNode {
+		w.fail(top["rings"], "rings", "must be a list of rings")
+	} else if top["rings"] != nil {
+		seen := map[string]bool{}
+		for i, n := range top["rings"].Content {
+			r := parseRing(w, fmt.Sprintf("rings[%d]", i), n, c.Defaults.MaxParallel)
+			if r.Name != "" && seen[r.Name] {
+				w.fail(n, fmt.Sprintf("rings[%d].name", i), "ring %q is declared twice", r.Name)
+			}
+			seen[r.Name] = true
+			c.Rings = append(c.Rings, r)
+		}
+	}
+	if len(c.Rings) == 0 {
+		w.fail(root, "rings", "at least one ring is required")
+	}
+}
+
+// parseRelease reads release: the module every release ships and its variables.
+func (c *Config) parseRelease(w walker, root *yaml.Node, top map[string]*yaml.Node) {
+	rel := w.fields(top["release"], "release", "module", "vars", "moduleOutsideFleet")
+	c.Release.Module = w.str(rel["module"], "release.module")
+	c.Release.Vars = w.anyMap(rel["vars"], "release.vars")
+	c.Release.ModuleOutsideFleet = w.boolean(rel["moduleOutsideFleet"], "release.moduleOutsideFleet")
+	if rel["module"] != nil {
+		c.Release.Line = rel["module"].Line
+	}
+	if top["release"] == nil || c.Release.Module == "" {
+		w.fail(root, "release.module", "is required: the Terraform root module every release ships")
+	} else if st, err := os.Stat(c.ModuleDir()); err != nil || !st.IsDir() {
+		w.fail(rel["module"], "release.module", "module directory %s does not exist", c.Release.Module)
+	} else if !c.Release.ModuleOutsideFleet && !inside(c.Root, c.ModuleDir()) {
+		w.fail(rel["module"], "release.module", "%s is outside the fleet's folder %s: a release ships code from the fleet's own tree (set release.moduleOutsideFleet: true to allow it)", c.Release.Module, c.Root)
+	}
+	for k, v := range c.Release.Vars {
+		checkTemplates(w, rel["vars"], "release.vars."+k, v)
+	}
+
+}
+
+// parseState reads state: the journal's location (a password in it is refused).
+func (c *Config) parseState(w walker, top map[string]*yaml.Node) {
+	c.State = w.str(top["state"], "state")
+	if st := c.State; st != "" {
+		switch u, err := url.Parse(st); {
+		case st == "sqlite" || strings.HasPrefix(st, "sqlite:"):
+		case err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql"):
+			w.fail(top["state"], "state", "want sqlite, sqlite:PATH or a postgres:// URL") // the value is not echoed: it may hold a secret
+		default:
+			if _, has := u.User.Password(); has {
+				w.fail(top["state"], "state", "holds a password: remove it, and give it in PGPASSWORD or a password file (PGPASSFILE)")
+			}
+		}
+	}
+}
+
+// parseDefaults reads defaults:, with the defaults of the defaults.
+func (c *Config) parseDefaults(w walker, top map[string]*yaml.Node) {
+	def := w.fields(top["defaults"], "defaults", "maxParallel", "terraformTimeout", "lockTimeout", "passEnv", "retry", "breaker", "shutdownGrace", "preflightMaxStaleness")
+	rf := w.fields(def["retry"], "defaults.retry", "attempts", "initialInterval", "maxInterval", "maxElapsed")
+	c.Defaults.Retry = Retry{Attempts: w.integer(rf["attempts"], "defaults.retry.attempts", 1), InitialInterval: w.duration(rf["initialInterval"], "defaults.retry.initialInterval"),
+		MaxInterval: w.duration(rf["maxInterval"], "defaults.retry.maxInterval"), MaxElapsed: w.duration(rf["maxElapsed"], "defaults.retry.maxElapsed")}
+	if rf["attempts"] == nil {
+		c.Defaults.Retry.Attempts = 3
+	}
+	bf := w.fields(def["breaker"], "defaults.breaker", "consecutiveFailures", "openFor")
+	c.Defaults.Breaker = Breaker{ConsecutiveFailures: w.integer(bf["consecutiveFailures"], "defaults.breaker.consecutiveFailures", 0), OpenFor: w.duration(bf["openFor"], "defaults.breaker.openFor")}
+	if bf["consecutiveFailures"] == nil {
+		c.Defaults.Breaker.ConsecutiveFailures = 5
+	}
+	c.Defaults.PreflightMaxStaleness = w.duration(def["preflightMaxStaleness"], "defaults.preflightMaxStaleness")
+	if def["preflightMaxStaleness"] == nil {
+		c.Defaults.PreflightMaxStaleness = Duration(15 * time.Minute)
+	}
+	c.Defaults.ShutdownGrace = w.duration(def["shutdownGrace"], "defaults.shutdownGrace")
+	if def["shutdownGrace"] == nil {
+		c.Defaults.ShutdownGrace = Duration(30 * time.Second)
+	}
+	c.Defaults.PassEnv = w.envNames(def["passEnv"], "defaults.passEnv")
+	c.Defaults.MaxParallel = w.integer(def["maxParallel"], "defaults.maxParallel", 1)
+	if c.Defaults.MaxParallel == 0 {
+		c.Defaults.MaxParallel = 4
+	}
+	c.Defaults.TerraformTimeout = w.duration(def["terraformTimeout"], "defaults.terraformTimeout")
+	if c.Defaults.TerraformTimeout == 0 {
+		c.Defaults.TerraformTimeout = Duration(time.Hour)
+	}
+	c.Defaults.LockTimeout = w.duration(def["lockTimeout"], "defaults.lockTimeout")
+	if def["lockTimeout"] == nil {
+		c.Defaults.LockTimeout = Duration(5 * time.Minute)
+	}
+
+}
+
+// parseBoundary reads one boundary: its cloud and the keys of that cloud.
+func parseBoundary(w walker, name string, n *yaml.Node) *Boundary {
+	path := "boundaries." + name
+	b := &Boundary{Name: name, Line: n.Line, Lines: map[string]int{}}
+	f := w.fields(n, path, "cloud", "environment", "endpoints", "identity", "partition", "universeDomain",
+		"maxParallel", "providerMirror", "regions", "passEnv", "rateLimit", "approvers", "backend", "freeze")
+	for k, v := range f {
+		b.Lines[k] = v.Line
+	}
+	b.Cloud = w.str(f["cloud"], path+".cloud")
+	switch b.Cloud {
+	case "azure", "aws", "gcp", "local":
+	case "":
+		w.fail(n, path+".cloud", "is required: one of azure, aws, gcp, local")
+	default:
+		w.fail(f["cloud"], path+".cloud", "unknown cloud %q: one of azure, aws, gcp, local", b.Cloud)
+	}
+	b.MaxParallel = w.integer(f["maxParallel"], path+".maxParallel", 1)
+	b.RateLimit = w.rate(f["rateLimit"], path+".rateLimit")
+	b.ProviderMirror = w.str(f["providerMirror"], path+".providerMirror")
+	b.Environment = w.str(f["environment"], path+".environment")
+	b.Partition = w.str(f["partition"], path+".partition")
+	b.UniverseDomain = w.str(f["universeDomain"], path+".universeDomain")
+	b.Regions = w.strings(f["regions"], path+".regions")
+	b.PassEnv = w.envNames(f["passEnv"], path+".passEnv")
+	b.Approvers = w.strings(f["approvers"], path+".approvers")
+	b.Freeze = parseFreeze(w, path+".freeze", f["freeze"])
+	if bn := f["backend"]; bn != nil {
+		bf := w.fields(bn, path+".backend", "type", "config")
+		b.Backend = &Backend{Type: w.str(bf["type"], path+".backend.type"), Config: w.anyMap(bf["config"], path+".backend.config")}
+		if b.Backend.Type == "" {
+			w.fail(bn, path+".backend.type", "is required (s3, azurerm, gcs, ...)")
+		}
+		for k, v := range b.Backend.Config {
+			checkTemplates(w, bf["config"], path+".backend.config."+k, v)
+		}
+	}
+	b.Endpoints = w.stringMap(f["endpoints"], path+".endpoints")
+	for k, v := range w.fields(f["endpoints"], path+".endpoints") {
+		b.Lines["endpoints."+k] = v.Line
+	}
+	// Keys that belong to another cloud are a mistake worth naming, not ignoring.
+	for key, cloud := range map[string]string{"environment": "azure", "partition": "aws", "universeDomain": "gcp"} {
+		if f[key] != nil && b.Cloud != "" && b.Cloud != cloud {
+			w.fail(f[key], path+"."+key, "is a %s key; this boundary's cloud is %s", cloud, b.Cloud)
+		}
+	}
+	parseIdentity(w, path, f, b)
+	if !nameRE.MatchString(name) {
+		w.fail(n, path, "boundary names use letters, digits, '.', '_' and '-'")
+	}
+	return b
+}
+
+// parseIdentity reads a boundary's identity: the keys its cloud allows (names of secret
+// variables, never secrets), and an AWS role chain.
+func parseIdentity(w walker, path string, f map[string]*yaml.Node, b *Boundary) {
+	if allowed, ok := identityKeys[b.Cloud]; ok && f["identity"] != nil {
+		if b.Cloud == "local" {
+			w.fail(f["identity"], path+".identity", "a local boundary has no identity")
+		}
+		b.Identity = map[string]string{}
+		for k, v := range w.fields(f["identity"], path+".identity", allowed...) {
+			b.Lines["identity."+k] = v.Line
+			if k == "assumeRole" {
+				if v.Kind != yaml.SequenceNode {
+					w.fail(v, path+".identity.assumeRole", "must be a list of {roleArn, externalId, sessionName}")
+					continue
+				}
+				for i, rn := range v.Content {
+					rp := fmt.Sprintf("%s.identity.assumeRole[%d]", path, i)
+					rf := w.fields(rn, rp, "roleArn", "externalId", "sessionName")
+					ar := AssumeRole{RoleArn: w.str(rf["roleArn"], rp+".roleArn"), ExternalID: w.str(rf["externalId"], rp+".externalId"),
+						SessionName: w.str(rf["sessionName"], rp+".sessionName")}
+					if ar.RoleArn == "" {
+						w.fail(rn, rp+".roleArn", "is required")
+					}
+					b.Lines[fmt.Sprintf("identity.assumeRole[%d]", i)] = rn.Line
+					b.AssumeRole = append(b.AssumeRole, ar)
+				}
+				continue
+			}
+			b.Identity[k] = w.str(v, path+".identity."+k)
+		}
+	}
+}
