@@ -66,101 +66,127 @@ var environ = func(Lookup) []string { return os.Environ() }
 // staticEnv is a boundary's variables for a target that need no network call: everything but the
 // temporary credentials of an AWS role chain. A named secret variable that is not set is an error.
 func staticEnv(c *config.Config, b *config.Boundary, t *config.Target, lookup Lookup) (Env, error) {
-	e := Env{Vars: BaseEnv(c, lookup)}
+	e := &envBuilder{Env: Env{Vars: BaseEnv(c, lookup)}, b: b, id: b.Identity, lookup: lookup}
 	for _, k := range b.PassEnv {
 		if v, ok := lookup(k); ok {
 			e.Vars[k] = v
 		}
 	}
-	id := b.Identity
-	set := func(k, v string) {
-		if v != "" {
-			e.Vars[k] = v
-		}
-	}
-	secret := func(key, target string) error {
-		name := id[key]
-		if name == "" {
-			return nil
-		}
-		v, ok := lookup(name)
-		if !ok || v == "" {
-			return fmt.Errorf("boundary %s: identity.%s names %s, which is not set in rollout's environment", b.Name, key, name)
-		}
-		e.Vars[target] = v
-		e.Secrets = append(e.Secrets, v)
-		return nil
-	}
 	var err error
 	switch b.Cloud {
 	case "azure":
-		if b.Environment == "custom" {
-			set("ARM_METADATA_HOSTNAME", metadataHost(b))
-		} else {
-			set("ARM_ENVIRONMENT", b.Environment)
-		}
-		set("ARM_TENANT_ID", id["tenantId"])
-		set("ARM_CLIENT_ID", id["clientId"])
-		set("ARM_SUBSCRIPTION_ID", id["subscriptionId"])
-		switch {
-		case id["federatedTokenFile"] != "":
-			set("ARM_USE_OIDC", "true")
-			set("ARM_OIDC_TOKEN_FILE_PATH", id["federatedTokenFile"])
-		case id["oidcRequestUrlEnv"] != "":
-			set("ARM_USE_OIDC", "true")
-			if v, ok := lookup(id["oidcRequestUrlEnv"]); ok {
-				set("ARM_OIDC_REQUEST_URL", v)
-			} else {
-				err = fmt.Errorf("boundary %s: identity.oidcRequestUrlEnv names %s, which is not set in rollout's environment", b.Name, id["oidcRequestUrlEnv"])
-			}
-			if err == nil {
-				err = secret("oidcRequestTokenEnv", "ARM_OIDC_REQUEST_TOKEN")
-			}
-		case id["managedIdentity"] == "true":
-			set("ARM_USE_MSI", "true")
-		case id["clientSecretEnv"] != "":
-			err = secret("clientSecretEnv", "ARM_CLIENT_SECRET")
-		case id["clientCertificateFile"] != "":
-			set("ARM_CLIENT_CERTIFICATE_PATH", id["clientCertificateFile"])
-			err = secret("clientCertificatePasswordEnv", "ARM_CLIENT_CERTIFICATE_PASSWORD")
-		}
+		err = e.azure()
 	case "aws":
-		if t != nil {
-			set("AWS_REGION", t.Region)
-			set("AWS_DEFAULT_REGION", t.Region)
-		}
-		set("AWS_STS_REGIONAL_ENDPOINTS", "regional")
-		if id["profile"] != "" {
-			set("AWS_PROFILE", id["profile"])
-			set("AWS_CONFIG_FILE", id["configFile"])
-			set("AWS_SHARED_CREDENTIALS_FILE", id["sharedCredentialsFile"])
-		} else {
-			// No shared files at all: the runner's default profile may belong to another partition.
-			e.Vars["AWS_CONFIG_FILE"], e.Vars["AWS_SHARED_CREDENTIALS_FILE"] = os.DevNull, os.DevNull
-		}
-		if err = secret("accessKeyIdEnv", "AWS_ACCESS_KEY_ID"); err == nil {
-			if err = secret("secretAccessKeyEnv", "AWS_SECRET_ACCESS_KEY"); err == nil {
-				err = secret("sessionTokenEnv", "AWS_SESSION_TOKEN")
-			}
-		}
-		if id["webIdentityTokenFile"] != "" {
-			set("AWS_ROLE_ARN", id["roleArn"])
-			set("AWS_WEB_IDENTITY_TOKEN_FILE", id["webIdentityTokenFile"])
-			set("AWS_ROLE_SESSION_NAME", sessionName(id["sessionName"]))
-		}
-		for svc, u := range b.Endpoints {
-			set("AWS_ENDPOINT_URL_"+strings.ToUpper(svc), u)
-		}
+		err = e.aws(t)
 	case "gcp":
-		set("GOOGLE_CLOUD_UNIVERSE_DOMAIN", universe(b))
-		set("GOOGLE_APPLICATION_CREDENTIALS", id["credentialsFile"])
-		set("GOOGLE_PROJECT", id["project"])
-		set("GOOGLE_IMPERSONATE_SERVICE_ACCOUNT", id["impersonateServiceAccount"])
-		if t != nil {
-			set("GOOGLE_REGION", t.Region)
+		e.gcp(t)
+	}
+	return e.Env, err
+}
+
+// envBuilder fills one boundary's variables from its identity section.
+type envBuilder struct {
+	Env
+	b      *config.Boundary
+	id     map[string]string
+	lookup Lookup
+}
+
+// set sets k to v when v is not empty.
+func (e *envBuilder) set(k, v string) {
+	if v != "" {
+		e.Vars[k] = v
+	}
+}
+
+// secret sets target to the value of the variable that identity key names, and keeps it as a
+// secret to redact; a named variable that is not set is an error.
+func (e *envBuilder) secret(key, target string) error {
+	name := e.id[key]
+	if name == "" {
+		return nil
+	}
+	v, ok := e.lookup(name)
+	if !ok || v == "" {
+		return fmt.Errorf("boundary %s: identity.%s names %s, which is not set in rollout's environment", e.b.Name, key, name)
+	}
+	e.Vars[target] = v
+	e.Secrets = append(e.Secrets, v)
+	return nil
+}
+
+func (e *envBuilder) azure() error {
+	id := e.id
+	if e.b.Environment == "custom" {
+		e.set("ARM_METADATA_HOSTNAME", metadataHost(e.b))
+	} else {
+		e.set("ARM_ENVIRONMENT", e.b.Environment)
+	}
+	e.set("ARM_TENANT_ID", id["tenantId"])
+	e.set("ARM_CLIENT_ID", id["clientId"])
+	e.set("ARM_SUBSCRIPTION_ID", id["subscriptionId"])
+	switch {
+	case id["federatedTokenFile"] != "":
+		e.set("ARM_USE_OIDC", "true")
+		e.set("ARM_OIDC_TOKEN_FILE_PATH", id["federatedTokenFile"])
+	case id["oidcRequestUrlEnv"] != "":
+		e.set("ARM_USE_OIDC", "true")
+		v, ok := e.lookup(id["oidcRequestUrlEnv"])
+		if !ok {
+			return fmt.Errorf("boundary %s: identity.oidcRequestUrlEnv names %s, which is not set in rollout's environment", e.b.Name, id["oidcRequestUrlEnv"])
+		}
+		e.set("ARM_OIDC_REQUEST_URL", v)
+		return e.secret("oidcRequestTokenEnv", "ARM_OIDC_REQUEST_TOKEN")
+	case id["managedIdentity"] == "true":
+		e.set("ARM_USE_MSI", "true")
+	case id["clientSecretEnv"] != "":
+		return e.secret("clientSecretEnv", "ARM_CLIENT_SECRET")
+	case id["clientCertificateFile"] != "":
+		e.set("ARM_CLIENT_CERTIFICATE_PATH", id["clientCertificateFile"])
+		return e.secret("clientCertificatePasswordEnv", "ARM_CLIENT_CERTIFICATE_PASSWORD")
+	}
+	return nil
+}
+
+func (e *envBuilder) aws(t *config.Target) error {
+	id := e.id
+	if t != nil {
+		e.set("AWS_REGION", t.Region)
+		e.set("AWS_DEFAULT_REGION", t.Region)
+	}
+	e.set("AWS_STS_REGIONAL_ENDPOINTS", "regional")
+	if id["profile"] != "" {
+		e.set("AWS_PROFILE", id["profile"])
+		e.set("AWS_CONFIG_FILE", id["configFile"])
+		e.set("AWS_SHARED_CREDENTIALS_FILE", id["sharedCredentialsFile"])
+	} else {
+		// No shared files at all: the runner's default profile may belong to another partition.
+		e.Vars["AWS_CONFIG_FILE"], e.Vars["AWS_SHARED_CREDENTIALS_FILE"] = os.DevNull, os.DevNull
+	}
+	if id["webIdentityTokenFile"] != "" {
+		e.set("AWS_ROLE_ARN", id["roleArn"])
+		e.set("AWS_WEB_IDENTITY_TOKEN_FILE", id["webIdentityTokenFile"])
+		e.set("AWS_ROLE_SESSION_NAME", sessionName(id["sessionName"]))
+	}
+	for svc, u := range e.b.Endpoints {
+		e.set("AWS_ENDPOINT_URL_"+strings.ToUpper(svc), u)
+	}
+	for _, k := range [][2]string{{"accessKeyIdEnv", "AWS_ACCESS_KEY_ID"}, {"secretAccessKeyEnv", "AWS_SECRET_ACCESS_KEY"}, {"sessionTokenEnv", "AWS_SESSION_TOKEN"}} {
+		if err := e.secret(k[0], k[1]); err != nil {
+			return err
 		}
 	}
-	return e, err
+	return nil
+}
+
+func (e *envBuilder) gcp(t *config.Target) {
+	e.set("GOOGLE_CLOUD_UNIVERSE_DOMAIN", universe(e.b))
+	e.set("GOOGLE_APPLICATION_CREDENTIALS", e.id["credentialsFile"])
+	e.set("GOOGLE_PROJECT", e.id["project"])
+	e.set("GOOGLE_IMPERSONATE_SERVICE_ACCOUNT", e.id["impersonateServiceAccount"])
+	if t != nil {
+		e.set("GOOGLE_REGION", t.Region)
+	}
 }
 
 func sessionName(s string) string {

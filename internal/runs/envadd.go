@@ -57,41 +57,84 @@ func AddTarget(configPath string, o AddTargetRequest, notes io.Writer) (AddedTar
 	if err != nil {
 		return AddedTarget{}, err
 	}
-	fail := func(format string, args ...any) (AddedTarget, error) {
-		return AddedTarget{}, fmt.Errorf(format, args...)
-	}
 	b := cfg.Boundaries[o.Boundary]
 	if b == nil {
-		return fail("--boundary %s: no such boundary in %s", o.Boundary, cfg.File)
+		return AddedTarget{}, fmt.Errorf("--boundary %s: no such boundary in %s", o.Boundary, cfg.File)
 	}
 	if t := cfg.Target(o.Name); t != nil {
-		return fail("--name %s: target already declared in %s:%d", o.Name, t.File, t.Line)
+		return AddedTarget{}, fmt.Errorf("--name %s: target already declared in %s:%d", o.Name, t.File, t.Line)
 	}
-	labels, vars := maps.Clone(o.Labels), o.Vars
+	labels, ringIndex, err := ringPlacement(cfg, o)
+	if err != nil {
+		return AddedTarget{}, err
+	}
+	entry, err := newTargetEntry(cfg, b, o, labels)
+	if err != nil {
+		return AddedTarget{}, err
+	}
+	path, undo, err := writeTargetFile(cfg, o, entry)
+	if err != nil {
+		return AddedTarget{}, err
+	}
+	if ringIndex >= 0 {
+		restoreMain, err := addRingName(cfg.File, ringIndex, o.Name)
+		if err != nil {
+			undo()
+			return AddedTarget{}, fmt.Errorf("add %s to ring %s's names in %s: %v", o.Name, o.Ring, rel(cfg.Root, cfg.File), err)
+		}
+		removeFile := undo
+		undo = func() { removeFile(); restoreMain() }
+	}
+	// The fleet with the new file must validate, or everything written goes again.
+	cfg2, err := LoadConfig(configPath)
+	if err != nil {
+		undo()
+		return AddedTarget{}, fmt.Errorf("%s was not kept: %w", rel(cfg.Root, path), err)
+	}
+	noteMissingVariables(cfg2, o.Name, notes)
+	ring := ""
+	for _, r := range cfg2.Rings {
+		if slices.Contains(r.Targets, o.Name) {
+			ring = r.Name
+		}
+	}
+	return AddedTarget{File: rel(cfg.Root, path), Target: o.Name, Ring: ring}, nil
+}
+
+// ringPlacement checks that the new target can join the ring asked for, and returns its labels
+// with the ones the ring selects on, and the ring's index when it selects by names (else -1).
+func ringPlacement(cfg *config.Config, o AddTargetRequest) (map[string]string, int, error) {
+	labels := maps.Clone(o.Labels)
 	if labels == nil {
 		labels = map[string]string{}
 	}
-	var addName func() (restore func(), err error) // adds the name to a ring that selects by names
-	if o.Ring != "" {
-		i := slices.IndexFunc(cfg.Rings, func(r *config.Ring) bool { return r.Name == o.Ring })
-		if i < 0 {
-			return fail("--ring %s: no such ring", o.Ring)
-		}
-		sel := cfg.Rings[i].Select
-		if len(sel.Names) > 0 {
-			addName = func() (func(), error) { return addRingName(cfg.File, i, o.Name) }
-		}
-		if len(sel.Boundaries) > 0 && !slices.Contains(sel.Boundaries, o.Boundary) {
-			return fail("ring %s selects boundaries %v, not %s", o.Ring, sel.Boundaries, o.Boundary)
-		}
-		for k, v := range sel.Labels {
-			if old, ok := labels[k]; ok && old != v {
-				return fail("--label %s=%s: ring %s selects %s=%s", k, old, o.Ring, k, v)
-			}
-			labels[k] = v
-		}
+	if o.Ring == "" {
+		return labels, -1, nil
 	}
-	entry := targetEntry{Name: o.Name, Boundary: o.Boundary, Region: o.Region, Labels: labels, Vars: vars}
+	i := slices.IndexFunc(cfg.Rings, func(r *config.Ring) bool { return r.Name == o.Ring })
+	if i < 0 {
+		return nil, -1, fmt.Errorf("--ring %s: no such ring", o.Ring)
+	}
+	sel := cfg.Rings[i].Select
+	if len(sel.Boundaries) > 0 && !slices.Contains(sel.Boundaries, o.Boundary) {
+		return nil, -1, fmt.Errorf("ring %s selects boundaries %v, not %s", o.Ring, sel.Boundaries, o.Boundary)
+	}
+	for k, v := range sel.Labels {
+		if old, ok := labels[k]; ok && old != v {
+			return nil, -1, fmt.Errorf("--label %s=%s: ring %s selects %s=%s", k, old, o.Ring, k, v)
+		}
+		labels[k] = v
+	}
+	if len(sel.Names) == 0 {
+		i = -1
+	}
+	return labels, i, nil
+}
+
+// newTargetEntry is the new target as its file declares it, with the state backend the
+// boundary's convention gives; a cloud boundary without one is refused.
+func newTargetEntry(cfg *config.Config, b *config.Boundary, o AddTargetRequest, labels map[string]string) (targetEntry, error) {
+	entry := targetEntry{Name: o.Name, Boundary: o.Boundary, Region: o.Region, Labels: labels, Vars: o.Vars}
 	if len(entry.Labels) == 0 {
 		entry.Labels = nil
 	}
@@ -101,13 +144,19 @@ func AddTarget(configPath string, o AddTargetRequest, notes io.Writer) (AddedTar
 	be, err := config.ConventionBackend(b, &config.Target{Name: o.Name, Boundary: o.Boundary, Region: o.Region, Labels: labels})
 	switch {
 	case err != nil:
-		return fail("%v", err)
+		return entry, err
 	case be != nil:
 		entry.Backend = &backendEntry{Type: be.Type, Config: be.Config}
 	case b.Cloud != "local":
-		return fail("boundary %s (cloud %s) has no state backend convention: a new target there would keep its state on this machine. Add boundaries.%s.backend to %s (values are templates over .Target, e.g. key: \"stamps/{{ .Target.Name }}.tfstate\")",
+		return entry, fmt.Errorf("boundary %s (cloud %s) has no state backend convention: a new target there would keep its state on this machine. Add boundaries.%s.backend to %s (values are templates over .Target, e.g. key: \"stamps/{{ .Target.Name }}.tfstate\")",
 			o.Boundary, b.Cloud, o.Boundary, rel(cfg.Root, cfg.File))
 	}
+	return entry, nil
+}
+
+// writeTargetFile writes the new target's file, never over an existing one, and returns its path
+// and what removes it and the directories made for it.
+func writeTargetFile(cfg *config.Config, o AddTargetRequest, entry targetEntry) (string, func(), error) {
 	path := o.File
 	if path == "" {
 		path = filepath.Join(cfg.Root, cfg.Environments[0], o.Boundary, o.Name+".yaml")
@@ -115,49 +164,34 @@ func AddTarget(configPath string, o AddTargetRequest, notes io.Writer) (AddedTar
 		path = filepath.Join(cfg.Root, path)
 	}
 	if _, err := os.Stat(path); err == nil {
-		return fail("%s exists already: give another --file", path)
+		return "", nil, fmt.Errorf("%s exists already: give another --file", path)
 	}
 	body, err := yaml.Marshal(targetFile{Targets: []targetEntry{entry}})
 	if err != nil {
-		return AddedTarget{}, err
+		return "", nil, err
 	}
-	undo, err := mkdirs(filepath.Dir(path))
+	undoDirs, err := mkdirs(filepath.Dir(path))
 	if err != nil {
-		return AddedTarget{}, err
+		return "", nil, err
 	}
 	text := fmt.Sprintf("# Written by rollout env add: target %s in boundary %s.\n%s", o.Name, o.Boundary, body)
 	if err := writeShared(path, []byte(text)); err != nil {
-		undo()
-		return AddedTarget{}, err
+		undoDirs()
+		return "", nil, err
 	}
-	restoreMain := func() {}
-	if addName != nil {
-		if restoreMain, err = addName(); err != nil {
-			_ = os.Remove(path)
-			undo()
-			return fail("add %s to ring %s's names in %s: %v", o.Name, o.Ring, rel(cfg.Root, cfg.File), err)
-		}
+	return path, func() { _ = os.Remove(path); undoDirs() }, nil
+}
+
+// noteMissingVariables tells which of the module's variables the new target still lacks.
+func noteMissingVariables(cfg *config.Config, name string, notes io.Writer) {
+	if notes == nil {
+		return
 	}
-	// The fleet with the new file must validate, or everything written goes again.
-	cfg2, err := LoadConfig(configPath)
-	if err != nil {
-		_ = os.Remove(path)
-		undo()
-		restoreMain()
-		return fail("%s was not kept: %w", rel(cfg.Root, path), err)
-	}
-	for _, e := range provision.MissingVariables(cfg2, cfg2.Release.Vars) {
-		if strings.Contains(e.Key, "["+o.Name+"]") && notes != nil {
+	for _, e := range provision.MissingVariables(cfg, cfg.Release.Vars) {
+		if strings.Contains(e.Key, "["+name+"]") {
 			fmt.Fprintln(notes, "note: "+e.Error()+" (give it with start --var, in release.vars, or with env add --var)")
 		}
 	}
-	ring := ""
-	for _, r := range cfg2.Rings {
-		if slices.Contains(r.Targets, o.Name) {
-			ring = r.Name
-		}
-	}
-	return AddedTarget{File: rel(cfg.Root, path), Target: o.Name, Ring: ring}, nil
 }
 
 func rel(root, p string) string {
