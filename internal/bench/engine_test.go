@@ -39,7 +39,7 @@ func plan(n, ringsN, parallel int) *rings.Plan {
 }
 
 // runEngine drives one run of n targets to the end and returns the journal's event count.
-func runEngine(b *testing.B, n int) (int, journal.Store) {
+func runEngine(b *testing.B, n int) (int, *journal.DB) {
 	store, err := journal.OpenSQLite(filepath.Join(b.TempDir(), "state.db"))
 	if err != nil {
 		b.Fatal(err)
@@ -69,7 +69,7 @@ func BenchmarkEngine(b *testing.B) {
 			var replay, decide time.Duration
 			var peak uint64
 			for i := 0; i < b.N; i++ {
-				var store journal.Store
+				var store *journal.DB
 				b.StopTimer()
 				runtime.GC() // earlier benchmarks' garbage is not this run's peak
 				stop := samplePeakHeap(&peak)

@@ -38,11 +38,11 @@ func newStateMigrateCmd(io IO, g globals) *cobra.Command {
 				return err
 			}
 			defer done()
-			have, want, err := f.Store().SchemaVersion(cmd.Context())
+			have, want, err := f.Journal().SchemaVersion(cmd.Context())
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(io.Out, "%s: schema version %d (this rollout knows %d)\n", f.Store().Describe(), have, want)
+			fmt.Fprintf(io.Out, "%s: schema version %d (this rollout knows %d)\n", f.Journal().Describe(), have, want)
 			return nil
 		},
 	}
@@ -150,8 +150,8 @@ PostgreSQL:
 				defer file.Close()
 				w = file
 			}
-			if err := journal.Export(cmd.Context(), f.Store(), w); err != nil {
-				return fmt.Errorf("export %s: %w", f.Store().Describe(), err)
+			if err := journal.Export(cmd.Context(), f.Journal(), w); err != nil {
+				return fmt.Errorf("export %s: %w", f.Journal().Describe(), err)
 			}
 			return nil
 		},
@@ -182,11 +182,11 @@ func newStateImportCmd(io IO, g globals) *cobra.Command {
 				defer file.Close()
 				r = file
 			}
-			n, err := journal.Import(cmd.Context(), f.Store(), r)
+			n, err := journal.Import(cmd.Context(), f.Journal(), r)
 			if err != nil {
-				return &ExitErr{Code: ExitError, Err: fmt.Errorf("import into %s: %w", f.Store().Describe(), err)}
+				return &ExitErr{Code: ExitError, Err: fmt.Errorf("import into %s: %w", f.Journal().Describe(), err)}
 			}
-			fmt.Fprintf(io.Err, "imported %d records into %s\n", n, f.Store().Describe())
+			fmt.Fprintf(io.Err, "imported %d records into %s\n", n, f.Journal().Describe())
 			return nil
 		},
 	}

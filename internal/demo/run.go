@@ -136,7 +136,7 @@ func approve(ctx context.Context, notes io.Writer, dir, release string) error {
 		return err
 	}
 	defer f.Close()
-	run, _, err := f.Store().RunForRelease(ctx, release)
+	run, _, err := f.Journal().RunForRelease(ctx, release)
 	if err != nil {
 		return err
 	}
@@ -158,7 +158,7 @@ func (o *Outcome) check(ctx context.Context, dir, deployed string) error {
 	for _, r := range f.Config().Rings {
 		for _, t := range r.Targets {
 			d, _ := Read(deployed, t)
-			lkg, _ := journal.LastKnownGood(ctx, f.Store(), t, "")
+			lkg, _ := journal.LastKnownGood(ctx, f.Journal(), t, "")
 			name := "-"
 			if lkg != nil {
 				name = lkg.Name

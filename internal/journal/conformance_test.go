@@ -23,13 +23,13 @@ var ctx = context.Background()
 // process's handle on the same journal.
 type backend struct {
 	name string
-	open func(t *testing.T) func() Store
+	open func(t *testing.T) func() *DB
 }
 
 func backends(t *testing.T) []backend {
-	out := []backend{{"sqlite", func(t *testing.T) func() Store {
+	out := []backend{{"sqlite", func(t *testing.T) func() *DB {
 		path := filepath.Join(t.TempDir(), "state.db")
-		return func() Store {
+		return func() *DB {
 			s, err := OpenSQLite(path)
 			if err != nil {
 				t.Fatal(err)
@@ -43,9 +43,9 @@ func backends(t *testing.T) []backend {
 		t.Log("PostgreSQL: skipped (ROLLOUT_TEST_POSTGRES not set)")
 		return out
 	}
-	return append(out, backend{"postgres", func(t *testing.T) func() Store {
+	return append(out, backend{"postgres", func(t *testing.T) func() *DB {
 		url := pgtest.FreshDatabase(t, admin)
-		return func() Store {
+		return func() *DB {
 			s, err := OpenPostgres(ctx, url)
 			if err != nil {
 				t.Fatal(err)
@@ -57,13 +57,13 @@ func backends(t *testing.T) []backend {
 }
 
 // each runs a test against every backend.
-func each(t *testing.T, fn func(t *testing.T, open func() Store)) {
+func each(t *testing.T, fn func(t *testing.T, open func() *DB)) {
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) { fn(t, b.open(t)) })
 	}
 }
 
-func newRun(t *testing.T, s Store, id, release string) {
+func newRun(t *testing.T, s *DB, id, release string) {
 	t.Helper()
 	if err := s.CreateRun(ctx, Run{ID: id, Kind: rings.KindRelease, Release: rings.ReleaseRef{Name: release, Digest: "d"}, Created: time.Now()}); err != nil {
 		t.Fatal(err)
@@ -71,7 +71,7 @@ func newRun(t *testing.T, s Store, id, release string) {
 }
 
 func TestAppendOrdersAndReopens(t *testing.T) {
-	each(t, func(t *testing.T, open func() Store) {
+	each(t, func(t *testing.T, open func() *DB) {
 		s := open()
 		newRun(t, s, "r1", "v1")
 		at := time.Date(2026, 1, 1, 0, 0, 0, 123456789, time.UTC)
@@ -98,11 +98,11 @@ func TestAppendOrdersAndReopens(t *testing.T) {
 // Two handles (two processes, as approve and start are) append concurrently; every event lands,
 // numbered without gaps or duplicates.
 func TestConcurrentAppends(t *testing.T) {
-	each(t, func(t *testing.T, open func() Store) {
+	each(t, func(t *testing.T, open func() *DB) {
 		a, b := open(), open()
 		newRun(t, a, "r1", "v1")
 		var wg sync.WaitGroup
-		for _, s := range []Store{a, b} {
+		for _, s := range []*DB{a, b} {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -131,7 +131,7 @@ func TestConcurrentAppends(t *testing.T) {
 }
 
 func TestUnknownNewerEventVersionIsRefused(t *testing.T) {
-	each(t, func(t *testing.T, open func() Store) {
+	each(t, func(t *testing.T, open func() *DB) {
 		s := open()
 		newRun(t, s, "r1", "v1")
 		if err := s.Append(ctx, rings.Event{V: rings.EventVersion + 1, RunID: "r1", Type: "future.thing"}); err != nil {
@@ -144,7 +144,7 @@ func TestUnknownNewerEventVersionIsRefused(t *testing.T) {
 }
 
 func TestLeaseRules(t *testing.T) {
-	each(t, func(t *testing.T, open func() Store) {
+	each(t, func(t *testing.T, open func() *DB) {
 		s, other := open(), open()
 		now := time.Now()
 		me := Holder{Name: "me@h", Host: "h", PID: 100, Doing: "start --release v1"}
@@ -183,7 +183,7 @@ func TestLeaseRules(t *testing.T) {
 }
 
 func TestLeaseOfDeadProcessOnThisHostIsTakenOver(t *testing.T) {
-	each(t, func(t *testing.T, open func() Store) {
+	each(t, func(t *testing.T, open func() *DB) {
 		cmd := exec.Command("true")
 		if err := cmd.Run(); err != nil {
 			t.Fatal(err)
@@ -208,7 +208,7 @@ func TestLeaseOfDeadProcessOnThisHostIsTakenOver(t *testing.T) {
 
 // Exactly one of many processes racing for a free lease gets it.
 func TestLeaseRace(t *testing.T) {
-	each(t, func(t *testing.T, open func() Store) {
+	each(t, func(t *testing.T, open func() *DB) {
 		var wg sync.WaitGroup
 		var won atomic.Int64
 		now := time.Now()
@@ -235,7 +235,7 @@ func TestLeaseRace(t *testing.T) {
 // A holder that lost its lease (paused past expiry, partitioned) cannot write once another took
 // over; a process without the lease (an approval) still can.
 func TestFencing(t *testing.T) {
-	each(t, func(t *testing.T, open func() Store) {
+	each(t, func(t *testing.T, open func() *DB) {
 		old, successor, approver := open(), open(), open()
 		now := time.Now()
 		if err := old.AcquireLease(ctx, Holder{Name: "old", Host: "a", PID: 1}, now, time.Second); err != nil {
@@ -272,7 +272,7 @@ func TestFencing(t *testing.T) {
 }
 
 func TestReleasesAreImmutable(t *testing.T) {
-	each(t, func(t *testing.T, open func() Store) {
+	each(t, func(t *testing.T, open func() *DB) {
 		s := open()
 		r := Release{Name: "v1", Digest: "aaa", Module: "m1", Vars: map[string]any{"x": "1"}, Created: time.Now()}
 		if err := s.RecordRelease(ctx, r); err != nil {
@@ -311,7 +311,7 @@ func TestReleasesAreImmutable(t *testing.T) {
 }
 
 func TestBundles(t *testing.T) {
-	each(t, func(t *testing.T, open func() Store) {
+	each(t, func(t *testing.T, open func() *DB) {
 		s := open()
 		data := []byte("\x1f\x8b binary \x00 data")
 		if err := s.PutBundle(ctx, "d1", data); err != nil {
@@ -334,7 +334,7 @@ func TestBundles(t *testing.T) {
 }
 
 func TestLastKnownGoodAndCurrent(t *testing.T) {
-	each(t, func(t *testing.T, open func() Store) {
+	each(t, func(t *testing.T, open func() *DB) {
 		s := open()
 		newRun(t, s, "r1", "v1")
 		newRun(t, s, "r2", "v2")
@@ -363,7 +363,7 @@ func TestLastKnownGoodAndCurrent(t *testing.T) {
 }
 
 func TestRunLookup(t *testing.T) {
-	each(t, func(t *testing.T, open func() Store) {
+	each(t, func(t *testing.T, open func() *DB) {
 		s := open()
 		newRun(t, s, "v1-abc", "v1")
 		newRun(t, s, "v1-abd", "v1b")
@@ -390,7 +390,7 @@ func TestRunLookup(t *testing.T) {
 
 // A large history: replay order, per-target queries and streaming all events stay exact.
 func TestLargeHistory(t *testing.T) {
-	each(t, func(t *testing.T, open func() Store) {
+	each(t, func(t *testing.T, open func() *DB) {
 		s := open()
 		newRun(t, s, "big", "v1")
 		const n, batch = 5000, 250
@@ -468,9 +468,9 @@ func TestExportImportRoundTrip(t *testing.T) {
 
 // Processes that open a new journal at once apply each migration once, and all of them work.
 func TestConcurrentFirstUse(t *testing.T) {
-	each(t, func(t *testing.T, open func() Store) {
+	each(t, func(t *testing.T, open func() *DB) {
 		var wg sync.WaitGroup
-		stores := make([]Store, 6)
+		stores := make([]*DB, 6)
 		for i := range stores {
 			wg.Add(1)
 			go func() { defer wg.Done(); stores[i] = open() }()
@@ -490,7 +490,7 @@ func TestConcurrentFirstUse(t *testing.T) {
 
 // A run's journal read back from the store replays to the state the engine had live.
 func TestReplayFromStore(t *testing.T) {
-	each(t, func(t *testing.T, open func() Store) {
+	each(t, func(t *testing.T, open func() *DB) {
 		s := open()
 		newRun(t, s, "r1", "v2")
 		v1, v2 := rings.ReleaseRef{Name: "v1", Digest: "d1"}, rings.ReleaseRef{Name: "v2", Digest: "d2"}
@@ -528,7 +528,7 @@ func TestReplayFromStore(t *testing.T) {
 }
 
 func TestKeptReports(t *testing.T) {
-	each(t, func(t *testing.T, open func() Store) {
+	each(t, func(t *testing.T, open func() *DB) {
 		s := open()
 		newRun(t, s, "r1", "v1")
 		if n, err := s.LastSeq(ctx, "r1"); err != nil || n != 0 {
@@ -554,7 +554,7 @@ func TestKeptReports(t *testing.T) {
 }
 
 func TestEventsAfterAndTheSwitch(t *testing.T) {
-	each(t, func(t *testing.T, open func() Store) {
+	each(t, func(t *testing.T, open func() *DB) {
 		s, other := open(), open()
 		newRun(t, s, "r1", "v1")
 		for _, typ := range []rings.EventType{rings.RunStarted, rings.RingStarted, rings.RunPaused} {

@@ -42,7 +42,7 @@ var postgresDialect = dialect{
 }
 
 // OpenPostgres connects with pgx, and applies the migrations the database lacks.
-func OpenPostgres(ctx context.Context, rawURL string) (Store, error) {
+func OpenPostgres(ctx context.Context, rawURL string) (*DB, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, errors.New("state URL: cannot be parsed") // not echoed: it may hold a secret
@@ -57,7 +57,7 @@ func OpenPostgres(ctx context.Context, rawURL string) (Store, error) {
 	desc := fmt.Sprintf("postgres://%s@%s:%d/%s", cfg.User, cfg.Host, cfg.Port, cfg.Database)
 	db := sql.OpenDB(stdlib.GetConnector(*cfg))
 	db.SetMaxOpenConns(8)
-	s := &sqlStore{db: db, d: postgresDialect, desc: desc}
+	s := &DB{db: db, d: postgresDialect, desc: desc}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open journal %s: %w", desc, err)

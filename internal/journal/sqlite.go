@@ -17,7 +17,7 @@ import (
 var sqliteDialect = dialect{name: "sqlite", migrations: migrations("sqlite")}
 
 // OpenSQLite opens (creating and migrating as needed) the journal in the SQLite file at path.
-func OpenSQLite(path string) (Store, error) {
+func OpenSQLite(path string) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open journal: %w", err)
 	}
@@ -26,7 +26,7 @@ func OpenSQLite(path string) (Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open journal %s: %w", path, err)
 	}
-	s := &sqlStore{db: db, d: sqliteDialect, desc: "sqlite:" + path}
+	s := &DB{db: db, d: sqliteDialect, desc: "sqlite:" + path}
 	defer tighten(path) // the journal may hold what a release must not show the world
 	// A connection's first use sets its pragmas; switching a new file to WAL needs a lock that
 	// SQLite reports busy at once, without its busy timeout, when another process opens the same

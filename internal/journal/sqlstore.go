@@ -29,18 +29,21 @@ type dialect struct {
 	forShare, forUpdate string
 }
 
-// sqlStore is the journal on a SQL database; SQLite and PostgreSQL differ only by dialect.
-type sqlStore struct {
+// DB is the journal on a SQL database; SQLite and PostgreSQL differ only by dialect. Writes by a
+// process that holds the fleet lease are fenced: once another process took the lease over, they
+// fail with ErrLeaseLost, so a paused or partitioned holder can never write after its successor
+// started. Writes by a process without the lease (an approval) are not fenced. Its users declare
+// the few methods they need as their own interfaces.
+type DB struct {
 	db    *sql.DB
 	d     dialect
 	desc  string
 	fence atomic.Int64 // the token of the lease this store holds; 0: none
 }
 
-var _ Store = (*sqlStore)(nil)
 
 // q rewrites ? placeholders for the dialect.
-func (s *sqlStore) q(query string) string {
+func (s *DB) q(query string) string {
 	if !s.d.numbered {
 		return query
 	}
@@ -57,11 +60,12 @@ func (s *sqlStore) q(query string) string {
 	return b.String()
 }
 
-func (s *sqlStore) Close() error     { return s.db.Close() }
-func (s *sqlStore) Describe() string { return s.desc }
+func (s *DB) Close() error     { return s.db.Close() }
+// Describe names the store for people (no credentials).
+func (s *DB) Describe() string { return s.desc }
 
 // migrate applies the migrations the database lacks, in one transaction.
-func (s *sqlStore) migrate(ctx context.Context) error {
+func (s *DB) migrate(ctx context.Context) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -93,7 +97,8 @@ func (s *sqlStore) migrate(ctx context.Context) error {
 	return tx.Commit()
 }
 
-func (s *sqlStore) SchemaVersion(ctx context.Context) (int, int, error) {
+// SchemaVersion is the version of the schema in the store, and the newest this binary knows.
+func (s *DB) SchemaVersion(ctx context.Context) (int, int, error) {
 	var v int
 	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&v)
 	return v, len(s.d.migrations), err
@@ -102,7 +107,7 @@ func (s *sqlStore) SchemaVersion(ctx context.Context) (int, int, error) {
 // write runs fn in a transaction fenced by this store's lease token: the check reads the lease
 // row (FOR SHARE where rows are locked), so a takeover waits for this write to commit, and every
 // write after it sees the new token.
-func (s *sqlStore) write(ctx context.Context, what string, fn func(tx *sql.Tx) error) error {
+func (s *DB) write(ctx context.Context, what string, fn func(tx *sql.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
@@ -127,7 +132,8 @@ func (s *sqlStore) write(ctx context.Context, what string, fn func(tx *sql.Tx) e
 	return nil
 }
 
-func (s *sqlStore) CreateRun(ctx context.Context, r Run) error {
+// CreateRun records a new run (fenced).
+func (s *DB) CreateRun(ctx context.Context, r Run) error {
 	return s.write(ctx, "create run "+r.ID, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO runs(id, kind, release, digest, created_at) VALUES (?,?,?,?,?)`),
 			r.ID, r.Kind, r.Release.Name, r.Release.Digest, formatTime(r.Created))
@@ -135,7 +141,7 @@ func (s *sqlStore) CreateRun(ctx context.Context, r Run) error {
 	})
 }
 
-func (s *sqlStore) runs(ctx context.Context, where string, args ...any) ([]Run, error) {
+func (s *DB) runs(ctx context.Context, where string, args ...any) ([]Run, error) {
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, kind, release, digest, created_at FROM runs `+where+` ORDER BY created_at DESC, id DESC`), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list runs: %w", err)
@@ -154,9 +160,11 @@ func (s *sqlStore) runs(ctx context.Context, where string, args ...any) ([]Run, 
 	return out, rows.Err()
 }
 
-func (s *sqlStore) Runs(ctx context.Context) ([]Run, error) { return s.runs(ctx, "") }
+// Runs lists every run, newest first.
+func (s *DB) Runs(ctx context.Context) ([]Run, error) { return s.runs(ctx, "") }
 
-func (s *sqlStore) Run(ctx context.Context, id string) (Run, error) {
+// Run finds a run by id or unique id prefix; ErrNotFound when none.
+func (s *DB) Run(ctx context.Context, id string) (Run, error) {
 	rs, err := s.runs(ctx, "WHERE id = ? OR substr(id, 1, ?) = ?", id, len(id), id)
 	if err != nil {
 		return Run{}, err
@@ -175,7 +183,8 @@ func (s *sqlStore) Run(ctx context.Context, id string) (Run, error) {
 	return Run{}, fmt.Errorf("run %q is ambiguous: %d runs start with it", id, len(rs))
 }
 
-func (s *sqlStore) RunForRelease(ctx context.Context, release string) (Run, bool, error) {
+// RunForRelease finds the release run of a release, if any.
+func (s *DB) RunForRelease(ctx context.Context, release string) (Run, bool, error) {
 	rs, err := s.runs(ctx, "WHERE kind = ? AND release = ?", rings.KindRelease, release)
 	if err != nil || len(rs) == 0 {
 		return Run{}, false, err
@@ -183,7 +192,8 @@ func (s *sqlStore) RunForRelease(ctx context.Context, release string) (Run, bool
 	return rs[0], true, nil
 }
 
-func (s *sqlStore) Append(ctx context.Context, events ...rings.Event) error {
+// Append writes events in order, atomically, numbered per run (Seq); fenced.
+func (s *DB) Append(ctx context.Context, events ...rings.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
@@ -222,7 +232,7 @@ func (s *sqlStore) Append(ctx context.Context, events ...rings.Event) error {
 }
 
 // events streams the events a query selects (its one column: data) to fn.
-func (s *sqlStore) events(ctx context.Context, fn func(rings.Event) error, query string, args ...any) error {
+func (s *DB) events(ctx context.Context, fn func(rings.Event) error, query string, args ...any) error {
 	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
 	if err != nil {
 		return err
@@ -251,19 +261,23 @@ func collect(out *[]rings.Event) func(rings.Event) error {
 	return func(ev rings.Event) error { *out = append(*out, ev); return nil }
 }
 
-func (s *sqlStore) Events(ctx context.Context, runID string) ([]rings.Event, error) {
+// Events returns a run's events by Seq.
+func (s *DB) Events(ctx context.Context, runID string) ([]rings.Event, error) {
 	var out []rings.Event
 	return out, s.RunEvents(ctx, runID, collect(&out))
 }
 
-func (s *sqlStore) RunEvents(ctx context.Context, runID string, fn func(rings.Event) error) error {
+// RunEvents calls fn for each of a run's events, by Seq, without holding them all.
+func (s *DB) RunEvents(ctx context.Context, runID string, fn func(rings.Event) error) error {
 	if err := s.events(ctx, fn, `SELECT data FROM events WHERE run_id = ? ORDER BY seq`, runID); err != nil {
 		return fmt.Errorf("read journal of %s: %w", runID, err)
 	}
 	return nil
 }
 
-func (s *sqlStore) TargetEvents(ctx context.Context, target string, types ...rings.EventType) ([]rings.Event, error) {
+// TargetEvents returns a target's events of the given types (all when none) across runs, in
+// the order they were appended.
+func (s *DB) TargetEvents(ctx context.Context, target string, types ...rings.EventType) ([]rings.Event, error) {
 	query := `SELECT data FROM events WHERE target = ?`
 	args := []any{target}
 	if len(types) > 0 {
@@ -279,11 +293,14 @@ func (s *sqlStore) TargetEvents(ctx context.Context, target string, types ...rin
 	return out, nil
 }
 
-func (s *sqlStore) AllEvents(ctx context.Context, fn func(rings.Event) error) error {
+// AllEvents calls fn for every event of every run, in the order they were appended.
+func (s *DB) AllEvents(ctx context.Context, fn func(rings.Event) error) error {
 	return s.events(ctx, fn, `SELECT data FROM events ORDER BY id`)
 }
 
-func (s *sqlStore) EventsAfter(ctx context.Context, runID string, seq int64) ([]rings.Event, error) {
+// EventsAfter returns a run's events numbered after seq, by Seq: what a running process has
+// not seen yet (an operator's pause or abort, written by another process).
+func (s *DB) EventsAfter(ctx context.Context, runID string, seq int64) ([]rings.Event, error) {
 	var out []rings.Event
 	err := s.events(ctx, func(ev rings.Event) error {
 		out = append(out, ev)
@@ -292,7 +309,9 @@ func (s *sqlStore) EventsAfter(ctx context.Context, runID string, seq int64) ([]
 	return out, err
 }
 
-func (s *sqlStore) SetSwitch(ctx context.Context, on bool, sw rings.Switch) error {
+// SetSwitch turns the fleet's stop-the-line switch on or off (not fenced: an operator acts
+// whoever holds the lease); Switch returns it when on, nil when off.
+func (s *DB) SetSwitch(ctx context.Context, on bool, sw rings.Switch) error {
 	flag := 0
 	if on {
 		flag = 1
@@ -304,7 +323,8 @@ func (s *sqlStore) SetSwitch(ctx context.Context, on bool, sw rings.Switch) erro
 	return nil
 }
 
-func (s *sqlStore) Switch(ctx context.Context) (*rings.Switch, error) {
+// Switch returns the fleet's stop-the-line switch when on, nil when off.
+func (s *DB) Switch(ctx context.Context) (*rings.Switch, error) {
 	var on int
 	var sw rings.Switch
 	var at string
@@ -321,13 +341,16 @@ func (s *sqlStore) Switch(ctx context.Context) (*rings.Switch, error) {
 	return &sw, nil
 }
 
-func (s *sqlStore) LastSeq(ctx context.Context, runID string) (int64, error) {
+// LastSeq is the number of a run's last event (0 when it has none).
+func (s *DB) LastSeq(ctx context.Context, runID string) (int64, error) {
 	var n int64
 	err := s.db.QueryRowContext(ctx, s.q(`SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id = ?`), runID).Scan(&n)
 	return n, err
 }
 
-func (s *sqlStore) SaveReport(ctx context.Context, runID string, seq int64, version int, data []byte) error {
+// SaveReport keeps a report derived from a run's events up to seq, in format version; it is
+// derived data, so it is not fenced and not exported.
+func (s *DB) SaveReport(ctx context.Context, runID string, seq int64, version int, data []byte) error {
 	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO reports(run_id, seq, version, data) VALUES (?,?,?,?)
 		ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq, version = excluded.version, data = excluded.data`), runID, seq, version, string(data))
 	if err != nil {
@@ -336,7 +359,9 @@ func (s *sqlStore) SaveReport(ctx context.Context, runID string, seq int64, vers
 	return nil
 }
 
-func (s *sqlStore) LoadReport(ctx context.Context, runID string) (int64, int, []byte, error) {
+// LoadReport returns the kept report of a run with the seq and version it was made for;
+// ErrNotFound when there is none.
+func (s *DB) LoadReport(ctx context.Context, runID string) (int64, int, []byte, error) {
 	var seq int64
 	var version int
 	var data string
@@ -347,7 +372,9 @@ func (s *sqlStore) LoadReport(ctx context.Context, runID string) (int64, int, []
 	return seq, version, []byte(data), err
 }
 
-func (s *sqlStore) RecordRelease(ctx context.Context, r Release) error {
+// RecordRelease binds a release name to its digest and variables the first time (fenced);
+// after that it only checks them (*ReleaseChangedError when they differ).
+func (s *DB) RecordRelease(ctx context.Context, r Release) error {
 	vars, err := json.Marshal(r.Vars)
 	if err != nil {
 		return err
@@ -381,7 +408,7 @@ func firstSet(a, b string) string {
 	return b
 }
 
-func (s *sqlStore) releases(ctx context.Context, where string, args ...any) ([]Release, error) {
+func (s *DB) releases(ctx context.Context, where string, args ...any) ([]Release, error) {
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT name, digest, vars, created_at, module FROM releases `+where+` ORDER BY created_at, name`), args...)
 	if err != nil {
 		return nil, err
@@ -401,7 +428,8 @@ func (s *sqlStore) releases(ctx context.Context, where string, args ...any) ([]R
 	return out, rows.Err()
 }
 
-func (s *sqlStore) Release(ctx context.Context, name string) (Release, error) {
+// Release returns a recorded release; ErrNotFound when none.
+func (s *DB) Release(ctx context.Context, name string) (Release, error) {
 	rs, err := s.releases(ctx, "WHERE name = ?", name)
 	if err != nil {
 		return Release{}, err
@@ -412,9 +440,11 @@ func (s *sqlStore) Release(ctx context.Context, name string) (Release, error) {
 	return rs[0], nil
 }
 
-func (s *sqlStore) Releases(ctx context.Context) ([]Release, error) { return s.releases(ctx, "") }
+// Releases lists every recorded release, oldest first.
+func (s *DB) Releases(ctx context.Context) ([]Release, error) { return s.releases(ctx, "") }
 
-func (s *sqlStore) PutBundle(ctx context.Context, digest string, data []byte) error {
+// PutBundle keeps a release's module snapshot (a gzipped tar) under its digest; idempotent (fenced).
+func (s *DB) PutBundle(ctx context.Context, digest string, data []byte) error {
 	return s.write(ctx, "keep bundle "+digest, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO bundles(digest, data, created_at) VALUES (?,?,?) ON CONFLICT (digest) DO NOTHING`),
 			digest, data, formatTime(time.Now()))
@@ -422,7 +452,8 @@ func (s *sqlStore) PutBundle(ctx context.Context, digest string, data []byte) er
 	})
 }
 
-func (s *sqlStore) Bundle(ctx context.Context, digest string) ([]byte, error) {
+// Bundle returns a kept bundle; ErrNotFound when none.
+func (s *DB) Bundle(ctx context.Context, digest string) ([]byte, error) {
 	var data []byte
 	err := s.db.QueryRowContext(ctx, s.q(`SELECT data FROM bundles WHERE digest = ?`), digest).Scan(&data)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -431,7 +462,8 @@ func (s *sqlStore) Bundle(ctx context.Context, digest string) ([]byte, error) {
 	return data, err
 }
 
-func (s *sqlStore) BundleDigests(ctx context.Context) ([]string, error) {
+// BundleDigests lists the digests of kept bundles.
+func (s *DB) BundleDigests(ctx context.Context) ([]string, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT digest FROM bundles ORDER BY digest`)
 	if err != nil {
 		return nil, err
@@ -452,7 +484,10 @@ const fleetKey = "fleet"
 
 var leaseEpoch = formatTime(time.Unix(0, 0))
 
-func (s *sqlStore) AcquireLease(ctx context.Context, h Holder, now time.Time, ttl time.Duration) error {
+// AcquireLease takes the fleet lease for ttl, unless another live holder has it
+// (*LeaseHeldError). A holder on this host whose process is gone is taken over at once; any
+// other when its lease expired. Each acquisition gets a new fencing token.
+func (s *DB) AcquireLease(ctx context.Context, h Holder, now time.Time, ttl time.Duration) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("acquire lease: %w", err)
@@ -488,7 +523,8 @@ func (s *sqlStore) AcquireLease(ctx context.Context, h Holder, now time.Time, tt
 	return nil
 }
 
-func (s *sqlStore) RenewLease(ctx context.Context, now time.Time, ttl time.Duration) error {
+// RenewLease extends this store's lease; ErrLeaseLost when another holder took it.
+func (s *DB) RenewLease(ctx context.Context, now time.Time, ttl time.Duration) error {
 	res, err := s.db.ExecContext(ctx, s.q(`UPDATE lease SET expires_at = ? WHERE fleet = ? AND token = ?`), formatTime(now.Add(ttl)), fleetKey, s.fence.Load())
 	if err != nil {
 		return fmt.Errorf("renew lease: %w", err)
@@ -499,12 +535,14 @@ func (s *sqlStore) RenewLease(ctx context.Context, now time.Time, ttl time.Durat
 	return nil
 }
 
-func (s *sqlStore) ReleaseLease(ctx context.Context) error {
+// ReleaseLease gives this store's lease up, if it still holds it.
+func (s *DB) ReleaseLease(ctx context.Context) error {
 	_, err := s.db.ExecContext(ctx, s.q(`UPDATE lease SET expires_at = ? WHERE fleet = ? AND token = ?`), leaseEpoch, fleetKey, s.fence.Swap(0))
 	return err
 }
 
-func (s *sqlStore) Lease(ctx context.Context) (*LeaseInfo, error) {
+// Lease describes the current lease, or nil when nobody holds one.
+func (s *DB) Lease(ctx context.Context) (*LeaseInfo, error) {
 	var l LeaseInfo
 	var since, expires string
 	err := s.db.QueryRowContext(ctx, s.q(`SELECT holder, host, pid, doing, token, acquired_at, expires_at FROM lease WHERE fleet = ?`), fleetKey).

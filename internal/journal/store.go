@@ -1,7 +1,7 @@
 // Package journal keeps runs, their append-only events, releases (with their module bundles) and
 // the fleet lease. SQLite (modernc.org/sqlite, no cgo) at .rollout/state.db is the embedded
 // default; PostgreSQL (pgx) is the shared journal a team's pipelines and operators use together.
-// Both implement Store and pass one conformance suite (conformance_test.go).
+// Both are one DB with a dialect each, and pass one conformance suite (conformance_test.go).
 package journal
 
 import (
@@ -14,82 +14,6 @@ import (
 
 	"github.com/rollout-dev/rollout/internal/rings"
 )
-
-// Store is the journal. Writes by a process that holds the fleet lease are fenced: once another
-// process took the lease over, they fail with ErrLeaseLost, so a paused or partitioned holder can
-// never write after its successor started. Writes by a process without the lease (an approval)
-// are not fenced.
-type Store interface {
-	rings.Store // Append: events in order, atomically, numbered per run (Seq), fenced
-
-	// CreateRun records a new run (fenced).
-	CreateRun(ctx context.Context, r Run) error
-	// Runs lists every run, newest first.
-	Runs(ctx context.Context) ([]Run, error)
-	// Run finds a run by id or unique id prefix; ErrNotFound when none.
-	Run(ctx context.Context, id string) (Run, error)
-	// RunForRelease finds the release run of a release, if any.
-	RunForRelease(ctx context.Context, release string) (Run, bool, error)
-	// Events returns a run's events by Seq.
-	Events(ctx context.Context, runID string) ([]rings.Event, error)
-	// RunEvents calls fn for each of a run's events, by Seq, without holding them all.
-	RunEvents(ctx context.Context, runID string, fn func(rings.Event) error) error
-	// TargetEvents returns a target's events of the given types (all when none) across runs, in
-	// the order they were appended.
-	TargetEvents(ctx context.Context, target string, types ...rings.EventType) ([]rings.Event, error)
-	// AllEvents calls fn for every event of every run, in the order they were appended.
-	AllEvents(ctx context.Context, fn func(rings.Event) error) error
-
-	// RecordRelease binds a release name to its digest and variables the first time (fenced);
-	// after that it only checks them (*ReleaseChangedError when they differ).
-	RecordRelease(ctx context.Context, r Release) error
-	// Release returns a recorded release; ErrNotFound when none.
-	Release(ctx context.Context, name string) (Release, error)
-	// Releases lists every recorded release, oldest first.
-	Releases(ctx context.Context) ([]Release, error)
-
-	// PutBundle keeps a release's module snapshot (a gzipped tar) under its digest; idempotent (fenced).
-	PutBundle(ctx context.Context, digest string, data []byte) error
-	// Bundle returns a kept bundle; ErrNotFound when none.
-	Bundle(ctx context.Context, digest string) ([]byte, error)
-	// BundleDigests lists the digests of kept bundles.
-	BundleDigests(ctx context.Context) ([]string, error)
-
-	// AcquireLease takes the fleet lease for ttl, unless another live holder has it
-	// (*LeaseHeldError). A holder on this host whose process is gone is taken over at once; any
-	// other when its lease expired. Each acquisition gets a new fencing token.
-	AcquireLease(ctx context.Context, h Holder, now time.Time, ttl time.Duration) error
-	// RenewLease extends this store's lease; ErrLeaseLost when another holder took it.
-	RenewLease(ctx context.Context, now time.Time, ttl time.Duration) error
-	// ReleaseLease gives this store's lease up, if it still holds it.
-	ReleaseLease(ctx context.Context) error
-	// Lease describes the current lease, or nil when nobody holds one.
-	Lease(ctx context.Context) (*LeaseInfo, error)
-
-	// EventsAfter returns a run's events numbered after seq, by Seq: what a running process has
-	// not seen yet (an operator's pause or abort, written by another process).
-	EventsAfter(ctx context.Context, runID string, seq int64) ([]rings.Event, error)
-
-	// SetSwitch turns the fleet's stop-the-line switch on or off (not fenced: an operator acts
-	// whoever holds the lease); Switch returns it when on, nil when off.
-	SetSwitch(ctx context.Context, on bool, sw rings.Switch) error
-	Switch(ctx context.Context) (*rings.Switch, error)
-
-	// LastSeq is the number of a run's last event (0 when it has none).
-	LastSeq(ctx context.Context, runID string) (int64, error)
-	// SaveReport keeps a report derived from a run's events up to seq, in format version; it is
-	// derived data, so it is not fenced and not exported.
-	SaveReport(ctx context.Context, runID string, seq int64, version int, data []byte) error
-	// LoadReport returns the kept report of a run with the seq and version it was made for;
-	// ErrNotFound when there is none.
-	LoadReport(ctx context.Context, runID string) (seq int64, version int, data []byte, err error)
-
-	// SchemaVersion is the version of the schema in the store, and the newest this binary knows.
-	SchemaVersion(ctx context.Context) (have, want int, err error)
-	// Describe names the store for people (no credentials).
-	Describe() string
-	Close() error
-}
 
 // Run is one run's header.
 type Run struct {
@@ -185,9 +109,14 @@ func parseTime(s string) time.Time {
 	return t
 }
 
+// TargetHistory reads a target's events across runs: what LastKnownGood, Releases and Current need.
+type TargetHistory interface {
+	TargetEvents(ctx context.Context, target string, types ...rings.EventType) ([]rings.Event, error)
+}
+
 // LastKnownGood is the newest release whose gates passed on target (after a promotion or a
 // rollback), leaving out the release named exclude (the one a run is about to apply).
-func LastKnownGood(ctx context.Context, s Store, target, exclude string) (*rings.ReleaseRef, error) {
+func LastKnownGood(ctx context.Context, s TargetHistory, target, exclude string) (*rings.ReleaseRef, error) {
 	evs, err := s.TargetEvents(ctx, target, rings.TargetVerified, rings.TargetRolledBack)
 	if err != nil {
 		return nil, err
@@ -202,7 +131,7 @@ func LastKnownGood(ctx context.Context, s Store, target, exclude string) (*rings
 
 // Releases is, in one read of the target's history, its last known good (leaving out the release
 // named exclude) and what it runs now (Current).
-func Releases(ctx context.Context, s Store, target, exclude string) (lkg, current *rings.ReleaseRef, err error) {
+func Releases(ctx context.Context, s TargetHistory, target, exclude string) (lkg, current *rings.ReleaseRef, err error) {
 	evs, err := s.TargetEvents(ctx, target, rings.TargetVerified, rings.TargetRolledBack, rings.TargetApplied)
 	if err != nil {
 		return nil, nil, err
@@ -227,7 +156,7 @@ func Releases(ctx context.Context, s Store, target, exclude string) (lkg, curren
 
 // Current is the release last applied to target by any run (a promotion, an automatic or a
 // manual rollback), or nil if none was.
-func Current(ctx context.Context, s Store, target string) (*rings.ReleaseRef, error) {
+func Current(ctx context.Context, s TargetHistory, target string) (*rings.ReleaseRef, error) {
 	evs, err := s.TargetEvents(ctx, target, rings.TargetApplied, rings.TargetRolledBack)
 	if err != nil || len(evs) == 0 {
 		return nil, err
@@ -239,7 +168,7 @@ func Current(ctx context.Context, s Store, target string) (*rings.ReleaseRef, er
 // directory), "sqlite:PATH" for another file (relative to fleetDir, the folder of rollout.yaml),
 // or a postgres:// (postgresql://) URL. A password in the URL is refused: give it in PGPASSWORD or
 // a password file (PGPASSFILE), never in configuration.
-func Open(ctx context.Context, url, fleetDir, stateDir string) (Store, error) {
+func Open(ctx context.Context, url, fleetDir, stateDir string) (*DB, error) {
 	switch {
 	case url == "" || url == "sqlite":
 		return OpenSQLite(filepath.Join(stateDir, "state.db"))

@@ -26,10 +26,19 @@ type record struct {
 	Event   *rings.Event `json:"event,omitempty"`
 }
 
+// ExportSource is what Export reads.
+type ExportSource interface {
+	Runs(ctx context.Context) ([]Run, error)
+	Releases(ctx context.Context) ([]Release, error)
+	BundleDigests(ctx context.Context) ([]string, error)
+	Bundle(ctx context.Context, digest string) ([]byte, error)
+	AllEvents(ctx context.Context, fn func(rings.Event) error) error
+}
+
 // Export writes everything in the store: runs (oldest first), releases, bundles, and every event
 // in the order it was appended. Import of the output into an empty store gives a store whose
 // export is byte for byte the same.
-func Export(ctx context.Context, s Store, w io.Writer) error {
+func Export(ctx context.Context, s ExportSource, w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	enc := json.NewEncoder(bw)
 	if err := enc.Encode(record{Kind: "header", V: ExportVersion}); err != nil {
@@ -76,8 +85,17 @@ func Export(ctx context.Context, s Store, w io.Writer) error {
 // ErrNotEmpty is returned by Import into a store that already holds runs.
 var ErrNotEmpty = errors.New("the destination journal is not empty")
 
+// ImportSink is what Import writes to.
+type ImportSink interface {
+	Runs(ctx context.Context) ([]Run, error)
+	CreateRun(ctx context.Context, r Run) error
+	Append(ctx context.Context, events ...rings.Event) error
+	RecordRelease(ctx context.Context, r Release) error
+	PutBundle(ctx context.Context, digest string, data []byte) error
+}
+
 // Import reads an export into an empty store. Events keep their run, number, time and version.
-func Import(ctx context.Context, s Store, r io.Reader) (int, error) {
+func Import(ctx context.Context, s ImportSink, r io.Reader) (int, error) {
 	if runs, err := s.Runs(ctx); err != nil {
 		return 0, err
 	} else if len(runs) > 0 {

@@ -27,7 +27,7 @@ func (a Act) who() string { return Actor(a.As) }
 // journalAct records an act on a run: act checks the replayed run and returns the event (nil:
 // nothing to record) and what to tell the operator.
 func (f *Fleet) journalAct(ctx context.Context, id string, act func(run journal.Run, s *rings.State) (*rings.Event, string, error)) error {
-	run, err := f.store.Run(ctx, id)
+	run, err := f.reader.Run(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -41,7 +41,7 @@ func (f *Fleet) journalAct(ctx context.Context, id string, act func(run journal.
 	}
 	if ev != nil {
 		ev.V, ev.RunID, ev.At = rings.EventVersion, run.ID, time.Now()
-		if err := f.store.Append(ctx, *ev); err != nil {
+		if err := f.writer.Append(ctx, *ev); err != nil {
 			return err
 		}
 	}
@@ -177,7 +177,7 @@ func (f *Fleet) Resume(ctx context.Context, id string, breakGlassToo bool, a Act
 func (f *Fleet) continueRun(ctx context.Context, runID, doing string, first func(*rings.State) (rings.Event, []rings.Event, error)) (string, error) {
 	var id string
 	err := f.withLease(ctx, doing+" "+runID, func(ctx context.Context) error {
-		run, err := f.store.Run(ctx, runID)
+		run, err := f.reader.Run(ctx, runID)
 		if err != nil {
 			return err
 		}
@@ -236,7 +236,7 @@ func inconclusiveTargets(s *rings.State) []string {
 }
 
 // Switch is the fleet's stop-the-line switch (nil: off).
-func (f *Fleet) Switch(ctx context.Context) (*rings.Switch, error) { return f.store.Switch(ctx) }
+func (f *Fleet) Switch(ctx context.Context) (*rings.Switch, error) { return f.switches.Switch(ctx) }
 
 // SetSwitch turns the stop-the-line switch on (a reason is required) or off.
 func (f *Fleet) SetSwitch(ctx context.Context, on bool, a Act) error {
@@ -244,7 +244,7 @@ func (f *Fleet) SetSwitch(ctx context.Context, on bool, a Act) error {
 		return errors.New("--reason is required to stop the line")
 	}
 	who := a.who()
-	if err := f.store.SetSwitch(ctx, on, rings.Switch{Actor: who, Reason: a.Reason, At: time.Now()}); err != nil {
+	if err := f.switches.SetSwitch(ctx, on, rings.Switch{Actor: who, Reason: a.Reason, At: time.Now()}); err != nil {
 		return err
 	}
 	state := "off"

@@ -81,7 +81,7 @@ func (f *Fleet) Drift(ctx context.Context, ringNames []string) ([]DriftLine, err
 				continue
 			}
 			for _, name := range r.Targets {
-				cur, err := journal.Current(ctx, f.store, name)
+				cur, err := journal.Current(ctx, f.reader, name)
 				if err != nil {
 					return err
 				}
@@ -142,7 +142,7 @@ type TargetTruth struct {
 // fleet's local files (modes, an emptied journal beside earlier runs' state) and, with targets,
 // each target's journal against its Terraform state (the fleet must be opened with Open then).
 func (f *Fleet) Doctor(ctx context.Context, targets bool) (DoctorReport, error) {
-	rep, err := doctor(ctx, f.store)
+	rep, err := doctor(ctx, f.db)
 	if err != nil {
 		return rep, err
 	}
@@ -165,7 +165,7 @@ func (f *Fleet) Doctor(ctx context.Context, targets bool) (DoctorReport, error) 
 	return rep, nil
 }
 
-func doctor(ctx context.Context, s journal.Store) (DoctorReport, error) {
+func doctor(ctx context.Context, s doctorStore) (DoctorReport, error) {
 	rep := DoctorReport{Store: s.Describe()}
 	var err error
 	if rep.Schema, rep.Known, err = s.SchemaVersion(ctx); err != nil {
@@ -220,7 +220,7 @@ func doctor(ctx context.Context, s journal.Store) (DoctorReport, error) {
 func (f *Fleet) targetTruths(ctx context.Context) ([]TargetTruth, error) {
 	var out []TargetTruth
 	for _, t := range f.cfg.Targets {
-		evs, err := f.store.TargetEvents(ctx, t.Name, rings.TargetApplied, rings.TargetRolledBack)
+		evs, err := f.reader.TargetEvents(ctx, t.Name, rings.TargetApplied, rings.TargetRolledBack)
 		if err != nil {
 			return nil, err
 		}

@@ -32,7 +32,7 @@ func (f *Fleet) provisioner() *provision.Terraform {
 			}
 			v, ok := f.pending[name]
 			if !ok {
-				r, err := f.store.Release(ctx, name)
+				r, err := f.releases.Release(ctx, name)
 				if err != nil {
 					return nil, err
 				}
@@ -45,7 +45,7 @@ func (f *Fleet) provisioner() *provision.Terraform {
 			vars[name] = v
 			return v, nil
 		},
-		Bundle: f.store.Bundle,
+		Bundle: f.releases.Bundle,
 		Clouds: f.clouds,
 	}
 }
@@ -119,7 +119,7 @@ func (f *Fleet) preflight(s *rings.State) func(ctx context.Context, ring, bounda
 // execute drives a run (new or resumed) to its end or to a wait.
 func (f *Fleet) execute(ctx context.Context, s *rings.State, first rings.Event, more ...rings.Event) error {
 	if first.Type == rings.RunStarted || first.Type == rings.RunResumed {
-		sw, err := f.store.Switch(ctx)
+		sw, err := f.switches.Switch(ctx)
 		if err != nil {
 			return err
 		}
@@ -192,7 +192,7 @@ func (f *Fleet) executor(s *rings.State, plan rings.Plan, observe func(rings.Eve
 	}
 	d := f.cfg.Defaults
 	return &rings.Executor{
-		Store:       f.store,
+		Store:       f.writer,
 		Provisioner: provisioner,
 		Gates:       &healthgate.Runner{Config: f.cfg, Clouds: f.clouds},
 		Observe:     observe,
@@ -222,11 +222,11 @@ func (f *Fleet) executor(s *rings.State, plan rings.Plan, observe func(rings.Eve
 // changed (journaled by this process as freeze.changed).
 func (f *Fleet) inbox(runID string) func(ctx context.Context, s *rings.State, after int64) ([]rings.Event, error) {
 	return func(ctx context.Context, s *rings.State, after int64) ([]rings.Event, error) {
-		evs, err := f.store.EventsAfter(ctx, runID, after)
+		evs, err := f.reader.EventsAfter(ctx, runID, after)
 		if err != nil {
 			return nil, err
 		}
-		sw, err := f.store.Switch(ctx)
+		sw, err := f.switches.Switch(ctx)
 		if err != nil {
 			return evs, nil
 		}
@@ -264,7 +264,7 @@ func secretsInEnviron() []string {
 // journaled (and so before anyone sees it: the progress display and --events show journaled
 // events).
 type redactingStore struct {
-	journal.Store
+	*journal.DB
 	r *redact.Redactor
 }
 
@@ -273,7 +273,7 @@ func (s redactingStore) Append(ctx context.Context, evs ...rings.Event) error {
 		evs[i].Message = s.r.String(redact.URLsIn(evs[i].Message))
 		evs[i].Outputs = journalable(s.r, evs[i].Outputs)
 	}
-	return s.Store.Append(ctx, evs...)
+	return s.DB.Append(ctx, evs...)
 }
 
 // journalable is a target's outputs as they may be journaled: known secrets and URL credentials
@@ -292,13 +292,13 @@ func (f *Fleet) checkNotEmptied(ctx context.Context, newJournal bool) error {
 	if newJournal {
 		return nil
 	}
-	runs, err := f.store.Runs(ctx)
+	runs, err := f.reader.Runs(ctx)
 	if err != nil || len(runs) > 0 {
 		return err
 	}
 	if traces := localTraces(f.stateDir); traces != "" {
 		return fmt.Errorf("the journal %s holds no run, but %s shows earlier ones (%s): it was lost or emptied. Restore it (rollout state import), or begin a new history with --new-journal (last known good releases are then unknown)",
-			f.store.Describe(), f.stateDir, traces)
+			f.db.Describe(), f.stateDir, traces)
 	}
 	return nil
 }

@@ -32,7 +32,7 @@ func (f *Fleet) Expand(ctx context.Context, only []string) (string, error) {
 			release, counts := (*rings.ReleaseRef)(nil), map[rings.ReleaseRef]int{}
 			var fresh []string
 			for _, name := range r.Targets {
-				cur, err := journal.Current(ctx, f.store, name)
+				cur, err := journal.Current(ctx, f.reader, name)
 				if err != nil {
 					return err
 				}
@@ -42,7 +42,7 @@ func (f *Fleet) Expand(ctx context.Context, only []string) (string, error) {
 					}
 					continue
 				}
-				lkg, err := journal.LastKnownGood(ctx, f.store, name, "")
+				lkg, err := journal.LastKnownGood(ctx, f.reader, name, "")
 				if err != nil {
 					return err
 				}
@@ -81,7 +81,7 @@ func (f *Fleet) Expand(ctx context.Context, only []string) (string, error) {
 			return err
 		}
 		id = newID("expand")
-		if err := f.store.CreateRun(ctx, journal.Run{ID: id, Kind: rings.KindExpand, Release: plan.Release, Created: time.Now()}); err != nil {
+		if err := f.writer.CreateRun(ctx, journal.Run{ID: id, Kind: rings.KindExpand, Release: plan.Release, Created: time.Now()}); err != nil {
 			return err
 		}
 		f.notef("run %s: expanding %d target(s)", id, len(planTargets(*plan)))

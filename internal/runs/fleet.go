@@ -57,7 +57,8 @@ type Options struct {
 type Fleet struct {
 	cfg      *config.Config
 	stateDir string
-	store    journal.Store
+	db       *journal.DB // the journal, opened and closed with the fleet
+	stores              // the journal as each part sees it (store.go)
 	bin      string
 	prov     *provision.Terraform
 	clouds   *clouds.Manager
@@ -79,8 +80,9 @@ func (f *Fleet) Config() *config.Config { return f.cfg }
 // StateDir is the fleet's own local directory.
 func (f *Fleet) StateDir() string { return f.stateDir }
 
-// Store is the fleet's journal (behind the redactor).
-func (f *Fleet) Store() journal.Store { return f.store }
+// Journal is the fleet's journal itself, for what copies it whole (state export and import): its
+// writes are not behind the redactor, which what it copies went through already.
+func (f *Fleet) Journal() *journal.DB { return f.db }
 
 // Open opens a fleet for use cases that run Terraform: the whole configuration, validated, the
 // journal, and this machine checked for what every Terraform command needs (the binary, its CLI
@@ -160,7 +162,7 @@ func configErr(err error) error {
 }
 
 // Close closes the journal.
-func (f *Fleet) Close() { f.store.Close() }
+func (f *Fleet) Close() { f.db.Close() }
 
 // openStore opens the fleet's journal behind a redactor of every secret this process knows, after
 // tightening the modes of the fleet's local files (once per directory: see tightenModes).
@@ -173,7 +175,7 @@ func (f *Fleet) openStore(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	f.store = redactingStore{Store: s, r: f.redact}
+	f.db, f.stores = s, storesOf(s, redactingStore{DB: s, r: f.redact})
 	return nil
 }
 
@@ -243,10 +245,10 @@ func leaseTTL() time.Duration {
 // withLease holds the fleet's lease while fn runs, renewing it; if it is lost, fn's context ends.
 func (f *Fleet) withLease(ctx context.Context, doing string, fn func(ctx context.Context) error) error {
 	ttl := leaseTTL()
-	if err := f.store.AcquireLease(ctx, holder(doing), time.Now(), ttl); err != nil {
+	if err := f.lease.AcquireLease(ctx, holder(doing), time.Now(), ttl); err != nil {
 		return err
 	}
-	defer f.store.ReleaseLease(context.WithoutCancel(ctx))
+	defer f.lease.ReleaseLease(context.WithoutCancel(ctx))
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	go func() {
@@ -257,7 +259,7 @@ func (f *Fleet) withLease(ctx context.Context, doing string, fn func(ctx context
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if err := f.store.RenewLease(ctx, time.Now(), ttl); errors.Is(err, journal.ErrLeaseLost) {
+				if err := f.lease.RenewLease(ctx, time.Now(), ttl); errors.Is(err, journal.ErrLeaseLost) {
 					cancel(err)
 					return
 				}
@@ -281,7 +283,7 @@ func newID(prefix string) string {
 // the report's log, never into one slice (a run of 10,000 targets has some 40,000 events).
 func (f *Fleet) Replay(ctx context.Context, runID string) (*rings.State, *runLog, error) {
 	s, log := &rings.State{}, newRunLog()
-	err := f.store.RunEvents(ctx, runID, func(ev rings.Event) error {
+	err := f.reader.RunEvents(ctx, runID, func(ev rings.Event) error {
 		rings.Decide(s, ev)
 		log.add(ev)
 		return nil
@@ -296,10 +298,10 @@ func (f *Fleet) Replay(ctx context.Context, runID string) (*rings.State, *runLog
 // of kind, any kind when kind is "").
 func (f *Fleet) RunID(ctx context.Context, named, kind string) (string, error) {
 	if named != "" {
-		r, err := f.store.Run(ctx, named)
+		r, err := f.reader.Run(ctx, named)
 		return r.ID, err
 	}
-	runs, err := f.store.Runs(ctx)
+	runs, err := f.reader.Runs(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -332,7 +334,7 @@ func planTargets(p rings.Plan) []string {
 
 // unfinishedRun returns a release run that is neither finished nor absent, if any.
 func (f *Fleet) unfinishedRun(ctx context.Context) (*rings.State, error) {
-	runs, err := f.store.Runs(ctx)
+	runs, err := f.reader.Runs(ctx)
 	if err != nil {
 		return nil, err
 	}

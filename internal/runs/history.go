@@ -28,7 +28,7 @@ func (f *Fleet) Wait(ctx context.Context, id string, timeout, every time.Duratio
 		if Settled(s.Phase) {
 			return nil
 		}
-		if lease, err := f.store.Lease(ctx); err == nil && !lease.Live(thisHost()) {
+		if lease, err := f.lease.Lease(ctx); err == nil && !lease.Live(thisHost()) {
 			return nil // nothing drives it: the report says so (exit 3)
 		}
 		if time.Now().After(deadline) {
@@ -55,7 +55,7 @@ type RunLine struct {
 
 // History lists every run, newest first, with its outcome.
 func (f *Fleet) History(ctx context.Context) ([]RunLine, error) {
-	runs, err := f.store.Runs(ctx)
+	runs, err := f.reader.Runs(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +93,7 @@ type TargetHistory struct {
 // TargetHistory reads a target's history; a target neither declared nor in the journal is an
 // error.
 func (f *Fleet) TargetHistory(ctx context.Context, target string) (*TargetHistory, error) {
-	evs, err := f.store.TargetEvents(ctx, target, rings.TargetApplying, rings.TargetApplied, rings.TargetApplyFailed,
+	evs, err := f.reader.TargetEvents(ctx, target, rings.TargetApplying, rings.TargetApplied, rings.TargetApplyFailed,
 		rings.TargetVerified, rings.TargetGateFailed, rings.TargetRollingBack, rings.TargetRolledBack,
 		rings.TargetRollbackFailed, rings.TargetRollbackSkip)
 	if err != nil {
@@ -109,6 +109,6 @@ func (f *Fleet) TargetHistory(ctx context.Context, target string) (*TargetHistor
 	for _, ev := range evs {
 		h.Events = append(h.Events, TargetLine{At: ev.At, Run: ev.RunID, Event: ev.Type, Release: ev.Release, Message: ev.Message})
 	}
-	h.LastKnownGood, err = journal.LastKnownGood(ctx, f.store, target, "")
+	h.LastKnownGood, err = journal.LastKnownGood(ctx, f.reader, target, "")
 	return h, err
 }

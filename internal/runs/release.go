@@ -41,7 +41,7 @@ func (f *Fleet) prepareRelease(ctx context.Context, name string, extra map[strin
 		f.pending = map[string]map[string]any{}
 	}
 	f.pending[name] = vars
-	old, err := f.store.Release(ctx, name)
+	old, err := f.releases.Release(ctx, name)
 	switch {
 	case errors.Is(err, journal.ErrNotFound):
 		return rel, nil
@@ -64,10 +64,10 @@ func (f *Fleet) bindRelease(ctx context.Context, rel journal.Release) error {
 	if err != nil {
 		return err
 	}
-	if err := f.store.PutBundle(ctx, module, bundle); err != nil {
+	if err := f.releases.PutBundle(ctx, module, bundle); err != nil {
 		return err
 	}
-	return f.store.RecordRelease(ctx, rel)
+	return f.releases.RecordRelease(ctx, rel)
 }
 
 // releaseChanged says how a name's recorded release differs from what it would mean now.

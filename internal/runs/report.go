@@ -270,11 +270,11 @@ const (
 // need is NeedAll, a kept report comes back with the run's own fields and no rings: decoding
 // 10,000 targets is most of a status call's time.
 func (f *Fleet) Report(ctx context.Context, id string, need ReportNeed) (*Report, []byte, error) {
-	last, err := f.store.LastSeq(ctx, id)
+	last, err := f.reader.LastSeq(ctx, id)
 	if err != nil {
 		return nil, nil, err
 	}
-	if seq, version, data, err := f.store.LoadReport(ctx, id); err == nil && seq == last && version == keptFormat {
+	if seq, version, data, err := f.reports.LoadReport(ctx, id); err == nil && seq == last && version == keptFormat {
 		if rep, raw, err := unpackReport(data, need); err == nil {
 			return rep, raw, nil
 		}
@@ -292,7 +292,7 @@ func (f *Fleet) Report(ctx context.Context, id string, need ReportNeed) (*Report
 	rep.Next = nextAction(&rep)
 	if rings.Terminal(s.Phase) {
 		if data, err := packReport(rep); err == nil {
-			_ = f.store.SaveReport(ctx, id, last, keptFormat, data) // derived data: a failure only costs the next replay
+			_ = f.reports.SaveReport(ctx, id, last, keptFormat, data) // derived data: a failure only costs the next replay
 		}
 	}
 	return &rep, nil, nil
@@ -376,7 +376,7 @@ func decodeHead(r io.Reader) (*Report, error) {
 // withDriver says who drives a run in progress: the live holder of the fleet's lease; with none,
 // the run waits for a driver (exit 3) until `rollout resume RUN`.
 func (f *Fleet) withDriver(ctx context.Context, rep *Report) error {
-	lease, err := f.store.Lease(ctx)
+	lease, err := f.lease.Lease(ctx)
 	if err != nil {
 		return err
 	}

@@ -41,7 +41,7 @@ func (f *Fleet) rollbackLocked(ctx context.Context, r RollbackRequest) (string, 
 	if err != nil {
 		return "", err
 	}
-	src, err := f.store.Run(ctx, srcID)
+	src, err := f.reader.Run(ctx, srcID)
 	if err != nil {
 		return "", err
 	}
@@ -60,7 +60,7 @@ func (f *Fleet) rollbackLocked(ctx context.Context, r RollbackRequest) (string, 
 	}
 	var to *rings.ReleaseRef
 	if r.To != "" {
-		rel, err := f.store.Release(ctx, r.To)
+		rel, err := f.releases.Release(ctx, r.To)
 		if err != nil {
 			return "", fmt.Errorf("--to: %w (hint: rollout history lists the releases runs used)", err)
 		}
@@ -69,7 +69,7 @@ func (f *Fleet) rollbackLocked(ctx context.Context, r RollbackRequest) (string, 
 	}
 	current := map[string]*rings.ReleaseRef{}
 	for name := range from.Targets {
-		if current[name], err = journal.Current(ctx, f.store, name); err != nil {
+		if current[name], err = journal.Current(ctx, f.reader, name); err != nil {
 			return "", err
 		}
 	}
@@ -88,13 +88,13 @@ func (f *Fleet) rollbackLocked(ctx context.Context, r RollbackRequest) (string, 
 		return "", err
 	}
 	if !rings.Terminal(from.Phase) {
-		if err := f.store.Append(ctx, rings.Event{V: rings.EventVersion, RunID: src.ID, At: time.Now(), Type: rings.RunFinished,
+		if err := f.writer.Append(ctx, rings.Event{V: rings.EventVersion, RunID: src.ID, At: time.Now(), Type: rings.RunFinished,
 			Outcome: rings.PhaseRolledBack, Message: "ended by a manual rollback", Actor: holder(src.ID).Name}); err != nil {
 			return "", err
 		}
 	}
 	id := newID("rollback")
-	if err := f.store.CreateRun(ctx, journal.Run{ID: id, Kind: rings.KindRollback, Release: plan.Release, Created: time.Now()}); err != nil {
+	if err := f.writer.CreateRun(ctx, journal.Run{ID: id, Kind: rings.KindRollback, Release: plan.Release, Created: time.Now()}); err != nil {
 		return "", err
 	}
 	f.notef("run %s: rolling back run %s (release %s)", id, src.ID, src.Release.Name)

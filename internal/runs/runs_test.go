@@ -82,7 +82,7 @@ func TestFinishedRunReportIsKeptUntilTheJournalMoves(t *testing.T) {
 	}
 	defer store.Close()
 	ctx := context.Background()
-	f := &Fleet{store: store}
+	f := &Fleet{db: store, stores: storesOf(store, store)}
 	v1 := rings.ReleaseRef{Name: "v1", Digest: "d"}
 	plan := &rings.Plan{Kind: rings.KindRelease, Release: v1, Rings: []rings.RingPlan{{Name: "a", MaxParallel: 1, Rollback: "ring", Gates: []string{"g"}, Targets: []rings.TargetPlan{{Name: "t1", Release: v1}}}}}
 	_ = store.CreateRun(ctx, journal.Run{ID: "r", Kind: rings.KindRelease, Release: v1, Created: time.Now()})

@@ -48,7 +48,7 @@ func (f *Fleet) Start(ctx context.Context, r StartRequest) (string, error) {
 	var held *journal.LeaseHeldError
 	if r.Detach && errors.As(err, &held) {
 		// Idempotent: the run of this release may be the one that process drives.
-		if run, found, ferr := f.store.RunForRelease(ctx, r.Release); ferr == nil && found {
+		if run, found, ferr := f.reader.RunForRelease(ctx, r.Release); ferr == nil && found {
 			f.notef("run %s of release %s is in progress: %s (pid %d on %s) is %s", run.ID, r.Release, held.Holder.Name, held.Holder.PID, held.Holder.Host, held.Holder.Doing)
 			return run.ID, nil
 		}
@@ -78,7 +78,7 @@ func (r StartRequest) check() error {
 
 // startLocked starts or resumes the release's run, under the fleet's lease.
 func (f *Fleet) startLocked(ctx context.Context, r StartRequest) (*rings.State, error) {
-	run, found, err := f.store.RunForRelease(ctx, r.Release)
+	run, found, err := f.reader.RunForRelease(ctx, r.Release)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +115,7 @@ func (f *Fleet) startLocked(ctx context.Context, r StartRequest) (*rings.State, 
 	}
 	if !found {
 		run = journal.Run{ID: newID(r.Release), Kind: rings.KindRelease, Release: plan.Release, Created: time.Now()}
-		if err := f.store.CreateRun(ctx, run); err != nil {
+		if err := f.writer.CreateRun(ctx, run); err != nil {
 			return nil, err
 		}
 	}
@@ -212,7 +212,7 @@ func (f *Fleet) newPlan(ctx context.Context, name string, extra map[string]any) 
 			Approvers: r.Approval.Approvers, Quorum: r.Approval.Quorum, Freeze: f.cfg.RingFreeze(r), DriftCheck: r.DriftCheck}
 		for _, target := range r.Targets {
 			t := f.cfg.Target(target)
-			lkg, runs, err := journal.Releases(ctx, f.store, target, name)
+			lkg, runs, err := journal.Releases(ctx, f.reader, target, name)
 			if err != nil {
 				return nil, release, err
 			}
@@ -274,7 +274,7 @@ func (f *Fleet) awaitDriver(cmd *exec.Cmd) {
 	go func() { exited <- cmd.Wait() }()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		if l, err := f.store.Lease(context.Background()); err == nil && l != nil && l.Holder.PID == cmd.Process.Pid && l.Holder.Host == thisHost() {
+		if l, err := f.lease.Lease(context.Background()); err == nil && l != nil && l.Holder.PID == cmd.Process.Pid && l.Holder.Host == thisHost() {
 			return
 		}
 		select {
