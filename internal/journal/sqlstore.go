@@ -41,7 +41,6 @@ type DB struct {
 	fence atomic.Int64 // the token of the lease this store holds; 0: none
 }
 
-
 // q rewrites ? placeholders for the dialect.
 func (s *DB) q(query string) string {
 	if !s.d.numbered {
@@ -60,7 +59,8 @@ func (s *DB) q(query string) string {
 	return b.String()
 }
 
-func (s *DB) Close() error     { return s.db.Close() }
+func (s *DB) Close() error { return s.db.Close() }
+
 // Describe names the store for people (no credentials).
 func (s *DB) Describe() string { return s.desc }
 

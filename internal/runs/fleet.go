@@ -58,7 +58,7 @@ type Fleet struct {
 	cfg      *config.Config
 	stateDir string
 	db       *journal.DB // the journal, opened and closed with the fleet
-	stores              // the journal as each part sees it (store.go)
+	stores               // the journal as each part sees it (store.go)
 	bin      string
 	prov     *provision.Terraform
 	clouds   *clouds.Manager
