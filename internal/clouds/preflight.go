@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/cenkalti/backoff/v5"
 
 	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/redact"
+	"github.com/rollout-dev/rollout/internal/resilience"
 	"github.com/rollout-dev/rollout/internal/rings"
 )
 
@@ -45,14 +45,10 @@ func Describe(boundary string, i Identity) string {
 }
 
 // RetryPolicy bounds the retries of a throttled or unavailable identity endpoint.
-type RetryPolicy struct {
-	Attempts   uint
-	Initial    time.Duration
-	MaxElapsed time.Duration
-}
+type RetryPolicy = resilience.Policy
 
 // DefaultRetry is used when a Manager's Retry is zero.
-var DefaultRetry = RetryPolicy{Attempts: 5, Initial: 500 * time.Millisecond, MaxElapsed: time.Minute}
+var DefaultRetry = RetryPolicy{Attempts: 5, Initial: 500 * time.Millisecond, Max: 15 * time.Second, MaxElapsed: time.Minute}
 
 // Manager gives each boundary its Terraform environment and proves its identity. One per fleet.
 type Manager struct {
@@ -174,23 +170,8 @@ func (m *Manager) Preflight(ctx context.Context, boundary, region string) (Ident
 	if r.Attempts == 0 {
 		r = DefaultRetry
 	}
-	eb := backoff.NewExponentialBackOff()
-	eb.InitialInterval = r.Initial
-	eb.MaxInterval = max(r.Initial, r.MaxElapsed/4)
-	attempts := 0
-	got, err := backoff.Retry(ctx, func() (Identity, error) {
-		attempts++
-		got, err := check(ctx)
-		if err != nil && !Transient(err) {
-			return got, backoff.Permanent(err)
-		}
-		return got, err
-	}, backoff.WithBackOff(eb), backoff.WithMaxTries(r.Attempts), backoff.WithMaxElapsedTime(r.MaxElapsed))
+	got, attempts, err := resilience.Retry(ctx, r, Transient, nil, func() (Identity, error) { return check(ctx) })
 	if err != nil {
-		var pe *backoff.PermanentError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
 		if Transient(err) {
 			err = fmt.Errorf("preflight %s: still failing after %d attempts: %w", b.Name, attempts, RedactError(err, m.Secrets()))
 			if cached, ok := m.cached(b.Name, region); ok {

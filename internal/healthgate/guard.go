@@ -7,9 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cenkalti/backoff/v5"
-	"github.com/sony/gobreaker/v2"
-	"golang.org/x/time/rate"
+	"github.com/rollout-dev/rollout/internal/resilience"
 )
 
 // Endpoints holds, per monitoring endpoint (a Prometheus server, a cloud's metrics API in one
@@ -25,8 +23,8 @@ type Endpoints struct {
 }
 
 type endpoint struct {
-	limiter *rate.Limiter
-	breaker *gobreaker.CircuitBreaker[Measurement]
+	limiter *resilience.Limiter
+	breaker *resilience.Breaker[Measurement]
 }
 
 func (e *Endpoints) get(key string, qps float64) *endpoint {
@@ -51,9 +49,8 @@ func (e *Endpoints) get(key string, qps float64) *endpoint {
 	if open == 0 {
 		open = 30 * time.Second
 	}
-	ep := &endpoint{limiter: rate.NewLimiter(rate.Limit(qps), max(1, int(qps))),
-		breaker: gobreaker.NewCircuitBreaker[Measurement](gobreaker.Settings{Name: key, Timeout: open,
-			ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= trip }})}
+	ep := &endpoint{limiter: resilience.NewLimiter(qps, int(qps)),
+		breaker: resilience.NewBreaker[Measurement](resilience.BreakerSettings{Name: key, Trip: trip, OpenFor: open})}
 	e.byKey[key] = ep
 	return ep
 }
@@ -62,6 +59,13 @@ func (e *Endpoints) get(key string, qps float64) *endpoint {
 type errMeasure struct{ m Measurement }
 
 func (e errMeasure) Error() string { return e.m.Message }
+
+// retryMeasure says whether a measurement is tried again: when the provider erred, not when the
+// breaker said no (do not insist) or the context ended.
+func retryMeasure(err error) bool {
+	var em errMeasure
+	return errors.As(err, &em)
+}
 
 // guarded wraps a metric provider: each measurement waits for its endpoint's rate limit, goes
 // through its breaker, and is retried with backoff when the provider errs (within the gate's
@@ -77,24 +81,20 @@ type guarded struct {
 }
 
 func (g *guarded) Measure(ctx context.Context) Measurement {
-	eb := backoff.NewExponentialBackOff()
-	eb.InitialInterval, eb.MaxInterval = 50*time.Millisecond, max(g.budget/4, 50*time.Millisecond)
-	m, err := backoff.Retry(ctx, func() (Measurement, error) {
+	policy := resilience.Policy{Attempts: 3, Initial: 50 * time.Millisecond, Max: max(g.budget/4, 50*time.Millisecond), MaxElapsed: max(g.budget, 100*time.Millisecond)}
+	m, _, err := resilience.Retry(ctx, policy, retryMeasure, nil, func() (Measurement, error) {
 		if err := g.ep.limiter.Wait(ctx); err != nil {
-			return Measurement{}, backoff.Permanent(err)
+			return Measurement{}, resilience.Permanent(err)
 		}
-		m, err := g.ep.breaker.Execute(func() (Measurement, error) {
+		m, _, err := g.ep.breaker.Do(func() (Measurement, error) {
 			m := g.inner.Measure(ctx)
 			if m.Outcome == Error {
 				return m, errMeasure{m}
 			}
 			return m, nil
 		})
-		if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
-			return m, backoff.Permanent(err) // the breaker said no: do not insist
-		}
 		return m, err
-	}, backoff.WithBackOff(eb), backoff.WithMaxTries(3), backoff.WithMaxElapsedTime(max(g.budget, 100*time.Millisecond)))
+	})
 	now := time.Now()
 	if err == nil {
 		g.lastGood = &m
@@ -106,7 +106,7 @@ func (g *guarded) Measure(ctx context.Context) Measurement {
 	case errors.As(err, &em):
 		failed = em.m
 		failed.At = now
-	case errors.Is(err, gobreaker.ErrOpenState), errors.Is(err, gobreaker.ErrTooManyRequests):
+	case resilience.IsOpen(err):
 		failed.Message = fmt.Sprintf("%s: circuit open after repeated errors; not asked", g.key)
 	}
 	if g.lastGood != nil && g.maxStaleness > 0 && now.Sub(g.lastGood.At) <= g.maxStaleness {

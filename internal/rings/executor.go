@@ -4,15 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/cenkalti/backoff/v5"
-	"github.com/sony/gobreaker/v2"
-	"golang.org/x/time/rate"
+	"github.com/rollout-dev/rollout/internal/resilience"
 )
 
 // Store is what the executor needs from the journal.
@@ -86,17 +83,12 @@ type Measurement struct {
 	At      time.Time
 }
 
-// Clock is the executor's only source of time.
-type Clock interface {
-	Now() time.Time
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
+// Clock is the executor's only source of time and of timers: the waits between retries and the
+// wait for a freeze window to open go through it, so a test moves time instead of sleeping.
+type Clock = resilience.Clock
 
 // RealClock is the wall clock.
-var RealClock Clock = realClock{}
+var RealClock Clock = resilience.Wall
 
 // Executor carries out Decide's commands: Terraform work through per-boundary bulkheads and a
 // global limit, gates, bakes; every result is journaled before the state moves on.
@@ -138,8 +130,8 @@ type Executor struct {
 
 	mu       sync.Mutex
 	checked  map[string]*preflight // by ring and boundary
-	limiters map[string]*rate.Limiter
-	breakers map[string]*gobreaker.CircuitBreaker[ApplyResult]
+	limiters map[string]*resilience.Limiter
+	breakers map[string]*resilience.Breaker[ApplyResult]
 	outputs  map[string]map[string]any
 	sems     map[string]chan struct{}
 	global   chan struct{}
@@ -292,49 +284,48 @@ func (x *Executor) terraform(ctx context.Context, c Command, send func(Event)) (
 	if err := x.preflight(ctx, c, send); err != nil {
 		return ApplyResult{}, untouchedError{err}
 	}
-	wait := x.Retry.backoff()
-	began := x.Clock.Now()
-	for attempt := 1; ; attempt++ {
-		res, err, ran := x.attempt(ctx, c, send)
-		if err == nil || ctx.Err() != nil {
-			return res, err
-		}
-		if !ran && attempt == 1 { // the boundary's circuit is open: nothing was tried
-			return res, untouchedError{err}
-		}
-		class := classOf(err)
-		if !ran {
-			class = "transient" // a retry the open circuit refused: wait, and try again while attempts remain
-		}
-		if class != "transient" || attempt >= x.Retry.attempts() || x.Clock.Now().Sub(began) >= x.Retry.maxElapsed() {
-			if attempt > 1 {
-				err = fmt.Errorf("after %d attempts: %w", attempt, err)
-			}
-			return res, err
-		}
-		d := wait()
+	refused := false // the boundary's circuit refused the first attempt: nothing was tried
+	tell := func(attempt int, err error, d time.Duration) {
 		rel := c.Release
-		send(Event{Type: TargetRetrying, Ring: c.Ring, Target: c.Target, Release: &rel, Outcome: class,
+		send(Event{Type: TargetRetrying, Ring: c.Ring, Target: c.Target, Release: &rel, Outcome: "transient",
 			Message: fmt.Sprintf("attempt %d of %d failed (%s): %s; trying again in %s", attempt, x.Retry.attempts(), reasonOf(err), strings.Join(strings.Fields(err.Error()), " "), d.Round(time.Millisecond))})
-		select {
-		case <-ctx.Done():
-			return res, ctx.Err()
-		case <-time.After(d):
-		}
 	}
+	attempt := 0
+	res, n, err := resilience.Retry(ctx, x.Retry.policy(x.Clock), retryable, tell, func() (ApplyResult, error) {
+		attempt++
+		res, err := x.attempt(ctx, c, send)
+		if resilience.IsOpen(err) && attempt == 1 {
+			refused = true
+			return res, resilience.Permanent(err)
+		}
+		return res, err
+	})
+	switch {
+	case err == nil || ctx.Err() != nil:
+		return res, err
+	case refused:
+		return res, untouchedError{err}
+	case n > 1:
+		return res, fmt.Errorf("after %d attempts: %w", n, err)
+	}
+	return res, err
 }
 
+// retryable says whether a failed Terraform run is tried again: a transient failure, or a retry
+// the boundary's open circuit refused (it waits, and tries again while attempts remain).
+func retryable(err error) bool { return classOf(err) == "transient" || resilience.IsOpen(err) }
+
 // attempt is one Terraform run of a target, through its boundary's rate limit, bulkhead and
-// circuit breaker. ran is false when the breaker refused it.
-func (x *Executor) attempt(ctx context.Context, c Command, send func(Event)) (ApplyResult, error, bool) {
+// circuit breaker. When the breaker refuses, the error is one resilience.IsOpen recognises.
+func (x *Executor) attempt(ctx context.Context, c Command, send func(Event)) (ApplyResult, error) {
 	if l := x.limiters[c.Boundary]; l != nil {
 		if err := l.Wait(ctx); err != nil {
-			return ApplyResult{}, err, false
+			return ApplyResult{}, err
 		}
 	}
 	release, err := x.acquire(ctx, c.Boundary)
 	if err != nil {
-		return ApplyResult{}, err, false
+		return ApplyResult{}, err
 	}
 	defer release()
 	rel := c.Release
@@ -349,26 +340,35 @@ func (x *Executor) attempt(ctx context.Context, c Command, send func(Event)) (Ap
 	}
 	b := x.breaker(c.Boundary)
 	if b == nil {
-		res, err := run()
-		return res, err, true
+		return run()
 	}
-	before := b.State()
-	res, err := b.Execute(run)
-	after := b.State()
-	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
-		return res, fmt.Errorf("boundary %s: circuit open after %d consecutive transient failures; not attempted", c.Boundary, x.Breaker.threshold()), false
-	}
+	res, change, err := b.Do(run)
 	switch {
-	case before != gobreaker.StateOpen && after == gobreaker.StateOpen:
+	case resilience.IsOpen(err):
+		return res, circuitOpen{boundary: c.Boundary, failures: x.Breaker.threshold(), refusal: err}
+	case change == resilience.Opened:
 		send(Event{Type: BoundaryHalted, Ring: c.Ring, Boundary: c.Boundary,
 			Message: fmt.Sprintf("%d consecutive transient failures (last: %s on %s); no new Terraform run there for %s, then one probe", x.Breaker.threshold(), reasonOf(err), c.Target, x.Breaker.openFor())})
-	case before == gobreaker.StateHalfOpen && after == gobreaker.StateClosed:
+	case change == resilience.Closed:
 		send(Event{Type: BoundaryResumed, Ring: c.Ring, Boundary: c.Boundary, Message: "a probe on " + c.Target + " passed"})
 	}
-	return res, err, true
+	return res, err
 }
 
-func (x *Executor) breaker(boundary string) *gobreaker.CircuitBreaker[ApplyResult] {
+// circuitOpen is a Terraform run the boundary's breaker refused.
+type circuitOpen struct {
+	boundary string
+	failures int
+	refusal  error // the breaker's own
+}
+
+func (e circuitOpen) Error() string {
+	return fmt.Sprintf("boundary %s: circuit open after %d consecutive transient failures; not attempted", e.boundary, e.failures)
+}
+
+func (e circuitOpen) Unwrap() error { return e.refusal }
+
+func (x *Executor) breaker(boundary string) *resilience.Breaker[ApplyResult] {
 	if x.Breaker.threshold() == 0 || boundary == "" {
 		return nil
 	}
@@ -376,11 +376,9 @@ func (x *Executor) breaker(boundary string) *gobreaker.CircuitBreaker[ApplyResul
 	defer x.mu.Unlock()
 	b, ok := x.breakers[boundary]
 	if !ok {
-		n := uint32(x.Breaker.threshold())
-		b = gobreaker.NewCircuitBreaker[ApplyResult](gobreaker.Settings{Name: boundary, MaxRequests: 1, Timeout: x.Breaker.openFor(),
-			ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= n },
-			// Only transient failures speak of the boundary; a permanent one is the target's own.
-			IsExcluded: func(err error) bool { return err != nil && classOf(err) != "transient" }})
+		// Only transient failures speak of the boundary; a permanent one is the target's own.
+		b = resilience.NewBreaker[ApplyResult](resilience.BreakerSettings{Name: boundary, Trip: uint32(x.Breaker.threshold()),
+			OpenFor: x.Breaker.openFor(), Counts: func(err error) bool { return classOf(err) == "transient" }})
 		x.breakers[boundary] = b
 	}
 	return b
@@ -404,24 +402,16 @@ func (r RetryPolicy) maxElapsed() time.Duration {
 	return r.MaxElapsed
 }
 
-// backoff returns successive waits: exponential caps (github.com/cenkalti/backoff/v5), full jitter.
-func (r RetryPolicy) backoff() func() time.Duration {
-	eb := backoff.NewExponentialBackOff()
-	eb.InitialInterval, eb.MaxInterval, eb.RandomizationFactor = 5*time.Second, 2*time.Minute, 0
+// policy is the retry policy for resilience.Retry, waiting on clock.
+func (r RetryPolicy) policy(clock Clock) resilience.Policy {
+	p := resilience.Policy{Attempts: r.attempts(), Initial: 5 * time.Second, Max: 2 * time.Minute, MaxElapsed: r.maxElapsed(), Clock: clock}
 	if r.Initial > 0 {
-		eb.InitialInterval = r.Initial
+		p.Initial = r.Initial
 	}
 	if r.Max > 0 {
-		eb.MaxInterval = r.Max
+		p.Max = r.Max
 	}
-	eb.Reset()
-	return func() time.Duration {
-		limit := eb.NextBackOff()
-		if limit <= 0 {
-			return 0
-		}
-		return time.Duration(rand.Int64N(int64(limit) + 1))
-	}
+	return p
 }
 
 // BreakerPolicy: when a boundary's circuit opens, and for how long.
@@ -543,9 +533,9 @@ func (x *Executor) bake(ctx context.Context, c Command, rel ReleaseRef, send fun
 func (x *Executor) awaitWindow(ctx context.Context, c Command) message {
 	var at <-chan time.Time
 	if !c.Until.IsZero() {
-		t := time.NewTimer(max(c.Until.Sub(x.Clock.Now()), 0))
+		t := x.Clock.NewTimer(max(c.Until.Sub(x.Clock.Now()), 0))
 		defer t.Stop()
-		at = t.C
+		at = t.C()
 	}
 	select {
 	case <-ctx.Done():

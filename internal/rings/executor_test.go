@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rollout-dev/rollout/internal/resilience"
 )
 
 // memStore is a hand-written journal for executor tests.
@@ -444,5 +446,37 @@ func TestExecutorDrainLetsRunningTerraformFinishAndStartsNothing(t *testing.T) {
 	r := Replay(store.events)
 	if cmds := r.InFlight(); len(cmds) != 1 || cmds[0].Kind != CmdGate || cmds[0].Target != "a1" {
 		t.Fatalf("in flight after the drain: %+v", cmds)
+	}
+}
+
+// The executor's waits go through its clock: an hour between attempts passes without sleeping,
+// and the waits journaled are the clock's.
+func TestExecutorRetryWaitsOnItsClock(t *testing.T) {
+	throttled := classErr{"transient", "throttled"}
+	p := &scripted{calls: map[string]int{}, failures: map[string][]error{"a1": {throttled, throttled}}}
+	plan := &Plan{Kind: KindRelease, Release: rel("v2"), Rings: []RingPlan{{Name: "r", MaxParallel: 1, Rollback: RollbackNone,
+		Targets: []TargetPlan{{Name: "a1", Boundary: "a", Release: rel("v2")}}}}}
+	clock := resilience.NewManualClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	x := &Executor{Store: &memStore{}, Provisioner: p, Gates: passGates{}, Clock: clock,
+		Retry: RetryPolicy{Attempts: 3, Initial: time.Hour, Max: time.Hour, MaxElapsed: 24 * time.Hour}}
+	s := &State{RunID: "r1"}
+	done := make(chan error, 1)
+	go func() { done <- x.Run(context.Background(), s, Event{Type: RunStarted, Plan: plan}) }()
+	finished := make(chan struct{})
+	go func() {
+		for clock.WaitFor(1, finished) {
+			clock.Advance(time.Hour)
+		}
+	}()
+	err := <-done
+	close(finished)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.calls["a1"] != 3 || s.Targets["a1"].Phase != TVerified {
+		t.Fatalf("a1: %d calls, %s: want two waits passed on the clock, then applied", p.calls["a1"], s.Targets["a1"].Phase)
+	}
+	if now := clock.Now(); now.Sub(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) > 2*time.Hour {
+		t.Fatalf("the clock moved to %s: want at most the two waits", now)
 	}
 }

@@ -5,8 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/sony/gobreaker/v2"
-	"golang.org/x/time/rate"
+	"github.com/rollout-dev/rollout/internal/resilience"
 )
 
 // Run drives the run from state s (new: first is run.started; resumed: s was replayed from the
@@ -69,11 +68,11 @@ func (x *Executor) setUp() {
 	if x.GlobalLimit > 0 {
 		x.global = make(chan struct{}, x.GlobalLimit)
 	}
-	x.limiters = map[string]*rate.Limiter{}
-	x.breakers = map[string]*gobreaker.CircuitBreaker[ApplyResult]{}
+	x.limiters = map[string]*resilience.Limiter{}
+	x.breakers = map[string]*resilience.Breaker[ApplyResult]{}
 	for b, r := range x.Rates {
 		if r > 0 {
-			x.limiters[b] = rate.NewLimiter(rate.Limit(r), 1)
+			x.limiters[b] = resilience.NewLimiter(r, 1)
 		}
 	}
 }
