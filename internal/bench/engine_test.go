@@ -19,10 +19,10 @@ import (
 type instantGates struct{}
 
 func (instantGates) Target(context.Context, rings.GateRequest, func(rings.Measurement)) rings.Verdict {
-	return rings.Verdict{Passed: true}
+	return rings.Verdict{Decision: rings.Pass}
 }
 func (instantGates) Ring(context.Context, rings.GateRequest, time.Time, func(rings.Measurement)) rings.Verdict {
-	return rings.Verdict{Passed: true}
+	return rings.Verdict{Decision: rings.Pass}
 }
 
 func plan(n, ringsN, parallel int) *rings.Plan {

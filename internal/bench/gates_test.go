@@ -56,7 +56,7 @@ func BenchmarkGateScheduling(b *testing.B) {
 					}
 					mu.Unlock()
 				})
-				if !v.Passed {
+				if !v.Passed() {
 					b.Error(v.Message)
 				}
 			}()

@@ -11,7 +11,8 @@ import (
 	"github.com/rollout-dev/rollout/internal/rings"
 )
 
-// eventSink streams every event the run journals, one JSON object per line (docs/schema/event.v1.json),
+// eventSink streams every event the run journals, one JSON object per line in the published
+// format (docs/schema/event.v1.json: the journal's own records are version 2, see rings.Event.V1),
 // as it is journaled; --events FILE appends to FILE, --events - writes to stdout.
 type eventSink struct {
 	mu    sync.Mutex
@@ -38,7 +39,7 @@ func (e *eventSink) event(ev rings.Event) {
 	if e == nil {
 		return
 	}
-	b, err := json.Marshal(ev)
+	b, err := json.Marshal(ev.V1())
 	if err != nil {
 		return
 	}

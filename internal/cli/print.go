@@ -61,7 +61,7 @@ func reportExit(rep *Report) error {
 	case ExitError:
 		why := rep.Reason
 		if why == "" {
-			why = "stopped in phase " + firstNonEmpty(rep.Phase, "(never started)")
+			why = "stopped in phase " + firstNonEmpty(string(rep.Phase), "(never started)")
 		}
 		return &ExitErr{Code: ExitError, Err: fmt.Errorf("run %s %s", rep.Run, why)}
 	}
@@ -131,7 +131,7 @@ func dur(a, b *time.Time) string {
 // printReport writes the report for a person: the run, then a table of rings and targets (not
 // coloured: escape codes would break the table's alignment).
 func printReport(w io.Writer, rep Report, st style) {
-	fmt.Fprintf(w, "\nrun %s  %s %s  %s", clean(rep.Run), rep.Kind, clean(rep.Release.Name), st.phase(rep.Phase))
+	fmt.Fprintf(w, "\nrun %s  %s %s  %s", clean(rep.Run), rep.Kind, clean(rep.Release.Name), st.phase(string(rep.Phase)))
 	if rep.Reason != "" {
 		fmt.Fprintf(w, "  (%s)", clean(rep.Reason))
 	}
@@ -144,7 +144,7 @@ func printReport(w io.Writer, rep Report, st style) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "RING\tTARGET\tBOUNDARY\tSTATE\tRELEASE\tPLAN\tTOOK\tDETAIL")
 	for _, r := range rep.Rings {
-		ringNote := r.Phase
+		ringNote := string(r.Phase)
 		if r.BakeUntil != nil {
 			ringNote += fmt.Sprintf(" (%s left)", time.Until(*r.BakeUntil).Round(time.Second))
 		}

@@ -137,7 +137,7 @@ func (p *progress) refresh() {
 	if s.Plan.Kind == "" {
 		return
 	}
-	v := &runView{title: fmt.Sprintf("%s %s", s.Plan.Kind, s.Plan.Release.Name), phase: s.Phase, since: s.Started}
+	v := &runView{title: fmt.Sprintf("%s %s", s.Plan.Kind, s.Plan.Release.Name), phase: string(s.Phase), since: s.Started}
 	for i, r := range s.Rings {
 		rv := ringView{name: r.Plan.Name, current: i == s.Ring && !rings.Terminal(s.Phase)}
 		rv.detail, rv.counts = runs.RingLine(s, r)

@@ -97,7 +97,7 @@ func runHistory(ctx context.Context, io IO, g globals, f *runs.Fleet) error {
 	tw := tabwriter.NewWriter(io.Out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "RUN\tKIND\tRELEASE\tOUTCOME\tSTARTED\tTOOK\tWHY")
 	for _, l := range out {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", clean(l.Run), clean(l.Kind), clean(l.Release.Name), clean(l.Phase), l.Started.Local().Format("2006-01-02 15:04:05"),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", clean(l.Run), clean(l.Kind), clean(l.Release.Name), clean(string(l.Phase)), l.Started.Local().Format("2006-01-02 15:04:05"),
 			l.Updated.Sub(l.Started).Round(100*time.Millisecond), truncate(l.Reason, 80))
 	}
 	return tw.Flush()

@@ -75,7 +75,7 @@ func TestAzureMonitorMetric(t *testing.T) {
 		Metric: "Http5xx", Aggregation: "Total", Interval: config.Duration(time.Minute), Range: config.Duration(5 * time.Minute)}, "all(result, {# < 5})")
 	r := azureRunner(t, srv, g)
 	v, ms := runAzure(t, r)
-	if !v.Passed || !strings.Contains(ms[0].Message, "azure monitor (custom) Total Http5xx of /subscriptions/sub-1/resourceGroups/rg-sov-1") || !strings.Contains(ms[0].Message, "= [1 0 2]") {
+	if !v.Passed() || !strings.Contains(ms[0].Message, "azure monitor (custom) Total Http5xx of /subscriptions/sub-1/resourceGroups/rg-sov-1") || !strings.Contains(ms[0].Message, "= [1 0 2]") {
 		t.Fatalf("%+v %+v", v, ms)
 	}
 	if q := query.Load().(string); !strings.Contains(q, "metricnames=Http5xx") || !strings.Contains(q, "aggregation=Total") || !strings.Contains(q, "interval=PT1M") {
@@ -85,16 +85,16 @@ func TestAzureMonitorMetric(t *testing.T) {
 		t.Fatal("no token was asked of the boundary's own authority")
 	}
 	totals.Store("1, 9")
-	if v, _ := runAzure(t, r); v.Passed {
+	if v, _ := runAzure(t, r); v.Passed() {
 		t.Fatal("9 errors passed a limit of 5")
 	}
 	totals.Store("")
-	if v, ms := runAzure(t, r); v.Passed || ms[0].Outcome != "no_data" {
+	if v, ms := runAzure(t, r); v.Passed() || ms[0].Outcome != "no_data" {
 		t.Fatalf("empty time series: %+v %+v", v, ms)
 	}
 	totals.Store("0")
 	throttle.Store(2)
-	if v, ms := runAzure(t, r); !v.Passed || len(ms) != 1 {
+	if v, ms := runAzure(t, r); !v.Passed() || len(ms) != 1 {
 		t.Fatalf("throttled twice, retried within the interval: %+v %+v", v, ms)
 	}
 }
@@ -120,11 +120,11 @@ func TestAzureMonitorAlerts(t *testing.T) {
 		fmt.Fprint(w, `{"value":[]}`)
 	})
 	r := azureRunner(t, srv, azGate(&config.AzureMonitorCheck{ResourceGroup: "rg-{{ .Target.Name }}"}, ""))
-	if v, ms := runAzure(t, r); !v.Passed || !strings.Contains(ms[0].Message, "alerts of resource group rg-sov-1: none fired") {
+	if v, ms := runAzure(t, r); !v.Passed() || !strings.Contains(ms[0].Message, "alerts of resource group rg-sov-1: none fired") {
 		t.Fatalf("%+v %+v", v, ms)
 	}
 	fired.Store(true)
-	if v, ms := runAzure(t, r); v.Passed || !strings.Contains(ms[0].Message, "fired: 5xx spike (Sev1, New)") {
+	if v, ms := runAzure(t, r); v.Passed() || !strings.Contains(ms[0].Message, "fired: 5xx spike (Sev1, New)") {
 		t.Fatalf("%+v %+v", v, ms)
 	}
 }

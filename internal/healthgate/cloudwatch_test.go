@@ -145,7 +145,7 @@ func TestCloudWatchAlarms(t *testing.T) {
 
 	r := govCloudRunner(t, cw.URL, cwGate(prefix, nil))
 	v, ms := measureOnce(t, r, r.Config.Gates["alarms"])
-	if !v.Passed || !strings.Contains(ms[0].Message, "cloudwatch aws-us-gov us-gov-west-1: 2 alarm(s) OK") {
+	if !v.Passed() || !strings.Contains(ms[0].Message, "cloudwatch aws-us-gov us-gov-west-1: 2 alarm(s) OK") {
 		t.Fatalf("%+v %+v", v, ms)
 	}
 	// Signed with the boundary's own key, for GovCloud's region.
@@ -155,21 +155,21 @@ func TestCloudWatchAlarms(t *testing.T) {
 
 	cw.alarms["gov-w1-latency"] = [2]string{"ALARM", "Threshold Crossed: p99 > 300"}
 	v, ms = measureOnce(t, r, r.Config.Gates["alarms"])
-	if v.Passed || !strings.Contains(ms[0].Message, "in ALARM: gov-w1-latency (Threshold Crossed: p99 > 300)") {
+	if v.Passed() || !strings.Contains(ms[0].Message, "in ALARM: gov-w1-latency (Threshold Crossed: p99 > 300)") {
 		t.Fatalf("alarm: %+v %+v", v, ms)
 	}
 
 	cw.alarms["gov-w1-latency"] = [2]string{"INSUFFICIENT_DATA", "no datapoints"}
-	if v, _ := measureOnce(t, r, r.Config.Gates["alarms"]); v.Passed || v.Inconclusive {
+	if v, _ := measureOnce(t, r, r.Config.Gates["alarms"]); v.Passed() || (v.Decision == Undecided) {
 		t.Fatalf("INSUFFICIENT_DATA fails by default: %+v", v)
 	}
 	r = govCloudRunner(t, cw.URL, cwGate(&config.CloudWatchCheck{AlarmPrefix: "{{ .Target.Name }}-", InsufficientData: "inconclusive"}, nil))
-	if v, _ := measureOnce(t, r, r.Config.Gates["alarms"]); !v.Inconclusive {
+	if v, _ := measureOnce(t, r, r.Config.Gates["alarms"]); !(v.Decision == Undecided) {
 		t.Fatalf("insufficientData: inconclusive: %+v", v)
 	}
 
 	r = govCloudRunner(t, cw.URL, cwGate(&config.CloudWatchCheck{Alarms: []string{"{{ .Target.Name }}-5xx", "gov-w1-missing"}}, nil))
-	if v, ms := measureOnce(t, r, r.Config.Gates["alarms"]); v.Passed || !strings.Contains(ms[0].Message, "no such alarm: gov-w1-missing") {
+	if v, ms := measureOnce(t, r, r.Config.Gates["alarms"]); v.Passed() || !strings.Contains(ms[0].Message, "no such alarm: gov-w1-missing") {
 		t.Fatalf("missing alarm: %+v %+v", v, ms)
 	}
 
@@ -177,13 +177,13 @@ func TestCloudWatchAlarms(t *testing.T) {
 	cw.alarms["gov-w1-latency"] = [2]string{"OK", "fine"}
 	cw.throttle = 2
 	r = govCloudRunner(t, cw.URL, cwGate(prefix, func(g *config.Gate) { g.Interval = config.Duration(2 * time.Second) }))
-	if v, ms := measureOnce(t, r, r.Config.Gates["alarms"]); !v.Passed || len(ms) != 1 {
+	if v, ms := measureOnce(t, r, r.Config.Gates["alarms"]); !v.Passed() || len(ms) != 1 {
 		t.Fatalf("throttled twice: %+v %+v", v, ms)
 	}
 	// Throttled throughout: errors, then the consecutiveErrorLimit fails the gate.
 	cw.throttle = 1000
 	r = govCloudRunner(t, cw.URL, cwGate(prefix, nil))
-	if v, ms := measureOnce(t, r, r.Config.Gates["alarms"]); v.Passed || ms[0].Outcome != "error" || !strings.Contains(ms[0].Message, "Throttling") ||
+	if v, ms := measureOnce(t, r, r.Config.Gates["alarms"]); v.Passed() || ms[0].Outcome != "error" || !strings.Contains(ms[0].Message, "Throttling") ||
 		!strings.Contains(v.Message, "the provider failed 2 times in a row") {
 		t.Fatalf("throttled: %+v %+v", v, ms)
 	}
@@ -197,11 +197,11 @@ func TestCloudWatchMetric(t *testing.T) {
 		Dimensions: map[string]string{"LoadBalancer": "app/{{ .Target.Name }}/1"}, Period: config.Duration(time.Minute), Range: config.Duration(5 * time.Minute)}}
 	r := govCloudRunner(t, cw.URL, cwGate(metric, func(g *config.Gate) { g.Success, g.SuccessCondition = c, "all(result, {# < 0.01})" }))
 	v, ms := measureOnce(t, r, r.Config.Gates["alarms"])
-	if !v.Passed || !strings.Contains(ms[0].Message, "Sum AWS/ApplicationELB/HTTPCode_Target_5XX_Count over 5m0s = [0.001 0.002 0.004]") {
+	if !v.Passed() || !strings.Contains(ms[0].Message, "Sum AWS/ApplicationELB/HTTPCode_Target_5XX_Count over 5m0s = [0.001 0.002 0.004]") {
 		t.Fatalf("%+v %+v", v, ms)
 	}
 	cw.values = nil
-	if v, ms := measureOnce(t, r, r.Config.Gates["alarms"]); v.Passed || ms[0].Outcome != "no_data" {
+	if v, ms := measureOnce(t, r, r.Config.Gates["alarms"]); v.Passed() || ms[0].Outcome != "no_data" {
 		t.Fatalf("no datapoints: %+v %+v", v, ms)
 	}
 }

@@ -132,7 +132,7 @@ func TestGCPMonitoring(t *testing.T) {
 
 	r := runner("", "")
 	v, ms := run(r)
-	if !v.Passed || !strings.Contains(ms[0].Message, "= [0.001 0.002 0.003] (2 series)") {
+	if !v.Passed() || !strings.Contains(ms[0].Message, "= [0.001 0.002 0.003] (2 series)") {
 		t.Fatalf("%+v %+v", v, ms)
 	}
 	req := svc.requests[0]
@@ -145,22 +145,22 @@ func TestGCPMonitoring(t *testing.T) {
 	}
 
 	svc.series = [][]float64{{0.001}, {0.5}}
-	if v, _ := run(r); v.Passed {
+	if v, _ := run(r); v.Passed() {
 		t.Fatal("0.5 passed a 0.01 limit")
 	}
 	svc.series = nil
-	if v, ms := run(r); v.Passed || ms[0].Outcome != "no_data" {
+	if v, ms := run(r); v.Passed() || ms[0].Outcome != "no_data" {
 		t.Fatalf("no series: %+v %+v", v, ms)
 	}
 	svc.series = [][]float64{{0.001}}
 	svc.throttle = 2
-	if v, ms := run(r); !v.Passed || len(ms) != 1 {
+	if v, ms := run(r); !v.Passed() || len(ms) != 1 {
 		t.Fatalf("quota exceeded twice, retried: %+v %+v", v, ms)
 	}
 	// A key of the commercial universe in a boundary of another: refused before any query.
 	before := len(svc.requests)
 	v, ms = run(runner("s3nsapis.fr", ""))
-	if v.Passed || !strings.Contains(ms[0].Message, "universe") || len(svc.requests) != before {
+	if v.Passed() || !strings.Contains(ms[0].Message, "universe") || len(svc.requests) != before {
 		t.Fatalf("universe mismatch: %+v %+v", v, ms)
 	}
 }
@@ -196,21 +196,21 @@ func TestGCPAlertPolicyState(t *testing.T) {
 		v := r.Target(ctx, rings.GateRequest{Ring: "main", Target: "svc-1", Gates: []string{"gcm"}}, func(m rings.Measurement) { ms = append(ms, m) })
 		return v, ms
 	}
-	if v, ms := run("projects/acme-prod/alertPolicies/1"); !v.Passed || !strings.Contains(ms[0].Message, "alert conditions not met: errors / 5xx ratio > 5%") {
+	if v, ms := run("projects/acme-prod/alertPolicies/1"); !v.Passed() || !strings.Contains(ms[0].Message, "alert conditions not met: errors / 5xx ratio > 5%") {
 		t.Fatalf("%+v %+v", v, ms)
 	}
 	if f := svc.requests[len(svc.requests)-1].Filter; f != `metric.type="custom.googleapis.com/error_ratio"` {
 		t.Fatalf("the condition's own filter was not used: %s", f)
 	}
 	svc.series = [][]float64{{0.2}}
-	if v, ms := run("projects/acme-prod/alertPolicies/1"); v.Passed || !strings.Contains(ms[0].Message, "alert conditions met: errors / 5xx ratio > 5%: 0.2 > 0.05") {
+	if v, ms := run("projects/acme-prod/alertPolicies/1"); v.Passed() || !strings.Contains(ms[0].Message, "alert conditions met: errors / 5xx ratio > 5%: 0.2 > 0.05") {
 		t.Fatalf("%+v %+v", v, ms)
 	}
-	if v, ms := run("projects/acme-prod/alertPolicies/2"); v.Passed || ms[0].Outcome != "error" || !strings.Contains(ms[0].Message, "not a metric threshold") {
+	if v, ms := run("projects/acme-prod/alertPolicies/2"); v.Passed() || ms[0].Outcome != "error" || !strings.Contains(ms[0].Message, "not a metric threshold") {
 		t.Fatalf("%+v %+v", v, ms)
 	}
 	policies.policies["projects/acme-prod/alertPolicies/1"].Enabled = wrapperspb.Bool(false)
-	if v, ms := run("projects/acme-prod/alertPolicies/1"); v.Passed || ms[0].Outcome != "no_data" || !strings.Contains(ms[0].Message, "is disabled") {
+	if v, ms := run("projects/acme-prod/alertPolicies/1"); v.Passed() || ms[0].Outcome != "no_data" || !strings.Contains(ms[0].Message, "is disabled") {
 		t.Fatalf("%+v %+v", v, ms)
 	}
 }

@@ -8,26 +8,30 @@ package healthgate
 import (
 	"fmt"
 	"time"
+
+	"github.com/rollout-dev/rollout/internal/rings"
 )
 
-// Outcome of one measurement.
-type Outcome string
+// The words of gates are the engine's (rings/verdict.go), one vocabulary for the engine, the
+// judges and every provider; these names are the same types.
+type (
+	Outcome     = rings.Outcome
+	Measurement = rings.Measurement
+	Decision    = rings.Decision
+)
 
 const (
-	OK           Outcome = "ok"
-	Failed       Outcome = "failed"
-	Inconclusive Outcome = "inconclusive"
-	NoData       Outcome = "no_data"
-	Error        Outcome = "error" // the provider could not be asked (unreachable, throttled, bad answer)
-)
+	OK           = rings.OK
+	Failed       = rings.Failed
+	Inconclusive = rings.Inconclusive
+	NoData       = rings.NoData
+	Error        = rings.Error
 
-// Measurement is one observation by a provider.
-type Measurement struct {
-	At      time.Time
-	Outcome Outcome
-	Message string
-	Stale   bool // a cached measurement stood in for one that could not be taken
-}
+	Pending   = rings.Pending
+	Pass      = rings.Pass
+	Fail      = rings.Fail
+	Undecided = rings.Undecided
+)
 
 // Policy turns measurements into a verdict (see Tracker).
 type Policy struct {
@@ -55,18 +59,6 @@ func (p Policy) withDefaults() Policy {
 	return p
 }
 
-// Verdict of a tracker so far.
-type Verdict int
-
-const (
-	Pending Verdict = iota
-	Pass
-	Fail
-	Undecided // inconclusive: neither pass nor fail; a human decides
-)
-
-func (v Verdict) String() string { return [...]string{"pending", "pass", "fail", "inconclusive"}[v] }
-
 // counts is what both judges keep.
 type counts struct {
 	p                          Policy
@@ -77,7 +69,7 @@ type counts struct {
 
 // fold counts one measurement and says whether a limit decided the gate. It returns the outcome
 // the measurement counts as (no data mapped by the policy).
-func (c *counts) fold(m Measurement, during string) (Outcome, Verdict, string) {
+func (c *counts) fold(m Measurement, during string) (Outcome, Decision, string) {
 	o := m.Outcome
 	if o == NoData {
 		o = c.p.NoData
@@ -122,7 +114,7 @@ func NewTracker(p Policy, start time.Time) *Tracker {
 }
 
 // Observe folds one measurement in and returns the verdict with its reason.
-func (t *Tracker) Observe(m Measurement) (Verdict, string) {
+func (t *Tracker) Observe(m Measurement) (Decision, string) {
 	t.taken++
 	o, v, why := t.fold(m, "")
 	if v != Pending {
@@ -178,7 +170,7 @@ func NewWindow(p Policy, start, end time.Time) *Window {
 }
 
 // Observe folds one measurement in; Pending until the window ends or a limit is reached.
-func (w *Window) Observe(m Measurement) (Verdict, string) {
+func (w *Window) Observe(m Measurement) (Decision, string) {
 	w.taken++
 	o, v, why := w.fold(m, " during the bake")
 	if v != Pending {
@@ -198,7 +190,7 @@ func (w *Window) Observe(m Measurement) (Verdict, string) {
 }
 
 // Close gives the verdict at the end of the window.
-func (w *Window) Close() (Verdict, string) {
+func (w *Window) Close() (Decision, string) {
 	switch {
 	case w.n == 0:
 		return Fail, "no measurement during the bake (no data counts as a failure)"

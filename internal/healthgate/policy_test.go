@@ -28,7 +28,7 @@ func TestTracker(t *testing.T) {
 		name   string
 		p      Policy
 		obs    []obs
-		want   Verdict
+		want   Decision
 		reason string
 	}{
 		{"one pass passes by default", Policy{}, []obs{{0, true}}, Pass, "healthy for 0s"},
@@ -43,7 +43,7 @@ func TestTracker(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tr := NewTracker(tc.p, t0)
-			var v Verdict
+			var v Decision
 			var why string
 			for _, o := range tc.obs {
 				if v != Pending {
@@ -173,7 +173,7 @@ func TestPolicyOutcomes(t *testing.T) {
 		name   string
 		p      Policy
 		ms     []Measurement
-		want   Verdict
+		want   Decision
 		reason string
 	}{
 		{"count needs that many measurements", Policy{Count: 3}, []Measurement{m(0, OK), m(1, OK), m(2, OK)}, Pass, "3 consecutive"},
@@ -189,7 +189,7 @@ func TestPolicyOutcomes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tr := NewTracker(tc.p, t0)
-			var v Verdict
+			var v Decision
 			var why string
 			for _, x := range tc.ms {
 				v, why = tr.Observe(x)

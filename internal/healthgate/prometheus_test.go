@@ -65,17 +65,17 @@ func TestPrometheusAgainstARealServer(t *testing.T) {
 
 	t.Run("healthy", func(t *testing.T) {
 		v, ms := runGate(t, promGate(t, prom.URL, query, "result < 0.01", "", nil), "canary-1")
-		if !v.Passed || len(ms) == 0 || !strings.Contains(ms[0].Message, `query app_error_ratio{target="canary-1"} = [0.001]: successCondition result < 0.01 holds`) {
+		if !v.Passed() || len(ms) == 0 || !strings.Contains(ms[0].Message, `query app_error_ratio{target="canary-1"} = [0.001]: successCondition result < 0.01 holds`) {
 			t.Fatalf("%+v %+v", v, ms)
 		}
 	})
 	t.Run("a vector, judged as a list", func(t *testing.T) {
 		v, ms := runGate(t, promGate(t, prom.URL, `app_latency_ms{target="{{ .Target.Name }}"}`, "all(result, {# < 300})", "", nil), "canary-1")
-		if !v.Passed || !strings.Contains(ms[0].Message, `route="/a"`) {
+		if !v.Passed() || !strings.Contains(ms[0].Message, `route="/a"`) {
 			t.Fatalf("%+v %+v", v, ms)
 		}
 		v, _ = runGate(t, promGate(t, prom.URL, `app_latency_ms{target="{{ .Target.Name }}"}`, "all(result, {# < 150})", "", nil), "canary-1")
-		if v.Passed {
+		if v.Passed() {
 			t.Fatal("a 180ms route passed a 150ms limit")
 		}
 	})
@@ -83,13 +83,13 @@ func TestPrometheusAgainstARealServer(t *testing.T) {
 		v, ms := runGate(t, promGate(t, prom.URL, query, "all(result, {# < 0.01})", "", func(g *config.Gate) {
 			g.Prometheus.Range, g.Prometheus.Step = config.Duration(2*time.Second), config.Duration(500*time.Millisecond)
 		}), "canary-1")
-		if !v.Passed || !strings.Contains(ms[0].Message, "successCondition all(result, {# < 0.01}) holds") {
+		if !v.Passed() || !strings.Contains(ms[0].Message, "successCondition all(result, {# < 0.01}) holds") {
 			t.Fatalf("%+v %+v", v, ms)
 		}
 	})
 	t.Run("a single-value condition over several series is an error, not a pass", func(t *testing.T) {
 		v, ms := runGate(t, promGate(t, prom.URL, `app_latency_ms`, "result < 300", "", nil), "canary-1")
-		if v.Passed || ms[0].Outcome != "error" || !strings.Contains(ms[0].Message, "needs a single value, and the query returned 2") {
+		if v.Passed() || ms[0].Outcome != "error" || !strings.Contains(ms[0].Message, "needs a single value, and the query returned 2") {
 			t.Fatalf("%+v %+v", v, ms)
 		}
 	})
@@ -110,21 +110,21 @@ func TestPrometheusAgainstARealServer(t *testing.T) {
 			return v, ms
 		}
 		// 0.02 against a baseline of 0.0165: more than 1.2x, within 1.5x.
-		if v, ms := run(compare(1.2, 0, 1), "c-1", "b-1", "b-2"); v.Passed || !strings.Contains(ms[0].Message, "canary 0.02 vs baseline 0.0165 (2 target(s))") {
+		if v, ms := run(compare(1.2, 0, 1), "c-1", "b-1", "b-2"); v.Passed() || !strings.Contains(ms[0].Message, "canary 0.02 vs baseline 0.0165 (2 target(s))") {
 			t.Fatalf("1.2x: %+v %+v", v, ms)
 		}
-		if v, _ := run(compare(1.5, 0, 1), "c-1", "b-1", "b-2"); !v.Passed {
+		if v, _ := run(compare(1.5, 0, 1), "c-1", "b-1", "b-2"); !v.Passed() {
 			t.Fatalf("1.5x: %+v", v)
 		}
 		// 4x a tiny baseline, under the absolute floor: a pass.
-		if v, _ := run(compare(1.2, 0.01, 1), "quiet-c", "quiet-b"); !v.Passed {
+		if v, _ := run(compare(1.2, 0.01, 1), "quiet-c", "quiet-b"); !v.Passed() {
 			t.Fatalf("floor: %+v", v)
 		}
 		// Too few samples on a side is no data, which is not a pass.
-		if v, ms := run(compare(1.2, 0.01, 2), "c-1", "b-1"); v.Passed || ms[0].Outcome != "no_data" || !strings.Contains(ms[0].Message, "too few samples to compare: canary 1, baseline 1") {
+		if v, ms := run(compare(1.2, 0.01, 2), "c-1", "b-1"); v.Passed() || ms[0].Outcome != "no_data" || !strings.Contains(ms[0].Message, "too few samples to compare: canary 1, baseline 1") {
 			t.Fatalf("min samples: %+v %+v", v, ms)
 		}
-		if v, ms := run(compare(1.2, 0.01, 1), "c-1"); v.Passed || !strings.Contains(ms[0].Message, "baseline 0 (from 0 target(s)") {
+		if v, ms := run(compare(1.2, 0.01, 1), "c-1"); v.Passed() || !strings.Contains(ms[0].Message, "baseline 0 (from 0 target(s)") {
 			t.Fatalf("no baseline: %+v %+v", v, ms)
 		}
 	})
@@ -132,7 +132,7 @@ func TestPrometheusAgainstARealServer(t *testing.T) {
 		exp.Set(`app_error_ratio{target="canary-1"}`, 0.03)
 		prom.WaitFor(t, `app_error_ratio{target="canary-1"}`, "0.03")
 		v, ms := runGate(t, promGate(t, prom.URL, query, "result < 0.01", "result > 0.05", nil), "canary-1")
-		if v.Passed || !v.Inconclusive || ms[0].Outcome != "inconclusive" {
+		if v.Passed() || !(v.Decision == Undecided) || ms[0].Outcome != "inconclusive" {
 			t.Fatalf("%+v %+v", v, ms)
 		}
 	})
@@ -140,7 +140,7 @@ func TestPrometheusAgainstARealServer(t *testing.T) {
 		exp.Set(`app_error_ratio{target="canary-1"}`, 0.2)
 		prom.WaitFor(t, `app_error_ratio{target="canary-1"}`, "0.2")
 		v, ms := runGate(t, promGate(t, prom.URL, query, "result < 0.01", "result > 0.05", nil), "canary-1")
-		if v.Passed || v.Inconclusive || !strings.Contains(v.Message, "failureCondition result > 0.05 holds") || ms[0].Outcome != "failed" {
+		if v.Passed() || (v.Decision == Undecided) || !strings.Contains(v.Message, "failureCondition result > 0.05 holds") || ms[0].Outcome != "failed" {
 			t.Fatalf("%+v %+v", v, ms)
 		}
 	})
@@ -148,17 +148,17 @@ func TestPrometheusAgainstARealServer(t *testing.T) {
 		exp.Silence()
 		prom.WaitForNoData(t, `app_error_ratio{target="canary-1"}`)
 		v, ms := runGate(t, promGate(t, prom.URL, query, "result < 0.01", "", nil), "canary-1")
-		if v.Passed || v.Inconclusive || ms[0].Outcome != "no_data" || !strings.Contains(v.Message, "no data") {
+		if v.Passed() || (v.Decision == Undecided) || ms[0].Outcome != "no_data" || !strings.Contains(v.Message, "no data") {
 			t.Fatalf("%+v %+v", v, ms)
 		}
 		v, _ = runGate(t, promGate(t, prom.URL, query, "result < 0.01", "", func(g *config.Gate) { g.NoData = config.NoDataInconclusive }), "canary-1")
-		if !v.Inconclusive {
+		if v.Decision != Undecided {
 			t.Fatalf("noData: inconclusive: %+v", v)
 		}
 	})
 	t.Run("dry run measures and records, never blocks", func(t *testing.T) {
 		v, ms := runGate(t, promGate(t, prom.URL, query, "result < 0.01", "", func(g *config.Gate) { g.DryRun = true }), "canary-1")
-		if !v.Passed || !strings.Contains(v.Message, "dry run: would have been fail") || ms[0].Outcome != "no_data (dry run)" {
+		if !v.Passed() || !strings.Contains(v.Message, "dry run: would have been fail") || ms[0].Outcome != NoData || !ms[0].DryRun {
 			t.Fatalf("%+v %+v", v, ms)
 		}
 	})
@@ -170,7 +170,7 @@ func TestPrometheusUnreachableIsAnErrorUntilTheLimit(t *testing.T) {
 	}))
 	defer srv.Close()
 	v, ms := runGate(t, promGate(t, srv.URL, "up", "result == 1", "", nil), "t")
-	if v.Passed || len(ms) != 2 || ms[0].Outcome != "error" || !strings.Contains(v.Message, "the provider failed 2 times in a row (consecutiveErrorLimit 2)") {
+	if v.Passed() || len(ms) != 2 || ms[0].Outcome != "error" || !strings.Contains(v.Message, "the provider failed 2 times in a row (consecutiveErrorLimit 2)") {
 		t.Fatalf("%+v %+v", v, ms)
 	}
 }
@@ -186,17 +186,17 @@ func TestPrometheusAuthentication(t *testing.T) {
 	t.Setenv("PROM_TOKEN", "tok-123")
 	t.Setenv("PROM_USER", "u")
 	t.Setenv("PROM_PASS", "p")
-	if v, _ := runGate(t, promGate(t, srv.URL, "vector(1)", "result == 1", "", func(g *config.Gate) { g.Prometheus.BearerTokenEnv = "PROM_TOKEN" }), "t"); !v.Passed {
+	if v, _ := runGate(t, promGate(t, srv.URL, "vector(1)", "result == 1", "", func(g *config.Gate) { g.Prometheus.BearerTokenEnv = "PROM_TOKEN" }), "t"); !v.Passed() {
 		t.Fatalf("bearer: %+v", v)
 	}
-	if v, _ := runGate(t, promGate(t, srv.URL, "vector(1)", "result == 1", "", func(g *config.Gate) { g.Prometheus.UsernameEnv, g.Prometheus.PasswordEnv = "PROM_USER", "PROM_PASS" }), "t"); !v.Passed {
+	if v, _ := runGate(t, promGate(t, srv.URL, "vector(1)", "result == 1", "", func(g *config.Gate) { g.Prometheus.UsernameEnv, g.Prometheus.PasswordEnv = "PROM_USER", "PROM_PASS" }), "t"); !v.Passed() {
 		t.Fatalf("basic: %+v", v)
 	}
 	if len(got) != 2 || got[0] != "Bearer tok-123" || got[1] != "Basic dTpw" {
 		t.Fatalf("Authorization headers %q", got)
 	}
 	v, ms := runGate(t, promGate(t, srv.URL, "vector(1)", "result == 1", "", func(g *config.Gate) { g.Prometheus.BearerTokenEnv = "UNSET_TOKEN" }), "t")
-	if v.Passed || !strings.Contains(ms[0].Message, "UNSET_TOKEN is not set") {
+	if v.Passed() || !strings.Contains(ms[0].Message, "UNSET_TOKEN is not set") {
 		t.Fatalf("unset token: %+v %+v", v, ms)
 	}
 }

@@ -226,7 +226,7 @@ func measure(ctx context.Context, p Provider, problem string, interval time.Dura
 // judge turns one gate's measurements into a verdict: a Tracker (target gates) or a Window
 // (ring gates across a bake).
 type judge interface {
-	Observe(Measurement) (Verdict, string)
+	Observe(Measurement) (Decision, string)
 	Next(now time.Time) time.Time
 }
 
@@ -234,27 +234,24 @@ type judge interface {
 // run gate measures and records as any other, and then passes whatever it found.
 func (r *Runner) evaluate(ctx context.Context, g *config.Gate, d TemplateData, j judge, observe func(rings.Measurement)) rings.Verdict {
 	p, problem := r.provider(g, d)
-	suffix := ""
-	if g.DryRun {
-		suffix = " (dry run)"
-	}
 	for {
 		m := measure(ctx, p, problem, g.Interval.D())
 		if ctx.Err() != nil {
 			return rings.Verdict{Gate: g.Name, Message: "cancelled"}
 		}
-		observe(rings.Measurement{Gate: g.Name, Passed: m.Outcome == OK, Outcome: string(m.Outcome) + suffix, Stale: m.Stale, Message: m.Message, At: m.At})
+		m.Gate, m.DryRun = g.Name, g.DryRun
+		observe(m)
 		v, why := j.Observe(m)
 		if v != Pending && g.DryRun {
-			return rings.Verdict{Passed: true, Gate: g.Name, Message: fmt.Sprintf("dry run: would have been %s: %s", v, why)}
+			return rings.Verdict{Decision: Pass, Gate: g.Name, Message: fmt.Sprintf("dry run: would have been %s: %s", v, why)}
 		}
 		switch v {
 		case Pass:
-			return rings.Verdict{Passed: true, Gate: g.Name, Message: why}
+			return rings.Verdict{Decision: Pass, Gate: g.Name, Message: why}
 		case Fail:
-			return rings.Verdict{Gate: g.Name, Message: why}
+			return rings.Verdict{Decision: Fail, Gate: g.Name, Message: why}
 		case Undecided:
-			return rings.Verdict{Inconclusive: true, Gate: g.Name, Message: why}
+			return rings.Verdict{Decision: Undecided, Gate: g.Name, Message: why}
 		}
 		if !sleepUntil(ctx, j.Next(time.Now())) {
 			return rings.Verdict{Gate: g.Name, Message: "cancelled"}
@@ -278,7 +275,7 @@ func (r *Runner) Ring(ctx context.Context, req rings.GateRequest, until time.Tim
 		if !sleepUntil(ctx, until) {
 			return rings.Verdict{Message: "cancelled"}
 		}
-		return rings.Verdict{Passed: true}
+		return rings.Verdict{Decision: Pass}
 	}
 	return r.all(ctx, req, func(ctx context.Context, g *config.Gate, d TemplateData) rings.Verdict {
 		if !sleepUntil(ctx, time.Now().Add(g.InitialDelay.D())) {
@@ -290,7 +287,7 @@ func (r *Runner) Ring(ctx context.Context, req rings.GateRequest, until time.Tim
 
 func (r *Runner) all(ctx context.Context, req rings.GateRequest, one func(context.Context, *config.Gate, TemplateData) rings.Verdict) rings.Verdict {
 	if len(req.Gates) == 0 {
-		return rings.Verdict{Passed: true, Message: "no gates"}
+		return rings.Verdict{Decision: Pass, Message: "no gates"}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -300,7 +297,7 @@ func (r *Runner) all(ctx context.Context, req rings.GateRequest, one func(contex
 	for _, name := range req.Gates {
 		g := r.Config.Gates[name]
 		if g == nil {
-			return rings.Verdict{Gate: name, Message: "gate is not configured"}
+			return rings.Verdict{Decision: Fail, Gate: name, Message: "gate is not configured"}
 		}
 		wg.Add(1)
 		go func() {
@@ -313,9 +310,9 @@ func (r *Runner) all(ctx context.Context, req rings.GateRequest, one func(contex
 	for range req.Gates {
 		v := <-verdicts
 		switch {
-		case v.Passed:
+		case v.Decision == Pass:
 			passed = append(passed, v.Gate+": "+v.Message)
-		case v.Inconclusive:
+		case v.Decision == Undecided:
 			if undecided == nil {
 				undecided = &v // the others go on: a failure among them still decides
 			}
@@ -332,7 +329,7 @@ func (r *Runner) all(ctx context.Context, req rings.GateRequest, one func(contex
 		return *undecided
 	}
 	sort.Strings(passed)
-	return rings.Verdict{Passed: true, Message: strings.Join(passed, "; ")}
+	return rings.Verdict{Decision: Pass, Message: strings.Join(passed, "; ")}
 }
 
 func sleepUntil(ctx context.Context, t time.Time) bool {

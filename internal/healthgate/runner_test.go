@@ -41,7 +41,7 @@ func TestRunnerRendersTemplatesAndRecordsMeasurements(t *testing.T) {
 	var seen []rings.Measurement
 	v := r.Target(context.Background(), rings.GateRequest{Target: "t1", Release: rings.ReleaseRef{Name: "v7"},
 		Outputs: map[string]any{"endpoint": srv.URL}, Gates: []string{"h"}}, func(m rings.Measurement) { seen = append(seen, m) })
-	if !v.Passed || len(seen) != 1 || paths[0] != "/t1/v7" || !strings.HasPrefix(v.Message, "h: healthy for") {
+	if !v.Passed() || len(seen) != 1 || paths[0] != "/t1/v7" || !strings.HasPrefix(v.Message, "h: healthy for") {
 		t.Fatalf("verdict %+v, measurements %+v, paths %v", v, seen, paths)
 	}
 }
@@ -49,7 +49,7 @@ func TestRunnerRendersTemplatesAndRecordsMeasurements(t *testing.T) {
 func TestRunnerMissingOutputIsNoDataAndFails(t *testing.T) {
 	r := runnerFor(fast(&config.Gate{Name: "h", HTTP: &config.HTTPCheck{URL: "{{ .Outputs.endpoint }}/healthz"}}))
 	v := r.Target(context.Background(), rings.GateRequest{Target: "t1", Gates: []string{"h"}}, func(rings.Measurement) {})
-	if v.Passed || v.Gate != "h" || !strings.Contains(v.Message, "no data") || !strings.Contains(v.Message, "endpoint") {
+	if v.Passed() || v.Gate != "h" || !strings.Contains(v.Message, "no data") || !strings.Contains(v.Message, "endpoint") {
 		t.Fatalf("verdict %+v, want a failure naming the missing output", v)
 	}
 }
@@ -60,7 +60,7 @@ func TestRunnerFirstFailureDecides(t *testing.T) {
 	bad := fast(&config.Gate{Name: "bad", Command: &config.CommandCheck{Run: []string{"sh", "-c", "echo $ROLLOUT_TARGET; exit 1"}}})
 	start := time.Now()
 	v := runnerFor(slow, bad).Target(context.Background(), rings.GateRequest{Target: "t1", Gates: []string{"slow", "bad"}}, func(rings.Measurement) {})
-	if v.Passed || v.Gate != "bad" || !strings.Contains(v.Message, "t1") {
+	if v.Passed() || v.Gate != "bad" || !strings.Contains(v.Message, "t1") {
 		t.Fatalf("verdict %+v", v)
 	}
 	if time.Since(start) > 3*time.Second {
@@ -73,13 +73,13 @@ func TestRunnerRingGatesHoldThroughTheBake(t *testing.T) {
 	until := time.Now().Add(150 * time.Millisecond)
 	n := 0
 	v := runnerFor(g).Ring(context.Background(), rings.GateRequest{Ring: "r", Gates: []string{"ok"}}, until, func(rings.Measurement) { n++ })
-	if !v.Passed || time.Now().Before(until) || n < 3 {
+	if !v.Passed() || time.Now().Before(until) || n < 3 {
 		t.Fatalf("verdict %+v after %d measurements, ended %s before the bake", v, n, time.Until(until))
 	}
 	// No ring gates: the bake is only a wait, and a cancelled wait is not a pass.
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if v := runnerFor().Ring(ctx, rings.GateRequest{}, time.Now().Add(time.Hour), nil); v.Passed {
+	if v := runnerFor().Ring(ctx, rings.GateRequest{}, time.Now().Add(time.Hour), nil); v.Passed() {
 		t.Fatal("a cancelled bake passed")
 	}
 }
@@ -97,7 +97,7 @@ func TestInitialDelayWaitsBeforeTheFirstMeasurement(t *testing.T) {
 				first = m.At
 			}
 		})
-	if !v.Passed || first.Sub(begin) < 300*time.Millisecond {
+	if !v.Passed() || first.Sub(begin) < 300*time.Millisecond {
 		t.Fatalf("%+v: first measurement after %s, want at least the initial delay of 300ms", v, first.Sub(begin))
 	}
 }

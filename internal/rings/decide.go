@@ -6,45 +6,51 @@ import (
 	"time"
 )
 
+// TargetPhase is where a target is in a run.
+type TargetPhase string
+
 // Target phases.
 const (
-	TPending         = "pending"
-	TApplying        = "applying"
-	TGating          = "gating"
-	TVerified        = "verified"
-	TFailed          = "failed"
-	TUnverified      = "unverified" // applied, gates stopped because the ring halted
-	TRollbackPending = "rollback_pending"
-	TRollingBack     = "rolling_back"
-	TRolledBack      = "rolled_back"
-	TRollbackFailed  = "rollback_failed"
-	TRollbackSkipped = "rollback_skipped"
-	TInconclusive    = "inconclusive" // applied; its gates were inconclusive: a human decides
+	TPending         TargetPhase = "pending"
+	TApplying        TargetPhase = "applying"
+	TGating          TargetPhase = "gating"
+	TVerified        TargetPhase = "verified"
+	TFailed          TargetPhase = "failed"
+	TUnverified      TargetPhase = "unverified" // applied, gates stopped because the ring halted
+	TRollbackPending TargetPhase = "rollback_pending"
+	TRollingBack     TargetPhase = "rolling_back"
+	TRolledBack      TargetPhase = "rolled_back"
+	TRollbackFailed  TargetPhase = "rollback_failed"
+	TRollbackSkipped TargetPhase = "rollback_skipped"
+	TInconclusive    TargetPhase = "inconclusive" // applied; its gates were inconclusive: a human decides
 )
+
+// RingPhase is where a ring is in a run.
+type RingPhase string
 
 // Ring phases.
 const (
-	RPending  = "pending"
-	RApproval = "awaiting_approval"
-	RApplying = "applying"
-	RBaking   = "baking"
-	RPassed   = "passed"
-	RHalted   = "halted"
+	RPending  RingPhase = "pending"
+	RApproval RingPhase = "awaiting_approval"
+	RApplying RingPhase = "applying"
+	RBaking   RingPhase = "baking"
+	RPassed   RingPhase = "passed"
+	RHalted   RingPhase = "halted"
 	// RInconclusive: the bake's ring gates were inconclusive; a human decides.
-	RInconclusive = "inconclusive"
-	RFrozen       = "frozen"      // it may not start now (a freeze window or the stop-the-line switch)
-	RDriftCheck   = "drift_check" // its targets' refresh-only plans are under way
-	RDrifted      = "drifted"     // drift found and the ring blocks on it: a human acknowledges
+	RInconclusive RingPhase = "inconclusive"
+	RFrozen       RingPhase = "frozen"      // it may not start now (a freeze window or the stop-the-line switch)
+	RDriftCheck   RingPhase = "drift_check" // its targets' refresh-only plans are under way
+	RDrifted      RingPhase = "drifted"     // drift found and the ring blocks on it: a human acknowledges
 	// RFailed: a manual rollback's ring in which some target could not be returned (a rollback run
 	// goes on with its other rings, and ends rollback_failed).
-	RFailed = "failed"
+	RFailed RingPhase = "failed"
 )
 
 // State is a run as far as its journal tells. It is built only by Decide.
 type State struct {
 	RunID   string
 	Plan    Plan
-	Phase   string
+	Phase   Phase
 	Ring    int // index of the current ring
 	Rings   []*RingState
 	Targets map[string]*TargetState
@@ -64,7 +70,7 @@ type State struct {
 
 type RingState struct {
 	Plan      RingPlan
-	Phase     string
+	Phase     RingPhase
 	Failures  int
 	BakeUntil time.Time
 	Approvals []ApprovalRecord
@@ -76,16 +82,16 @@ type RingState struct {
 	Drift    *DriftResult
 	DriftAck *ApprovalRecord
 
-	count map[string]int // targets of the ring by phase
-	next  int            // index in Plan.Targets before which no target is pending
+	count map[TargetPhase]int // targets of the ring by phase
+	next  int                 // index in Plan.Targets before which no target is pending
 }
 
 // DriftResult is what a ring's drift check found.
 type DriftResult struct {
-	Outcome string    `json:"outcome"` // clean | drift | error
-	Targets []string  `json:"targets,omitempty"`
-	Message string    `json:"message,omitempty"`
-	At      time.Time `json:"at"`
+	Outcome DriftOutcome `json:"outcome"`
+	Targets []string     `json:"targets,omitempty"`
+	Message string       `json:"message,omitempty"`
+	At      time.Time    `json:"at"`
 }
 
 // ApprovalRecord is who did something to a run, when and why: an approval, a pause, an abort.
@@ -98,7 +104,7 @@ type ApprovalRecord struct {
 type TargetState struct {
 	Plan    TargetPlan
 	Ring    int
-	Phase   string
+	Phase   TargetPhase
 	Current *ReleaseRef // the release the target runs, as far as this run knows
 	Summary *PlanSummary
 	Outputs map[string]any
@@ -110,9 +116,6 @@ type TargetState struct {
 
 	gate string // the inconclusive gate
 }
-
-// OutcomeUntouched marks a target.apply_failed whose Terraform run never started.
-const OutcomeUntouched = "untouched"
 
 // Decide folds one event into the run's state and returns the commands to start because of it.
 // It does no I/O and reads no clock: time comes in ev.At. Replaying a journal is calling Decide
@@ -145,7 +148,7 @@ func (s *State) init(ev Event) {
 	s.RunID, s.Plan, s.Phase, s.Started, s.Updated = ev.RunID, *ev.Plan, PhaseRunning, ev.At, ev.At
 	s.Targets = map[string]*TargetState{}
 	for i, rp := range s.Plan.Rings {
-		s.Rings = append(s.Rings, &RingState{Plan: rp, Phase: RPending, count: map[string]int{TPending: len(rp.Targets)}})
+		s.Rings = append(s.Rings, &RingState{Plan: rp, Phase: RPending, count: map[TargetPhase]int{TPending: len(rp.Targets)}})
 		for _, tp := range rp.Targets {
 			current := tp.From
 			if tp.Runs != nil {
@@ -158,7 +161,7 @@ func (s *State) init(ev Event) {
 
 // set moves a target to a phase, keeping its ring's counts: every phase change goes through here,
 // so that scheduling reads counts instead of scanning the ring's targets on every event.
-func (s *State) set(t *TargetState, phase string) {
+func (s *State) set(t *TargetState, phase TargetPhase) {
 	r := s.Rings[t.Ring]
 	r.count[t.Phase]--
 	r.count[phase]++
@@ -166,7 +169,7 @@ func (s *State) set(t *TargetState, phase string) {
 }
 
 // inFlight counts targets with Terraform work or gates under way, in one ring or (r nil) all.
-func (s *State) inFlight(r *RingState, phases ...string) int {
+func (s *State) inFlight(r *RingState, phases ...TargetPhase) int {
 	n := 0
 	for _, ring := range s.Rings {
 		if r == nil || ring == r {
@@ -246,7 +249,7 @@ func (s *State) enterRing(at time.Time) []Command {
 				r.Phase, s.Phase = RDriftCheck, PhaseRunning
 				return append(cmds, Command{Kind: CmdDriftCheck, Ring: r.Plan.Name, Targets: deployed})
 			}
-		} else if r.Drift.Outcome != "clean" && mode == DriftBlock && r.DriftAck == nil {
+		} else if r.Drift.Outcome != DriftClean && mode == DriftBlock && r.DriftAck == nil {
 			r.Phase, s.Phase = RDrifted, PhaseWaiting
 			r.Reason = fmt.Sprintf("drift check: %s (%s)", r.Drift.Outcome, r.Drift.Message)
 			return append(cmds, record(RingPaused, r.Plan.Name, r.Reason+fmt.Sprintf(
@@ -315,7 +318,7 @@ func (s *State) abort(ev Event) []Command {
 		cmds = append(cmds, Command{Kind: CmdCancelBake, Ring: r.Plan.Name})
 	}
 	s.Paused = nil
-	if ev.Outcome == "rollback" {
+	if ev.Rollback {
 		s.abortRollback = true
 		cmds = append(cmds, s.halt(r, ev.At, why)...)
 		s.Reason = why
@@ -341,9 +344,9 @@ func (s *State) nextRing(at time.Time) []Command {
 	return s.finish(outcome)
 }
 
-func (s *State) finish(outcome string) []Command {
+func (s *State) finish(outcome Phase) []Command {
 	s.Phase = outcome
-	return []Command{{Kind: CmdFinish, Outcome: outcome}}
+	return []Command{{Kind: CmdFinish, Phase: outcome}}
 }
 
 // targetFailed applies the ring's failure budget to one more failed target.
@@ -392,7 +395,7 @@ func (s *State) halt(r *RingState, at time.Time, reason string) []Command {
 	return append(cmds, s.progress(at)...)
 }
 
-func (s *State) targetsIn(r *RingState, phases ...string) []string {
+func (s *State) targetsIn(r *RingState, phases ...TargetPhase) []string {
 	var out []string
 	for _, tp := range r.Plan.Targets {
 		if slices.Contains(phases, s.Targets[tp.Name].Phase) {
@@ -631,7 +634,7 @@ func (s *State) StillUnderWay(cmds []Command) []Command {
 	return out
 }
 
-func (s *State) targetIn(name, phase string) bool {
+func (s *State) targetIn(name string, phase TargetPhase) bool {
 	t := s.Targets[name]
 	return t != nil && t.Phase == phase
 }
@@ -660,8 +663,8 @@ func (s *State) decideHint(ring, target, gate string) string {
 // override applies a human verdict on an inconclusive gate: pass continues the ring, fail counts
 // as a failed gate (the ring's failure budget, then rollback, as for any failure).
 func (s *State) override(ev Event) []Command {
-	pass := ev.Outcome == "pass"
-	why := fmt.Sprintf("gate %s overridden to %s by %s: %s", ev.Gate, ev.Outcome, ev.Actor, ev.Message)
+	pass := ev.Passed != nil && *ev.Passed
+	why := fmt.Sprintf("gate %s overridden to %s by %s: %s", ev.Gate, verdictWord(pass), ev.Actor, ev.Message)
 	if ev.Target == "" {
 		r := s.ring(ev.Ring)
 		if r == nil || r.Phase != RInconclusive {
@@ -702,4 +705,12 @@ func (s *State) Untouched() map[string][]string {
 		out[r.Plan.Name] = s.targetsIn(r, TPending)
 	}
 	return out
+}
+
+// verdictWord is an override's verdict as operators give it.
+func verdictWord(pass bool) string {
+	if pass {
+		return "pass"
+	}
+	return "fail"
 }

@@ -76,10 +76,10 @@ func kinds(cmds []Command, k CommandKind) []string {
 	return out
 }
 
-func finished(cmds []Command) string {
+func finished(cmds []Command) Phase {
 	for _, c := range cmds {
 		if c.Kind == CmdFinish {
-			return c.Outcome
+			return c.Phase
 		}
 	}
 	return ""
@@ -414,7 +414,7 @@ func TestStaleEventsAreIgnored(t *testing.T) {
 func TestRefusedBoundaryIsNotRolledBack(t *testing.T) {
 	h, _ := start(t, fleet(RingPlan{Name: "r", Targets: targets("t", 2), MaxParallel: 2}))
 	h.pass("t-1")
-	cmds := h.send(Event{Type: TargetApplyFailed, Target: "t-2", Outcome: OutcomeUntouched, Message: "boundary b refused: wrong partition"})
+	cmds := h.send(Event{Type: TargetApplyFailed, Target: "t-2", Untouched: true, Message: "boundary b refused: wrong partition"})
 	if got := kinds(cmds, CmdRollback); !slices.Equal(got, []string{"t-1"}) {
 		t.Fatalf("want only the applied target rolled back, got %v (%+v)", got, cmds)
 	}
@@ -441,7 +441,7 @@ func TestInconclusiveGatePausesTheRingForAHuman(t *testing.T) {
 	}
 	h.send(Event{Type: TargetGateInconclusive, Target: "t-1", Gate: "g", Message: "still no data"})
 	// A human passes it: the ring goes on, and the verdict is on the target.
-	cmds = h.send(Event{Type: GateOverridden, Target: "t-1", Gate: "g", Outcome: "pass", Actor: "oncall", Message: "dashboard fine"})
+	cmds = h.send(Event{Type: GateOverridden, Target: "t-1", Gate: "g", Passed: ptrTrue(), Actor: "oncall", Message: "dashboard fine"})
 	if got := kinds(cmds, CmdApply); !slices.Equal(got, []string{"t-2"}) || h.s.Targets["t-1"].Phase != TVerified ||
 		!strings.Contains(h.s.Targets["t-1"].Message, "overridden to pass by oncall: dashboard fine") {
 		t.Fatalf("override pass: %+v, %+v", cmds, h.s.Targets["t-1"])
@@ -449,7 +449,7 @@ func TestInconclusiveGatePausesTheRingForAHuman(t *testing.T) {
 	// A human fails the next: it is a failed target, and the ring's budget (0) halts and rolls back.
 	h.send(Event{Type: TargetApplied, Target: "t-2"})
 	h.send(Event{Type: TargetGateInconclusive, Target: "t-2", Gate: "g", Message: "flat"})
-	cmds = h.send(Event{Type: GateOverridden, Target: "t-2", Gate: "g", Outcome: "fail", Actor: "oncall", Message: "latency up"})
+	cmds = h.send(Event{Type: GateOverridden, Target: "t-2", Gate: "g", Passed: ptrFalse(), Actor: "oncall", Message: "latency up"})
 	if got := kinds(cmds, CmdRollback); !slices.Equal(got, []string{"t-1"}) && !slices.Equal(got, []string{"t-1", "t-2"}) {
 		t.Fatalf("override fail: want a rollback, got %+v", cmds)
 	}
@@ -474,8 +474,12 @@ func TestInconclusiveRingGate(t *testing.T) {
 		t.Fatalf("remeasure: want a new bake, got %+v", cmds)
 	}
 	h.send(Event{Type: RingGateInconclusive, Ring: "r", Gate: "slo", Message: "no data"})
-	cmds = h.send(Event{Type: GateOverridden, Ring: "r", Gate: "slo", Outcome: "pass", Actor: "lead", Message: "known gap in metrics"})
+	cmds = h.send(Event{Type: GateOverridden, Ring: "r", Gate: "slo", Passed: ptrTrue(), Actor: "lead", Message: "known gap in metrics"})
 	if got := kinds(cmds, CmdApply); !slices.Equal(got, []string{"n-1"}) || h.s.Rings[0].Phase != RPassed {
 		t.Fatalf("ring override pass: %+v", cmds)
 	}
 }
+
+func ptr[T any](v T) *T { return &v }
+func ptrTrue() *bool    { return ptr(true) }
+func ptrFalse() *bool   { return ptr(false) }

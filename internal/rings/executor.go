@@ -67,22 +67,6 @@ type GateRequest struct {
 	Baseline map[string][]string
 }
 
-type Verdict struct {
-	Passed       bool
-	Inconclusive bool   // neither passed nor failed: a human decides (rollout gate override)
-	Gate         string // the gate that decided a failure
-	Message      string
-}
-
-type Measurement struct {
-	Gate    string
-	Passed  bool
-	Outcome string // ok | failed | inconclusive | no_data | error; dry run measurements end in " (dry run)"
-	Stale   bool   // an earlier measurement stood in for one that could not be taken
-	Message string
-	At      time.Time
-}
-
 // Clock is the executor's only source of time and of timers: the waits between retries and the
 // wait for a freeze window to open go through it, so a test moves time instead of sleeping.
 type Clock = resilience.Clock
@@ -287,7 +271,7 @@ func (x *Executor) terraform(ctx context.Context, c Command, send func(Event)) (
 	refused := false // the boundary's circuit refused the first attempt: nothing was tried
 	tell := func(attempt int, err error, d time.Duration) {
 		rel := c.Release
-		send(Event{Type: TargetRetrying, Ring: c.Ring, Target: c.Target, Release: &rel, Outcome: "transient",
+		send(Event{Type: TargetRetrying, Ring: c.Ring, Target: c.Target, Release: &rel, Class: Transient,
 			Message: fmt.Sprintf("attempt %d of %d failed (%s): %s; trying again in %s", attempt, x.Retry.attempts(), reasonOf(err), strings.Join(strings.Fields(err.Error()), " "), d.Round(time.Millisecond))})
 	}
 	attempt := 0
@@ -452,11 +436,9 @@ func (x *Executor) apply(ctx context.Context, c Command, send func(Event)) messa
 		if ctx.Err() != nil {
 			return message{drop: true}
 		}
-		ev := Event{Type: TargetApplyFailed, Ring: c.Ring, Target: c.Target, Message: err.Error(), Outcome: classOf(err)}
+		ev := Event{Type: TargetApplyFailed, Ring: c.Ring, Target: c.Target, Message: err.Error(), Class: ErrorClass(classOf(err))}
 		var u interface{ Untouched() bool }
-		if errors.As(err, new(untouchedError)) || errors.As(err, &u) && u.Untouched() {
-			ev.Outcome = OutcomeUntouched
-		}
+		ev.Untouched = errors.As(err, new(untouchedError)) || errors.As(err, &u) && u.Untouched()
 		return message{ev: ev}
 	}
 	x.setOutputs(c.Target, res.Outputs)
@@ -476,7 +458,7 @@ func (x *Executor) rollback(ctx context.Context, c Command, send func(Event)) me
 	}
 	x.setOutputs(c.Target, res.Outputs)
 	v := x.Gates.Target(ctx, GateRequest{Ring: c.Ring, Target: c.Target, Release: c.Release, Outputs: res.Outputs, Gates: c.Gates}, x.observer(c, send))
-	if !v.Passed {
+	if !v.Passed() {
 		return fail(fmt.Sprintf("after re-applying %s, gate %s: %s", c.Release.Name, v.Gate, v.Message))
 	}
 	return message{ev: Event{Type: TargetRolledBack, Ring: c.Ring, Target: c.Target, Release: &c.Release, Message: v.Message, Outputs: res.Public}}
@@ -484,8 +466,8 @@ func (x *Executor) rollback(ctx context.Context, c Command, send func(Event)) me
 
 func (x *Executor) observer(c Command, send func(Event)) func(Measurement) {
 	return func(m Measurement) {
-		passed := m.Passed
-		send(Event{Type: GateMeasured, At: m.At, Ring: c.Ring, Target: c.Target, Gate: m.Gate, Passed: &passed, Outcome: m.Outcome, Stale: m.Stale, Message: m.Message})
+		passed := m.Passed()
+		send(Event{Type: GateMeasured, At: m.At, Ring: c.Ring, Target: c.Target, Gate: m.Gate, Passed: &passed, Measured: m.Outcome, Stale: m.Stale, DryRun: m.DryRun, Message: m.Message})
 	}
 }
 
@@ -504,9 +486,9 @@ func (x *Executor) gate(runCtx, ctx context.Context, c Command, send func(Event)
 		return message{ev: Event{Type: TargetGateCancelled, Target: c.Target}, drop: true}
 	case ctx.Err() != nil:
 		ev.Type, ev.Message = TargetGateCancelled, "ring halted"
-	case v.Passed:
+	case v.Decision == Pass:
 		ev.Type, ev.Message = TargetVerified, v.Message
-	case v.Inconclusive:
+	case v.Decision == Undecided:
 		ev.Type, ev.Gate, ev.Message = TargetGateInconclusive, v.Gate, v.Message
 	default:
 		ev.Type, ev.Gate, ev.Message = TargetGateFailed, v.Gate, v.Message
@@ -520,9 +502,9 @@ func (x *Executor) bake(ctx context.Context, c Command, rel ReleaseRef, send fun
 		return message{drop: true}
 	}
 	switch {
-	case v.Inconclusive:
+	case v.Decision == Undecided:
 		return message{ev: Event{Type: RingGateInconclusive, Ring: c.Ring, Gate: v.Gate, Message: v.Message}}
-	case !v.Passed:
+	case v.Decision != Pass:
 		return message{ev: Event{Type: RingGateFailed, Ring: c.Ring, Gate: v.Gate, Message: v.Message}}
 	}
 	return message{ev: Event{Type: RingBaked, Ring: c.Ring, Message: v.Message}}
@@ -550,7 +532,7 @@ func (x *Executor) awaitWindow(ctx context.Context, c Command) message {
 func (x *Executor) driftCheck(ctx context.Context, c Command, rels map[string]ReleaseRef, bounds map[string]string) message {
 	dc, ok := x.Provisioner.(DriftChecker)
 	if !ok {
-		return message{ev: Event{Type: RingDriftChecked, Ring: c.Ring, Outcome: "error", Message: "this provisioner cannot check drift"}}
+		return message{ev: Event{Type: RingDriftChecked, Ring: c.Ring, Drift: DriftError, Message: "this provisioner cannot check drift"}}
 	}
 	type result struct {
 		name string
@@ -577,17 +559,17 @@ func (x *Executor) driftCheck(ctx context.Context, c Command, rels map[string]Re
 	if ctx.Err() != nil {
 		return message{drop: true}
 	}
-	ev := Event{Type: RingDriftChecked, Ring: c.Ring, Outcome: "clean"}
+	ev := Event{Type: RingDriftChecked, Ring: c.Ring, Drift: DriftClean}
 	var notes []string
 	for _, r := range results {
 		switch {
 		case r.err != nil:
-			ev.Outcome = "error"
+			ev.Drift = DriftError
 			ev.Targets = append(ev.Targets, r.name)
 			notes = append(notes, fmt.Sprintf("%s: could not check: %v", r.name, r.err))
 		case r.rep.Drifted:
-			if ev.Outcome == "clean" {
-				ev.Outcome = "drift"
+			if ev.Drift == DriftClean {
+				ev.Drift = Drifted
 			}
 			ev.Targets = append(ev.Targets, r.name)
 			notes = append(notes, fmt.Sprintf("%s: %s drifted", r.name, strings.Join(r.rep.Resources, ", ")))

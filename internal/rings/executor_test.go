@@ -91,10 +91,10 @@ func (f *fakeProvisioner) Outputs(context.Context, string) (map[string]any, erro
 type passGates struct{}
 
 func (passGates) Target(context.Context, GateRequest, func(Measurement)) Verdict {
-	return Verdict{Passed: true}
+	return Verdict{Decision: Pass}
 }
 func (passGates) Ring(ctx context.Context, _ GateRequest, until time.Time, _ func(Measurement)) Verdict {
-	return Verdict{Passed: true}
+	return Verdict{Decision: Pass}
 }
 
 func newFake(hold time.Duration) *fakeProvisioner {
@@ -274,10 +274,10 @@ func (g *recordGates) Target(_ context.Context, req GateRequest, _ func(Measurem
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.baseline[req.Target] = req.Baseline
-	return Verdict{Passed: true}
+	return Verdict{Decision: Pass}
 }
 func (g *recordGates) Ring(context.Context, GateRequest, time.Time, func(Measurement)) Verdict {
-	return Verdict{Passed: true}
+	return Verdict{Decision: Pass}
 }
 
 func TestExecutorGivesCompareGatesTheUntouchedTargets(t *testing.T) {
@@ -358,11 +358,11 @@ func TestExecutorRetriesTransientFailuresOnly(t *testing.T) {
 		if ev.Type == TargetRetrying {
 			retries = append(retries, ev)
 		}
-		if ev.Type == TargetApplyFailed && (ev.Target != "a2" || ev.Outcome != "permanent") {
+		if ev.Type == TargetApplyFailed && (ev.Target != "a2" || ev.Class != Permanent) {
 			t.Fatalf("apply_failed %+v", ev)
 		}
 	}
-	if len(retries) != 2 || retries[0].Outcome != "transient" || !strings.Contains(retries[0].Message, "attempt 1 of 3 failed (throttled)") {
+	if len(retries) != 2 || retries[0].Class != Transient || !strings.Contains(retries[0].Message, "attempt 1 of 3 failed (throttled)") {
 		t.Fatalf("every attempt is journaled with its class: %+v", retries)
 	}
 }

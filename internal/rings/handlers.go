@@ -37,8 +37,8 @@ var handlers = map[EventType]func(s *State, ev Event, t *TargetState) []Command{
 func (s *State) onRunFinished(ev Event, t *TargetState) []Command {
 	// Written by the executor after Decide finished the run, or by an operator ending a run
 	// from outside (a manual rollback of an unfinished run): either way the run is over.
-	if ev.Outcome != "" {
-		s.Phase = ev.Outcome
+	if ev.Phase != "" {
+		s.Phase = ev.Phase
 		if ev.Message != "" && s.Reason == "" {
 			s.Reason = ev.Message
 		}
@@ -78,7 +78,7 @@ func (s *State) onRunResumed(ev Event, t *TargetState) []Command {
 		for _, t := range s.Targets {
 			if t.Phase == TApplying || t.Phase == TGating {
 				s.set(t, TUnverified)
-				t.Message, t.Ended = "the run was aborted while this target was "+t.Phase+"; its outcome is unknown", ev.At
+				t.Message, t.Ended = "the run was aborted while this target was "+string(t.Phase)+"; its outcome is unknown", ev.At
 			}
 		}
 		cmds = append(cmds, s.progress(ev.At)...)
@@ -153,7 +153,7 @@ func (s *State) onDriftChecked(ev Event, t *TargetState) []Command {
 	if r == nil || r.Phase != RDriftCheck {
 		return nil
 	}
-	r.Drift = &DriftResult{Outcome: ev.Outcome, Targets: ev.Targets, Message: ev.Message, At: ev.At}
+	r.Drift = &DriftResult{Outcome: ev.Drift, Targets: ev.Targets, Message: ev.Message, At: ev.At}
 	r.Phase = RPending
 	return s.enterRing(ev.At)
 }
@@ -201,7 +201,7 @@ func (s *State) onApplyFailed(ev Event, t *TargetState) []Command {
 		return nil
 	}
 	s.set(t, TFailed)
-	t.Message, t.Ended, t.Untouched = ev.Message, ev.At, ev.Outcome == OutcomeUntouched
+	t.Message, t.Ended, t.Untouched = ev.Message, ev.At, ev.Untouched
 	return s.targetFailed(t, ev.At)
 }
 

@@ -73,7 +73,7 @@ func TestAbortWithRollbackUndoesTheWholeRun(t *testing.T) {
 	if h.s.Phase != PhaseWaiting {
 		t.Fatalf("phase %s", h.s.Phase)
 	}
-	cmds := h.send(Event{Type: RunAbortRequested, Actor: "oncall", Outcome: "rollback", Message: "no"})
+	cmds := h.send(Event{Type: RunAbortRequested, Actor: "oncall", Rollback: true, Message: "no"})
 	if got := kinds(cmds, CmdRollback); !slices.Equal(got, []string{"a-1"}) {
 		t.Fatalf("abort --rollback while waiting for ring b: %+v", cmds)
 	}
@@ -147,7 +147,7 @@ func TestDriftCheckBlocksUntilAcknowledged(t *testing.T) {
 	if got := kinds(cmds, CmdDriftCheck); !slices.Equal(got, []string{"r"}) || len(kinds(cmds, CmdApply)) != 0 {
 		t.Fatalf("want a drift check before any apply: %+v", cmds)
 	}
-	cmds = h.send(Event{Type: RingDriftChecked, Ring: "r", Outcome: "drift", Targets: []string{"t-2"}, Message: "t-2: x drifted"})
+	cmds = h.send(Event{Type: RingDriftChecked, Ring: "r", Drift: Drifted, Targets: []string{"t-2"}, Message: "t-2: x drifted"})
 	if h.s.Phase != PhaseWaiting || h.s.Rings[0].Phase != RDrifted || len(kinds(cmds, CmdApply)) != 0 {
 		t.Fatalf("drift found: phase %s ring %s cmds %+v", h.s.Phase, h.s.Rings[0].Phase, cmds)
 	}
@@ -155,14 +155,14 @@ func TestDriftCheckBlocksUntilAcknowledged(t *testing.T) {
 	if got := kinds(h.send(Event{Type: RunResumed}), CmdDriftCheck); !slices.Equal(got, []string{"r"}) || h.s.Phase != PhaseRunning {
 		t.Fatalf("resume of a drifted ring: %v phase %s", got, h.s.Phase)
 	}
-	h.send(Event{Type: RingDriftChecked, Ring: "r", Outcome: "drift", Targets: []string{"t-2"}, Message: "still"})
+	h.send(Event{Type: RingDriftChecked, Ring: "r", Drift: Drifted, Targets: []string{"t-2"}, Message: "still"})
 	cmds = h.send(Event{Type: DriftAcknowledged, Ring: "r", Actor: "oncall", Message: "known manual fix"})
 	if got := kinds(cmds, CmdApply); len(got) != 2 {
 		t.Fatalf("acknowledged: %+v", cmds)
 	}
 	// warn records and goes on; a clean check goes on.
 	w, _ := start(t, fleet(RingPlan{Name: "r", Targets: targets("t", 1), MaxParallel: 1, DriftCheck: DriftWarn}))
-	if got := kinds(w.send(Event{Type: RingDriftChecked, Ring: "r", Outcome: "drift", Targets: []string{"t-1"}}), CmdApply); len(got) != 1 {
+	if got := kinds(w.send(Event{Type: RingDriftChecked, Ring: "r", Drift: Drifted, Targets: []string{"t-1"}}), CmdApply); len(got) != 1 {
 		t.Fatalf("warn blocked: %v", got)
 	}
 }

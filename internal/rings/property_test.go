@@ -142,7 +142,7 @@ func (w *world) carryOut(c Command, redriven bool) {
 	case CmdRecord:
 		w.record(Event{Type: c.Type, Ring: c.Ring, Target: c.Target, Message: c.Message, Targets: c.Targets})
 	case CmdFinish:
-		w.record(Event{Type: RunFinished, Outcome: c.Outcome, Message: w.s.Reason})
+		w.record(Event{Type: RunFinished, Phase: c.Phase, Message: w.s.Reason})
 	}
 }
 
@@ -272,7 +272,7 @@ func (w *world) operatorActs() []func() {
 		func() { w.fold(Event{Type: RunPaused, Actor: "op"}, nil) },
 		func() { w.fold(Event{Type: RunUnpaused, Actor: "op"}, nil) },
 		func() { w.fold(Event{Type: RunAbortRequested, Actor: "op", Message: "stop"}, nil) },
-		func() { w.fold(Event{Type: RunAbortRequested, Actor: "op", Message: "undo", Outcome: "rollback"}, nil) },
+		func() { w.fold(Event{Type: RunAbortRequested, Actor: "op", Message: "undo", Rollback: true}, nil) },
 		func() { w.fold(Event{Type: FreezeChanged, Switch: &Switch{Actor: "op", Reason: "incident"}}, nil) },
 		func() { w.fold(Event{Type: FreezeChanged}, nil) },
 		func() { w.fold(Event{Type: GatesRemeasure, Actor: "op"}, nil) },
@@ -284,13 +284,13 @@ func (w *world) operatorActs() []func() {
 		if t.Phase == TInconclusive {
 			name := t.Plan.Name
 			acts = append(acts, func() {
-				w.fold(Event{Type: GateOverridden, Target: name, Gate: "g", Outcome: rapid.SampledFrom([]string{"pass", "fail"}).Draw(w.t, "verdict"), Actor: "op"}, nil)
+				w.fold(Event{Type: GateOverridden, Target: name, Gate: "g", Passed: ptr(rapid.Bool().Draw(w.t, "pass")), Actor: "op"}, nil)
 			})
 		}
 	}
 	if r := s.Rings[s.Ring]; r.Phase == RInconclusive {
 		acts = append(acts, func() {
-			w.fold(Event{Type: GateOverridden, Ring: r.Plan.Name, Gate: "slo", Outcome: "pass", Actor: "op"}, nil)
+			w.fold(Event{Type: GateOverridden, Ring: r.Plan.Name, Gate: "slo", Passed: ptrTrue(), Actor: "op"}, nil)
 		})
 	}
 	return acts
@@ -328,9 +328,9 @@ func (w *world) settle() {
 		case r.Phase == RApproval:
 			w.fold(Event{Type: RingApproved, Ring: r.Plan.Name, Actor: "op"}, nil)
 		case r.Phase == RInconclusive:
-			w.fold(Event{Type: GateOverridden, Ring: r.Plan.Name, Gate: "slo", Outcome: "pass", Actor: "op"}, nil)
+			w.fold(Event{Type: GateOverridden, Ring: r.Plan.Name, Gate: "slo", Passed: ptrTrue(), Actor: "op"}, nil)
 		case len(inconclusiveIn(s)) > 0:
-			w.fold(Event{Type: GateOverridden, Target: inconclusiveIn(s)[0], Gate: "g", Outcome: "pass", Actor: "op"}, nil)
+			w.fold(Event{Type: GateOverridden, Target: inconclusiveIn(s)[0], Gate: "g", Passed: ptrTrue(), Actor: "op"}, nil)
 		default:
 			w.t.Fatalf("the run is stuck: %s, nothing under way and nothing to answer\n%s\njournal:\n%s", s.Phase, project(s), dump(w.journal))
 		}
@@ -346,7 +346,7 @@ func (w *world) settle() {
 func dump(evs []Event) string {
 	var b strings.Builder
 	for _, ev := range evs {
-		fmt.Fprintf(&b, "  %d %s ring=%s target=%s outcome=%s %s\n", ev.Seq, ev.Type, ev.Ring, ev.Target, ev.Outcome, ev.Message)
+		fmt.Fprintf(&b, "  %d %s ring=%s target=%s phase=%s %s\n", ev.Seq, ev.Type, ev.Ring, ev.Target, ev.Phase, ev.Message)
 	}
 	return b.String()
 }

@@ -107,7 +107,7 @@ func TestAbortOfABlockedRunStartsNoRing(t *testing.T) {
 	store, s := blockedAfterCanary(t)
 	p := newPerTarget()
 	x := &Executor{Store: store, Provisioner: p, Gates: passGates{}}
-	abort := Event{Type: RunAbortRequested, Actor: "oncall", Message: "test abort", Outcome: "rollback"}
+	abort := Event{Type: RunAbortRequested, Actor: "oncall", Message: "test abort", Rollback: true}
 	if err := x.Run(context.Background(), s, abort); err != nil {
 		t.Fatal(err)
 	}

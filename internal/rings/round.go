@@ -285,7 +285,7 @@ func (r *run) command(c Command) {
 	case CmdRecord:
 		r.record(Event{Type: c.Type, Ring: c.Ring, Target: c.Target, Message: c.Message, Targets: c.Targets})
 	case CmdFinish:
-		r.record(Event{Type: RunFinished, Outcome: c.Outcome, Message: s.Reason})
+		r.record(Event{Type: RunFinished, Phase: c.Phase, Message: s.Reason})
 	case CmdAwaitApproval:
 		r.record(Event{Type: RingApprovalNeeded, Ring: c.Ring, Message: "run `rollout approve " + s.RunID + " --ring " + c.Ring + "`"})
 	case CmdApply:

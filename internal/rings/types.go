@@ -11,8 +11,9 @@ import (
 
 // EventVersion is the version of the Event record written to the journal. Readers skip event
 // types they do not know, so adding a type does not need a new version; changing a field's
-// meaning does.
-const EventVersion = 1
+// meaning does. Version 2 gave each meaning of version 1's "outcome" its own field (see
+// events.go); version 1 records are read into them.
+const EventVersion = 2
 
 // ReleaseRef names an immutable release: its name, the digest of its module tree and variables,
 // and the digest of its module tree alone (the snapshot Terraform runs). Releases journaled before
@@ -157,7 +158,7 @@ const (
 	TargetGateInconclusive EventType = "target.gate_inconclusive"
 	RingGateInconclusive   EventType = "ring.gate_inconclusive"
 	RingPaused             EventType = "ring.paused"
-	GateOverridden         EventType = "gate.overridden" // Outcome pass|fail, Actor, Message: the reason
+	GateOverridden         EventType = "gate.overridden" // Passed: the verdict; Actor; Message: the reason
 	GatesRemeasure         EventType = "gates.remeasure" // Actor: measure the inconclusive gates again
 	// Records of the executor's preflight: the identity proven when a ring first enters a boundary,
 	// or why it could not be (then every Terraform run of that ring in that boundary fails).
@@ -168,7 +169,7 @@ const (
 	BoundaryHalted  EventType = "boundary.halted"
 	BoundaryResumed EventType = "boundary.resumed"
 	// TargetRetrying records one failed attempt of a target's Terraform run that is tried again
-	// (Outcome: its class; Message: the attempt, the diagnostic and the wait).
+	// (Class: its class; Message: the attempt, the diagnostic and the wait).
 	TargetRetrying EventType = "target.retrying"
 	// TargetOrphansKilled records processes a dead run of this tool had left running in the
 	// target's working directory (Terraform's children), killed before the target ran again.
@@ -176,7 +177,7 @@ const (
 
 	// Operators, from any process (the running one reads them from the journal as they come):
 	// pause holds the run before anything new starts (what is under way finishes), unpause goes on;
-	// abort stops it for good (Outcome "rollback": after rolling back everything it changed).
+	// abort stops it for good (Rollback: after rolling back everything it changed).
 	RunPaused         EventType = "run.paused"
 	RunUnpaused       EventType = "run.unpaused"
 	RunAbortRequested EventType = "run.abort_requested"
@@ -187,15 +188,16 @@ const (
 	FreezeBroken    EventType = "freeze.break_glass"
 	RingFrozen      EventType = "ring.frozen"
 	RingWindowCheck EventType = "ring.window_check"
-	// Drift: the ring's pre-promotion drift check (Targets: those that drifted; Outcome drift,
-	// clean or error) and an operator's acknowledgement of it.
+	// Drift: the ring's pre-promotion drift check (Targets: those that drifted; Drift: clean,
+	// drift or error) and an operator's acknowledgement of it.
 	RingDriftChecked  EventType = "ring.drift_checked"
 	DriftAcknowledged EventType = "ring.drift_acknowledged"
 )
 
 // Event is one record of a run's journal. Inputs to Decide come from the executor or an operator;
 // records that Decide itself implies (ring.started, target.applying, ...) are journaled too, so the
-// journal reads as a full story, but Decide ignores them on replay.
+// journal reads as a full story, but Decide ignores them on replay. Each field has one meaning,
+// whatever the type; the comments say which types carry it.
 type Event struct {
 	V       int            `json:"v"`
 	Seq     int64          `json:"seq,omitempty"` // assigned by the store, 1-based per run
@@ -209,12 +211,26 @@ type Event struct {
 	Plan    *Plan          `json:"plan,omitempty"`
 	Summary *PlanSummary   `json:"summary,omitempty"`
 	Outputs map[string]any `json:"outputs,omitempty"`
-	Passed  *bool          `json:"passed,omitempty"` // gate.measured
-	Stale   bool           `json:"stale,omitempty"`  // gate.measured: an earlier measurement stood in
-	Outcome string         `json:"outcome,omitempty"`
-	Message string         `json:"message,omitempty"`
-	Actor   string         `json:"actor,omitempty"`
-	Targets []string       `json:"targets,omitempty"`
+	// Passed: gate.measured, whether the measurement was healthy; gate.overridden, the verdict.
+	Passed *bool `json:"passed,omitempty"`
+	// Measured: gate.measured, what the measurement found; Stale: an earlier one stood in;
+	// DryRun: measured in a dry run, where it decides nothing.
+	Measured Outcome `json:"measured,omitempty"`
+	Stale    bool    `json:"stale,omitempty"`
+	DryRun   bool    `json:"dryRun,omitempty"`
+	// Phase: run.finished, how the run ended.
+	Phase Phase `json:"phase,omitempty"`
+	// Class: target.apply_failed and target.retrying, the failure's class (transient or
+	// permanent; empty when unknown); Untouched: target.apply_failed before Terraform ran.
+	Class     ErrorClass `json:"class,omitempty"`
+	Untouched bool       `json:"untouched,omitempty"`
+	// Drift: ring.drift_checked, what the check found.
+	Drift DriftOutcome `json:"drift,omitempty"`
+	// Rollback: run.abort_requested, roll back everything the run changed.
+	Rollback bool     `json:"rollback,omitempty"`
+	Message  string   `json:"message,omitempty"`
+	Actor    string   `json:"actor,omitempty"`
+	Targets  []string `json:"targets,omitempty"`
 	// Boundary is the boundary a boundary.* record is about; Identity what preflight proved there.
 	Boundary string    `json:"boundary,omitempty"`
 	Identity *Identity `json:"identity,omitempty"`
@@ -267,7 +283,7 @@ const (
 	CmdCancelGates   CommandKind = "cancel_gates"   // stop gate evaluations of Targets
 	CmdRollback      CommandKind = "rollback"       // apply Release (an earlier one) to Target, then Gates
 	CmdAwaitApproval CommandKind = "await_approval" // nothing can proceed until Ring is approved
-	CmdFinish        CommandKind = "finish"         // the run reached Outcome
+	CmdFinish        CommandKind = "finish"         // the run ended in Phase
 	CmdRecord        CommandKind = "record"         // journal a decision (Type, Ring, Target, Message); nothing to run
 	CmdAwaitWindow   CommandKind = "await_window"   // Ring is frozen until Until: send ring.window_check then
 	CmdCancelWait    CommandKind = "cancel_wait"    // Ring is no longer frozen: stop its await_window
@@ -284,7 +300,7 @@ type Command struct {
 	Gates    []string
 	Until    time.Time
 	Targets  []string
-	Outcome  string
+	Phase    Phase               // CmdFinish
 	Type     EventType           // CmdRecord
 	Message  string              // CmdRecord
 	Baseline map[string][]string // CmdGate: targets still on last known good, by ring (see GateRequest)
@@ -293,22 +309,25 @@ type Command struct {
 	Redrive bool
 }
 
-// Run phases and outcomes.
+// Phase is where a run is: under way, waiting for someone, or ended (Terminal).
+type Phase string
+
+// Run phases; the last four are how a run ends.
 const (
-	PhaseRunning        = "running"
-	PhaseWaiting        = "waiting" // for an approval, a gate verdict or a drift acknowledgement
-	PhasePaused         = "paused"  // by an operator; nothing under way
-	PhaseBlocked        = "blocked" // the next ring is frozen (a deny window or the stop-the-line switch)
-	PhaseAborting       = "aborting"
-	PhaseRollingBack    = "rolling_back"
-	PhaseSucceeded      = "succeeded"
-	PhaseRolledBack     = "rolled_back"
-	PhaseRollbackFailed = "rollback_failed"
-	PhaseAborted        = "aborted"
+	PhaseRunning        Phase = "running"
+	PhaseWaiting        Phase = "waiting" // for an approval, a gate verdict or a drift acknowledgement
+	PhasePaused         Phase = "paused"  // by an operator; nothing under way
+	PhaseBlocked        Phase = "blocked" // the next ring is frozen (a deny window or the stop-the-line switch)
+	PhaseAborting       Phase = "aborting"
+	PhaseRollingBack    Phase = "rolling_back"
+	PhaseSucceeded      Phase = "succeeded"
+	PhaseRolledBack     Phase = "rolled_back"
+	PhaseRollbackFailed Phase = "rollback_failed"
+	PhaseAborted        Phase = "aborted"
 )
 
 // Terminal says whether a run in this phase is over.
-func Terminal(phase string) bool {
+func Terminal(phase Phase) bool {
 	return phase == PhaseSucceeded || phase == PhaseRolledBack || phase == PhaseRollbackFailed || phase == PhaseAborted
 }
 

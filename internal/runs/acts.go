@@ -104,10 +104,7 @@ func (f *Fleet) Abort(ctx context.Context, id string, rollback bool, a Act) (str
 	if a.Reason == "" {
 		return "", errors.New("--reason is required: say why, for the journal and the report")
 	}
-	ev := rings.Event{Type: rings.RunAbortRequested, Actor: a.who(), Message: a.Reason}
-	if rollback {
-		ev.Outcome = "rollback"
-	}
+	ev := rings.Event{Type: rings.RunAbortRequested, Actor: a.who(), Message: a.Reason, Rollback: rollback}
 	runID, err := f.continueRun(ctx, id, "abort", func(s *rings.State) (rings.Event, []rings.Event, error) {
 		if s.Aborted != nil {
 			return rings.Event{}, nil, fmt.Errorf("run %s was already aborted by %s", s.RunID, s.Aborted.Actor)
@@ -142,13 +139,13 @@ func (f *Fleet) Override(ctx context.Context, id, target, ring, gate, verdict st
 	case a.Reason == "":
 		return "", errors.New("--reason is required: the journal keeps why a gate was overridden")
 	}
-	who := a.who()
+	who, pass := a.who(), verdict == "pass"
 	return f.continueRun(ctx, id, "gate override", func(s *rings.State) (rings.Event, []rings.Event, error) {
 		if err := inconclusive(s, target, ring, gate); err != nil {
 			return rings.Event{}, nil, err
 		}
 		// The verdict goes through the engine like any event, and the run continues here.
-		return rings.Event{Type: rings.GateOverridden, Target: target, Ring: ring, Gate: gate, Outcome: verdict, Actor: who, Message: a.Reason}, nil, nil
+		return rings.Event{Type: rings.GateOverridden, Target: target, Ring: ring, Gate: gate, Passed: &pass, Actor: who, Message: a.Reason}, nil, nil
 	})
 }
 

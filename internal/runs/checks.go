@@ -192,7 +192,7 @@ func doctor(ctx context.Context, s doctorStore) (DoctorReport, error) {
 		}
 		if !rings.Terminal(st.Phase) {
 			rep.Unfinished = append(rep.Unfinished, r.ID)
-			rep.Notes = append(rep.Notes, fmt.Sprintf("run %s (%s %s) is unfinished (%s)", r.ID, r.Kind, r.Release.Name, firstNonEmpty(st.Phase, "never started")))
+			rep.Notes = append(rep.Notes, fmt.Sprintf("run %s (%s %s) is unfinished (%s)", r.ID, r.Kind, r.Release.Name, firstNonEmpty(string(st.Phase), "never started")))
 		}
 	}
 	rels, err := s.Releases(ctx)

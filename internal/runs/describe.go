@@ -70,7 +70,7 @@ func describeTarget(ev rings.Event) (string, Tone) {
 		if what == "" {
 			what = "ring " + ev.Ring
 		}
-		return fmt.Sprintf("  %s: gate %s overridden to %s by %s: %s", what, ev.Gate, ev.Outcome, ev.Actor, ev.Message), Plain
+		return fmt.Sprintf("  %s: gate %s overridden to %s by %s: %s", what, ev.Gate, overrideVerdict(ev), ev.Actor, ev.Message), Plain
 	case rings.TargetOrphansKilled:
 		return fmt.Sprintf("  %s: %s", who, ev.Message), Warn
 	case rings.TargetRetrying:
@@ -114,10 +114,10 @@ func describeRing(ev rings.Event) (string, Tone) {
 	case rings.RingFrozen:
 		return fmt.Sprintf("ring %s frozen: %s", ev.Ring, ev.Message), Warn
 	case rings.RingDriftChecked:
-		if ev.Outcome == "clean" {
+		if ev.Drift == rings.DriftClean {
 			return fmt.Sprintf("ring %s drift check: %s", ev.Ring, ev.Message), Plain
 		}
-		return fmt.Sprintf("ring %s drift check: %s: %s", ev.Ring, ev.Outcome, ev.Message), Warn
+		return fmt.Sprintf("ring %s drift check: %s: %s", ev.Ring, ev.Drift, ev.Message), Warn
 	case rings.DriftAcknowledged:
 		return fmt.Sprintf("ring %s drift acknowledged by %s: %s", ev.Ring, ev.Actor, ev.Message), Plain
 	}
@@ -139,7 +139,7 @@ func describeRun(ev rings.Event) (string, Tone) {
 		return fmt.Sprintf("run unpaused by %s", ev.Actor), Plain
 	case rings.RunAbortRequested:
 		what := "stop"
-		if ev.Outcome == "rollback" {
+		if ev.Rollback {
 			what = "roll back everything this run changed"
 		}
 		return fmt.Sprintf("run aborted by %s (%s): %s", ev.Actor, what, ev.Message), Bad
@@ -151,25 +151,30 @@ func describeRun(ev rings.Event) (string, Tone) {
 	case rings.FreezeBroken:
 		return fmt.Sprintf("BREAK GLASS by %s: freeze windows and the switch no longer hold this run: %s", ev.Actor, ev.Message), Warn
 	case rings.RunFinished:
-		return "run finished: " + ev.Outcome, toneOf(ev.Outcome)
+		return "run finished: " + string(ev.Phase), toneOf(ev.Phase)
 
 	}
 	return "", Plain
 }
 
-// toneOf is the tone of a run's or target's phase.
-func toneOf(phase string) Tone {
-	switch phase {
-	case rings.PhaseSucceeded, rings.TVerified, rings.RPassed:
-		return Good
-	case rings.TFailed, rings.RHalted, rings.PhaseRollbackFailed: // rings.RFailed is "failed" too
-		return Bad
-	case rings.PhaseWaiting, rings.PhasePaused, rings.PhaseBlocked, rings.PhaseAborted, rings.RFrozen, rings.RDrifted, rings.RApproval,
-		rings.PhaseRolledBack, rings.PhaseRollingBack, rings.TUnverified, rings.TRollbackSkipped, rings.TInconclusive:
-		return Warn
+// tones are the tones of run, ring and target phases that are not Plain.
+var tones = map[string]Tone{}
+
+func init() {
+	set := func(t Tone, phases ...string) {
+		for _, p := range phases {
+			tones[p] = t
+		}
 	}
-	return Plain
+	set(Good, string(rings.PhaseSucceeded), string(rings.TVerified), string(rings.RPassed))
+	set(Bad, string(rings.TFailed), string(rings.RHalted), string(rings.PhaseRollbackFailed)) // rings.RFailed is "failed" too
+	set(Warn, string(rings.PhaseWaiting), string(rings.PhasePaused), string(rings.PhaseBlocked), string(rings.PhaseAborted),
+		string(rings.RFrozen), string(rings.RDrifted), string(rings.RApproval), string(rings.PhaseRolledBack),
+		string(rings.PhaseRollingBack), string(rings.TUnverified), string(rings.TRollbackSkipped), string(rings.TInconclusive))
 }
+
+// toneOf is the tone of a run's, ring's or target's phase.
+func toneOf[P ~string](phase P) Tone { return tones[string(phase)] }
 
 // ToneOf is the tone a front end gives a phase.
 func ToneOf(phase string) Tone { return toneOf(strings.Fields(phase + " ")[0]) }
@@ -189,18 +194,18 @@ func RingDone(s *rings.State, r *rings.RingState) int {
 
 // RingLine is what a ring is doing, and its targets by phase.
 func RingLine(s *rings.State, r *rings.RingState) (string, string) {
-	counts := map[string]int{}
+	counts := map[rings.TargetPhase]int{}
 	for _, tp := range r.Plan.Targets {
 		counts[s.Targets[tp.Name].Phase]++
 	}
 	var parts []string
-	for _, ph := range []string{rings.TVerified, rings.TApplying, rings.TGating, rings.TFailed, rings.TUnverified,
+	for _, ph := range []rings.TargetPhase{rings.TVerified, rings.TApplying, rings.TGating, rings.TFailed, rings.TUnverified,
 		rings.TRollbackPending, rings.TRollingBack, rings.TRolledBack, rings.TRollbackFailed, rings.TRollbackSkipped, rings.TInconclusive, rings.TPending} {
 		if counts[ph] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[ph], ph))
 		}
 	}
-	detail := r.Phase
+	detail := string(r.Phase)
 	switch r.Phase {
 	case rings.RApproval:
 		detail = fmt.Sprintf("awaiting approval (%d of %d)", len(r.Approvals), max(r.Plan.Quorum, 1))
@@ -239,4 +244,12 @@ func cut(s string, n int) string {
 		return s[:n-3] + "..."
 	}
 	return s
+}
+
+// overrideVerdict is a gate override's verdict as the operator gave it.
+func overrideVerdict(ev rings.Event) string {
+	if ev.Passed != nil && *ev.Passed {
+		return "pass"
+	}
+	return "fail"
 }

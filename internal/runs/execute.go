@@ -231,9 +231,9 @@ func (f *Fleet) inbox(runID string) func(ctx context.Context, s *rings.State, af
 			return evs, nil
 		}
 		if (sw == nil) != (s.Switch == nil) {
-			ev := rings.Event{Type: rings.FreezeChanged, Switch: sw, Outcome: "off"}
+			ev := rings.Event{Type: rings.FreezeChanged, Switch: sw}
 			if sw != nil {
-				ev.Outcome, ev.Actor, ev.Message = "on", sw.Actor, sw.Reason
+				ev.Actor, ev.Message = sw.Actor, sw.Reason
 			}
 			evs = append(evs, ev)
 		}

@@ -12,7 +12,7 @@ import (
 
 // Settled says whether a run in this phase stays as it is until a person (or a clock) acts:
 // finished, waiting, paused or blocked by a freeze.
-func Settled(phase string) bool {
+func Settled(phase rings.Phase) bool {
 	return rings.Terminal(phase) || phase == rings.PhaseWaiting || phase == rings.PhasePaused || phase == rings.PhaseBlocked
 }
 
@@ -47,7 +47,7 @@ type RunLine struct {
 	Run     string           `json:"run"`
 	Kind    string           `json:"kind"`
 	Release rings.ReleaseRef `json:"release"`
-	Phase   string           `json:"phase"`
+	Phase   rings.Phase      `json:"phase"`
 	Reason  string           `json:"reason,omitempty"`
 	Started time.Time        `json:"started"`
 	Updated time.Time        `json:"updated"`

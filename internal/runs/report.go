@@ -36,7 +36,7 @@ type Report struct {
 	Run      string           `json:"run"`
 	Kind     string           `json:"kind"`
 	Release  rings.ReleaseRef `json:"release"`
-	Phase    string           `json:"phase"`
+	Phase    rings.Phase      `json:"phase"`
 	Reason   string           `json:"reason,omitempty"`
 	ExitCode int              `json:"exitCode"`
 	Started  time.Time        `json:"started"`
@@ -68,7 +68,7 @@ type DriverReport struct {
 
 type RingReport struct {
 	Name      string                 `json:"name"`
-	Phase     string                 `json:"phase"`
+	Phase     rings.RingPhase        `json:"phase"`
 	Failures  int                    `json:"failures"`
 	Reason    string                 `json:"reason,omitempty"`
 	Started   *time.Time             `json:"started,omitempty"`
@@ -96,7 +96,7 @@ type BoundaryReport struct {
 type TargetReport struct {
 	Name     string             `json:"name"`
 	Boundary string             `json:"boundary"`
-	Phase    string             `json:"phase"`
+	Phase    rings.TargetPhase  `json:"phase"`
 	Release  *rings.ReleaseRef  `json:"release,omitempty"` // what it runs now, as far as the run knows
 	Applies  rings.ReleaseRef   `json:"applies"`           // what this run applies to it
 	From     *rings.ReleaseRef  `json:"lastKnownGood,omitempty"`
@@ -161,7 +161,7 @@ func (l *runLog) add(ev rings.Event) {
 		gr = &GateReport{Gate: ev.Gate}
 		g[key][ev.Gate] = gr
 	}
-	gr.Passed, gr.Message, gr.At, gr.Stale, gr.Outcome = *ev.Passed, ev.Message, ev.At, ev.Stale, ev.Outcome
+	gr.Passed, gr.Message, gr.At, gr.Stale, gr.Outcome = *ev.Passed, ev.Message, ev.At, ev.Stale, measuredText(ev)
 	gr.Measurements++
 }
 
@@ -198,7 +198,7 @@ func buildReport(s *rings.State, log *runLog) Report {
 // exitForPhase is the CI contract for a run in phase: the exit code `start`, `status` and the
 // report give. A run in progress (running, rolling back, aborting) is 0 while a live process drives
 // it; when none does, it waits for one (3: `rollout resume RUN`).
-func ExitForPhase(phase string, driven bool) int {
+func ExitForPhase(phase rings.Phase, driven bool) int {
 	switch phase {
 	case rings.PhaseSucceeded:
 		return ExitOK
@@ -415,4 +415,12 @@ func (rep *Report) Notes() []string {
 		out = append(out, "next: "+rep.Next)
 	}
 	return out
+}
+
+// measuredText is a measurement's outcome as reports say it: a dry run's ends in " (dry run)".
+func measuredText(ev rings.Event) string {
+	if ev.DryRun {
+		return string(ev.Measured) + " (dry run)"
+	}
+	return string(ev.Measured)
 }

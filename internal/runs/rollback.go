@@ -89,7 +89,7 @@ func (f *Fleet) rollbackLocked(ctx context.Context, r RollbackRequest) (string, 
 	}
 	if !rings.Terminal(from.Phase) {
 		if err := f.writer.Append(ctx, rings.Event{V: rings.EventVersion, RunID: src.ID, At: time.Now(), Type: rings.RunFinished,
-			Outcome: rings.PhaseRolledBack, Message: "ended by a manual rollback", Actor: holder(src.ID).Name}); err != nil {
+			Phase: rings.PhaseRolledBack, Message: "ended by a manual rollback", Actor: holder(src.ID).Name}); err != nil {
 			return "", err
 		}
 	}

@@ -14,14 +14,14 @@ import (
 )
 
 func TestExitForPhase(t *testing.T) {
-	for phase, want := range map[string]int{rings.PhaseSucceeded: 0, rings.PhaseRolledBack: 2, rings.PhaseWaiting: 3, rings.PhasePaused: 3,
+	for phase, want := range map[rings.Phase]int{rings.PhaseSucceeded: 0, rings.PhaseRolledBack: 2, rings.PhaseWaiting: 3, rings.PhasePaused: 3,
 		rings.PhaseBlocked: 4, rings.PhaseRollbackFailed: 6, rings.PhaseAborted: 1, rings.PhaseRunning: 3, "": 1} {
 		if got := ExitForPhase(phase, false); got != want {
 			t.Errorf("phase %s: exit %d, want %d", phase, got, want)
 		}
 	}
 	// In progress: 0 while a process drives the run, 3 (waiting for one) when none does.
-	for _, phase := range []string{rings.PhaseRunning, rings.PhaseRollingBack, rings.PhaseAborting} {
+	for _, phase := range []rings.Phase{rings.PhaseRunning, rings.PhaseRollingBack, rings.PhaseAborting} {
 		if ExitForPhase(phase, true) != ExitOK || ExitForPhase(phase, false) != ExitWaiting {
 			t.Errorf("phase %s: driven %d, not driven %d", phase, ExitForPhase(phase, true), ExitForPhase(phase, false))
 		}
