@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rollout-dev/rollout/internal/healthgate/measure"
+
 	"github.com/rollout-dev/rollout/internal/resilience"
 )
 
@@ -72,7 +74,7 @@ func retryMeasure(err error) bool {
 // interval). When it still errs, the last good measurement stands in if it is younger than
 // maxStaleness, marked stale; else the error is the measurement.
 type guarded struct {
-	inner        Provider
+	inner        measure.Provider
 	key          string
 	ep           *endpoint
 	maxStaleness time.Duration

@@ -1,17 +1,9 @@
 package healthgate
 
 import (
-	"context"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/rollout-dev/rollout/internal/config"
 )
 
 var t0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
@@ -98,68 +90,6 @@ func TestWindow(t *testing.T) {
 	}
 }
 
-func TestHTTPProvider(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/ok":
-			w.Write([]byte(`{"status":"ok","checks":{"db":[true]}}`))
-		case "/slow":
-			time.Sleep(50 * time.Millisecond)
-			w.Write([]byte(`{}`))
-		default:
-			http.Error(w, "down", http.StatusServiceUnavailable)
-		}
-	}))
-	defer srv.Close()
-	for _, tc := range []struct {
-		name   string
-		h      HTTP
-		passed bool
-		msg    string
-	}{
-		{"status", HTTP{URL: srv.URL + "/ok"}, true, "HTTP 200"},
-		{"bad status", HTTP{URL: srv.URL + "/down"}, false, "HTTP 503, want 200"},
-		{"json field", HTTP{URL: srv.URL + "/ok", JSONPath: "checks.db.0", Expect: "true"}, true, ""},
-		{"json field differs", HTTP{URL: srv.URL + "/ok", JSONPath: "status", Expect: "green"}, false, `status is "ok", want "green"`},
-		{"json field missing", HTTP{URL: srv.URL + "/ok", JSONPath: "nope", Expect: "x"}, false, `no field "nope"`},
-		{"latency", HTTP{URL: srv.URL + "/slow", MaxLatency: 10 * time.Millisecond}, false, "over maxLatency"},
-		{"unreachable is no data", HTTP{URL: "http://127.0.0.1:1/x"}, false, "no data"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			m := tc.h.Measure(context.Background())
-			if (m.Outcome == OK) != tc.passed || !strings.Contains(m.Message, tc.msg) {
-				t.Fatalf("measurement %+v, want passed=%t containing %q", m, tc.passed, tc.msg)
-			}
-		})
-	}
-}
-
-func TestCommandProvider(t *testing.T) {
-	m := (&Command{Args: []string{"sh", "-c", "echo fine; exit 0"}}).Measure(context.Background())
-	if m.Outcome != OK || !strings.Contains(m.Message, "fine") {
-		t.Fatalf("exit 0: %+v", m)
-	}
-	m = (&Command{Args: []string{"sh", "-c", "echo broken >&2; exit 3"}}).Measure(context.Background())
-	if m.Outcome == OK || !strings.Contains(m.Message, "exit 3, want 0: broken") {
-		t.Fatalf("exit 3: %+v", m)
-	}
-	m = (&Command{Args: []string{"sh", "-c", "exit 3"}, ExpectExit: 3}).Measure(context.Background())
-	if m.Outcome != OK {
-		t.Fatalf("expected exit 3: %+v", m)
-	}
-	m = (&Command{Args: []string{"/nonexistent/probe"}}).Measure(context.Background())
-	if m.Outcome == OK || !strings.Contains(m.Message, "no data") {
-		t.Fatalf("missing program: %+v", m)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	m = (&Command{Args: []string{"sleep", "10"}}).Measure(ctx)
-	if m.Outcome == OK || time.Since(start) > 3*time.Second {
-		t.Fatalf("a hung command must fail by the deadline: %+v after %s", m, time.Since(start))
-	}
-}
-
 func outcome(passed bool) Outcome {
 	if passed {
 		return OK
@@ -203,59 +133,5 @@ func TestPolicyOutcomes(t *testing.T) {
 	w.Observe(Measurement{At: at(0), Outcome: Inconclusive})
 	if v, why := w.Observe(Measurement{At: at(10), Outcome: Inconclusive}); v != Undecided || !strings.Contains(why, "inconclusive at the end of the bake") {
 		t.Fatalf("window: %s %q", v, why)
-	}
-}
-
-func TestTerraformOutputProvider(t *testing.T) {
-	c, err := config.CompileCondition(`result.status == "ok" && result.replicas >= 3`, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &TerraformOutput{Outputs: map[string]any{"health": map[string]any{"status": "ok", "replicas": 3.0}}, Output: "health", Judge: Conditions{Success: c}}
-	if m := p.Measure(context.Background()); m.Outcome != OK || !strings.Contains(m.Message, `output health = {"replicas":3,"status":"ok"}`) {
-		t.Fatalf("%+v", m)
-	}
-	p.Outputs["health"] = map[string]any{"status": "degraded", "replicas": 3.0}
-	if m := p.Measure(context.Background()); m.Outcome != Failed {
-		t.Fatalf("%+v", m)
-	}
-	p.Output = "missing"
-	if m := p.Measure(context.Background()); m.Outcome != NoData {
-		t.Fatalf("%+v", m)
-	}
-}
-
-// Many gates polling one endpoint at once keep their connections between measurements: with
-// the default client (100 idle connections in all, 2 per host) most rounds would open new
-// ones, and over TLS handshake again, for every target every interval.
-func TestHTTPGatesReuseConnections(t *testing.T) {
-	var opened atomic.Int64
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
-	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
-		if st == http.StateNew {
-			opened.Add(1)
-		}
-	}
-	srv.Start()
-	defer srv.Close()
-	const gates, rounds = 50, 4
-	for r := 0; r < rounds; r++ {
-		var wg sync.WaitGroup
-		release := make(chan struct{})
-		for g := 0; g < gates; g++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-release
-				if m := (&HTTP{URL: srv.URL}).Measure(context.Background()); m.Outcome != OK {
-					t.Error(m.Message)
-				}
-			}()
-		}
-		close(release)
-		wg.Wait()
-	}
-	if n := opened.Load(); n > gates+gates/5 {
-		t.Fatalf("%d gates measured %d times each opened %d connections, want about %d", gates, rounds, n, gates)
 	}
 }

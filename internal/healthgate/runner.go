@@ -4,14 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"sort"
 	"strings"
 	"sync"
 	"text/template"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	"github.com/rollout-dev/rollout/internal/healthgate/measure"
 
 	"github.com/rollout-dev/rollout/internal/clouds"
 	"github.com/rollout-dev/rollout/internal/config"
@@ -72,134 +71,6 @@ func render(text string, d TemplateData) (string, error) {
 	return b.String(), nil
 }
 
-// provider builds the gate's provider for this request; a template that cannot be rendered (a
-// missing output, say) is a measurement that failed, reported as no data.
-func (r *Runner) provider(g *config.Gate, d TemplateData) (Provider, string) {
-	judge := Conditions{Success: g.Success, Failure: g.Failure}
-	switch {
-	case g.HTTP != nil:
-		url, err := render(g.HTTP.URL, d)
-		if err != nil {
-			return nil, fmt.Sprintf("no data: url template: %v", err)
-		}
-		header, err := headers(g.HTTP.Headers)
-		if err != nil {
-			return nil, "no data: " + err.Error()
-		}
-		return &HTTP{Client: r.Client, URL: url, ExpectStatus: g.HTTP.ExpectStatus, JSONPath: g.HTTP.JSONPath,
-			Expect: g.HTTP.Expect, MaxLatency: g.HTTP.MaxLatency.D(), Header: header, Redirects: g.HTTP.Redirects}, ""
-	case g.Command != nil:
-		args, err := commandArgs(g.Command, d)
-		if err != nil {
-			return nil, fmt.Sprintf("no data: command template: %v", err)
-		}
-		env := []string{"ROLLOUT_TARGET=" + d.Target.Name, "ROLLOUT_RING=" + d.Ring.Name, "ROLLOUT_RELEASE=" + d.Release.Name}
-		keys := make([]string, 0, len(d.Outputs))
-		for k := range d.Outputs {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			if s, ok := d.Outputs[k].(string); ok {
-				env = append(env, "ROLLOUT_OUTPUT_"+strings.ToUpper(k)+"="+s)
-			}
-		}
-		return &Command{Args: args, Env: env, Dir: r.Config.Root, ExpectExit: g.Command.ExpectExit}, ""
-	case g.Prometheus != nil:
-		addr, err := render(g.Prometheus.Address, d)
-		if err != nil {
-			return nil, fmt.Sprintf("no data: address template: %v", err)
-		}
-		query, err := render(g.Prometheus.Query, d)
-		if err != nil {
-			return nil, fmt.Sprintf("no data: query template: %v", err)
-		}
-		api, err := NewPrometheusAPI(g.Prometheus, addr, r.Transport)
-		if err != nil {
-			return nil, fmt.Sprintf("prometheus at %s: %v", addr, err)
-		}
-		return r.guard(g, "prometheus "+addr, &Prometheus{API: api, Query: query, Range: g.Prometheus.Range.D(), Step: g.Prometheus.Step.D(), Judge: judge}), ""
-	case g.Compare != nil:
-		return r.compare(g, d)
-	case g.CloudWatch != nil:
-		return r.cloudwatch(g, d, judge)
-	case g.AzureMonitor != nil:
-		return r.azureMonitor(g, d, judge)
-	case g.GCPMonitoring != nil:
-		return r.gcpMonitoring(g, d, judge)
-	case g.TerraformOutput != nil:
-		return &TerraformOutput{Outputs: d.Outputs, Output: g.TerraformOutput.Output, Judge: judge}, ""
-	}
-	return nil, "gate has no provider"
-}
-
-// headers reads an http gate's header values from the environment or files, each time (a token
-// file is rotated under a running run).
-func headers(hs map[string]config.HeaderValue) (http.Header, error) {
-	out := http.Header{}
-	for name, hv := range hs {
-		var v string
-		switch {
-		case hv.Env != "":
-			val, ok := os.LookupEnv(hv.Env)
-			if !ok {
-				return nil, fmt.Errorf("header %s: %s is not set in rollout's environment", name, hv.Env)
-			}
-			v = val
-		default:
-			b, err := os.ReadFile(hv.File)
-			if err != nil {
-				return nil, fmt.Errorf("header %s: %w", name, err)
-			}
-			v = strings.TrimSpace(string(b))
-		}
-		out.Set(name, hv.Prefix+v)
-	}
-	return out, nil
-}
-
-// commandArgs renders a command gate's arguments. A shell script's values go in as arguments of
-// their own after the script (sh -c SCRIPT rollout-gate VALUE...), never into its text: data from
-// environment files and Terraform outputs must not become code.
-func commandArgs(c *config.CommandCheck, d TemplateData) ([]string, error) {
-	run := c.Run
-	var values []string
-	if script, ok := c.ShellScript(); ok {
-		text, actions, err := config.ShellTemplate(script)
-		if err != nil {
-			return nil, err
-		}
-		run = append(append([]string{}, c.Run[:2]...), text)
-		if len(c.Run) == 3 { // $0, then the values as $1, $2, ...
-			run = append(run, "rollout-gate")
-		} else {
-			run = append(run, c.Run[3:]...)
-		}
-		for _, a := range actions {
-			v, err := render(a, d)
-			if err != nil {
-				return nil, err
-			}
-			values = append(values, v)
-		}
-	}
-	args := make([]string, 0, len(run)+len(values))
-	for _, a := range run { // the script itself has no template actions left: it renders as it is
-		s, err := render(a, d)
-		if err != nil {
-			return nil, err
-		}
-		args = append(args, s)
-	}
-	return append(args, values...), nil
-}
-
-// guard puts a metric provider behind its endpoint's rate limit and breaker, with retries and the
-// gate's stale cache (see guarded).
-func (r *Runner) guard(g *config.Gate, key string, p Provider) Provider {
-	return &guarded{inner: p, key: key, ep: r.Endpoints.get(key, g.RateLimit), maxStaleness: g.MaxStaleness.D(), budget: g.Interval.D() / 2}
-}
-
 func policy(g *config.Gate) Policy {
 	return Policy{Interval: g.Interval.D(), Timeout: g.Timeout.D(), HealthyFor: g.HealthyFor.D(),
 		Consecutive: g.Consecutive, Count: g.Count, FailureLimit: g.FailureLimit, InconclusiveLimit: g.InconclusiveLimit,
@@ -207,7 +78,7 @@ func policy(g *config.Gate) Policy {
 			config.NoDataInconclusive: Inconclusive, config.NoDataPass: OK}[g.NoData]}
 }
 
-func measure(ctx context.Context, p Provider, problem string, interval time.Duration) Measurement {
+func takeMeasurement(ctx context.Context, p measure.Provider, problem string, interval time.Duration) Measurement {
 	if p == nil {
 		return Measurement{At: time.Now(), Outcome: Failed, Message: problem}
 	}
@@ -235,7 +106,7 @@ type judge interface {
 func (r *Runner) evaluate(ctx context.Context, g *config.Gate, d TemplateData, j judge, observe func(rings.Measurement)) rings.Verdict {
 	p, problem := r.provider(g, d)
 	for {
-		m := measure(ctx, p, problem, g.Interval.D())
+		m := takeMeasurement(ctx, p, problem, g.Interval.D())
 		if ctx.Err() != nil {
 			return rings.Verdict{Gate: g.Name, Message: "cancelled"}
 		}
@@ -345,190 +216,4 @@ func sleepUntil(ctx context.Context, t time.Time) bool {
 	case <-ctx.Done():
 		return false
 	}
-}
-
-// compare builds a compare gate's provider: its query rendered for the canary (this target) and
-// for each baseline target (targets of the baseline rings still on their last known good).
-func (r *Runner) compare(g *config.Gate, d TemplateData) (Provider, string) {
-	c := g.Compare
-	addr, err := render(c.Prometheus.Address, d)
-	if err != nil {
-		return nil, fmt.Sprintf("no data: address template: %v", err)
-	}
-	api, err := NewPrometheusAPI(c.Prometheus, addr, r.Transport)
-	if err != nil {
-		return nil, fmt.Sprintf("prometheus at %s: %v", addr, err)
-	}
-	canary, err := render(c.Prometheus.Query, d)
-	if err != nil {
-		return nil, fmt.Sprintf("no data: query template: %v", err)
-	}
-	ringsOf := c.BaselineRings
-	if len(ringsOf) == 0 {
-		ringsOf = []string{d.Ring.Name}
-	}
-	var baseline []string
-	for _, ring := range ringsOf {
-		for _, name := range d.baseline[ring] {
-			bd := d
-			bd.Outputs = map[string]any{} // not applied by this run: no outputs to template with
-			if t := r.Config.Target(name); t != nil {
-				bd.Target = TargetData{Name: t.Name, Boundary: t.Boundary, Region: t.Region, Labels: t.Labels}
-			}
-			q, err := render(c.Prometheus.Query, bd)
-			if err != nil {
-				return nil, fmt.Sprintf("no data: query template for baseline target %s: %v", name, err)
-			}
-			baseline = append(baseline, q)
-		}
-	}
-	p := &Compare{Source: &Prometheus{API: api, Range: c.Prometheus.Range.D(), Step: c.Prometheus.Step.D()}, Canary: canary, Baseline: baseline,
-		MaxRatio: c.MaxRatio, Floor: c.Floor, MinSamples: c.MinSamples}
-	return r.guard(g, "prometheus "+addr, p), ""
-}
-
-func (r *Runner) cloudwatch(g *config.Gate, d TemplateData, judge Conditions) (Provider, string) {
-	c := g.CloudWatch
-	boundary, problem := r.cloudBoundary(c.Boundary, d)
-	if problem != "" {
-		return nil, problem
-	}
-	region := c.Region
-	if region == "" {
-		region = d.Target.Region
-	}
-	if region == "" {
-		return nil, "a cloudwatch gate without a target (a ring gate) needs its region set"
-	}
-	cfg, b, err := r.Clouds.AWSConfig(context.Background(), boundary, region)
-	if err != nil {
-		return nil, fmt.Sprintf("cloudwatch: %v", err)
-	}
-	client := cloudwatch.NewFromConfig(cfg, func(o *cloudwatch.Options) {
-		if ep := b.Endpoints["monitoring"]; ep != "" {
-			o.BaseEndpoint = &ep
-		}
-	})
-	p := &CloudWatch{Client: client, Where: b.Partition + " " + region, InsufficientData: c.InsufficientData, Metric: c.Metric, Judge: judge}
-	for _, a := range c.Alarms {
-		s, err := render(a, d)
-		if err != nil {
-			return nil, fmt.Sprintf("no data: alarm template: %v", err)
-		}
-		p.Alarms = append(p.Alarms, s)
-	}
-	if p.AlarmPrefix, err = render(c.AlarmPrefix, d); err != nil {
-		return nil, fmt.Sprintf("no data: alarmPrefix template: %v", err)
-	}
-	if c.Metric != nil {
-		p.Dimensions = map[string]string{}
-		for k, v := range c.Metric.Dimensions {
-			if p.Dimensions[k], err = render(v, d); err != nil {
-				return nil, fmt.Sprintf("no data: dimension %s template: %v", k, err)
-			}
-		}
-	}
-	return r.guard(g, "cloudwatch "+b.Partition+" "+region, p), ""
-}
-
-func (r *Runner) azureMonitor(g *config.Gate, d TemplateData, judge Conditions) (Provider, string) {
-	a := g.AzureMonitor
-	boundary, problem := r.cloudBoundary(a.Boundary, d)
-	if problem != "" {
-		return nil, problem
-	}
-	cred, cc, b, err := r.Clouds.AzureCredential(boundary)
-	if err != nil {
-		return nil, fmt.Sprintf("azure monitor: %v", err)
-	}
-	key := "azure-monitor " + b.Name
-	if a.Metric != "" {
-		resource, err := render(a.Resource, d)
-		if err != nil {
-			return nil, fmt.Sprintf("no data: resource template: %v", err)
-		}
-		client, err := NewAzureMetricsClient(cred, cc, r.Clouds.HTTPClient())
-		if err != nil {
-			return nil, fmt.Sprintf("azure monitor: %v", err)
-		}
-		return r.guard(g, key, &AzureMetric{Client: client, Where: b.Environment, Resource: resource, Metric: a.Metric, Namespace: a.Namespace,
-			Aggregation: a.Aggregation, Interval: a.Interval.D(), Range: a.Range.D(), Judge: judge}), ""
-	}
-	rg, err := render(a.ResourceGroup, d)
-	if err != nil {
-		return nil, fmt.Sprintf("no data: resourceGroup template: %v", err)
-	}
-	sub := a.SubscriptionID
-	if sub == "" {
-		sub = b.Identity["subscriptionId"]
-	}
-	if sub == "" {
-		return nil, "azure monitor alerts: no subscription (set subscriptionId, or the boundary's identity.subscriptionId)"
-	}
-	pl, endpoint, err := NewAzurePipeline(cred, cc, r.Clouds.HTTPClient())
-	if err != nil {
-		return nil, fmt.Sprintf("azure monitor: %v", err)
-	}
-	return r.guard(g, key, &AzureAlerts{Pipeline: pl, Endpoint: endpoint, Where: b.Environment, SubscriptionID: sub, ResourceGroup: rg}), ""
-}
-
-func (r *Runner) gcpMonitoring(g *config.Gate, d TemplateData, judge Conditions) (Provider, string) {
-	c := g.GCPMonitoring
-	boundary, problem := r.cloudBoundary(c.Boundary, d)
-	if problem != "" {
-		return nil, problem
-	}
-	creds, b, err := r.Clouds.GoogleCredentials(boundary)
-	if err != nil {
-		return nil, fmt.Sprintf("cloud monitoring: %v", err)
-	}
-	project, err := render(c.Project, d)
-	if err != nil {
-		return nil, fmt.Sprintf("no data: project template: %v", err)
-	}
-	if project == "" {
-		project = b.Identity["project"]
-	}
-	if project == "" {
-		return nil, "cloud monitoring: no project (set project, or the boundary's identity.project)"
-	}
-	client, err := r.monitoringClient(b, creds)
-	if err != nil {
-		return nil, fmt.Sprintf("cloud monitoring: %v", err)
-	}
-	if len(c.AlertPolicies) > 0 {
-		policies, err := r.alertPolicyClient(b, creds)
-		if err != nil {
-			return nil, fmt.Sprintf("cloud monitoring: %v", err)
-		}
-		p := &GCPAlertPolicies{Policies: policies, Metrics: client, Universe: universeOf(b), Project: project}
-		for _, a := range c.AlertPolicies {
-			name, err := render(a, d)
-			if err != nil {
-				return nil, fmt.Sprintf("no data: alert policy template: %v", err)
-			}
-			p.Names = append(p.Names, name)
-		}
-		return r.guard(g, "gcp-monitoring "+b.Name, p), ""
-	}
-	filter, err := render(c.Filter, d)
-	if err != nil {
-		return nil, fmt.Sprintf("no data: filter template: %v", err)
-	}
-	return r.guard(g, "gcp-monitoring "+b.Name, &GCPMonitoring{Client: client, Universe: universeOf(b), Project: project, Filter: filter,
-		Range: c.Range.D(), AlignmentPeriod: c.AlignmentPeriod.D(), Aligner: c.Aligner, Reducer: c.Reducer, Judge: judge}), ""
-}
-
-// cloudBoundary is the boundary a cloud gate reads with: its own setting, else the target's.
-func (r *Runner) cloudBoundary(own string, d TemplateData) (string, string) {
-	if r.Clouds == nil {
-		return "", "no cloud credentials configured for gates"
-	}
-	if own == "" {
-		own = d.Target.Boundary
-	}
-	if own == "" {
-		return "", "a cloud gate without a target (a ring gate) needs its boundary set"
-	}
-	return own, ""
 }

@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rollout-dev/rollout/internal/healthgate/command"
+	httpgate "github.com/rollout-dev/rollout/internal/healthgate/http"
+
 	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/rings"
 )
@@ -120,7 +123,7 @@ func TestCommandGateValuesAreDataNotCode(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := &Command{Args: args, Dir: dir}
+		c := &command.Command{Args: args, Dir: dir}
 		m := c.Measure(context.Background())
 		if _, err := os.Stat(pwned); err == nil {
 			t.Fatalf("%v ran data as code (args %q, %s)", run, args, m.Message)
@@ -148,7 +151,7 @@ func TestHTTPGateSecretsAndRedirects(t *testing.T) {
 	}))
 	defer srv.Close()
 	withCreds := strings.Replace(srv.URL, "http://", "http://admin:PASS-1234@", 1) + "/health?token=TOK-5678"
-	m := (&HTTP{URL: withCreds}).Measure(context.Background())
+	m := (&httpgate.HTTP{URL: withCreds}).Measure(context.Background())
 	if strings.Contains(m.Message, "PASS-1234") || strings.Contains(m.Message, "TOK-5678") || !strings.Contains(m.Message, "HTTP 503") {
 		t.Fatalf("message: %s", m.Message)
 	}
@@ -157,14 +160,14 @@ func TestHTTPGateSecretsAndRedirects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	(&HTTP{URL: srv.URL, Header: h}).Measure(context.Background())
+	(&httpgate.HTTP{URL: srv.URL, Header: h}).Measure(context.Background())
 	if gotAuth != "Bearer tok-from-env" {
 		t.Fatalf("Authorization sent: %q", gotAuth)
 	}
-	if m := (&HTTP{URL: srv.URL + "/elsewhere", Redirects: "same-host"}).Measure(context.Background()); m.Outcome == OK || !strings.Contains(m.Message, "HTTP 302") {
+	if m := (&httpgate.HTTP{URL: srv.URL + "/elsewhere", Redirects: "same-host"}).Measure(context.Background()); m.Outcome == OK || !strings.Contains(m.Message, "HTTP 302") {
 		t.Fatalf("a redirect to another host was followed: %s", m.Message)
 	}
-	if m := (&HTTP{URL: srv.URL + "/elsewhere", Redirects: "any"}).Measure(context.Background()); m.Outcome != OK {
+	if m := (&httpgate.HTTP{URL: srv.URL + "/elsewhere", Redirects: "any"}).Measure(context.Background()); m.Outcome != OK {
 		t.Fatalf("redirects: any: %s", m.Message)
 	}
 }

@@ -1,4 +1,6 @@
-package healthgate
+// Package gcpmonitoring is the gcpMonitoring gate provider: Cloud Monitoring time series, or the
+// state of alert policies, in the boundary's own Google universe.
+package gcpmonitoring
 
 import (
 	"context"
@@ -9,15 +11,17 @@ import (
 
 	monitoring "cloud.google.com/go/monitoring/apiv3/v2"
 	"cloud.google.com/go/monitoring/apiv3/v2/monitoringpb"
+	"github.com/rollout-dev/rollout/internal/healthgate/measure"
+	"github.com/rollout-dev/rollout/internal/rings"
 	"google.golang.org/api/iterator"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
-// GCPMonitoring reads Cloud Monitoring time series (ListTimeSeries: a filter over the last Range,
+// TimeSeries reads Cloud Monitoring time series (ListTimeSeries: a filter over the last Range,
 // aligned per series and optionally reduced across them) in one universe, with the boundary's
 // credential; every point of every series is a value of result.
-type GCPMonitoring struct {
+type TimeSeries struct {
 	Client          *monitoring.MetricClient
 	Universe        string
 	Project         string
@@ -26,12 +30,12 @@ type GCPMonitoring struct {
 	AlignmentPeriod time.Duration
 	Aligner         string
 	Reducer         string
-	Judge           Conditions
+	Judge           measure.Conditions
 }
 
-func (g *GCPMonitoring) Measure(ctx context.Context) Measurement {
+func (g *TimeSeries) Measure(ctx context.Context) rings.Measurement {
 	now := time.Now()
-	m := Measurement{At: now, Outcome: Error}
+	m := rings.Measurement{At: now, Outcome: rings.Error}
 	agg := &monitoringpb.Aggregation{AlignmentPeriod: durationpb.New(g.AlignmentPeriod),
 		PerSeriesAligner: monitoringpb.Aggregation_Aligner(monitoringpb.Aggregation_Aligner_value[g.Aligner])}
 	if g.Reducer != "" {
@@ -50,7 +54,7 @@ func (g *GCPMonitoring) Measure(ctx context.Context) Measurement {
 			break
 		}
 		if err != nil {
-			m.Message = fmt.Sprintf("%s: %s", what, oneLine(err))
+			m.Message = fmt.Sprintf("%s: %s", what, measure.OneLine(err))
 			return m
 		}
 		series++
@@ -70,7 +74,7 @@ func (g *GCPMonitoring) Measure(ctx context.Context) Measurement {
 		}
 	}
 	if len(vals) == 0 {
-		m.Outcome, m.Message = NoData, what+": no data"
+		m.Outcome, m.Message = rings.NoData, what+": no data"
 		return m
 	}
 	o, why := g.Judge.Numbers(vals)
@@ -78,12 +82,12 @@ func (g *GCPMonitoring) Measure(ctx context.Context) Measurement {
 	return m
 }
 
-// GCPAlertPolicies reads the state of Cloud Monitoring alert policies by evaluating each of their
+// AlertPolicies reads the state of Cloud Monitoring alert policies by evaluating each of their
 // metric threshold conditions as the policy defines it (its filter, aggregations, comparison and
 // threshold) over the condition's duration: a condition met by any series fails the measurement.
 // A disabled policy is no data (it is not watching); a condition of another kind (absence, MQL,
 // PromQL) is an error, since it cannot be judged here.
-type GCPAlertPolicies struct {
+type AlertPolicies struct {
 	Policies *monitoring.AlertPolicyClient
 	Metrics  *monitoring.MetricClient
 	Universe string
@@ -91,18 +95,18 @@ type GCPAlertPolicies struct {
 	Names    []string
 }
 
-func (g *GCPAlertPolicies) Measure(ctx context.Context) Measurement {
+func (g *AlertPolicies) Measure(ctx context.Context) rings.Measurement {
 	now := time.Now()
-	m := Measurement{At: now, Outcome: Error}
+	m := rings.Measurement{At: now, Outcome: rings.Error}
 	var firing, checked []string
 	for _, name := range g.Names {
 		p, err := g.Policies.GetAlertPolicy(ctx, &monitoringpb.GetAlertPolicyRequest{Name: name})
 		if err != nil {
-			m.Message = fmt.Sprintf("cloud monitoring (%s) alert policy %s: %s", g.Universe, name, oneLine(err))
+			m.Message = fmt.Sprintf("cloud monitoring (%s) alert policy %s: %s", g.Universe, name, measure.OneLine(err))
 			return m
 		}
 		if e := p.GetEnabled(); e != nil && !e.GetValue() {
-			m.Outcome, m.Message = NoData, fmt.Sprintf("cloud monitoring (%s) alert policy %s (%s) is disabled", g.Universe, p.GetDisplayName(), name)
+			m.Outcome, m.Message = rings.NoData, fmt.Sprintf("cloud monitoring (%s) alert policy %s (%s) is disabled", g.Universe, p.GetDisplayName(), name)
 			return m
 		}
 		for _, c := range p.GetConditions() {
@@ -124,7 +128,7 @@ func (g *GCPAlertPolicies) Measure(ctx context.Context) Measurement {
 					break
 				}
 				if err != nil {
-					m.Message = fmt.Sprintf("cloud monitoring alert policy %s condition %q: %s", p.GetDisplayName(), c.GetDisplayName(), oneLine(err))
+					m.Message = fmt.Sprintf("cloud monitoring alert policy %s condition %q: %s", p.GetDisplayName(), c.GetDisplayName(), measure.OneLine(err))
 					return m
 				}
 				pts := ts.GetPoints()
@@ -143,10 +147,10 @@ func (g *GCPAlertPolicies) Measure(ctx context.Context) Measurement {
 		}
 	}
 	if len(firing) > 0 {
-		m.Outcome, m.Message = Failed, fmt.Sprintf("cloud monitoring (%s) alert conditions met: %s", g.Universe, strings.Join(firing, "; "))
+		m.Outcome, m.Message = rings.Failed, fmt.Sprintf("cloud monitoring (%s) alert conditions met: %s", g.Universe, strings.Join(firing, "; "))
 		return m
 	}
-	m.Outcome, m.Message = OK, fmt.Sprintf("cloud monitoring (%s) alert conditions not met: %s", g.Universe, strings.Join(checked, "; "))
+	m.Outcome, m.Message = rings.OK, fmt.Sprintf("cloud monitoring (%s) alert conditions not met: %s", g.Universe, strings.Join(checked, "; "))
 	return m
 }
 
@@ -173,3 +177,8 @@ func comparisonText(c monitoringpb.ComparisonType) string {
 		monitoringpb.ComparisonType_COMPARISON_LT: "<", monitoringpb.ComparisonType_COMPARISON_LE: "<=", monitoringpb.ComparisonType_COMPARISON_EQ: "==",
 		monitoringpb.ComparisonType_COMPARISON_NE: "!="}[c]
 }
+
+var (
+	_ measure.Provider = (*TimeSeries)(nil)
+	_ measure.Provider = (*AlertPolicies)(nil)
+)

@@ -1,4 +1,6 @@
-package healthgate
+// Package azuremonitor is the azureMonitor gate provider: a resource's metric, or the alerts of a
+// resource group, in the boundary's own Azure cloud.
+package azuremonitor
 
 import (
 	"context"
@@ -14,11 +16,13 @@ import (
 	azpolicy "github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/monitor/azquery"
+	"github.com/rollout-dev/rollout/internal/healthgate/measure"
+	"github.com/rollout-dev/rollout/internal/rings"
 )
 
-// AzureMetric reads one metric of a resource through the Azure Monitor query module, from the
+// Metric reads one metric of a resource through the Azure Monitor query module, from the
 // boundary's own cloud (Resource Manager endpoint and audience of that cloud).
-type AzureMetric struct {
+type Metric struct {
 	Client      *azquery.MetricsClient
 	Where       string // the Azure environment, for messages
 	Resource    string
@@ -27,12 +31,12 @@ type AzureMetric struct {
 	Aggregation string
 	Interval    time.Duration
 	Range       time.Duration
-	Judge       Conditions
+	Judge       measure.Conditions
 }
 
-// NewAzureMetricsClient is an azquery metrics client for a cloud: its Resource Manager endpoint,
+// NewMetricsClient is an azquery metrics client for a cloud: its Resource Manager endpoint,
 // with tokens for that cloud's own audience.
-func NewAzureMetricsClient(cred azcore.TokenCredential, cc cloud.Configuration, client *http.Client) (*azquery.MetricsClient, error) {
+func NewMetricsClient(cred azcore.TokenCredential, cc cloud.Configuration, client *http.Client) (*azquery.MetricsClient, error) {
 	rm := cc.Services[cloud.ResourceManager]
 	services := map[cloud.ServiceName]cloud.ServiceConfiguration{}
 	for k, v := range cc.Services {
@@ -44,9 +48,9 @@ func NewAzureMetricsClient(cred azcore.TokenCredential, cc cloud.Configuration, 
 		Retry: azpolicy.RetryOptions{MaxRetries: -1}}})
 }
 
-func (a *AzureMetric) Measure(ctx context.Context) Measurement {
+func (a *Metric) Measure(ctx context.Context) rings.Measurement {
 	now := time.Now()
-	m := Measurement{At: now, Outcome: Error}
+	m := rings.Measurement{At: now, Outcome: rings.Error}
 	agg := azquery.AggregationType(a.Aggregation)
 	opts := &azquery.MetricsClientQueryResourceOptions{MetricNames: &a.Metric, Aggregation: []*azquery.AggregationType{&agg},
 		Interval: ptr(isoDuration(a.Interval)), Timespan: ptr(azquery.NewTimeInterval(now.Add(-a.Range).UTC(), now.UTC()))}
@@ -56,7 +60,7 @@ func (a *AzureMetric) Measure(ctx context.Context) Measurement {
 	what := fmt.Sprintf("azure monitor (%s) %s %s of %s over %s", a.Where, a.Aggregation, a.Metric, a.Resource, a.Range)
 	resp, err := a.Client.QueryResource(ctx, a.Resource, opts)
 	if err != nil {
-		m.Message = fmt.Sprintf("%s: %s", what, oneLine(err))
+		m.Message = fmt.Sprintf("%s: %s", what, measure.OneLine(err))
 		return m
 	}
 	var vals []float64
@@ -110,9 +114,9 @@ func isoDuration(d time.Duration) string {
 	return fmt.Sprintf("PT%dS", max(int64(d/time.Second), 1))
 }
 
-// AzureAlerts reads the alerts fired on a resource group (Azure Monitor's Alerts Management API,
+// Alerts reads the alerts fired on a resource group (Azure Monitor's Alerts Management API,
 // through the SDK's Resource Manager pipeline): any alert fired and not closed fails.
-type AzureAlerts struct {
+type Alerts struct {
 	Pipeline       runtime.Pipeline
 	Endpoint       string // the cloud's Resource Manager endpoint
 	Where          string
@@ -120,8 +124,8 @@ type AzureAlerts struct {
 	ResourceGroup  string
 }
 
-// NewAzurePipeline is a Resource Manager pipeline for a cloud: bearer tokens for its audience.
-func NewAzurePipeline(cred azcore.TokenCredential, cc cloud.Configuration, client *http.Client) (runtime.Pipeline, string, error) {
+// NewPipeline is a Resource Manager pipeline for a cloud: bearer tokens for its audience.
+func NewPipeline(cred azcore.TokenCredential, cc cloud.Configuration, client *http.Client) (runtime.Pipeline, string, error) {
 	rm := cc.Services[cloud.ResourceManager]
 	c, err := azcore.NewClient("rollout.healthgate", "v1.0.0", runtime.PipelineOptions{
 		PerRetry: []azpolicy.Policy{runtime.NewBearerTokenPolicy(cred, []string{strings.TrimSuffix(rm.Audience, "/") + "/.default"}, nil)},
@@ -132,8 +136,8 @@ func NewAzurePipeline(cred azcore.TokenCredential, cc cloud.Configuration, clien
 	return c.Pipeline(), strings.TrimSuffix(rm.Endpoint, "/"), nil
 }
 
-func (a *AzureAlerts) Measure(ctx context.Context) Measurement {
-	m := Measurement{At: time.Now(), Outcome: Error}
+func (a *Alerts) Measure(ctx context.Context) rings.Measurement {
+	m := rings.Measurement{At: time.Now(), Outcome: rings.Error}
 	what := fmt.Sprintf("azure monitor (%s) alerts of resource group %s", a.Where, a.ResourceGroup)
 	q := url.Values{"api-version": {"2019-05-05-preview"}, "targetResourceGroup": {a.ResourceGroup}, "monitorCondition": {"Fired"}}
 	next := fmt.Sprintf("%s/subscriptions/%s/providers/Microsoft.AlertsManagement/alerts?%s", a.Endpoint, url.PathEscape(a.SubscriptionID), q.Encode())
@@ -146,11 +150,11 @@ func (a *AzureAlerts) Measure(ctx context.Context) Measurement {
 		}
 		resp, err := a.Pipeline.Do(req)
 		if err != nil {
-			m.Message = fmt.Sprintf("%s: %s", what, oneLine(err))
+			m.Message = fmt.Sprintf("%s: %s", what, measure.OneLine(err))
 			return m
 		}
 		if !runtime.HasStatusCode(resp, http.StatusOK) {
-			m.Message = fmt.Sprintf("%s: %s", what, oneLine(runtime.NewResponseError(resp)))
+			m.Message = fmt.Sprintf("%s: %s", what, measure.OneLine(runtime.NewResponseError(resp)))
 			return m
 		}
 		var page struct {
@@ -182,9 +186,14 @@ func (a *AzureAlerts) Measure(ctx context.Context) Measurement {
 		next = page.NextLink
 	}
 	if len(fired) > 0 {
-		m.Outcome, m.Message = Failed, fmt.Sprintf("%s: fired: %s", what, strings.Join(fired, "; "))
+		m.Outcome, m.Message = rings.Failed, fmt.Sprintf("%s: fired: %s", what, strings.Join(fired, "; "))
 		return m
 	}
-	m.Outcome, m.Message = OK, what+": none fired"
+	m.Outcome, m.Message = rings.OK, what+": none fired"
 	return m
 }
+
+var (
+	_ measure.Provider = (*Metric)(nil)
+	_ measure.Provider = (*Alerts)(nil)
+)

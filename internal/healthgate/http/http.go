@@ -1,7 +1,7 @@
-package healthgate
+// Package http is the http gate provider: a URL's status, a JSON field and a latency limit.
+package http
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,19 +9,13 @@ import (
 	"io"
 	"maps"
 	"net/http"
-	"os"
-	"os/exec"
 	"strings"
 	"time"
 
+	"github.com/rollout-dev/rollout/internal/healthgate/measure"
 	"github.com/rollout-dev/rollout/internal/redact"
+	"github.com/rollout-dev/rollout/internal/rings"
 )
-
-// Provider takes one measurement. It reports failures (unreachable, bad status, non-zero exit) as
-// a failed Measurement, and must return by ctx's deadline.
-type Provider interface {
-	Measure(ctx context.Context) Measurement
-}
 
 // HTTP checks a URL: status code, optionally a JSON field, optionally a latency limit.
 type HTTP struct {
@@ -35,8 +29,6 @@ type HTTP struct {
 	Redirects    string // same-host (default), any, none
 }
 
-var _ Provider = (*HTTP)(nil)
-
 // gateClient is http gates' client when none is given: http.DefaultTransport's settings, but
 // keeping an idle connection to each endpoint for every gate polling it (the default keeps 100
 // in all and 2 per host), so 1,000 targets measured every second reuse their connections
@@ -48,9 +40,9 @@ var gateClient = &http.Client{Transport: func() http.RoundTripper {
 	return t
 }()}
 
-func (h *HTTP) Measure(ctx context.Context) Measurement {
+func (h *HTTP) Measure(ctx context.Context) rings.Measurement {
 	start := time.Now()
-	m := Measurement{At: start, Outcome: Failed}
+	m := rings.Measurement{At: start, Outcome: rings.Failed}
 	shown := redact.URL(h.URL) // a URL's credentials and query values are never printed
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.URL, nil)
 	if err != nil {
@@ -77,7 +69,7 @@ func (h *HTTP) Measure(ctx context.Context) Measurement {
 		want = http.StatusOK
 	}
 	if resp.StatusCode != want {
-		m.Message = fmt.Sprintf("GET %s: HTTP %d, want %d: %s", shown, resp.StatusCode, want, snippet(body))
+		m.Message = fmt.Sprintf("GET %s: HTTP %d, want %d: %s", shown, resp.StatusCode, want, measure.Snippet(body))
 		return m
 	}
 	if h.MaxLatency > 0 && took > h.MaxLatency {
@@ -95,7 +87,7 @@ func (h *HTTP) Measure(ctx context.Context) Measurement {
 			return m
 		}
 	}
-	m.Outcome = OK
+	m.Outcome = rings.OK
 	m.Message = fmt.Sprintf("GET %s: HTTP %d in %s", shown, resp.StatusCode, took.Round(time.Millisecond))
 	return m
 }
@@ -151,48 +143,6 @@ func jsonField(body []byte, path string) (string, error) {
 	}
 }
 
-func snippet(b []byte) string {
-	s := strings.TrimSpace(string(b))
-	if len(s) > 200 {
-		s = s[:200] + "..."
-	}
-	return s
-}
-
-// Command runs a program: its exit code decides, its output is kept in the message.
-type Command struct {
-	Args       []string
-	Env        []string // added to the process environment
-	Dir        string
-	ExpectExit int
-}
-
-var _ Provider = (*Command)(nil)
-
-func (c *Command) Measure(ctx context.Context) Measurement {
-	m := Measurement{At: time.Now(), Outcome: Failed}
-	if len(c.Args) == 0 {
-		m.Message = "no command"
-		return m
-	}
-	cmd := exec.CommandContext(ctx, c.Args[0], c.Args[1:]...)
-	cmd.Dir = c.Dir
-	cmd.Env = append(os.Environ(), c.Env...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.WaitDelay = time.Second
-	err := cmd.Run()
-	code := cmd.ProcessState.ExitCode()
-	if err != nil && code < 0 {
-		m.Message = fmt.Sprintf("%s: no data: %v", c.Args[0], err)
-		return m
-	}
-	text := snippet(out.Bytes())
-	if code != c.ExpectExit {
-		m.Message = fmt.Sprintf("exit %d, want %d: %s", code, c.ExpectExit, text)
-		return m
-	}
-	m.Outcome = OK
-	m.Message = fmt.Sprintf("exit %d: %s", code, text)
-	return m
-}
+var (
+	_ measure.Provider = (*HTTP)(nil)
+)

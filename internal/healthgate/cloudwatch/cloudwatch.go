@@ -1,4 +1,6 @@
-package healthgate
+// Package cloudwatch is the cloudWatch gate provider: alarm states or one metric statistic, in one
+// AWS partition and region.
+package cloudwatch
 
 import (
 	"context"
@@ -12,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 
 	"github.com/rollout-dev/rollout/internal/config"
+	"github.com/rollout-dev/rollout/internal/healthgate/measure"
+	"github.com/rollout-dev/rollout/internal/rings"
 )
 
 // CloudWatch reads alarm states (DescribeAlarms: metric and composite alarms) or one metric
@@ -24,18 +28,18 @@ type CloudWatch struct {
 	InsufficientData string // fail | inconclusive | ok
 	Metric           *config.CloudWatchMetric
 	Dimensions       map[string]string // rendered
-	Judge            Conditions
+	Judge            measure.Conditions
 }
 
-func (c *CloudWatch) Measure(ctx context.Context) Measurement {
+func (c *CloudWatch) Measure(ctx context.Context) rings.Measurement {
 	if c.Metric != nil {
 		return c.metric(ctx)
 	}
 	return c.alarms(ctx)
 }
 
-func (c *CloudWatch) alarms(ctx context.Context) Measurement {
-	m := Measurement{At: time.Now(), Outcome: Error}
+func (c *CloudWatch) alarms(ctx context.Context) rings.Measurement {
+	m := rings.Measurement{At: time.Now(), Outcome: rings.Error}
 	in := &cloudwatch.DescribeAlarmsInput{AlarmTypes: []types.AlarmType{types.AlarmTypeMetricAlarm, types.AlarmTypeCompositeAlarm}}
 	what := ""
 	if len(c.Alarms) > 0 {
@@ -49,7 +53,7 @@ func (c *CloudWatch) alarms(ctx context.Context) Measurement {
 	for pages.HasMorePages() {
 		out, err := pages.NextPage(ctx)
 		if err != nil {
-			m.Message = fmt.Sprintf("cloudwatch %s: DescribeAlarms: %s", c.Where, oneLine(err))
+			m.Message = fmt.Sprintf("cloudwatch %s: DescribeAlarms: %s", c.Where, measure.OneLine(err))
 			return m
 		}
 		note := func(name string, state types.StateValue, reason *string) {
@@ -78,29 +82,29 @@ func (c *CloudWatch) alarms(ctx context.Context) Measurement {
 	sort.Strings(insufficient)
 	switch {
 	case len(alarming) > 0:
-		m.Outcome, m.Message = Failed, fmt.Sprintf("cloudwatch %s: in ALARM: %s", c.Where, strings.Join(alarming, "; "))
+		m.Outcome, m.Message = rings.Failed, fmt.Sprintf("cloudwatch %s: in ALARM: %s", c.Where, strings.Join(alarming, "; "))
 	case len(states) == 0:
-		m.Outcome, m.Message = NoData, fmt.Sprintf("cloudwatch %s: no %s", c.Where, what)
+		m.Outcome, m.Message = rings.NoData, fmt.Sprintf("cloudwatch %s: no %s", c.Where, what)
 	case len(missing) > 0:
-		m.Outcome, m.Message = NoData, fmt.Sprintf("cloudwatch %s: no such alarm: %s", c.Where, strings.Join(missing, ", "))
+		m.Outcome, m.Message = rings.NoData, fmt.Sprintf("cloudwatch %s: no such alarm: %s", c.Where, strings.Join(missing, ", "))
 	case len(insufficient) > 0:
-		m.Outcome = Failed
+		m.Outcome = rings.Failed
 		switch c.InsufficientData {
 		case config.NoDataInconclusive:
-			m.Outcome = Inconclusive
+			m.Outcome = rings.Inconclusive
 		case "ok":
-			m.Outcome = OK
+			m.Outcome = rings.OK
 		}
 		m.Message = fmt.Sprintf("cloudwatch %s: INSUFFICIENT_DATA: %s (insufficientData: %s)", c.Where, strings.Join(insufficient, ", "), c.InsufficientData)
 	default:
-		m.Outcome, m.Message = OK, fmt.Sprintf("cloudwatch %s: %d alarm(s) OK", c.Where, len(states))
+		m.Outcome, m.Message = rings.OK, fmt.Sprintf("cloudwatch %s: %d alarm(s) OK", c.Where, len(states))
 	}
 	return m
 }
 
-func (c *CloudWatch) metric(ctx context.Context) Measurement {
+func (c *CloudWatch) metric(ctx context.Context) rings.Measurement {
 	now := time.Now()
-	m := Measurement{At: now, Outcome: Error}
+	m := rings.Measurement{At: now, Outcome: rings.Error}
 	var dims []types.Dimension
 	keys := make([]string, 0, len(c.Dimensions))
 	for k := range c.Dimensions {
@@ -119,7 +123,7 @@ func (c *CloudWatch) metric(ctx context.Context) Measurement {
 	for pages.HasMorePages() {
 		out, err := pages.NextPage(ctx)
 		if err != nil {
-			m.Message = fmt.Sprintf("cloudwatch %s: GetMetricData: %s", c.Where, oneLine(err))
+			m.Message = fmt.Sprintf("cloudwatch %s: GetMetricData: %s", c.Where, measure.OneLine(err))
 			return m
 		}
 		for _, r := range out.MetricDataResults {
@@ -130,3 +134,7 @@ func (c *CloudWatch) metric(ctx context.Context) Measurement {
 	m.Outcome, m.Message = c.Judge.Judged(what, vals)
 	return m
 }
+
+var (
+	_ measure.Provider = (*CloudWatch)(nil)
+)

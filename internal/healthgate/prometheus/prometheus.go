@@ -1,8 +1,9 @@
-package healthgate
+// Package prometheus is the prometheus gate provider (a PromQL query, instant or over a range)
+// and the compare provider (a canary against its baseline).
+package prometheus
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -11,89 +12,15 @@ import (
 	"strings"
 	"time"
 
-	"github.com/expr-lang/expr"
-	"github.com/expr-lang/expr/vm"
-	"github.com/prometheus/client_golang/api"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	pconfig "github.com/prometheus/common/config"
+
+	"github.com/prometheus/client_golang/api"
 	"github.com/prometheus/common/model"
-
 	"github.com/rollout-dev/rollout/internal/config"
+	"github.com/rollout-dev/rollout/internal/healthgate/measure"
+	"github.com/rollout-dev/rollout/internal/rings"
 )
-
-// Conditions judge a measured value with a gate's successCondition and failureCondition: the
-// failure condition holding fails the measurement; else the success condition holding passes it;
-// else it is inconclusive when a failure condition was given (neither clearly good nor bad), and
-// failed when not.
-type Conditions struct {
-	Success, Failure *config.Condition
-}
-
-// Numbers judges a numeric result: one value is a number to the condition (result < 0.01) when
-// the condition type-checks so; otherwise, and for several values, a list (all(result, {# < 1})).
-func (c Conditions) Numbers(vals []float64) (Outcome, string) {
-	return c.judge(func(cond *config.Condition) (bool, error) {
-		switch {
-		case len(vals) == 1 && cond.Scalar != nil:
-			return run(cond.Scalar, config.ScalarEnv{Result: vals[0]})
-		case cond.Vector != nil:
-			return run(cond.Vector, config.VectorEnv{Result: vals})
-		}
-		return false, fmt.Errorf("%q needs a single value, and the query returned %d", cond.Source, len(vals))
-	})
-}
-
-// Judged is the outcome and message of a measurement of what that gave vals: no values is no
-// data; else the conditions decide.
-func (c Conditions) Judged(what string, vals []float64) (Outcome, string) {
-	if len(vals) == 0 {
-		return NoData, what + ": no data"
-	}
-	o, why := c.Numbers(vals)
-	return o, fmt.Sprintf("%s = %v: %s", what, vals, why)
-}
-
-// Value judges any result (a Terraform output).
-func (c Conditions) Value(v any) (Outcome, string) {
-	return c.judge(func(cond *config.Condition) (bool, error) { return run(cond.Any, config.AnyEnv{Result: v}) })
-}
-
-func run(p *vm.Program, env any) (bool, error) {
-	out, err := expr.Run(p, env)
-	if err != nil {
-		return false, err
-	}
-	b, _ := out.(bool)
-	return b, nil
-}
-
-func (c Conditions) judge(eval func(*config.Condition) (bool, error)) (Outcome, string) {
-	if c.Failure != nil {
-		bad, err := eval(c.Failure)
-		if err != nil {
-			return Error, "failureCondition: " + oneLine(err)
-		}
-		if bad {
-			return Failed, "failureCondition " + c.Failure.Source + " holds"
-		}
-	}
-	if c.Success == nil {
-		return Error, "no successCondition"
-	}
-	good, err := eval(c.Success)
-	if err != nil {
-		return Error, "successCondition: " + oneLine(err)
-	}
-	switch {
-	case good:
-		return OK, "successCondition " + c.Success.Source + " holds"
-	case c.Failure != nil:
-		return Inconclusive, "neither successCondition " + c.Success.Source + " nor failureCondition " + c.Failure.Source + " holds"
-	}
-	return Failed, "successCondition " + c.Success.Source + " does not hold"
-}
-
-func oneLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }
 
 // Prometheus measures with a PromQL query: instant, or over the last Range.
 type Prometheus struct {
@@ -101,15 +28,13 @@ type Prometheus struct {
 	Query string
 	Range time.Duration
 	Step  time.Duration
-	Judge Conditions
+	Judge measure.Conditions
 	Now   func() time.Time // nil: time.Now
 }
 
-var _ Provider = (*Prometheus)(nil)
-
-// NewPrometheusAPI is a client of the server at address, authenticated with the bearer token or
+// NewAPI is a client of the server at address, authenticated with the bearer token or
 // user name and password held in the named variables of rollout's environment.
-func NewPrometheusAPI(c *config.PrometheusCheck, address string, base http.RoundTripper) (promv1.API, error) {
+func NewAPI(c *config.PrometheusCheck, address string, base http.RoundTripper) (promv1.API, error) {
 	if base == nil {
 		base = api.DefaultRoundTripper
 	}
@@ -146,15 +71,15 @@ func NewPrometheusAPI(c *config.PrometheusCheck, address string, base http.Round
 	return promv1.NewAPI(client), nil
 }
 
-func (p *Prometheus) Measure(ctx context.Context) Measurement {
-	m := Measurement{At: p.now(), Outcome: Error}
+func (p *Prometheus) Measure(ctx context.Context) rings.Measurement {
+	m := rings.Measurement{At: p.now(), Outcome: rings.Error}
 	vals, shown, warnings, err := p.values(ctx, p.Query, m.At)
 	if err != nil {
-		m.Message = fmt.Sprintf("query %s: %s", p.Query, oneLine(err))
+		m.Message = fmt.Sprintf("query %s: %s", p.Query, measure.OneLine(err))
 		return m
 	}
 	if len(vals) == 0 {
-		m.Outcome, m.Message = NoData, fmt.Sprintf("query %s: no data", p.Query)
+		m.Outcome, m.Message = rings.NoData, fmt.Sprintf("query %s: no data", p.Query)
 		return m
 	}
 	o, why := p.Judge.Numbers(vals)
@@ -207,24 +132,24 @@ type Compare struct {
 	MinSamples int
 }
 
-func (c *Compare) Measure(ctx context.Context) Measurement {
-	m := Measurement{At: c.Source.now(), Outcome: Error}
+func (c *Compare) Measure(ctx context.Context) rings.Measurement {
+	m := rings.Measurement{At: c.Source.now(), Outcome: rings.Error}
 	canary, _, _, err := c.Source.values(ctx, c.Canary, m.At)
 	if err != nil {
-		m.Message = fmt.Sprintf("canary query %s: %s", c.Canary, oneLine(err))
+		m.Message = fmt.Sprintf("canary query %s: %s", c.Canary, measure.OneLine(err))
 		return m
 	}
 	var base []float64
 	for _, q := range c.Baseline {
 		vals, _, _, err := c.Source.values(ctx, q, m.At)
 		if err != nil {
-			m.Message = fmt.Sprintf("baseline query %s: %s", q, oneLine(err))
+			m.Message = fmt.Sprintf("baseline query %s: %s", q, measure.OneLine(err))
 			return m
 		}
 		base = append(base, vals...)
 	}
 	if len(canary) < c.MinSamples || len(base) < c.MinSamples {
-		m.Outcome = NoData
+		m.Outcome = rings.NoData
 		m.Message = fmt.Sprintf("too few samples to compare: canary %d, baseline %d (from %d target(s) still on last known good), minSamples %d",
 			len(canary), len(base), len(c.Baseline), c.MinSamples)
 		return m
@@ -233,9 +158,9 @@ func (c *Compare) Measure(ctx context.Context) Measurement {
 	limit := max(bm*c.MaxRatio, c.Floor)
 	m.Message = fmt.Sprintf("canary %.4g vs baseline %.4g (%d target(s)): limit max(%.4g × %g, floor %g) = %.4g", cm, bm, len(c.Baseline), bm, c.MaxRatio, c.Floor, limit)
 	if cm <= limit {
-		m.Outcome = OK
+		m.Outcome = rings.OK
 	} else {
-		m.Outcome = Failed
+		m.Outcome = rings.Failed
 	}
 	return m
 }
@@ -282,31 +207,7 @@ func values(v model.Value) ([]float64, string) {
 	return out, "[" + shown + "]"
 }
 
-// TerraformOutput asserts over the target's recorded outputs.
-type TerraformOutput struct {
-	Outputs map[string]any
-	Output  string
-	Judge   Conditions
-}
-
-func (o *TerraformOutput) Measure(context.Context) Measurement {
-	m := Measurement{At: time.Now()}
-	var v any = o.Outputs
-	name := "outputs"
-	if o.Output != "" {
-		x, ok := o.Outputs[o.Output]
-		if !ok {
-			m.Outcome, m.Message = NoData, fmt.Sprintf("no output %q", o.Output)
-			return m
-		}
-		v, name = x, "output "+o.Output
-	}
-	b, _ := json.Marshal(v)
-	shown := string(b)
-	if len(shown) > 120 {
-		shown = shown[:120] + "..."
-	}
-	m.Outcome, m.Message = o.Judge.Value(v)
-	m.Message = fmt.Sprintf("%s = %s: %s", name, shown, m.Message)
-	return m
-}
+var (
+	_ measure.Provider = (*Prometheus)(nil)
+	_ measure.Provider = (*Compare)(nil)
+)
