@@ -29,6 +29,8 @@ type cloudWatch struct {
 	values   []float64
 	throttle int
 	scopes   []string // the SigV4 credential scope of each request
+	hang     bool     // answer nothing until the request is cancelled
+	garbage  bool     // answer a server error that echoes the request's Authorization
 }
 
 func newCloudWatch(t *testing.T) *cloudWatch {
@@ -39,12 +41,24 @@ func newCloudWatch(t *testing.T) *cloudWatch {
 }
 
 func (c *cloudWatch) serve(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body) // the server sees a client go only once the body is read
+	c.mu.Lock()
+	hang := c.hang
+	c.mu.Unlock()
+	if hang {
+		<-r.Context().Done()
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.garbage {
+		w.WriteHeader(500)
+		fmt.Fprintf(w, "internal error; you sent %s", r.Header.Get("Authorization"))
+		return
+	}
 	if _, cred, ok := strings.Cut(r.Header.Get("Authorization"), "Credential="); ok {
 		c.scopes = append(c.scopes, strings.SplitN(cred, ",", 2)[0])
 	}
-	body, _ := io.ReadAll(r.Body)
 	v, err := cbor.Decode(body)
 	in, _ := v.(cbor.Map)
 	w.Header().Set("Content-Type", "application/cbor")

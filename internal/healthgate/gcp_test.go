@@ -36,13 +36,25 @@ type metricService struct {
 	throttle int
 	requests []*monitoringpb.ListTimeSeriesRequest
 	auth     []string
+	hang     bool // answer nothing until the call is cancelled
+	garbage  bool // fail the call with a message that echoes its credentials
 }
 
 func (m *metricService) ListTimeSeries(ctx context.Context, req *monitoringpb.ListTimeSeriesRequest) (*monitoringpb.ListTimeSeriesResponse, error) {
 	m.mu.Lock()
+	hang := m.hang
+	m.mu.Unlock()
+	if hang {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	m.mu.Lock()
 	defer m.mu.Unlock()
 	md, _ := metadata.FromIncomingContext(ctx)
 	m.auth = append(m.auth, strings.Join(md.Get("authorization"), ""))
+	if m.garbage {
+		return nil, status.Error(codes.Internal, "backend confused; your credentials were "+strings.Join(md.Get("authorization"), ""))
+	}
 	m.requests = append(m.requests, req)
 	if m.throttle > 0 {
 		m.throttle--

@@ -10,6 +10,8 @@ import (
 
 	awscloudwatch "github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	httpgate "github.com/rollout-dev/rollout/internal/healthgate/http"
+	"github.com/rollout-dev/rollout/internal/redact"
+	"github.com/rollout-dev/rollout/internal/rings"
 
 	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/healthgate/azuremonitor"
@@ -27,6 +29,15 @@ import (
 // provider builds the gate's provider for this request; a template that cannot be rendered (a
 // missing output, say) is a measurement that failed, reported as no data.
 func (r *Runner) provider(g *config.Gate, d TemplateData) (measure.Provider, string) {
+	p, problem := r.build(g, d)
+	if p == nil {
+		return nil, problem
+	}
+	return redacted{inner: p, secrets: redact.New(r.secretsOf(g)...)}, problem
+}
+
+// build is the provider that measures gate g for d.
+func (r *Runner) build(g *config.Gate, d TemplateData) (measure.Provider, string) {
 	judge := measure.Conditions{Success: g.Success, Failure: g.Failure}
 	switch {
 	case g.HTTP != nil:
@@ -336,4 +347,51 @@ func (r *Runner) cloudBoundary(own string, d TemplateData) (string, string) {
 		return "", "a cloud gate without a target (a ring gate) needs its boundary set"
 	}
 	return own, ""
+}
+
+// secretsOf are the secret values gate g's provider holds: its headers' and its Prometheus
+// credentials' values, and every boundary secret the clouds know.
+func (r *Runner) secretsOf(g *config.Gate) []string {
+	var out []string
+	if g.HTTP != nil {
+		if h, err := headers(g.HTTP.Headers); err == nil {
+			for name := range h {
+				out = append(out, h.Get(name))
+			}
+		}
+	}
+	for _, c := range []*config.PrometheusCheck{g.Prometheus, compareCheck(g)} {
+		if c != nil {
+			for _, name := range []string{c.BearerTokenEnv, c.UsernameEnv, c.PasswordEnv} {
+				if name != "" {
+					out = append(out, os.Getenv(name))
+				}
+			}
+		}
+	}
+	if r.Clouds != nil {
+		out = append(out, r.Clouds.Secrets()...)
+	}
+	return out
+}
+
+func compareCheck(g *config.Gate) *config.PrometheusCheck {
+	if g.Compare == nil {
+		return nil
+	}
+	return g.Compare.Prometheus
+}
+
+// redacted masks in a provider's messages the secrets it holds and whatever looks like a
+// credential: an endpoint's answer may echo the token it was sent, and a cloud's short-lived
+// access tokens are not known by value.
+type redacted struct {
+	inner   measure.Provider
+	secrets *redact.Redactor
+}
+
+func (p redacted) Measure(ctx context.Context) rings.Measurement {
+	m := p.inner.Measure(ctx)
+	m.Message = p.secrets.String(redact.Credentials(m.Message))
+	return m
 }

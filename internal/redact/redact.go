@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -161,4 +162,39 @@ func indexScheme(s string) int {
 		return a
 	}
 	return min(a, b)
+}
+
+// credentialPatterns are credentials recognisable by their form, whoever issued them: the value
+// of an authorization scheme, a JSON web token, a JSON field named like a secret.
+var credentialPatterns = []*regexp.Regexp{
+	regexp.MustCompile(`(?i)\b(bearer|basic|token|sharedaccesssignature)(\s+|=)[A-Za-z0-9._~+/=%-]{8,}`),
+	regexp.MustCompile(`\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*`),
+	regexp.MustCompile(`(?i)"(access_token|refresh_token|id_token|client_secret|password|secret|token)"\s*:\s*"[^"]*"`),
+}
+
+// Credentials masks what looks like a credential in text (an endpoint's answer that echoes the
+// token it was sent, say), and the credentials of URLs in it: for text from outside, whose
+// secrets rollout may not know by value (a cloud's short-lived access token).
+func Credentials(text string) string {
+	text = URLsIn(text)
+	for i, p := range credentialPatterns {
+		text = p.ReplaceAllStringFunc(text, func(m string) string {
+			switch i {
+			case 0:
+				end := strings.IndexAny(m, " \t=")
+				for end < len(m) && strings.ContainsRune(" \t=", rune(m[end])) {
+					end++
+				}
+				if !strings.ContainsAny(m[end:], "0123456789._~+/=%-") {
+					return m // a word ("basic authentication failed"), not a token
+				}
+				return m[:end] + Mask
+			case 2:
+				k, _, _ := strings.Cut(m, ":")
+				return k + `:"` + Mask + `"`
+			}
+			return Mask
+		})
+	}
+	return text
 }

@@ -49,3 +49,21 @@ func TestURLCredentialsAreMasked(t *testing.T) {
 		t.Errorf("URLsIn = %q", got)
 	}
 }
+
+func TestCredentialsMasksWhatLooksLikeOne(t *testing.T) {
+	jwt := "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
+	for in, want := range map[string]string{
+		"401: bad Authorization: Bearer ya29.a0AfH6SMBx-token_value":         "401: bad Authorization: Bearer " + Mask,
+		"got basic dXNlcjpwYXNzd29yZA== from you":                            "got basic " + Mask + " from you",
+		"token " + jwt + " expired":                                          "token " + Mask + " expired",
+		"claims " + jwt:                                                      "claims " + Mask,
+		`{"error":"x","access_token":"abc.def","password" : "hunter22"}`:     `{"error":"x","access_token":"` + Mask + `","password" :"` + Mask + `"}`,
+		"GET https://admin:pw@host/x?sig=abc: 403":                           "GET https://" + Mask + "@host/x?sig=" + Mask + ": 403",
+		"HTTP 503, want 200: service unavailable, retry after 5s (token ok)": "HTTP 503, want 200: service unavailable, retry after 5s (token ok)",
+		"401: basic authentication failed; token refreshed":                  "401: basic authentication failed; token refreshed",
+	} {
+		if got := Credentials(in); got != want {
+			t.Errorf("Credentials(%q)\n got %q\nwant %q", in, got, want)
+		}
+	}
+}

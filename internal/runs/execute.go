@@ -270,7 +270,7 @@ type redactingStore struct {
 
 func (s redactingStore) Append(ctx context.Context, evs ...rings.Event) error {
 	for i := range evs {
-		evs[i].Message = s.r.String(redact.URLsIn(evs[i].Message))
+		evs[i].Message = s.r.String(redact.Credentials(evs[i].Message))
 		evs[i].Outputs = journalable(s.r, evs[i].Outputs)
 	}
 	return s.DB.Append(ctx, evs...)

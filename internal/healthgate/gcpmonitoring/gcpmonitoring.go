@@ -98,7 +98,7 @@ type AlertPolicies struct {
 func (g *AlertPolicies) Measure(ctx context.Context) rings.Measurement {
 	now := time.Now()
 	m := rings.Measurement{At: now, Outcome: rings.Error}
-	var firing, checked []string
+	var firing, checked, silent []string
 	for _, name := range g.Names {
 		p, err := g.Policies.GetAlertPolicy(ctx, &monitoringpb.GetAlertPolicyRequest{Name: name})
 		if err != nil {
@@ -122,6 +122,7 @@ func (g *AlertPolicies) Measure(ctx context.Context) rings.Measurement {
 				req.Aggregation = aggs[0]
 			}
 			it := g.Metrics.ListTimeSeries(ctx, req)
+			seen := false
 			for {
 				ts, err := it.Next()
 				if errors.Is(err, iterator.Done) {
@@ -135,6 +136,7 @@ func (g *AlertPolicies) Measure(ctx context.Context) rings.Measurement {
 				if len(pts) == 0 {
 					continue
 				}
+				seen = true
 				v := pts[0].GetValue().GetDoubleValue() // points come newest first
 				if iv, ok := pts[0].GetValue().GetValue().(*monitoringpb.TypedValue_Int64Value); ok {
 					v = float64(iv.Int64Value)
@@ -144,10 +146,17 @@ func (g *AlertPolicies) Measure(ctx context.Context) rings.Measurement {
 				}
 			}
 			checked = append(checked, p.GetDisplayName()+" / "+c.GetDisplayName())
+			if !seen {
+				silent = append(silent, p.GetDisplayName()+" / "+c.GetDisplayName())
+			}
 		}
 	}
 	if len(firing) > 0 {
 		m.Outcome, m.Message = rings.Failed, fmt.Sprintf("cloud monitoring (%s) alert conditions met: %s", g.Universe, strings.Join(firing, "; "))
+		return m
+	}
+	if len(silent) > 0 { // a condition without data is not known to be quiet
+		m.Outcome, m.Message = rings.NoData, fmt.Sprintf("cloud monitoring (%s) alert conditions without data: %s", g.Universe, strings.Join(silent, "; "))
 		return m
 	}
 	m.Outcome, m.Message = rings.OK, fmt.Sprintf("cloud monitoring (%s) alert conditions not met: %s", g.Universe, strings.Join(checked, "; "))
