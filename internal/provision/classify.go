@@ -81,6 +81,11 @@ var transientMarkers = []marker{
 // Classify reads a failed run's diagnostics and says whether trying again may help.
 func Classify(text string) (Class, string) {
 	low := strings.ToLower(text)
+	// A crash's own text (a Go panic's "runtime error: invalid memory address") must not read as
+	// a configuration error: a crash is what it is, whatever it says.
+	if strings.Contains(low, "panic: ") && strings.Contains(low, "goroutine ") {
+		return Transient, "terraform or a provider crashed"
+	}
 	for _, m := range permanentMarkers {
 		if strings.Contains(low, m.text) {
 			return Permanent, m.reason

@@ -23,6 +23,7 @@ func TestClassify(t *testing.T) {
 		{"Error: api error AccessDenied: User is not authorized to perform: iam:CreateRole (Rate exceeded)", Permanent, "authorization denied"},
 		{"Error: creating Storage Account: StorageAccountAlreadyTaken: The storage account named x already exists", Permanent, "resource conflict"},
 		{"Error: something nobody has seen before", Permanent, "not known to be transient"},
+		{"panic: runtime error: invalid memory address or nil pointer dereference\n[signal SIGSEGV]\n\ngoroutine 1 [running]:", Transient, "terraform or a provider crashed"},
 	} {
 		class, reason := Classify(tc.text)
 		if class != tc.class || reason != tc.reason {

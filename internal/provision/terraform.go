@@ -43,6 +43,9 @@ type Terraform struct {
 	// plan a person reviewed for Release; and Protect, resource types no plan may destroy or
 	// replace unless AllowDestroy.
 	Review *Review
+	// InterruptWait is how long an interrupted Terraform command may take to stop after SIGINT
+	// before it is killed (0: 10s).
+	InterruptWait time.Duration
 
 	mu       sync.Mutex
 	reaped   map[string]bool        // targets whose leftovers of a dead process were reaped by this one
@@ -127,7 +130,7 @@ func (p *Terraform) newTF(ctx context.Context, dir string, log io.Writer, base m
 	}
 	// An interrupted command gets SIGINT; Terraform then waits for running provisioners, which
 	// may take as long as they like: after this, it is killed (what it leaves is reaped next time).
-	tf.SetWaitDelay(interruptWait)
+	tf.SetWaitDelay(p.interruptWait())
 	env := maps.Clone(base)
 	maps.Copy(env, extra)
 	if err := tf.SetEnv(env); err != nil {
@@ -147,8 +150,12 @@ func (p *Terraform) timeout() time.Duration {
 	return time.Hour
 }
 
-// interruptWait is how long an interrupted Terraform command may take to stop after SIGINT.
-const interruptWait = 10 * time.Second
+func (p *Terraform) interruptWait() time.Duration {
+	if p.InterruptWait > 0 {
+		return p.InterruptWait
+	}
+	return 10 * time.Second
+}
 
 // lockTimeout is how long plan and apply wait for a state lock held by someone else (a person
 // running terraform by hand, a slow backend releasing a lock) before the target fails.
