@@ -61,21 +61,7 @@ type progress struct {
 	bars  *mpb.Progress
 	head  *mpb.Bar
 	rings []*mpb.Bar
-	view  atomic.Pointer[runView] // what the bars' decorators show: written by event, read by mpb
-}
-
-// runView is a snapshot of the run for the display, replaced whole on every event.
-type runView struct {
-	title string
-	phase string
-	since time.Time
-	rings []ringView
-}
-
-type ringView struct {
-	name, detail, counts string
-	bakeUntil            time.Time
-	current              bool
+	view  atomic.Pointer[runs.LiveView] // what the bars' decorators show: written by event, read by mpb
 }
 
 // newProgress starts the display; state is the run as far as its journal tells (its own copy:
@@ -133,48 +119,38 @@ func (p *progress) event(ev rings.Event) {
 
 // refresh rebuilds the view from the state, and adds the bars once the plan is known. p.mu held.
 func (p *progress) refresh() {
-	s := p.state
-	if s.Plan.Kind == "" {
+	v := runs.Live(p.state)
+	if v == nil {
 		return
-	}
-	v := &runView{title: fmt.Sprintf("%s %s", s.Plan.Kind, s.Plan.Release.Name), phase: string(s.Phase), since: s.Started}
-	for i, r := range s.Rings {
-		rv := ringView{name: r.Plan.Name, current: i == s.Ring && !rings.Terminal(s.Phase)}
-		rv.detail, rv.counts = runs.RingLine(s, r)
-		if r.Phase == rings.RBaking {
-			rv.bakeUntil = r.BakeUntil
-		}
-		v.rings = append(v.rings, rv)
 	}
 	p.view.Store(v)
 	if p.head == nil {
 		p.head = p.bars.New(0, mpb.NopStyle(), mpb.PrependDecorators(decor.Any(func(decor.Statistics) string {
 			v := p.view.Load()
-			return p.st.paint("1", fmt.Sprintf("── %s  %s  %s", v.title, v.phase, time.Since(v.since).Round(time.Second)))
+			return p.st.paint("1", fmt.Sprintf("── %s  %s  %s", v.Title, v.Phase, time.Since(v.Since).Round(time.Second)))
 		})))
-		for i, r := range s.Rings {
-			i := i
-			b := p.bars.New(int64(max(len(r.Plan.Targets), 1)), mpb.BarStyle().Lbound("[").Rbound("]").Filler("=").Tip(">").Padding(" "),
+		for i, r := range v.Rings {
+			b := p.bars.New(int64(max(r.Total, 1)), mpb.BarStyle().Lbound("[").Rbound("]").Filler("=").Tip(">").Padding(" "),
 				mpb.PrependDecorators(decor.Any(func(decor.Statistics) string {
-					rv := p.view.Load().rings[i]
+					rv := p.view.Load().Rings[i]
 					mark := "  "
-					if rv.current {
+					if rv.Current {
 						mark = "▶ "
 					}
-					detail := rv.detail
-					if !rv.bakeUntil.IsZero() {
-						detail = fmt.Sprintf("baking, %s left", max(time.Until(rv.bakeUntil), 0).Round(time.Second))
+					detail := rv.Detail
+					if !rv.BakeUntil.IsZero() {
+						detail = fmt.Sprintf("baking, %s left", max(time.Until(rv.BakeUntil), 0).Round(time.Second))
 					}
-					return fmt.Sprintf("%s%-12s %-22s", mark, rv.name, detail)
+					return fmt.Sprintf("%s%-12s %-22s", mark, rv.Name, detail)
 				}, decor.WCSyncSpaceR)),
-				mpb.AppendDecorators(decor.CountersNoUnit("%d/%d"), decor.Any(func(decor.Statistics) string { return "  " + p.view.Load().rings[i].counts })),
+				mpb.AppendDecorators(decor.CountersNoUnit("%d/%d"), decor.Any(func(decor.Statistics) string { return "  " + p.view.Load().Rings[i].Counts })),
 				mpb.BarWidth(20))
 			p.rings = append(p.rings, b)
 		}
 	}
-	for i, r := range s.Rings {
+	for i, r := range v.Rings {
 		if i < len(p.rings) {
-			p.rings[i].SetCurrent(int64(runs.RingDone(s, r)))
+			p.rings[i].SetCurrent(int64(r.Done))
 		}
 	}
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/rollout-dev/rollout/internal/journal"
 	"github.com/rollout-dev/rollout/internal/runs"
 )
 
@@ -38,11 +37,11 @@ func newStateMigrateCmd(io IO, g globals) *cobra.Command {
 				return err
 			}
 			defer done()
-			have, want, err := f.Journal().SchemaVersion(cmd.Context())
+			store, have, want, err := f.Schema(cmd.Context())
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(io.Out, "%s: schema version %d (this rollout knows %d)\n", f.Journal().Describe(), have, want)
+			fmt.Fprintf(io.Out, "%s: schema version %d (this rollout knows %d)\n", store, have, want)
 			return nil
 		},
 	}
@@ -150,10 +149,7 @@ PostgreSQL:
 				defer file.Close()
 				w = file
 			}
-			if err := journal.Export(cmd.Context(), f.Journal(), w); err != nil {
-				return fmt.Errorf("export %s: %w", f.Journal().Describe(), err)
-			}
-			return nil
+			return f.Export(cmd.Context(), w)
 		},
 	}
 	cmd.Flags().StringVar(&o.File, "to", "", "write to this file (default: stdout)")
@@ -182,11 +178,11 @@ func newStateImportCmd(io IO, g globals) *cobra.Command {
 				defer file.Close()
 				r = file
 			}
-			n, err := journal.Import(cmd.Context(), f.Journal(), r)
+			n, err := f.Import(cmd.Context(), r)
 			if err != nil {
-				return &ExitErr{Code: ExitError, Err: fmt.Errorf("import into %s: %w", f.Journal().Describe(), err)}
+				return &ExitErr{Code: ExitError, Err: err}
 			}
-			fmt.Fprintf(io.Err, "imported %d records into %s\n", n, f.Journal().Describe())
+			fmt.Fprintf(io.Err, "imported %d records\n", n)
 			return nil
 		},
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"slices"
 	"sort"
 
@@ -265,4 +266,29 @@ func compact(v any) string {
 		return string(b[:197]) + "..."
 	}
 	return string(b)
+}
+
+// Schema is the journal's name for people and its schema version, with the newest this binary
+// knows (opening it applied the migrations it lacked).
+func (f *Fleet) Schema(ctx context.Context) (store string, have, want int, err error) {
+	have, want, err = f.db.SchemaVersion(ctx)
+	return f.db.Describe(), have, want, err
+}
+
+// Export writes the whole journal (journal.Export).
+func (f *Fleet) Export(ctx context.Context, w io.Writer) error {
+	if err := journal.Export(ctx, f.db, w); err != nil {
+		return fmt.Errorf("export %s: %w", f.db.Describe(), err)
+	}
+	return nil
+}
+
+// Import reads an export into this journal, which must be empty (journal.Import), and says how
+// many records it read.
+func (f *Fleet) Import(ctx context.Context, r io.Reader) (int, error) {
+	n, err := journal.Import(ctx, f.db, r)
+	if err != nil {
+		return n, fmt.Errorf("import into %s: %w", f.db.Describe(), err)
+	}
+	return n, nil
 }

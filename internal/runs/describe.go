@@ -3,6 +3,7 @@ package runs
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/rollout-dev/rollout/internal/rings"
 )
@@ -252,4 +253,41 @@ func overrideVerdict(ev rings.Event) string {
 		return "pass"
 	}
 	return "fail"
+}
+
+// LiveView is a run as a live display shows it: the terminal's progress bars and the live-site
+// view draw the same thing.
+type LiveView struct {
+	Title string // kind and release
+	Phase rings.Phase
+	Since time.Time
+	Rings []LiveRing
+}
+
+// LiveRing is one ring of a LiveView.
+type LiveRing struct {
+	Name      string
+	Detail    string    // what it is doing (see RingLine)
+	Counts    string    // its targets by phase
+	BakeUntil time.Time // when baking: the bake's end
+	Current   bool      // the ring the run is at
+	Done      int       // targets done (verified, failed, rolled back, ...)
+	Total     int
+}
+
+// Live is the live view of a run's state; nil before the run's plan is known.
+func Live(s *rings.State) *LiveView {
+	if s.Plan.Kind == "" {
+		return nil
+	}
+	v := &LiveView{Title: fmt.Sprintf("%s %s", s.Plan.Kind, s.Plan.Release.Name), Phase: s.Phase, Since: s.Started}
+	for i, r := range s.Rings {
+		lr := LiveRing{Name: r.Plan.Name, Current: i == s.Ring && !rings.Terminal(s.Phase), Done: RingDone(s, r), Total: len(r.Plan.Targets)}
+		lr.Detail, lr.Counts = RingLine(s, r)
+		if r.Phase == rings.RBaking {
+			lr.BakeUntil = r.BakeUntil
+		}
+		v.Rings = append(v.Rings, lr)
+	}
+	return v
 }
