@@ -52,6 +52,7 @@ type Config struct {
 	lines  map[string]int     // rollout.yaml's key paths and their lines
 }
 
+// Release is the release section: the module and the variables every target gets.
 type Release struct {
 	Module string         // relative to Root
 	Vars   map[string]any // string values are templates over .Release, .Target and .Boundary
@@ -150,6 +151,7 @@ func (c *Config) StateDir() string {
 	return filepath.Join(base, "fleets", name)
 }
 
+// Defaults are the fleet-wide settings of runs: timeouts, retries, the breaker, lease and limits.
 type Defaults struct {
 	MaxParallel      int
 	TerraformTimeout Duration // deadline for each terraform command
@@ -223,6 +225,7 @@ const (
 	RollbackRun    = "run"
 )
 
+// Ring is one ring of the promotion order: which targets, how many at once, its gates and policies.
 type Ring struct {
 	Name        string
 	Select      Selector
@@ -238,18 +241,21 @@ type Ring struct {
 	Targets     []string // resolved target names, in declaration order
 }
 
+// Selector picks a ring's targets by name, boundary or labels.
 type Selector struct {
 	Names      []string
 	Labels     map[string]string
 	Boundaries []string
 }
 
+// Approval is who must approve a ring before it starts, and how many of them.
 type Approval struct {
 	Required  bool
 	Approvers []string
 	Quorum    int
 }
 
+// Target is one place a release is applied: a Terraform state in a boundary and region.
 type Target struct {
 	Name     string
 	Boundary string
@@ -262,6 +268,7 @@ type Target struct {
 	Lines    map[string]int // line of each key, e.g. "region", "backend.config.region"
 }
 
+// Backend is a target's Terraform state backend: its type and configuration.
 type Backend struct {
 	Type   string
 	Config map[string]any

@@ -8,6 +8,7 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
+// Gate is a health check as configured: its provider section, its conditions and its policy.
 type Gate struct {
 	Name            string
 	HTTP            *HTTPCheck
@@ -117,6 +118,7 @@ type OutputCheck struct {
 	Output string // the output whose value is `result`; empty: result is the map of all outputs
 }
 
+// HTTPCheck is an http gate: a URL, the status and JSON field it expects, headers and redirects.
 type HTTPCheck struct {
 	URL          string // template
 	ExpectStatus int
@@ -137,6 +139,7 @@ type HeaderValue struct {
 	Env, File, Prefix string
 }
 
+// CommandCheck is a command gate: a program and the exit code it must give.
 type CommandCheck struct {
 	Run        []string // argv, each a template; a single string runs under sh -c
 	ExpectExit int

@@ -42,6 +42,7 @@ type TemplateData struct {
 	baseline map[string][]string // the request's baseline (compare gates)
 }
 
+// TargetData is the target as gate templates see it (.Target).
 type TargetData struct {
 	Name, Boundary, Region string
 	Labels                 map[string]string

@@ -68,6 +68,7 @@ type State struct {
 	rollbackGroups [][]string // built once when the run halts: targets to roll back, newest ring first
 }
 
+// RingState is one ring of a run as far as its journal tells.
 type RingState struct {
 	Plan      RingPlan
 	Phase     RingPhase
@@ -101,6 +102,7 @@ type ApprovalRecord struct {
 	Reason string    `json:"reason,omitempty"`
 }
 
+// TargetState is one target of a run as far as its journal tells.
 type TargetState struct {
 	Plan    TargetPlan
 	Ring    int

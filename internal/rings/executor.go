@@ -29,6 +29,7 @@ type Provisioner interface {
 	Outputs(ctx context.Context, target string) (map[string]any, error)
 }
 
+// ApplyResult is what a target's apply gave: the plan's summary and the outputs (all, and those fit to journal).
 type ApplyResult struct {
 	Summary PlanSummary
 	Outputs map[string]any // all outputs, sensitive ones included: never journal these as they are
@@ -56,6 +57,7 @@ type GateRunner interface {
 	Ring(ctx context.Context, req GateRequest, until time.Time, observe func(Measurement)) Verdict
 }
 
+// GateRequest asks a GateRunner to evaluate gates on a target (or, Target empty, across a ring).
 type GateRequest struct {
 	Ring    string
 	Target  string // empty for ring gates

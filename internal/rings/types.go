@@ -56,6 +56,7 @@ type Review struct {
 	AllowDestroy string            `json:"allowDestroy,omitempty"` // who allowed destroying protected types, and why
 }
 
+// RingPlan is a ring as the run started it: its targets and policies, fixed for the run.
 type RingPlan struct {
 	Name        string       `json:"name"`
 	Targets     []TargetPlan `json:"targets"`
@@ -114,6 +115,7 @@ const (
 // RollbackNone is the scope of a manual rollback run: a failed target is reported, never undone.
 const RollbackNone = "none"
 
+// TargetPlan is a target as the run started it: what it applies, and what it ran before.
 type TargetPlan struct {
 	Name     string      `json:"name"`
 	Boundary string      `json:"boundary"`
@@ -291,6 +293,7 @@ const (
 	CmdDriftCheck    CommandKind = "drift_check"    // refresh-only plans of Targets, then ring.drift_checked
 )
 
+// Command is what Decide asks the executor to do.
 type Command struct {
 	Kind     CommandKind
 	Ring     string

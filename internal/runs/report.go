@@ -66,6 +66,7 @@ type DriverReport struct {
 	Doing string `json:"doing"`
 }
 
+// RingReport is one ring of a run's report.
 type RingReport struct {
 	Name      string                 `json:"name"`
 	Phase     rings.RingPhase        `json:"phase"`
@@ -93,6 +94,7 @@ type BoundaryReport struct {
 	At       time.Time       `json:"at"`
 }
 
+// TargetReport is one target of a run's report: where it is, what it runs, its gates.
 type TargetReport struct {
 	Name     string             `json:"name"`
 	Boundary string             `json:"boundary"`

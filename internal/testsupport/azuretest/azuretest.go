@@ -15,6 +15,7 @@ import (
 	"testing"
 )
 
+// Cloud is a stand-in sovereign Azure cloud on loopback TLS: Entra and Resource Manager.
 type Cloud struct {
 	*httptest.Server
 	Mux      *http.ServeMux // Resource Manager paths; add handlers
