@@ -129,7 +129,9 @@ func fake(t *testing.T, scenario ...string) (*Terraform, rings.ReleaseRef, strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = filepath.Walk(state, func(p string, _ os.FileInfo, _ error) error { return os.Chmod(p, 0o755) }) })
+	t.Cleanup(func() {
+		_ = filepath.Walk(state, func(p string, _ os.FileInfo, _ error) error { return os.Chmod(p, 0o755) })
+	})
 	cfg := &config.Config{Root: mod, Targets: []*config.Target{{Name: "t1", Boundary: "local"}},
 		Boundaries: map[string]*config.Boundary{"local": {Name: "local", Cloud: "local"}}}
 	p := &Terraform{Bin: bin, Config: cfg, StateDir: state, InterruptWait: 300 * time.Millisecond,
