@@ -38,13 +38,20 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*e = Event(v.plain)
-	if e.V < 2 && v.Outcome != "" {
-		e.upgradeV1(v.Outcome)
+	e.Upgrade(v.Outcome)
+	return nil
+}
+
+// Upgrade brings an event read from an earlier version to EventVersion: outcome is version 1's
+// "outcome" field ("" in later versions). A reader that decodes events itself, faster than
+// through UnmarshalJSON (the journal), calls it.
+func (e *Event) Upgrade(outcome string) {
+	if e.V < 2 && outcome != "" {
+		e.upgradeV1(outcome)
 	}
 	if e.V < EventVersion {
 		e.V = EventVersion
 	}
-	return nil
 }
 
 // upgradeV1 puts a version 1 outcome where version 2 keeps it.
