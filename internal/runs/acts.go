@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/rollout-dev/rollout/internal/journal"
 	"github.com/rollout-dev/rollout/internal/rings"
@@ -40,7 +39,7 @@ func (f *Fleet) journalAct(ctx context.Context, id string, act func(run journal.
 		return err
 	}
 	if ev != nil {
-		ev.V, ev.RunID, ev.At = rings.EventVersion, run.ID, time.Now()
+		ev.V, ev.RunID, ev.At = rings.EventVersion, run.ID, f.now()
 		if err := f.writer.Append(ctx, *ev); err != nil {
 			return err
 		}
@@ -241,7 +240,7 @@ func (f *Fleet) SetSwitch(ctx context.Context, on bool, a Act) error {
 		return errors.New("--reason is required to stop the line")
 	}
 	who := a.who()
-	if err := f.switches.SetSwitch(ctx, on, rings.Switch{Actor: who, Reason: a.Reason, At: time.Now()}); err != nil {
+	if err := f.switches.SetSwitch(ctx, on, rings.Switch{Actor: who, Reason: a.Reason, At: f.now()}); err != nil {
 		return err
 	}
 	state := "off"

@@ -17,6 +17,7 @@ import (
 	"github.com/rollout-dev/rollout/internal/journal"
 	"github.com/rollout-dev/rollout/internal/provision"
 	"github.com/rollout-dev/rollout/internal/redact"
+	"github.com/rollout-dev/rollout/internal/resilience"
 	"github.com/rollout-dev/rollout/internal/rings"
 )
 
@@ -193,6 +194,7 @@ func (f *Fleet) executor(s *rings.State, plan rings.Plan, observe func(rings.Eve
 	d := f.cfg.Defaults
 	return &rings.Executor{
 		Store:       f.writer,
+		Clock:       resilience.OrWall(f.opts.Clock),
 		Provisioner: provisioner,
 		Gates:       &healthgate.Runner{Config: f.cfg, Clouds: f.clouds},
 		Observe:     observe,

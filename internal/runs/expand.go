@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/rollout-dev/rollout/internal/journal"
 	"github.com/rollout-dev/rollout/internal/rings"
@@ -81,7 +80,7 @@ func (f *Fleet) Expand(ctx context.Context, only []string) (string, error) {
 			return err
 		}
 		id = newID("expand")
-		if err := f.writer.CreateRun(ctx, journal.Run{ID: id, Kind: rings.KindExpand, Release: plan.Release, Created: time.Now()}); err != nil {
+		if err := f.writer.CreateRun(ctx, journal.Run{ID: id, Kind: rings.KindExpand, Release: plan.Release, Created: f.now()}); err != nil {
 			return err
 		}
 		f.notef("run %s: expanding %d target(s)", id, len(planTargets(*plan)))

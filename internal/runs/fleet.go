@@ -27,6 +27,7 @@ import (
 	"github.com/rollout-dev/rollout/internal/journal"
 	"github.com/rollout-dev/rollout/internal/provision"
 	"github.com/rollout-dev/rollout/internal/redact"
+	"github.com/rollout-dev/rollout/internal/resilience"
 	"github.com/rollout-dev/rollout/internal/rings"
 )
 
@@ -35,6 +36,9 @@ type Options struct {
 	Config string // rollout.yaml, or the folder that holds it ("": ./rollout.yaml)
 	State  string // the journal, over state: in rollout.yaml ("": that, else SQLite)
 	TFBin  string // the Terraform or OpenTofu binary ("": ROLLOUT_TF_BIN, TF_BIN, tofu/terraform on PATH)
+	// Clock is the one clock of what this fleet journals and of the engine's waits (nil: the wall
+	// clock). The fleet lease keeps wall time: other processes read it.
+	Clock resilience.Clock
 	// Notes gets what the operator should read as it happens ("resuming run ..."); nil: nothing.
 	Notes io.Writer
 	// Watch is called when this process starts driving a run, with the run as replayed; it returns
@@ -73,6 +77,9 @@ type Fleet struct {
 	redact     *redact.Redactor
 	module     *provision.ModuleInfo
 }
+
+// now is the time of the fleet's clock.
+func (f *Fleet) now() time.Time { return resilience.OrWall(f.opts.Clock).Now() }
 
 // Config is the fleet's configuration (without targets when opened with OpenJournal).
 func (f *Fleet) Config() *config.Config { return f.cfg }

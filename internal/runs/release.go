@@ -8,7 +8,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/rollout-dev/rollout/internal/journal"
 	"github.com/rollout-dev/rollout/internal/provision"
@@ -36,7 +35,7 @@ func (f *Fleet) prepareRelease(ctx context.Context, name string, extra map[strin
 	if err != nil {
 		return journal.Release{}, err
 	}
-	rel := journal.Release{Name: name, Digest: digest, Module: module, Vars: vars, Created: time.Now()}
+	rel := journal.Release{Name: name, Digest: digest, Module: module, Vars: vars, Created: f.now()}
 	if f.pending == nil {
 		f.pending = map[string]map[string]any{}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/journal"
@@ -88,13 +87,13 @@ func (f *Fleet) rollbackLocked(ctx context.Context, r RollbackRequest) (string, 
 		return "", err
 	}
 	if !rings.Terminal(from.Phase) {
-		if err := f.writer.Append(ctx, rings.Event{V: rings.EventVersion, RunID: src.ID, At: time.Now(), Type: rings.RunFinished,
+		if err := f.writer.Append(ctx, rings.Event{V: rings.EventVersion, RunID: src.ID, At: f.now(), Type: rings.RunFinished,
 			Phase: rings.PhaseRolledBack, Message: "ended by a manual rollback", Actor: holder(src.ID).Name}); err != nil {
 			return "", err
 		}
 	}
 	id := newID("rollback")
-	if err := f.writer.CreateRun(ctx, journal.Run{ID: id, Kind: rings.KindRollback, Release: plan.Release, Created: time.Now()}); err != nil {
+	if err := f.writer.CreateRun(ctx, journal.Run{ID: id, Kind: rings.KindRollback, Release: plan.Release, Created: f.now()}); err != nil {
 		return "", err
 	}
 	f.notef("run %s: rolling back run %s (release %s)", id, src.ID, src.Release.Name)

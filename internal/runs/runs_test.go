@@ -10,6 +10,7 @@ import (
 
 	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/journal"
+	"github.com/rollout-dev/rollout/internal/resilience"
 	"github.com/rollout-dev/rollout/internal/rings"
 )
 
@@ -168,5 +169,23 @@ func TestDescribeTellsEveryEvent(t *testing.T) {
 		if (text == "") != silent[typ] {
 			t.Errorf("%s: %q", typ, text)
 		}
+	}
+}
+
+// What the fleet journals is stamped by its one clock.
+func TestTheFleetJournalsOnItsClock(t *testing.T) {
+	store, err := journal.OpenSQLite(t.TempDir() + "/state.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	at := time.Date(2031, 2, 3, 4, 5, 6, 0, time.UTC)
+	f := &Fleet{db: store, stores: storesOf(store, store), opts: Options{Clock: resilience.NewManualClock(at)}}
+	if err := f.SetSwitch(context.Background(), true, Act{As: "oncall", Reason: "incident 42"}); err != nil {
+		t.Fatal(err)
+	}
+	sw, err := f.Switch(context.Background())
+	if err != nil || sw == nil || !sw.At.Equal(at) {
+		t.Fatalf("switch %+v, %v: want it stamped %s", sw, err, at)
 	}
 }

@@ -114,7 +114,7 @@ func (f *Fleet) startLocked(ctx context.Context, r StartRequest) (*rings.State, 
 		return nil, err
 	}
 	if !found {
-		run = journal.Run{ID: newID(r.Release), Kind: rings.KindRelease, Release: plan.Release, Created: time.Now()}
+		run = journal.Run{ID: newID(r.Release), Kind: rings.KindRelease, Release: plan.Release, Created: f.now()}
 		if err := f.writer.CreateRun(ctx, run); err != nil {
 			return nil, err
 		}
