@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Orchestration overhead: one ring of N trivial stamps on the local boundary, no gates, no bake,
 # applied by `rollout start` and by bare OpenTofu commands run by this shell with the same
-# parallelism (xargs -P), in the same run. Cold: nothing initialised; warm: a second release over
-# the same fleet. Prints one markdown table row per measurement.
+# parallelism (xargs -P), in the same run, two ways each: rollout's direct mode (the default:
+# one `apply` per target) against bare `tofu apply -auto-approve`, and rollout's plan-first mode
+# against bare `tofu plan -out` + `tofu apply PLANFILE`. Cold: nothing initialised (bare runs
+# `init` first); warm: a second release over the same fleet. Prints one markdown row per case.
 #   usage: scripts/bench.sh [N ...]   (default 16 64); PARALLEL: one or more, e.g. "8 32" (default 8)
 #   BASELINE=<git revision> also builds that revision and measures it in the same run, so a change
 #   that claims a speed-up shows before and after side by side.
@@ -44,23 +46,28 @@ bare_one() { # dir release: init if needed, plan -out, apply the plan
   "$tf" plan -input=false -no-color -out=p.tfplan -var-file=vars.json -var "app_version=$2" >/dev/null
   "$tf" apply -input=false -no-color p.tfplan >/dev/null
 }
-export -f bare_one
+bare_apply_one() { # dir release: init if needed, one apply, as a person runs it by hand
+  cd "$1"
+  [ -d .terraform ] || "$tf" init -input=false -no-color >/dev/null
+  "$tf" apply -input=false -no-color -auto-approve -var-file=vars.json -var "app_version=$2" >/dev/null
+}
+export -f bare_one bare_apply_one
 export tf
 
 echo "Measured with $("$tf" version | head -1) on both sides, $(nproc) cores."
 echo
+head="| N | parallel | case | direct wall s | bare apply wall s | ratio | plan-first wall s | bare plan+apply wall s | ratio | direct CPU s | bare apply CPU s | direct tree MiB | bare apply tree MiB |"
+rule="| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 if [ -n "$base" ]; then
-  echo "| N | parallel | case | rollout wall s | bare wall s | ratio | rollout CPU s | bare CPU s | rollout tree MiB | bare tree MiB | $BASELINE wall s | $BASELINE ratio |"
-  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+  echo "$head $BASELINE wall s | $BASELINE ratio to bare plan+apply |"; echo "$rule --- | --- |"
 else
-  echo "| N | parallel | case | rollout wall s | bare wall s | ratio | rollout CPU s | bare CPU s | rollout tree MiB | bare tree MiB |"
-  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+  echo "$head"; echo "$rule"
 fi
 for P in $PS; do
 for N in ${@:-16 64}; do
   work=$(mktemp -d)
-  fleet=$work/fleet; bare=$work/bare
-  mkdir -p "$fleet/environments" "$fleet/terraform" "$bare"
+  fleet=$work/fleet; bare=$work/bare; bareapply=$work/bare-apply
+  mkdir -p "$fleet/environments" "$fleet/terraform" "$bare" "$bareapply"
   cp -r "$root/terraform/stamp" "$fleet/terraform/stamp"
   cat > "$fleet/rollout.yaml" <<YAML
 release:
@@ -74,19 +81,24 @@ rings:
 YAML
   { echo "targets:"; for i in $(seq 1 "$N"); do echo "  - {name: s-$i, boundary: local}"; done; } > "$fleet/environments/all.yaml"
   for i in $(seq 1 "$N"); do
-    mkdir -p "$bare/s-$i"
-    cp "$root/terraform/stamp/main.tf" "$bare/s-$i/"
-    printf '{"target": "s-%s", "deploy_dir": "%s/deployed-bare"}\n' "$i" "$work" > "$bare/s-$i/vars.json"
+    for b in "$bare" "$bareapply"; do
+      mkdir -p "$b/s-$i"
+      cp "$root/terraform/stamp/main.tf" "$b/s-$i/"
+      printf '{"target": "s-%s", "deploy_dir": "%s/deployed-%s"}\n' "$i" "$work" "$(basename "$b")" > "$b/s-$i/vars.json"
+    done
   done
+  cp -r "$fleet" "$work/fleet-pf"
+  sed -i "s|deploy_dir: \"$work/deployed\"|deploy_dir: \"$work/deployed-pf\"|; s|^boundaries:|defaults: {applyMode: plan-first}\nboundaries:|" "$work/fleet-pf/rollout.yaml"
   if [ -n "$base" ]; then
-    cp -r "$fleet" "$work/fleet-base"
+    cp -r "$fleet" "$work/fleet-base" # no applyMode: an earlier rollout may not know the key
+    sed -i "s|deploy_dir: \"$work/deployed\"|deploy_dir: \"$work/deployed-base\"|" "$work/fleet-base/rollout.yaml"
   fi
   cases="cold:v1:rollout"
   for k in $(seq 1 "${ROUNDS:-1}"); do
     first=rollout; [ $((k % 2)) -eq 0 ] && first=bare
     cases+=" warm:v$((k + 1)):$first"
   done
-  wr=0; wb=0
+  wr=0; wb=0; wp=0; wq=0
   for case in $cases; do
     IFS=: read -r name rel first <<<"$case"
     [ "$first" = bare ] && name+=" ($rel, bare first)"
@@ -94,18 +106,21 @@ YAML
     # Peak resident memory of each whole process tree (rollout or the script, with every
     # Terraform process and provider plugin under it), sampled every 100 ms.
     one_rollout() { read -r rw rc < <(secs "$treemem" -o "$work/mem-rollout" -- "$bin" --config "$fleet" --tf-bin "$tf" start --release "$rel"); }
-    one_bare() { read -r bw bc < <(secs "$treemem" -o "$work/mem-bare" -- bash -c "ls -d $bare/s-* | xargs -P $P -I{} bash -c 'bare_one {} $rel'"); }
-    if [ "$first" = bare ]; then one_bare; one_rollout; else one_rollout; one_bare; fi
-    if [ "$rel" != v1 ]; then wr=$(echo "$wr + $rw" | bc -l); wb=$(echo "$wb + $bw" | bc -l); fi
-    row=$(printf '| %s | %s | %s | %.1f | %.1f | %.2f | %.1f | %.1f | %s | %s |' "$N" "$P" "$name" "$rw" "$bw" "$(echo "$rw / $bw" | bc -l)" "$rc" "$bc" "$(cat "$work/mem-rollout")" "$(cat "$work/mem-bare")")
+    one_bare() { read -r bw bc < <(secs "$treemem" -o "$work/mem-bare" -- bash -c "ls -d $bareapply/s-* | xargs -P $P -I{} bash -c 'bare_apply_one {} $rel'"); }
+    one_rollout_pf() { read -r pw pc < <(secs "$bin" --config "$work/fleet-pf" --tf-bin "$tf" start --release "$rel"); }
+    one_bare_pf() { read -r qw qc < <(secs bash -c "ls -d $bare/s-* | xargs -P $P -I{} bash -c 'bare_one {} $rel'"); }
+    if [ "$first" = bare ]; then one_bare; one_rollout; one_bare_pf; one_rollout_pf; else one_rollout; one_bare; one_rollout_pf; one_bare_pf; fi
+    if [ "$rel" != v1 ]; then wr=$(echo "$wr + $rw" | bc -l); wb=$(echo "$wb + $bw" | bc -l); wp=$(echo "$wp + $pw" | bc -l); wq=$(echo "$wq + $qw" | bc -l); fi
+    row=$(printf '| %s | %s | %s | %.1f | %.1f | %.2f | %.1f | %.1f | %.2f | %.1f | %.1f | %s | %s |' "$N" "$P" "$name" "$rw" "$bw" "$(echo "$rw / $bw" | bc -l)" \
+      "$pw" "$qw" "$(echo "$pw / $qw" | bc -l)" "$rc" "$bc" "$(cat "$work/mem-rollout")" "$(cat "$work/mem-bare")")
     if [ -n "$base" ]; then
       read -r xw xc < <(secs "$base" --config "$work/fleet-base" --tf-bin "$tf" start --release "$rel")
-      row+=$(printf ' %.1f | %.2f |' "$xw" "$(echo "$xw / $bw" | bc -l)")
+      row+=$(printf ' %.1f | %.2f |' "$xw" "$(echo "$xw / $qw" | bc -l)")
     fi
     echo "$row"
   done
   if [ "${ROUNDS:-1}" -gt 1 ]; then
-    printf '| %s | %s | warm, all %s (summed) | %.1f | %.1f | %.2f | | | | |\n' "$N" "$P" "${ROUNDS}" "$wr" "$wb" "$(echo "$wr / $wb" | bc -l)"
+    printf '| %s | %s | warm, all %s (summed) | %.1f | %.1f | %.2f | %.1f | %.1f | %.2f | | | | |\n' "$N" "$P" "${ROUNDS}" "$wr" "$wb" "$(echo "$wr / $wb" | bc -l)" "$wp" "$wq" "$(echo "$wp / $wq" | bc -l)"
   fi
   rm -rf "$work"
 done

@@ -18,6 +18,7 @@ type startOptions struct {
 	Reviewed     string
 	AllowDestroy bool
 	NewJournal   bool
+	ApplyMode    string
 	Glass        breakGlass
 }
 
@@ -40,6 +41,12 @@ machine (its log in .rollout/runs/RUN.log), then returns once that process drive
 or 3/4 when the run waits for an approval or is blocked by a freeze before anything started. Follow it with rollout status RUN
 --wait; started again while that process runs, it says so and exits 0.
 
+Each target is applied with one Terraform apply that plans and applies (direct), unless something
+needs its plan first: a reviewed plan (--reviewed) or protected resource types (protect:); those
+targets get plan -out, then apply of that plan (plan-first). defaults.applyMode or --apply-mode
+plan-first plans every target first; direct refuses a run that would need a plan first. The report
+says how each target was applied (applyMode).
+
 --reviewed FILE holds every apply of this release to the plan saved by rollout plan --save: a
 target whose plan differs (something changed since the review) fails without being applied.
 Plans that destroy or replace a resource of a type listed under protect: are refused unless
@@ -47,6 +54,7 @@ Plans that destroy or replace a resource of a type listed under protect: are ref
 run (exit 4) unless --break-glass --reason TEXT; both are journaled with who and why.`,
 		Example: `  rollout start --release v42 --var image=registry.example/app:42
   rollout start --release v42 --detach && rollout status --wait --timeout 2h
+  rollout start --release v42 --apply-mode plan-first
   rollout plan --release v42 --save v42.plan.json && rollout start --release v42 --reviewed v42.plan.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -66,6 +74,7 @@ run (exit 4) unless --break-glass --reason TEXT; both are journaled with who and
 	cmd.Flags().BoolVar(&o.Wait, "wait", true, "drive the run here until it ends or waits (--wait=false is --detach)")
 	cmd.Flags().StringVar(&o.Reviewed, "reviewed", "", "apply only plans matching this saved plan (rollout plan --save FILE)")
 	cmd.Flags().BoolVar(&o.AllowDestroy, "allow-destroy", false, "permit destroying protected resource types (needs --reason; journaled)")
+	cmd.Flags().StringVar(&o.ApplyMode, "apply-mode", "", "auto, plan-first or direct (default: defaults.applyMode, else auto)")
 	o.Glass.flags(cmd)
 	_ = cmd.MarkFlagRequired("release")
 	return cmd
@@ -82,7 +91,7 @@ func startRun(ctx context.Context, io IO, g globals, o *startOptions) error {
 	}
 	defer done()
 	id, err := f.Start(ctx, runs.StartRequest{Release: o.Release, Vars: vars, Detach: !o.Wait, Reviewed: o.Reviewed,
-		AllowDestroy: o.AllowDestroy, BreakGlass: o.Glass.on, Reason: o.Glass.reason, NewJournal: o.NewJournal})
+		AllowDestroy: o.AllowDestroy, BreakGlass: o.Glass.on, Reason: o.Glass.reason, NewJournal: o.NewJournal, ApplyMode: o.ApplyMode})
 	if err != nil {
 		return err
 	}

@@ -163,6 +163,26 @@ type Defaults struct {
 	// PreflightMaxStaleness: when a boundary's identity endpoint fails transiently, an identity
 	// proven within this long may stand in (marked stale). 0: never.
 	PreflightMaxStaleness Duration
+	// ApplyMode is how targets are applied: ApplyAuto (one `apply` per target unless a policy
+	// needs the plan first), ApplyPlanFirst (always `plan -out`, then `apply` of that plan) or
+	// ApplyDirect (one `apply`; a policy that needs the plan first is a configuration error).
+	ApplyMode string
+}
+
+// Apply modes (defaults.applyMode, start --apply-mode).
+const (
+	ApplyAuto      = "auto"
+	ApplyPlanFirst = "plan-first"
+	ApplyDirect    = "direct"
+)
+
+// CheckApplyMode says what is wrong with an apply mode, or nil.
+func CheckApplyMode(mode string) error {
+	switch mode {
+	case ApplyAuto, ApplyPlanFirst, ApplyDirect:
+		return nil
+	}
+	return fmt.Errorf("apply mode %q: want auto, plan-first or direct", mode)
 }
 
 // Retry is how a target's Terraform run is tried again after a transient failure.

@@ -135,6 +135,10 @@ func TestBadConfigurationsNameFileLineAndKey(t *testing.T) {
 			`boundaries.local-a.rateLimit: want a rate such as 2/s, 30/m or 100/h, got "fast"`},
 		{"environments directory missing", repl("boundaries:", "environments: [environments/eu, environments/us]\nboundaries:"), keep,
 			`environments[1]: directory environments/us does not exist`},
+		{"bad apply mode", repl("boundaries:", "defaults: {applyMode: fast}\nboundaries:"), keep,
+			`rollout.yaml:4: defaults.applyMode: apply mode "fast": want auto, plan-first or direct`},
+		{"direct with protect", repl("boundaries:", "protect: [aws_db_instance]\ndefaults: {applyMode: direct}\nboundaries:"), keep,
+			`rollout.yaml:5: defaults.applyMode: direct applies without a plan first, and protect: needs each plan before its apply`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Load(writeFleet(t, tc.main(baseMain), tc.targets(baseTargets)))

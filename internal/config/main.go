@@ -102,7 +102,7 @@ func (c *Config) parseState(w walker, top map[string]*yaml.Node) {
 
 // parseDefaults reads defaults:, with the defaults of the defaults.
 func (c *Config) parseDefaults(w walker, top map[string]*yaml.Node) {
-	def := w.fields(top["defaults"], "defaults", "maxParallel", "terraformTimeout", "lockTimeout", "passEnv", "retry", "breaker", "shutdownGrace", "preflightMaxStaleness")
+	def := w.fields(top["defaults"], "defaults", "maxParallel", "terraformTimeout", "lockTimeout", "passEnv", "retry", "breaker", "shutdownGrace", "preflightMaxStaleness", "applyMode")
 	rf := w.fields(def["retry"], "defaults.retry", "attempts", "initialInterval", "maxInterval", "maxElapsed")
 	c.Defaults.Retry = Retry{Attempts: w.integer(rf["attempts"], "defaults.retry.attempts", 1), InitialInterval: w.duration(rf["initialInterval"], "defaults.retry.initialInterval"),
 		MaxInterval: w.duration(rf["maxInterval"], "defaults.retry.maxInterval"), MaxElapsed: w.duration(rf["maxElapsed"], "defaults.retry.maxElapsed")}
@@ -134,6 +134,15 @@ func (c *Config) parseDefaults(w walker, top map[string]*yaml.Node) {
 	c.Defaults.LockTimeout = w.duration(def["lockTimeout"], "defaults.lockTimeout")
 	if def["lockTimeout"] == nil {
 		c.Defaults.LockTimeout = Duration(5 * time.Minute)
+	}
+	c.Defaults.ApplyMode = w.str(def["applyMode"], "defaults.applyMode")
+	switch {
+	case c.Defaults.ApplyMode == "":
+		c.Defaults.ApplyMode = ApplyAuto
+	case CheckApplyMode(c.Defaults.ApplyMode) != nil:
+		w.fail(def["applyMode"], "defaults.applyMode", "%v", CheckApplyMode(c.Defaults.ApplyMode))
+	case c.Defaults.ApplyMode == ApplyDirect && len(c.Protect) > 0:
+		w.fail(def["applyMode"], "defaults.applyMode", "direct applies without a plan first, and protect: needs each plan before its apply: use auto (direct where nothing needs the plan)")
 	}
 
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -94,7 +95,18 @@ func fakeTerraform(dir string, args []string) int {
 			out(`garbage`, `{"@level":"info","type":"outputs","outputs":{"endpoint":`)
 			return 0
 		}
+		if slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "-var-file=") }) { // direct: it plans too
+			out(`{"@level":"info","type":"planned_change","change":{"resource":{"addr":"null_resource.a"},"action":"replace"}}`,
+				`{"@level":"info","type":"change_summary","changes":{"add":1,"change":0,"remove":1,"operation":"plan"}}`)
+			for i := 0; i < 1000 && behaviour == "wait-for-planned"; i++ { // until the test saw the plan
+				if _, err := os.Stat(filepath.Join(dir, "go-on")); err == nil {
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
 		out(`{"@level":"info","type":"apply_complete","hook":{"resource":{"addr":"null_resource.a"}}}`,
+			`{"@level":"info","type":"change_summary","changes":{"add":1,"change":0,"remove":1,"operation":"apply"}}`,
 			`{"@level":"info","type":"outputs","outputs":{"endpoint":{"sensitive":false,"type":"string","value":"http://from-apply"}}}`)
 	case "output":
 		out(`{"endpoint":{"sensitive":false,"type":"string","value":"http://from-output"}}`)
@@ -148,6 +160,64 @@ func TestFakeTerraformApplies(t *testing.T) {
 	}
 	if planned.Add != 1 || res.Outputs["endpoint"] != "http://from-apply" {
 		t.Fatalf("planned %+v, outputs %v", planned, res.Outputs)
+	}
+}
+
+// Direct: one apply, no plan; the plan's summary reaches planned while the apply is under way
+// (the fake waits, after planning, until planned has been called).
+func TestDirectApplyRunsOneTerraformProcess(t *testing.T) {
+	p, rel, dir := fake(t, "apply=wait-for-planned")
+	p.ApplyMode = "auto"
+	var planned rings.PlanSummary
+	running := false
+	res, err := p.Apply(context.Background(), "t1", rel, func(s rings.PlanSummary) {
+		planned = s
+		b, _ := os.ReadFile(filepath.Join(dir, "pid-apply"))
+		var pid int
+		_, _ = fmt.Sscan(string(b), &pid)
+		running = pid > 0 && syscall.Kill(pid, 0) == nil
+		_ = os.WriteFile(filepath.Join(dir, "go-on"), nil, 0o600)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !running {
+		t.Fatal("planned was called after the apply ended: the summary must be journaled as the apply plans")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "pid-plan")); err == nil {
+		t.Fatal("a direct apply ran terraform plan")
+	}
+	if res.Mode != ModeDirect || planned.Add != 1 || planned.Destroy != 1 || len(planned.Replaced) != 1 || res.Outputs["endpoint"] != "http://from-apply" {
+		t.Fatalf("mode %s, planned %+v, outputs %v", res.Mode, planned, res.Outputs)
+	}
+	// With protected types, the same run plans first.
+	p.Review = &Review{Protect: []string{"aws_db_instance"}}
+	if res, err := p.Apply(context.Background(), "t1", rel, nil); err != nil || res.Mode != ModePlanFirst {
+		t.Fatalf("protect: mode %s, %v: want plan-first", res.Mode, err)
+	}
+}
+
+func TestPlanFirstWhenAPolicyNeedsThePlan(t *testing.T) {
+	rel := rings.ReleaseRef{Name: "v2"}
+	for _, c := range []struct {
+		mode   string
+		review *Review
+		want   bool
+	}{
+		{"", nil, true}, // a run of an earlier version
+		{"plan-first", nil, true},
+		{"auto", nil, false},
+		{"direct", nil, false},
+		{"auto", &Review{Protect: []string{"aws_db_instance"}}, true},
+		{"auto", &Review{Protect: []string{"aws_db_instance"}, AllowDestroy: true}, false},
+		{"auto", &Review{Release: "v2", Digests: map[string]string{"t1": "d"}}, true},
+		{"auto", &Review{Release: "v1", Digests: map[string]string{"t1": "d"}}, false}, // reviewed another release
+		{"auto", &Review{Release: "v2", Digests: map[string]string{"t2": "d"}}, false},
+	} {
+		p := &Terraform{ApplyMode: c.mode, Review: c.review}
+		if got := p.planFirst("t1", rel); got != c.want {
+			t.Errorf("mode %q review %+v: plan first %v, want %v", c.mode, c.review, got, c.want)
+		}
 	}
 }
 

@@ -43,6 +43,9 @@ type Terraform struct {
 	// plan a person reviewed for Release; and Protect, resource types no plan may destroy or
 	// replace unless AllowDestroy.
 	Review *Review
+	// ApplyMode is how this run applies its targets: config.ApplyAuto, ApplyPlanFirst or
+	// ApplyDirect ("": plan-first, as runs of earlier versions did). See planFirst.
+	ApplyMode string
 	// InterruptWait is how long an interrupted Terraform command may take to stop after SIGINT
 	// before it is killed (0: 10s).
 	InterruptWait time.Duration
@@ -399,31 +402,56 @@ func (p *Terraform) Drift(ctx context.Context, target string, rel rings.ReleaseR
 	return rings.DriftReport{Drifted: len(sum.Drifted) > 0, Resources: sum.Drifted}, nil
 }
 
-func (p *Terraform) plan(ctx context.Context, target string, rel rings.ReleaseRef, refreshOnly bool) (*tfexec.Terraform, string, rings.PlanSummary, bool, error) {
-	var none rings.PlanSummary
+// workspace is a target's working directory made ready for a release: initialised, with the
+// release's variables written, and the secret values its environment holds.
+type workspace struct {
+	tf      *tfexec.Terraform
+	dir     string
+	varFile string
+	secrets []string
+}
+
+// setUp prepares target's working directory for rel (what plan and direct apply share); what
+// says what is being done, for errors.
+func (p *Terraform) setUp(ctx context.Context, target string, rel rings.ReleaseRef, what string) (workspace, error) {
 	t, err := p.target(target)
 	if err != nil {
-		return nil, "", none, false, err
+		return workspace{}, err
 	}
 	env, secrets, err := p.targetEnv(ctx, target)
 	if err != nil {
-		return nil, "", none, false, fmt.Errorf("plan target %s: %w", target, err)
+		return workspace{}, fmt.Errorf("%s target %s: %w", what, target, err)
 	}
 	tf, dir, err := p.prepare(ctx, t, rel, env)
 	if err != nil {
-		return nil, "", none, false, redactErr(err, secrets)
+		return workspace{}, redactErr(err, secrets)
 	}
 	relVars, err := p.Vars(ctx, rel.Name)
 	if err != nil {
-		return nil, "", none, false, fmt.Errorf("plan target %s: %w", target, err)
+		return workspace{}, fmt.Errorf("%s target %s: %w", what, target, err)
 	}
 	vars, err := VarsFor(rel, relVars, t, p.Config.Boundaries[t.Boundary])
 	if err != nil {
-		return nil, "", none, false, fmt.Errorf("plan target %s: %w", target, err)
+		return workspace{}, fmt.Errorf("%s target %s: %w", what, target, err)
 	}
 	varJSON, _ := json.MarshalIndent(vars, "", "  ")
 	varFile := filepath.Join(dir, "rollout.tfvars.json")
 	if err := os.WriteFile(varFile, varJSON, 0o600); err != nil {
+		return workspace{}, err
+	}
+	p.mu.Lock()
+	if p.secrets == nil {
+		p.secrets = map[string][]string{}
+	}
+	p.secrets[target] = secrets
+	p.mu.Unlock()
+	return workspace{tf: tf, dir: dir, varFile: varFile, secrets: secrets}, nil
+}
+
+func (p *Terraform) plan(ctx context.Context, target string, rel rings.ReleaseRef, refreshOnly bool) (*tfexec.Terraform, string, rings.PlanSummary, bool, error) {
+	var none rings.PlanSummary
+	w, err := p.setUp(ctx, target, rel, "plan")
+	if err != nil {
 		return nil, "", none, false, err
 	}
 	var stream bytes.Buffer
@@ -433,21 +461,15 @@ func (p *Terraform) plan(ctx context.Context, target string, rel rings.ReleaseRe
 	if refreshOnly {
 		out = "drift.tfplan"
 	}
-	changes, err := tf.PlanJSON(pctx, &stream, tfexec.Out(filepath.Join(dir, out)), tfexec.VarFile(varFile), tfexec.LockTimeout(p.lockTimeout()), tfexec.RefreshOnly(refreshOnly))
+	changes, err := w.tf.PlanJSON(pctx, &stream, tfexec.Out(filepath.Join(w.dir, out)), tfexec.VarFile(w.varFile), tfexec.LockTimeout(p.lockTimeout()), tfexec.RefreshOnly(refreshOnly))
 	r := readStream(stream.Bytes())
 	if err != nil {
 		if r.diags != "" {
-			return nil, "", r.summary, false, redactErr(fmt.Errorf("plan target %s: %s", target, r.diags), secrets)
+			return nil, "", r.summary, false, redactErr(fmt.Errorf("plan target %s: %s", target, r.diags), w.secrets)
 		}
-		return nil, "", r.summary, false, redactErr(fmt.Errorf("plan target %s: %w", target, err), secrets)
+		return nil, "", r.summary, false, redactErr(fmt.Errorf("plan target %s: %w", target, err), w.secrets)
 	}
-	p.mu.Lock()
-	if p.secrets == nil {
-		p.secrets = map[string][]string{}
-	}
-	p.secrets[target] = secrets
-	p.mu.Unlock()
-	return tf, dir, r.summary, changes, nil
+	return w.tf, w.dir, r.summary, changes, nil
 }
 
 // Apply implements rings.Provisioner: plan, then apply that plan file (skipped when it changes
@@ -463,6 +485,19 @@ func (p *Terraform) Apply(ctx context.Context, target string, rel rings.ReleaseR
 }
 
 func (p *Terraform) apply(ctx context.Context, target string, rel rings.ReleaseRef, planned func(rings.PlanSummary)) (rings.ApplyResult, error) {
+	if p.planFirst(target, rel) {
+		res, err := p.applyPlanFirst(ctx, target, rel, planned)
+		res.Mode = ModePlanFirst
+		return res, err
+	}
+	res, err := p.applyDirect(ctx, target, rel, planned)
+	res.Mode = ModeDirect
+	return res, err
+}
+
+// applyPlanFirst plans into the target's plan file, holds the plan to the run's review, and
+// applies that plan file (skipped when it changes nothing).
+func (p *Terraform) applyPlanFirst(ctx context.Context, target string, rel rings.ReleaseRef, planned func(rings.PlanSummary)) (rings.ApplyResult, error) {
 	tf, dir, sum, changes, err := p.plan(ctx, target, rel, false)
 	if err != nil {
 		return rings.ApplyResult{}, err

@@ -109,10 +109,13 @@ type TargetState struct {
 	Phase   TargetPhase
 	Current *ReleaseRef // the release the target runs, as far as this run knows
 	Summary *PlanSummary
-	Outputs map[string]any
-	Message string
-	Started time.Time
-	Ended   time.Time
+	// ApplyMode is how its last apply ran (direct or plan-first; "" before any, or when an earlier
+	// version journaled it).
+	ApplyMode string
+	Outputs   map[string]any
+	Message   string
+	Started   time.Time
+	Ended     time.Time
 	// Untouched: its apply failed before Terraform ran (its boundary was refused): nothing to undo.
 	Untouched bool
 

@@ -32,6 +32,7 @@ type Provisioner interface {
 // ApplyResult is what a target's apply gave: the plan's summary and the outputs (all, and those fit to journal).
 type ApplyResult struct {
 	Summary PlanSummary
+	Mode    string         // how it was applied: "direct" or "plan-first" ("": not said)
 	Outputs map[string]any // all outputs, sensitive ones included: never journal these as they are
 	Public  map[string]any // the outputs safe to journal and print (sensitive values redacted)
 }
@@ -444,7 +445,7 @@ func (x *Executor) apply(ctx context.Context, c Command, send func(Event)) messa
 		return message{ev: ev}
 	}
 	x.setOutputs(c.Target, res.Outputs)
-	return message{ev: Event{Type: TargetApplied, Ring: c.Ring, Target: c.Target, Release: &c.Release, Summary: &res.Summary, Outputs: res.Public}}
+	return message{ev: Event{Type: TargetApplied, Ring: c.Ring, Target: c.Target, Release: &c.Release, Summary: &res.Summary, Outputs: res.Public, ApplyMode: res.Mode}}
 }
 
 func (x *Executor) rollback(ctx context.Context, c Command, send func(Event)) message {
@@ -463,7 +464,7 @@ func (x *Executor) rollback(ctx context.Context, c Command, send func(Event)) me
 	if !v.Passed() {
 		return fail(fmt.Sprintf("after re-applying %s, gate %s: %s", c.Release.Name, v.Gate, v.Message))
 	}
-	return message{ev: Event{Type: TargetRolledBack, Ring: c.Ring, Target: c.Target, Release: &c.Release, Message: v.Message, Outputs: res.Public}}
+	return message{ev: Event{Type: TargetRolledBack, Ring: c.Ring, Target: c.Target, Release: &c.Release, Message: v.Message, Outputs: res.Public, ApplyMode: res.Mode}}
 }
 
 func (x *Executor) observer(c Command, send func(Event)) func(Measurement) {

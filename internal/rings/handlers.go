@@ -185,7 +185,7 @@ func (s *State) onApplied(ev Event, t *TargetState) []Command {
 		return nil
 	}
 	rel := t.Plan.Release
-	t.Current, t.Summary, t.Outputs = &rel, ev.Summary, ev.Outputs
+	t.Current, t.Summary, t.Outputs, t.ApplyMode = &rel, ev.Summary, ev.Outputs, ev.ApplyMode
 	if s.Rings[t.Ring].Phase == RHalted || s.Phase == PhaseAborting {
 		s.set(t, TUnverified)
 		t.Ended = ev.At
@@ -303,7 +303,7 @@ func (s *State) onRolledBack(ev Event, t *TargetState) []Command {
 		return nil
 	}
 	s.set(t, TRolledBack)
-	t.Current, t.Ended = ev.Release, ev.At
+	t.Current, t.Ended, t.ApplyMode = ev.Release, ev.At, ev.ApplyMode
 	if t.Current == nil {
 		t.Current = t.Plan.From
 	}

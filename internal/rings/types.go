@@ -48,6 +48,9 @@ type Plan struct {
 	// Review: the plans a person reviewed (rollout plan --save), and whether destroying protected
 	// resource types was allowed; the provisioner refuses an apply that differs.
 	Review *Review `json:"review,omitempty"`
+	// ApplyMode is how its targets are applied (auto, plan-first, direct; see config.ApplyAuto);
+	// empty in journals of earlier versions: plan-first, as they did.
+	ApplyMode string `json:"applyMode,omitempty"`
 }
 
 // Review is what a release's run must match: per target, the digest of the reviewed plan.
@@ -229,10 +232,13 @@ type Event struct {
 	// Drift: ring.drift_checked, what the check found.
 	Drift DriftOutcome `json:"drift,omitempty"`
 	// Rollback: run.abort_requested, roll back everything the run changed.
-	Rollback bool     `json:"rollback,omitempty"`
-	Message  string   `json:"message,omitempty"`
-	Actor    string   `json:"actor,omitempty"`
-	Targets  []string `json:"targets,omitempty"`
+	Rollback bool `json:"rollback,omitempty"`
+	// ApplyMode: target.applied and target.rolled_back, how Terraform applied it: "direct" (one
+	// apply that planned and applied) or "plan-first" (a saved plan, then its apply).
+	ApplyMode string   `json:"applyMode,omitempty"`
+	Message   string   `json:"message,omitempty"`
+	Actor     string   `json:"actor,omitempty"`
+	Targets   []string `json:"targets,omitempty"`
 	// Boundary is the boundary a boundary.* record is about; Identity what preflight proved there.
 	Boundary string    `json:"boundary,omitempty"`
 	Identity *Identity `json:"identity,omitempty"`

@@ -181,6 +181,7 @@ func (f *Fleet) executor(s *rings.State, plan rings.Plan, observe func(rings.Eve
 		limits[name], rates[name] = b.MaxParallel, b.RateLimit
 	}
 	prov := f.prov
+	prov.ApplyMode = plan.ApplyMode
 	if len(f.cfg.Protect) > 0 || plan.Review != nil {
 		prov.Review = &provision.Review{Release: plan.Release.Name, Protect: f.cfg.Protect}
 		if plan.Review != nil {

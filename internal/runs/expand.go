@@ -76,6 +76,10 @@ func (f *Fleet) Expand(ctx context.Context, only []string) (string, error) {
 		if err := f.requireDeclared(planTargets(*plan)); err != nil {
 			return err
 		}
+		var err error
+		if plan.ApplyMode, err = f.applyMode(""); err != nil {
+			return err
+		}
 		if err := f.ready(ctx, *plan); err != nil {
 			return err
 		}

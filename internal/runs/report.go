@@ -103,11 +103,14 @@ type TargetReport struct {
 	Applies  rings.ReleaseRef   `json:"applies"`           // what this run applies to it
 	From     *rings.ReleaseRef  `json:"lastKnownGood,omitempty"`
 	Plan     *rings.PlanSummary `json:"plan,omitempty"`
-	Outputs  map[string]any     `json:"outputs,omitempty"`
-	Gates    []GateReport       `json:"gates,omitempty"`
-	Message  string             `json:"message,omitempty"`
-	Started  *time.Time         `json:"started,omitempty"`
-	Ended    *time.Time         `json:"ended,omitempty"`
+	// ApplyMode is how its last apply ran: direct (one apply) or plan-first (a saved plan, then
+	// its apply).
+	ApplyMode string         `json:"applyMode,omitempty"`
+	Outputs   map[string]any `json:"outputs,omitempty"`
+	Gates     []GateReport   `json:"gates,omitempty"`
+	Message   string         `json:"message,omitempty"`
+	Started   *time.Time     `json:"started,omitempty"`
+	Ended     *time.Time     `json:"ended,omitempty"`
 }
 
 // GateReport is the last measurement of one gate on one target.
@@ -184,7 +187,7 @@ func buildReport(s *rings.State, log *runLog) Report {
 		for _, tp := range r.Plan.Targets {
 			t := s.Targets[tp.Name]
 			tr := TargetReport{Name: tp.Name, Boundary: tp.Boundary, Phase: t.Phase, Release: t.Current, Applies: tp.Release,
-				From: tp.From, Plan: t.Summary, Outputs: t.Outputs, Message: t.Message, Started: tptr(t.Started), Ended: tptr(t.Ended)}
+				From: tp.From, Plan: t.Summary, ApplyMode: t.ApplyMode, Outputs: t.Outputs, Message: t.Message, Started: tptr(t.Started), Ended: tptr(t.Ended)}
 			for _, g := range r.Plan.Gates {
 				if gr := gates[tp.Name][g]; gr != nil {
 					tr.Gates = append(tr.Gates, *gr)

@@ -83,6 +83,9 @@ func (f *Fleet) rollbackLocked(ctx context.Context, r RollbackRequest) (string, 
 	if err := f.requireDeclared(planTargets(*plan)); err != nil {
 		return "", err
 	}
+	if plan.ApplyMode, err = f.applyMode(""); err != nil {
+		return "", err
+	}
 	if err := f.ready(ctx, *plan); err != nil {
 		return "", err
 	}

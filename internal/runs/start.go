@@ -25,7 +25,8 @@ type StartRequest struct {
 	AllowDestroy bool           // with Reason: plans may destroy protected resource types
 	BreakGlass   bool           // with Reason: freeze windows and the stop-the-line switch do not hold
 	Reason       string
-	NewJournal   bool // the journal is empty on purpose though the fleet's local files show earlier runs
+	NewJournal   bool   // the journal is empty on purpose though the fleet's local files show earlier runs
+	ApplyMode    string // auto, plan-first or direct ("": defaults.applyMode)
 }
 
 // Start promotes a release through the rings, or resumes its run when it has one (after a crash,
@@ -72,6 +73,10 @@ func (r StartRequest) check() error {
 		return errors.New("--break-glass needs --reason: the journal keeps why the freeze was overridden")
 	case r.AllowDestroy && r.Reason == "":
 		return errors.New("--allow-destroy needs --reason: the journal keeps why protected resources may be destroyed")
+	case r.ApplyMode != "" && config.CheckApplyMode(r.ApplyMode) != nil:
+		return fmt.Errorf("--apply-mode: %w", config.CheckApplyMode(r.ApplyMode))
+	case r.ApplyMode == config.ApplyDirect && r.Reviewed != "":
+		return errors.New("--apply-mode direct applies without a plan first, and --reviewed holds each apply to its reviewed plan: use auto")
 	}
 	return nil
 }
@@ -102,8 +107,8 @@ func (f *Fleet) startLocked(ctx context.Context, r StartRequest) (*rings.State, 
 		if err := f.requireDeclared(planTargets(s.Plan)); err != nil {
 			return nil, err
 		}
-		if r.Reviewed != "" || r.AllowDestroy {
-			return nil, fmt.Errorf("run %s of release %s was started already, with the review it had then: --reviewed and --allow-destroy apply to a new run", run.ID, r.Release)
+		if r.Reviewed != "" || r.AllowDestroy || r.ApplyMode != "" {
+			return nil, fmt.Errorf("run %s of release %s was started already, with the review and apply mode it had then: --reviewed, --allow-destroy and --apply-mode apply to a new run", run.ID, r.Release)
 		}
 		f.notef("resuming run %s of release %s (phase %s)", run.ID, r.Release, s.Phase)
 		return s, f.execute(ctx, s, rings.Event{Type: rings.RunResumed, Actor: who}, more...)
@@ -144,6 +149,9 @@ func (f *Fleet) newRunPlan(ctx context.Context, r StartRequest, run journal.Run,
 		return nil, err
 	}
 	if plan.Review, err = reviewFor(r, plan); err != nil {
+		return nil, err
+	}
+	if plan.ApplyMode, err = f.applyMode(r.ApplyMode); err != nil {
 		return nil, err
 	}
 	if err := f.ready(ctx, *plan); err != nil {
@@ -284,4 +292,14 @@ func (f *Fleet) awaitDriver(cmd *exec.Cmd) {
 		}
 	}
 	// slow to start: the report says whether anything drives the run
+}
+
+// applyMode is a new run's apply mode: the one asked for, else defaults.applyMode. Direct with
+// protected resource types is refused: their check needs each plan before its apply.
+func (f *Fleet) applyMode(asked string) (string, error) {
+	mode := firstNonEmpty(asked, f.cfg.Defaults.ApplyMode, config.ApplyAuto)
+	if mode == config.ApplyDirect && len(f.cfg.Protect) > 0 {
+		return "", errors.New("--apply-mode direct applies without a plan first, and protect: in rollout.yaml needs each plan before its apply: use auto")
+	}
+	return mode, config.CheckApplyMode(mode)
 }

@@ -175,7 +175,8 @@ func TestChaosFaults(t *testing.T) {
 			row(fault).injected++
 			switch {
 			case target == "m-1" && fault == "permanent":
-				if phase[target] == "rollback_skipped" && strings.Contains(r.stderr, "m-1: apply failed: plan target m-1: Error: creating stamp: StatusCode=403 Code=\"AuthorizationFailed\"") {
+				// Direct mode meets the fault in its apply; plan-first in its plan.
+				if phase[target] == "rollback_skipped" && strings.Contains(r.stderr, "m-1: apply failed: apply target m-1: Error: creating stamp: StatusCode=403 Code=\"AuthorizationFailed\"") {
 					row(fault).failedAsExpected++
 				} else {
 					row(fault).lost++

@@ -1,6 +1,7 @@
 // Command tfchaos is the chaos suite's fault-injection seam: put it where rollout expects the
 // Terraform binary (ROLLOUT_TF_BIN) and it runs the real one (TFCHAOS_REAL) after deciding, per
-// target and per plan, whether to inject a fault first. Faults come from TFCHAOS_SPEC, a JSON file
+// target and per plan (a `plan`, or an `apply` that plans itself: rollout's direct mode), whether
+// to inject a fault first. Faults come from TFCHAOS_SPEC, a JSON file
 // {"target": ["transient", "permanent", "die", "hang", "ok", ...]} consumed in order, one entry per
 // plan of that target. Every decision is appended to TFCHAOS_LOG.
 //
@@ -49,6 +50,11 @@ func main() {
 				inject(dir, target, fault)
 			}
 		case "apply":
+			if !appliesAPlanFile(os.Args[1:]) {
+				if fault := next(dir, target); fault != "ok" && fault != "" {
+					inject(dir, target, fault)
+				}
+			}
 			lock(dir, target)
 		}
 	}
@@ -56,6 +62,17 @@ func main() {
 		fmt.Fprintln(os.Stderr, "tfchaos: exec:", err)
 		os.Exit(2)
 	}
+}
+
+// appliesAPlanFile says whether an apply's arguments name a saved plan (rollout's plan-first
+// mode); without one the apply plans itself.
+func appliesAPlanFile(args []string) bool {
+	for _, a := range args {
+		if strings.HasSuffix(a, ".tfplan") {
+			return true
+		}
+	}
+	return false
 }
 
 // next is the target's next planned fault: entries are consumed one per plan, counted in a file
