@@ -20,6 +20,7 @@ bin=$(mktemp -d)/rollout
 go build -o "$bin" "$root/cmd/rollout"
 treemem=$(dirname "$bin")/treemem # peak memory of a whole process tree (internal/bench/treemem)
 go build -o "$treemem" "$root/internal/bench/treemem"
+profdir=$(mktemp -d) # the whole tree's CPU by program, of the last case measured
 base=""
 if [ -n "${BASELINE:-}" ]; then
   wt=$(mktemp -d)
@@ -105,8 +106,8 @@ YAML
     [ "$first" = rollout ] && [ "$rel" != v1 ] && [ "${ROUNDS:-1}" -gt 1 ] && name+=" ($rel)"
     # Peak resident memory of each whole process tree (rollout or the script, with every
     # Terraform process and provider plugin under it), sampled every 100 ms.
-    one_rollout() { read -r rw rc < <(secs "$treemem" -o "$work/mem-rollout" -- "$bin" --config "$fleet" --tf-bin "$tf" start --release "$rel"); }
-    one_bare() { read -r bw bc < <(secs "$treemem" -o "$work/mem-bare" -- bash -c "ls -d $bareapply/s-* | xargs -P $P -I{} bash -c 'bare_apply_one {} $rel'"); }
+    one_rollout() { read -r rw rc < <(secs "$treemem" -o "$work/mem-rollout" -cpu "$work/cpu-rollout" -- "$bin" --config "$fleet" --tf-bin "$tf" start --release "$rel"); }
+    one_bare() { read -r bw bc < <(secs "$treemem" -o "$work/mem-bare" -cpu "$work/cpu-bare" -- bash -c "ls -d $bareapply/s-* | xargs -P $P -I{} bash -c 'bare_apply_one {} $rel'"); }
     one_rollout_pf() { read -r pw pc < <(secs "$bin" --config "$work/fleet-pf" --tf-bin "$tf" start --release "$rel"); }
     one_bare_pf() { read -r qw qc < <(secs bash -c "ls -d $bare/s-* | xargs -P $P -I{} bash -c 'bare_one {} $rel'"); }
     if [ "$first" = bare ]; then one_bare; one_rollout; one_bare_pf; one_rollout_pf; else one_rollout; one_bare; one_rollout_pf; one_bare_pf; fi
@@ -118,12 +119,28 @@ YAML
       row+=$(printf ' %.1f | %.2f |' "$xw" "$(echo "$xw / $qw" | bc -l)")
     fi
     echo "$row"
+    # Keep the tree's CPU by program of each case; the last N and parallelism's are printed.
+    echo "N=$N, parallelism $P, $name" > "$profdir/$case.title"
+    cp "$work/cpu-rollout" "$profdir/$case.rollout"; cp "$work/cpu-bare" "$profdir/$case.bare"
   done
   if [ "${ROUNDS:-1}" -gt 1 ]; then
     printf '| %s | %s | warm, all %s (summed) | %.1f | %.1f | %.2f | %.1f | %.1f | %.2f | | | | |\n' "$N" "$P" "${ROUNDS}" "$wr" "$wb" "$(echo "$wr / $wb" | bc -l)" "$wp" "$wq" "$(echo "$wp / $wq" | bc -l)"
   fi
   rm -rf "$work"
 done
+done
+
+# Where the CPU of the last case went, by program, over the whole process tree (sampled every
+# 100 ms: a process's last interval is missed, so rows sum to a little under the CPU column).
+# ("self" is the root's own CPU, exact: rollout's process, or the bare side's bash.)
+for case in $cases; do
+  echo
+  echo "CPU of the whole tree by program ($(cat "$profdir/$case.title"); direct mode against bare apply):"
+  echo
+  echo "| program | direct: processes | direct: CPU s | bare apply: processes | bare apply: CPU s |"
+  echo "| --- | --- | --- | --- | --- |"
+  join -a1 -a2 -e0 -o 0,1.2,1.3,2.2,2.3 <(sort "$profdir/$case.rollout") <(sort "$profdir/$case.bare") | sort -k3,3nr |
+    awk '{printf "| %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5}'
 done
 
 # Init amortisation: what one target's `init` costs, run one after another over 16 directories.
