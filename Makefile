@@ -2,8 +2,10 @@
 SHELL := bash
 GO    ?= go
 TOOLS := $(CURDIR)/.tools
-# The binary and provider mirror that `make tools` puts under .tools/ (see scripts/tools.sh).
-RUN_ENV := ROLLOUT_TF_BIN=$(TOOLS)/bin/tf TF_CLI_CONFIG_FILE=$(TOOLS)/tf.rc
+# The binary, provider mirror and object-storage servers that `make tools` puts under .tools/
+# (see scripts/tools.sh).
+RUN_ENV := ROLLOUT_TF_BIN=$(TOOLS)/bin/tf TF_CLI_CONFIG_FILE=$(TOOLS)/tf.rc \
+	ROLLOUT_VERSITYGW=$(TOOLS)/bin/versitygw ROLLOUT_FAKE_GCS=$(TOOLS)/bin/fake-gcs-server
 
 .PHONY: all tools build demo test test-unit test-e2e vet clean bench bench-large chaos fuzz
 
@@ -34,7 +36,7 @@ test-e2e: tools
 # missing) for the journal's conformance suite and the shared-state end-to-end tests.
 test: vet tools
 	bash scripts/need-prometheus.sh
-	ROLLOUT_REQUIRE_POSTGRES=1 ROLLOUT_REQUIRE_PROMETHEUS=1 bash scripts/with-postgres.sh $(MAKE) --no-print-directory test-unit test-e2e
+	ROLLOUT_REQUIRE_POSTGRES=1 ROLLOUT_REQUIRE_PROMETHEUS=1 ROLLOUT_REQUIRE_OBJECT_STORES=1 bash scripts/with-postgres.sh $(MAKE) --no-print-directory test-unit test-e2e
 
 clean:
 	rm -rf bin

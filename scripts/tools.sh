@@ -5,6 +5,8 @@
 #                         else OpenTofu built from its module source)
 #   .tools/providers/     a filesystem mirror with hashicorp/time for both registries' addresses
 #   .tools/tf.rc          a CLI configuration that installs providers from that mirror only
+#   .tools/bin/versitygw, .tools/bin/fake-gcs-server
+#                         real S3 and Google Cloud Storage servers for the state backend tests
 # Set ROLLOUT_BUILD_TOFU=1 to build OpenTofu even when a binary is on PATH.
 set -euo pipefail
 
@@ -75,5 +77,25 @@ fi
 rc="$tools/tf.rc"
 want=$(printf 'provider_installation {\n  filesystem_mirror {\n    path = "%s"\n  }\n}\n' "$mirror")
 if [ "$(cat "$rc" 2>/dev/null)" != "$want" ]; then printf '%s\n' "$want" > "$rc"; fi
+
+# 4. Object-storage servers on loopback for the end-to-end tests of the s3 and gcs state backends:
+# versitygw (S3, with the conditional writes that the s3 backend's use_lockfile needs) and
+# fake-gcs-server, each built once from the Go module proxy.
+VERSITYGW_VERSION=1.8.0
+FAKE_GCS_VERSION=1.56.1
+# go_install PKG VERSION NAME: build PKG@vVERSION into .tools/NAME-VERSION/ once; link .tools/bin/NAME.
+go_install() {
+  local pkg=$1 ver=$2 name=$3
+  local out="$tools/$name-$ver/$name"
+  if [ ! -x "$out" ]; then
+    echo "tools: building $pkg v$ver from the Go module proxy (once)" >&2
+    mkdir -p "$(dirname "$out")"
+    GOBIN="$(dirname "$out")" go install -trimpath -ldflags "-s -w" "$pkg@v$ver"
+    [ -x "$out" ] || mv "$(dirname "$out")/$(basename "$pkg")" "$out"
+  fi
+  if [ "$(readlink "$tools/bin/$name" 2>/dev/null)" != "$out" ]; then ln -sfn "$out" "$tools/bin/$name"; fi
+}
+go_install github.com/versity/versitygw/cmd/versitygw "$VERSITYGW_VERSION" versitygw
+go_install github.com/fsouza/fake-gcs-server "$FAKE_GCS_VERSION" fake-gcs-server
 
 echo "tools: $(TF_CLI_CONFIG_FILE="$rc" "$tools/bin/tf" version 2>/dev/null | head -1) at $bin; providers in $mirror" >&2

@@ -94,3 +94,13 @@ func procMounted() bool {
 	_, err := os.Stat("/proc/self/stat")
 	return err == nil
 }
+
+// BootID names this boot of the machine ("" where unknown): a PID and start time name one
+// process only within one boot.
+func BootID() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}

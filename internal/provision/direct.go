@@ -49,6 +49,7 @@ func (p *Terraform) applyDirect(ctx context.Context, target string, rel rings.Re
 	stream := &planWatcher{planned: planned}
 	actx, cancel := context.WithTimeout(ctx, p.timeout())
 	defer cancel()
+	p.noteLockHolder(ctx, target, "apply")
 	err = w.tf.ApplyJSON(actx, stream, tfexec.VarFile(w.varFile), tfexec.LockTimeout(p.lockTimeout()))
 	r := readStream(stream.bytes())
 	if !stream.saw() && planned != nil && err == nil {

@@ -49,6 +49,11 @@ type Terraform struct {
 	// InterruptWait is how long an interrupted Terraform command may take to stop after SIGINT
 	// before it is killed (0: 10s).
 	InterruptWait time.Duration
+	// Fence is the fencing token of the fleet lease this process holds (nil: none), and
+	// TargetEvents a target's journaled events across runs, oldest first: what proves that a
+	// state lock in a remote backend is a dead holder's of this fleet (see statelock.go).
+	Fence        func() int64
+	TargetEvents func(ctx context.Context, target string) ([]rings.Event, error)
 
 	mu       sync.Mutex
 	reaped   map[string]bool        // targets whose leftovers of a dead process were reaped by this one
@@ -167,6 +172,14 @@ func (p *Terraform) lockTimeout() string {
 		return p.Config.Defaults.LockTimeout.D().String()
 	}
 	return "5m0s"
+}
+
+// lockWait is lockTimeout as a duration.
+func (p *Terraform) lockWait() time.Duration {
+	if p.Config != nil {
+		return p.Config.Defaults.LockTimeout.D()
+	}
+	return 5 * time.Minute
 }
 
 // WorkDir is a target's working directory.
@@ -395,7 +408,10 @@ func (p *Terraform) Drift(ctx context.Context, target string, rel rings.ReleaseR
 	// Not the detailed exit code: Terraform 1.11 says "changes" (2) for every refresh-only plan
 	// that is applyable, which is every one; the resources it reports drifted are what counts.
 	defer clearRecords(ctx, p.WorkDir(target))
-	_, _, sum, _, err := p.plan(ctx, target, rel, true)
+	sum, err := unlocking(ctx, p, target, "drift check", func() (rings.PlanSummary, error) {
+		_, _, sum, _, err := p.plan(ctx, target, rel, true)
+		return sum, err
+	})
 	if err != nil {
 		return rings.DriftReport{}, classified(err)
 	}
@@ -461,6 +477,11 @@ func (p *Terraform) plan(ctx context.Context, target string, rel rings.ReleaseRe
 	if refreshOnly {
 		out = "drift.tfplan"
 	}
+	op := "plan"
+	if refreshOnly {
+		op = "drift check"
+	}
+	p.noteLockHolder(ctx, target, op)
 	changes, err := w.tf.PlanJSON(pctx, &stream, tfexec.Out(filepath.Join(w.dir, out)), tfexec.VarFile(w.varFile), tfexec.LockTimeout(p.lockTimeout()), tfexec.RefreshOnly(refreshOnly))
 	r := readStream(stream.Bytes())
 	if err != nil {
@@ -477,7 +498,7 @@ func (p *Terraform) plan(ctx context.Context, target string, rel rings.ReleaseRe
 // with a separate `output`.
 func (p *Terraform) Apply(ctx context.Context, target string, rel rings.ReleaseRef, planned func(rings.PlanSummary)) (rings.ApplyResult, error) {
 	defer clearRecords(ctx, p.WorkDir(target))
-	res, err := p.apply(ctx, target, rel, planned)
+	res, err := unlocking(ctx, p, target, "apply", func() (rings.ApplyResult, error) { return p.apply(ctx, target, rel, planned) })
 	if err != nil && ctx.Err() == nil {
 		err = classified(err)
 	}
@@ -518,6 +539,7 @@ func (p *Terraform) applyPlanFirst(ctx context.Context, target string, rel rings
 	var stream bytes.Buffer
 	actx, cancel := context.WithTimeout(ctx, p.timeout())
 	defer cancel()
+	p.noteLockHolder(ctx, target, "apply")
 	err = tf.ApplyJSON(actx, &stream, tfexec.DirOrPlan(filepath.Join(dir, "release.tfplan")), tfexec.LockTimeout(p.lockTimeout()))
 	r := readStream(stream.Bytes())
 	if err != nil {

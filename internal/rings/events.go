@@ -105,8 +105,9 @@ type EventV1 struct {
 	Boundary string         `json:"boundary,omitempty"`
 	Identity *Identity      `json:"identity,omitempty"`
 	Switch   *Switch        `json:"switch,omitempty"`
-	// ApplyMode was added within version 1: see Event.
-	ApplyMode string `json:"applyMode,omitempty"`
+	// ApplyMode and Lock were added within version 1: see Event.
+	ApplyMode string     `json:"applyMode,omitempty"`
+	Lock      *StateLock `json:"lock,omitempty"`
 }
 
 // V1 is the event in version 1 of the published format.
@@ -114,7 +115,7 @@ func (e Event) V1() EventV1 {
 	out := EventV1{V: 1, Seq: e.Seq, RunID: e.RunID, At: e.At, Type: e.Type, Ring: e.Ring, Target: e.Target, Gate: e.Gate,
 		Release: e.Release, Plan: e.Plan, Summary: e.Summary, Outputs: e.Outputs, Passed: e.Passed, Stale: e.Stale,
 		Outcome: e.outcomeV1(), Message: e.Message, Actor: e.Actor, Targets: e.Targets, Boundary: e.Boundary,
-		Identity: e.Identity, Switch: e.Switch, ApplyMode: e.ApplyMode}
+		Identity: e.Identity, Switch: e.Switch, ApplyMode: e.ApplyMode, Lock: e.Lock}
 	if e.Type == GateOverridden {
 		out.Passed = nil // version 1 said the verdict in outcome
 	}

@@ -179,6 +179,12 @@ const (
 	// TargetOrphansKilled records processes a dead run of this tool had left running in the
 	// target's working directory (Terraform's children), killed before the target ran again.
 	TargetOrphansKilled EventType = "target.orphans_killed"
+	// TargetLockHolder records, before a Terraform command that takes a target's state lock in a
+	// remote backend, who is about to hold it (Lock). TargetLockReleased records a lock that such
+	// a holder left behind when it died, released by this process (Lock: the lock and its
+	// holder; Message: the evidence that the holder is a dead process of this fleet).
+	TargetLockHolder   EventType = "target.lock_holder"
+	TargetLockReleased EventType = "target.lock_released"
 
 	// Operators, from any process (the running one reads them from the journal as they come):
 	// pause holds the run before anything new starts (what is under way finishes), unpause goes on;
@@ -245,6 +251,23 @@ type Event struct {
 	// Switch is the stop-the-line switch when it is on: on run.started, run.resumed and
 	// freeze.changed (absent there: off).
 	Switch *Switch `json:"switch,omitempty"`
+	// Lock: target.lock_holder and target.lock_released, a target's state lock and its holder.
+	Lock *StateLock `json:"lock,omitempty"`
+}
+
+// StateLock is a holder of a target's Terraform state lock: the rollout process whose Terraform
+// command takes it, as journaled before the command runs, and on release the lock itself.
+type StateLock struct {
+	Who       string `json:"who"`  // as Terraform writes it into the lock: user@host
+	Host      string `json:"host"` // the machine rollout runs on
+	Boot      string `json:"boot,omitempty"`
+	PID       int    `json:"pid"`             // rollout's process
+	Start     uint64 `json:"start,omitempty"` // when it started (clock ticks after Boot): with PID, one process
+	Token     int64  `json:"token,omitempty"` // the fleet lease's fencing token it held
+	Operation string `json:"operation"`       // apply, rollback, plan, drift
+	// ID and Created: target.lock_released, the lock as Terraform reported it.
+	ID      string    `json:"id,omitempty"`
+	Created time.Time `json:"created,omitzero"`
 }
 
 // Switch is the fleet's stop-the-line switch, as set by `rollout freeze on`.

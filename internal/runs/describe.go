@@ -72,7 +72,7 @@ func describeTarget(ev rings.Event) (string, Tone) {
 			what = "ring " + ev.Ring
 		}
 		return fmt.Sprintf("  %s: gate %s overridden to %s by %s: %s", what, ev.Gate, overrideVerdict(ev), ev.Actor, ev.Message), Plain
-	case rings.TargetOrphansKilled:
+	case rings.TargetOrphansKilled, rings.TargetLockReleased:
 		return fmt.Sprintf("  %s: %s", who, ev.Message), Warn
 	case rings.TargetRetrying:
 		return fmt.Sprintf("  %s: %s", who, ev.Message), Warn

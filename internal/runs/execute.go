@@ -48,6 +48,10 @@ func (f *Fleet) provisioner() *provision.Terraform {
 		},
 		Bundle: f.releases.Bundle,
 		Clouds: f.clouds,
+		Fence:  f.fence.Load,
+		TargetEvents: func(ctx context.Context, target string) ([]rings.Event, error) {
+			return f.reader.TargetEvents(ctx, target)
+		},
 	}
 }
 

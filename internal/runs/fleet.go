@@ -20,6 +20,7 @@ import (
 	"os/user"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/rollout-dev/rollout/internal/clouds"
@@ -76,6 +77,8 @@ type Fleet struct {
 	secretVars map[string]string
 	redact     *redact.Redactor
 	module     *provision.ModuleInfo
+	// fence is the fencing token of the fleet lease this process holds (0: none).
+	fence atomic.Int64
 }
 
 // now is the time of the fleet's clock.
@@ -256,6 +259,10 @@ func (f *Fleet) withLease(ctx context.Context, doing string, fn func(ctx context
 		return err
 	}
 	defer f.lease.ReleaseLease(context.WithoutCancel(ctx))
+	if li, err := f.lease.Lease(ctx); err == nil && li != nil {
+		f.fence.Store(li.Token) // what proves a lock left by an earlier holder of the lease is stale
+	}
+	defer f.fence.Store(0)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	go func() {

@@ -57,12 +57,18 @@ type fleet struct {
 	url      string
 	env      []string // added to every rollout command's environment
 	tfstate  string   // where the targets' Terraform state files are (default: .rollout/tfstate)
+	// state reads a target's Terraform state where its backend keeps it (nil: local state files
+	// under tfstate); ok is false when there is none.
+	state func(target string) (data []byte, ok bool)
 }
 
 type fleetSpec struct {
 	rings   string // YAML of the rings list
 	targets string // YAML of environments/test.yaml
 	gates   string // YAML of the gates mapping (default: healthz over HTTP)
+	// boundaries is YAML of the boundaries mapping (default: local-a, and local-b with
+	// maxParallel 2).
+	boundaries string
 }
 
 const defaultGates = `
@@ -92,6 +98,9 @@ func newFleet(t *testing.T, spec fleetSpec) *fleet {
 	if spec.gates == "" {
 		spec.gates = defaultGates
 	}
+	if spec.boundaries == "" {
+		spec.boundaries = "\n  local-a: {cloud: local}\n  local-b: {cloud: local, maxParallel: 2}\n"
+	}
 	cfg := fmt.Sprintf(`release:
   module: terraform/stamp
   vars:
@@ -103,12 +112,10 @@ func newFleet(t *testing.T, spec fleetSpec) *fleet {
 defaults:
   maxParallel: 4
   lockTimeout: 2m
-boundaries:
-  local-a: {cloud: local}
-  local-b: {cloud: local, maxParallel: 2}
+boundaries:%s
 gates:%s
 rings:
-%s`, f.deployed, f.url, spec.gates, spec.rings)
+%s`, f.deployed, f.url, spec.boundaries, spec.gates, spec.rings)
 	f.write("rollout.yaml", cfg)
 	f.write("environments/test.yaml", spec.targets)
 	t.Cleanup(func() {
@@ -136,7 +143,7 @@ func (f *fleet) workingCopy() *fleet {
 			}
 		}
 	}
-	return &fleet{t: f.t, dir: dir, deployed: f.deployed, url: f.url, env: f.env, tfstate: f.tfstate}
+	return &fleet{t: f.t, dir: dir, deployed: f.deployed, url: f.url, env: f.env, tfstate: f.tfstate, state: f.state}
 }
 
 func (f *fleet) write(rel, content string) {

@@ -156,16 +156,35 @@ func journalCurrent(evs []rings.Event, target string) string {
 // `version` output, from the state file itself (not through rollout). ok is false when there is
 // no state file of the stamp's form to read.
 func (f *fleet) stateRelease(target string) (string, bool) {
+	return releaseInState(f.readState(target))
+}
+
+// readState reads target's Terraform state: from its backend when the test says how, else from
+// the local state files.
+func (f *fleet) readState(target string) ([]byte, bool, error) {
+	if f.state != nil {
+		b, ok := f.state(target)
+		return b, ok, nil
+	}
 	dir := f.tfstate
 	if dir == "" {
 		dir = filepath.Join(f.dir, ".rollout", "tfstate")
 	}
 	b, err := os.ReadFile(filepath.Join(dir, target+".tfstate"))
 	if os.IsNotExist(err) {
-		return "", true // never applied: nothing deployed
+		return nil, false, nil
 	}
+	return b, err == nil, err
+}
+
+// releaseInState is the release a Terraform state's version output names ("" for none); ok is false
+// when that cannot be told.
+func releaseInState(b []byte, present bool, err error) (string, bool) {
 	if err != nil {
 		return "", false
+	}
+	if !present {
+		return "", true // never applied: nothing deployed
 	}
 	var st struct {
 		Outputs map[string]struct {
