@@ -56,7 +56,8 @@ bench-large: tools
 	PARALLEL="$(LARGE_PARALLEL)" ROUNDS=2 bash scripts/bench.sh 256
 
 # The chaos suite at full size: 50 SIGKILLs of rollout during a three-ring rollout against real
-# OpenTofu, each followed by a resume, plus the injected-fault scenario; prints the tallies.
+# OpenTofu, each followed by a resume, with local state and with state on a real S3 server, plus
+# the injected-fault scenario; prints the tallies.
 # (make test runs the same tests with 5 kills.) ROLLOUT_CHAOS_SEED=N replays a sequence.
 chaos: tools
 	$(RUN_ENV) ROLLOUT_E2E=1 ROLLOUT_CHAOS_KILLS=$${ROLLOUT_CHAOS_KILLS:-50} $(GO) test -count=1 -timeout 30m -v -run 'TestChaos' ./test/e2e/ | grep -v '^=== RUN'

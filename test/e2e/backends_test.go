@@ -3,11 +3,13 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -237,7 +239,7 @@ func TestAStaleLockOfAKilledRunIsReleasedAndAForeignOneIsNot(t *testing.T) {
 	}
 
 	// A person's tofu apply, waiting at its prompt, holds use1-b's lock.
-	hand := handRunApply(t, c, f)
+	hand := handRunApplyOn(t, c, "use1-b")
 	defer hand()
 	r = f.run("start", "--release", "v3")
 	if r.code == 0 {
@@ -255,10 +257,11 @@ func TestAStaleLockOfAKilledRunIsReleasedAndAForeignOneIsNot(t *testing.T) {
 	}
 }
 
-// handRunApply starts `tofu apply` (without -auto-approve) on use1-b's state in a directory of its
-// own, with the commercial boundary's key, and leaves it at its confirmation prompt, holding the
-// state lock. The returned function kills it (its lock stays: the fleet is done with it).
-func handRunApply(t *testing.T, c *clouds, f *fleet) func() {
+// handRunApplyOn starts `tofu apply` (without -auto-approve) on target's state in the commercial
+// bucket, in a directory of its own, with the commercial boundary's key, and leaves it at its
+// confirmation prompt, holding the state lock. The returned function kills it (its lock stays:
+// the fleet is done with it).
+func handRunApplyOn(t *testing.T, c *clouds, target string) func() {
 	t.Helper()
 	dir := t.TempDir()
 	main := "terraform {\n  backend \"s3\" {}\n}\nresource \"terraform_data\" \"by_hand\" {\n  input = \"by hand\"\n}\n"
@@ -268,7 +271,7 @@ func handRunApply(t *testing.T, c *clouds, f *fleet) func() {
 	env := append(os.Environ(), "AWS_ACCESS_KEY_ID="+c.comKey.ID, "AWS_SECRET_ACCESS_KEY="+comSecret, "AWS_REGION=us-east-1",
 		"AWS_ENDPOINT_URL_S3="+c.com.URL, "AWS_ENDPOINT_URL_STS="+c.sts.URL, "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
 	tf := os.Getenv("ROLLOUT_TF_BIN")
-	init := exec.Command(tf, "init", "-input=false", "-no-color", "-backend-config=bucket=state-commercial", "-backend-config=key=use1-b.tfstate",
+	init := exec.Command(tf, "init", "-input=false", "-no-color", "-backend-config=bucket=state-commercial", "-backend-config=key="+target+".tfstate",
 		"-backend-config=region=us-east-1", "-backend-config=use_path_style=true", "-backend-config=use_lockfile=true")
 	init.Dir, init.Env = dir, env
 	if out, err := init.CombinedOutput(); err != nil {
@@ -284,9 +287,9 @@ func handRunApply(t *testing.T, c *clouds, f *fleet) func() {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(60 * time.Second)
-	for !c.com.Exists(t, "state-commercial", "use1-b.tfstate.tflock") {
+	for !c.com.Exists(t, "state-commercial", target+".tfstate.tflock") {
 		if time.Now().After(deadline) {
-			t.Fatal("the hand-run apply never took use1-b's lock")
+			t.Fatalf("the hand-run apply never took %s's lock", target)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -306,4 +309,65 @@ func eventsOf(evs []rings.Event, typ rings.EventType) []rings.Event {
 		}
 	}
 	return out
+}
+
+// TestChaosKillAndResumeOnS3 is the kill-and-resume chaos run with every target's state in the
+// S3 server (ROLLOUT_CHAOS_KILLS SIGKILLs of rollout, 5 by default; make chaos: 50): the locks
+// that killed runs leave are released by the runs that resume them, with the journal's evidence,
+// and a lock planted by a person's tofu apply is left alone. Then: every target's state holds the
+// final release, the journal has no gap or duplicate, no target was applied by two processes at
+// once, and no lock is left but the person's.
+func TestChaosKillAndResumeOnS3(t *testing.T) {
+	kills := 5
+	if n, err := strconv.Atoi(os.Getenv("ROLLOUT_CHAOS_KILLS")); err == nil && n > 0 {
+		kills = n
+	}
+	seed := uint64(time.Now().UnixNano())
+	if s, err := strconv.ParseUint(os.Getenv("ROLLOUT_CHAOS_SEED"), 10, 64); err == nil {
+		seed = s
+	}
+	rnd := rand.New(rand.NewPCG(seed, 43))
+	t.Logf("seed %d (ROLLOUT_CHAOS_SEED to replay)", seed)
+	c := startClouds(t)
+	var targets strings.Builder
+	targets.WriteString("targets:\n")
+	for i := 1; i <= 5; i++ {
+		fmt.Fprintf(&targets, "  - {name: k-%d, boundary: aws, region: us-east-1, vars: {apply_seconds: 1}}\n", i)
+	}
+	f, dir := chaosFleet(t, map[string][]string{}, killRings, targets.String())
+	cfg := readFile(t, filepath.Join(f.dir, "rollout.yaml"))
+	cfg = strings.Replace(cfg, "boundaries:", "boundaries:"+strings.TrimRight(c.boundaries(), "\n"), 1)
+	cfg = strings.Replace(cfg, "lockTimeout: 2m", "lockTimeout: 2s", 1)
+	f.write("rollout.yaml", strings.Replace(cfg, "consecutiveFailures: 3", "consecutiveFailures: 50", 1))
+	f.env, f.state = append(f.env, c.env()...), c.state(t)
+
+	final, done := killAndResume(t, f, rnd, kills)
+	released := len(eventsOf(f.journalEvents(), rings.TargetLockReleased))
+	for i := 1; i <= 5; i++ {
+		name := fmt.Sprintf("k-%d", i)
+		if got, _ := f.stateRelease(name); got != final {
+			t.Errorf("%s: its state in the bucket holds %q, want %s", name, got, final)
+		}
+		if c.com.Exists(t, "state-commercial", name+".tfstate.tflock") {
+			t.Errorf("%s: a state lock was left", name)
+		}
+	}
+	runs := checkJournalAndOverlaps(t, f, dir)
+
+	// A person's tofu apply holds k-1's lock: the next release fails there and leaves it.
+	hand := handRunApplyOn(t, c, "k-1")
+	defer hand()
+	next := fmt.Sprintf("v%d", done+2)
+	if r := f.run("start", "--release", next); r.code == 0 || !strings.Contains(r.stdout+r.stderr, "not by a dead process of this fleet") {
+		t.Fatalf("start %s over a person's lock: exit %d\n%s", next, r.code, lastLines(r.stderr, 30))
+	}
+	foreign := 0
+	if c.com.Exists(t, "state-commercial", "k-1.tfstate.tflock") && len(eventsOf(f.journalEvents(), rings.TargetLockReleased)) == released {
+		foreign = 1
+	} else {
+		t.Error("the person's lock on k-1 was released")
+	}
+	fmt.Printf("\nchaos on S3: %d kills of rollout (seed %d); %d release(s) finished; journal of %d run(s) without gaps; "+
+		"0 lost; 0 overlapping applies; %d lock(s) of killed runs released; %d foreign lock(s) left alone\n",
+		kills, seed, done+1, runs, released, foreign)
 }

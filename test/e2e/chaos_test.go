@@ -254,10 +254,69 @@ func TestChaosKillAndResume(t *testing.T) {
 		}
 		spec[fmt.Sprintf("k-%d", i)] = faults
 	}
-	// Gated on Terraform's outputs, not on the stand-in application: a create-time provisioner
-	// (the stamp's local-exec) killed half-way is not run again by Terraform, whose state already
-	// holds the object; an HTTP gate would rightly fail that target. The state is what is checked.
-	rings := `  - name: one
+	f, dir := chaosFleet(t, spec, killRings, "targets:\n"+targetsYAML("k", "local-a", "any", 5, "    vars: {apply_seconds: 1}\n"))
+	f.write("rollout.yaml", strings.Replace(readFile(t, filepath.Join(f.dir, "rollout.yaml")), "consecutiveFailures: 3", "consecutiveFailures: 50", 1))
+	final, done := killAndResume(t, f, rnd, kills)
+	if rep := f.status(); rep.Phase != "succeeded" {
+		t.Fatalf("run of %s: %s %s", final, rep.Phase, rep.Reason)
+	}
+	// Every target's Terraform state holds the final release.
+	for i := 1; i <= 5; i++ {
+		name := fmt.Sprintf("k-%d", i)
+		if got := stateVersion(t, filepath.Join(f.dir, ".rollout", "tfstate", name+".tfstate")); got != final {
+			t.Errorf("%s: Terraform state holds %q, want %s", name, got, final)
+		}
+	}
+	runs := checkJournalAndOverlaps(t, f, dir)
+	locks, _ := filepath.Glob(filepath.Join(f.dir, ".rollout", "tfstate", "*.lock.info"))
+	if len(locks) > 0 {
+		t.Errorf("state locks left: %v", locks)
+	}
+	injected, _ := chaosLog(t, dir)
+	n := 0
+	for _, f := range injected {
+		n += len(f)
+	}
+	fmt.Printf("\nchaos: %d kills of rollout and %d injected faults (seed %d); %d release(s) finished; journal of %d run(s) without gaps; 0 overlapping applies; 0 locks left\n",
+		kills, n, seed, done+1, runs)
+}
+
+// stateVersion reads the release a stamp's Terraform state says is deployed.
+func stateVersion(t *testing.T, path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read state: %v", err)
+	}
+	var st struct {
+		Resources []struct {
+			Type, Name string
+			Instances  []struct {
+				Attributes struct {
+					Input struct {
+						Value string `json:"value"`
+					} `json:"input"`
+				} `json:"attributes"`
+			} `json:"instances"`
+		} `json:"resources"`
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatalf("state %s: %v", path, err)
+	}
+	for _, r := range st.Resources {
+		if r.Type == "terraform_data" && r.Name == "app" && len(r.Instances) == 1 {
+			var app struct{ Version string }
+			_ = json.Unmarshal([]byte(r.Instances[0].Attributes.Input.Value), &app)
+			return app.Version
+		}
+	}
+	return ""
+}
+
+// killRings are the three rings of the kill-and-resume runs. Gated on Terraform's outputs, not on
+// the stand-in application: a create-time provisioner (the stamp's local-exec) killed half-way is
+// not run again by Terraform, whose state already holds the object; an HTTP gate would rightly
+// fail that target. The state is what is checked.
+const killRings = `  - name: one
     targets: {names: [k-1]}
     gates: [out]
   - name: two
@@ -269,8 +328,12 @@ func TestChaosKillAndResume(t *testing.T) {
     maxParallel: 1
     gates: [out]
 `
-	f, dir := chaosFleet(t, spec, rings, "targets:\n"+targetsYAML("k", "local-a", "any", 5, "    vars: {apply_seconds: 1}\n"))
-	f.write("rollout.yaml", strings.Replace(readFile(t, filepath.Join(f.dir, "rollout.yaml")), "consecutiveFailures: 3", "consecutiveFailures: 50", 1))
+
+// killAndResume starts releases v1, v2, ... and SIGKILLs rollout at random moments, kills times,
+// each kill followed by a start of the same release (a resume); then it runs the current release
+// to the end and returns it, with the number of releases finished before it.
+func killAndResume(t *testing.T, f *fleet, rnd *rand.Rand, kills int) (string, int) {
+	t.Helper()
 	releases := []string{"v1", "v2", "v3"}
 	done := 0 // releases finished
 	for k := 0; k < kills; {
@@ -321,16 +384,14 @@ func TestChaosKillAndResume(t *testing.T) {
 	if last.code != 0 {
 		t.Fatalf("could not finish %s: %s", final, lastLines(last.stderr, 20))
 	}
-	if rep := f.status(); rep.Phase != "succeeded" {
-		t.Fatalf("run of %s: %s %s", final, rep.Phase, rep.Reason)
-	}
-	// Every target's Terraform state holds the final release.
-	for i := 1; i <= 5; i++ {
-		name := fmt.Sprintf("k-%d", i)
-		if got := stateVersion(t, filepath.Join(f.dir, ".rollout", "tfstate", name+".tfstate")); got != final {
-			t.Errorf("%s: Terraform state holds %q, want %s", name, got, final)
-		}
-	}
+	return final, done
+}
+
+// checkJournalAndOverlaps checks what a kill-and-resume run leaves: per run, event numbers 1..n
+// without gap or duplicate, and no target applied by two processes at once (the tfchaos log). It
+// returns the number of runs.
+func checkJournalAndOverlaps(t *testing.T, f *fleet, dir string) int {
+	t.Helper()
 	// The journal: per run, sequence numbers 1..n, no gap, no duplicate.
 	exp := f.must(0, "state", "export")
 	seqs := map[string][]int64{}
@@ -357,46 +418,5 @@ func TestChaosKillAndResume(t *testing.T) {
 	if len(overlaps) > 0 {
 		t.Errorf("a target was applied by two processes at once: %v", overlaps)
 	}
-	locks, _ := filepath.Glob(filepath.Join(f.dir, ".rollout", "tfstate", "*.lock.info"))
-	if len(locks) > 0 {
-		t.Errorf("state locks left: %v", locks)
-	}
-	injected, _ := chaosLog(t, dir)
-	n := 0
-	for _, f := range injected {
-		n += len(f)
-	}
-	fmt.Printf("\nchaos: %d kills of rollout and %d injected faults (seed %d); %d release(s) finished; journal of %d run(s) without gaps; 0 overlapping applies; 0 locks left\n",
-		kills, n, seed, done+1, len(seqs))
-}
-
-// stateVersion reads the release a stamp's Terraform state says is deployed.
-func stateVersion(t *testing.T, path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read state: %v", err)
-	}
-	var st struct {
-		Resources []struct {
-			Type, Name string
-			Instances  []struct {
-				Attributes struct {
-					Input struct {
-						Value string `json:"value"`
-					} `json:"input"`
-				} `json:"attributes"`
-			} `json:"instances"`
-		} `json:"resources"`
-	}
-	if err := json.Unmarshal(b, &st); err != nil {
-		t.Fatalf("state %s: %v", path, err)
-	}
-	for _, r := range st.Resources {
-		if r.Type == "terraform_data" && r.Name == "app" && len(r.Instances) == 1 {
-			var app struct{ Version string }
-			_ = json.Unmarshal([]byte(r.Instances[0].Attributes.Input.Value), &app)
-			return app.Version
-		}
-	}
-	return ""
+	return len(seqs)
 }
