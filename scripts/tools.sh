@@ -5,8 +5,10 @@
 #                         else OpenTofu built from its module source)
 #   .tools/providers/     a filesystem mirror with hashicorp/time for both registries' addresses
 #   .tools/tf.rc          a CLI configuration that installs providers from that mirror only
-#   .tools/bin/versitygw, .tools/bin/fake-gcs-server
-#                         real S3 and Google Cloud Storage servers for the state backend tests
+#   .tools/bin/versitygw, .tools/bin/fake-gcs-server, .tools/bin/azurite-blob
+#                         real S3, Google Cloud Storage and Azure Blob servers for the state
+#                         backend tests (Azurite from the npm registry; node and npm from
+#                         Debian's packages when missing)
 # Set ROLLOUT_BUILD_TOFU=1 to build OpenTofu even when a binary is on PATH.
 set -euo pipefail
 
@@ -97,5 +99,21 @@ go_install() {
 }
 go_install github.com/versity/versitygw/cmd/versitygw "$VERSITYGW_VERSION" versitygw
 go_install github.com/fsouza/fake-gcs-server "$FAKE_GCS_VERSION" fake-gcs-server
+
+# 5. Azurite, Azure Storage's emulator, for the azurerm backend's tests.
+AZURITE_VERSION=3.37.0
+azurite="$tools/azurite-$AZURITE_VERSION"
+if [ ! -x "$azurite/node_modules/.bin/azurite-blob" ]; then
+  if ! command -v npm >/dev/null; then
+    [ "$(id -u)" = 0 ] || { echo "tools: npm is needed to install Azurite (Debian: apt-get install nodejs npm)" >&2; exit 1; }
+    echo "tools: installing node and npm from Debian's packages" >&2
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+  fi
+  echo "tools: installing azurite $AZURITE_VERSION from the npm registry (once)" >&2
+  npm install --prefix "$azurite" --no-audit --no-fund --loglevel=error "azurite@$AZURITE_VERSION" >&2
+fi
+if [ "$(readlink "$tools/bin/azurite-blob" 2>/dev/null)" != "$azurite/node_modules/.bin/azurite-blob" ]; then
+  ln -sfn "$azurite/node_modules/.bin/azurite-blob" "$tools/bin/azurite-blob"
+fi
 
 echo "tools: $(TF_CLI_CONFIG_FILE="$rc" "$tools/bin/tf" version 2>/dev/null | head -1) at $bin; providers in $mirror" >&2

@@ -125,6 +125,11 @@ func (e *envBuilder) azure() error {
 	e.set("ARM_TENANT_ID", id["tenantId"])
 	e.set("ARM_CLIENT_ID", id["clientId"])
 	e.set("ARM_SUBSCRIPTION_ID", id["subscriptionId"])
+	// The azurerm backend's shared key, for a state account that uses one (Entra is better:
+	// use_azuread_auth with the boundary's credential).
+	if err := e.secret("storageAccessKeyEnv", "ARM_ACCESS_KEY"); err != nil {
+		return err
+	}
 	switch {
 	case id["federatedTokenFile"] != "":
 		e.set("ARM_USE_OIDC", "true")

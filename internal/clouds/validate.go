@@ -92,6 +92,14 @@ func (v *validator) boundary(b *config.Boundary) {
 		v.gcpBoundary(b)
 	}
 	for k, raw := range b.Endpoints {
+		if k == "metadataHost" && b.Cloud == "azure" {
+			// A host name (and port), as ARM_METADATA_HOSTNAME and the backend's metadata_host take it.
+			if strings.Contains(raw, "/") {
+				v.bfail(b, "endpoints."+k, "want a host name such as management.sovcloud.example, got %q", raw)
+				continue
+			}
+			raw = "https://" + raw
+		}
 		u, err := url.Parse(raw)
 		if err != nil || u.Host == "" {
 			v.bfail(b, "endpoints."+k, "want a URL, got %q", raw)

@@ -207,3 +207,22 @@ func TestLoopbackEndpointsAreAllowedForTests(t *testing.T) {
 		t.Fatal(errs)
 	}
 }
+
+// A custom Azure cloud's metadataHost is a host name (ARM_METADATA_HOSTNAME, the backend's
+// metadata_host), as the docs show it: it was refused as "want a URL" before.
+func TestAzureMetadataHostIsAHostName(t *testing.T) {
+	for raw, ok := range map[string]bool{"management.sovcloud.example": true, "127.0.0.1:8443": true,
+		"https://management.sovcloud.example/": false, "management.microsoftonline.com": false} {
+		c := fleet()
+		c.Boundaries["azure-sov"].Endpoints["metadataHost"] = raw
+		var errs []string
+		for _, e := range Validate(c) {
+			if strings.Contains(e.Error(), "endpoints.metadataHost") {
+				errs = append(errs, e.Error())
+			}
+		}
+		if ok && len(errs) > 0 || !ok && len(errs) == 0 {
+			t.Errorf("metadataHost %q: %v (want accepted: %v)", raw, errs, ok)
+		}
+	}
+}

@@ -230,7 +230,7 @@ type AssumeRole struct {
 // Identity keys each cloud accepts.
 var identityKeys = map[string][]string{
 	"azure": {"tenantId", "clientId", "subscriptionId", "federatedTokenFile", "oidcRequestUrlEnv", "oidcRequestTokenEnv",
-		"managedIdentity", "clientSecretEnv", "clientCertificateFile", "clientCertificatePasswordEnv"},
+		"managedIdentity", "clientSecretEnv", "clientCertificateFile", "clientCertificatePasswordEnv", "storageAccessKeyEnv"},
 	"aws": {"profile", "configFile", "sharedCredentialsFile", "accessKeyIdEnv", "secretAccessKeyEnv", "sessionTokenEnv",
 		"roleArn", "webIdentityTokenFile", "sessionName", "accountId", "assumeRole"},
 	"gcp":   {"credentialsFile", "project", "impersonateServiceAccount"},

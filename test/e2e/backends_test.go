@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/pem"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -16,6 +17,8 @@ import (
 	"time"
 
 	"github.com/rollout-dev/rollout/internal/rings"
+	"github.com/rollout-dev/rollout/internal/testsupport/azuretest"
+	"github.com/rollout-dev/rollout/internal/testsupport/azuritetest"
 	"github.com/rollout-dev/rollout/internal/testsupport/gcptest"
 	"github.com/rollout-dev/rollout/internal/testsupport/gcstest"
 	"github.com/rollout-dev/rollout/internal/testsupport/s3test"
@@ -27,15 +30,22 @@ import (
 // boundary keeps its targets' state in its own bucket through the boundaries.B.backend
 // convention, with its own credentials.
 
-// clouds is the object storage and identity endpoints of three boundaries: AWS commercial and
-// AWS GovCloud (each its own S3 server, knowing only that partition's key, and one STS stand-in)
-// and Google Cloud (a GCS server; a token endpoint for its service account).
+// clouds is the object storage and identity endpoints of four boundaries: AWS commercial and
+// AWS GovCloud (each its own S3 server, knowing only that partition's key, and one STS stand-in),
+// Google Cloud (a GCS server; a token endpoint for its service account), and a sovereign Azure
+// cloud (Entra on loopback TLS; Azurite reached through the cloud's metadata and a proxy, with
+// an account of its own and another boundary's).
 type clouds struct {
 	com, gov       *s3test.Server
 	comKey, govKey s3test.Key
 	gcs            *gcstest.Server
 	sts            *ststest.Server
 	serviceAccount string
+	entra          *azuretest.Cloud
+	az             *azuritetest.Server
+	azAccount      azuritetest.Account // the sovereign Azure boundary's state account
+	azOther        azuritetest.Account // an account of another boundary, on the same server
+	trust          string              // SSL_CERT_FILE: Entra's and Azurite's certificates
 }
 
 const comSecret, govSecret = "com-secret-0b7e21-state", "gov-secret-5f3a9c-state"
@@ -57,7 +67,29 @@ func startClouds(t *testing.T) *clouds {
 	}))
 	t.Cleanup(tokens.Close)
 	c.serviceAccount = gcptest.ServiceAccountFile(t, tokens.URL+"/token", "")
+	c.startAzure(t)
 	return c
+}
+
+const azureAudience = "https://management.core.sovcloud.example/"
+
+// startAzure starts the sovereign Azure cloud: Entra, and Azurite with two accounts.
+func (c *clouds) startAzure(t *testing.T) {
+	c.entra = azuretest.New(t, "tenant-sov", azureAudience)
+	c.azAccount = azuritetest.Account{Name: "sovstate", Key: azuritetest.Key()}
+	c.azOther = azuritetest.Account{Name: "otherstate", Key: azuritetest.Key()}
+	c.az = azuritetest.Start(t, "custom", "https://management.sovcloud.example/", c.entra.URL+"/", c.azAccount, c.azOther)
+	c.az.Container(t, c.azAccount, "tfstate")
+	c.az.Container(t, c.azOther, "tfstate")
+	ca, err := os.ReadFile(c.az.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entra := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.entra.Certificate().Raw})
+	c.trust = filepath.Join(t.TempDir(), "trust.pem")
+	if err := os.WriteFile(c.trust, append(ca, entra...), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // boundaries is the fleet's boundaries, each with its backend convention.
@@ -85,11 +117,21 @@ func (c *clouds) boundaries() string {
     backend:
       type: gcs
       config: {bucket: state-gcp, prefix: "{{ .Target.Name }}", storage_custom_endpoint: %q}
-`, c.sts.URL, c.com.URL, c.sts.URL, c.gov.URL, c.serviceAccount, c.gcs.Endpoint())
+  azure-sov:
+    cloud: azure
+    environment: custom
+    endpoints: {authorityHost: %q, resourceManager: "https://management.sovcloud.example/", audience: %q, metadataHost: %q}
+    regions: [sovcentral]
+    identity: {tenantId: tenant-sov, clientId: app-1, clientSecretEnv: AZ_SECRET, storageAccessKeyEnv: AZ_STORAGE_KEY}
+    backend:
+      type: azurerm
+      config: {storage_account_name: sovstate, container_name: tfstate, key: "{{ .Target.Name }}.tfstate", environment: custom, metadata_host: %q}
+`, c.sts.URL, c.com.URL, c.sts.URL, c.gov.URL, c.serviceAccount, c.gcs.Endpoint(), c.entra.URL+"/", azureAudience, c.az.MetadataHost, c.az.MetadataHost)
 }
 
 func (c *clouds) env() []string {
-	return []string{"COM_KEY=" + c.comKey.ID, "COM_SECRET=" + comSecret, "GOV_KEY=" + c.govKey.ID, "GOV_SECRET=" + govSecret}
+	return []string{"COM_KEY=" + c.comKey.ID, "COM_SECRET=" + comSecret, "GOV_KEY=" + c.govKey.ID, "GOV_SECRET=" + govSecret,
+		"AZ_SECRET=the-right-secret", "AZ_STORAGE_KEY=" + c.azAccount.Key, "HTTPS_PROXY=" + c.az.Proxy, "SSL_CERT_FILE=" + c.trust}
 }
 
 // where says in which bucket a target's state lives, by the boundary its name starts with.
@@ -100,12 +142,14 @@ func (c *clouds) state(t *testing.T) func(target string) ([]byte, bool) {
 			return c.gov.Read(t, c.govKey, "state-govcloud", target+".tfstate")
 		case strings.HasPrefix(target, "gcp-"):
 			return c.gcs.Object(t, "state-gcp", target+"/default.tfstate")
+		case strings.HasPrefix(target, "az-"):
+			return c.az.Blob(t, c.azAccount, "tfstate", target+".tfstate")
 		}
 		return c.com.Read(t, c.comKey, "state-commercial", target+".tfstate")
 	}
 }
 
-// TestStateLivesInEachBoundarysOwnBucket runs three rings over three boundaries whose targets
+// TestStateLivesInEachBoundarysOwnBucket runs three rings over four boundaries whose targets
 // keep their state in their own boundary's bucket: the state is there and nowhere else, no lock
 // is left, a second release reads and replaces it, and no boundary's key opens another's bucket
 // (so each Terraform was given its own boundary's credentials, or its backend would have failed).
@@ -127,6 +171,7 @@ func TestStateLivesInEachBoundarysOwnBucket(t *testing.T) {
   - {name: use1-main, boundary: aws, region: us-east-1, labels: {tier: main}}
   - {name: gcp-usc1, boundary: gcp, region: us-central1, labels: {tier: main}}
   - {name: gov-w1, boundary: aws-us-gov, region: us-gov-west-1, labels: {tier: sovereign}}
+  - {name: az-sov1, boundary: azure-sov, region: sovcentral, labels: {tier: sovereign}}
 `,
 	})
 	f.env, f.state = c.env(), c.state(t)
@@ -138,7 +183,7 @@ func TestStateLivesInEachBoundarysOwnBucket(t *testing.T) {
 				t.Fatalf("a boundary's secret was printed:\n%s\n%s", r.stdout, r.stderr)
 			}
 		}
-		for _, target := range []string{"use1-canary", "use1-main", "gcp-usc1", "gov-w1"} {
+		for _, target := range []string{"use1-canary", "use1-main", "gcp-usc1", "gov-w1", "az-sov1"} {
 			if got, ok := f.stateRelease(target); !ok || got != rel {
 				t.Fatalf("%s: its bucket's state says %q (%v), want %s", target, got, ok, rel)
 			}
@@ -157,6 +202,13 @@ func TestStateLivesInEachBoundarysOwnBucket(t *testing.T) {
 	}
 	if _, ok := c.gcs.Object(t, "state-gcp", "gcp-usc1/default.tflock"); ok {
 		t.Fatal("a state lock was left: gs://state-gcp/gcp-usc1/default.tflock")
+	}
+	if c.az.Leased(t, c.azAccount, "tfstate", "az-sov1.tfstate") {
+		t.Fatal("a state lock was left: the lease on sovstate/tfstate/az-sov1.tfstate")
+	}
+	// Another boundary's account key does not open the sovereign account.
+	if code, body := c.az.Do(t, azuritetest.Account{Name: c.azAccount.Name, Key: c.azOther.Key}, http.MethodGet, "/tfstate/az-sov1.tfstate"); code != http.StatusForbidden {
+		t.Fatalf("another account's key read sovstate/tfstate/az-sov1.tfstate: %d\n%s", code, body)
 	}
 	// Each server knows its own partition's key only, and an account sees its own buckets only.
 	ctx := context.Background()
