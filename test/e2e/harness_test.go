@@ -99,7 +99,7 @@ func newFleet(t *testing.T, spec fleetSpec) *fleet {
 		spec.gates = defaultGates
 	}
 	if spec.boundaries == "" {
-		spec.boundaries = "\n  local-a: {cloud: local}\n  local-b: {cloud: local, maxParallel: 2}\n"
+		spec.boundaries = "\n  local-a: {cloud: local}\n  local-b: {cloud: local, maxParallel: 2}"
 	}
 	cfg := fmt.Sprintf(`release:
   module: terraform/stamp
