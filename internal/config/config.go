@@ -47,6 +47,8 @@ type Config struct {
 	// Protect lists resource types (aws_db_instance, ...) that no plan may destroy or replace
 	// unless the run was started with --allow-destroy.
 	Protect []string
+	// Notify are the webhooks told what runs need from people and how they end.
+	Notify []*Notify
 
 	byName map[string]*Target // Targets by name (the first of a name), built by Load
 	lines  map[string]int     // rollout.yaml's key paths and their lines

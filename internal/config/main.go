@@ -12,13 +12,14 @@ import (
 )
 
 // parseMain reads rollout.yaml's own keys: release, state, defaults, boundaries, gates, rings,
-// environments, freeze, protect.
+// environments, freeze, protect, notify.
 func (c *Config) parseMain(data []byte, errs *Errors) {
 	c.lines = map[string]int{}
 	w := walker{file: c.rel(c.File), errs: errs, lines: c.lines}
 	root := parseDoc(data, w)
-	top := w.fields(root, "", "release", "defaults", "boundaries", "gates", "rings", "state", "environments", "freeze", "protect")
+	top := w.fields(root, "", "release", "defaults", "boundaries", "gates", "rings", "state", "environments", "freeze", "protect", "notify")
 	c.Freeze = parseFreeze(w, "freeze", top["freeze"])
+	c.Notify = parseNotify(w, top["notify"])
 	c.Protect = w.strings(top["protect"], "protect")
 	c.Environments = w.strings(top["environments"], "environments")
 	if top["environments"] == nil {

@@ -185,6 +185,9 @@ const (
 	// holder; Message: the evidence that the holder is a dead process of this fleet).
 	TargetLockHolder   EventType = "target.lock_holder"
 	TargetLockReleased EventType = "target.lock_released"
+	// NotifyFailed records a notification a webhook (notify: in rollout.yaml) did not get after
+	// its retries (Message: which webhook, what, why; never its URL).
+	NotifyFailed EventType = "notify.failed"
 
 	// Operators, from any process (the running one reads them from the journal as they come):
 	// pause holds the run before anything new starts (what is under way finishes), unpause goes on;

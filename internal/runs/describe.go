@@ -138,6 +138,8 @@ func describeRun(ev rings.Event) (string, Tone) {
 		return fmt.Sprintf("run paused by %s: %s (nothing new starts; work under way finishes)", ev.Actor, ev.Message), Warn
 	case rings.RunUnpaused:
 		return fmt.Sprintf("run unpaused by %s", ev.Actor), Plain
+	case rings.NotifyFailed:
+		return "notification failed: " + ev.Message, Warn
 	case rings.RunAbortRequested:
 		what := "stop"
 		if ev.Rollback {

@@ -273,6 +273,8 @@ func secretsInEnviron() []string {
 type redactingStore struct {
 	*journal.DB
 	r *redact.Redactor
+	// publish hands each journaled event to the fleet's webhooks (nil: none).
+	publish func(rings.Event)
 }
 
 func (s redactingStore) Append(ctx context.Context, evs ...rings.Event) error {
@@ -280,7 +282,15 @@ func (s redactingStore) Append(ctx context.Context, evs ...rings.Event) error {
 		evs[i].Message = s.r.String(redact.Credentials(evs[i].Message))
 		evs[i].Outputs = journalable(s.r, evs[i].Outputs)
 	}
-	return s.DB.Append(ctx, evs...)
+	if err := s.DB.Append(ctx, evs...); err != nil {
+		return err
+	}
+	if s.publish != nil {
+		for _, ev := range evs {
+			s.publish(ev)
+		}
+	}
+	return nil
 }
 
 // journalable is a target's outputs as they may be journaled: known secrets and URL credentials

@@ -26,6 +26,7 @@ import (
 	"github.com/rollout-dev/rollout/internal/clouds"
 	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/journal"
+	"github.com/rollout-dev/rollout/internal/notify"
 	"github.com/rollout-dev/rollout/internal/provision"
 	"github.com/rollout-dev/rollout/internal/redact"
 	"github.com/rollout-dev/rollout/internal/resilience"
@@ -79,6 +80,8 @@ type Fleet struct {
 	module     *provision.ModuleInfo
 	// fence is the fencing token of the fleet lease this process holds (0: none).
 	fence atomic.Int64
+	// notifier tells the fleet's webhooks what the runs this process drives need (nil: none).
+	notifier *notify.Notifier
 }
 
 // now is the time of the fleet's clock.
@@ -108,6 +111,10 @@ func Open(ctx context.Context, o Options) (*Fleet, error) {
 	}
 	f.prov = f.provisioner()
 	if err := f.prov.CheckEnvironment(ctx); err != nil {
+		f.Close()
+		return nil, envErr(err)
+	}
+	if err := f.startNotifier(); err != nil {
 		f.Close()
 		return nil, envErr(err)
 	}
@@ -172,7 +179,10 @@ func configErr(err error) error {
 }
 
 // Close closes the journal.
-func (f *Fleet) Close() { f.db.Close() }
+func (f *Fleet) Close() {
+	f.stopNotifier()
+	f.db.Close()
+}
 
 // openStore opens the fleet's journal behind a redactor of every secret this process knows, after
 // tightening the modes of the fleet's local files (once per directory: see tightenModes).
