@@ -198,6 +198,7 @@ holds the fleet; 6 a rollback itself failed.`,
 		newDemoCmd(io, g),
 		newStateCmd(io, g),
 		newVersionCmd(io, g),
+		newServeCmd(io, g),
 	)
 	return root
 }

@@ -89,17 +89,24 @@ func Binary(t testing.TB) string {
 // exporter has been scraped.
 func Start(t testing.TB, e *Exporter) *Server {
 	t.Helper()
+	return Scrape(t, strings.TrimPrefix(e.URL, "http://"), "app")
+}
+
+// Scrape runs Prometheus scraping target (host:port, path /metrics) every 500ms as job, and
+// returns once the target has been scraped.
+func Scrape(t testing.TB, target, job string) *Server {
+	t.Helper()
 	bin := Binary(t)
 	dir := t.TempDir()
 	cfg := fmt.Sprintf(`global:
   scrape_interval: 500ms
   evaluation_interval: 500ms
 scrape_configs:
-  - job_name: app
+  - job_name: %q
     scrape_interval: 500ms
     static_configs:
       - targets: [%q]
-`, strings.TrimPrefix(e.URL, "http://"))
+`, job, target)
 	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -126,12 +133,12 @@ scrape_configs:
 	s := &Server{URL: "http://" + addr}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if v, err := s.instant(`up{job="app"}`); err == nil && v == "1" {
+		if v, err := s.instant(fmt.Sprintf(`up{job=%q}`, job)); err == nil && v == "1" {
 			return s
 		}
 		if time.Now().After(deadline) {
 			b, _ := os.ReadFile(filepath.Join(dir, "prometheus.log"))
-			t.Fatalf("prometheus did not scrape the exporter within 30s; its log:\n%s", b)
+			t.Fatalf("prometheus did not scrape %s within 30s; its log:\n%s", target, b)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -1,0 +1,54 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rollout-dev/rollout/internal/web"
+)
+
+func newServeCmd(io IO, g globals) *cobra.Command {
+	var listen string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the fleet's metrics for Prometheus, read from the journal",
+		Long: `Serve the fleet's metrics in Prometheus form at /metrics, computed from the journal at each
+scrape, so they are right whichever process drives the runs (SQLite or PostgreSQL): runs by phase;
+the newest run's targets by ring, boundary and phase, plan and apply durations by boundary, gate
+verdicts, retries and open circuit breakers by boundary, and how long an approval has waited.
+Read-only: serve holds no cloud credential. It runs until interrupted.`,
+		Example: "  rollout serve --listen 127.0.0.1:9464\n  # prometheus.yml: scrape_configs: [{job_name: rollout, static_configs: [{targets: ['127.0.0.1:9464']}]}]",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, done, err := openJournal(cmd.Context(), io, g)
+			if err != nil {
+				return err
+			}
+			defer done()
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				return fmt.Errorf("--listen %s: %w", listen, err)
+			}
+			srv := &http.Server{Handler: (&web.Server{Fleet: f}).Handler(), ReadHeaderTimeout: 10 * time.Second}
+			fmt.Fprintf(io.Err, "rollout: serving the fleet's metrics at http://%s/metrics\n", ln.Addr())
+			go func() {
+				<-io.Stop.Drain()
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				_ = srv.Shutdown(ctx)
+			}()
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:9464", "the address to serve on (host:port; loopback by default)")
+	return cmd
+}

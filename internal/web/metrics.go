@@ -1,0 +1,124 @@
+// Package web is rollout's HTTP front end (`rollout serve`): Prometheus metrics read from the
+// journal, so they are right for runs driven by any process. It only reads; it holds no cloud
+// credential.
+package web
+
+import (
+	"context"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/rollout-dev/rollout/internal/runs"
+)
+
+// Source is what the front end reads: the run service's metrics.
+type Source interface {
+	Metrics(ctx context.Context, now time.Time) (*runs.Metrics, error)
+}
+
+// Server serves the fleet's metrics.
+type Server struct {
+	Fleet Source
+	Now   func() time.Time // nil: the wall clock
+}
+
+// Handler is the front end's routes: /metrics and /healthz.
+func (s *Server) Handler() http.Handler {
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(&collector{s: s})
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	return mux
+}
+
+func (s *Server) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+var (
+	descRuns      = prometheus.NewDesc("rollout_runs", "Runs in the journal, by phase.", []string{"phase"}, nil)
+	descTargets   = prometheus.NewDesc("rollout_targets", "Targets of the newest run, by ring, boundary and phase.", []string{"run", "ring", "boundary", "phase"}, nil)
+	descPlan      = prometheus.NewDesc("rollout_plan_duration_seconds", "Plans of the newest run (applying to planned), by boundary.", []string{"boundary"}, nil)
+	descApply     = prometheus.NewDesc("rollout_apply_duration_seconds", "Applies of the newest run (planned to applied), by boundary.", []string{"boundary"}, nil)
+	descGates     = prometheus.NewDesc("rollout_gate_verdicts", "The newest run's last measurement of each gate on each target, by gate and verdict.", []string{"gate", "verdict"}, nil)
+	descRetries   = prometheus.NewDesc("rollout_retries", "Terraform runs of the newest run tried again, by boundary.", []string{"boundary"}, nil)
+	descBreaker   = prometheus.NewDesc("rollout_breaker_open", "1 when the newest run's circuit breaker of a boundary is open.", []string{"boundary"}, nil)
+	descApproval  = prometheus.NewDesc("rollout_oldest_approval_wait_seconds", "How long the newest run's oldest ring waiting for an approval has waited (0: none waits).", nil, nil)
+	durationEdges = []float64{1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600}
+)
+
+// collector reads the journal at each scrape.
+type collector struct{ s *Server }
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descRuns, descTargets, descPlan, descApply, descGates, descRetries, descBreaker, descApproval} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	m, err := c.s.Fleet.Metrics(ctx, c.s.now())
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(descRuns, err)
+		return
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	for phase, n := range m.Runs {
+		gauge(descRuns, float64(n), string(phase))
+	}
+	counts := map[[3]string]int{}
+	for _, t := range m.Targets {
+		counts[[3]string{t.Ring, t.Boundary, string(t.Phase)}]++
+	}
+	for k, n := range counts {
+		gauge(descTargets, float64(n), m.Run, k[0], k[1], k[2])
+	}
+	histograms(ch, descPlan, m.PlanSeconds)
+	histograms(ch, descApply, m.ApplySeconds)
+	for g, n := range m.Gates {
+		verdict := "fail"
+		if g.Passed {
+			verdict = "pass"
+		}
+		gauge(descGates, float64(n), g.Gate, verdict)
+	}
+	for b, n := range m.Retries {
+		gauge(descRetries, float64(n), b)
+	}
+	for b, open := range m.BreakerOpen {
+		v := 0.0
+		if open {
+			v = 1
+		}
+		gauge(descBreaker, v, b)
+	}
+	gauge(descApproval, m.OldestApproval.Seconds())
+}
+
+// histograms sends one histogram per boundary of its observed seconds.
+func histograms(ch chan<- prometheus.Metric, d *prometheus.Desc, by map[string][]float64) {
+	for b, xs := range by {
+		sort.Float64s(xs)
+		buckets := map[float64]uint64{}
+		sum := 0.0
+		for _, x := range xs {
+			sum += x
+		}
+		for _, edge := range durationEdges {
+			buckets[edge] = uint64(sort.SearchFloat64s(xs, edge+1e-9))
+		}
+		ch <- prometheus.MustNewConstHistogram(d, uint64(len(xs)), sum, buckets, b)
+	}
+}
