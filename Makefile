@@ -37,7 +37,9 @@ test-e2e: tools
 # missing) for the journal's conformance suite and the shared-state end-to-end tests.
 test: vet tools
 	bash scripts/need-prometheus.sh
-	ROLLOUT_REQUIRE_POSTGRES=1 ROLLOUT_REQUIRE_PROMETHEUS=1 ROLLOUT_REQUIRE_OBJECT_STORES=1 bash scripts/with-postgres.sh $(MAKE) --no-print-directory test-unit test-e2e
+	bash scripts/need-chromium.sh
+	ROLLOUT_REQUIRE_POSTGRES=1 ROLLOUT_REQUIRE_PROMETHEUS=1 ROLLOUT_REQUIRE_OBJECT_STORES=1 ROLLOUT_REQUIRE_BROWSER=1 \
+	ROLLOUT_ARTIFACTS=$(CURDIR)/test-artifacts bash scripts/with-postgres.sh $(MAKE) --no-print-directory test-unit test-e2e
 
 clean:
 	rm -rf bin

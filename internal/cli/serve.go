@@ -17,12 +17,14 @@ func newServeCmd(io IO, g globals) *cobra.Command {
 	var listen string
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Serve the fleet's metrics for Prometheus, read from the journal",
-		Long: `Serve the fleet's metrics in Prometheus form at /metrics, computed from the journal at each
-scrape, so they are right whichever process drives the runs (SQLite or PostgreSQL): runs by phase;
-the newest run's targets by ring, boundary and phase, plan and apply durations by boundary, gate
-verdicts, retries and open circuit breakers by boundary, and how long an approval has waited.
-Read-only: serve holds no cloud credential. It runs until interrupted.`,
+		Short: "Serve the fleet's dashboard and its metrics for Prometheus, read from the journal",
+		Long: `Serve a dashboard of the fleet's newest run (/: its rings by boundary, each target's phase,
+release, gate verdicts and times, the next command that moves a waiting run on, and the run's event
+log, live) and its metrics in Prometheus form (/metrics), read from the journal at each request,
+so they are right whichever process drives the runs (SQLite or PostgreSQL). Metrics: runs by
+phase; the newest run's targets by ring, boundary and phase, plan and apply durations by boundary,
+gate verdicts, retries and open circuit breakers by boundary, and how long an approval has waited.
+Read-only: serve holds no cloud credential and acts on nothing. It runs until interrupted.`,
 		Example: "  rollout serve --listen 127.0.0.1:9464\n  # prometheus.yml: scrape_configs: [{job_name: rollout, static_configs: [{targets: ['127.0.0.1:9464']}]}]",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -36,7 +38,7 @@ Read-only: serve holds no cloud credential. It runs until interrupted.`,
 				return fmt.Errorf("--listen %s: %w", listen, err)
 			}
 			srv := &http.Server{Handler: (&web.Server{Fleet: f}).Handler(), ReadHeaderTimeout: 10 * time.Second}
-			fmt.Fprintf(io.Err, "rollout: serving the fleet's metrics at http://%s/metrics\n", ln.Addr())
+			fmt.Fprintf(io.Err, "rollout: serving the fleet's dashboard at http://%s/ and its metrics at http://%s/metrics\n", ln.Addr(), ln.Addr())
 			go func() {
 				<-io.Stop.Drain()
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

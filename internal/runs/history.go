@@ -112,3 +112,8 @@ func (f *Fleet) TargetHistory(ctx context.Context, target string) (*TargetHistor
 	h.LastKnownGood, err = journal.LastKnownGood(ctx, f.reader, target, "")
 	return h, err
 }
+
+// EventsAfter reads a run's events after seq, for a front end that follows a run as it goes.
+func (f *Fleet) EventsAfter(ctx context.Context, runID string, seq int64) ([]rings.Event, error) {
+	return f.reader.EventsAfter(ctx, runID, seq)
+}

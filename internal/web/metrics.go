@@ -1,6 +1,7 @@
-// Package web is rollout's HTTP front end (`rollout serve`): Prometheus metrics read from the
-// journal, so they are right for runs driven by any process. It only reads; it holds no cloud
-// credential.
+// Package web is rollout's HTTP front end (`rollout serve`): Prometheus metrics and a dashboard
+// (the newest run as a ring by boundary matrix, its event log live over server-sent events), all
+// read from the journal, so they are right for runs driven by any process. It only reads; it
+// holds no cloud credential.
 package web
 
 import (
@@ -20,19 +21,25 @@ type Source interface {
 	Metrics(ctx context.Context, now time.Time) (*runs.Metrics, error)
 }
 
-// Server serves the fleet's metrics.
+// Server serves the fleet's metrics and, when Fleet is a Journal, its dashboard.
 type Server struct {
 	Fleet Source
 	Now   func() time.Time // nil: the wall clock
+	Poll  time.Duration    // how often a live event log reads the journal (0: 500 ms)
 }
 
-// Handler is the front end's routes: /metrics and /healthz.
+// Handler is the front end's routes: /metrics, /healthz, and the dashboard (/, /matrix, /events).
 func (s *Server) Handler() http.Handler {
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(&collector{s: s})
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	if _, ok := s.Fleet.(Journal); ok {
+		mux.HandleFunc("GET /{$}", s.dashboard(false))
+		mux.HandleFunc("GET /matrix", s.dashboard(true))
+		mux.HandleFunc("GET /events", s.events)
+	}
 	return mux
 }
 

@@ -43,7 +43,7 @@ func TestPrometheusSeesTheTargetsChange(t *testing.T) {
 	prom.WaitFor(t, `sum(rollout_apply_duration_seconds_count{boundary="local-a"})`, "3")
 	prom.WaitFor(t, `sum(rollout_gate_verdicts{gate="healthz",verdict="pass"})`, "3")
 	prom.WaitFor(t, `rollout_oldest_approval_wait_seconds`, "0")
-	if !strings.Contains(errb.String(), "serving the fleet's metrics at http://"+addr) {
+	if !strings.Contains(errb.String(), "its metrics at http://"+addr+"/metrics") {
 		t.Errorf("serve said: %s", errb.String())
 	}
 }

@@ -1,0 +1,151 @@
+package web
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"html/template"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/rollout-dev/rollout/internal/rings"
+	"github.com/rollout-dev/rollout/internal/runs"
+)
+
+// Journal is what the dashboard reads of the fleet.
+type Journal interface {
+	Source
+	RunID(ctx context.Context, named, kind string) (string, error)
+	Report(ctx context.Context, id string, need runs.ReportNeed) (*runs.Report, []byte, error)
+	EventsAfter(ctx context.Context, runID string, seq int64) ([]rings.Event, error)
+}
+
+//go:embed dashboard.html
+var pages embed.FS
+
+var page = template.Must(template.New("dashboard.html").Funcs(template.FuncMap{"short": shortTime}).ParseFS(pages, "dashboard.html"))
+
+// matrix is a run as the dashboard shows it: its rings by boundary.
+type matrix struct {
+	Report     *runs.Report
+	Boundaries []string
+	Rows       []row
+}
+
+type row struct {
+	Ring  runs.RingReport
+	Cells [][]runs.TargetReport // by boundary, in Boundaries' order
+}
+
+func newMatrix(rep *runs.Report) matrix {
+	m := matrix{Report: rep}
+	seen := map[string]bool{}
+	for _, r := range rep.Rings {
+		for _, t := range r.Targets {
+			if !seen[t.Boundary] {
+				seen[t.Boundary] = true
+				m.Boundaries = append(m.Boundaries, t.Boundary)
+			}
+		}
+	}
+	sort.Strings(m.Boundaries)
+	for _, r := range rep.Rings {
+		rw := row{Ring: r, Cells: make([][]runs.TargetReport, len(m.Boundaries))}
+		for _, t := range r.Targets {
+			i := sort.SearchStrings(m.Boundaries, t.Boundary)
+			rw.Cells[i] = append(rw.Cells[i], t)
+		}
+		m.Rows = append(m.Rows, rw)
+	}
+	return m
+}
+
+func shortTime(t *time.Time) string {
+	if t == nil {
+		return ""
+	}
+	return t.Format("15:04:05")
+}
+
+// dashboard renders the whole page ("/") or the matrix alone ("/matrix") of the newest run.
+func (s *Server) dashboard(fragment bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		j := s.Fleet.(Journal)
+		id, err := j.RunID(r.Context(), r.URL.Query().Get("run"), "")
+		var data struct {
+			Matrix *matrix
+			Error  string
+		}
+		if err == nil {
+			var rep *runs.Report
+			if rep, _, err = j.Report(r.Context(), id, runs.NeedAll); err == nil {
+				m := newMatrix(rep)
+				data.Matrix = &m
+			}
+		}
+		if err != nil {
+			data.Error = err.Error()
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'")
+		name := "page"
+		if fragment {
+			name = "matrix"
+		}
+		if err := page.ExecuteTemplate(w, name, data); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+		}
+	}
+}
+
+// events streams a run's event log as server-sent events, each a line as `status` tells it,
+// from the start of the run (or after Last-Event-ID) and then as it is journaled.
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	j := s.Fleet.(Journal)
+	id, err := j.RunID(r.Context(), r.URL.Query().Get("run"), "")
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusNotFound)
+		return
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "streaming is not supported", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	var seq int64
+	fmt.Sscan(r.Header.Get("Last-Event-ID"), &seq)
+	tick := time.NewTicker(s.poll())
+	defer tick.Stop()
+	for {
+		evs, err := j.EventsAfter(r.Context(), id, seq)
+		if err != nil {
+			return
+		}
+		for _, ev := range evs {
+			seq = ev.Seq
+			// A line for what tells a person something; a bare change (a gate's measurement) for
+			// the rest, on which the page only refreshes its matrix.
+			if line, _ := runs.Describe(ev); line != "" {
+				fmt.Fprintf(w, "id: %d\nevent: journal\ndata: %s  %s\n\n", ev.Seq, ev.At.Format("15:04:05.000"), line)
+			} else {
+				fmt.Fprintf(w, "id: %d\nevent: change\ndata: %s\n\n", ev.Seq, ev.Type)
+			}
+		}
+		flusher.Flush()
+		select {
+		case <-r.Context().Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (s *Server) poll() time.Duration {
+	if s.Poll > 0 {
+		return s.Poll
+	}
+	return 500 * time.Millisecond
+}
