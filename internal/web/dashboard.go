@@ -74,9 +74,12 @@ func (s *Server) dashboard(fragment bool) http.HandlerFunc {
 		j := s.Fleet.(Journal)
 		id, err := j.RunID(r.Context(), r.URL.Query().Get("run"), "")
 		var data struct {
-			Matrix *matrix
-			Error  string
+			Matrix  *matrix
+			Error   string
+			Session *session // logged in: may act
+			Login   bool     // acting needs a login first
 		}
+		data.Session, data.Login = s.session(r), s.Tokens != nil
 		if err == nil {
 			var rep *runs.Report
 			if rep, _, err = j.Report(r.Context(), id, runs.NeedAll); err == nil {

@@ -26,6 +26,9 @@ type Server struct {
 	Fleet Source
 	Now   func() time.Time // nil: the wall clock
 	Poll  time.Duration    // how often a live event log reads the journal (0: 500 ms)
+	// Tokens, when not nil, let people who log in with one act from the page (see acts.go).
+	Tokens   Tokens
+	sessions sessions
 }
 
 // Handler is the front end's routes: /metrics, /healthz, and the dashboard (/, /matrix, /events).
@@ -39,6 +42,8 @@ func (s *Server) Handler() http.Handler {
 		mux.HandleFunc("GET /{$}", s.dashboard(false))
 		mux.HandleFunc("GET /matrix", s.dashboard(true))
 		mux.HandleFunc("GET /events", s.events)
+		mux.HandleFunc("/login", s.login)
+		mux.HandleFunc("POST /approve", s.approve)
 	}
 	return mux
 }

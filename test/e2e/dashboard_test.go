@@ -4,13 +4,19 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/rollout-dev/rollout/internal/rings"
 )
 
 // chromium is the headless browser of the dashboard test (Debian's chromium, which make test
@@ -99,5 +105,118 @@ func TestDashboardFollowsARunLive(t *testing.T) {
 	t.Logf("screenshot: %s (%d bytes)", path, len(shot))
 	if r := <-done; r.code != 0 {
 		t.Fatalf("start: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+// TestApproveFromTheDashboard: serve without a token file is read-only (an approval posted to it
+// is refused); with one, a person logs in with their token in headless Chromium and approves the
+// waiting ring by clicking; the approval is journaled with their name and the reason, a post
+// without the session's CSRF token is refused, and the run then goes on.
+func TestApproveFromTheDashboard(t *testing.T) {
+	browser := chromium(t)
+	f := newFleet(t, oneRing(1, "0", "    approval: {required: true, approvers: [ops-lead]}\n"))
+	f.must(3, "start", "--release", "v1")
+	run := f.status().Run
+
+	// Read-only: no login, no approval.
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	readOnly := f.command(ctx, "serve", "--listen", addr)
+	if err := readOnly.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitHTTP(t, "http://"+addr+"/healthz")
+	resp, err := http.PostForm("http://"+addr+"/approve", url.Values{"run": {run}, "ring": {"only"}, "reason": {"x"}})
+	if err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("an approval posted to a read-only serve: %v %v", resp, err)
+	}
+	cancel()
+	_ = readOnly.Wait()
+
+	tokens := filepath.Join(t.TempDir(), "tokens")
+	if err := os.WriteFile(tokens, []byte("# who token\nops-lead tok-3f9a2c71d8e4b605\nintern tok-0000111122223333\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr = freeAddr(t)
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	serve := f.command(ctx, "serve", "--listen", addr, "--token-file", tokens)
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); _ = serve.Wait() }()
+	base := "http://" + addr
+	waitHTTP(t, base+"/healthz")
+
+	// A session without the form's CSRF token is refused.
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar}
+	if resp, err := client.PostForm(base+"/login", url.Values{"token": {"tok-3f9a2c71d8e4b605"}}); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("login: %v %v", resp, err)
+	}
+	if resp, err := client.PostForm(base+"/approve", url.Values{"run": {run}, "ring": {"only"}, "reason": {"x"}, "csrf": {"forged"}}); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("an approval without the session's CSRF token: %v %v", resp, err)
+	}
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.Flag("headless", true))
+	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
+	defer acancel()
+	bctx, bcancel := chromedp.NewContext(actx)
+	defer bcancel()
+	if err := chromedp.Do(bctx, chromedp.Navigate(base+"/")); err != nil {
+		t.Fatal(err)
+	}
+	wctx, wcancel := context.WithTimeout(bctx, time.Minute)
+	defer wcancel()
+	buttons, err := chromedp.Run(wctx, chromedp.Evaluate[int](`document.querySelectorAll('button.approve').length`))
+	if err != nil || buttons != 0 {
+		t.Fatalf("approve buttons before logging in: %d %v", buttons, err)
+	}
+	for i, step := range []chromedp.Action[chromedp.Void]{
+		chromedp.Navigate(base + "/login"),
+		chromedp.SendKeys(`#token`, "tok-3f9a2c71d8e4b605"),
+		chromedp.Click(`#login`),
+		chromedp.WaitVisible(`button.approve`),
+		chromedp.SendKeys(`input[name="reason"]`, "canary reviewed"),
+		chromedp.Click(`button.approve`),
+		chromedp.WaitVisible(`small.approval`),
+	} {
+		if err := chromedp.Do(wctx, step); err != nil {
+			html, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.documentElement.outerHTML`))
+			t.Fatalf("approving from the page, step %d: %v\n%s", i, err, html)
+		}
+	}
+	var approved *rings.Event
+	for _, e := range f.journalEvents() {
+		if e.Type == rings.RingApproved {
+			approved = &e
+		}
+	}
+	if approved == nil || approved.Actor != "ops-lead" || !strings.Contains(approved.Message, "canary reviewed") {
+		t.Fatalf("ring.approved: %+v", approved)
+	}
+	f.must(0, "start", "--release", "v1")
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func waitHTTP(t *testing.T, u string) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if resp, err := http.Get(u); err == nil {
+			resp.Body.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not answer within 30s", u)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
