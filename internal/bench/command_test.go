@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -121,6 +124,7 @@ func BenchmarkEngineCommand(b *testing.B) {
 			var start, again, st1, st2 measured
 			var statusWalls []time.Duration
 			var events int
+			var page, metrics time.Duration
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
 				fleet := commandFleet(b, n)
@@ -170,6 +174,7 @@ func BenchmarkEngineCommand(b *testing.B) {
 					b.Fatal(err)
 				}
 				events = len(evs)
+				page, metrics = serveTimes(b, bin, fleet)
 				b.StartTimer()
 			}
 			b.ReportMetric(start.wall.Seconds(), "start-s")
@@ -181,6 +186,51 @@ func BenchmarkEngineCommand(b *testing.B) {
 			b.ReportMetric(float64(statusWalls[2].Milliseconds()), "status-median-ms")
 			b.ReportMetric(float64(statusWalls[4].Milliseconds()), "status-max-ms")
 			b.ReportMetric(st1.rssMiB, "status-rss-MiB")
+			b.ReportMetric(float64(page.Milliseconds()), "serve-page-ms")
+			b.ReportMetric(float64(metrics.Milliseconds()), "serve-metrics-median-ms")
 		})
 	}
+}
+
+// serveTimes runs `rollout serve` on the fleet's finished run and times the dashboard's first
+// page (the first request: the run's report is read from the journal then) and /metrics (the
+// median of five scrapes).
+func serveTimes(b *testing.B, bin, fleet string) (time.Duration, time.Duration) {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(bin, "--config", fleet, "serve", "--listen", addr)
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	get := func(path string) time.Duration {
+		start := time.Now()
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			return -1
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("GET %s: %s", path, resp.Status)
+		}
+		return time.Since(start)
+	}
+	for deadline := time.Now().Add(30 * time.Second); get("/healthz") < 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			b.Fatal("rollout serve did not answer")
+		}
+	}
+	page := get("/")
+	var ms []time.Duration
+	for range 5 {
+		ms = append(ms, get("/metrics"))
+	}
+	slices.Sort(ms)
+	return page, ms[2]
 }

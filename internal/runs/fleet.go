@@ -82,6 +82,8 @@ type Fleet struct {
 	fence atomic.Int64
 	// notifier tells the fleet's webhooks what the runs this process drives need (nil: none).
 	notifier *notify.Notifier
+	// metrics keeps the newest run's metrics while it does not move (rollout serve).
+	metrics metricsCache
 }
 
 // now is the time of the fleet's clock.

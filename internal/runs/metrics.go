@@ -2,6 +2,7 @@ package runs
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/rollout-dev/rollout/internal/rings"
@@ -38,21 +39,56 @@ type GateVerdict struct {
 	Passed bool
 }
 
+// metricsCache keeps the newest run's metrics for the run's last event number: a scrape of a
+// run that did not move reads no event.
+type metricsCache struct {
+	mu    sync.Mutex
+	run   string
+	seq   int64
+	m     Metrics
+	asked map[string]time.Time
+	rep   *Report
+}
+
 // Metrics reads the fleet's metrics as of now.
 func (f *Fleet) Metrics(ctx context.Context, now time.Time) (*Metrics, error) {
-	m := &Metrics{Runs: map[rings.Phase]int{}, PlanSeconds: map[string][]float64{}, ApplySeconds: map[string][]float64{},
-		Gates: map[GateVerdict]int{}, Retries: map[string]int{}, BreakerOpen: map[string]bool{}}
 	lines, err := f.History(ctx)
 	if err != nil || len(lines) == 0 {
-		return m, err
+		return &Metrics{Runs: map[rings.Phase]int{}}, err
 	}
+	seq, err := f.reader.LastSeq(ctx, lines[0].Run)
+	if err != nil {
+		return nil, err
+	}
+	c := &f.metrics
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.run != lines[0].Run || c.seq != seq {
+		if err := f.newestRunMetrics(ctx, lines[0].Run); err != nil {
+			return nil, err
+		}
+		c.run, c.seq = lines[0].Run, seq
+	}
+	m := c.m // the newest run's, shared: read-only from here
+	m.Runs, m.OldestApproval = map[rings.Phase]int{}, 0
 	for _, l := range lines {
 		m.Runs[l.Phase]++
 	}
-	m.Run = lines[0].Run
-	rep, _, err := f.Report(ctx, m.Run, NeedAll)
+	for ring, at := range c.asked {
+		if c.rep.Phase == rings.PhaseWaiting && ringPhase(c.rep, ring) == rings.RApproval && now.Sub(at) > m.OldestApproval {
+			m.OldestApproval = now.Sub(at)
+		}
+	}
+	return &m, nil
+}
+
+// newestRunMetrics reads the newest run's report and events into the cache (its lock held).
+func (f *Fleet) newestRunMetrics(ctx context.Context, run string) error {
+	m := Metrics{Run: run, PlanSeconds: map[string][]float64{}, ApplySeconds: map[string][]float64{},
+		Gates: map[GateVerdict]int{}, Retries: map[string]int{}, BreakerOpen: map[string]bool{}}
+	rep, _, err := f.Report(ctx, run, NeedAll)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	boundaryOf := map[string]string{}
 	for _, r := range rep.Rings {
@@ -67,13 +103,12 @@ func (f *Fleet) Metrics(ctx context.Context, now time.Time) (*Metrics, error) {
 			m.BreakerOpen[b.Boundary] = b.Halted && !b.Resumed
 		}
 	}
-	asked, err := f.durations(ctx, m, boundaryOf)
-	for ring, at := range asked {
-		if rep.Phase == rings.PhaseWaiting && ringPhase(rep, ring) == rings.RApproval && now.Sub(at) > m.OldestApproval {
-			m.OldestApproval = now.Sub(at)
-		}
+	asked, err := f.durations(ctx, &m, boundaryOf)
+	if err != nil {
+		return err
 	}
-	return m, err
+	f.metrics.m, f.metrics.asked, f.metrics.rep = m, asked, rep
+	return nil
 }
 
 func ringPhase(rep *Report, ring string) rings.RingPhase {

@@ -35,8 +35,24 @@ type matrix struct {
 
 type row struct {
 	Ring  runs.RingReport
-	Cells [][]runs.TargetReport // by boundary, in Boundaries' order
+	Cells []cell // by boundary, in Boundaries' order
 }
+
+// cell is a ring's targets in one boundary: every one, or for a large cell its counts by phase
+// and the targets that are not verified (at most cellList), which is what a person looks for.
+type cell struct {
+	Targets []runs.TargetReport
+	Counts  []phaseCount // a large cell's targets by phase
+	More    int          // targets not listed
+}
+
+type phaseCount struct {
+	Phase string
+	N     int
+}
+
+// cellList is how many targets a cell lists at most.
+const cellList = 50
 
 func newMatrix(rep *runs.Report) matrix {
 	m := matrix{Report: rep}
@@ -51,14 +67,41 @@ func newMatrix(rep *runs.Report) matrix {
 	}
 	sort.Strings(m.Boundaries)
 	for _, r := range rep.Rings {
-		rw := row{Ring: r, Cells: make([][]runs.TargetReport, len(m.Boundaries))}
+		by := make([][]runs.TargetReport, len(m.Boundaries))
 		for _, t := range r.Targets {
 			i := sort.SearchStrings(m.Boundaries, t.Boundary)
-			rw.Cells[i] = append(rw.Cells[i], t)
+			by[i] = append(by[i], t)
+		}
+		rw := row{Ring: r}
+		for _, ts := range by {
+			rw.Cells = append(rw.Cells, newCell(ts))
 		}
 		m.Rows = append(m.Rows, rw)
 	}
 	return m
+}
+
+func newCell(ts []runs.TargetReport) cell {
+	if len(ts) <= cellList {
+		return cell{Targets: ts}
+	}
+	var c cell
+	n := map[string]int{}
+	for _, t := range ts {
+		n[string(t.Phase)]++
+		if t.Phase != rings.TVerified {
+			if len(c.Targets) < cellList {
+				c.Targets = append(c.Targets, t)
+			} else {
+				c.More++
+			}
+		}
+	}
+	for p, k := range n {
+		c.Counts = append(c.Counts, phaseCount{p, k})
+	}
+	sort.Slice(c.Counts, func(i, j int) bool { return c.Counts[i].Phase < c.Counts[j].Phase })
+	return c
 }
 
 func shortTime(t *time.Time) string {

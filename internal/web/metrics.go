@@ -121,7 +121,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 
 // histograms sends one histogram per boundary of its observed seconds.
 func histograms(ch chan<- prometheus.Metric, d *prometheus.Desc, by map[string][]float64) {
-	for b, xs := range by {
+	for b, seen := range by {
+		xs := append([]float64(nil), seen...) // the run service's, shared between scrapes
 		sort.Float64s(xs)
 		buckets := map[float64]uint64{}
 		sum := 0.0
