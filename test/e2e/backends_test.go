@@ -4,13 +4,11 @@ import (
 	"context"
 	"encoding/pem"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -370,16 +368,7 @@ func eventsOf(evs []rings.Event, typ rings.EventType) []rings.Event {
 // final release, the journal has no gap or duplicate, no target was applied by two processes at
 // once, and no lock is left but the person's.
 func TestChaosKillAndResumeOnS3(t *testing.T) {
-	kills := 5
-	if n, err := strconv.Atoi(os.Getenv("ROLLOUT_CHAOS_KILLS")); err == nil && n > 0 {
-		kills = n
-	}
-	seed := uint64(time.Now().UnixNano())
-	if s, err := strconv.ParseUint(os.Getenv("ROLLOUT_CHAOS_SEED"), 10, 64); err == nil {
-		seed = s
-	}
-	rnd := rand.New(rand.NewPCG(seed, 43))
-	t.Logf("seed %d (ROLLOUT_CHAOS_SEED to replay)", seed)
+	kills, seed, rnd := chaosParams(t, 43)
 	c := startClouds(t)
 	var targets strings.Builder
 	targets.WriteString("targets:\n")

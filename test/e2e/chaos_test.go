@@ -225,16 +225,7 @@ func TestChaosFaults(t *testing.T) {
 // completed; every target's Terraform state holds the release; the journal has no gap or
 // duplicate; no target was applied by two processes at once; no state lock is left.
 func TestChaosKillAndResume(t *testing.T) {
-	kills := 5
-	if n, err := strconv.Atoi(os.Getenv("ROLLOUT_CHAOS_KILLS")); err == nil && n > 0 {
-		kills = n
-	}
-	seed := uint64(time.Now().UnixNano())
-	if s, err := strconv.ParseUint(os.Getenv("ROLLOUT_CHAOS_SEED"), 10, 64); err == nil {
-		seed = s
-	}
-	rnd := rand.New(rand.NewPCG(seed, 42))
-	t.Logf("seed %d (ROLLOUT_CHAOS_SEED to replay)", seed)
+	kills, seed, rnd := chaosParams(t, 42)
 	// Transient faults for some targets, drawn from the seed too (the breaker is set high enough
 	// that they never open it: that is TestChaosFaults' business).
 	spec := map[string][]string{}
@@ -419,4 +410,19 @@ func checkJournalAndOverlaps(t *testing.T, f *fleet, dir string) int {
 		t.Errorf("a target was applied by two processes at once: %v", overlaps)
 	}
 	return len(seqs)
+}
+
+// chaosParams are a kill-and-resume run's kills (ROLLOUT_CHAOS_KILLS, default 5) and its seed
+// (ROLLOUT_CHAOS_SEED replays one), with the random sequence it draws.
+func chaosParams(t *testing.T, stream uint64) (int, uint64, *rand.Rand) {
+	kills := 5
+	if n, err := strconv.Atoi(os.Getenv("ROLLOUT_CHAOS_KILLS")); err == nil && n > 0 {
+		kills = n
+	}
+	seed := uint64(time.Now().UnixNano())
+	if s, err := strconv.ParseUint(os.Getenv("ROLLOUT_CHAOS_SEED"), 10, 64); err == nil {
+		seed = s
+	}
+	t.Logf("seed %d (ROLLOUT_CHAOS_SEED to replay)", seed)
+	return kills, seed, rand.New(rand.NewPCG(seed, stream))
 }

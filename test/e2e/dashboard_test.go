@@ -41,29 +41,12 @@ func chromium(t *testing.T) string {
 func TestDashboardFollowsARunLive(t *testing.T) {
 	browser := chromium(t)
 	f := newFleet(t, oneRing(3, "2", ""))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	serve := f.command(ctx, "serve", "--listen", addr)
-	if err := serve.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cancel(); _ = serve.Wait() }()
-
+	addr, _ := f.serve(t)
 	done := make(chan result, 1)
 	go func() { done <- f.run("start", "--release", "v1") }()
 	f.waitFor("the run to start", 60*time.Second, func(rep report) bool { return rep.Run != "" })
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.Flag("headless", true))
-	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
-	defer acancel()
-	bctx, bcancel := chromedp.NewContext(actx)
-	defer bcancel()
+	bctx := browserTab(t, browser)
 	if err := chromedp.Do(bctx, chromedp.Navigate("http://"+addr+"/")); err != nil { // the first call: no timeout
 		t.Fatalf("load the dashboard: %v", err)
 	}
@@ -119,34 +102,18 @@ func TestApproveFromTheDashboard(t *testing.T) {
 	run := f.status().Run
 
 	// Read-only: no login, no approval.
-	addr := freeAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	readOnly := f.command(ctx, "serve", "--listen", addr)
-	if err := readOnly.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waitHTTP(t, "http://"+addr+"/healthz")
+	addr, _ := f.serve(t)
 	resp, err := http.PostForm("http://"+addr+"/approve", url.Values{"run": {run}, "ring": {"only"}, "reason": {"x"}})
 	if err != nil || resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("an approval posted to a read-only serve: %v %v", resp, err)
 	}
-	cancel()
-	_ = readOnly.Wait()
 
 	tokens := filepath.Join(t.TempDir(), "tokens")
 	if err := os.WriteFile(tokens, []byte("# who token\nops-lead tok-3f9a2c71d8e4b605\nintern tok-0000111122223333\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr = freeAddr(t)
-	ctx, cancel = context.WithCancel(context.Background())
-	defer cancel()
-	serve := f.command(ctx, "serve", "--listen", addr, "--token-file", tokens)
-	if err := serve.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cancel(); _ = serve.Wait() }()
+	addr, _ = f.serve(t, "--token-file", tokens)
 	base := "http://" + addr
-	waitHTTP(t, base+"/healthz")
 
 	// A session without the form's CSRF token is refused.
 	jar, _ := cookiejar.New(nil)
@@ -158,11 +125,7 @@ func TestApproveFromTheDashboard(t *testing.T) {
 		t.Fatalf("an approval without the session's CSRF token: %v %v", resp, err)
 	}
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.Flag("headless", true))
-	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
-	defer acancel()
-	bctx, bcancel := chromedp.NewContext(actx)
-	defer bcancel()
+	bctx := browserTab(t, browser)
 	if err := chromedp.Do(bctx, chromedp.Navigate(base+"/")); err != nil {
 		t.Fatal(err)
 	}
@@ -219,4 +182,14 @@ func waitHTTP(t *testing.T, u string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// browserTab is a tab of a headless Chromium that lives as long as the test.
+func browserTab(t *testing.T, browser string) context.Context {
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.Flag("headless", true))
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(acancel)
+	bctx, bcancel := chromedp.NewContext(actx)
+	t.Cleanup(bcancel)
+	return bctx
 }

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"net"
 	"strings"
 	"testing"
 
@@ -15,21 +14,7 @@ import (
 func TestPrometheusSeesTheTargetsChange(t *testing.T) {
 	f := newFleet(t, oneRing(3, "2", ""))
 	f.must(0, "validate")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	serve := f.command(ctx, "serve", "--listen", addr)
-	var errb strings.Builder
-	serve.Stderr = &errb
-	if err := serve.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cancel(); _ = serve.Wait() }()
+	addr, stderr := f.serve(t)
 	prom := promtest.Scrape(t, addr, "rollout")
 
 	done := make(chan result, 1)
@@ -43,7 +28,25 @@ func TestPrometheusSeesTheTargetsChange(t *testing.T) {
 	prom.WaitFor(t, `sum(rollout_apply_duration_seconds_count{boundary="local-a"})`, "3")
 	prom.WaitFor(t, `sum(rollout_gate_verdicts{gate="healthz",verdict="pass"})`, "3")
 	prom.WaitFor(t, `rollout_oldest_approval_wait_seconds`, "0")
-	if !strings.Contains(errb.String(), "its metrics at http://"+addr+"/metrics") {
-		t.Errorf("serve said: %s", errb.String())
+	if !strings.Contains(stderr.String(), "its metrics at http://"+addr+"/metrics") {
+		t.Errorf("serve said: %s", stderr.String())
 	}
+}
+
+// serve runs `rollout serve` for the fleet on a free port, with args, until the test ends; it
+// returns its address once it answers, and what it says on stderr.
+func (f *fleet) serve(t *testing.T, args ...string) (string, *strings.Builder) {
+	t.Helper()
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := f.command(ctx, append([]string{"serve", "--listen", addr}, args...)...)
+	var errb strings.Builder
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
+	waitHTTP(t, "http://"+addr+"/healthz")
+	return addr, &errb
 }

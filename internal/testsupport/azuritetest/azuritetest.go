@@ -29,6 +29,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rollout-dev/rollout/internal/testsupport/servertest"
 )
 
 // Suffix is the storage suffix of the stand-in cloud: accounts are ACCOUNT.blob.Suffix.
@@ -47,26 +49,12 @@ type Server struct {
 	client       *http.Client
 }
 
-// Binary is azurite-blob ($ROLLOUT_AZURITE, which the Makefile sets), or "" (then Start skips the
-// test, or fails it when ROLLOUT_REQUIRE_OBJECT_STORES=1, as make test sets).
-func Binary(t testing.TB) string {
-	t.Helper()
-	p := os.Getenv("ROLLOUT_AZURITE")
-	if _, err := os.Stat(p); p == "" || err != nil {
-		if os.Getenv("ROLLOUT_REQUIRE_OBJECT_STORES") == "1" {
-			t.Fatalf("azurite is not installed (ROLLOUT_AZURITE=%q): `make tools` installs it into .tools/", p)
-		}
-		t.Skip("azurite is not installed (make tools installs it; ROLLOUT_AZURITE names it)")
-	}
-	return p
-}
-
-// Start runs Azurite with accounts, the metadata of a custom cloud named environment whose
-// Resource Manager and Entra are resourceManager and login (URLs), and the proxy; all stop when
-// the test ends.
+// Start runs Azurite ($ROLLOUT_AZURITE, which the Makefile sets from .tools/) with accounts, the
+// metadata of a custom cloud named environment whose Resource Manager and Entra are
+// resourceManager and login (URLs), and the proxy; all stop when the test ends.
 func Start(t testing.TB, environment, resourceManager, login string, accounts ...Account) *Server {
 	t.Helper()
-	bin := Binary(t)
+	bin := servertest.Binary(t, "ROLLOUT_AZURITE", "azurite")
 	dir := t.TempDir()
 	ca := newCA(t)
 	s := &Server{CAFile: filepath.Join(dir, "ca.pem"), Environment: environment}
@@ -74,7 +62,7 @@ func Start(t testing.TB, environment, resourceManager, login string, accounts ..
 		t.Fatal(err)
 	}
 	certFile, keyFile := ca.issue(t, dir, "azurite", "*.blob."+Suffix, "127.0.0.1")
-	s.blob = freeAddr(t)
+	s.blob = servertest.FreeAddr(t)
 	var list []string
 	for _, a := range accounts {
 		list = append(list, a.Name+":"+a.Key)
@@ -83,45 +71,14 @@ func Start(t testing.TB, environment, resourceManager, login string, accounts ..
 	cmd := exec.Command(bin, "--blobHost", host, "--blobPort", port, "--location", filepath.Join(dir, "data"),
 		"--cert", certFile, "--key", keyFile, "--skipApiVersionCheck", "--loose", "--disableTelemetry", "--silent")
 	cmd.Env = append(os.Environ(), "AZURITE_ACCOUNTS="+strings.Join(list, ";"))
-	log, err := os.Create(filepath.Join(dir, "azurite.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
+	servertest.Start(t, cmd, dir, "azurite", s.blob)
 	s.MetadataHost = s.serveMetadata(t, ca, environment, resourceManager, login)
 	s.Proxy = s.serveProxy(t)
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(ca.certPEM)
 	s.client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool},
 		Proxy: http.ProxyURL(mustURL(s.Proxy))}}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if c, err := net.DialTimeout("tcp", s.blob, 200*time.Millisecond); err == nil {
-			c.Close()
-			return s
-		}
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(log.Name())
-			t.Fatalf("azurite did not listen on %s within 30s; its log:\n%s", s.blob, b)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func freeAddr(t testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return s
 }
 
 // serveMetadata serves the custom cloud's metadata (GET /metadata/endpoints) over TLS.

@@ -11,12 +11,11 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"testing"
-	"time"
+
+	"github.com/rollout-dev/rollout/internal/testsupport/servertest"
 )
 
 // Server is a running fake-gcs-server.
@@ -27,59 +26,19 @@ type Server struct {
 // Endpoint is the JSON API's base, what the gcs backend takes as storage_custom_endpoint.
 func (s *Server) Endpoint() string { return s.URL + "/storage/v1/" }
 
-// Binary is the fake-gcs-server binary ($ROLLOUT_FAKE_GCS, which the Makefile sets), or "" (then
-// Start skips the test, or fails it when ROLLOUT_REQUIRE_OBJECT_STORES=1, as make test sets).
-func Binary(t testing.TB) string {
-	t.Helper()
-	p := os.Getenv("ROLLOUT_FAKE_GCS")
-	if _, err := os.Stat(p); p == "" || err != nil {
-		if os.Getenv("ROLLOUT_REQUIRE_OBJECT_STORES") == "1" {
-			t.Fatalf("fake-gcs-server is not built (ROLLOUT_FAKE_GCS=%q): `make tools` builds it into .tools/", p)
-		}
-		t.Skip("fake-gcs-server is not built (make tools builds it; ROLLOUT_FAKE_GCS names it)")
-	}
-	return p
-}
-
-// Start runs a server on a free loopback port; it stops when the test ends.
+// Start runs a server on a free loopback port; it stops when the test ends. The binary is
+// $ROLLOUT_FAKE_GCS (the Makefile sets it from .tools/).
 func Start(t testing.TB) *Server {
 	t.Helper()
-	bin := Binary(t)
+	bin := servertest.Binary(t, "ROLLOUT_FAKE_GCS", "fake-gcs-server")
 	dir := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", port)}
-	log, err := os.Create(filepath.Join(dir, "fake-gcs-server.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-scheme", "http", "-host", "127.0.0.1", "-port", strconv.Itoa(port),
-		"-backend", "filesystem", "-filesystem-root", filepath.Join(dir, "data"), "-external-url", s.URL,
-		"-public-host", fmt.Sprintf("127.0.0.1:%d", port), "-log-level", "warn")
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if resp, err := http.Get(s.URL + "/storage/v1/b"); err == nil {
-			resp.Body.Close()
-			return s
-		}
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(log.Name())
-			t.Fatalf("fake-gcs-server did not answer on %s within 20s; its log:\n%s", s.URL, b)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	addr := servertest.FreeAddr(t)
+	host, port, _ := net.SplitHostPort(addr)
+	s := &Server{URL: "http://" + addr}
+	servertest.Start(t, exec.Command(bin, "-scheme", "http", "-host", host, "-port", port, "-backend", "filesystem",
+		"-filesystem-root", filepath.Join(dir, "data"), "-external-url", s.URL, "-public-host", addr, "-log-level", "warn"),
+		dir, "fake-gcs-server", addr)
+	return s
 }
 
 // Bucket creates a bucket.

@@ -11,7 +11,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,6 +21,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/rollout-dev/rollout/internal/testsupport/servertest"
 )
 
 // Key is an access key pair.
@@ -36,24 +37,11 @@ type Server struct {
 	root   Key
 }
 
-// Binary is the versitygw binary ($ROLLOUT_VERSITYGW, which the Makefile sets), or "" (then Start
-// skips the test, or fails it when ROLLOUT_REQUIRE_OBJECT_STORES=1, as make test sets).
-func Binary(t testing.TB) string {
-	t.Helper()
-	p := os.Getenv("ROLLOUT_VERSITYGW")
-	if _, err := os.Stat(p); p == "" || err != nil {
-		if os.Getenv("ROLLOUT_REQUIRE_OBJECT_STORES") == "1" {
-			t.Fatalf("versitygw is not built (ROLLOUT_VERSITYGW=%q): `make tools` builds it into .tools/", p)
-		}
-		t.Skip("versitygw is not built (make tools builds it; ROLLOUT_VERSITYGW names it)")
-	}
-	return p
-}
-
-// Start runs a server for region on a free loopback port; it stops when the test ends.
+// Start runs a server for region on a free loopback port; it stops when the test ends. The binary
+// is $ROLLOUT_VERSITYGW (the Makefile sets it from .tools/).
 func Start(t testing.TB, region string) *Server {
 	t.Helper()
-	bin := Binary(t)
+	bin := servertest.Binary(t, "ROLLOUT_VERSITYGW", "versitygw")
 	dir := t.TempDir()
 	s := &Server{Region: region, Data: filepath.Join(dir, "data"), bin: bin, root: Key{"ROOTACCESSKEY" + strings.ToUpper(strings.ReplaceAll(region, "-", "")), "root-secret-" + region}}
 	for _, d := range []string{s.Data, filepath.Join(dir, "iam")} {
@@ -61,43 +49,11 @@ func Start(t testing.TB, region string) *Server {
 			t.Fatal(err)
 		}
 	}
-	addr := freeAddr(t)
+	addr := servertest.FreeAddr(t)
 	s.URL = "http://" + addr
-	log, err := os.Create(filepath.Join(dir, "versitygw.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "--access", s.root.ID, "--secret", s.root.Secret, "--region", region, "--port", addr,
-		"--iam-dir", filepath.Join(dir, "iam"), "posix", s.Data)
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
-			c.Close()
-			return s
-		}
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(log.Name())
-			t.Fatalf("versitygw did not listen on %s within 20s; its log:\n%s", addr, b)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func freeAddr(t testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	servertest.Start(t, exec.Command(bin, "--access", s.root.ID, "--secret", s.root.Secret, "--region", region, "--port", addr,
+		"--iam-dir", filepath.Join(dir, "iam"), "posix", s.Data), dir, "versitygw", addr)
+	return s
 }
 
 // Account creates a user account with key k: it sees only the buckets it owns.
