@@ -47,6 +47,7 @@ holds no cloud credential. It runs until interrupted.`,
 				}
 			}
 			srv := &http.Server{Handler: ws.Handler(), ReadHeaderTimeout: 10 * time.Second}
+			go ws.Warm(cmd.Context())
 			fmt.Fprintf(io.Err, "rollout: serving the fleet's dashboard at http://%s/ and its metrics at http://%s/metrics\n", ln.Addr(), ln.Addr())
 			go func() {
 				<-io.Stop.Drain()
