@@ -6,7 +6,7 @@ TOOLS := $(CURDIR)/.tools
 # (see scripts/tools.sh).
 RUN_ENV := ROLLOUT_TF_BIN=$(TOOLS)/bin/tf TF_CLI_CONFIG_FILE=$(TOOLS)/tf.rc \
 	ROLLOUT_VERSITYGW=$(TOOLS)/bin/versitygw ROLLOUT_FAKE_GCS=$(TOOLS)/bin/fake-gcs-server \
-	ROLLOUT_AZURITE=$(TOOLS)/bin/azurite-blob
+	ROLLOUT_AZURITE=$(TOOLS)/bin/azurite-blob ROLLOUT_JAEGER=$(TOOLS)/bin/jaeger
 
 .PHONY: all tools build demo test test-unit test-e2e vet clean bench bench-large chaos fuzz
 

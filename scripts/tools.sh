@@ -5,6 +5,7 @@
 #                         else OpenTofu built from its module source)
 #   .tools/providers/     a filesystem mirror with hashicorp/time for both registries' addresses
 #   .tools/tf.rc          a CLI configuration that installs providers from that mirror only
+#   .tools/bin/jaeger    Jaeger's all-in-one: a real trace collector for the telemetry tests
 #   .tools/bin/versitygw, .tools/bin/fake-gcs-server, .tools/bin/azurite-blob
 #                         real S3, Google Cloud Storage and Azure Blob servers for the state
 #                         backend tests (Azurite from the npm registry; node and npm from
@@ -100,7 +101,17 @@ go_install() {
 go_install github.com/versity/versitygw/cmd/versitygw "$VERSITYGW_VERSION" versitygw
 go_install github.com/fsouza/fake-gcs-server "$FAKE_GCS_VERSION" fake-gcs-server
 
-# 5. Azurite, Azure Storage's emulator, for the azurerm backend's tests.
+# 5. Jaeger's all-in-one, a trace collector with an OTLP receiver and a query API, for the
+# telemetry tests (its go.mod has replace directives: built from a copy of the module).
+JAEGER_VERSION=1.76.0
+jaeger="$tools/jaeger-$JAEGER_VERSION/jaeger"
+if [ ! -x "$jaeger" ]; then
+  mkdir -p "$(dirname "$jaeger")"
+  build_from_module github.com/jaegertracing/jaeger "$JAEGER_VERSION" "$jaeger" ./cmd/all-in-one "-s -w"
+fi
+if [ "$(readlink "$tools/bin/jaeger" 2>/dev/null)" != "$jaeger" ]; then ln -sfn "$jaeger" "$tools/bin/jaeger"; fi
+
+# 6. Azurite, Azure Storage's emulator, for the azurerm backend's tests.
 AZURITE_VERSION=3.37.0
 azurite="$tools/azurite-$AZURITE_VERSION"
 if [ ! -x "$azurite/node_modules/.bin/azurite-blob" ]; then

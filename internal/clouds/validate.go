@@ -472,6 +472,11 @@ func (v *validator) backend(t *config.Target, b *config.Boundary) {
 	}
 }
 
+// Sovereign says whether the boundary is outside the commercial clouds (Azure Government and
+// China and custom clouds, the AWS partitions other than aws, Google universes other than the
+// default).
+func Sovereign(b *config.Boundary) bool { return sovereign(b) }
+
 // sovereign says whether the boundary is outside the commercial clouds.
 func sovereign(b *config.Boundary) bool {
 	switch b.Cloud {

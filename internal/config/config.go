@@ -49,6 +49,8 @@ type Config struct {
 	Protect []string
 	// Notify are the webhooks told what runs need from people and how they end.
 	Notify []*Notify
+	// Telemetry is where the fleet's traces go (nil: OTEL_EXPORTER_OTLP_* when set, else nowhere).
+	Telemetry *Telemetry
 
 	byName map[string]*Target // Targets by name (the first of a name), built by Load
 	lines  map[string]int     // rollout.yaml's key paths and their lines
@@ -217,6 +219,7 @@ type Boundary struct {
 	Approvers      []string          // a ring with targets here needs approval, by one of these
 	Freeze         *Freeze           // the boundary's freeze calendar
 	Backend        *Backend          // the state backend convention for new targets (rollout env add); values are templates over .Target
+	Telemetry      *Telemetry        // the boundary's own trace collector (nil: the fleet's, unless sovereign)
 	RateLimit      float64           // Terraform runs started per second in this boundary; 0: no limit
 	Line           int               // where it is declared in rollout.yaml
 	Lines          map[string]int    // line of each key, e.g. "identity.roleArn"

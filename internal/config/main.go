@@ -17,9 +17,10 @@ func (c *Config) parseMain(data []byte, errs *Errors) {
 	c.lines = map[string]int{}
 	w := walker{file: c.rel(c.File), errs: errs, lines: c.lines}
 	root := parseDoc(data, w)
-	top := w.fields(root, "", "release", "defaults", "boundaries", "gates", "rings", "state", "environments", "freeze", "protect", "notify")
+	top := w.fields(root, "", "release", "defaults", "boundaries", "gates", "rings", "state", "environments", "freeze", "protect", "notify", "telemetry")
 	c.Freeze = parseFreeze(w, "freeze", top["freeze"])
 	c.Notify = parseNotify(w, top["notify"])
+	c.Telemetry = parseTelemetry(w, "telemetry", top["telemetry"])
 	c.Protect = w.strings(top["protect"], "protect")
 	c.Environments = w.strings(top["environments"], "environments")
 	if top["environments"] == nil {
@@ -153,7 +154,7 @@ func parseBoundary(w walker, name string, n *yaml.Node) *Boundary {
 	path := "boundaries." + name
 	b := &Boundary{Name: name, Line: n.Line, Lines: map[string]int{}}
 	f := w.fields(n, path, "cloud", "environment", "endpoints", "identity", "partition", "universeDomain",
-		"maxParallel", "providerMirror", "regions", "passEnv", "rateLimit", "approvers", "backend", "freeze")
+		"maxParallel", "providerMirror", "regions", "passEnv", "rateLimit", "approvers", "backend", "freeze", "telemetry")
 	for k, v := range f {
 		b.Lines[k] = v.Line
 	}
@@ -175,6 +176,7 @@ func parseBoundary(w walker, name string, n *yaml.Node) *Boundary {
 	b.PassEnv = w.envNames(f["passEnv"], path+".passEnv")
 	b.Approvers = w.strings(f["approvers"], path+".approvers")
 	b.Freeze = parseFreeze(w, path+".freeze", f["freeze"])
+	b.Telemetry = parseTelemetry(w, path+".telemetry", f["telemetry"])
 	if bn := f["backend"]; bn != nil {
 		bf := w.fields(bn, path+".backend", "type", "config")
 		b.Backend = &Backend{Type: w.str(bf["type"], path+".backend.type"), Config: w.anyMap(bf["config"], path+".backend.config")}

@@ -68,3 +68,20 @@ func parseNotify(w walker, n *yaml.Node) []*Notify {
 	}
 	return out
 }
+
+// Telemetry is a trace collector: an OTLP/HTTP endpoint (http(s)://host:4318).
+type Telemetry struct {
+	Endpoint string
+}
+
+func parseTelemetry(w walker, path string, n *yaml.Node) *Telemetry {
+	if n == nil {
+		return nil
+	}
+	f := w.fields(n, path, "endpoint")
+	t := &Telemetry{Endpoint: w.str(f["endpoint"], path+".endpoint")}
+	if u, err := url.Parse(t.Endpoint); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		w.fail(n, path+".endpoint", "want the collector's OTLP/HTTP URL, such as https://otel.example:4318")
+	}
+	return t
+}

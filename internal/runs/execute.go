@@ -273,8 +273,8 @@ func secretsInEnviron() []string {
 type redactingStore struct {
 	*journal.DB
 	r *redact.Redactor
-	// publish hands each journaled event to the fleet's webhooks (nil: none).
-	publish func(rings.Event)
+	// observers are handed each event once it is journaled: the fleet's webhooks and traces.
+	observers []func(rings.Event)
 }
 
 func (s redactingStore) Append(ctx context.Context, evs ...rings.Event) error {
@@ -285,9 +285,9 @@ func (s redactingStore) Append(ctx context.Context, evs ...rings.Event) error {
 	if err := s.DB.Append(ctx, evs...); err != nil {
 		return err
 	}
-	if s.publish != nil {
-		for _, ev := range evs {
-			s.publish(ev)
+	for _, ev := range evs {
+		for _, o := range s.observers {
+			o(ev)
 		}
 	}
 	return nil

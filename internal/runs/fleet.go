@@ -31,6 +31,7 @@ import (
 	"github.com/rollout-dev/rollout/internal/redact"
 	"github.com/rollout-dev/rollout/internal/resilience"
 	"github.com/rollout-dev/rollout/internal/rings"
+	"github.com/rollout-dev/rollout/internal/telemetry"
 )
 
 // Options are what a front end tells the run service about itself.
@@ -84,6 +85,8 @@ type Fleet struct {
 	notifier *notify.Notifier
 	// metrics keeps the newest run's metrics while it does not move (rollout serve).
 	metrics metricsCache
+	// tracer turns what this process journals into spans (nil: no telemetry configured).
+	tracer *telemetry.Tracer
 }
 
 // now is the time of the fleet's clock.
@@ -117,6 +120,10 @@ func Open(ctx context.Context, o Options) (*Fleet, error) {
 		return nil, envErr(err)
 	}
 	if err := f.startNotifier(); err != nil {
+		f.Close()
+		return nil, envErr(err)
+	}
+	if err := f.startTracer(ctx); err != nil {
 		f.Close()
 		return nil, envErr(err)
 	}
@@ -183,6 +190,7 @@ func configErr(err error) error {
 // Close closes the journal.
 func (f *Fleet) Close() {
 	f.stopNotifier()
+	f.stopTracer()
 	f.db.Close()
 }
 

@@ -38,9 +38,7 @@ func (f *Fleet) startNotifier() error {
 		rs = append(rs, notify.Receiver{Name: n.Name, URL: u, Format: n.Format, On: on})
 	}
 	f.notifier = notify.New(rs, notify.Options{Failed: f.notifyFailed})
-	w := f.writer.(redactingStore)
-	w.publish = func(ev rings.Event) { f.notifier.Publish(filepath.Base(f.cfg.Root), ev) }
-	f.writer = w
+	f.observe(func(ev rings.Event) { f.notifier.Publish(filepath.Base(f.cfg.Root), ev) })
 	return nil
 }
 

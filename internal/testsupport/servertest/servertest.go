@@ -53,6 +53,13 @@ func Start(t testing.TB, cmd *exec.Cmd, dir, name, addr string) {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	})
+	WaitListen(t, name, addr, log.Name())
+}
+
+// WaitListen returns once addr accepts connections, failing the test after 30 s with the log of
+// the server name.
+func WaitListen(t testing.TB, name, addr, logFile string) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
@@ -60,7 +67,7 @@ func Start(t testing.TB, cmd *exec.Cmd, dir, name, addr string) {
 			return
 		}
 		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(log.Name())
+			b, _ := os.ReadFile(logFile)
 			t.Fatalf("%s did not listen on %s within 30s; its log:\n%s", name, addr, b)
 		}
 		time.Sleep(50 * time.Millisecond)
