@@ -1,6 +1,7 @@
 // Package telemetry exports a run as OpenTelemetry traces over OTLP/HTTP, built from the events
-// the run journals: a span per run, per ring, per target operation (apply, rollback) and per
-// gate measurement, with the fleet, run, release, ring, target, boundary, region, phase and
+// the run journals: a span per run, per ring, per target operation (apply, rollback), its
+// Terraform plan and apply (from the start to the plan journaled, and on to the apply's end),
+// and per gate measurement, with the fleet, run, release, ring, target, boundary, region, phase and
 // failure class as attributes. It respects sovereign boundaries: a boundary may name its own
 // collector, and the spans of its targets go there only; the targets of a sovereign boundary
 // without one are not exported at all, so nothing of them reaches the commercial collector.
@@ -55,13 +56,16 @@ type Tracer struct {
 	ringSpans map[string]trace.Span
 	ops       map[string]trace.Span // a target's operation under way
 	opCtx     map[string]context.Context
+	opStart   map[string]time.Time // when it started, and when Terraform had planned it
+	planned   map[string]time.Time
 }
 
 // New sets up the exporters (none connect before a span is exported); nil when nothing is
 // configured.
 func New(ctx context.Context, cfg Config) (*Tracer, error) {
 	t := &Tracer{cfg: cfg, bound: map[string]trace.Tracer{}, ringCtx: map[string]context.Context{},
-		ringSpans: map[string]trace.Span{}, ops: map[string]trace.Span{}, opCtx: map[string]context.Context{}}
+		ringSpans: map[string]trace.Span{}, ops: map[string]trace.Span{}, opCtx: map[string]context.Context{},
+		opStart: map[string]time.Time{}, planned: map[string]time.Time{}}
 	if cfg.Endpoint != "" || cfg.UseEnv {
 		tr, err := t.provider(ctx, cfg.Endpoint, "")
 		if err != nil {
@@ -146,6 +150,9 @@ func (t *Tracer) Event(ev rings.Event) {
 		}
 	case rings.TargetApplying, rings.TargetRollingBack:
 		t.startOp(ev)
+	case rings.TargetPlanned:
+		t.step(ev.Target, "terraform plan", t.opStart[ev.Target], ev.At)
+		t.planned[ev.Target] = ev.At
 	case rings.TargetApplied, rings.TargetApplyFailed, rings.TargetRolledBack, rings.TargetRollbackFailed:
 		t.endOp(ev)
 	case rings.GateMeasured:
@@ -214,13 +221,31 @@ func (t *Tracer) startOp(ev rings.Event) {
 		name = "rollback " + ev.Target
 	}
 	ctx, s := tr.Start(parent, name, trace.WithTimestamp(ev.At), trace.WithAttributes(t.targetAttrs(ev)...))
-	t.ops[ev.Target], t.opCtx[ev.Target] = s, ctx
+	t.ops[ev.Target], t.opCtx[ev.Target], t.opStart[ev.Target] = s, ctx, ev.At
+	delete(t.planned, ev.Target)
+}
+
+// step records a part of a target's operation that Terraform carried out (its plan, its apply)
+// as a child span from start to end.
+func (t *Tracer) step(target, name string, start, end time.Time) {
+	tr, parent := t.forTarget(target), t.opCtx[target]
+	if tr == nil || parent == nil || start.IsZero() {
+		return
+	}
+	_, s := tr.Start(parent, name, trace.WithTimestamp(start), trace.WithAttributes(attribute.String("rollout.target", target)))
+	s.End(trace.WithTimestamp(end))
 }
 
 func (t *Tracer) endOp(ev rings.Event) {
 	s := t.ops[ev.Target]
 	if s == nil {
 		return
+	}
+	if p, ok := t.planned[ev.Target]; ok {
+		t.step(ev.Target, "terraform apply", p, ev.At)
+	}
+	if ev.ApplyMode != "" {
+		s.SetAttributes(attribute.String("rollout.apply_mode", ev.ApplyMode))
 	}
 	s.SetAttributes(attribute.String("rollout.phase", string(ev.Type)))
 	if ev.Type == rings.TargetApplyFailed || ev.Type == rings.TargetRollbackFailed {

@@ -19,6 +19,8 @@ type Journal interface {
 	RunID(ctx context.Context, named, kind string) (string, error)
 	Report(ctx context.Context, id string, need runs.ReportNeed) (*runs.Report, []byte, error)
 	EventsAfter(ctx context.Context, runID string, seq int64) ([]rings.Event, error)
+	History(ctx context.Context) ([]runs.RunLine, error)
+	TargetHistory(ctx context.Context, target string) (*runs.TargetHistory, error)
 }
 
 //go:embed dashboard.html
@@ -194,4 +196,27 @@ func (s *Server) poll() time.Duration {
 		return s.Poll
 	}
 	return 500 * time.Millisecond
+}
+
+// history lists every run (/history), or one target's history across runs (/history?target=T).
+func (s *Server) history(w http.ResponseWriter, r *http.Request) {
+	j := s.Fleet.(Journal)
+	var data struct {
+		Runs   []runs.RunLine
+		Target *runs.TargetHistory
+		Error  string
+	}
+	var err error
+	if name := r.URL.Query().Get("target"); name != "" {
+		data.Target, err = j.TargetHistory(r.Context(), name)
+	} else {
+		data.Runs, err = j.History(r.Context())
+	}
+	if err != nil {
+		data.Error = err.Error()
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := page.ExecuteTemplate(w, "history", data); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+	}
 }

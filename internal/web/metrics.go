@@ -42,6 +42,7 @@ func (s *Server) Handler() http.Handler {
 		mux.HandleFunc("GET /{$}", s.dashboard(false))
 		mux.HandleFunc("GET /matrix", s.dashboard(true))
 		mux.HandleFunc("GET /events", s.events)
+		mux.HandleFunc("GET /history", s.history)
 		mux.HandleFunc("/login", s.login)
 		mux.HandleFunc("POST /approve", s.approve)
 	}

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -88,6 +89,21 @@ func TestDashboardFollowsARunLive(t *testing.T) {
 	t.Logf("screenshot: %s (%d bytes)", path, len(shot))
 	if r := <-done; r.code != 0 {
 		t.Fatalf("start: exit %d\n%s", r.code, r.stderr)
+	}
+	// History, per run and per target.
+	run := f.status().Run
+	for path, want := range map[string][]string{"/history": {run, "succeeded"}, "/history?target=t-1": {run, "target.applied", "last known good: v1"}} {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, w := range want {
+			if !strings.Contains(string(b), w) {
+				t.Errorf("%s lacks %q:\n%s", path, w, b)
+			}
+		}
 	}
 }
 

@@ -69,7 +69,7 @@ func TestTracesRespectSovereignBoundaries(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	for _, name := range []string{"run " + run, "ring canary", "ring main", "apply c-1", "apply c-2", "gate healthz"} {
+	for _, name := range []string{"run " + run, "ring canary", "ring main", "apply c-1", "apply c-2", "terraform plan", "terraform apply", "gate healthz"} {
 		if _, ok := fleet[name]; !ok {
 			t.Errorf("the fleet's collector has no span %q (it has %v)", name, keysOf(fleet))
 		}
@@ -82,7 +82,8 @@ func TestTracesRespectSovereignBoundaries(t *testing.T) {
 		}
 		return ""
 	}
-	if apply, ring, root := fleet["apply c-1"], fleet["ring canary"], fleet["run "+run]; parent(apply) != ring.SpanID || parent(ring) != root.SpanID {
+	if apply, ring, root := fleet["apply c-1"], fleet["ring canary"], fleet["run "+run]; parent(apply) != ring.SpanID || parent(ring) != root.SpanID ||
+		parent(fleet["terraform plan"]) == "" || parent(fleet["terraform plan"]) == ring.SpanID {
 		t.Errorf("span tree: apply c-1's parent %s, ring canary %s (parent %s), run %s", parent(apply), ring.SpanID, parent(ring), root.SpanID)
 	}
 	if a := fleet["apply c-1"]; a.Tag("rollout.run") != run || a.Tag("rollout.release") != "v1" || a.Tag("rollout.boundary") != "local-a" ||
