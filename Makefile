@@ -8,7 +8,7 @@ RUN_ENV := ROLLOUT_TF_BIN=$(TOOLS)/bin/tf TF_CLI_CONFIG_FILE=$(TOOLS)/tf.rc \
 	ROLLOUT_VERSITYGW=$(TOOLS)/bin/versitygw ROLLOUT_FAKE_GCS=$(TOOLS)/bin/fake-gcs-server \
 	ROLLOUT_AZURITE=$(TOOLS)/bin/azurite-blob ROLLOUT_JAEGER=$(TOOLS)/bin/jaeger
 
-.PHONY: all tools build demo test test-unit test-e2e vet clean bench bench-large chaos fuzz
+.PHONY: all tools build demo test test-unit test-e2e vet clean bench bench-large bench-tracing chaos fuzz
 
 all: build
 
@@ -50,6 +50,11 @@ bench bench-large: export ROLLOUT_BUILD_TOFU := 1
 bench: tools
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 3 ./internal/bench/
 	PARALLEL="8 32" bash scripts/bench.sh 16 64
+
+# Tracing on against off over one ring of 64 stamps, to a real Jaeger (scripts/bench-tracing.sh).
+bench-tracing: export ROLLOUT_BUILD_TOFU := 1
+bench-tracing: tools
+	bash scripts/bench-tracing.sh 64
 
 # N=256, cold then two warm releases in the order A B B A, at parallelism LARGE_PARALLEL: about
 # 19 minutes for 8 on 2 cores, so not part of make bench's 15-minute budget; LARGE_PARALLEL="8 32"
