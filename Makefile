@@ -2,18 +2,21 @@
 SHELL := bash
 GO    ?= go
 TOOLS := $(CURDIR)/.tools
-# The binary, provider mirror and object-storage servers that `make tools` puts under .tools/
-# (see scripts/tools.sh).
+# The binary and provider mirror that `make tools` puts under .tools/, and the servers of the
+# tests that `make test-tools` adds (see scripts/tools.sh).
 RUN_ENV := ROLLOUT_TF_BIN=$(TOOLS)/bin/tf TF_CLI_CONFIG_FILE=$(TOOLS)/tf.rc \
 	ROLLOUT_VERSITYGW=$(TOOLS)/bin/versitygw ROLLOUT_FAKE_GCS=$(TOOLS)/bin/fake-gcs-server \
 	ROLLOUT_AZURITE=$(TOOLS)/bin/azurite-blob ROLLOUT_JAEGER=$(TOOLS)/bin/jaeger
 
-.PHONY: all tools build demo test test-unit test-e2e vet clean bench bench-large bench-tracing chaos fuzz
+.PHONY: all tools test-tools build demo test test-unit test-e2e vet clean bench bench-large bench-tracing chaos fuzz
 
 all: build
 
 tools:
 	@bash scripts/tools.sh
+
+test-tools:
+	@bash scripts/tools.sh test
 
 build:
 	$(GO) build -buildvcs=auto -o bin/rollout ./cmd/rollout
@@ -30,12 +33,12 @@ test-unit:
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./internal/bench/ # benchmarks run once, so they cannot rot
 
 # End-to-end: the real rollout binary against real OpenTofu (or Terraform) on temporary fleets.
-test-e2e: tools
+test-e2e: test-tools
 	$(RUN_ENV) ROLLOUT_E2E=1 $(GO) test -count=1 -timeout 15m ./test/e2e/
 
 # The whole suite, with a throw-away PostgreSQL on loopback (installed from Debian's packages when
 # missing) for the journal's conformance suite and the shared-state end-to-end tests.
-test: vet tools
+test: vet test-tools
 	bash scripts/need-prometheus.sh
 	bash scripts/need-chromium.sh
 	ROLLOUT_REQUIRE_POSTGRES=1 ROLLOUT_REQUIRE_PROMETHEUS=1 ROLLOUT_REQUIRE_OBJECT_STORES=1 ROLLOUT_REQUIRE_BROWSER=1 \
@@ -53,7 +56,7 @@ bench: tools
 
 # Tracing on against off over one ring of 64 stamps, to a real Jaeger (scripts/bench-tracing.sh).
 bench-tracing: export ROLLOUT_BUILD_TOFU := 1
-bench-tracing: tools
+bench-tracing: test-tools
 	bash scripts/bench-tracing.sh 64
 
 # N=256, cold then two warm releases in the order A B B A, at parallelism LARGE_PARALLEL: about
@@ -67,7 +70,7 @@ bench-large: tools
 # OpenTofu, each followed by a resume, with local state and with state on a real S3 server, plus
 # the injected-fault scenario; prints the tallies.
 # (make test runs the same tests with 5 kills.) ROLLOUT_CHAOS_SEED=N replays a sequence.
-chaos: tools
+chaos: test-tools
 	$(RUN_ENV) ROLLOUT_E2E=1 ROLLOUT_CHAOS_KILLS=$${ROLLOUT_CHAOS_KILLS:-50} $(GO) test -count=1 -timeout 30m -v -run 'TestChaos' ./test/e2e/ | grep -v '^=== RUN'
 
 # Fuzz configuration loading, names, command gate scripts, bundle unpacking and the Terraform

@@ -5,7 +5,8 @@
 #                         else OpenTofu built from its module source)
 #   .tools/providers/     a filesystem mirror with hashicorp/time for both registries' addresses
 #   .tools/tf.rc          a CLI configuration that installs providers from that mirror only
-#   .tools/bin/jaeger    Jaeger's all-in-one: a real trace collector for the telemetry tests
+# and with the argument "test" (make test-tools, which make test runs), the tests' servers:
+#   .tools/bin/jaeger     Jaeger's all-in-one: a real trace collector for the telemetry tests
 #   .tools/bin/versitygw, .tools/bin/fake-gcs-server, .tools/bin/azurite-blob
 #                         real S3, Google Cloud Storage and Azure Blob servers for the state
 #                         backend tests (Azurite from the npm registry; node and npm from
@@ -81,6 +82,10 @@ rc="$tools/tf.rc"
 want=$(printf 'provider_installation {\n  filesystem_mirror {\n    path = "%s"\n  }\n}\n' "$mirror")
 if [ "$(cat "$rc" 2>/dev/null)" != "$want" ]; then printf '%s\n' "$want" > "$rc"; fi
 
+echo "tools: $(TF_CLI_CONFIG_FILE="$rc" "$tools/bin/tf" version 2>/dev/null | head -1) at $bin; providers in $mirror" >&2
+
+# The servers the tests run (`scripts/tools.sh test`, which make test runs; make demo needs none).
+[ "${1:-}" = test ] || exit 0
 # 4. Object-storage servers on loopback for the end-to-end tests of the s3 and gcs state backends:
 # versitygw (S3, with the conditional writes that the s3 backend's use_lockfile needs) and
 # fake-gcs-server, each built once from the Go module proxy.
@@ -126,5 +131,4 @@ fi
 if [ "$(readlink "$tools/bin/azurite-blob" 2>/dev/null)" != "$azurite/node_modules/.bin/azurite-blob" ]; then
   ln -sfn "$azurite/node_modules/.bin/azurite-blob" "$tools/bin/azurite-blob"
 fi
-
-echo "tools: $(TF_CLI_CONFIG_FILE="$rc" "$tools/bin/tf" version 2>/dev/null | head -1) at $bin; providers in $mirror" >&2
+echo "tools: the tests' servers (versitygw, fake-gcs-server, jaeger, azurite-blob) in $tools/bin" >&2
