@@ -34,7 +34,7 @@ test-unit:
 
 # End-to-end: the real rollout binary against real OpenTofu (or Terraform) on temporary fleets.
 test-e2e: test-tools
-	$(RUN_ENV) ROLLOUT_E2E=1 $(GO) test -count=1 -timeout 15m ./test/e2e/
+	$(RUN_ENV) ROLLOUT_E2E=1 $(GO) test -count=1 -timeout 25m ./test/e2e/
 
 # The whole suite, with a throw-away PostgreSQL on loopback (installed from Debian's packages when
 # missing) for the journal's conformance suite and the shared-state end-to-end tests.
