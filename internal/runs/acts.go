@@ -118,13 +118,80 @@ func (f *Fleet) Abort(ctx context.Context, id string, rollback bool, a Act) (str
 		return runID, err
 	}
 	// Another process holds the fleet: if it drives this run, it reads the abort from the journal.
-	return "", f.journalAct(ctx, id, func(run journal.Run, s *rings.State) (*rings.Event, string, error) {
-		if rings.Terminal(s.Phase) {
+	return "", f.journalAbort(ctx, id, ev, fmt.Sprintf("%s (pid %d, %s) holds the fleet and carries it out if it drives this run, else the next resume of the run does",
+		held.Holder.Name, held.Holder.PID, held.Holder.Doing))
+}
+
+// RequestAbort journals an abort without carrying it out here (the dashboard's abort, which runs
+// no Terraform): the process that drives the run carries it out, else the next resume does.
+func (f *Fleet) RequestAbort(ctx context.Context, id string, rollback bool, a Act) error {
+	if a.Reason == "" {
+		return errors.New("give a reason: it is journaled with the abort")
+	}
+	ev := rings.Event{Type: rings.RunAbortRequested, Actor: a.who(), Message: a.Reason, Rollback: rollback}
+	return f.journalAbort(ctx, id, ev, "the process that drives the run carries it out, else the next resume of the run does")
+}
+
+func (f *Fleet) journalAbort(ctx context.Context, id string, ev rings.Event, who string) error {
+	return f.journalAct(ctx, id, func(run journal.Run, s *rings.State) (*rings.Event, string, error) {
+		switch {
+		case rings.Terminal(s.Phase):
 			return nil, "", fmt.Errorf("run %s is already over (%s)", run.ID, s.Phase)
+		case s.Aborted != nil:
+			return nil, "", fmt.Errorf("run %s was already aborted by %s", run.ID, s.Aborted.Actor)
 		}
-		return &ev, fmt.Sprintf("run %s: abort journaled; %s (pid %d, %s) holds the fleet and carries it out if it drives this run, else the next resume of the run does. Follow with: rollout status %s --wait",
-			run.ID, held.Holder.Name, held.Holder.PID, held.Holder.Doing, run.ID), nil
+		return &ev, fmt.Sprintf("run %s: abort journaled; %s. Follow with: rollout status %s --wait", run.ID, who, run.ID), nil
 	})
+}
+
+// Unpause lifts a pause without driving the run here (the dashboard's resume): the process that
+// drives the run, if any, reads it from the journal and starts what the pause held back.
+func (f *Fleet) Unpause(ctx context.Context, id string, a Act) error {
+	return f.journalAct(ctx, id, func(run journal.Run, s *rings.State) (*rings.Event, string, error) {
+		if s.Paused == nil {
+			return nil, "", fmt.Errorf("run %s is not paused", run.ID)
+		}
+		who := a.who()
+		return &rings.Event{Type: rings.RunUnpaused, Actor: who, Message: a.Reason},
+			fmt.Sprintf("run %s unpaused by %s", run.ID, who), nil
+	})
+}
+
+// Driver is the process that holds the fleet's lease, so drives its run (nil: none does).
+func (f *Fleet) Driver(ctx context.Context) (*journal.Holder, error) {
+	l, err := f.lease.Lease(ctx)
+	if err != nil || l == nil || !l.Live(thisHost()) {
+		return nil, err
+	}
+	return &l.Holder, nil
+}
+
+// DriveInBackground hands a run that no process drives to a background `rollout resume RUN --as
+// WHO` on this machine (its log: .rollout/runs/RUN.log), as start --detach does: it carries out
+// what the journal asks (an approval, an abort, an unpause) with the identities of this machine's
+// environment.
+func (f *Fleet) DriveInBackground(ctx context.Context, id string, a Act) (string, error) {
+	if d, err := f.Driver(ctx); err != nil || d != nil {
+		if err == nil {
+			err = fmt.Errorf("%s (pid %d, %s) drives the fleet already", d.Name, d.PID, d.Doing)
+		}
+		return "", err
+	}
+	run, err := f.reader.Run(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	s, _, err := f.Replay(ctx, run.ID)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case rings.Terminal(s.Phase):
+		return "", fmt.Errorf("run %s already finished: %s", run.ID, s.Phase)
+	case s.Paused != nil && s.Aborted == nil: // a resume would unpause it
+		return "", fmt.Errorf("run %s is paused (by %s): resume it to go on", run.ID, s.Paused.Actor)
+	}
+	return f.detachRun(run.ID, "--as", a.who())
 }
 
 // Override gives the verdict (pass or fail) of a gate that was inconclusive on a target (or,

@@ -234,7 +234,7 @@ func (f *Fleet) newPlan(ctx context.Context, name string, extra map[string]any) 
 // detachRun hands a journaled run to a background `rollout resume RUN` on this machine, in its own
 // session (it outlives this process and its terminal), logging to .rollout/runs/RUN.log, and
 // waits until that process drives it.
-func (f *Fleet) detachRun(runID string) (string, error) {
+func (f *Fleet) detachRun(runID string, more ...string) (string, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return "", err
@@ -249,12 +249,12 @@ func (f *Fleet) detachRun(runID string) (string, error) {
 		return "", err
 	}
 	defer log.Close()
-	args := []string{"resume", runID, "--config", f.cfg.File, "--no-color"}
+	args := append([]string{"resume", runID, "--config", f.cfg.File, "--no-color"}, more...)
 	if f.opts.State != "" {
 		args = append(args, "--state", f.opts.State)
 	}
-	if f.bin != "" {
-		args = append(args, "--tf-bin", f.bin)
+	if bin := firstNonEmpty(f.bin, f.opts.TFBin); bin != "" {
+		args = append(args, "--tf-bin", bin)
 	}
 	if ev := f.opts.Events; ev != "" && ev != "-" {
 		path, err := filepath.Abs(ev)

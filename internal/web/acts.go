@@ -1,161 +1,123 @@
 package web
 
 import (
-	"bufio"
 	"context"
-	"crypto/rand"
 	"crypto/subtle"
-	"encoding/hex"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
-	"sync"
 
+	"github.com/rollout-dev/rollout/internal/journal"
 	"github.com/rollout-dev/rollout/internal/runs"
 )
 
-// Acting from the page is off unless serve is given an authentication method: a token file,
-// whose lines are "NAME TOKEN" (the identity the token proves, and the token). A person logs in
-// with their token once (a session cookie, HttpOnly and SameSite=Strict); each act's form carries
-// the session's CSRF token; the act is journaled with the session's identity, as the CLI's are,
-// and the ring's approvers list holds for it too.
+// The page's acts (approve, pause, resume, abort) are journal acts: serve runs no Terraform and
+// needs no cloud credential. The process that drives the run reads them from the journal; a run
+// that no process drives is moved on by `rollout resume RUN`, or, when serve was started with
+// --drive, by a background `rollout resume` that serve starts on its own machine (which then needs
+// the boundaries' identities in serve's environment).
 
 // Actor is what the page may do to a run.
 type Actor interface {
 	Approve(ctx context.Context, id, ring string, a runs.Act) error
+	Pause(ctx context.Context, id string, a runs.Act) error
+	Unpause(ctx context.Context, id string, a runs.Act) error
+	RequestAbort(ctx context.Context, id string, rollback bool, a runs.Act) error
+	Driver(ctx context.Context) (*journal.Holder, error)
+	DriveInBackground(ctx context.Context, id string, a runs.Act) (string, error)
 }
 
-// Tokens are the identities a token file proves, by token.
-type Tokens map[string]string
+// act is one of the page's acts: it journals what the form asks, and returns what to tell the
+// person.
+type act func(ctx context.Context, a Actor, form actForm) (string, error)
 
-// LoadTokens reads a token file; it must be readable by its owner only (it holds secrets).
-func LoadTokens(path string) (Tokens, error) {
-	st, err := os.Stat(path)
+type actForm struct {
+	Run, Ring string
+	Rollback  bool
+	Act       runs.Act
+}
+
+var acts = map[string]act{
+	"approve": func(ctx context.Context, a Actor, f actForm) (string, error) {
+		return "ring " + f.Ring + " approved", a.Approve(ctx, f.Run, f.Ring, f.Act)
+	},
+	"pause": func(ctx context.Context, a Actor, f actForm) (string, error) {
+		return "run paused: nothing new starts; what is under way finishes", a.Pause(ctx, f.Run, f.Act)
+	},
+	"abort": func(ctx context.Context, a Actor, f actForm) (string, error) {
+		how := "abort"
+		if f.Rollback {
+			how = "abort with rollback"
+		}
+		return how + " journaled", a.RequestAbort(ctx, f.Run, f.Rollback, f.Act)
+	},
+	"resume": func(ctx context.Context, a Actor, f actForm) (string, error) {
+		err := a.Unpause(ctx, f.Run, f.Act)
+		if err != nil && !strings.Contains(err.Error(), "is not paused") {
+			return "", err
+		}
+		return "run unpaused", nil
+	},
+}
+
+// handleAct serves POST /approve, /pause, /resume and /abort for a logged-in person whose form
+// carries the session's CSRF token and a reason.
+func (s *Server) handleAct(name string) http.HandlerFunc {
+	do := acts[name]
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.authenticated() {
+			http.Error(w, readOnly, http.StatusForbidden)
+			return
+		}
+		sess := s.session(r)
+		if sess == nil {
+			http.Error(w, "log in first (/login)", http.StatusUnauthorized)
+			return
+		}
+		if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(sess.CSRF)) != 1 {
+			http.Error(w, "the form's CSRF token is not this session's", http.StatusForbidden)
+			return
+		}
+		actor, ok := s.Fleet.(Actor)
+		if !ok {
+			http.Error(w, "this fleet cannot be acted on from here", http.StatusForbidden)
+			return
+		}
+		form := actForm{Run: r.PostFormValue("run"), Ring: r.PostFormValue("ring"), Rollback: r.PostFormValue("rollback") == "on",
+			Act: runs.Act{As: sess.Name, Reason: r.PostFormValue("reason")}}
+		if form.Act.Reason == "" {
+			http.Error(w, "give a reason: it is journaled with the "+name, http.StatusBadRequest)
+			return
+		}
+		form.Act.Reason += " (from the dashboard)"
+		msg, err := do(r.Context(), actor, form)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusConflict)
+			return
+		}
+		if name != "pause" {
+			msg += s.moveOn(r.Context(), actor, form)
+		}
+		s.setFlash(sess, msg)
+		http.Redirect(w, r, "/?run="+form.Run, http.StatusSeeOther)
+	}
+}
+
+// moveOn says who carries out an act, handing a run that nothing drives to a background resume
+// when serve may drive.
+func (s *Server) moveOn(ctx context.Context, a Actor, f actForm) string {
+	d, err := a.Driver(ctx)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("; whether a process drives the run is unknown (%v)", err)
+	case d != nil:
+		return fmt.Sprintf("; %s (pid %d, %s) drives the run and carries it out", d.Name, d.PID, d.Doing)
+	case !s.Drive:
+		return "; no process drives the run: continue with rollout resume " + f.Run + " where the boundaries' identities are"
+	}
+	log, err := a.DriveInBackground(ctx, f.Run, f.Act)
 	if err != nil {
-		return nil, err
+		return fmt.Sprintf("; the run could not be handed to a background resume: %v", err)
 	}
-	if st.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%s is readable by others (mode %v): its tokens are secrets; chmod 600 it", path, st.Mode().Perm())
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	t := Tokens{}
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		fields := strings.Fields(line)
-		if len(fields) != 2 || len(fields[1]) < 16 {
-			return nil, fmt.Errorf("%s:%d: want NAME TOKEN, the token at least 16 characters", path, n)
-		}
-		t[fields[1]] = fields[0]
-	}
-	if len(t) == 0 {
-		return nil, fmt.Errorf("%s holds no token", path)
-	}
-	return t, sc.Err()
-}
-
-// who is the identity a token proves ("": none), compared in constant time.
-func (t Tokens) who(token string) string {
-	name := ""
-	for tok, n := range t {
-		if subtle.ConstantTimeCompare([]byte(tok), []byte(token)) == 1 {
-			name = n
-		}
-	}
-	return name
-}
-
-// session is a logged-in person.
-type session struct {
-	Name, CSRF string
-}
-
-// sessions are the logged-in people, by cookie.
-type sessions struct {
-	mu sync.Mutex
-	by map[string]*session
-}
-
-const cookieName = "rollout_session"
-
-func randomHex() string {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-func (s *Server) session(r *http.Request) *session {
-	c, err := r.Cookie(cookieName)
-	if err != nil || s.Tokens == nil {
-		return nil
-	}
-	s.sessions.mu.Lock()
-	defer s.sessions.mu.Unlock()
-	return s.sessions.by[c.Value]
-}
-
-func (s *Server) login(w http.ResponseWriter, r *http.Request) {
-	if s.Tokens == nil {
-		http.Error(w, "read-only: rollout serve was started without --token-file", http.StatusForbidden)
-		return
-	}
-	if r.Method == http.MethodGet {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_ = page.ExecuteTemplate(w, "login", nil)
-		return
-	}
-	name := s.Tokens.who(r.PostFormValue("token"))
-	if name == "" {
-		http.Error(w, "unknown token", http.StatusUnauthorized)
-		return
-	}
-	id := randomHex()
-	s.sessions.mu.Lock()
-	if s.sessions.by == nil {
-		s.sessions.by = map[string]*session{}
-	}
-	s.sessions.by[id] = &session{Name: name, CSRF: randomHex()}
-	s.sessions.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: id, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
-	http.Redirect(w, r, "/", http.StatusSeeOther)
-}
-
-// approve approves a ring for the logged-in person, when the form's CSRF token is the session's.
-func (s *Server) approve(w http.ResponseWriter, r *http.Request) {
-	if s.Tokens == nil {
-		http.Error(w, "read-only: rollout serve was started without --token-file", http.StatusForbidden)
-		return
-	}
-	sess := s.session(r)
-	if sess == nil {
-		http.Error(w, "log in first (/login)", http.StatusUnauthorized)
-		return
-	}
-	if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(sess.CSRF)) != 1 {
-		http.Error(w, "the form's CSRF token is not this session's", http.StatusForbidden)
-		return
-	}
-	act, ok := s.Fleet.(Actor)
-	if !ok {
-		http.Error(w, "this fleet cannot be acted on from here", http.StatusForbidden)
-		return
-	}
-	run, ring, reason := r.PostFormValue("run"), r.PostFormValue("ring"), r.PostFormValue("reason")
-	if reason == "" {
-		http.Error(w, "give a reason: it is journaled with the approval", http.StatusBadRequest)
-		return
-	}
-	if err := act.Approve(r.Context(), run, ring, runs.Act{As: sess.Name, Reason: reason + " (from the dashboard)"}); err != nil {
-		http.Error(w, err.Error(), http.StatusConflict)
-		return
-	}
-	http.Redirect(w, r, "/?run="+run, http.StatusSeeOther)
+	return "; a background rollout resume on this machine carries it out (log: " + log + ")"
 }

@@ -106,6 +106,23 @@ func newCell(ts []runs.TargetReport) cell {
 	return c
 }
 
+// controls are the run's acts the page offers (to a logged-in person).
+type controls struct {
+	Pause, Resume, Abort bool
+}
+
+func (s *Server) controls(rep *runs.Report) controls {
+	if rings.Terminal(rep.Phase) {
+		return controls{}
+	}
+	ending := rep.Phase == rings.PhaseRollingBack || rep.Phase == rings.PhaseAborting || rep.Aborted != nil
+	return controls{
+		Pause:  !ending && rep.Paused == nil,
+		Resume: rep.Paused != nil || (s.Drive && rep.Driver == nil),
+		Abort:  rep.Aborted == nil,
+	}
+}
+
 func shortTime(t *time.Time) string {
 	if t == nil {
 		return ""
@@ -119,17 +136,22 @@ func (s *Server) dashboard(fragment bool) http.HandlerFunc {
 		j := s.Fleet.(Journal)
 		id, err := j.RunID(r.Context(), r.URL.Query().Get("run"), "")
 		var data struct {
-			Matrix  *matrix
-			Error   string
-			Session *session // logged in: may act
-			Login   bool     // acting needs a login first
+			Matrix   *matrix
+			Error    string
+			Session  *session // logged in: may act
+			Login    bool     // acting needs a login first
+			Flash    string   // what the person's last act said
+			Controls controls
 		}
-		data.Session, data.Login = s.session(r), s.Tokens != nil
+		data.Session, data.Login = s.session(r), s.authenticated()
+		if !fragment {
+			data.Flash = s.flash(data.Session)
+		}
 		if err == nil {
 			var rep *runs.Report
 			if rep, _, err = j.Report(r.Context(), id, runs.NeedAll); err == nil {
 				m := newMatrix(rep)
-				data.Matrix = &m
+				data.Matrix, data.Controls = &m, s.controls(rep)
 			}
 		}
 		if err != nil {

@@ -26,8 +26,11 @@ type Server struct {
 	Fleet Source
 	Now   func() time.Time // nil: the wall clock
 	Poll  time.Duration    // how often a live event log reads the journal (0: 500 ms)
-	// Tokens, when not nil, let people who log in with one act from the page (see acts.go).
+	// Tokens or OIDC, when not nil, let people who log in act from the page (see auth.go, acts.go);
+	// Drive lets serve hand a run that nothing drives to a background resume after an act.
 	Tokens   Tokens
+	OIDC     *OIDC
+	Drive    bool
 	sessions sessions
 }
 
@@ -44,7 +47,10 @@ func (s *Server) Handler() http.Handler {
 		mux.HandleFunc("GET /events", s.events)
 		mux.HandleFunc("GET /history", s.history)
 		mux.HandleFunc("/login", s.login)
-		mux.HandleFunc("POST /approve", s.approve)
+		mux.HandleFunc("GET /login/callback", s.callback)
+		for name := range acts {
+			mux.HandleFunc("POST /"+name, s.handleAct(name))
+		}
 	}
 	return mux
 }

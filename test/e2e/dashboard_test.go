@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/oauth2-proxy/mockoidc"
 
 	"github.com/rollout-dev/rollout/internal/rings"
 )
@@ -156,7 +157,7 @@ func TestApproveFromTheDashboard(t *testing.T) {
 		chromedp.SendKeys(`#token`, "tok-3f9a2c71d8e4b605"),
 		chromedp.Click(`#login`),
 		chromedp.WaitVisible(`button.approve`),
-		chromedp.SendKeys(`input[name="reason"]`, "canary reviewed"),
+		chromedp.SendKeys(`form.approve input[name="reason"]`, "canary reviewed"),
 		chromedp.Click(`button.approve`),
 		chromedp.WaitVisible(`small.approval`),
 	} {
@@ -208,4 +209,112 @@ func browserTab(t *testing.T, browser string) context.Context {
 	bctx, bcancel := chromedp.NewContext(actx)
 	t.Cleanup(bcancel)
 	return bctx
+}
+
+// TestActFromTheDashboardWithOIDC: serve logs people in through an OpenID Connect issuer (a real
+// one on loopback: discovery, JWKS, code flow with PKCE) and, with --drive, hands a run that
+// nothing drives to a background resume after an act. A person the issuer proves but --oidc-allow
+// does not name is refused. In headless Chromium, the allowed person pauses the run waiting for
+// approval, approves its ring (which does not end the pause), resumes it, and the run succeeds;
+// the next release they abort with rollback from the page, and it never reaches the target. Each
+// act is journaled with the name the issuer proved and the reason typed.
+func TestActFromTheDashboardWithOIDC(t *testing.T) {
+	browser := chromium(t)
+	const lead = "ops-lead@example.com"
+	f := newFleet(t, oneRing(1, "0", "    approval: {required: true, approvers: ["+lead+"]}\n"))
+	f.must(3, "start", "--release", "v1")
+	run := f.status().Run
+
+	issuer, err := mockoidc.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = issuer.Shutdown() })
+	secret := filepath.Join(t.TempDir(), "oidc-secret")
+	if err := os.WriteFile(secret, []byte(issuer.ClientSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr, _ := f.serve(t, "--oidc-issuer", issuer.Issuer(), "--oidc-client-id", issuer.ClientID,
+		"--oidc-client-secret-file", secret, "--oidc-allow", lead, "--drive")
+	base := "http://" + addr
+
+	// Proven by the issuer, but not allowed here.
+	issuer.QueueUser(&mockoidc.MockUser{Subject: "7", Email: "intern@example.com", EmailVerified: true})
+	jar, _ := cookiejar.New(nil)
+	resp, err := (&http.Client{Jar: jar}).Get(base + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(body), "intern@example.com may not log in") {
+		t.Fatalf("a login of someone --oidc-allow does not name: %d %s", resp.StatusCode, body)
+	}
+
+	issuer.QueueUser(&mockoidc.MockUser{Subject: "1", Email: lead, EmailVerified: true})
+	bctx := browserTab(t, browser)
+	if err := chromedp.Do(bctx, chromedp.Navigate(base+"/login")); err != nil {
+		t.Fatal(err)
+	}
+	wctx, wcancel := context.WithTimeout(bctx, 2*time.Minute)
+	defer wcancel()
+	act := func(form, reason string, extra ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		steps := []chromedp.Action[chromedp.Void]{
+			chromedp.WaitVisible(`form[action="/` + form + `"] button`),
+			chromedp.SendKeys(`form[action="/`+form+`"] input[name="reason"]`, reason),
+		}
+		steps = append(append(steps, extra...), chromedp.Click(`form[action="/`+form+`"] button`), chromedp.WaitVisible(`#flash`))
+		for i, step := range steps {
+			if err := chromedp.Do(wctx, step); err != nil {
+				html, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.documentElement.outerHTML`))
+				t.Fatalf("%s from the page, step %d: %v\n%s", form, i, err, html)
+			}
+		}
+	}
+	if err := chromedp.Do(wctx, chromedp.WaitVisible(`#who`)); err != nil {
+		t.Fatalf("not logged in after the issuer's login: %v", err)
+	}
+	who, err := chromedp.Run(wctx, chromedp.Text[string](`#who`))
+	if err != nil || !strings.Contains(who, lead) {
+		t.Fatalf("after the issuer's login the page says %q (%v)", who, err)
+	}
+
+	act("pause", "hold for the database failover")
+	act("approve", "canary reviewed")
+	flash, _ := chromedp.Run(wctx, chromedp.Text[string](`#flash`))
+	if !strings.Contains(flash, "is paused") || f.status().Phase != "paused" {
+		t.Fatalf("an approval of a paused run moved it on: %q, phase %s", flash, f.status().Phase)
+	}
+	act("resume", "failover done")
+	if err := chromedp.Do(wctx, chromedp.WaitVisible(`#phase.succeeded`)); err != nil {
+		t.Fatalf("the resumed run did not succeed on the page: %v", err)
+	}
+	f.waitFor("the background resume to end", time.Minute, func(rep report) bool { return rep.Phase == "succeeded" && rep.Driver == nil })
+	byLead := map[rings.EventType]string{}
+	for _, e := range f.journalEvents() {
+		if e.RunID == run && e.Actor == lead {
+			byLead[e.Type] = e.Message
+		}
+	}
+	for typ, reason := range map[rings.EventType]string{rings.RunPaused: "hold for the database failover", rings.RingApproved: "canary reviewed", rings.RunUnpaused: "failover done", rings.RunResumed: ""} {
+		if msg, ok := byLead[typ]; !ok || !strings.Contains(msg, reason) {
+			t.Errorf("%s by %s: %q (journaled by them: %v)", typ, lead, msg, byLead)
+		}
+	}
+
+	// The next release: aborted with rollback from the page before its ring is approved.
+	f.must(3, "start", "--release", "v2")
+	if err := chromedp.Do(wctx, chromedp.Navigate(base+"/")); err != nil {
+		t.Fatal(err)
+	}
+	act("abort", "wrong build", chromedp.Click(`form[action="/abort"] input[name="rollback"]`))
+	if err := chromedp.Do(wctx, chromedp.WaitVisible(`#phase.aborted`)); err != nil {
+		html, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.documentElement.outerHTML`))
+		t.Fatalf("the aborted run does not show so: %v\n%s", err, html)
+	}
+	f.waitFor("the background abort to end", time.Minute, func(rep report) bool { return rep.Phase == "aborted" && rep.Driver == nil })
+	if v := f.deployedVersion("t-1"); v != "v1" {
+		t.Fatalf("t-1 runs %q after v2 was aborted before its approval", v)
+	}
 }

@@ -216,7 +216,10 @@ type report struct {
 	Reason   string `json:"reason"`
 	ExitCode int    `json:"exitCode"`
 	Waiting  string `json:"waitingFor"`
-	Rings    []struct {
+	Driver   *struct {
+		PID int `json:"pid"`
+	} `json:"driver"`
+	Rings []struct {
 		Name    string `json:"name"`
 		Phase   string `json:"phase"`
 		Targets []struct {
