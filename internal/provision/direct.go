@@ -50,7 +50,9 @@ func (p *Terraform) applyDirect(ctx context.Context, target string, rel rings.Re
 	actx, cancel := context.WithTimeout(ctx, p.timeout())
 	defer cancel()
 	p.noteLockHolder(ctx, target, "apply")
-	err = w.tf.ApplyJSON(actx, stream, tfexec.VarFile(w.varFile), tfexec.LockTimeout(p.lockTimeout()))
+	err = p.command(target, "apply", func() error {
+		return w.tf.ApplyJSON(actx, stream, tfexec.VarFile(w.varFile), tfexec.LockTimeout(p.lockTimeout()))
+	})
 	r := readStream(stream.bytes())
 	if !stream.saw() && planned != nil && err == nil {
 		planned(r.summary) // a Terraform that does not say when its plan is done: after the fact

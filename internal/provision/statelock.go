@@ -237,5 +237,5 @@ func (p *Terraform) forceUnlock(ctx context.Context, target, id string) error {
 	}
 	uctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	return redactErr(tf.ForceUnlock(uctx, id), secrets)
+	return redactErr(p.command(target, "force-unlock", func() error { return tf.ForceUnlock(uctx, id) }), secrets)
 }

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/terraform-exec/tfexec"
+	tfjson "github.com/hashicorp/terraform-json"
 
 	"github.com/rollout-dev/rollout/internal/clouds"
 	"github.com/rollout-dev/rollout/internal/config"
@@ -52,7 +53,10 @@ type Terraform struct {
 	// Fence is the fencing token of the fleet lease this process holds (nil: none), and
 	// TargetEvents a target's journaled events across runs, oldest first: what proves that a
 	// state lock in a remote backend is a dead holder's of this fleet (see statelock.go).
-	Fence        func() int64
+	Fence func() int64
+	// OnCommand is told of each Terraform command run for a target, when it ran and how it ended
+	// (nil: nobody listens). It is called from the targets' workers, concurrently.
+	OnCommand    func(target, command string, start, end time.Time, err error)
 	TargetEvents func(ctx context.Context, target string) ([]rings.Event, error)
 
 	mu       sync.Mutex
@@ -290,7 +294,7 @@ func (p *Terraform) prepare(ctx context.Context, t *config.Target, rel rings.Rel
 	}
 	ictx, cancel := context.WithTimeout(ctx, p.timeout())
 	defer cancel()
-	if err := tf.Init(ictx, opts...); err != nil {
+	if err := p.command(t.Name, "init", func() error { return tf.Init(ictx, opts...) }); err != nil {
 		return nil, "", fmt.Errorf("init target %s: %w", t.Name, err)
 	}
 	return tf, dir, os.WriteFile(stampFile, []byte(stampText), 0o600)
@@ -393,7 +397,11 @@ func (p *Terraform) PlanReview(ctx context.Context, target string, rel rings.Rel
 	if err != nil {
 		return r, err
 	}
-	plan, err := tf.ShowPlanFile(ctx, filepath.Join(dir, "release.tfplan"))
+	var plan *tfjson.Plan
+	err = p.command(target, "show", func() (err error) {
+		plan, err = tf.ShowPlanFile(ctx, filepath.Join(dir, "release.tfplan"))
+		return err
+	})
 	if err != nil {
 		return r, fmt.Errorf("plan target %s: read the plan: %w", target, err)
 	}
@@ -482,7 +490,11 @@ func (p *Terraform) plan(ctx context.Context, target string, rel rings.ReleaseRe
 		op = "drift check"
 	}
 	p.noteLockHolder(ctx, target, op)
-	changes, err := w.tf.PlanJSON(pctx, &stream, tfexec.Out(filepath.Join(w.dir, out)), tfexec.VarFile(w.varFile), tfexec.LockTimeout(p.lockTimeout()), tfexec.RefreshOnly(refreshOnly))
+	var changes bool
+	err = p.command(target, "plan", func() (err error) {
+		changes, err = w.tf.PlanJSON(pctx, &stream, tfexec.Out(filepath.Join(w.dir, out)), tfexec.VarFile(w.varFile), tfexec.LockTimeout(p.lockTimeout()), tfexec.RefreshOnly(refreshOnly))
+		return err
+	})
 	r := readStream(stream.Bytes())
 	if err != nil {
 		if r.diags != "" {
@@ -540,7 +552,9 @@ func (p *Terraform) applyPlanFirst(ctx context.Context, target string, rel rings
 	actx, cancel := context.WithTimeout(ctx, p.timeout())
 	defer cancel()
 	p.noteLockHolder(ctx, target, "apply")
-	err = tf.ApplyJSON(actx, &stream, tfexec.DirOrPlan(filepath.Join(dir, "release.tfplan")), tfexec.LockTimeout(p.lockTimeout()))
+	err = p.command(target, "apply", func() error {
+		return tf.ApplyJSON(actx, &stream, tfexec.DirOrPlan(filepath.Join(dir, "release.tfplan")), tfexec.LockTimeout(p.lockTimeout()))
+	})
 	r := readStream(stream.Bytes())
 	if err != nil {
 		p.mu.Lock()
@@ -568,6 +582,16 @@ func redactErr(err error, secrets []string) error { return clouds.RedactError(er
 func shortHash(s string) string {
 	h := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(h[:4])
+}
+
+// command runs one Terraform command of a target and tells OnCommand about it.
+func (p *Terraform) command(target, name string, run func() error) error {
+	start := time.Now()
+	err := run()
+	if p.OnCommand != nil {
+		p.OnCommand(target, name, start, time.Now(), err)
+	}
+	return err
 }
 
 func exists(p string) bool {

@@ -38,6 +38,9 @@ func (f *Fleet) startTracer(ctx context.Context) error {
 	}
 	f.tracer = tr
 	f.observe(tr.Event)
+	if f.prov != nil {
+		f.prov.OnCommand = tr.Command
+	}
 	return nil
 }
 

@@ -1,7 +1,8 @@
 // Package telemetry exports a run as OpenTelemetry traces over OTLP/HTTP, built from the events
-// the run journals: a span per run, per ring, per target operation (apply, rollback), its
-// Terraform plan and apply (from the start to the plan journaled, and on to the apply's end),
-// and per gate measurement, with the fleet, run, release, ring, target, boundary, region, phase and
+// the run journals: a span per run, per ring, per target operation (apply, rollback; an event
+// on it when Terraform's plan was done), per Terraform command the operation ran (init, plan,
+// apply, show, force-unlock: Command, told by the provisioner as each ends), and per gate
+// measurement, with the fleet, run, release, ring, target, boundary, region, phase and
 // failure class as attributes. It respects sovereign boundaries: a boundary may name its own
 // collector, and the spans of its targets go there only; the targets of a sovereign boundary
 // without one are not exported at all, so nothing of them reaches the commercial collector.
@@ -56,16 +57,13 @@ type Tracer struct {
 	ringSpans map[string]trace.Span
 	ops       map[string]trace.Span // a target's operation under way
 	opCtx     map[string]context.Context
-	opStart   map[string]time.Time // when it started, and when Terraform had planned it
-	planned   map[string]time.Time
 }
 
 // New sets up the exporters (none connect before a span is exported); nil when nothing is
 // configured.
 func New(ctx context.Context, cfg Config) (*Tracer, error) {
 	t := &Tracer{cfg: cfg, bound: map[string]trace.Tracer{}, ringCtx: map[string]context.Context{},
-		ringSpans: map[string]trace.Span{}, ops: map[string]trace.Span{}, opCtx: map[string]context.Context{},
-		opStart: map[string]time.Time{}, planned: map[string]time.Time{}}
+		ringSpans: map[string]trace.Span{}, ops: map[string]trace.Span{}, opCtx: map[string]context.Context{}}
 	if cfg.Endpoint != "" || cfg.UseEnv {
 		tr, err := t.provider(ctx, cfg.Endpoint, "")
 		if err != nil {
@@ -151,8 +149,9 @@ func (t *Tracer) Event(ev rings.Event) {
 	case rings.TargetApplying, rings.TargetRollingBack:
 		t.startOp(ev)
 	case rings.TargetPlanned:
-		t.step(ev.Target, "terraform plan", t.opStart[ev.Target], ev.At)
-		t.planned[ev.Target] = ev.At
+		if s := t.ops[ev.Target]; s != nil {
+			s.AddEvent("planned", trace.WithTimestamp(ev.At))
+		}
 	case rings.TargetApplied, rings.TargetApplyFailed, rings.TargetRolledBack, rings.TargetRollbackFailed:
 		t.endOp(ev)
 	case rings.GateMeasured:
@@ -221,18 +220,27 @@ func (t *Tracer) startOp(ev rings.Event) {
 		name = "rollback " + ev.Target
 	}
 	ctx, s := tr.Start(parent, name, trace.WithTimestamp(ev.At), trace.WithAttributes(t.targetAttrs(ev)...))
-	t.ops[ev.Target], t.opCtx[ev.Target], t.opStart[ev.Target] = s, ctx, ev.At
-	delete(t.planned, ev.Target)
+	t.ops[ev.Target], t.opCtx[ev.Target] = s, ctx
 }
 
-// step records a part of a target's operation that Terraform carried out (its plan, its apply)
-// as a child span from start to end.
-func (t *Tracer) step(target, name string, start, end time.Time) {
-	tr, parent := t.forTarget(target), t.opCtx[target]
-	if tr == nil || parent == nil || start.IsZero() {
+// Command records one Terraform command that a target's operation ran, as a child span of the
+// operation from start to end (its error's text is not exported: it may name what is secret).
+func (t *Tracer) Command(target, command string, start, end time.Time, err error) {
+	if t == nil {
 		return
 	}
-	_, s := tr.Start(parent, name, trace.WithTimestamp(start), trace.WithAttributes(attribute.String("rollout.target", target)))
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	tr, parent := t.forTarget(target), t.opCtx[target]
+	if tr == nil || parent == nil {
+		return
+	}
+	_, s := tr.Start(parent, "terraform "+command, trace.WithTimestamp(start), trace.WithAttributes(
+		attribute.String("rollout.target", target), attribute.String("rollout.boundary", t.cfg.TargetBoundary[target]),
+		attribute.String("rollout.terraform.command", command)))
+	if err != nil {
+		s.SetStatus(codes.Error, "terraform "+command+" failed")
+	}
 	s.End(trace.WithTimestamp(end))
 }
 
@@ -240,9 +248,6 @@ func (t *Tracer) endOp(ev rings.Event) {
 	s := t.ops[ev.Target]
 	if s == nil {
 		return
-	}
-	if p, ok := t.planned[ev.Target]; ok {
-		t.step(ev.Target, "terraform apply", p, ev.At)
 	}
 	if ev.ApplyMode != "" {
 		s.SetAttributes(attribute.String("rollout.apply_mode", ev.ApplyMode))

@@ -69,7 +69,7 @@ func TestTracesRespectSovereignBoundaries(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	for _, name := range []string{"run " + run, "ring canary", "ring main", "apply c-1", "apply c-2", "terraform plan", "terraform apply", "gate healthz"} {
+	for _, name := range []string{"run " + run, "ring canary", "ring main", "apply c-1", "apply c-2", "terraform init", "terraform apply", "gate healthz"} {
 		if _, ok := fleet[name]; !ok {
 			t.Errorf("the fleet's collector has no span %q (it has %v)", name, keysOf(fleet))
 		}
@@ -83,7 +83,7 @@ func TestTracesRespectSovereignBoundaries(t *testing.T) {
 		return ""
 	}
 	if apply, ring, root := fleet["apply c-1"], fleet["ring canary"], fleet["run "+run]; parent(apply) != ring.SpanID || parent(ring) != root.SpanID ||
-		parent(fleet["terraform plan"]) == "" || parent(fleet["terraform plan"]) == ring.SpanID {
+		parent(fleet["terraform apply"]) == "" || parent(fleet["terraform apply"]) == ring.SpanID || fleet["terraform apply"].Tag("rollout.terraform.command") != "apply" {
 		t.Errorf("span tree: apply c-1's parent %s, ring canary %s (parent %s), run %s", parent(apply), ring.SpanID, parent(ring), root.SpanID)
 	}
 	if a := fleet["apply c-1"]; a.Tag("rollout.run") != run || a.Tag("rollout.release") != "v1" || a.Tag("rollout.boundary") != "local-a" ||
@@ -94,6 +94,9 @@ func TestTracesRespectSovereignBoundaries(t *testing.T) {
 		if strings.Contains(name, "gov-1") || s.Tag("rollout.target") == "gov-1" || s.Tag("rollout.boundary") == "aws-us-gov" {
 			t.Errorf("the commercial collector holds a span of the GovCloud target: %s %+v", name, s.Tags)
 		}
+	}
+	if _, ok := gov["terraform apply"]; !ok {
+		t.Errorf("GovCloud's collector has no span of gov-1's terraform apply (it has %v)", keysOf(gov))
 	}
 	g, ok := gov["apply gov-1"]
 	if !ok || g.Tag("rollout.region") != "us-gov-west-1" || g.Tag("rollout.run") != run {
