@@ -3,9 +3,13 @@ package cli
 import (
 	"context"
 	"fmt"
+	stdio "io"
+	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/rollout-dev/rollout/internal/proof"
 	"github.com/rollout-dev/rollout/internal/runs"
 )
 
@@ -69,7 +73,9 @@ func freezeStatus(ctx context.Context, io IO, g globals, f *runs.Fleet) error {
 }
 
 type approveOptions struct {
-	Ring, As, Reason string
+	Ring, As, Reason         string
+	SSHSignature, TokenFile string
+	Text                     bool
 }
 
 type overrideOptions struct {
@@ -91,22 +97,74 @@ func (b *breakGlass) flags(cmd *cobra.Command) {
 func newApproveCmd(io IO, g globals) *cobra.Command {
 	o := &approveOptions{}
 	cmd := &cobra.Command{
-		Use: "approve RUN --ring R [--as NAME] [--reason TEXT]",
-		Example: `  rollout approve v42-1a2b3c --ring sovereign --reason "CAB 1234" --as ops-lead
+		Use: "approve RUN --ring R --reason TEXT [--as NAME | --ssh-signature FILE | --id-token-file FILE]",
+		Example: `  rollout approve v42-1a2b3c --ring canary --reason "CAB 1234" --as ops-lead
+  # a ring entering a boundary that lists its approvers' keys: sign what you approve
+  rollout approve v42-1a2b3c --ring sovereign --reason "CAB 1234" --text > approval.txt
+  ssh-keygen -Y sign -f ~/.ssh/id_ed25519 -n rollout-approval approval.txt
+  rollout approve v42-1a2b3c --ring sovereign --reason "CAB 1234" --ssh-signature approval.txt.sig
+  # in a pipeline, with its OIDC ID token (audience as the boundary's entry says)
+  rollout approve v42-1a2b3c --ring sovereign --reason "release gate" --id-token-file "$ID_TOKEN_FILE"
   rollout resume v42-1a2b3c`,
 		Short: "Approve a ring that waits for approval; then continue with rollout resume RUN (or rollout start --release)",
-		Args:  cobra.ExactArgs(1),
+		Long: `Approve a ring that waits for approval. Where the ring enters a boundary whose approvers are
+listed with their keys (boundaries.B.approvers), the approval counts only when proven: an SSH
+signature (ssh-keygen -Y sign -n rollout-approval, the format of git's signed commits; it works
+offline) over the approval's text, which --text prints (run, ring, release and its digest, reason),
+by a listed key; or a pipeline's OIDC ID token (GitHub Actions, Azure DevOps, GitLab) from the
+listed issuer, for its audience, subject and claims. The approval is journaled under the listed
+name with its proof (the key's fingerprint, or issuer and subject); a proof given once never counts
+again. Elsewhere --as NAME (default: the CI actor, else the OS user) is journaled as unverified.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return act(cmd.Context(), io, g, func(ctx context.Context, f *runs.Fleet) error {
-				return f.Approve(ctx, args[0], o.Ring, runs.Act{As: o.As, Reason: o.Reason})
+				if o.Text {
+					text, err := f.ApprovalText(ctx, args[0], o.Ring, o.Reason)
+					if err == nil {
+						_, err = fmt.Fprint(io.Out, text)
+					}
+					return err
+				}
+				given, err := o.proof(io)
+				if err != nil {
+					return &ExitErr{Code: ExitError, Err: err}
+				}
+				return f.Approve(ctx, args[0], o.Ring, runs.Act{As: o.As, Reason: o.Reason, Proof: given})
 			})
 		},
 	}
 	cmd.Flags().StringVar(&o.Ring, "ring", "", "the ring to approve (required)")
-	cmd.Flags().StringVar(&o.As, "as", "", "who approves (default: the CI actor, else the OS user)")
-	cmd.Flags().StringVar(&o.Reason, "reason", "", "why, for the journal")
+	cmd.Flags().StringVar(&o.As, "as", "", "who approves (default: the CI actor, else the OS user; with a proof, the name it proves)")
+	cmd.Flags().StringVar(&o.Reason, "reason", "", "why, for the journal (part of what is signed)")
+	cmd.Flags().BoolVar(&o.Text, "text", false, "print the approval's text to sign (ssh-keygen -Y sign -n rollout-approval) and journal nothing")
+	cmd.Flags().StringVar(&o.SSHSignature, "ssh-signature", "", "a file holding the SSH signature of the approval's text (ssh-keygen -Y sign's .sig)")
+	cmd.Flags().StringVar(&o.TokenFile, "id-token-file", "", "a file holding the pipeline's OIDC ID token ('-': standard input)")
 	_ = cmd.MarkFlagRequired("ring")
 	return cmd
+}
+
+// proof reads the proof the approver gives.
+func (o *approveOptions) proof(io IO) (proof.Given, error) {
+	var g proof.Given
+	var err error
+	if o.SSHSignature != "" {
+		if g.SSHSignature, err = os.ReadFile(o.SSHSignature); err != nil {
+			return g, fmt.Errorf("--ssh-signature: %w", err)
+		}
+	}
+	if o.TokenFile != "" {
+		var b []byte
+		if o.TokenFile == "-" {
+			b, err = stdio.ReadAll(io.In)
+		} else {
+			b, err = os.ReadFile(o.TokenFile)
+		}
+		if err != nil {
+			return g, fmt.Errorf("--id-token-file: %w", err)
+		}
+		g.IDToken = strings.TrimSpace(string(b))
+	}
+	return g, nil
 }
 
 func newPauseCmd(io IO, g globals) *cobra.Command {

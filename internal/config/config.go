@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/rollout-dev/rollout/internal/rings"
 )
 
 // FileName is the fleet's main configuration file.
@@ -216,7 +218,8 @@ type Boundary struct {
 	Identity       map[string]string // cloud-specific identity keys; names of secret variables, never secrets
 	AssumeRole     []AssumeRole      // aws: a role chain, assumed in order
 	PassEnv        []string          // extra variables of rollout's environment this boundary's runs see
-	Approvers      []string          // a ring with targets here needs approval, by one of these
+	Approvers      []string          // a ring with targets here needs approval, by one of these (the Verifiers' names)
+	Verifiers      []rings.Verifier  // how each approver's approval is proven
 	Freeze         *Freeze           // the boundary's freeze calendar
 	Backend        *Backend          // the state backend convention for new targets (rollout env add); values are templates over .Target
 	Telemetry      *Telemetry        // the boundary's own trace collector (nil: the fleet's, unless sovereign)
@@ -278,6 +281,7 @@ type Approval struct {
 	Required  bool
 	Approvers []string
 	Quorum    int
+	Verifiers []rings.Verifier // from the boundaries the ring enters: an approval must be proven
 }
 
 // Target is one place a release is applied: a Terraform state in a boundary and region.
@@ -753,6 +757,13 @@ func (c *Config) tightenApproval(r *Ring, path string, main walker) {
 			main.fail(nil, path+".approval.approvers", "nobody may approve ring %q: none of its approvers is among boundary %s's (%s)", r.Name, b.Name, strings.Join(b.Approvers, ", "))
 		}
 		r.Approval.Approvers = both
+	}
+	for name := range seen {
+		for _, v := range c.Boundaries[name].Verifiers {
+			if contains(r.Approval.Approvers, v.Name) {
+				r.Approval.Verifiers = append(r.Approval.Verifiers, v)
+			}
+		}
 	}
 	if r.Approval.Quorum > len(r.Approval.Approvers) && len(r.Approval.Approvers) > 0 {
 		main.fail(nil, path+".approval.quorum", "(%d) is more than the %d approvers allowed for ring %q", r.Approval.Quorum, len(r.Approval.Approvers), r.Name)

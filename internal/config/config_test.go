@@ -208,13 +208,19 @@ func TestRateLimit(t *testing.T) {
 }
 
 func TestBoundaryApproversTightenRings(t *testing.T) {
-	main := strings.Replace(baseMain, "local-b: {cloud: local, maxParallel: 2}", "local-b: {cloud: local, maxParallel: 2, approvers: [sov-lead, sov-deputy]}", 1)
+	main := strings.Replace(baseMain, "local-b: {cloud: local, maxParallel: 2}", `local-b:
+    cloud: local
+    maxParallel: 2
+    approvers:
+      - sov-lead ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMKW+cILZK2ujdPIHzwH5pDOPVf5GJbSEGgEixhzuEuo lead@laptop
+      - {name: sov-deputy, oidc: {issuer: "https://token.actions.githubusercontent.com", audience: rollout, subject: "repo:org/svc:environment:sov"}}`, 1)
 	c, err := Load(writeFleet(t, main, baseTargets))
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := c.Rings[1] // selects local-b
-	if !r.Approval.Required || strings.Join(r.Approval.Approvers, ",") != "sov-lead,sov-deputy" {
+	if !r.Approval.Required || strings.Join(r.Approval.Approvers, ",") != "sov-lead,sov-deputy" || len(r.Approval.Verifiers) != 2 ||
+		r.Approval.Verifiers[0].SSH != "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMKW+cILZK2ujdPIHzwH5pDOPVf5GJbSEGgEixhzuEuo" || r.Approval.Verifiers[1].OIDC.Audience != "rollout" {
 		t.Fatalf("ring entering local-b: %+v", r.Approval)
 	}
 	if c.Rings[0].Approval.Required {
@@ -223,6 +229,24 @@ func TestBoundaryApproversTightenRings(t *testing.T) {
 	bad := strings.Replace(main, "    bake: 10m", "    bake: 10m\n    approval: {required: true, approvers: [someone-else]}", 1)
 	if _, err := Load(writeFleet(t, bad, baseTargets)); err == nil || !strings.Contains(err.Error(), `nobody may approve ring "rest": none of its approvers is among boundary local-b's (sov-lead, sov-deputy)`) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// TestBoundaryApproversMustBeProvable: a boundary's approver without a key or an OIDC identity
+// would let anyone approve under that name; each such entry is refused, naming its line.
+func TestBoundaryApproversMustBeProvable(t *testing.T) {
+	for entry, want := range map[string]string{
+		"sov-lead": `approvers[0]: must be an allowed-signers line`,
+		"sov-lead ssh-ed25519 AAAAnotakey":                                        `approvers[0]: must be an allowed-signers line`,
+		"{name: ci, oidc: {issuer: 'http://example.com', audience: rollout, subject: x}}": `approvers[0].oidc.issuer: must be the issuer's https URL`,
+		"{name: ci, oidc: {issuer: 'https://example.com', subject: x}}":                    `approvers[0].oidc.audience: is required`,
+		"{name: ci, oidc: {issuer: 'https://example.com', audience: rollout}}":             `approvers[0].oidc.subject: or claims is required`,
+	} {
+		main := strings.Replace(baseMain, "local-b: {cloud: local, maxParallel: 2}", "local-b:\n    cloud: local\n    approvers:\n      - "+entry, 1)
+		_, err := Load(writeFleet(t, main, baseTargets))
+		if err == nil || !strings.Contains(err.Error(), "rollout.yaml:") || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: want %q, got %v", entry, want, err)
+		}
 	}
 }
 

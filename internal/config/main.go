@@ -174,7 +174,7 @@ func parseBoundary(w walker, name string, n *yaml.Node) *Boundary {
 	b.UniverseDomain = w.str(f["universeDomain"], path+".universeDomain")
 	b.Regions = w.strings(f["regions"], path+".regions")
 	b.PassEnv = w.envNames(f["passEnv"], path+".passEnv")
-	b.Approvers = w.strings(f["approvers"], path+".approvers")
+	parseApprovers(w, path+".approvers", f["approvers"], b)
 	b.Freeze = parseFreeze(w, path+".freeze", f["freeze"])
 	b.Telemetry = parseTelemetry(w, path+".telemetry", f["telemetry"])
 	if bn := f["backend"]; bn != nil {

@@ -147,3 +147,23 @@ func (l *Login) name(idt *oidc.IDToken) (string, error) {
 	}
 	return name, nil
 }
+
+// VerifyToken verifies an ID token that a pipeline was given by its issuer (GitHub Actions, Azure
+// DevOps, GitLab): signed by one of the issuer's published keys, issued by it, for audience,
+// unexpired at now. It returns the token's claims.
+func VerifyToken(ctx context.Context, issuer, audience, raw string, now func() time.Time, client *http.Client) (map[string]any, error) {
+	ctx = Config{HTTPClient: client}.context(ctx)
+	p, err := oidc.NewProvider(ctx, issuer)
+	if err != nil {
+		return nil, fmt.Errorf("OIDC issuer %s: %w", issuer, err)
+	}
+	idt, err := p.Verifier(&oidc.Config{ClientID: audience, Now: now}).Verify(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	var claims map[string]any
+	if err := idt.Claims(&claims); err != nil {
+		return nil, err
+	}
+	return claims, nil
+}

@@ -97,9 +97,10 @@ type DriftResult struct {
 
 // ApprovalRecord is who did something to a run, when and why: an approval, a pause, an abort.
 type ApprovalRecord struct {
-	Actor  string    `json:"actor"`
-	At     time.Time `json:"at"`
-	Reason string    `json:"reason,omitempty"`
+	Actor  string         `json:"actor"`
+	At     time.Time      `json:"at"`
+	Reason string         `json:"reason,omitempty"`
+	Proof  *ApprovalProof `json:"proof,omitempty"` // nil: the name was given, not proven
 }
 
 // TargetState is one target of a run as far as its journal tells.

@@ -52,7 +52,7 @@ func (s *State) onRingApproved(ev Event, t *TargetState) []Command {
 	if r == nil {
 		return nil
 	}
-	r.Approvals = append(r.Approvals, ApprovalRecord{Actor: ev.Actor, At: ev.At, Reason: ev.Message})
+	r.Approvals = append(r.Approvals, ApprovalRecord{Actor: ev.Actor, At: ev.At, Reason: ev.Message, Proof: ev.Proof})
 	if r.Phase == RApproval && approved(r) && s.Phase == PhaseWaiting {
 		return s.enterRing(ev.At)
 	}

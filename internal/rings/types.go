@@ -72,6 +72,9 @@ type RingPlan struct {
 	Approval    bool         `json:"approval,omitempty"`
 	Approvers   []string     `json:"approvers,omitempty"`
 	Quorum      int          `json:"quorum,omitempty"`
+	// Verifiers: the ring enters a boundary that declares its approvers with their keys, so an
+	// approval counts only when proven by one of these (an SSH signature or an OIDC ID token).
+	Verifiers []Verifier `json:"verifiers,omitempty"`
 	// Freeze is when the ring may not start (deny windows, or outside its allow windows): the
 	// global, boundary and ring calendars combined when the run started.
 	Freeze *Freeze `json:"freeze,omitempty"`
@@ -256,6 +259,34 @@ type Event struct {
 	Switch *Switch `json:"switch,omitempty"`
 	// Lock: target.lock_holder and target.lock_released, a target's state lock and its holder.
 	Lock *StateLock `json:"lock,omitempty"`
+	// Proof: ring.approved, how the approver was proven (nil: named, not proven).
+	Proof *ApprovalProof `json:"proof,omitempty"`
+}
+
+// Verifier is someone who may approve, and how their approval is proven: an SSH public key
+// (authorized_keys form) whose signature over the approval's text they give, or an OIDC issuer
+// whose ID token, for this audience and subject and with these claims, they give.
+type Verifier struct {
+	Name string        `json:"name"`
+	SSH  string        `json:"ssh,omitempty"`
+	OIDC *OIDCVerifier `json:"oidc,omitempty"`
+}
+
+// OIDCVerifier is what an approver's ID token must be: the issuer's, for the audience, of the
+// subject, with the claims (all of them, exactly).
+type OIDCVerifier struct {
+	Issuer   string            `json:"issuer"`
+	Audience string            `json:"audience"`
+	Subject  string            `json:"subject,omitempty"`
+	Claims   map[string]string `json:"claims,omitempty"`
+}
+
+// ApprovalProof is how an approval was proven. Digest is the SHA-256 of the signature or token,
+// so that one proof is never counted twice.
+type ApprovalProof struct {
+	Method string `json:"method"` // ssh or oidc
+	Key    string `json:"key"`    // the SSH key's fingerprint, or the issuer and subject
+	Digest string `json:"digest"`
 }
 
 // StateLock is a holder of a target's Terraform state lock: the rollout process whose Terraform

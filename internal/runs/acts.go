@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/rollout-dev/rollout/internal/journal"
+	"github.com/rollout-dev/rollout/internal/proof"
 	"github.com/rollout-dev/rollout/internal/rings"
 )
 
@@ -16,9 +17,10 @@ import (
 // run, if any, reads it from the journal. An act that moves the run on here (resume, gate
 // override, an abort nobody else drives) takes the lease and drives the run, as start does.
 
-// Act is who acts and why.
+// Act is who acts and why; an approval may carry the proof of who gives it.
 type Act struct {
 	As, Reason string
+	Proof      proof.Given
 }
 
 func (a Act) who() string { return Actor(a.As) }
@@ -48,19 +50,27 @@ func (f *Fleet) journalAct(ctx context.Context, id string, act func(run journal.
 	return nil
 }
 
-// Approve approves a ring that waits for approval, by an approver it allows.
+// Approve approves a ring that waits for approval, by an approver it allows. A ring that enters a
+// boundary declaring its approvers' keys counts only a proven approval (see approve.go).
 func (f *Fleet) Approve(ctx context.Context, id, ring string, a Act) error {
 	return f.journalAct(ctx, id, func(run journal.Run, s *rings.State) (*rings.Event, string, error) {
 		r := s.RingNamed(ring)
 		if r == nil || !r.Plan.Approval {
 			return nil, "", fmt.Errorf("run %s has no ring %q that requires approval", run.ID, ring)
 		}
-		who := a.who()
+		who, pr, err := f.approver(ctx, run, s, r, a)
+		if err != nil {
+			return nil, "", err
+		}
 		if len(r.Plan.Approvers) > 0 && !slices.Contains(r.Plan.Approvers, who) {
 			return nil, "", fmt.Errorf("%s may not approve ring %s: its approvers are %v", who, ring, r.Plan.Approvers)
 		}
-		return &rings.Event{Type: rings.RingApproved, Ring: ring, Actor: who, Message: a.Reason},
-			fmt.Sprintf("ring %s of run %s approved by %s; continue with: rollout resume %s", ring, run.ID, who, run.ID), nil
+		how := "unverified: the name was given, not proven"
+		if pr != nil {
+			how = "proven by " + pr.Method + " " + pr.Key
+		}
+		return &rings.Event{Type: rings.RingApproved, Ring: ring, Actor: who, Message: a.Reason, Proof: pr},
+			fmt.Sprintf("ring %s of run %s approved by %s (%s); continue with: rollout resume %s", ring, run.ID, who, how, run.ID), nil
 	})
 }
 

@@ -404,6 +404,15 @@ func (rep *Report) Notes() []string {
 			out = append(out, fmt.Sprintf("%s by %s at %s: %s", what, a.Actor, a.At.Local().Format("2006-01-02 15:04:05"), firstNonEmpty(a.Reason, "(no reason given)")))
 		}
 	}
+	for _, r := range rep.Rings {
+		for _, a := range r.Approvals {
+			how := "unverified: the name was given, not proven"
+			if a.Proof != nil {
+				how = "proven by " + a.Proof.Method + " " + a.Proof.Key
+			}
+			out = append(out, fmt.Sprintf("ring %s approved by %s at %s (%s): %s", r.Name, a.Actor, a.At.Local().Format("2006-01-02 15:04:05"), how, firstNonEmpty(a.Reason, "(no reason given)")))
+		}
+	}
 	act("paused", rep.Paused)
 	act("aborted", rep.Aborted)
 	act("BREAK GLASS", rep.BreakGlass)

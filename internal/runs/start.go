@@ -217,7 +217,7 @@ func (f *Fleet) newPlan(ctx context.Context, name string, extra map[string]any) 
 	for _, r := range f.cfg.Rings {
 		rp := rings.RingPlan{Name: r.Name, MaxParallel: r.MaxParallel, MaxFailures: r.MaxFailures, Gates: r.Gates,
 			Bake: rings.Duration(r.Bake.D()), RingGates: r.RingGates, Rollback: r.Rollback, Approval: r.Approval.Required,
-			Approvers: r.Approval.Approvers, Quorum: r.Approval.Quorum, Freeze: f.cfg.RingFreeze(r), DriftCheck: r.DriftCheck}
+			Approvers: r.Approval.Approvers, Quorum: r.Approval.Quorum, Verifiers: r.Approval.Verifiers, Freeze: f.cfg.RingFreeze(r), DriftCheck: r.DriftCheck}
 		for _, target := range r.Targets {
 			t := f.cfg.Target(target)
 			lkg, runs, err := journal.Releases(ctx, f.reader, target, name)

@@ -1,0 +1,105 @@
+package proof
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rollout-dev/rollout/internal/rings"
+	"github.com/rollout-dev/rollout/internal/testsupport/oidctest"
+)
+
+// sshKey makes a real ed25519 key with ssh-keygen: its private key file and public key line.
+func sshKey(t *testing.T, dir, name string) (string, string) {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", path).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v %s", err, out)
+	}
+	pub, err := os.ReadFile(path + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, strings.TrimSpace(string(pub))
+}
+
+// sign signs text with ssh-keygen -Y sign, as an approver does.
+func sign(t *testing.T, key, text, namespace string) []byte {
+	t.Helper()
+	msg := filepath.Join(t.TempDir(), "approval.txt")
+	if err := os.WriteFile(msg, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("ssh-keygen", "-Y", "sign", "-f", key, "-n", namespace, msg).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen -Y sign: %v %s", err, out)
+	}
+	sig, err := os.ReadFile(msg + ".sig")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sig
+}
+
+func TestSSHSignatures(t *testing.T) {
+	if _, err := exec.LookPath("ssh-keygen"); err != nil {
+		t.Skip("no ssh-keygen")
+	}
+	dir := t.TempDir()
+	leadKey, leadPub := sshKey(t, dir, "lead")
+	otherKey, _ := sshKey(t, dir, "other")
+	vs := []rings.Verifier{{Name: "ops-lead", SSH: leadPub}}
+	rel := rings.ReleaseRef{Name: "v1", Digest: "sha256:abc"}
+	text := Text("v1-1", "sovereign", rel, "CAB 1234")
+
+	name, p, err := Verify(context.Background(), Given{SSHSignature: sign(t, leadKey, text, Namespace)}, text, vs, Options{})
+	if err != nil || name != "ops-lead" || p.Method != "ssh" || !strings.HasPrefix(p.Key, "SHA256:") || len(p.Digest) != 64 {
+		t.Fatalf("a valid signature: %q %+v %v", name, p, err)
+	}
+	for what, c := range map[string]struct {
+		sig  []byte
+		want string
+	}{
+		"another key":        {sign(t, otherKey, text, Namespace), "is not an approver's of this ring"},
+		"another run's text": {sign(t, leadKey, Text("v1-2", "sovereign", rel, "CAB 1234"), Namespace), "is not over this approval's text"},
+		"another reason":     {sign(t, leadKey, Text("v1-1", "sovereign", rel, "no CAB"), Namespace), "is not over this approval's text"},
+		"another namespace":  {sign(t, leadKey, text, "git"), `namespace "git"`},
+		"not a signature":    {[]byte("hello"), "the SSH signature"},
+	} {
+		if _, _, err := Verify(context.Background(), Given{SSHSignature: c.sig}, text, vs, Options{}); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: want %q, got %v", what, c.want, err)
+		}
+	}
+}
+
+func TestIDTokens(t *testing.T) {
+	iss := oidctest.Start(t)
+	sub := "repo:org/svc:environment:sovereign"
+	vs := []rings.Verifier{
+		{Name: "ops-lead", SSH: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMKW+cILZK2ujdPIHzwH5pDOPVf5GJbSEGgEixhzuEuo"},
+		{Name: "release-pipeline", OIDC: &rings.OIDCVerifier{Issuer: iss.Issuer(), Audience: "rollout", Subject: sub, Claims: map[string]string{"repository": "org/svc"}}},
+	}
+	now := time.Now()
+	o := Options{Now: func() time.Time { return now }, Client: iss.Client}
+	good := iss.Token(t, "rollout", sub, now.Add(-time.Minute), 10*time.Minute, map[string]any{"repository": "org/svc"})
+	name, p, err := Verify(context.Background(), Given{IDToken: good}, "", vs, o)
+	if err != nil || name != "release-pipeline" || p.Method != "oidc" || p.Key != iss.Issuer()+" "+sub {
+		t.Fatalf("a valid token: %q %+v %v", name, p, err)
+	}
+	for what, c := range map[string]struct {
+		token, want string
+	}{
+		"expired":        {iss.Token(t, "rollout", sub, now.Add(-time.Hour), 10*time.Minute, map[string]any{"repository": "org/svc"}), "expired"},
+		"wrong audience": {iss.Token(t, "someone-else", sub, now, 10*time.Minute, map[string]any{"repository": "org/svc"}), "audience"},
+		"wrong subject":  {iss.Token(t, "rollout", "repo:org/fork:ref:refs/heads/main", now, 10*time.Minute, map[string]any{"repository": "org/svc"}), "subject"},
+		"wrong claim":    {iss.Token(t, "rollout", sub, now, 10*time.Minute, map[string]any{"repository": "org/fork"}), "claim repository"},
+		"tampered":       {good[:len(good)-4] + "AAAA", "signature"},
+	} {
+		if _, _, err := Verify(context.Background(), Given{IDToken: c.token}, "", vs, o); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: want %q, got %v", what, c.want, err)
+		}
+	}
+}
