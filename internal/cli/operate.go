@@ -73,9 +73,9 @@ func freezeStatus(ctx context.Context, io IO, g globals, f *runs.Fleet) error {
 }
 
 type approveOptions struct {
-	Ring, As, Reason         string
+	Ring, As, Reason        string
 	SSHSignature, TokenFile string
-	Text                     bool
+	Text                    bool
 }
 
 type overrideOptions struct {

@@ -5,8 +5,8 @@ import (
 	"net/url"
 	"strings"
 
-	"golang.org/x/crypto/ssh"
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/rollout-dev/rollout/internal/rings"
 )

@@ -236,11 +236,11 @@ func TestBoundaryApproversTightenRings(t *testing.T) {
 // would let anyone approve under that name; each such entry is refused, naming its line.
 func TestBoundaryApproversMustBeProvable(t *testing.T) {
 	for entry, want := range map[string]string{
-		"sov-lead": `approvers[0]: must be an allowed-signers line`,
-		"sov-lead ssh-ed25519 AAAAnotakey":                                        `approvers[0]: must be an allowed-signers line`,
+		"sov-lead":                         `approvers[0]: must be an allowed-signers line`,
+		"sov-lead ssh-ed25519 AAAAnotakey": `approvers[0]: must be an allowed-signers line`,
 		"{name: ci, oidc: {issuer: 'http://example.com', audience: rollout, subject: x}}": `approvers[0].oidc.issuer: must be the issuer's https URL`,
-		"{name: ci, oidc: {issuer: 'https://example.com', subject: x}}":                    `approvers[0].oidc.audience: is required`,
-		"{name: ci, oidc: {issuer: 'https://example.com', audience: rollout}}":             `approvers[0].oidc.subject: or claims is required`,
+		"{name: ci, oidc: {issuer: 'https://example.com', subject: x}}":                   `approvers[0].oidc.audience: is required`,
+		"{name: ci, oidc: {issuer: 'https://example.com', audience: rollout}}":            `approvers[0].oidc.subject: or claims is required`,
 	} {
 		main := strings.Replace(baseMain, "local-b: {cloud: local, maxParallel: 2}", "local-b:\n    cloud: local\n    approvers:\n      - "+entry, 1)
 		_, err := Load(writeFleet(t, main, baseTargets))
