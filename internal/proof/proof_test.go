@@ -3,41 +3,19 @@ package proof
 import (
 	"context"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rollout-dev/rollout/internal/rings"
 	"github.com/rollout-dev/rollout/internal/testsupport/oidctest"
+	"github.com/rollout-dev/rollout/internal/testsupport/sshtest"
 )
 
-// sshKey makes a real ed25519 key with ssh-keygen: its private key file and public key line.
-func sshKey(t *testing.T, dir, name string) (string, string) {
-	t.Helper()
-	path := filepath.Join(dir, name)
-	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", path).CombinedOutput(); err != nil {
-		t.Fatalf("ssh-keygen: %v %s", err, out)
-	}
-	pub, err := os.ReadFile(path + ".pub")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return path, strings.TrimSpace(string(pub))
-}
-
-// sign signs text with ssh-keygen -Y sign, as an approver does.
+// sign signs text as an approver does: the signature.
 func sign(t *testing.T, key, text, namespace string) []byte {
 	t.Helper()
-	msg := filepath.Join(t.TempDir(), "approval.txt")
-	if err := os.WriteFile(msg, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("ssh-keygen", "-Y", "sign", "-f", key, "-n", namespace, msg).CombinedOutput(); err != nil {
-		t.Fatalf("ssh-keygen -Y sign: %v %s", err, out)
-	}
-	sig, err := os.ReadFile(msg + ".sig")
+	sig, err := os.ReadFile(sshtest.Sign(t, key, text, namespace))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,12 +23,10 @@ func sign(t *testing.T, key, text, namespace string) []byte {
 }
 
 func TestSSHSignatures(t *testing.T) {
-	if _, err := exec.LookPath("ssh-keygen"); err != nil {
-		t.Skip("no ssh-keygen")
-	}
+	sshtest.Need(t)
 	dir := t.TempDir()
-	leadKey, leadPub := sshKey(t, dir, "lead")
-	otherKey, _ := sshKey(t, dir, "other")
+	leadKey, leadPub := sshtest.Key(t, dir, "lead")
+	otherKey, _ := sshtest.Key(t, dir, "other")
 	vs := []rings.Verifier{{Name: "ops-lead", SSH: leadPub}}
 	rel := rings.ReleaseRef{Name: "v1", Digest: "sha256:abc"}
 	text := Text("v1-1", "sovereign", rel, "CAB 1234")

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/rollout-dev/rollout/internal/rings"
 	"github.com/rollout-dev/rollout/internal/testsupport/oidctest"
+	"github.com/rollout-dev/rollout/internal/testsupport/sshtest"
 )
 
 // TestApprovalsOfAProtectedBoundaryAreProven: a boundary lists its approvers with their keys (an
@@ -19,20 +19,10 @@ import (
 // run's text are refused; the next release is approved with an ID token (one for another
 // subject is refused), and each approved run goes on to what the journal says.
 func TestApprovalsOfAProtectedBoundaryAreProven(t *testing.T) {
-	if _, err := exec.LookPath("ssh-keygen"); err != nil {
-		t.Skip("no ssh-keygen")
-	}
+	sshtest.Need(t)
 	keys := t.TempDir()
-	keygen := func(name string) (string, string) {
-		path := filepath.Join(keys, name)
-		if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", path).CombinedOutput(); err != nil {
-			t.Fatalf("ssh-keygen: %v %s", err, out)
-		}
-		pub, _ := os.ReadFile(path + ".pub")
-		return path, strings.TrimSpace(string(pub))
-	}
-	leadKey, leadPub := keygen("lead")
-	otherKey, _ := keygen("other")
+	leadKey, leadPub := sshtest.Key(t, keys, "lead")
+	otherKey, _ := sshtest.Key(t, keys, "other")
 	iss := oidctest.Start(t)
 	const sub = "repo:org/svc:environment:sovereign"
 	spec := oneRing(1, "0", "")
@@ -47,15 +37,7 @@ func TestApprovalsOfAProtectedBoundaryAreProven(t *testing.T) {
 		t.Fatalf("a name alone: %s", r.stderr)
 	}
 	sign := func(key, run, reason string) string {
-		text := f.must(0, "approve", run, "--ring", "only", "--reason", reason, "--text").stdout
-		msg := filepath.Join(t.TempDir(), "approval.txt")
-		if err := os.WriteFile(msg, []byte(text), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if out, err := exec.Command("ssh-keygen", "-Y", "sign", "-f", key, "-n", "rollout-approval", msg).CombinedOutput(); err != nil {
-			t.Fatalf("ssh-keygen -Y sign: %v %s", err, out)
-		}
-		return msg + ".sig"
+		return sshtest.Sign(t, key, f.must(0, "approve", run, "--ring", "only", "--reason", reason, "--text").stdout, "rollout-approval")
 	}
 	if r := f.must(1, "approve", run, "--ring", "only", "--reason", "CAB 1", "--ssh-signature", sign(otherKey, run, "CAB 1")); !strings.Contains(r.stderr, "is not an approver's of this ring") {
 		t.Fatalf("another key: %s", r.stderr)
