@@ -199,6 +199,8 @@ holds the fleet; 6 a rollback itself failed.`,
 		newStateCmd(io, g),
 		newVersionCmd(io, g),
 		newServeCmd(io, g),
+		newEvidenceCmd(io, g),
+		newReleaseCmd(io, g),
 	)
 	return root
 }

@@ -19,6 +19,7 @@ type startOptions struct {
 	AllowDestroy bool
 	NewJournal   bool
 	ApplyMode    string
+	Evidence     string
 	Glass        breakGlass
 }
 
@@ -75,6 +76,7 @@ run (exit 4) unless --break-glass --reason TEXT; both are journaled with who and
 	cmd.Flags().StringVar(&o.Reviewed, "reviewed", "", "apply only plans matching this saved plan (rollout plan --save FILE)")
 	cmd.Flags().BoolVar(&o.AllowDestroy, "allow-destroy", false, "permit destroying protected resource types (needs --reason; journaled)")
 	cmd.Flags().StringVar(&o.ApplyMode, "apply-mode", "", "auto, plan-first or direct (default: defaults.applyMode, else auto)")
+	cmd.Flags().StringVar(&o.Evidence, "evidence", "", "a directory of attestations (rollout evidence) that the fleet's promotion policy requires")
 	o.Glass.flags(cmd)
 	_ = cmd.MarkFlagRequired("release")
 	return cmd
@@ -91,7 +93,7 @@ func startRun(ctx context.Context, io IO, g globals, o *startOptions) error {
 	}
 	defer done()
 	id, err := f.Start(ctx, runs.StartRequest{Release: o.Release, Vars: vars, Detach: !o.Wait, Reviewed: o.Reviewed,
-		AllowDestroy: o.AllowDestroy, BreakGlass: o.Glass.on, Reason: o.Glass.reason, NewJournal: o.NewJournal, ApplyMode: o.ApplyMode})
+		AllowDestroy: o.AllowDestroy, BreakGlass: o.Glass.on, Reason: o.Glass.reason, NewJournal: o.NewJournal, ApplyMode: o.ApplyMode, Evidence: o.Evidence})
 	if err != nil {
 		return err
 	}

@@ -53,6 +53,8 @@ type Config struct {
 	Notify []*Notify
 	// Telemetry is where the fleet's traces go (nil: OTEL_EXPORTER_OTLP_* when set, else nowhere).
 	Telemetry *Telemetry
+	// Promotion is the evidence a release needs from other fleets before this one starts it.
+	Promotion *Promotion
 
 	byName map[string]*Target // Targets by name (the first of a name), built by Load
 	lines  map[string]int     // rollout.yaml's key paths and their lines

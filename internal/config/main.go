@@ -17,8 +17,9 @@ func (c *Config) parseMain(data []byte, errs *Errors) {
 	c.lines = map[string]int{}
 	w := walker{file: c.rel(c.File), errs: errs, lines: c.lines}
 	root := parseDoc(data, w)
-	top := w.fields(root, "", "release", "defaults", "boundaries", "gates", "rings", "state", "environments", "freeze", "protect", "notify", "telemetry")
+	top := w.fields(root, "", "release", "defaults", "boundaries", "gates", "rings", "state", "environments", "freeze", "protect", "notify", "telemetry", "promotion")
 	c.Freeze = parseFreeze(w, "freeze", top["freeze"])
+	c.Promotion = parsePromotion(w, c.Root, top["promotion"])
 	c.Notify = parseNotify(w, top["notify"])
 	c.Telemetry = parseTelemetry(w, "telemetry", top["telemetry"])
 	c.Protect = w.strings(top["protect"], "protect")

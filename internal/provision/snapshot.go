@@ -212,11 +212,21 @@ func copyFile(src, dst string, mode os.FileMode) error {
 // canonical JSON (object keys sorted). Two releases with the same code and different variables
 // differ.
 func ReleaseDigest(module string, vars map[string]any) (string, error) {
+	d, err := ReleaseDescriptor(module, vars)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(d)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// ReleaseDescriptor is what a release's digest is the SHA-256 of: its module snapshot's digest
+// and its variables (secret ones sealed). Evidence carries it, so that a verifier that is not
+// rollout (cosign verify-blob-attestation) checks an attestation's subject against it.
+func ReleaseDescriptor(module string, vars map[string]any) ([]byte, error) {
 	b, err := json.Marshal(vars)
 	if err != nil {
-		return "", fmt.Errorf("release variables: %w", err)
+		return nil, fmt.Errorf("release variables: %w", err)
 	}
-	h := sha256.New()
-	fmt.Fprintf(h, "rollout release v1\nmodule %s\nvars %s\n", module, b)
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return fmt.Appendf(nil, "rollout release v1\nmodule %s\nvars %s\n", module, b), nil
 }

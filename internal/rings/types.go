@@ -51,6 +51,22 @@ type Plan struct {
 	// ApplyMode is how its targets are applied (auto, plan-first, direct; see config.ApplyAuto);
 	// empty in journals of earlier versions: plan-first, as they did.
 	ApplyMode string `json:"applyMode,omitempty"`
+	// Evidence is the signed proof, accepted when the run started, that the release passed the
+	// rings the fleet's promotion policy requires elsewhere.
+	Evidence []EvidenceRef `json:"evidence,omitempty"`
+}
+
+// EvidenceRef is one accepted attestation: where the release passed, by which run of which fleet,
+// when, signed by which key; Digest is the SHA-256 of the attestation file.
+type EvidenceRef struct {
+	Fleet    string    `json:"fleet"`
+	Run      string    `json:"run"`
+	Ring     string    `json:"ring"`
+	Boundary string    `json:"boundary"`
+	Ended    time.Time `json:"ended"`
+	KeyID    string    `json:"keyId"`
+	Digest   string    `json:"digest"`
+	File     string    `json:"file"`
 }
 
 // Review is what a release's run must match: per target, the digest of the reviewed plan.

@@ -49,6 +49,8 @@ type Report struct {
 	// Review: the run applies only reviewed plans (digests by target), and who allowed destroying
 	// protected resource types.
 	Review *rings.Review `json:"review,omitempty"`
+	// Evidence: the attestations from other fleets accepted when the run started (promotion:).
+	Evidence []rings.EvidenceRef `json:"evidence,omitempty"`
 	// Driver is the process that holds the fleet and drives the run while it is in progress;
 	// WaitingFor says what a run that is not moving waits for ("driver": no live process drives
 	// it, and `rollout resume RUN` does). Next is the command that moves a waiting run on.
@@ -175,7 +177,7 @@ func buildReport(s *rings.State, log *runLog) Report {
 	gates := log.gates
 	rep := Report{V: ReportVersion, Run: s.RunID, Kind: s.Plan.Kind, Release: s.Plan.Release, Phase: s.Phase,
 		Reason: s.Reason, Started: s.Started, Updated: s.Updated, Paused: s.Paused, Aborted: s.Aborted, BreakGlass: s.BreakGlass,
-		Switch: s.Switch, Review: s.Plan.Review}
+		Switch: s.Switch, Review: s.Plan.Review, Evidence: s.Plan.Evidence}
 	rep.ExitCode = ExitForPhase(s.Phase, true) // in progress: see withDriver
 	for _, r := range s.Rings {
 		rr := RingReport{Name: r.Plan.Name, Phase: r.Phase, Failures: r.Failures, Reason: r.Reason,
@@ -412,6 +414,10 @@ func (rep *Report) Notes() []string {
 			}
 			out = append(out, fmt.Sprintf("ring %s approved by %s at %s (%s): %s", r.Name, a.Actor, a.At.Local().Format("2006-01-02 15:04:05"), how, firstNonEmpty(a.Reason, "(no reason given)")))
 		}
+	}
+	for _, e := range rep.Evidence {
+		out = append(out, fmt.Sprintf("evidence accepted: ring %s passed in %s (fleet %s, run %s, ended %s; %s, key %s)",
+			e.Ring, e.Boundary, e.Fleet, e.Run, e.Ended.Local().Format("2006-01-02 15:04:05"), e.File, short(e.KeyID)))
 	}
 	act("paused", rep.Paused)
 	act("aborted", rep.Aborted)

@@ -27,6 +27,7 @@ type StartRequest struct {
 	Reason       string
 	NewJournal   bool   // the journal is empty on purpose though the fleet's local files show earlier runs
 	ApplyMode    string // auto, plan-first or direct ("": defaults.applyMode)
+	Evidence     string // a directory of attestations the fleet's promotion policy requires
 }
 
 // Start promotes a release through the rings, or resumes its run when it has one (after a crash,
@@ -149,6 +150,9 @@ func (f *Fleet) newRunPlan(ctx context.Context, r StartRequest, run journal.Run,
 		return nil, err
 	}
 	if plan.Review, err = reviewFor(r, plan); err != nil {
+		return nil, err
+	}
+	if plan.Evidence, err = f.acceptEvidence(ctx, plan.Release, r.Evidence); err != nil {
 		return nil, err
 	}
 	if plan.ApplyMode, err = f.applyMode(r.ApplyMode); err != nil {

@@ -77,6 +77,12 @@ output "endpoint_with_creds" {
 	keep(f.must(0, "history", "--target", "t-1", "--output", "json"))
 	keep(f.must(0, "state", "export"))
 	keep(f.run("state", "doctor", "--targets"))
+	// What crosses an air gap: the release's archive and its signed evidence.
+	keys, evDir, archive := t.TempDir(), filepath.Join(f.dir, "evidence"), filepath.Join(f.dir, "v2.rollout.tgz")
+	f.must(0, "evidence", "keygen", "--out", filepath.Join(keys, "k"))
+	keep(f.must(0, "evidence", f.status().Run, "--key", filepath.Join(keys, "k.key"), "--out", evDir))
+	keep(f.must(0, "release", "export", "v2", "--out", archive))
+	written = append(written, exportedTexts(t, archive, evDir)...)
 
 	for _, text := range written {
 		for _, form := range append(secretForms(password), secretForms(apiToken)...) {
