@@ -7,6 +7,7 @@
 #   .tools/tf.rc          a CLI configuration that installs providers from that mirror only
 # and with the argument "test" (make test-tools, which make test runs), the tests' servers:
 #   .tools/bin/jaeger     Jaeger's all-in-one: a real trace collector for the telemetry tests
+#   .tools/bin/cosign     sigstore's cosign: an independent verifier of rollout's attestations
 #   .tools/bin/versitygw, .tools/bin/fake-gcs-server, .tools/bin/azurite-blob
 #                         real S3, Google Cloud Storage and Azure Blob servers for the state
 #                         backend tests (Azurite from the npm registry; node and npm from
@@ -105,6 +106,9 @@ go_install() {
 }
 go_install github.com/versity/versitygw/cmd/versitygw "$VERSITYGW_VERSION" versitygw
 go_install github.com/fsouza/fake-gcs-server "$FAKE_GCS_VERSION" fake-gcs-server
+# cosign, a verifier of in-toto attestations that rollout does not write, for the evidence test.
+COSIGN_VERSION=2.6.5
+go_install github.com/sigstore/cosign/v2/cmd/cosign "$COSIGN_VERSION" cosign
 
 # 5. Jaeger's all-in-one, a trace collector with an OTLP receiver and a query API, for the
 # telemetry tests (its go.mod has replace directives: built from a copy of the module).
@@ -131,4 +135,4 @@ fi
 if [ "$(readlink "$tools/bin/azurite-blob" 2>/dev/null)" != "$azurite/node_modules/.bin/azurite-blob" ]; then
   ln -sfn "$azurite/node_modules/.bin/azurite-blob" "$tools/bin/azurite-blob"
 fi
-echo "tools: the tests' servers (versitygw, fake-gcs-server, jaeger, azurite-blob) in $tools/bin" >&2
+echo "tools: the tests' servers and verifiers (versitygw, fake-gcs-server, jaeger, azurite-blob, cosign) in $tools/bin" >&2
