@@ -22,7 +22,7 @@ func newEvidenceCmd(io IO, g globals) *cobra.Command {
 DSSE envelope, signed with --key (ECDSA P-256 or ed25519, PEM, mode 600; rollout evidence keygen
 makes one): DIR/RUN.RING.BOUNDARY.intoto.json. Its subject is the release's digest; its predicate
 (https://rollout.dev/attestation/ring-passed/v1) the run, ring, boundary, the identity the
-boundary's preflight proved, each target's final phase, plan summary and reviewed plan digest, the
+boundary's preflight proved, each target's final phase, plan summary and plan digest, the
 gates' verdicts with their measurements summarised, the approvals with their proofs, a break-glass
 record, start and end. DIR/RELEASE.release is what the release digest is the SHA-256 of, for a
 verifier that is not rollout (cosign verify-blob-attestation). A fleet whose promotion policy

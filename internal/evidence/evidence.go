@@ -45,7 +45,6 @@ type Predicate struct {
 	Targets    []Target               `json:"targets"`
 	Approvals  []rings.ApprovalRecord `json:"approvals,omitempty"`
 	BreakGlass *rings.ApprovalRecord  `json:"breakGlass,omitempty"`
-	Freeze     string                 `json:"freeze,omitempty"` // the ring's freeze record, if one held it
 	Started    time.Time              `json:"started"`
 	Ended      time.Time              `json:"ended"`
 }
@@ -56,7 +55,7 @@ type Target struct {
 	Phase      string             `json:"phase"`
 	Release    string             `json:"release,omitempty"` // what it runs at the end
 	Plan       *rings.PlanSummary `json:"plan,omitempty"`
-	PlanDigest string             `json:"planDigest,omitempty"` // of a reviewed plan
+	PlanDigest string             `json:"planDigest,omitempty"` // the reviewed plan's, else the planned changes' (PlanSummary.Digest)
 	Gates      []Gate             `json:"gates,omitempty"`
 }
 

@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/hashicorp/terraform-exec/tfexec"
@@ -111,7 +114,7 @@ type streamResult struct {
 // summary, the addresses that would be replaced or deleted, error diagnostics, and outputs.
 func readStream(stream []byte) streamResult {
 	var r streamResult
-	var diags []string
+	var diags, planned []string
 	sc := bufio.NewScanner(bytes.NewReader(stream))
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	for sc.Scan() {
@@ -141,6 +144,7 @@ func readStream(stream []byte) streamResult {
 		}
 		switch msg.Type {
 		case "planned_change":
+			planned = append(planned, msg.Change.Action+" "+msg.Change.Resource.Addr)
 			switch msg.Change.Action {
 			case "replace":
 				r.summary.Replaced = append(r.summary.Replaced, msg.Change.Resource.Addr)
@@ -175,5 +179,10 @@ func readStream(stream []byte) streamResult {
 		}
 	}
 	r.diags = strings.Join(diags, "; ")
+	if len(planned) > 0 {
+		sort.Strings(planned)
+		sum := sha256.Sum256([]byte(strings.Join(planned, "\n") + "\n"))
+		r.summary.Digest = hex.EncodeToString(sum[:])
+	}
 	return r
 }

@@ -241,3 +241,18 @@ func FuzzUnbundle(f *testing.F) {
 		}
 	})
 }
+
+// TestPlannedChangesDigest: the digest of a plan is of its changes (action and address), in any
+// order Terraform streamed them, and differs when a change differs.
+func TestPlannedChangesDigest(t *testing.T) {
+	line := func(action, addr string) string {
+		return `{"type":"planned_change","change":{"resource":{"addr":"` + addr + `"},"action":"` + action + `"}}` + "\n"
+	}
+	a := readStream([]byte(line("create", "time_static.a") + line("update", "local_file.b"))).summary.Digest
+	b := readStream([]byte(line("update", "local_file.b") + line("create", "time_static.a"))).summary.Digest
+	c := readStream([]byte(line("replace", "local_file.b") + line("create", "time_static.a"))).summary.Digest
+	none := readStream([]byte(`{"type":"change_summary","changes":{"add":0,"change":0,"remove":0}}` + "\n")).summary.Digest
+	if len(a) != 64 || a != b || a == c || none != "" {
+		t.Fatalf("digests: %q %q %q %q", a, b, c, none)
+	}
+}

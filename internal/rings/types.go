@@ -349,6 +349,9 @@ type PlanSummary struct {
 	Replaced []string `json:"replaced,omitempty"` // resource addresses planned for replacement
 	Deleted  []string `json:"deleted,omitempty"`  // resource addresses planned for deletion
 	Drifted  []string `json:"drifted,omitempty"`  // resource addresses changed outside Terraform
+	// Digest is the SHA-256 of the planned changes as Terraform's JSON stream reported them, one
+	// "action address" line each, sorted ("": nothing planned was reported).
+	Digest string `json:"digest,omitempty"`
 }
 
 // HasChanges says whether applying the plan would change anything.

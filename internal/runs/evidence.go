@@ -122,8 +122,10 @@ func attested(t TargetReport, rv *rings.Review) evidence.Target {
 	if t.Release != nil {
 		at.Release = t.Release.Name
 	}
-	if rv != nil {
-		at.PlanDigest = rv.Digests[t.Name]
+	if rv != nil && rv.Digests[t.Name] != "" {
+		at.PlanDigest = rv.Digests[t.Name] // the reviewed plan's (show -json), which the apply matched
+	} else if t.Plan != nil {
+		at.PlanDigest = t.Plan.Digest // the planned changes as Terraform reported them
 	}
 	for _, g := range t.Gates {
 		at.Gates = append(at.Gates, evidence.Gate{Gate: g.Gate, Passed: g.Passed, Measurements: g.Measurements, Last: firstNonEmpty(g.Outcome, g.Message), At: g.At})

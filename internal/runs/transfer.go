@@ -223,31 +223,50 @@ func readArchive(path string) (map[string][]byte, error) {
 	}
 }
 
-// tarGz packs a directory tree's regular files.
+// tarGz packs a directory tree's regular files, following symbolic links (Terraform links
+// installed providers to its cache).
 func tarGz(dir string) ([]byte, error) {
 	var buf bytes.Buffer
 	gz := gzip.NewWriter(&buf)
 	tw := tar.NewWriter(gz)
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
+	if err := addTree(tw, dir, ""); err != nil {
+		return nil, err
+	}
+	if err := errors.Join(tw.Close(), gz.Close()); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func addTree(tw *tar.Writer, dir, prefix string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		p, name := filepath.Join(dir, e.Name()), filepath.ToSlash(filepath.Join(prefix, e.Name()))
+		st, err := os.Stat(p) // through a link
+		if err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel(dir, p)
+		if st.IsDir() {
+			if err := addTree(tw, p, name); err != nil {
+				return err
+			}
+			continue
+		}
 		b, err := os.ReadFile(p)
 		if err != nil {
 			return err
 		}
-		info, _ := d.Info()
-		if err := tw.WriteHeader(&tar.Header{Name: filepath.ToSlash(rel), Mode: int64(info.Mode().Perm()), Size: int64(len(b)), Typeflag: tar.TypeReg}); err != nil {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: int64(st.Mode().Perm()), Size: int64(len(b)), Typeflag: tar.TypeReg}); err != nil {
 			return err
 		}
-		_, err = tw.Write(b)
-		return err
-	})
-	if err != nil {
-		return nil, err
+		if _, err := tw.Write(b); err != nil {
+			return err
+		}
 	}
-	return buf.Bytes(), errors.Join(tw.Close(), gz.Close())
+	return nil
 }
 
 // untarGz unpacks what tarGz packed into dir.

@@ -46,8 +46,17 @@ func TestReleaseCrossesTheAirGapWithItsEvidence(t *testing.T) {
 		return dir
 	}
 	good, canaryOnly, untrusted := evidence("commercial"), evidence("commercial", "--ring", "canary"), evidence("intruder")
+	var att struct{ Payload string }
+	b, _ := os.ReadFile(filepath.Join(good, run+".commercial.local-b.intoto.json"))
+	json.Unmarshal(b, &att)
+	statement, _ := base64.StdEncoding.DecodeString(att.Payload)
+	for _, want := range []string{`"_type":"https://in-toto.io/Statement/v1"`, `"name":"release/v1"`, `"ring":"commercial"`, `"boundary":"local-b"`, `"name":"eu-1"`, `"phase":"verified"`, `"planDigest":"`, `"gate":"healthz"`} {
+		if !strings.Contains(strings.ReplaceAll(string(statement), " ", ""), want) {
+			t.Errorf("the attestation lacks %s:\n%s", want, statement)
+		}
+	}
 	archive := filepath.Join(t.TempDir(), "v1.rollout.tgz")
-	com.must(0, "release", "export", "v1", "--out", archive)
+	com.must(0, "release", "export", "v1", "--out", archive, "--providers")
 
 	// The sovereign fleet: its own directory and SQLite journal; the same module and release
 	// variables (the release's, not the fleet's), so v1 means the same digest here.
@@ -74,13 +83,17 @@ func TestReleaseCrossesTheAirGapWithItsEvidence(t *testing.T) {
 		}
 	}
 	flipped := filepath.Join(t.TempDir(), "flipped.tgz")
-	b, _ := os.ReadFile(archive)
+	b, _ = os.ReadFile(archive)
 	b[len(b)/2] ^= 1
 	os.WriteFile(flipped, b, 0o644)
 	refused("refused", "release", "import", flipped) // damaged, or a file that does not match the manifest
 	refused("release.descriptor does not match the manifest", "release", "import", tamperInside(t, archive, "release.descriptor"))
 	refused("needs evidence", "start", "--release", "v1")
-	sov.must(0, "release", "import", archive)
+	mirror := t.TempDir()
+	sov.must(0, "release", "import", archive, "--providers-to", mirror)
+	if m, _ := filepath.Glob(filepath.Join(mirror, "*", "hashicorp", "time", "*", "*")); len(m) == 0 {
+		t.Errorf("--providers-to put no hashicorp/time provider in the mirror layout")
+	}
 	refused("ring commercial in local-a: no attestation signed by a trusted key", "start", "--release", "v1", "--evidence", canaryOnly)
 	refused("not signed by a trusted key", "start", "--release", "v1", "--evidence", untrusted)
 	policy("1ms")
