@@ -45,6 +45,7 @@ type Predicate struct {
 	Targets    []Target               `json:"targets"`
 	Approvals  []rings.ApprovalRecord `json:"approvals,omitempty"`
 	BreakGlass *rings.ApprovalRecord  `json:"breakGlass,omitempty"`
+	Freezes    []Freeze               `json:"freezes,omitempty"` // when a freeze held the ring, and why
 	Started    time.Time              `json:"started"`
 	Ended      time.Time              `json:"ended"`
 }
@@ -57,6 +58,12 @@ type Target struct {
 	Plan       *rings.PlanSummary `json:"plan,omitempty"`
 	PlanDigest string             `json:"planDigest,omitempty"` // the reviewed plan's, else the planned changes' (PlanSummary.Digest)
 	Gates      []Gate             `json:"gates,omitempty"`
+}
+
+// Freeze is a freeze window or the stop-the-line switch holding the ring.
+type Freeze struct {
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason"`
 }
 
 // Gate is a gate's verdict on a target, its measurements summarised.

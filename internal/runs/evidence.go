@@ -30,7 +30,11 @@ func (f *Fleet) WriteEvidence(ctx context.Context, id, ring, keyPath, dir string
 	if err != nil {
 		return nil, err
 	}
-	preds := f.predicates(rep, ring)
+	evs, err := f.EventsAfter(ctx, rep.Run, 0)
+	if err != nil {
+		return nil, err
+	}
+	preds := f.predicates(rep, ring, freezes(evs))
 	if len(preds) == 0 {
 		return nil, fmt.Errorf("run %s has no finished ring%s to attest", rep.Run, map[bool]string{true: " " + ring}[ring != ""])
 	}
@@ -78,7 +82,7 @@ func (f *Fleet) writeDescriptor(ctx context.Context, ref rings.ReleaseRef, dir s
 }
 
 // predicates are what the run did in each finished ring × boundary.
-func (f *Fleet) predicates(rep *Report, only string) []evidence.Predicate {
+func (f *Fleet) predicates(rep *Report, only string, frozen map[string][]evidence.Freeze) []evidence.Predicate {
 	var out []evidence.Predicate
 	for _, r := range rep.Rings {
 		if (only != "" && r.Name != only) || r.Ended == nil {
@@ -90,7 +94,7 @@ func (f *Fleet) predicates(rep *Report, only string) []evidence.Predicate {
 		}
 		for _, b := range mapsKeys(by) {
 			p := evidence.Predicate{Fleet: filepath.Base(f.cfg.Root), Run: rep.Run, Release: rep.Release, Ring: r.Name, RingPhase: string(r.Phase),
-				Boundary: b, Approvals: r.Approvals, BreakGlass: rep.BreakGlass, Ended: *r.Ended}
+				Boundary: b, Approvals: r.Approvals, BreakGlass: rep.BreakGlass, Freezes: frozen[r.Name], Ended: *r.Ended}
 			if r.Started != nil {
 				p.Started = *r.Started
 			}
@@ -103,6 +107,17 @@ func (f *Fleet) predicates(rep *Report, only string) []evidence.Predicate {
 				p.Targets = append(p.Targets, attested(t, rep.Review))
 			}
 			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// freezes are the run's ring.frozen records, by ring.
+func freezes(evs []rings.Event) map[string][]evidence.Freeze {
+	out := map[string][]evidence.Freeze{}
+	for _, ev := range evs {
+		if ev.Type == rings.RingFrozen {
+			out[ev.Ring] = append(out[ev.Ring], evidence.Freeze{At: ev.At, Reason: ev.Message})
 		}
 	}
 	return out

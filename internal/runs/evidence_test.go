@@ -47,3 +47,27 @@ func TestEvidenceMustShowThePassedRing(t *testing.T) {
 		}
 	}
 }
+
+// TestPredicatesPerRingAndBoundary: a finished ring gives one predicate per boundary with its own
+// targets, the ring's approvals and freezes; an unfinished ring gives none.
+func TestPredicatesPerRingAndBoundary(t *testing.T) {
+	at := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	f := &Fleet{cfg: &config.Config{Root: "/fleets/payments"}}
+	rep := &Report{Run: "v1-1", Release: rings.ReleaseRef{Name: "v1", Digest: "d"}, Rings: []RingReport{
+		{Name: "commercial", Phase: rings.RPassed, Started: &at, Ended: &at, Approvals: []rings.ApprovalRecord{{Actor: "ops-lead", At: at}},
+			Targets: []TargetReport{{Name: "eu-1", Boundary: "aws", Phase: rings.TVerified, Plan: &rings.PlanSummary{Digest: "p1"}}, {Name: "us-1", Boundary: "azure", Phase: rings.TVerified}}},
+		{Name: "sovereign", Phase: rings.RApplying, Targets: []TargetReport{{Name: "cn-1", Boundary: "azure-china"}}},
+	}}
+	frozen := freezes([]rings.Event{{Type: rings.RingFrozen, Ring: "commercial", At: at, Message: "deny window year-end"}, {Type: rings.RingStarted, Ring: "commercial"}})
+	ps := f.predicates(rep, "", frozen)
+	if len(ps) != 2 || ps[0].Boundary != "aws" || ps[1].Boundary != "azure" || ps[0].Fleet != "payments" {
+		t.Fatalf("predicates: %+v", ps)
+	}
+	if p := ps[0]; len(p.Targets) != 1 || p.Targets[0].Name != "eu-1" || p.Targets[0].PlanDigest != "p1" || p.Approvals[0].Actor != "ops-lead" ||
+		len(p.Freezes) != 1 || p.Freezes[0].Reason != "deny window year-end" {
+		t.Fatalf("aws: %+v", p)
+	}
+	if ps := f.predicates(rep, "sovereign", nil); len(ps) != 0 {
+		t.Fatalf("an unfinished ring was attested: %+v", ps)
+	}
+}
