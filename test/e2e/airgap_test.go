@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -104,6 +106,10 @@ func TestReleaseCrossesTheAirGapWithItsEvidence(t *testing.T) {
 	}
 
 	sov.must(0, "start", "--release", "v1", "--evidence", good)
+	sov.must(0, "release", "import", archive) // again: the same release, nothing new
+	if r := sov.must(1, "release", "import", renamed(t, com, "v1")); !strings.Contains(r.stderr, "release v1 means another release here") {
+		t.Fatalf("an archive whose name means another release here: %s", r.stderr)
+	}
 	if v := sov.deployedVersion("sov-1"); v != "v1" {
 		t.Fatalf("sov-1 runs %q", v)
 	}
@@ -130,11 +136,27 @@ func TestReleaseCrossesTheAirGapWithItsEvidence(t *testing.T) {
 	}
 }
 
-// tamperInside is a copy of an archive with one byte of one of its files changed.
-func tamperInside(t *testing.T, archive, name string) string {
+// renamed is an archive of another release of com (v2, different variables) under name, made
+// consistent: every digest in its manifest matches; only the name already means v1 elsewhere.
+func renamed(t *testing.T, com *fleet, name string) string {
 	t.Helper()
-	files := unpack(t, archive)
-	files[name] = append([]byte{files[name][0] ^ 1}, files[name][1:]...)
+	com.must(0, "start", "--release", "v2", "--var", "tier=other")
+	src := filepath.Join(t.TempDir(), "v2.tgz")
+	com.must(0, "release", "export", "v2", "--out", src)
+	files := unpack(t, src)
+	var rel, m map[string]any
+	json.Unmarshal(files["release.json"], &rel)
+	json.Unmarshal(files["manifest.json"], &m)
+	rel["name"] = name
+	m["release"].(map[string]any)["name"] = name
+	files["release.json"], _ = json.Marshal(rel)
+	sum := sha256.Sum256(files["release.json"])
+	m["files"].(map[string]any)["release.json"] = hex.EncodeToString(sum[:])
+	files["manifest.json"], _ = json.Marshal(m)
+	return writeTarGz(t, files)
+}
+
+func writeTarGz(t *testing.T, files map[string][]byte) string {
 	var buf bytes.Buffer
 	gz := gzip.NewWriter(&buf)
 	tw := tar.NewWriter(gz)
@@ -144,9 +166,17 @@ func tamperInside(t *testing.T, archive, name string) string {
 	}
 	tw.Close()
 	gz.Close()
-	out := filepath.Join(t.TempDir(), "tampered.tgz")
+	out := filepath.Join(t.TempDir(), "archive.tgz")
 	os.WriteFile(out, buf.Bytes(), 0o644)
 	return out
+}
+
+// tamperInside is a copy of an archive with one byte of one of its files changed.
+func tamperInside(t *testing.T, archive, name string) string {
+	t.Helper()
+	files := unpack(t, archive)
+	files[name] = append([]byte{files[name][0] ^ 1}, files[name][1:]...)
+	return writeTarGz(t, files)
 }
 
 // unpack reads a tar.gz's files.
