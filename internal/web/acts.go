@@ -53,10 +53,13 @@ var acts = map[string]act{
 	},
 	"resume": func(ctx context.Context, a Actor, f actForm) (string, error) {
 		err := a.Unpause(ctx, f.Run, f.Act)
-		if err != nil && !strings.Contains(err.Error(), "is not paused") {
-			return "", err
+		switch {
+		case err == nil:
+			return "run unpaused", nil
+		case strings.Contains(err.Error(), "is not paused"):
+			return "the run is not paused", nil
 		}
-		return "run unpaused", nil
+		return "", err
 	},
 }
 
