@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/rollout-dev/rollout/internal/journal"
 	"github.com/rollout-dev/rollout/internal/proof"
@@ -55,5 +56,34 @@ func (f *Fleet) approver(ctx context.Context, run journal.Run, s *rings.State, r
 			}
 		}
 	}
+	if pr.Method == "oidc" { // an ID token names no run: within its lifetime it must not approve another
+		if err := f.proofUnused(ctx, run.ID, pr.Digest); err != nil {
+			return "", nil, err
+		}
+	}
 	return name, pr, nil
+}
+
+// proofUnused refuses a proof that approved a ring of another run created in the last day (longer
+// than any ID token lives).
+func (f *Fleet) proofUnused(ctx context.Context, runID, digest string) error {
+	all, err := f.reader.Runs(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range all {
+		if r.ID == runID || f.now().Sub(r.Created) > 24*time.Hour {
+			continue
+		}
+		evs, err := f.reader.EventsAfter(ctx, r.ID, 0)
+		if err != nil {
+			return err
+		}
+		for _, ev := range evs {
+			if ev.Type == rings.RingApproved && ev.Proof != nil && ev.Proof.Digest == digest {
+				return fmt.Errorf("this ID token approved ring %s of run %s already (by %s): a replayed approval does not count; get a new token", ev.Ring, r.ID, ev.Actor)
+			}
+		}
+	}
+	return nil
 }

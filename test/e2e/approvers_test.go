@@ -17,7 +17,8 @@ import (
 // refused; an approval signed with ssh-keygen over `approve --text` counts and is journaled with
 // the key's fingerprint; the same signature again, another key's, and a signature over another
 // run's text are refused; the next release is approved with an ID token (one for another
-// subject is refused), and each approved run goes on to what the journal says.
+// subject is refused, and so is the same token on a later run), and each approved run goes on
+// to what the journal says.
 func TestApprovalsOfAProtectedBoundaryAreProven(t *testing.T) {
 	sshtest.Need(t)
 	keys := t.TempDir()
@@ -70,11 +71,17 @@ func TestApprovalsOfAProtectedBoundaryAreProven(t *testing.T) {
 	if r := f.must(1, "approve", run2, "--ring", "only", "--reason", "gate", "--id-token-file", token("repo:org/fork:ref:refs/heads/main")); !strings.Contains(r.stderr, "subject") {
 		t.Fatalf("another subject's token: %s", r.stderr)
 	}
-	f.must(0, "approve", run2, "--ring", "only", "--reason", "gate", "--id-token-file", token(sub))
+	pipelineToken := token(sub)
+	f.must(0, "approve", run2, "--ring", "only", "--reason", "gate", "--id-token-file", pipelineToken)
 	if notes := f.must(3, "status", run2).stdout; !strings.Contains(notes, "approved by release-pipeline") || !strings.Contains(notes, "proven by oidc "+iss.Issuer()+" "+sub) {
 		t.Fatalf("status does not say how the approval was proven:\n%s", notes)
 	}
 	f.must(0, "resume", run2)
+	// The same ID token on the next run: it names no run, so it is refused as a replay.
+	f.must(3, "start", "--release", "v3")
+	if r := f.must(1, "approve", f.status().Run, "--ring", "only", "--reason", "gate", "--id-token-file", pipelineToken); !strings.Contains(r.stderr, "approved ring only of run "+run2+" already") {
+		t.Fatalf("an ID token replayed on another run: %s", r.stderr)
+	}
 
 	proofs := map[string]*rings.ApprovalProof{}
 	for _, e := range f.journalEvents() {
