@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rollout-dev/rollout/internal/idp"
+	"github.com/rollout-dev/rollout/internal/secretfile"
 	"github.com/rollout-dev/rollout/internal/web"
 )
 
@@ -115,11 +116,14 @@ func (o serveOpts) auth(ctx context.Context, ws *web.Server, addr string) error 
 	cfg := o.oidc
 	cfg.ClientSecret = os.Getenv("ROLLOUT_OIDC_CLIENT_SECRET")
 	if o.oidcSecretFile != "" {
-		b, err := readSecretFile(o.oidcSecretFile)
+		b, err := secretfile.Read(o.oidcSecretFile)
+		if err == nil && strings.TrimSpace(string(b)) == "" {
+			err = fmt.Errorf("%s is empty", o.oidcSecretFile)
+		}
 		if err != nil {
 			return fmt.Errorf("--oidc-client-secret-file: %w", err)
 		}
-		cfg.ClientSecret = b
+		cfg.ClientSecret = strings.TrimSpace(string(b))
 	}
 	base := strings.TrimSuffix(firstNonEmpty(o.publicURL, "http://"+addr), "/")
 	cfg.RedirectURL = base + "/login/callback"
@@ -129,24 +133,4 @@ func (o serveOpts) auth(ctx context.Context, ws *web.Server, addr string) error 
 	}
 	ws.OIDC = &web.OIDC{Login: login, Issuer: cfg.Issuer}
 	return nil
-}
-
-// readSecretFile reads a secret from a file that only its owner may read.
-func readSecretFile(path string) (string, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return "", err
-	}
-	if st.Mode().Perm()&0o077 != 0 {
-		return "", fmt.Errorf("%s is readable by others (mode %v): it holds a secret; chmod 600 it", path, st.Mode().Perm())
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	secret := strings.TrimSpace(string(b))
-	if secret == "" {
-		return "", fmt.Errorf("%s is empty", path)
-	}
-	return secret, nil
 }

@@ -28,6 +28,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/rollout-dev/rollout/internal/rings"
+	"github.com/rollout-dev/rollout/internal/secretfile"
 )
 
 // PredicateType names rollout's predicate.
@@ -96,12 +97,8 @@ func Statement(p Predicate) ([]byte, error) {
 
 // LoadSigner reads a private key file (PEM: ECDSA P-256 or ed25519), which only its owner may read.
 func LoadSigner(path string) (dsse.SignerVerifier, error) {
-	st, err := os.Stat(path)
-	if err != nil {
+	if err := secretfile.Check(path); err != nil {
 		return nil, err
-	}
-	if st.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%s is readable by others (mode %v): it is a private key; chmod 600 it", path, st.Mode().Perm())
 	}
 	return loadKey(path)
 }

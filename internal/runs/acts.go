@@ -201,7 +201,7 @@ func (f *Fleet) DriveInBackground(ctx context.Context, id string, a Act) (string
 	case s.Paused != nil && s.Aborted == nil: // a resume would unpause it
 		return "", fmt.Errorf("run %s is paused (by %s): resume it to go on", run.ID, s.Paused.Actor)
 	}
-	return f.detachRun(run.ID, "--as", a.who())
+	return f.detachRun(run.ID, "--as="+a.who()) // one argument: a name that begins with "-" stays a name
 }
 
 // Override gives the verdict (pass or fail) of a gate that was inconclusive on a target (or,

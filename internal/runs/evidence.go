@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -92,7 +93,7 @@ func (f *Fleet) predicates(rep *Report, only string, frozen map[string][]evidenc
 		for _, t := range r.Targets {
 			by[t.Boundary] = append(by[t.Boundary], t)
 		}
-		for _, b := range mapsKeys(by) {
+		for _, b := range slices.Sorted(maps.Keys(by)) {
 			p := evidence.Predicate{Fleet: filepath.Base(f.cfg.Root), Run: rep.Run, Release: rep.Release, Ring: r.Name, RingPhase: string(r.Phase),
 				Boundary: b, Approvals: r.Approvals, BreakGlass: rep.BreakGlass, Freezes: frozen[r.Name], Ended: *r.Ended}
 			if r.Started != nil {
@@ -120,15 +121,6 @@ func freezes(evs []rings.Event) map[string][]evidence.Freeze {
 			out[ev.Ring] = append(out[ev.Ring], evidence.Freeze{At: ev.At, Reason: ev.Message})
 		}
 	}
-	return out
-}
-
-func mapsKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
 	return out
 }
 
@@ -227,7 +219,7 @@ func (f *Fleet) meet(ctx context.Context, req config.Requirement, rel rings.Rele
 
 func (f *Fleet) meetOne(req config.Requirement, boundary string, rel rings.ReleaseRef, verified map[string]*evidence.Verified) (*rings.EvidenceRef, string) {
 	why := "no attestation signed by a trusted key"
-	for _, file := range mapsKeys(verified) {
+	for _, file := range slices.Sorted(maps.Keys(verified)) {
 		v := verified[file]
 		p := v.Predicate
 		if p.Ring != req.Ring || p.Boundary != boundary {

@@ -383,12 +383,11 @@ func decodeHead(r io.Reader) (*Report, error) {
 // withDriver says who drives a run in progress: the live holder of the fleet's lease; with none,
 // the run waits for a driver (exit 3) until `rollout resume RUN`.
 func (f *Fleet) withDriver(ctx context.Context, rep *Report) error {
-	lease, err := f.lease.Lease(ctx)
+	h, err := f.Driver(ctx)
 	if err != nil {
 		return err
 	}
-	if lease != nil && lease.Live(thisHost()) {
-		h := lease.Holder
+	if h != nil {
 		rep.Driver, rep.ExitCode = &DriverReport{Name: h.Name, Host: h.Host, PID: h.PID, Doing: h.Doing}, ExitForPhase(rep.Phase, true)
 		return nil
 	}

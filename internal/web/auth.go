@@ -2,15 +2,17 @@ package web
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/rollout-dev/rollout/internal/secretfile"
 )
 
 // Acting from the page is off unless serve is given an authentication method: a token file
@@ -24,16 +26,12 @@ type Tokens map[string]string
 // LoadTokens reads a token file of "NAME TOKEN" lines; it must be readable by its owner only (it
 // holds secrets).
 func LoadTokens(path string) (Tokens, error) {
-	if err := ownerOnly(path); err != nil {
-		return nil, err
-	}
-	f, err := os.Open(path)
+	data, err := secretfile.Read(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
 	t := Tokens{}
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(bytes.NewReader(data))
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || strings.HasPrefix(line, "#") {
@@ -49,18 +47,6 @@ func LoadTokens(path string) (Tokens, error) {
 		return nil, fmt.Errorf("%s holds no token", path)
 	}
 	return t, sc.Err()
-}
-
-// ownerOnly refuses a file of secrets that others may read.
-func ownerOnly(path string) error {
-	st, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	if st.Mode().Perm()&0o077 != 0 {
-		return fmt.Errorf("%s is readable by others (mode %v): it holds secrets; chmod 600 it", path, st.Mode().Perm())
-	}
-	return nil
 }
 
 // who is the identity a token proves ("": none), compared in constant time.
