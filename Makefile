@@ -6,7 +6,7 @@ TOOLS := $(CURDIR)/.tools
 # tests that `make test-tools` adds (see scripts/tools.sh).
 RUN_ENV := ROLLOUT_TF_BIN=$(TOOLS)/bin/tf TF_CLI_CONFIG_FILE=$(TOOLS)/tf.rc \
 	ROLLOUT_VERSITYGW=$(TOOLS)/bin/versitygw ROLLOUT_FAKE_GCS=$(TOOLS)/bin/fake-gcs-server \
-	ROLLOUT_AZURITE=$(TOOLS)/bin/azurite-blob ROLLOUT_JAEGER=$(TOOLS)/bin/jaeger ROLLOUT_COSIGN=$(TOOLS)/bin/cosign
+	ROLLOUT_AZURITE=$(TOOLS)/bin/azurite-blob ROLLOUT_JAEGER=$(TOOLS)/bin/jaeger ROLLOUT_COSIGN=$(TOOLS)/bin/cosign ROLLOUT_TEMPORAL_CLI=$(TOOLS)/bin/temporal
 
 .PHONY: all tools test-tools build demo test test-unit test-e2e vet clean bench bench-large bench-tracing chaos fuzz
 
@@ -41,7 +41,7 @@ test-e2e: test-tools
 test: vet test-tools
 	bash scripts/need-prometheus.sh
 	bash scripts/need-chromium.sh
-	ROLLOUT_REQUIRE_POSTGRES=1 ROLLOUT_REQUIRE_PROMETHEUS=1 ROLLOUT_REQUIRE_OBJECT_STORES=1 ROLLOUT_REQUIRE_BROWSER=1 ROLLOUT_REQUIRE_COSIGN=1 \
+	ROLLOUT_REQUIRE_POSTGRES=1 ROLLOUT_REQUIRE_PROMETHEUS=1 ROLLOUT_REQUIRE_OBJECT_STORES=1 ROLLOUT_REQUIRE_BROWSER=1 ROLLOUT_REQUIRE_COSIGN=1 ROLLOUT_REQUIRE_TEMPORAL=1 \
 	ROLLOUT_ARTIFACTS=$(CURDIR)/test-artifacts bash scripts/with-postgres.sh $(MAKE) --no-print-directory test-unit test-e2e
 
 clean:

@@ -109,6 +109,10 @@ go_install github.com/fsouza/fake-gcs-server "$FAKE_GCS_VERSION" fake-gcs-server
 # cosign, a verifier of in-toto attestations that rollout does not write, for the evidence test.
 COSIGN_VERSION=2.6.5
 go_install github.com/sigstore/cosign/v2/cmd/cosign "$COSIGN_VERSION" cosign
+# The Temporal CLI, whose `server start-dev` is a real Temporal server (SQLite, loopback) for the
+# engine-on-Temporal tests, benchmarks and `rollout demo --engine temporal`.
+TEMPORAL_VERSION=1.5.1
+go_install github.com/temporalio/cli/cmd/temporal "$TEMPORAL_VERSION" temporal
 
 # 5. Jaeger's all-in-one, a trace collector with an OTLP receiver and a query API, for the
 # telemetry tests (its go.mod has replace directives: built from a copy of the module).

@@ -201,6 +201,7 @@ holds the fleet; 6 a rollback itself failed.`,
 		newServeCmd(io, g),
 		newEvidenceCmd(io, g),
 		newReleaseCmd(io, g),
+		newWorkerCmd(io, g),
 	)
 	return root
 }

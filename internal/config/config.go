@@ -55,6 +55,11 @@ type Config struct {
 	Telemetry *Telemetry
 	// Promotion is the evidence a release needs from other fleets before this one starts it.
 	Promotion *Promotion
+	// Engine is what drives runs: "inprocess" (the default: this process) or "temporal" (a
+	// durable workflow on a Temporal cluster, Terraform run by workers inside each boundary).
+	Engine string
+	// Temporal is the cluster the temporal engine uses (nil unless engine: temporal).
+	Temporal *Temporal
 
 	byName map[string]*Target // Targets by name (the first of a name), built by Load
 	lines  map[string]int     // rollout.yaml's key paths and their lines

@@ -17,7 +17,8 @@ func (c *Config) parseMain(data []byte, errs *Errors) {
 	c.lines = map[string]int{}
 	w := walker{file: c.rel(c.File), errs: errs, lines: c.lines}
 	root := parseDoc(data, w)
-	top := w.fields(root, "", "release", "defaults", "boundaries", "gates", "rings", "state", "environments", "freeze", "protect", "notify", "telemetry", "promotion")
+	top := w.fields(root, "", "release", "defaults", "boundaries", "gates", "rings", "state", "environments", "freeze", "protect", "notify", "telemetry", "promotion", "engine", "temporal")
+	c.Engine, c.Temporal = parseEngine(w, top["engine"], top["temporal"])
 	c.Freeze = parseFreeze(w, "freeze", top["freeze"])
 	c.Promotion = parsePromotion(w, c.Root, top["promotion"])
 	c.Notify = parseNotify(w, top["notify"])

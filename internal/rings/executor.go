@@ -116,6 +116,7 @@ type Executor struct {
 	Detach bool
 
 	mu       sync.Mutex
+	carrying sync.Once             // Carry's set-up, once per executor
 	checked  map[string]*preflight // by ring and boundary
 	limiters map[string]*resilience.Limiter
 	breakers map[string]*resilience.Breaker[ApplyResult]

@@ -281,29 +281,19 @@ func (r *run) plan(cmds []Command) {
 
 func (r *run) command(c Command) {
 	x, s := r.x, r.s
+	if ev, ok := s.Record(c); ok {
+		r.record(ev)
+	}
 	switch c.Kind {
-	case CmdRecord:
-		r.record(Event{Type: c.Type, Ring: c.Ring, Target: c.Target, Message: c.Message, Targets: c.Targets})
-	case CmdFinish:
-		r.record(Event{Type: RunFinished, Phase: c.Phase, Message: s.Reason})
-	case CmdAwaitApproval:
-		r.record(Event{Type: RingApprovalNeeded, Ring: c.Ring, Message: "run `rollout approve " + s.RunID + " --ring " + c.Ring + "`"})
 	case CmdApply:
-		if !c.Redrive { // a re-driven apply was journaled as under way by the process that started it
-			r.record(Event{Type: TargetApplying, Ring: c.Ring, Target: c.Target, Release: &c.Release})
-		}
 		r.start(c.Target, func(send func(Event)) message { return x.apply(r.runCtx, c, send) })
 	case CmdRollback:
-		if !c.Redrive {
-			r.record(Event{Type: TargetRollingBack, Ring: c.Ring, Target: c.Target, Release: &c.Release})
-		}
 		r.start(c.Target, func(send func(Event)) message { return x.rollback(r.runCtx, c, send) })
 	case CmdGate:
 		r.toStart = append(r.toStart, func() { r.startGate(c) })
 	case CmdCancelGates:
 		r.toStart = append(r.toStart, func() { r.cancelGates(c) })
 	case CmdBake:
-		r.record(Event{Type: RingBakeStarted, Ring: c.Ring, Message: "until " + c.Until.Format(time.RFC3339)})
 		r.toStart = append(r.toStart, func() {
 			bctx, cancel := context.WithCancel(r.softCtx)
 			r.waits["bake/"+c.Ring] = cancel
@@ -357,14 +347,6 @@ func (r *run) cancelGates(c Command) {
 }
 
 func (r *run) startDriftCheck(c Command) {
-	rels, bounds := map[string]ReleaseRef{}, map[string]string{}
-	for _, name := range c.Targets { // here, between rounds: s is not changing
-		if t := r.s.Targets[name]; t != nil {
-			bounds[name] = t.Plan.Boundary
-			if t.Current != nil {
-				rels[name] = *t.Current
-			}
-		}
-	}
-	spawn(&r.active, r.msgs, "", func(send func(Event)) message { return r.x.driftCheck(r.softCtx, c, rels, bounds) })
+	w := r.s.Work(c) // here, between rounds: s is not changing
+	spawn(&r.active, r.msgs, "", func(send func(Event)) message { return r.x.driftCheck(r.softCtx, c, w.Current, w.Bounds) })
 }

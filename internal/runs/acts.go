@@ -45,6 +45,7 @@ func (f *Fleet) journalAct(ctx context.Context, id string, act func(run journal.
 		if err := f.writer.Append(ctx, *ev); err != nil {
 			return err
 		}
+		f.nudge(ctx, run.ID)
 	}
 	f.notef("%s", msg)
 	return nil
@@ -181,7 +182,7 @@ func (f *Fleet) Driver(ctx context.Context) (*journal.Holder, error) {
 // what the journal asks (an approval, an abort, an unpause) with the identities of this machine's
 // environment.
 func (f *Fleet) DriveInBackground(ctx context.Context, id string, a Act) (string, error) {
-	if d, err := f.Driver(ctx); err != nil || d != nil {
+	if d, err := f.Driver(ctx); !f.OnTemporal() && (err != nil || d != nil) {
 		if err == nil {
 			err = fmt.Errorf("%s (pid %d, %s) drives the fleet already", d.Name, d.PID, d.Doing)
 		}
@@ -200,6 +201,9 @@ func (f *Fleet) DriveInBackground(ctx context.Context, id string, a Act) (string
 		return "", fmt.Errorf("run %s already finished: %s", run.ID, s.Phase)
 	case s.Paused != nil && s.Aborted == nil: // a resume would unpause it
 		return "", fmt.Errorf("run %s is paused (by %s): resume it to go on", run.ID, s.Paused.Actor)
+	}
+	if f.OnTemporal() {
+		return f.driveOnTemporal(ctx, run.ID)
 	}
 	return f.detachRun(run.ID, "--as="+a.who()) // one argument: a name that begins with "-" stays a name
 }

@@ -59,8 +59,12 @@ func (f *Fleet) provisioner() *provision.Terraform {
 // beyond the binary: the secret variables of every release it may apply, its boundaries'
 // identity variables and files, and the providers of every release it may apply (its own, and
 // the last known good releases a rollback would return to), installed for each boundary's
-// mirror. A failure is an error of the environment, never a failed release.
-func (f *Fleet) ready(ctx context.Context, plan rings.Plan) error {
+// mirror. A failure is an error of the environment, never a failed release. only, when not nil,
+// are the boundaries to check (a Temporal worker's).
+func (f *Fleet) ready(ctx context.Context, plan rings.Plan, only map[string]bool) error {
+	if only == nil && f.OnTemporal() {
+		return nil // this process starts the run; the workers check what their boundaries need
+	}
 	releases := map[string]bool{}
 	var bounds []string
 	need := map[string]map[string]bool{} // module digest -> mirrors
@@ -77,6 +81,9 @@ func (f *Fleet) ready(ctx context.Context, plan rings.Plan) error {
 	}
 	for _, r := range plan.Rings {
 		for _, t := range r.Targets {
+			if only != nil && !only[t.Boundary] {
+				continue
+			}
 			bounds = append(bounds, t.Boundary)
 			add(&t.Release, t.Boundary)
 			add(t.From, t.Boundary)
@@ -130,11 +137,14 @@ func (f *Fleet) execute(ctx context.Context, s *rings.State, first rings.Event, 
 		}
 		first.Switch = sw
 	}
+	if f.OnTemporal() { // the workers check their boundaries; this process holds no credential
+		return f.executeOnTemporal(ctx, s, first, more...)
+	}
 	plan := s.Plan
 	if first.Plan != nil {
 		plan = *first.Plan
 	}
-	if err := f.ready(ctx, plan); err != nil {
+	if err := f.ready(ctx, plan, nil); err != nil {
 		return err
 	}
 	seen, _, err := f.Replay(ctx, s.RunID)

@@ -87,6 +87,8 @@ type Fleet struct {
 	metrics metricsCache
 	// tracer turns what this process journals into spans (nil: no telemetry configured).
 	tracer *telemetry.Tracer
+	// tc is the connection to the fleet's Temporal cluster (engine: temporal), made when needed.
+	tc temporalConn
 }
 
 // now is the time of the fleet's clock.
@@ -189,6 +191,9 @@ func configErr(err error) error {
 
 // Close closes the journal.
 func (f *Fleet) Close() {
+	if f.tc.c != nil {
+		f.tc.c.Close()
+	}
 	f.stopNotifier()
 	f.stopTracer()
 	f.db.Close()

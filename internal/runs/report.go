@@ -56,8 +56,10 @@ type Report struct {
 	// it, and `rollout resume RUN` does). Next is the command that moves a waiting run on.
 	Driver     *DriverReport `json:"driver,omitempty"`
 	WaitingFor string        `json:"waitingFor,omitempty"`
-	Next       string        `json:"next,omitempty"`
-	Rings      []RingReport  `json:"rings"`
+	// WaitingForWorkers are the task queues (engine: temporal) whose work no live worker polls.
+	WaitingForWorkers []string     `json:"waitingForWorkers,omitempty"`
+	Next              string       `json:"next,omitempty"`
+	Rings             []RingReport `json:"rings"`
 }
 
 // DriverReport is the process that drives a run in progress (the fleet lease's holder).
@@ -383,6 +385,9 @@ func decodeHead(r io.Reader) (*Report, error) {
 // withDriver says who drives a run in progress: the live holder of the fleet's lease; with none,
 // the run waits for a driver (exit 3) until `rollout resume RUN`.
 func (f *Fleet) withDriver(ctx context.Context, rep *Report) error {
+	if f.OnTemporal() {
+		return f.temporalDriver(ctx, rep)
+	}
 	h, err := f.Driver(ctx)
 	if err != nil {
 		return err
@@ -429,6 +434,9 @@ func (rep *Report) Notes() []string {
 	}
 	if d := rep.Driver; d != nil {
 		out = append(out, fmt.Sprintf("driven by %s (pid %d on %s: %s)", d.Name, d.PID, d.Host, d.Doing))
+	}
+	for _, q := range rep.WaitingForWorkers {
+		out = append(out, "waiting for a worker: no worker polls task queue "+q+" (start one inside that boundary: rollout worker --boundary B)")
 	}
 	if rep.Next != "" {
 		out = append(out, "next: "+rep.Next)

@@ -86,7 +86,7 @@ func (f *Fleet) rollbackLocked(ctx context.Context, r RollbackRequest) (string, 
 	if plan.ApplyMode, err = f.applyMode(""); err != nil {
 		return "", err
 	}
-	if err := f.ready(ctx, *plan); err != nil {
+	if err := f.ready(ctx, *plan, nil); err != nil {
 		return "", err
 	}
 	if !rings.Terminal(from.Phase) {

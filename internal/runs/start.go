@@ -58,7 +58,7 @@ func (f *Fleet) Start(ctx context.Context, r StartRequest) (string, error) {
 	if err != nil || s == nil {
 		return "", err
 	}
-	if r.Detach && !Settled(s.Phase) {
+	if r.Detach && !Settled(s.Phase) && !f.OnTemporal() { // on Temporal, the workflow goes on
 		log, err := f.detachRun(s.RunID)
 		if err != nil {
 			return "", err
@@ -158,7 +158,7 @@ func (f *Fleet) newRunPlan(ctx context.Context, r StartRequest, run journal.Run,
 	if plan.ApplyMode, err = f.applyMode(r.ApplyMode); err != nil {
 		return nil, err
 	}
-	if err := f.ready(ctx, *plan); err != nil {
+	if err := f.ready(ctx, *plan, nil); err != nil {
 		return nil, err
 	}
 	return plan, f.bindRelease(ctx, release)

@@ -1,0 +1,347 @@
+package runs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/rollout-dev/rollout/internal/rings"
+	"github.com/rollout-dev/rollout/internal/temporal"
+)
+
+// The engine on Temporal (engine: temporal): the process that starts a run journals its first
+// round, as start --detach does, and starts the run's workflow; workers inside each boundary
+// (Serve) carry out its work; the journal stays the record every command reads.
+
+// OnTemporal says whether the fleet's runs are driven by Temporal workflows.
+func (f *Fleet) OnTemporal() bool { return f.cfg.Engine == "temporal" }
+
+// Cluster is the fleet's Temporal cluster, its files under the fleet's root.
+func (f *Fleet) Cluster() temporal.Cluster {
+	t := f.cfg.Temporal
+	c := temporal.Cluster{Address: firstNonEmpty(os.Getenv("ROLLOUT_TEMPORAL_ADDRESS"), t.Address),
+		Namespace: firstNonEmpty(os.Getenv("ROLLOUT_TEMPORAL_NAMESPACE"), t.Namespace), Prefix: t.TaskQueuePrefix}
+	if t.TLS != nil {
+		c.CAFile, c.CertFile, c.KeyFile = f.cfg.Abs(t.TLS.CAFile), f.cfg.Abs(t.TLS.CertFile), f.cfg.Abs(t.TLS.KeyFile)
+	}
+	return c
+}
+
+// temporalClient connects to the fleet's cluster once per process.
+func (f *Fleet) temporalClient(ctx context.Context) (client.Client, error) {
+	f.tc.Lock()
+	defer f.tc.Unlock()
+	if f.tc.c != nil {
+		return f.tc.c, nil
+	}
+	c, err := temporal.Dial(ctx, f.Cluster())
+	if err != nil {
+		return nil, envErr(err)
+	}
+	f.tc.c = c
+	return c, nil
+}
+
+// temporalConn is the fleet's connection to its cluster (nil until needed).
+type temporalConn struct {
+	sync.Mutex
+	c client.Client
+}
+
+func (f *Fleet) runInput(runID string) temporal.RunInput {
+	in := temporal.RunInput{RunID: runID, Prefix: f.cfg.Temporal.TaskQueuePrefix}
+	if d, err := time.ParseDuration(os.Getenv("ROLLOUT_POLL_INTERVAL")); err == nil && d > 0 {
+		in.PollEvery = d
+	}
+	if d, err := time.ParseDuration(os.Getenv("ROLLOUT_TEMPORAL_HEARTBEAT")); err == nil && d > 0 {
+		in.Heartbeat = d
+	}
+	return in
+}
+
+// executeOnTemporal hands the run to its workflow. When the workflow runs, first and more are
+// journaled as any operator's act is, and the workflow told; when not, the run's round is
+// journaled here (nothing of it is carried out here) and its workflow started, to carry it out.
+// Unless detached, it then follows the journal until the run is settled.
+func (f *Fleet) executeOnTemporal(ctx context.Context, s *rings.State, first rings.Event, more ...rings.Event) error {
+	cl, err := f.temporalClient(ctx)
+	if err != nil {
+		return err
+	}
+	prefix := f.cfg.Temporal.TaskQueuePrefix
+	_, running, err := temporal.Query(ctx, cl, prefix, s.RunID)
+	if err != nil {
+		return envErr(err)
+	}
+	seen, _, err := f.Replay(ctx, s.RunID)
+	if err != nil {
+		return err
+	}
+	observe, done := func(rings.Event) {}, func() {}
+	if f.opts.Watch != nil {
+		observe, done = f.opts.Watch(seen)
+	}
+	defer done()
+	if running {
+		evs := append([]rings.Event{first}, more...)
+		for i := range evs {
+			evs[i].V, evs[i].RunID, evs[i].At = rings.EventVersion, s.RunID, f.now()
+		}
+		if err := f.writer.Append(ctx, evs...); err != nil {
+			return err
+		}
+		f.nudge(ctx, s.RunID)
+		for _, ev := range evs {
+			observe(ev)
+		}
+	} else {
+		plan := s.Plan
+		if first.Plan != nil {
+			plan = *first.Plan
+		}
+		x := f.executor(s, plan, observe)
+		x.Detach, x.Inbox = true, nil
+		if err := x.Run(ctx, s, first, more...); err != nil {
+			return err
+		}
+		if _, err := temporal.Start(ctx, cl, prefix, f.runInput(s.RunID)); err != nil {
+			return envErr(fmt.Errorf("start the run's workflow: %w", err))
+		}
+	}
+	f.notef("run %s: workflow %s on Temporal at %s", s.RunID, temporal.WorkflowID(prefix, s.RunID), f.Cluster().Address)
+	if f.detach {
+		return nil
+	}
+	now, _, err := f.Replay(ctx, s.RunID) // what this process journaled was seen already
+	if err != nil {
+		return err
+	}
+	return f.follow(ctx, now, observe)
+}
+
+// follow shows the run's journal as the workflow writes it, until the run is settled.
+func (f *Fleet) follow(ctx context.Context, s *rings.State, observe func(rings.Event)) error {
+	t := time.NewTicker(pollEvery() / 4)
+	defer t.Stop()
+	for !Settled(s.Phase) {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("stopped following run %s; it goes on in Temporal (rollout status %s)", s.RunID, s.RunID)
+		case <-t.C:
+		}
+		evs, err := f.reader.EventsAfter(ctx, s.RunID, s.Seen)
+		if err != nil {
+			continue // the journal will answer again; the run goes on without us
+		}
+		for _, ev := range evs {
+			rings.Decide(s, ev)
+			observe(ev)
+		}
+	}
+	return nil
+}
+
+// nudge tells the run's workflow that an act was journaled for it (best effort: the workflow
+// reads its inbox at its next poll anyway).
+func (f *Fleet) nudge(ctx context.Context, runID string) {
+	if !f.OnTemporal() {
+		return
+	}
+	cl, err := f.temporalClient(ctx)
+	if err == nil {
+		err = temporal.Nudge(ctx, cl, f.cfg.Temporal.TaskQueuePrefix, runID)
+	}
+	if err != nil {
+		f.notef("warning: could not signal run %s's workflow (%v); it reads the journal at its next poll", runID, err)
+	}
+}
+
+// temporalDriver says, for a report, whether the run's workflow runs, and which task queues its
+// work waits on with no worker polling them.
+func (f *Fleet) temporalDriver(ctx context.Context, rep *Report) error {
+	cl, err := f.temporalClient(ctx)
+	if err != nil {
+		return err
+	}
+	prefix := f.cfg.Temporal.TaskQueuePrefix
+	p, ok, err := temporal.Query(ctx, cl, prefix, rep.Run)
+	if err != nil || !ok {
+		rep.WaitingFor, rep.ExitCode = "driver", ExitForPhase(rep.Phase, false)
+		return err
+	}
+	rep.Driver = &DriverReport{Name: "temporal workflow " + temporal.WorkflowID(prefix, rep.Run), Host: f.Cluster().Address, Doing: string(p.Phase)}
+	rep.ExitCode = ExitForPhase(rep.Phase, true)
+	queues := slices.Sorted(func(yield func(string) bool) {
+		for q := range p.Waiting {
+			if !yield(q) {
+				return
+			}
+		}
+	})
+	rep.WaitingForWorkers, err = temporal.Unserved(ctx, cl, queues)
+	return err
+}
+
+// Worker serves the fleet's engine on Temporal: the task queues of the given boundaries (their
+// Terraform, gates and drift checks, with this process's identity there) and, with journal, the
+// workflow and the journal's activities. Each boundary's identity is proven first: a boundary
+// this process has no identity for is an error before anything is polled.
+func (f *Fleet) Worker(ctx context.Context, boundaries []string, journal bool) error {
+	if !f.OnTemporal() {
+		return fmt.Errorf("%s: engine is %s; workers serve a fleet with engine: temporal", f.cfg.File, f.cfg.Engine)
+	}
+	if len(boundaries) == 0 && !journal {
+		return errors.New("give --boundary B (one or more) and/or --journal")
+	}
+	for _, b := range boundaries {
+		if err := f.proveBoundary(ctx, b); err != nil {
+			return err
+		}
+	}
+	cl, err := f.temporalClient(ctx)
+	if err != nil {
+		return err
+	}
+	serves := map[string]bool{}
+	for _, b := range boundaries {
+		serves[b] = true
+	}
+	acts := &temporal.Activities{Fleet: &workerFleet{f: f, serves: serves, xs: map[string]*rings.Executor{}}, Boundaries: serves, Journal: journal}
+	prefix := f.cfg.Temporal.TaskQueuePrefix
+	for _, b := range boundaries {
+		f.notef("worker: boundary %s on task queue %s", b, temporal.BoundaryQueue(prefix, b))
+	}
+	if journal {
+		f.notef("worker: the workflow and the journal on task queue %s", temporal.JournalQueue(prefix))
+	}
+	return temporal.NewWorkers(cl, prefix, acts, boundaries).Run(ctx)
+}
+
+// proveBoundary checks that this process has the boundary's identity (its variables and files,
+// then the cloud's own answer), as a run's preflight does.
+func (f *Fleet) proveBoundary(ctx context.Context, boundary string) error {
+	b := f.cfg.Boundaries[boundary]
+	if b == nil {
+		return fmt.Errorf("%s: no boundary %q (boundaries: %v)", f.cfg.File, boundary, slices.Sorted(func(yield func(string) bool) {
+			for name := range f.cfg.Boundaries {
+				if !yield(name) {
+					return
+				}
+			}
+		}))
+	}
+	if err := f.clouds.CheckEnvironment([]string{boundary}); err != nil {
+		return envErr(fmt.Errorf("boundary %s: %w", boundary, err))
+	}
+	if b.Cloud == "local" {
+		return nil
+	}
+	region := ""
+	for _, t := range f.cfg.Targets {
+		if t.Boundary == boundary && region == "" {
+			region = t.Region
+		}
+	}
+	if _, err := f.clouds.Preflight(ctx, boundary, region); err != nil {
+		return envErr(fmt.Errorf("boundary %s: preflight refused: %w", boundary, err))
+	}
+	return nil
+}
+
+// workerFleet is the fleet as a worker's activities see it.
+type workerFleet struct {
+	f      *Fleet
+	serves map[string]bool
+	mu     sync.Mutex
+	xs     map[string]*rings.Executor // by run
+}
+
+func (w *workerFleet) Events(ctx context.Context, runID string, after int64) ([]rings.Event, error) {
+	return w.f.reader.EventsAfter(ctx, runID, after)
+}
+
+// AppendOnce journals evs unless an earlier try did: the round's first event (its type, ring,
+// target and time, which the workflow fixed) among the run's events after seq after.
+func (w *workerFleet) AppendOnce(ctx context.Context, runID string, after int64, evs []rings.Event) ([]int64, error) {
+	if len(evs) == 0 {
+		return nil, nil
+	}
+	have, err := w.f.reader.EventsAfter(ctx, runID, after)
+	if err != nil {
+		return nil, err
+	}
+	for i, ev := range have {
+		if sameEvent(ev, evs[0]) && i+len(evs) <= len(have) {
+			seqs := make([]int64, len(evs))
+			for j := range evs {
+				seqs[j] = have[i+j].Seq
+			}
+			return seqs, nil
+		}
+	}
+	if err := w.f.writer.Append(ctx, evs...); err != nil {
+		return nil, err
+	}
+	seqs := make([]int64, len(evs))
+	for i, ev := range evs {
+		seqs[i] = ev.Seq
+	}
+	return seqs, nil
+}
+
+func sameEvent(a, b rings.Event) bool {
+	return a.Type == b.Type && a.Ring == b.Ring && a.Target == b.Target && a.At.Truncate(time.Microsecond).Equal(b.At.Truncate(time.Microsecond))
+}
+
+func (w *workerFleet) Inbox(ctx context.Context, runID string, after int64, sw *rings.Switch) ([]rings.Event, error) {
+	return w.f.inbox(runID)(ctx, &rings.State{Switch: sw}, after)
+}
+
+// Executor is this worker's executor of a run, made once: the run's plan from the journal, this
+// machine checked for what the run needs in the boundaries it serves.
+func (w *workerFleet) Executor(ctx context.Context, runID string) (*rings.Executor, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if x := w.xs[runID]; x != nil {
+		return x, nil
+	}
+	s, _, err := w.f.Replay(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.f.ready(ctx, s.Plan, w.serves); err != nil {
+		return nil, permanent{err}
+	}
+	x := w.f.executor(s, s.Plan, nil)
+	x.Store, x.Inbox = nil, nil // a worker journals nothing itself: the workflow does
+	w.xs[runID] = x
+	return x, nil
+}
+
+// permanent is an error no retry mends (an error of this machine's environment).
+type permanent struct{ error }
+
+func (permanent) Permanent() bool { return true }
+
+func (p permanent) Unwrap() error { return p.error }
+
+// driveOnTemporal makes sure the run's workflow runs (it may never have started, if the process
+// that journaled the run's start died first) and tells it to read its journal.
+func (f *Fleet) driveOnTemporal(ctx context.Context, runID string) (string, error) {
+	cl, err := f.temporalClient(ctx)
+	if err != nil {
+		return "", err
+	}
+	prefix := f.cfg.Temporal.TaskQueuePrefix
+	if _, err := temporal.Start(ctx, cl, prefix, f.runInput(runID)); err != nil {
+		return "", fmt.Errorf("start the run's workflow: %w", err)
+	}
+	f.nudge(ctx, runID)
+	return "temporal workflow " + temporal.WorkflowID(prefix, runID), nil
+}

@@ -1,0 +1,478 @@
+// Package temporal runs the engine on Temporal: a run is a durable workflow driven by the same
+// pure rings.Decide as the in-process engine; the work its commands ask for (applies, rollbacks,
+// gates, drift checks) is carried out as activities by workers inside each boundary, on one task
+// queue per boundary, and every event goes to the fleet's journal through an idempotent activity.
+package temporal
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/rollout-dev/rollout/internal/rings"
+)
+
+// Names the workflow, its signal and query and its activities are registered under. Renaming one
+// breaks the runs under way: add a new name instead.
+const (
+	WorkflowName = "rollout.run"
+	// SignalActed tells a run that something was journaled for it from outside (an operator's
+	// approval, pause, resume, abort, override, acknowledgement; the stop-the-line switch): it
+	// reads its inbox at once instead of at the next poll.
+	SignalActed = "rollout.acted"
+	// QueryProgress answers with the run's Progress.
+	QueryProgress = "rollout.progress"
+
+	actLoad   = "rollout.load"
+	actAppend = "rollout.append"
+	actInbox  = "rollout.inbox"
+	actWork   = "rollout.work"
+)
+
+// RunInput is what a run's workflow is started with: names and settings, no state and no
+// credential (the journal is the state).
+type RunInput struct {
+	RunID  string
+	Prefix string // task queues: PREFIX-BOUNDARY, PREFIX-journal
+	// PollEvery is how often the run reads its inbox without a signal (default 30s).
+	PollEvery time.Duration
+	// Heartbeat is how long a worker may be silent during an activity before Temporal takes it
+	// for dead and gives the activity to another worker of the boundary (default 1m).
+	Heartbeat time.Duration
+	// MaxHistory: past this many history events, with nothing under way, the workflow continues as
+	// new (it replays the journal) so its history stays small (default 10,000).
+	MaxHistory int
+}
+
+// BoundaryQueue is the task queue of a boundary's workers.
+func BoundaryQueue(prefix, boundary string) string {
+	if boundary == "" {
+		boundary = "default"
+	}
+	return prefix + "-" + boundary
+}
+
+// JournalQueue is the task queue of the workflow and of the activities that read and write the
+// journal (and ring-wide gates): served by `rollout worker --journal`, which holds no cloud
+// credential.
+func JournalQueue(prefix string) string { return prefix + "-journal" }
+
+// WorkflowID is a run's workflow ID: one workflow per run of a fleet, whoever starts it.
+func WorkflowID(fleet, runID string) string { return "rollout/" + fleet + "/" + runID }
+
+// Progress is what the workflow answers QueryProgress with: the run's phase and, per task
+// queue, the work it waits on there.
+type Progress struct {
+	Phase   rings.Phase
+	Waiting map[string]int // task queue -> activities scheduled or running there
+}
+
+// Run is the workflow of one run.
+func Run(ctx workflow.Context, in RunInput) (rings.Phase, error) {
+	f := newFlow(ctx, in)
+	if err := workflow.SetQueryHandler(ctx, QueryProgress, f.progress); err != nil {
+		return "", err
+	}
+	var evs []rings.Event
+	if err := workflow.ExecuteActivity(f.journal(), actLoad, in.RunID).Get(ctx, &evs); err != nil {
+		return "", err
+	}
+	f.s = rings.Replay(evs)
+	if f.s.Plan.Kind == "" {
+		return "", temporal.NewNonRetryableApplicationError("run "+in.RunID+" is not in the journal", "permanent", nil)
+	}
+	f.after = f.s.Seen
+	f.plan(f.s.StillUnderWay(f.s.InFlight()))
+	if err := f.poll(); err != nil {
+		return "", err
+	}
+	if err := f.commit(); err != nil {
+		return "", err
+	}
+	acted := workflow.GetSignalChannel(ctx, SignalActed)
+	f.sel.AddReceive(acted, func(c workflow.ReceiveChannel, _ bool) {
+		c.Receive(ctx, nil)
+		f.pollNow = true
+	})
+	f.armPoll()
+	for !rings.Terminal(f.s.Phase) || f.active > 0 || len(f.queue) > 0 {
+		if len(f.queue) == 0 {
+			f.sel.Select(ctx)
+			for f.sel.HasPending() {
+				f.sel.Select(ctx)
+			}
+		}
+		evs := f.queue
+		f.queue = nil
+		for _, ev := range evs {
+			f.handle(ev)
+		}
+		if f.pollNow {
+			f.pollNow = false
+			if err := f.poll(); err != nil {
+				return "", err
+			}
+		}
+		if err := f.commit(); err != nil {
+			return "", err
+		}
+		if f.active == 0 && len(f.queue) == 0 && !rings.Terminal(f.s.Phase) && workflow.GetInfo(ctx).GetCurrentHistoryLength() > in.maxHistory() {
+			return "", workflow.NewContinueAsNewError(ctx, WorkflowName, in)
+		}
+	}
+	return f.s.Phase, nil
+}
+
+func (in RunInput) maxHistory() int {
+	if in.MaxHistory <= 0 {
+		return 10000
+	}
+	return in.MaxHistory
+}
+
+// flow is one workflow's run: the state, what is under way, and the round being built (as the
+// in-process engine's round.go, with Temporal's activities, timers and selector for goroutines).
+type flow struct {
+	ctx     workflow.Context
+	in      RunInput
+	s       *rings.State
+	sel     workflow.Selector
+	active  int                            // activities and timers under way
+	queue   []rings.Event                  // outcomes to fold in the next round
+	busy    map[string]bool                // targets with an apply, rollback or gate under way
+	cancels map[string]workflow.CancelFunc // "gate/T", "bake/R", "window/R"
+	waiting map[string]int                 // task queue -> activities there
+	pending []rings.Event                  // this round's events, to journal
+	toStart []func()                       // what this round starts once journaled
+	own     map[int64]bool                 // seqs this workflow journaled that the inbox has not read past
+	after   int64                          // the inbox reads the journal from after this seq
+	pollNow bool
+}
+
+func newFlow(ctx workflow.Context, in RunInput) *flow {
+	if in.PollEvery <= 0 {
+		in.PollEvery = 30 * time.Second
+	}
+	if in.Heartbeat <= 0 {
+		in.Heartbeat = time.Minute
+	}
+	return &flow{ctx: ctx, in: in, sel: workflow.NewSelector(ctx), busy: map[string]bool{},
+		cancels: map[string]workflow.CancelFunc{}, waiting: map[string]int{}, own: map[int64]bool{}}
+}
+
+func (f *flow) progress() (Progress, error) {
+	p := Progress{Phase: f.s.Phase, Waiting: map[string]int{}}
+	for q, n := range f.waiting {
+		if n > 0 {
+			p.Waiting[q] = n
+		}
+	}
+	return p, nil
+}
+
+// journal is the context of the journal's activities: retried until the journal answers.
+func (f *flow) journal() workflow.Context {
+	return workflow.WithActivityOptions(f.ctx, workflow.ActivityOptions{
+		TaskQueue:           JournalQueue(f.in.Prefix),
+		StartToCloseTimeout: 2 * time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second},
+	})
+}
+
+// worker is the context of work on a task queue: heartbeats, retried (on another worker of the
+// queue when one dies) unless the error is permanent.
+func (f *flow) worker(ctx workflow.Context, queue string) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue:           queue,
+		StartToCloseTimeout: 24 * time.Hour,
+		HeartbeatTimeout:    f.in.Heartbeat,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
+			NonRetryableErrorTypes: []string{ErrPermanent}},
+	})
+}
+
+func (f *flow) stamp(ev rings.Event) rings.Event {
+	ev.V, ev.RunID = rings.EventVersion, f.s.RunID
+	if ev.At.IsZero() {
+		ev.At = workflow.Now(f.ctx)
+	}
+	return ev
+}
+
+// handle folds an event into the state, to be journaled with this round.
+func (f *flow) handle(ev rings.Event) {
+	ev = f.stamp(ev)
+	f.pending = append(f.pending, ev)
+	f.plan(rings.Decide(f.s, ev))
+}
+
+// commit journals the round (one idempotent activity), and only then starts what it decided.
+func (f *flow) commit() error {
+	evs, starts := f.pending, f.toStart
+	f.pending, f.toStart = nil, nil
+	if len(evs) > 0 {
+		var seqs []int64
+		if err := workflow.ExecuteActivity(f.journal(), actAppend, AppendInput{RunID: f.s.RunID, After: f.after, Events: evs}).Get(f.ctx, &seqs); err != nil {
+			return fmt.Errorf("journal: %w", err)
+		}
+		if len(seqs) != len(evs) {
+			return fmt.Errorf("journal: %d events written, %d numbers returned", len(evs), len(seqs))
+		}
+		for _, seq := range seqs {
+			f.own[seq] = true
+		}
+		for f.own[f.after+1] {
+			f.after++
+			delete(f.own, f.after)
+		}
+	}
+	for _, start := range starts {
+		start()
+	}
+	return nil
+}
+
+// poll folds what the inbox brings: events others journaled, and the switch's change.
+func (f *flow) poll() error {
+	var evs []rings.Event
+	if err := workflow.ExecuteActivity(f.journal(), actInbox, InboxInput{RunID: f.s.RunID, After: f.after, Switch: f.s.Switch}).Get(f.ctx, &evs); err != nil {
+		return fmt.Errorf("inbox: %w", err)
+	}
+	for _, ev := range evs {
+		if ev.Seq == 0 {
+			f.handle(ev)
+			continue
+		}
+		f.after = max(f.after, ev.Seq)
+		if f.own[ev.Seq] {
+			continue
+		}
+		f.plan(rings.Decide(f.s, ev))
+	}
+	for seq := range f.own {
+		if seq <= f.after {
+			delete(f.own, seq)
+		}
+	}
+	return nil
+}
+
+// armPoll reads the inbox every PollEvery while the run goes on.
+func (f *flow) armPoll() {
+	f.sel.AddFuture(workflow.NewTimer(f.ctx, f.in.PollEvery), func(workflow.Future) {
+		f.pollNow = true
+		f.armPoll()
+	})
+}
+
+// plan turns Decide's commands into this round's records and what it starts once journaled.
+func (f *flow) plan(cmds []rings.Command) {
+	for _, c := range cmds {
+		switch c.Kind {
+		case rings.CmdApply, rings.CmdRollback, rings.CmdGate:
+			if f.busy[c.Target] { // one operation per target at a time, as in-process
+				continue
+			}
+			f.busy[c.Target] = true
+		}
+		if ev, ok := f.s.Record(c); ok {
+			f.pending = append(f.pending, f.stamp(ev))
+		}
+		f.command(c)
+	}
+}
+
+func (f *flow) command(c rings.Command) {
+	switch c.Kind {
+	case rings.CmdApply, rings.CmdRollback:
+		w := f.s.Work(c)
+		f.later(func() { f.work(w, BoundaryQueue(f.in.Prefix, c.Boundary), "") })
+	case rings.CmdGate:
+		if len(c.Gates) > 0 {
+			c.Baseline = f.s.Untouched()
+		}
+		w, queue := f.s.Work(c), BoundaryQueue(f.in.Prefix, f.boundaryOf(c.Target))
+		f.later(func() { f.work(w, queue, "gate/"+c.Target) })
+	case rings.CmdCancelGates:
+		f.later(func() { f.cancelGates(c) })
+	case rings.CmdBake:
+		if len(c.Gates) > 0 {
+			w := f.s.Work(c)
+			f.later(func() { f.work(w, JournalQueue(f.in.Prefix), "bake/"+c.Ring) })
+		} else {
+			f.later(func() { f.timer(c.Until, "bake/"+c.Ring, rings.Event{Type: rings.RingBaked, Ring: c.Ring}) })
+		}
+	case rings.CmdAwaitWindow:
+		if !c.Until.IsZero() { // zero: until the switch goes off or the glass is broken
+			f.later(func() { f.timer(c.Until, "window/"+c.Ring, rings.Event{Type: rings.RingWindowCheck, Ring: c.Ring}) })
+		}
+	case rings.CmdCancelWait, rings.CmdCancelBake:
+		key := "window/" + c.Ring
+		if c.Kind == rings.CmdCancelBake {
+			key = "bake/" + c.Ring
+		}
+		f.later(func() { f.cancel(key) })
+	case rings.CmdDriftCheck:
+		w := f.s.Work(c)
+		f.later(func() { f.driftCheck(w) })
+	}
+}
+
+func (f *flow) later(start func()) { f.toStart = append(f.toStart, start) }
+
+func (f *flow) boundaryOf(target string) string {
+	if t := f.s.Targets[target]; t != nil {
+		return t.Plan.Boundary
+	}
+	return ""
+}
+
+func (f *flow) cancel(key string) {
+	if cancel, ok := f.cancels[key]; ok {
+		cancel()
+		delete(f.cancels, key)
+	}
+}
+
+// work schedules w as an activity on queue; its outcome is folded in a later round. key ("":
+// none) lets a later command cancel it.
+func (f *flow) work(w rings.Work, queue, key string) {
+	f.schedule(w, queue, key, func(out WorkOutput, err error) {
+		c := w.Command
+		if c.Kind == rings.CmdApply || c.Kind == rings.CmdRollback || c.Kind == rings.CmdGate {
+			delete(f.busy, c.Target)
+		}
+		if err == nil {
+			f.queue = append(f.queue, out.Events...)
+			return
+		}
+		if ev, ok := failed(c, err); ok {
+			f.queue = append(f.queue, ev)
+		}
+	})
+}
+
+func (f *flow) schedule(w rings.Work, queue, key string, done func(WorkOutput, error)) {
+	ctx, cancel := workflow.WithCancel(f.ctx)
+	if key != "" {
+		f.cancels[key] = cancel
+	}
+	f.active++
+	f.waiting[queue]++
+	fut := workflow.ExecuteActivity(f.worker(ctx, queue), actWork, WorkInput{RunID: f.s.RunID, Work: w})
+	f.sel.AddFuture(fut, func(fut workflow.Future) {
+		f.active--
+		f.waiting[queue]--
+		if key != "" {
+			delete(f.cancels, key)
+		}
+		var out WorkOutput
+		done(out, fut.Get(f.ctx, &out))
+	})
+}
+
+// failed is the outcome of work that did not end on its own: cancelled (a halted ring's gates;
+// a bake or wait ended by a decision) or refused for good by its worker.
+func failed(c rings.Command, err error) (rings.Event, bool) {
+	if temporal.IsCanceledError(err) {
+		if c.Kind == rings.CmdGate {
+			return rings.Event{Type: rings.TargetGateCancelled, Ring: c.Ring, Target: c.Target, Message: "ring halted"}, true
+		}
+		return rings.Event{}, false // its outcome is unknown and wanted by no one
+	}
+	msg := "worker: " + errMessage(err)
+	rel := c.Release
+	switch c.Kind {
+	case rings.CmdApply:
+		return rings.Event{Type: rings.TargetApplyFailed, Ring: c.Ring, Target: c.Target, Message: msg, Class: rings.ErrorClass(ErrPermanent), Untouched: isUntouched(err)}, true
+	case rings.CmdRollback:
+		return rings.Event{Type: rings.TargetRollbackFailed, Ring: c.Ring, Target: c.Target, Release: &rel, Message: msg}, true
+	case rings.CmdGate:
+		return rings.Event{Type: rings.TargetGateInconclusive, Ring: c.Ring, Target: c.Target, Release: &rel, Gate: "worker", Message: msg}, true
+	case rings.CmdBake:
+		return rings.Event{Type: rings.RingGateInconclusive, Ring: c.Ring, Gate: "worker", Message: msg}, true
+	}
+	return rings.Event{Type: rings.RingDriftChecked, Ring: c.Ring, Drift: rings.DriftError, Targets: c.Targets, Message: msg}, true
+}
+
+func errMessage(err error) string {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return app.Message()
+	}
+	return err.Error()
+}
+
+func isUntouched(err error) bool {
+	var app *temporal.ApplicationError
+	return errors.As(err, &app) && app.Type() == ErrPermanent && app.HasDetails() && func() bool {
+		var untouched bool
+		return app.Details(&untouched) == nil && untouched
+	}()
+}
+
+// timer folds ev at until, unless cancelled by key first.
+func (f *flow) timer(until time.Time, key string, ev rings.Event) {
+	ctx, cancel := workflow.WithCancel(f.ctx)
+	f.cancels[key] = cancel
+	f.active++
+	f.sel.AddFuture(workflow.NewTimer(ctx, max(until.Sub(workflow.Now(f.ctx)), 0)), func(fut workflow.Future) {
+		f.active--
+		if fut.Get(f.ctx, nil) != nil {
+			return // cancelled
+		}
+		delete(f.cancels, key)
+		f.queue = append(f.queue, ev)
+	})
+}
+
+// cancelGates stops a halted ring's gates: those under way are cancelled (their outcome is then
+// "ring halted"); those not under way are cancelled at once.
+func (f *flow) cancelGates(c rings.Command) {
+	for _, t := range c.Targets {
+		if cancel, ok := f.cancels["gate/"+t]; ok {
+			cancel()
+		} else {
+			f.queue = append(f.queue, rings.Event{Type: rings.TargetGateCancelled, Ring: c.Ring, Target: t, Message: "ring halted"})
+		}
+	}
+}
+
+// driftCheck checks a ring's targets, each boundary's by its workers, and folds one outcome.
+func (f *flow) driftCheck(w rings.Work) {
+	byBoundary := map[string][]string{}
+	for _, t := range w.Command.Targets {
+		b := w.Bounds[t]
+		byBoundary[b] = append(byBoundary[b], t)
+	}
+	bounds := make([]string, 0, len(byBoundary))
+	for b := range byBoundary {
+		bounds = append(bounds, b)
+	}
+	slices.Sort(bounds) // the order activities are scheduled in is part of the history
+	var parts []rings.Event
+	left, cancelled := len(bounds), false
+	for _, b := range bounds {
+		part := w
+		part.Command.Targets = byBoundary[b]
+		f.schedule(part, BoundaryQueue(f.in.Prefix, b), "", func(out WorkOutput, err error) {
+			left--
+			switch {
+			case err != nil && temporal.IsCanceledError(err):
+				cancelled = true
+			case err != nil:
+				ev, _ := failed(part.Command, err)
+				parts = append(parts, ev)
+			default:
+				parts = append(parts, out.Events...)
+			}
+			if left == 0 && !cancelled {
+				f.queue = append(f.queue, rings.MergeDrift(w.Command.Ring, len(w.Command.Targets), parts))
+			}
+		})
+	}
+}
