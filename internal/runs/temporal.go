@@ -266,24 +266,14 @@ func (w *workerFleet) Events(ctx context.Context, runID string, after int64) ([]
 	return w.f.reader.EventsAfter(ctx, runID, after)
 }
 
-// AppendOnce journals evs unless an earlier try did: the round's first event (its type, ring,
-// target and time, which the workflow fixed) among the run's events after seq after.
+// AppendOnce journals evs unless an earlier try did (temporal.Written).
 func (w *workerFleet) AppendOnce(ctx context.Context, runID string, after int64, evs []rings.Event) ([]int64, error) {
-	if len(evs) == 0 {
-		return nil, nil
-	}
 	have, err := w.f.reader.EventsAfter(ctx, runID, after)
 	if err != nil {
 		return nil, err
 	}
-	for i, ev := range have {
-		if sameEvent(ev, evs[0]) && i+len(evs) <= len(have) {
-			seqs := make([]int64, len(evs))
-			for j := range evs {
-				seqs[j] = have[i+j].Seq
-			}
-			return seqs, nil
-		}
+	if seqs, ok := temporal.Written(have, evs); ok {
+		return seqs, nil
 	}
 	if err := w.f.writer.Append(ctx, evs...); err != nil {
 		return nil, err
@@ -293,10 +283,6 @@ func (w *workerFleet) AppendOnce(ctx context.Context, runID string, after int64,
 		seqs[i] = ev.Seq
 	}
 	return seqs, nil
-}
-
-func sameEvent(a, b rings.Event) bool {
-	return a.Type == b.Type && a.Ring == b.Ring && a.Target == b.Target && a.At.Truncate(time.Microsecond).Equal(b.At.Truncate(time.Microsecond))
 }
 
 func (w *workerFleet) Inbox(ctx context.Context, runID string, after int64, sw *rings.Switch) ([]rings.Event, error) {

@@ -150,3 +150,31 @@ func heartbeat(ctx context.Context) (stop func()) {
 	}()
 	return cancel
 }
+
+// Written finds a round of events among have (the run's events after the seq the workflow last
+// knew): a retried append whose first try wrote it, though its answer was lost. The round's first
+// event is its key: its type, ring, target and time (the workflow's, fixed in its history) with
+// the events after it. It returns their seqs.
+func Written(have, round []rings.Event) ([]int64, bool) {
+	if len(round) == 0 {
+		return nil, true
+	}
+	for i, ev := range have {
+		if !sameEvent(ev, round[0]) || i+len(round) > len(have) {
+			continue
+		}
+		seqs := make([]int64, len(round))
+		for j := range round {
+			if have[i+j].Type != round[j].Type {
+				return nil, false
+			}
+			seqs[j] = have[i+j].Seq
+		}
+		return seqs, true
+	}
+	return nil, false
+}
+
+func sameEvent(a, b rings.Event) bool {
+	return a.Type == b.Type && a.Ring == b.Ring && a.Target == b.Target && a.At.Truncate(time.Microsecond).Equal(b.At.Truncate(time.Microsecond))
+}

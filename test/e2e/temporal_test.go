@@ -222,7 +222,7 @@ rings:
 		return string(b), pid
 	}
 	for target, w := range map[string]struct {
-		pid       int
+		pid        int
 		own, other string
 	}{"use1": {workerA.Process.Pid, comSecret, govSecret}, "gov-w1": {workerB.Process.Pid, govSecret, comSecret}, "gov-w2": {workerB.Process.Pid, govSecret, comSecret}} {
 		env, pid := where(target)
