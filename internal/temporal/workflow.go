@@ -165,7 +165,10 @@ func newFlow(ctx workflow.Context, in RunInput) *flow {
 }
 
 func (f *flow) progress() (Progress, error) {
-	p := Progress{Phase: f.s.Phase, Waiting: map[string]int{}}
+	p := Progress{Phase: "loading", Waiting: map[string]int{}}
+	if f.s != nil {
+		p.Phase = f.s.Phase
+	}
 	for q, n := range f.waiting {
 		if n > 0 {
 			p.Waiting[q] = n

@@ -210,12 +210,13 @@ func lastLines(s string, n int) string {
 
 // report is the part of `--output json` the tests read.
 type report struct {
-	Run      string `json:"run"`
-	Kind     string `json:"kind"`
-	Phase    string `json:"phase"`
-	Reason   string `json:"reason"`
-	ExitCode int    `json:"exitCode"`
-	Waiting  string `json:"waitingFor"`
+	Run      string   `json:"run"`
+	Kind     string   `json:"kind"`
+	Phase    string   `json:"phase"`
+	Reason   string   `json:"reason"`
+	ExitCode int      `json:"exitCode"`
+	Waiting  string   `json:"waitingFor"`
+	Workers  []string `json:"waitingForWorkers"`
 	Driver   *struct {
 		PID int `json:"pid"`
 	} `json:"driver"`

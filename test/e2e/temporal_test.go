@@ -3,72 +3,19 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"go.temporal.io/sdk/client"
-
 	"github.com/rollout-dev/rollout/internal/testsupport/ststest"
+	"github.com/rollout-dev/rollout/internal/testsupport/temporaltest"
 )
-
-// temporalServer starts a real Temporal server (the Temporal CLI's start-dev: SQLite, loopback)
-// for the test and returns its frontend's address once it answers.
-func temporalServer(t *testing.T) string {
-	t.Helper()
-	bin := os.Getenv("ROLLOUT_TEMPORAL_CLI")
-	if bin == "" {
-		if os.Getenv("ROLLOUT_REQUIRE_TEMPORAL") == "1" {
-			t.Fatal("ROLLOUT_TEMPORAL_CLI is not set (make test-tools builds the Temporal CLI)")
-		}
-		t.Skip("ROLLOUT_TEMPORAL_CLI is not set (make test-tools builds the Temporal CLI)")
-	}
-	port := freePort(t)
-	dir := t.TempDir()
-	cmd := exec.Command(bin, "server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", strconv.Itoa(port),
-		"--db-filename", filepath.Join(dir, "temporal.db"), "--log-level", "error")
-	log, err := os.Create(filepath.Join(dir, "server.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		c, err := client.DialContext(ctx, client.Options{HostPort: addr})
-		cancel()
-		if err == nil {
-			c.Close()
-			return addr
-		}
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(log.Name())
-			t.Fatalf("the Temporal server did not answer at %s: %v\n%s", addr, err, b)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 // worker starts `rollout worker` in the background with env added to the fleet's, and returns it
 // (stopped at the test's end).
@@ -128,7 +75,8 @@ output "version" { value = var.app_version }
 // run finishes, no apply overlapping another; a failed gate rolls back through the workers; and
 // status and history say what Terraform deployed.
 func TestTemporalWorkersPerBoundary(t *testing.T) {
-	addr := temporalServer(t)
+	srv := temporaltest.Start(t)
+	addr := srv.Addr
 	sts := ststest.New(t)
 	sts.Set("AKIACOMMERCIAL0001", "arn:aws:iam::111111111111:user/deployer")
 	sts.Set("AKIAGOVCLOUD000001", "arn:aws-us-gov:iam::222222222222:user/deployer")
@@ -174,6 +122,7 @@ rings:
   - name: sovereign
     targets: {boundaries: [aws-us-gov]}
     gates: [version]
+    approval: {required: true}
 `, addr, out, sts.URL, sts.URL))
 	var targets strings.Builder // local state where the truth check reads it
 	for _, tg := range [][3]string{{"use1", "aws", "us-east-1"}, {"gov-w1", "aws-us-gov", "us-gov-west-1"}, {"gov-w2", "aws-us-gov", "us-gov-west-1"}} {
@@ -196,11 +145,23 @@ rings:
 	}
 
 	f.worker(nil, "--journal")
-	workerA := f.worker(com, "--boundary", "aws")
 	workerB := f.worker(gov, "--boundary", "aws-us-gov")
 
-	// v1: the starter holds no credential; each boundary's Terraform runs on its own worker.
-	f.must(0, "start", "--release", "v1")
+	// v1: the starter holds no credential and hands the run to its workflow. With no worker in
+	// the commercial boundary yet, status says the run waits for one, naming its task queue.
+	f.must(0, "start", "--release", "v1", "--detach")
+	rep := f.waitFor("the commercial work to wait for a worker", time.Minute, func(r report) bool {
+		return slices.Contains(r.Workers, "e2e-fleet-aws")
+	})
+	if rep.Phase != "running" || rep.Driver == nil {
+		t.Fatalf("v1 without a commercial worker: %+v", rep)
+	}
+	workerA := f.worker(com, "--boundary", "aws")
+	// The sovereign ring waits for an approval; the workflow waits with it, and goes on once it
+	// is journaled.
+	f.must(3, "status", "--wait", "--timeout", "2m", "--every", "200ms")
+	f.must(0, "approve", rep.Run, "--ring", "sovereign", "--as", "ops", "--reason", "change 42")
+	f.must(0, "status", "--wait", "--timeout", "2m", "--every", "200ms")
 	// where is the environment of target's last apply, and the worker it ran under (0: none of
 	// these).
 	workers := func() []*exec.Cmd { return []*exec.Cmd{workerA, workerB} }
@@ -233,15 +194,16 @@ rings:
 			t.Errorf("%s: Terraform's environment should hold its own boundary's secret only:\n%s", target, env)
 		}
 	}
-	rep := f.status()
+	rep = f.status()
 	if rep.Phase != "succeeded" || f.targetRelease(rep, "gov-w2") != "v1" {
 		t.Fatalf("v1: %+v", rep)
 	}
 
-	// v2: the sovereign worker is killed mid-apply, and the starter with it; another worker of
-	// the boundary takes the apply over, and the run finishes without anyone following it.
-	for _, target := range []string{"gov-w1", "gov-w2"} {
-		f.write("seen/"+target+".slow", "3")
+	// v2: the starter is killed while the commercial ring applies: the run goes on to the
+	// approval. Then the sovereign worker is killed mid-apply and the Temporal server restarted;
+	// another worker of the boundary takes the apply over, and the run finishes.
+	f.write("seen/use1.slow", "2")
+	for _, target := range []string{"use1", "gov-w1", "gov-w2"} {
 		os.Remove(filepath.Join(out, target+".started"))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -250,17 +212,28 @@ rings:
 	if err := starter.Start(); err != nil {
 		t.Fatal(err)
 	}
+	waitFile(t, filepath.Join(out, "use1.started"), 2*time.Minute)
+	_ = starter.Process.Kill()
+	_ = starter.Wait()
+	f.must(3, "status", "--wait", "--timeout", "2m", "--every", "200ms")
+	rep = f.status()
+	if f.targetRelease(rep, "use1") != "v2" {
+		t.Fatalf("v2 after the starter was killed: %+v", rep)
+	}
+	for _, target := range []string{"gov-w1", "gov-w2"} {
+		f.write("seen/"+target+".slow", "3")
+	}
+	f.must(0, "approve", rep.Run, "--ring", "sovereign", "--as", "ops", "--reason", "change 43")
 	waitFile(t, filepath.Join(out, "gov-w1.started"), 2*time.Minute)
 	_ = workerB.Process.Kill()
-	_ = starter.Process.Kill()
 	_, _ = workerB.Process.Wait()
-	_ = starter.Wait()
+	srv.Restart()
 	workerB2 := f.worker(gov, "--boundary", "aws-us-gov")
 	workers = func() []*exec.Cmd { return []*exec.Cmd{workerA, workerB, workerB2} }
 	f.must(0, "status", "--wait", "--timeout", "2m", "--every", "200ms")
 	rep = f.status()
 	if rep.Phase != "succeeded" {
-		t.Fatalf("v2 after the worker and the starter were killed: %+v", rep)
+		t.Fatalf("v2 after a worker was killed and the server restarted: %+v", rep)
 	}
 	for _, target := range []string{"gov-w1", "gov-w2"} {
 		if _, pid := where(target); pid != workerB2.Process.Pid {
@@ -274,6 +247,7 @@ rings:
 
 	// bad: its gate fails on the commercial ring, which the commercial worker rolls back to v2;
 	// the sovereign ring never sees it.
+	f.write("seen/use1.slow", "0")
 	f.must(2, "start", "--release", "bad")
 	rep = f.status()
 	if rep.Phase != "rolled_back" || f.targetRelease(rep, "use1") != "v2" || f.targetRelease(rep, "gov-w1") != "v2" {
