@@ -329,5 +329,10 @@ func (f *Fleet) SetSwitch(ctx context.Context, on bool, a Act) error {
 		state = "on"
 	}
 	f.notef("stop-the-line switch %s (by %s)", state, who)
+	if f.OnTemporal() { // the unfinished run's workflow looks at the switch now, not at its next poll
+		if s, err := f.unfinishedRun(ctx); err == nil && s != nil {
+			f.nudge(ctx, s.RunID)
+		}
+	}
 	return nil
 }

@@ -89,6 +89,8 @@ type Fleet struct {
 	tracer *telemetry.Tracer
 	// tc is the connection to the fleet's Temporal cluster (engine: temporal), made when needed.
 	tc temporalConn
+	// handed is the run this process handed to its workflow, to follow once the lease is let go.
+	handed *handedRun
 }
 
 // now is the time of the fleet's clock.
@@ -278,7 +280,21 @@ func leaseTTL() time.Duration {
 }
 
 // withLease holds the fleet's lease while fn runs, renewing it; if it is lost, fn's context ends.
+// A run fn handed to its Temporal workflow is followed after the lease is let go: the workflow
+// drives it, and operators' acts need the lease meanwhile.
 func (f *Fleet) withLease(ctx context.Context, doing string, fn func(ctx context.Context) error) error {
+	err := f.leased(ctx, doing, fn)
+	if h := f.handed; h != nil {
+		f.handed = nil
+		defer h.done()
+		if err == nil && !f.detach {
+			err = f.follow(ctx, h.s, h.observe)
+		}
+	}
+	return err
+}
+
+func (f *Fleet) leased(ctx context.Context, doing string, fn func(ctx context.Context) error) error {
 	ttl := leaseTTL()
 	if err := f.lease.AcquireLease(ctx, holder(doing), time.Now(), ttl); err != nil {
 		return err

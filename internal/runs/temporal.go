@@ -20,7 +20,7 @@ import (
 // (Serve) carry out its work; the journal stays the record every command reads.
 
 // OnTemporal says whether the fleet's runs are driven by Temporal workflows.
-func (f *Fleet) OnTemporal() bool { return f.cfg.Engine == "temporal" }
+func (f *Fleet) OnTemporal() bool { return f.cfg != nil && f.cfg.Engine == "temporal" }
 
 // Cluster is the fleet's Temporal cluster, its files under the fleet's root.
 func (f *Fleet) Cluster() temporal.Cluster {
@@ -68,7 +68,7 @@ func (f *Fleet) runInput(runID string) temporal.RunInput {
 // executeOnTemporal hands the run to its workflow. When the workflow runs, first and more are
 // journaled as any operator's act is, and the workflow told; when not, the run's round is
 // journaled here (nothing of it is carried out here) and its workflow started, to carry it out.
-// Unless detached, it then follows the journal until the run is settled.
+// Unless detached, withLease then follows the journal until the run is settled.
 func (f *Fleet) executeOnTemporal(ctx context.Context, s *rings.State, first rings.Event, more ...rings.Event) error {
 	cl, err := f.temporalClient(ctx)
 	if err != nil {
@@ -87,20 +87,30 @@ func (f *Fleet) executeOnTemporal(ctx context.Context, s *rings.State, first rin
 	if f.opts.Watch != nil {
 		observe, done = f.opts.Watch(seen)
 	}
-	defer done()
-	if running {
-		evs := append([]rings.Event{first}, more...)
-		for i := range evs {
-			evs[i].V, evs[i].RunID, evs[i].At = rings.EventVersion, s.RunID, f.now()
-		}
-		if err := f.writer.Append(ctx, evs...); err != nil {
-			return err
-		}
-		f.nudge(ctx, s.RunID)
-		for _, ev := range evs {
-			observe(ev)
-		}
-	} else {
+	if err := f.handOver(ctx, cl, s, running, observe, first, more...); err != nil {
+		done()
+		return err
+	}
+	f.notef("run %s: workflow %s on Temporal at %s", s.RunID, temporal.WorkflowID(prefix, s.RunID), f.Cluster().Address)
+	now, _, err := f.Replay(ctx, s.RunID) // what this process journaled was seen already
+	if err != nil {
+		done()
+		return err
+	}
+	f.handed = &handedRun{s: now, observe: observe, done: done}
+	return nil
+}
+
+// handedRun is a run handed to its workflow, to follow: its state and its watcher.
+type handedRun struct {
+	s       *rings.State
+	observe func(rings.Event)
+	done    func()
+}
+
+// handOver journals what hands the run to its workflow and starts or tells the workflow.
+func (f *Fleet) handOver(ctx context.Context, cl client.Client, s *rings.State, running bool, observe func(rings.Event), first rings.Event, more ...rings.Event) error {
+	if !running {
 		plan := s.Plan
 		if first.Plan != nil {
 			plan = *first.Plan
@@ -110,19 +120,30 @@ func (f *Fleet) executeOnTemporal(ctx context.Context, s *rings.State, first rin
 		if err := x.Run(ctx, s, first, more...); err != nil {
 			return err
 		}
-		if _, err := temporal.Start(ctx, cl, prefix, f.runInput(s.RunID)); err != nil {
+		if _, err := temporal.Start(ctx, cl, f.cfg.Temporal.TaskQueuePrefix, f.runInput(s.RunID)); err != nil {
 			return envErr(fmt.Errorf("start the run's workflow: %w", err))
 		}
-	}
-	f.notef("run %s: workflow %s on Temporal at %s", s.RunID, temporal.WorkflowID(prefix, s.RunID), f.Cluster().Address)
-	if f.detach {
 		return nil
 	}
-	now, _, err := f.Replay(ctx, s.RunID) // what this process journaled was seen already
-	if err != nil {
-		return err
+	var evs []rings.Event
+	for _, ev := range append([]rings.Event{first}, more...) {
+		// run.resumed says a process drives the run again: the workflow never stopped, and
+		// folding it while work is under way would take that work's outcome for unknown.
+		if ev.Type != rings.RunResumed || s.Phase != rings.PhaseRunning && s.Phase != rings.PhaseAborting {
+			ev.V, ev.RunID, ev.At = rings.EventVersion, s.RunID, f.now()
+			evs = append(evs, ev)
+		}
 	}
-	return f.follow(ctx, now, observe)
+	if len(evs) > 0 {
+		if err := f.writer.Append(ctx, evs...); err != nil {
+			return err
+		}
+	}
+	for _, ev := range evs {
+		observe(ev)
+	}
+	f.nudge(ctx, s.RunID)
+	return nil
 }
 
 // follow shows the run's journal as the workflow writes it, until the run is settled.

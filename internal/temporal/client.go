@@ -97,10 +97,21 @@ func Nudge(ctx context.Context, cl client.Client, fleet, runID string) error {
 	return err
 }
 
-// Query asks a run's workflow where it is (ok false: no workflow of the run is running).
+// Query asks a run's workflow where it is (ok false: no workflow of the run is running; one that
+// ended, or failed, does not drive the run).
 func Query(ctx context.Context, cl client.Client, fleet, runID string) (p Progress, ok bool, err error) {
-	v, err := cl.QueryWorkflow(ctx, WorkflowID(fleet, runID), "", QueryProgress)
+	d, err := cl.DescribeWorkflowExecution(ctx, WorkflowID(fleet, runID), "")
 	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return Progress{}, false, nil
+	}
+	if err != nil {
+		return Progress{}, false, err
+	}
+	if d.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		return Progress{}, false, nil
+	}
+	v, err := cl.QueryWorkflow(ctx, WorkflowID(fleet, runID), "", QueryProgress)
 	if errors.As(err, &nf) {
 		return Progress{}, false, nil
 	}
