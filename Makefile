@@ -30,7 +30,7 @@ vet:
 
 test-unit:
 	$(GO) test -race -count=1 ./internal/...
-	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./internal/bench/ # benchmarks run once, so they cannot rot
+	ROLLOUT_TEMPORAL_CLI=$(TOOLS)/bin/temporal $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./internal/bench/ # benchmarks run once, so they cannot rot
 
 # End-to-end: the real rollout binary against real OpenTofu (or Terraform) on temporary fleets.
 test-e2e: test-tools

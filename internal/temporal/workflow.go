@@ -78,7 +78,7 @@ func Run(ctx workflow.Context, in RunInput) (rings.Phase, error) {
 		return "", err
 	}
 	var evs []rings.Event
-	if err := workflow.ExecuteActivity(f.journal(), actLoad, in.RunID).Get(ctx, &evs); err != nil {
+	if err := workflow.ExecuteLocalActivity(f.journal(), actLoad, in.RunID).Get(ctx, &evs); err != nil {
 		return "", err
 	}
 	f.s = rings.Replay(evs)
@@ -177,10 +177,12 @@ func (f *flow) progress() (Progress, error) {
 	return p, nil
 }
 
-// journal is the context of the journal's activities: retried until the journal answers.
+// journal is the context of the journal's activities: local activities of the worker that runs
+// the workflow (it serves the journal queue, so it has the journal), retried until the journal
+// answers. Local, they cost no round trip through the server's task queue: a run's rounds are as
+// many as its events.
 func (f *flow) journal() workflow.Context {
-	return workflow.WithActivityOptions(f.ctx, workflow.ActivityOptions{
-		TaskQueue:           JournalQueue(f.in.Prefix),
+	return workflow.WithLocalActivityOptions(f.ctx, workflow.LocalActivityOptions{
 		StartToCloseTimeout: 2 * time.Minute,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second},
 	})
@@ -219,7 +221,7 @@ func (f *flow) commit() error {
 	f.pending, f.toStart = nil, nil
 	if len(evs) > 0 {
 		var seqs []int64
-		if err := workflow.ExecuteActivity(f.journal(), actAppend, AppendInput{RunID: f.s.RunID, After: f.after, Events: evs}).Get(f.ctx, &seqs); err != nil {
+		if err := workflow.ExecuteLocalActivity(f.journal(), actAppend, AppendInput{RunID: f.s.RunID, After: f.after, Events: evs}).Get(f.ctx, &seqs); err != nil {
 			return fmt.Errorf("journal: %w", err)
 		}
 		if len(seqs) != len(evs) {
@@ -242,7 +244,7 @@ func (f *flow) commit() error {
 // poll folds what the inbox brings: events others journaled, and the switch's change.
 func (f *flow) poll() error {
 	var evs []rings.Event
-	if err := workflow.ExecuteActivity(f.journal(), actInbox, InboxInput{RunID: f.s.RunID, After: f.after, Switch: f.s.Switch}).Get(f.ctx, &evs); err != nil {
+	if err := workflow.ExecuteLocalActivity(f.journal(), actInbox, InboxInput{RunID: f.s.RunID, After: f.after, Switch: f.s.Switch}).Get(f.ctx, &evs); err != nil {
 		return fmt.Errorf("inbox: %w", err)
 	}
 	for _, ev := range evs {

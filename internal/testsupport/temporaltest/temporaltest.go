@@ -19,7 +19,7 @@ import (
 // Server is a running development server.
 type Server struct {
 	Addr string // host:port of its frontend
-	t    *testing.T
+	t    testing.TB
 	bin  string
 	db   string
 	cmd  *exec.Cmd
@@ -28,10 +28,10 @@ type Server struct {
 
 // Start starts a server for the test, stopped at its end; without the CLI the test is skipped,
 // or fails when ROLLOUT_REQUIRE_TEMPORAL=1 (make test).
-func Start(t *testing.T) *Server {
+func Start(t testing.TB) *Server {
 	t.Helper()
 	bin := os.Getenv("ROLLOUT_TEMPORAL_CLI")
-	if bin == "" {
+	if _, err := os.Stat(bin); bin == "" || err != nil {
 		if os.Getenv("ROLLOUT_REQUIRE_TEMPORAL") == "1" {
 			t.Fatal("ROLLOUT_TEMPORAL_CLI is not set (make test-tools builds the Temporal CLI)")
 		}
