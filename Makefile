@@ -8,7 +8,7 @@ RUN_ENV := ROLLOUT_TF_BIN=$(TOOLS)/bin/tf TF_CLI_CONFIG_FILE=$(TOOLS)/tf.rc \
 	ROLLOUT_VERSITYGW=$(TOOLS)/bin/versitygw ROLLOUT_FAKE_GCS=$(TOOLS)/bin/fake-gcs-server \
 	ROLLOUT_AZURITE=$(TOOLS)/bin/azurite-blob ROLLOUT_JAEGER=$(TOOLS)/bin/jaeger ROLLOUT_COSIGN=$(TOOLS)/bin/cosign ROLLOUT_TEMPORAL_CLI=$(TOOLS)/bin/temporal
 
-.PHONY: all tools test-tools build demo test test-unit test-e2e vet clean bench bench-large bench-tracing chaos fuzz
+.PHONY: all tools test-tools build demo test test-unit test-e2e vet clean bench bench-large bench-tracing bench-temporal chaos fuzz
 
 all: build
 
@@ -58,6 +58,12 @@ bench: tools
 bench-tracing: export ROLLOUT_BUILD_TOFU := 1
 bench-tracing: test-tools
 	bash scripts/bench-tracing.sh 64
+
+# The engine on Temporal against the in-process engine over one ring of 64 stamps, on a local
+# Temporal development server (scripts/bench-temporal.sh; docs/temporal.md).
+bench-temporal: export ROLLOUT_BUILD_TOFU := 1
+bench-temporal: test-tools
+	bash scripts/bench-temporal.sh 64
 
 # N=256, cold then two warm releases in the order A B B A, at parallelism LARGE_PARALLEL: about
 # 19 minutes for 8 on 2 cores, so not part of make bench's 15-minute budget; LARGE_PARALLEL="8 32"

@@ -328,3 +328,31 @@ func TestTargetLookup(t *testing.T) {
 		t.Fatal("Target on a Config built by hand")
 	}
 }
+
+func TestEngineSetting(t *testing.T) {
+	for head, want := range map[string]string{
+		"":                    "",
+		"engine: inprocess\n": "",
+		"engine: temporal\ntemporal: {address: \"t.example:7233\"}\n":                                                 "",
+		"engine: temporal\ntemporal: {address: \"t:7233\", tls: {caFile: ca.pem, certFile: c.pem, keyFile: k.pem}}\n": "",
+		"engine: temporal\n":                                        "rollout.yaml:1: engine: engine temporal needs a temporal section",
+		"engine: durable\n":                                         `rollout.yaml:1: engine: want inprocess or temporal, not "durable"`,
+		"temporal: {address: temporal}\n":                           "rollout.yaml:1: temporal.address: want the frontend's host:port",
+		"temporal: {adress: \"t:7233\"}\n":                          `rollout.yaml:1: temporal.adress: unknown key (did you mean "address"?)`,
+		"temporal: {address: \"t:7233\", tls: {certFile: c.pem}}\n": "temporal.tls: certFile and keyFile go together",
+	} {
+		c, err := Load(writeFleet(t, head+baseMain, baseTargets))
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%q: %v", head, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("%q: %v, want %q", head, err, want)
+		case want == "" && strings.Contains(head, "temporal:"):
+			if c.Engine != "temporal" || c.Temporal.Namespace != "default" || c.Temporal.TaskQueuePrefix != "rollout" {
+				t.Errorf("%q: engine %q, temporal %+v", head, c.Engine, c.Temporal)
+			}
+		case want == "" && c.Engine != "inprocess":
+			t.Errorf("%q: engine %q, want inprocess", head, c.Engine)
+		}
+	}
+}

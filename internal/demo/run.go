@@ -24,6 +24,8 @@ type Scenario struct {
 	Dir   string    // "" for a new temporary directory
 	Notes io.Writer // the story, as it happens
 	Start func(ctx context.Context, config, release string, vars []string) int
+	// Temporal, when set, runs the demo on the engine on Temporal (nil: in-process).
+	Temporal *Temporal
 }
 
 // Where is where a target ended, against what the demo expects.
@@ -70,6 +72,13 @@ func Run(ctx context.Context, sc Scenario) (*Outcome, error) {
 	dir, err := prepare(sc.Dir)
 	if err != nil {
 		return nil, err
+	}
+	if sc.Temporal != nil {
+		stop, err := sc.Temporal.onTemporal(ctx, sc, dir)
+		defer stop()
+		if err != nil {
+			return nil, err
+		}
 	}
 	deployed := filepath.Join(dir, "deployed")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

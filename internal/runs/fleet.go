@@ -140,6 +140,9 @@ func OpenConfig(ctx context.Context, o Options) (*Fleet, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := engineFromEnviron(cfg); err != nil {
+		return nil, err
+	}
 	f := &Fleet{cfg: cfg, stateDir: cfg.StateDir(), opts: o}
 	f.clouds = &clouds.Manager{Config: cfg, CacheDir: f.stateDir, MaxStaleness: cfg.Defaults.PreflightMaxStaleness.D()}
 	if err := f.openStore(ctx); err != nil {
@@ -161,6 +164,9 @@ func OpenJournal(ctx context.Context, o Options) (*Fleet, error) {
 	cfg, err := config.LoadMain(o.Config)
 	if err != nil {
 		return nil, configErr(err)
+	}
+	if err := engineFromEnviron(cfg); err != nil {
+		return nil, err
 	}
 	f := &Fleet{cfg: cfg, stateDir: cfg.StateDir(), opts: o}
 	if err := f.openStore(ctx); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/rings"
 	"github.com/rollout-dev/rollout/internal/temporal"
 )
@@ -21,6 +22,21 @@ import (
 
 // OnTemporal says whether the fleet's runs are driven by Temporal workflows.
 func (f *Fleet) OnTemporal() bool { return f.cfg != nil && f.cfg.Engine == "temporal" }
+
+// engineFromEnviron takes ROLLOUT_ENGINE, when set, over rollout.yaml's engine.
+func engineFromEnviron(cfg *config.Config) error {
+	e := os.Getenv("ROLLOUT_ENGINE")
+	switch {
+	case e == "":
+		return nil
+	case !slices.Contains(config.Engines, e):
+		return fmt.Errorf("ROLLOUT_ENGINE=%s: want one of %v", e, config.Engines)
+	case e == "temporal" && cfg.Temporal == nil:
+		return fmt.Errorf("ROLLOUT_ENGINE=temporal: %s has no temporal section (address, namespace, taskQueuePrefix)", cfg.File)
+	}
+	cfg.Engine = e
+	return nil
+}
 
 // Cluster is the fleet's Temporal cluster, its files under the fleet's root.
 func (f *Fleet) Cluster() temporal.Cluster {

@@ -297,9 +297,14 @@ func (f *flow) command(c rings.Command) {
 		w := f.s.Work(c)
 		f.later(func() { f.work(w, BoundaryQueue(f.in.Prefix, c.Boundary), "") })
 	case rings.CmdGate:
-		if len(c.Gates) > 0 {
-			c.Baseline = f.s.Untouched()
+		if ev, ok := rings.NoGates(c); ok { // nothing to measure: no activity
+			f.later(func() {
+				delete(f.busy, c.Target)
+				f.queue = append(f.queue, ev)
+			})
+			return
 		}
+		c.Baseline = f.s.Untouched()
 		w, queue := f.s.Work(c), BoundaryQueue(f.in.Prefix, f.boundaryOf(c.Target))
 		f.later(func() { f.work(w, queue, "gate/"+c.Target) })
 	case rings.CmdCancelGates:
