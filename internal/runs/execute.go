@@ -288,10 +288,7 @@ type redactingStore struct {
 }
 
 func (s redactingStore) Append(ctx context.Context, evs ...rings.Event) error {
-	for i := range evs {
-		evs[i].Message = s.r.String(redact.Credentials(evs[i].Message))
-		evs[i].Outputs = journalable(s.r, evs[i].Outputs)
-	}
+	mask(s.r, evs)
 	if err := s.DB.Append(ctx, evs...); err != nil {
 		return err
 	}
@@ -301,6 +298,14 @@ func (s redactingStore) Append(ctx context.Context, evs ...rings.Event) error {
 		}
 	}
 	return nil
+}
+
+// mask masks, in each event, the secrets r knows and the credentials of URLs.
+func mask(r *redact.Redactor, evs []rings.Event) {
+	for i := range evs {
+		evs[i].Message = r.String(redact.Credentials(evs[i].Message))
+		evs[i].Outputs = journalable(r, evs[i].Outputs)
+	}
 }
 
 // journalable is a target's outputs as they may be journaled: known secrets and URL credentials

@@ -322,6 +322,8 @@ func (w *workerFleet) AppendOnce(ctx context.Context, runID string, after int64,
 	return seqs, nil
 }
 
+func (w *workerFleet) Mask(evs []rings.Event) { mask(w.f.redact, evs) }
+
 func (w *workerFleet) Inbox(ctx context.Context, runID string, after int64, sw *rings.Switch) ([]rings.Event, error) {
 	return w.f.inbox(runID)(ctx, &rings.State{Switch: sw}, after)
 }

@@ -30,6 +30,9 @@ type Fleet interface {
 	Inbox(ctx context.Context, runID string, after int64, sw *rings.Switch) ([]rings.Event, error)
 	// Executor is this worker's executor for a run: its boundaries' Terraform, gates, preflight.
 	Executor(ctx context.Context, runID string) (*rings.Executor, error)
+	// Mask masks in events every secret this worker knows (its boundaries' credentials, secret
+	// release variables) before they leave it: through Temporal, to the journal.
+	Mask(evs []rings.Event)
 }
 
 // AppendInput is a round of events to journal.
@@ -106,6 +109,7 @@ func (a *Activities) Work(ctx context.Context, in WorkInput) (WorkOutput, error)
 		}
 		return WorkOutput{}, errors.New("interrupted")
 	}
+	a.Fleet.Mask(evs)
 	return WorkOutput{Events: evs}, nil
 }
 

@@ -83,6 +83,13 @@ func (m *memFleet) Executor(context.Context, string) (*rings.Executor, error) {
 	return m.executor(), nil
 }
 
+// Mask masks what the scripted Terraform would leak.
+func (m *memFleet) Mask(evs []rings.Event) {
+	for i := range evs {
+		evs[i].Message = strings.ReplaceAll(evs[i].Message, "s3cr3t", "***")
+	}
+}
+
 // act journals an operator's act, as rollout approve or pause would.
 func (m *memFleet) act(ev rings.Event) {
 	ev.V, ev.RunID, ev.At = rings.EventVersion, "run-1", at
@@ -120,7 +127,7 @@ type scripted struct {
 func (p *scripted) Apply(_ context.Context, target string, rel rings.ReleaseRef, planned func(rings.PlanSummary)) (rings.ApplyResult, error) {
 	planned(rings.PlanSummary{Add: 1})
 	if p.failApply[target] && rel.Name == "v2" {
-		return rings.ApplyResult{}, errors.New("boom")
+		return rings.ApplyResult{}, errors.New("boom: token s3cr3t refused") // Mask must catch it
 	}
 	return rings.ApplyResult{Outputs: map[string]any{"v": 1}, Public: map[string]any{"v": 1}}, nil
 }
@@ -254,6 +261,11 @@ func TestWorkflowGivesTheInProcessJournal(t *testing.T) {
 			}
 			if err := rings.CheckOneOperationAtATime(wf.events); err != nil {
 				t.Fatal(err)
+			}
+			for _, ev := range wf.events {
+				if strings.Contains(ev.Message, "s3cr3t") {
+					t.Fatalf("a secret left the worker unmasked: %s %s", ev.Type, ev.Message)
+				}
 			}
 			if a, b := local.story(len(tc.acts) > 0), wf.story(len(tc.acts) > 0); !slices.Equal(a, b) {
 				t.Fatalf("the journals differ:\nin-process:\n%s\n\non Temporal:\n%s", strings.Join(a, "\n"), strings.Join(b, "\n"))

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -55,6 +57,7 @@ resource "terraform_data" "env" {
   provisioner "local-exec" {
     command = <<-EOT
       d='${var.out_dir}'; t='${var.target}'
+      if [ '${var.app_version}' = leak ]; then echo "denied: $(echo KEY)=$AWS_SECRET_ACCESS_KEY"; exit 1; fi
       p=$PPID; : > "$d/$t.worker.new"
       while [ "$p" -gt 1 ]; do echo "$p" >> "$d/$t.worker.new"; p=$(awk '{print $4}' /proc/$p/stat); done
       echo "$PPID" > "$d/$t.started"
@@ -256,6 +259,25 @@ rings:
 	if _, pid := where("use1"); pid != workerA.Process.Pid {
 		t.Errorf("use1: rolled back under pid %d, want the commercial worker %d", pid, workerA.Process.Pid)
 	}
+
+	// leak: its apply fails, printing the boundary's secret; it is masked on the worker, before
+	// the outcome leaves the boundary: neither the journal nor Temporal's history holds it.
+	r = f.must(2, "start", "--release", "leak")
+	export := f.must(0, "state", "export").stdout
+	if !strings.Contains(export, "denied: KEY=") {
+		t.Fatalf("the failed apply's message is not in the journal:\n%s", r.stderr)
+	}
+	raw, err := exec.Command(os.Getenv("ROLLOUT_TEMPORAL_CLI"), "workflow", "show", "--address", addr, "--output", "json",
+		"--workflow-id", "rollout/e2e-fleet/"+f.status().Run).Output()
+	history := payloads(t, raw)
+	if err != nil || !strings.Contains(history, "denied: KEY=") {
+		t.Fatalf("temporal workflow show: %v: the failed apply's message is not in the history\n%s", err, lastLines(history, 20))
+	}
+	for what, text := range map[string]string{"the journal": export, "Temporal's history": history, "start's output": r.stdout + r.stderr} {
+		if strings.Contains(text, comSecret) || strings.Contains(text, govSecret) {
+			t.Errorf("%s holds a boundary's secret", what)
+		}
+	}
 	f.checkTruth()
 }
 
@@ -283,4 +305,37 @@ func waitFile(t *testing.T, path string, timeout time.Duration) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// payloads is a workflow history (temporal workflow show --output json) with every payload's data
+// decoded from base64, as text to search.
+func payloads(t *testing.T, raw []byte) string {
+	t.Helper()
+	var doc any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatalf("workflow history: %v\n%s", err, lastLines(string(raw), 10))
+	}
+	var b strings.Builder
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, x := range v {
+				if s, ok := x.(string); ok && k == "data" {
+					if d, err := base64.StdEncoding.DecodeString(s); err == nil {
+						b.Write(d)
+						b.WriteByte('\n')
+					}
+				}
+				walk(x)
+			}
+		case []any:
+			for _, x := range v {
+				walk(x)
+			}
+		}
+	}
+	walk(doc)
+	b.Write(raw)
+	return b.String()
 }
