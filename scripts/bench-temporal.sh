@@ -42,7 +42,7 @@ YAML
 rollout() { "$work/rollout" --config "$fleet" --tf-bin "$tf" "$@"; }
 for w in --journal "--boundary local"; do
   # shellcheck disable=SC2086
-  ROLLOUT_ENGINE=temporal rollout worker $w >>"$work/workers.log" 2>&1 &
+  ROLLOUT_ENGINE=temporal "$work/rollout" --config "$fleet" --tf-bin "$tf" worker $w >>"$work/workers.log" 2>&1 &
   pids+=($!)
 done
 cpu() { awk -v t="$(getconf CLK_TCK)" '{print ($14+$15)/t}' "/proc/$1/stat"; } # a process's CPU seconds so far

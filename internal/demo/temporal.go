@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -77,8 +78,8 @@ func (t *Temporal) onTemporal(ctx context.Context, sc Scenario, dir string) (sto
 		return stop, err
 	}
 	for _, w := range [][]string{{"--journal"}, {"--boundary", "local-public"}, {"--boundary", "local-eu"}, {"--boundary", "local-gov"}} {
-		name := "worker" + w[len(w)-1]
-		fmt.Fprintf(sc.Notes, "rollout worker %s (log: %s)\n", w[len(w)-1], filepath.Join(logs, name+".log"))
+		name := "worker-" + strings.TrimPrefix(w[len(w)-1], "--")
+		fmt.Fprintf(sc.Notes, "rollout worker %s (log: %s)\n", strings.Join(w, " "), filepath.Join(logs, name+".log"))
 		if err := start(name, append([]string{t.Rollout, "--config", dir, "worker"}, w...)...); err != nil {
 			return stop, err
 		}

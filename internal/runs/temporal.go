@@ -56,7 +56,9 @@ func (f *Fleet) temporalClient(ctx context.Context) (client.Client, error) {
 	if f.tc.c != nil {
 		return f.tc.c, nil
 	}
-	c, err := temporal.Dial(ctx, f.Cluster())
+	dctx, cancel := context.WithTimeout(ctx, 15*time.Second) // an unreachable cluster is an error, not a hang
+	defer cancel()
+	c, err := temporal.Dial(dctx, f.Cluster())
 	if err != nil {
 		return nil, envErr(err)
 	}

@@ -14,16 +14,27 @@ import (
 
 	"github.com/rollout-dev/rollout/internal/journal"
 	"github.com/rollout-dev/rollout/internal/rings"
+	"github.com/rollout-dev/rollout/internal/testsupport/temporaltest"
 )
 
 // The demo is the whole story: v1 everywhere, v2 ring by ring (with an approval), and a faulty v3
 // whose gate fails in the second ring, which is rolled back to v2 automatically.
+// On Temporal (rollout demo --engine temporal), the demo starts a development server and a worker
+// per boundary, and the story is the same.
 func TestDemo(t *testing.T) {
+	t.Run("inprocess", func(t *testing.T) { demoAsDesigned(t) })
+	t.Run("temporal", func(t *testing.T) {
+		temporaltest.CLI(t) // skips (or fails under make test) without it; the demo finds it by ROLLOUT_TEMPORAL_CLI
+		demoAsDesigned(t, "--engine", "temporal")
+	})
+}
+
+func demoAsDesigned(t *testing.T, args ...string) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := (&fleet{t: t, dir: dir}).command(ctx, "demo", "--dir", dir, "--output", "json")
-	cmd.Args = []string{rolloutBin, "demo", "--dir", dir, "--output", "json"}
+	cmd := (&fleet{t: t, dir: dir}).command(ctx, "demo")
+	cmd.Args = append([]string{rolloutBin, "demo", "--dir", dir, "--output", "json"}, args...)
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("rollout demo: %v\n%s", err, out)

@@ -30,13 +30,7 @@ type Server struct {
 // or fails when ROLLOUT_REQUIRE_TEMPORAL=1 (make test).
 func Start(t testing.TB) *Server {
 	t.Helper()
-	bin := os.Getenv("ROLLOUT_TEMPORAL_CLI")
-	if _, err := os.Stat(bin); bin == "" || err != nil {
-		if os.Getenv("ROLLOUT_REQUIRE_TEMPORAL") == "1" {
-			t.Fatal("ROLLOUT_TEMPORAL_CLI is not set (make test-tools builds the Temporal CLI)")
-		}
-		t.Skip("ROLLOUT_TEMPORAL_CLI is not set (make test-tools builds the Temporal CLI)")
-	}
+	bin := CLI(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -107,4 +101,18 @@ func (s *Server) Client() client.Client {
 	}
 	s.t.Cleanup(c.Close)
 	return c
+}
+
+// CLI is the Temporal CLI (ROLLOUT_TEMPORAL_CLI); without it the test is skipped, or fails when
+// ROLLOUT_REQUIRE_TEMPORAL=1 (make test).
+func CLI(t testing.TB) string {
+	t.Helper()
+	bin := os.Getenv("ROLLOUT_TEMPORAL_CLI")
+	if _, err := os.Stat(bin); bin == "" || err != nil {
+		if os.Getenv("ROLLOUT_REQUIRE_TEMPORAL") == "1" {
+			t.Fatalf("the Temporal CLI is not at ROLLOUT_TEMPORAL_CLI=%q (make test-tools builds it)", bin)
+		}
+		t.Skip("ROLLOUT_TEMPORAL_CLI is not set (make test-tools builds the Temporal CLI)")
+	}
+	return bin
 }
