@@ -168,8 +168,12 @@ func (f *Fleet) Unpause(ctx context.Context, id string, a Act) error {
 	})
 }
 
-// Driver is the process that holds the fleet's lease, so drives its run (nil: none does).
+// Driver is the process that holds the fleet's lease, so drives its run (nil: none does); on
+// Temporal, the workflow of the fleet's unfinished run, when it runs (PID 0).
 func (f *Fleet) Driver(ctx context.Context) (*journal.Holder, error) {
+	if f.OnTemporal() {
+		return f.workflowDriver(ctx)
+	}
 	l, err := f.lease.Lease(ctx)
 	if err != nil || l == nil || !l.Live(thisHost()) {
 		return nil, err

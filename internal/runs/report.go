@@ -432,7 +432,10 @@ func (rep *Report) Notes() []string {
 	if rep.Review != nil && rep.Review.AllowDestroy != "" {
 		out = append(out, "protected destroys allowed by "+rep.Review.AllowDestroy)
 	}
-	if d := rep.Driver; d != nil {
+	switch d := rep.Driver; {
+	case d != nil && d.PID == 0: // a workflow on Temporal
+		out = append(out, fmt.Sprintf("driven by %s (at %s: %s)", d.Name, d.Host, d.Doing))
+	case d != nil:
 		out = append(out, fmt.Sprintf("driven by %s (pid %d on %s: %s)", d.Name, d.PID, d.Host, d.Doing))
 	}
 	for _, q := range rep.WaitingForWorkers {

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/rollout-dev/rollout/internal/config"
+	"github.com/rollout-dev/rollout/internal/journal"
 	"github.com/rollout-dev/rollout/internal/rings"
 	"github.com/rollout-dev/rollout/internal/temporal"
 )
@@ -371,4 +372,23 @@ func (f *Fleet) driveOnTemporal(ctx context.Context, runID string) (string, erro
 	}
 	f.nudge(ctx, runID)
 	return "temporal workflow " + temporal.WorkflowID(prefix, runID), nil
+}
+
+// workflowDriver is the workflow of the fleet's unfinished run, as a driver (nil: no run is
+// unfinished, or its workflow does not run).
+func (f *Fleet) workflowDriver(ctx context.Context) (*journal.Holder, error) {
+	s, err := f.unfinishedRun(ctx)
+	if err != nil || s == nil {
+		return nil, err
+	}
+	cl, err := f.temporalClient(ctx)
+	if err != nil {
+		return nil, err
+	}
+	prefix := f.cfg.Temporal.TaskQueuePrefix
+	p, ok, err := temporal.Query(ctx, cl, prefix, s.RunID)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return &journal.Holder{Name: "temporal workflow " + temporal.WorkflowID(prefix, s.RunID), Host: f.Cluster().Address, Doing: string(p.Phase)}, nil
 }

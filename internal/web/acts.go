@@ -113,6 +113,8 @@ func (s *Server) moveOn(ctx context.Context, a Actor, f actForm) string {
 	switch {
 	case err != nil:
 		return fmt.Sprintf("; whether a process drives the run is unknown (%v)", err)
+	case d != nil && d.PID == 0: // a workflow on Temporal
+		return fmt.Sprintf("; %s (%s) drives the run and carries it out", d.Name, d.Doing)
 	case d != nil:
 		return fmt.Sprintf("; %s (pid %d, %s) drives the run and carries it out", d.Name, d.PID, d.Doing)
 	case !s.Drive:
