@@ -139,4 +139,4 @@ fi
 if [ "$(readlink "$tools/bin/azurite-blob" 2>/dev/null)" != "$azurite/node_modules/.bin/azurite-blob" ]; then
   ln -sfn "$azurite/node_modules/.bin/azurite-blob" "$tools/bin/azurite-blob"
 fi
-echo "tools: the tests' servers and verifiers (versitygw, fake-gcs-server, jaeger, azurite-blob, cosign) in $tools/bin" >&2
+echo "tools: the tests' servers and verifiers (versitygw, fake-gcs-server, jaeger, azurite-blob, cosign, temporal) in $tools/bin" >&2

@@ -120,12 +120,16 @@ func Run(ctx workflow.Context, in RunInput) (rings.Phase, error) {
 		if err := f.commit(); err != nil {
 			return "", err
 		}
-		if f.active == 0 && len(f.queue) == 0 && !rings.Terminal(f.s.Phase) && workflow.GetInfo(ctx).GetCurrentHistoryLength() > in.maxHistory() {
+		if f.active == 0 && len(f.queue) == 0 && !rings.Terminal(f.s.Phase) && historyLength(ctx) > in.maxHistory() {
 			return "", workflow.NewContinueAsNewError(ctx, WorkflowName, in)
 		}
 	}
 	return f.s.Phase, nil
 }
+
+// historyLength is the workflow's history length so far (a test's environment keeps none: it
+// replaces this).
+var historyLength = func(ctx workflow.Context) int { return workflow.GetInfo(ctx).GetCurrentHistoryLength() }
 
 func (in RunInput) maxHistory() int {
 	if in.MaxHistory <= 0 {

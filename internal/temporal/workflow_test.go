@@ -178,18 +178,7 @@ func start(t *testing.T, m *memFleet, p *rings.Plan) {
 // onTemporal runs the scenario's workflow to its end in the test environment; during runs before.
 func onTemporal(t *testing.T, m *memFleet, during func(env *testsuite.TestWorkflowEnvironment)) rings.Phase {
 	t.Helper()
-	var s testsuite.WorkflowTestSuite
-	s.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-	env := s.NewTestWorkflowEnvironment()
-	acts := &Activities{Fleet: m, Boundaries: map[string]bool{"a": true, "b": true}, Journal: true}
-	env.RegisterWorkflowWithOptions(Run, workflow.RegisterOptions{Name: WorkflowName})
-	env.RegisterActivityWithOptions(acts.Load, activity.RegisterOptions{Name: actLoad})
-	env.RegisterActivityWithOptions(acts.Append, activity.RegisterOptions{Name: actAppend})
-	env.RegisterActivityWithOptions(acts.Inbox, activity.RegisterOptions{Name: actInbox})
-	env.RegisterActivityWithOptions(acts.Work, activity.RegisterOptions{Name: actWork})
-	if during != nil {
-		during(env)
-	}
+	env := testEnv(m, during)
 	env.ExecuteWorkflow(WorkflowName, RunInput{RunID: "run-1", Prefix: "test", PollEvery: time.Minute})
 	if !env.IsWorkflowCompleted() {
 		t.Fatal("the workflow did not complete")
@@ -202,6 +191,23 @@ func onTemporal(t *testing.T, m *memFleet, during func(env *testsuite.TestWorkfl
 		t.Fatal(err)
 	}
 	return phase
+}
+
+// testEnv is Temporal's test environment with the workflow and its activities over m.
+func testEnv(m *memFleet, during func(env *testsuite.TestWorkflowEnvironment)) *testsuite.TestWorkflowEnvironment {
+	var s testsuite.WorkflowTestSuite
+	s.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	env := s.NewTestWorkflowEnvironment()
+	acts := &Activities{Fleet: m, Boundaries: map[string]bool{"a": true, "b": true}, Journal: true}
+	env.RegisterWorkflowWithOptions(Run, workflow.RegisterOptions{Name: WorkflowName})
+	env.RegisterActivityWithOptions(acts.Load, activity.RegisterOptions{Name: actLoad})
+	env.RegisterActivityWithOptions(acts.Append, activity.RegisterOptions{Name: actAppend})
+	env.RegisterActivityWithOptions(acts.Inbox, activity.RegisterOptions{Name: actInbox})
+	env.RegisterActivityWithOptions(acts.Work, activity.RegisterOptions{Name: actWork})
+	if during != nil {
+		during(env)
+	}
+	return env
 }
 
 // inProcess runs the scenario with the in-process engine, as rollout start does: to its end, or
@@ -310,5 +316,30 @@ func TestWrittenFindsTheRound(t *testing.T) {
 	round[0].At = round[0].At.Add(time.Millisecond) // another round of the same kind
 	if _, ok := Written(have, round); ok {
 		t.Fatal("a round at another time was taken as written")
+	}
+}
+
+// A workflow whose history grew long continues as new once nothing is under way (here: while it
+// waits for an approval); the new one takes the run up from the journal and finishes it.
+func TestLongHistoryContinuesAsNew(t *testing.T) {
+	m := &memFleet{prov: &scripted{}}
+	start(t, m, plan(true))
+	env := testEnv(m, nil)
+	defer func(was func(workflow.Context) int) { historyLength = was }(historyLength)
+	historyLength = func(workflow.Context) int { return 20000 } // the test environment keeps no history
+	env.ExecuteWorkflow(WorkflowName, RunInput{RunID: "run-1", Prefix: "test", PollEvery: time.Minute})
+	historyLength = func(workflow.Context) int { return 0 }
+	if err := env.GetWorkflowError(); !workflow.IsContinueAsNewError(err) {
+		t.Fatalf("workflow ended with %v, want to continue as new", err)
+	}
+	if s := rings.Replay(m.events); s.Phase != rings.PhaseWaiting {
+		t.Fatalf("continued as new in phase %s, want waiting (nothing under way)", s.Phase)
+	}
+	m.act(rings.Event{Type: rings.RingApproved, Ring: "main", Actor: "ops"})
+	if got := onTemporal(t, m, nil); got != rings.PhaseSucceeded {
+		t.Fatalf("the continued workflow ended %s\n%s", got, strings.Join(m.story(false), "\n"))
+	}
+	if err := rings.CheckOneOperationAtATime(m.events); err != nil {
+		t.Fatal(err)
 	}
 }
