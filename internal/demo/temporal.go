@@ -2,18 +2,15 @@ package demo
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
-	"github.com/rollout-dev/rollout/internal/temporal"
+	"github.com/rollout-dev/rollout/internal/temporal/devserver"
 )
 
 // Temporal runs the demo on the engine on Temporal: a workflow per run, a worker per boundary.
@@ -53,17 +50,23 @@ func (t *Temporal) onTemporal(ctx context.Context, sc Scenario, dir string) (sto
 	}
 	addr := t.Address
 	if addr == "" {
-		if addr, err = freeAddr(); err != nil {
+		if addr, err = devserver.FreeAddr(); err != nil {
 			return stop, err
 		}
-		fmt.Fprintf(sc.Notes, "Temporal development server at %s (log: %s)\n", addr, filepath.Join(logs, "temporal.log"))
-		_, port, _ := net.SplitHostPort(addr)
-		if err := start("temporal", t.CLI, "server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", port,
-			"--db-filename", filepath.Join(logs, "temporal.db"), "--log-level", "error"); err != nil {
+		logPath := filepath.Join(logs, "temporal.log")
+		fmt.Fprintf(sc.Notes, "Temporal development server at %s (log: %s)\n", addr, logPath)
+		log, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		if err != nil {
 			return stop, err
 		}
+		cmd, err := devserver.Start(t.CLI, addr, filepath.Join(logs, "temporal.db"), log)
+		log.Close()
+		if err != nil {
+			return stop, fmt.Errorf("temporal server: %w", err)
+		}
+		procs = append(procs, cmd)
 	}
-	if err := waitForServer(ctx, addr); err != nil {
+	if err := devserver.Wait(ctx, addr, time.Minute); err != nil {
 		return stop, err
 	}
 	cfg, err := os.OpenFile(filepath.Join(dir, "rollout.yaml"), os.O_APPEND|os.O_WRONLY, 0)
@@ -85,31 +88,4 @@ func (t *Temporal) onTemporal(ctx context.Context, sc Scenario, dir string) (sto
 		}
 	}
 	return stop, nil
-}
-
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return "127.0.0.1:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port), nil
-}
-
-// waitForServer waits up to a minute for the frontend to answer.
-func waitForServer(ctx context.Context, addr string) error {
-	deadline := time.Now().Add(time.Minute)
-	for {
-		dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		c, err := temporal.Dial(dctx, temporal.Cluster{Address: addr, Namespace: "default"})
-		cancel()
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return errors.Join(fmt.Errorf("the Temporal server at %s did not answer within a minute", addr), err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }

@@ -5,15 +5,15 @@ package temporaltest
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
 	"go.temporal.io/sdk/client"
+
+	"github.com/rollout-dev/rollout/internal/temporal/devserver"
 )
 
 // Server is a running development server.
@@ -31,12 +31,10 @@ type Server struct {
 func Start(t testing.TB) *Server {
 	t.Helper()
 	bin := CLI(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := devserver.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
 	dir := t.TempDir()
 	s := &Server{Addr: addr, t: t, bin: bin, db: filepath.Join(dir, "temporal.db"), log: filepath.Join(dir, "server.log")}
 	s.start()
@@ -46,33 +44,17 @@ func Start(t testing.TB) *Server {
 
 func (s *Server) start() {
 	s.t.Helper()
-	_, port, _ := net.SplitHostPort(s.Addr)
-	p, _ := strconv.Atoi(port)
 	log, err := os.OpenFile(s.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	defer log.Close()
-	s.cmd = exec.Command(s.bin, "server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", strconv.Itoa(p),
-		"--db-filename", s.db, "--log-level", "error")
-	s.cmd.Stdout, s.cmd.Stderr = log, log
-	if err := s.cmd.Start(); err != nil {
+	if s.cmd, err = devserver.Start(s.bin, s.Addr, s.db, log); err != nil {
 		s.t.Fatal(err)
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		c, err := client.DialContext(ctx, client.Options{HostPort: s.Addr})
-		cancel()
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(s.log)
-			s.t.Fatalf("the Temporal server did not answer at %s: %v\n%s", s.Addr, err, b)
-		}
-		time.Sleep(200 * time.Millisecond)
+	if err := devserver.Wait(context.Background(), s.Addr, time.Minute); err != nil {
+		b, _ := os.ReadFile(s.log)
+		s.t.Fatalf("%v\n%s", err, b)
 	}
 }
 
