@@ -111,6 +111,11 @@ func (f *Fleet) executeOnTemporal(ctx context.Context, s *rings.State, first rin
 		return err
 	}
 	f.notef("run %s: workflow %s on Temporal at %s", s.RunID, temporal.WorkflowID(prefix, s.RunID), f.Cluster().Address)
+	if q := temporal.JournalQueue(prefix); !running {
+		if unserved, err := temporal.Unserved(ctx, cl, []string{q}); err == nil && len(unserved) > 0 {
+			f.notef("warning: no worker polls task queue %s: the run waits until one does (rollout worker --journal)", q)
+		}
+	}
 	now, _, err := f.Replay(ctx, s.RunID) // what this process journaled was seen already
 	if err != nil {
 		done()

@@ -111,9 +111,15 @@ func Query(ctx context.Context, cl client.Client, fleet, runID string) (p Progre
 	if d.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 		return Progress{}, false, nil
 	}
-	v, err := cl.QueryWorkflow(ctx, WorkflowID(fleet, runID), "", QueryProgress)
+	// A query is answered by a worker of the workflow's queue: with none, it would wait.
+	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	v, err := cl.QueryWorkflow(qctx, WorkflowID(fleet, runID), "", QueryProgress)
 	if errors.As(err, &nf) {
 		return Progress{}, false, nil
+	}
+	if err != nil && ctx.Err() == nil { // running, and no worker of its queue answers for it
+		return Progress{Phase: "unanswered", Waiting: map[string]int{JournalQueue(fleet): 1}}, true, nil
 	}
 	if err != nil {
 		return Progress{}, false, err

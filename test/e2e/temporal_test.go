@@ -147,12 +147,19 @@ rings:
 		t.Fatalf("worker --boundary aws-us-gov with commercial credentials: exit %d, want 1 naming the boundary and its variable\n%s", r.code, r.stderr)
 	}
 
-	f.worker(nil, "--journal")
 	workerB := f.worker(gov, "--boundary", "aws-us-gov")
 
-	// v1: the starter holds no credential and hands the run to its workflow. With no worker in
-	// the commercial boundary yet, status says the run waits for one, naming its task queue.
-	f.must(0, "start", "--release", "v1", "--detach")
+	// v1: the starter holds no credential and hands the run to its workflow. With no journal
+	// worker yet, the starter warns and status names the queue the workflow waits on; with no
+	// worker in the commercial boundary, the one its first work waits on.
+	r = f.must(0, "start", "--release", "v1", "--detach")
+	if !strings.Contains(r.stderr, "no worker polls task queue e2e-fleet-journal") {
+		t.Fatalf("start with no journal worker gave no warning:\n%s", r.stderr)
+	}
+	if rep := f.status(); rep.Phase != "running" || !slices.Contains(rep.Workers, "e2e-fleet-journal") {
+		t.Fatalf("status with no journal worker: %+v", rep)
+	}
+	f.worker(nil, "--journal")
 	rep := f.waitFor("the commercial work to wait for a worker", time.Minute, func(r report) bool {
 		return slices.Contains(r.Workers, "e2e-fleet-aws")
 	})
