@@ -24,21 +24,11 @@ for _ in $(seq 1 300); do # the server answers within seconds
   sleep 0.2
 done
 fleet=$work/fleet
-mkdir -p "$fleet/environments" "$fleet/terraform"
-cp -r "$root/terraform/stamp" "$fleet/terraform/stamp"
-cat > "$fleet/rollout.yaml" <<YAML
-engine: inprocess
-temporal: {address: "127.0.0.1:$port", taskQueuePrefix: bench}
-release:
-  module: terraform/stamp
-  vars: {app_version: "{{ .Release.Name }}", target: "{{ .Target.Name }}", deploy_dir: "$work/deployed"}
-boundaries: {local: {cloud: local}}
-rings:
-  - name: all
-    targets: {boundaries: [local]}
-    maxParallel: 8
-YAML
-{ echo "targets:"; for i in $(seq 1 "$N"); do echo "  - {name: s-$i, boundary: local}"; done; } > "$fleet/environments/all.yaml"
+# shellcheck source=scripts/stamps.sh
+. "$root/scripts/stamps.sh"
+stamp_fleet "$fleet" "$N" "$work/deployed" "engine: inprocess
+temporal: {address: \"127.0.0.1:$port\", taskQueuePrefix: bench}
+"
 rollout() { "$work/rollout" --config "$fleet" --tf-bin "$tf" "$@"; }
 for w in --journal "--boundary local"; do
   # shellcheck disable=SC2086

@@ -19,19 +19,9 @@ SPAN_STORAGE_TYPE=memory "$root/.tools/bin/jaeger" --collector.otlp.http.host-po
   >"$work/jaeger.log" 2>&1 &
 jaeger_pid=$!
 fleet=$work/fleet
-mkdir -p "$fleet/environments" "$fleet/terraform"
-cp -r "$root/terraform/stamp" "$fleet/terraform/stamp"
-cat > "$fleet/rollout.yaml" <<YAML
-release:
-  module: terraform/stamp
-  vars: {app_version: "{{ .Release.Name }}", target: "{{ .Target.Name }}", deploy_dir: "$work/deployed"}
-boundaries: {local: {cloud: local}}
-rings:
-  - name: all
-    targets: {boundaries: [local]}
-    maxParallel: 8
-YAML
-{ echo "targets:"; for i in $(seq 1 "$N"); do echo "  - {name: s-$i, boundary: local}"; done; } > "$fleet/environments/all.yaml"
+# shellcheck source=scripts/stamps.sh
+. "$root/scripts/stamps.sh"
+stamp_fleet "$fleet" "$N" "$work/deployed"
 run() { # release, "on" or "off": prints the wall seconds
   local s e
   s=$(date +%s.%N)
