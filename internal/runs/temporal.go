@@ -145,7 +145,7 @@ func (f *Fleet) handOver(ctx context.Context, cl client.Client, s *rings.State, 
 			return err
 		}
 		if _, err := temporal.Start(ctx, cl, f.cfg.Temporal.TaskQueuePrefix, f.runInput(s.RunID)); err != nil {
-			return envErr(fmt.Errorf("start the run's workflow: %w", err))
+			return fmt.Errorf("run %s is journaled, but its workflow could not be started (%w): rollout resume %s starts it", s.RunID, err, s.RunID)
 		}
 		return nil
 	}
