@@ -304,8 +304,13 @@ type workerFleet struct {
 	f      *Fleet
 	serves map[string]bool
 	mu     sync.Mutex
-	xs     map[string]*rings.Executor // by run
+	xs     map[string]*rings.Executor // by run: the newest keptExecutors runs'
+	order  []string                   // the runs of xs, oldest first
 }
+
+// keptExecutors is how many runs' executors a worker keeps (a long-lived worker sees thousands of
+// runs; an older run's work, rare, makes its executor again, its outputs read from Terraform).
+const keptExecutors = 8
 
 func (w *workerFleet) Events(ctx context.Context, runID string, after int64) ([]rings.Event, error) {
 	return w.f.reader.EventsAfter(ctx, runID, after)
@@ -353,7 +358,11 @@ func (w *workerFleet) Executor(ctx context.Context, runID string) (*rings.Execut
 	}
 	x := w.f.executor(s, s.Plan, nil)
 	x.Store, x.Inbox = nil, nil // a worker journals nothing itself: the workflow does
-	w.xs[runID] = x
+	w.xs[runID], w.order = x, append(w.order, runID)
+	if len(w.order) > keptExecutors {
+		delete(w.xs, w.order[0])
+		w.order = w.order[1:]
+	}
 	return x, nil
 }
 
