@@ -584,7 +584,7 @@ func (s *State) InFlight() []Command {
 				if r.Phase == RHalted {
 					cancel = append(cancel, tp.Name)
 				} else {
-					cmds = append(cmds, Command{Kind: CmdGate, Ring: r.Plan.Name, Target: tp.Name, Release: tp.Release, Gates: r.Plan.Gates})
+					cmds = append(cmds, Command{Kind: CmdGate, Ring: r.Plan.Name, Target: tp.Name, Boundary: tp.Boundary, Release: tp.Release, Gates: r.Plan.Gates})
 				}
 			case TRollingBack:
 				cmds = append(cmds, Command{Kind: CmdRollback, Ring: r.Plan.Name, Target: tp.Name, Boundary: tp.Boundary, Release: *tp.From, Gates: r.Plan.Gates, Redrive: true})

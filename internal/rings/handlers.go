@@ -192,7 +192,7 @@ func (s *State) onApplied(ev Event, t *TargetState) []Command {
 		return s.progress(ev.At)
 	}
 	s.set(t, TGating)
-	return []Command{{Kind: CmdGate, Ring: s.Rings[t.Ring].Plan.Name, Target: t.Plan.Name, Release: rel, Gates: s.Rings[t.Ring].Plan.Gates}}
+	return []Command{{Kind: CmdGate, Ring: s.Rings[t.Ring].Plan.Name, Target: t.Plan.Name, Boundary: t.Plan.Boundary, Release: rel, Gates: s.Rings[t.Ring].Plan.Gates}}
 }
 
 // onApplyFailed counts a failed target against its ring's budget.
@@ -272,7 +272,7 @@ func (s *State) onRemeasure(ev Event, t *TargetState) []Command {
 		t := s.Targets[name]
 		s.set(t, TGating)
 		t.Message = ""
-		cmds = append(cmds, Command{Kind: CmdGate, Ring: r.Plan.Name, Target: name, Release: t.Plan.Release, Gates: r.Plan.Gates})
+		cmds = append(cmds, Command{Kind: CmdGate, Ring: r.Plan.Name, Target: name, Boundary: t.Plan.Boundary, Release: t.Plan.Release, Gates: r.Plan.Gates})
 	}
 	return cmds
 }

@@ -380,7 +380,7 @@ type Command struct {
 	Kind     CommandKind
 	Ring     string
 	Target   string
-	Boundary string // of Target: the bulkhead its Terraform work runs in
+	Boundary string // of Target: the bulkhead its Terraform work runs in, the queue its work goes to
 	Release  ReleaseRef
 	Gates    []string
 	Until    time.Time

@@ -186,11 +186,13 @@ func (f *Fleet) Driver(ctx context.Context) (*journal.Holder, error) {
 // what the journal asks (an approval, an abort, an unpause) with the identities of this machine's
 // environment.
 func (f *Fleet) DriveInBackground(ctx context.Context, id string, a Act) (string, error) {
-	if d, err := f.Driver(ctx); !f.OnTemporal() && (err != nil || d != nil) {
-		if err == nil {
-			err = fmt.Errorf("%s (pid %d, %s) drives the fleet already", d.Name, d.PID, d.Doing)
+	if !f.OnTemporal() { // on Temporal the run's workflow is started, or told, below
+		if d, err := f.Driver(ctx); err != nil || d != nil {
+			if err == nil {
+				err = fmt.Errorf("%s (pid %d, %s) drives the fleet already", d.Name, d.PID, d.Doing)
+			}
+			return "", err
 		}
-		return "", err
 	}
 	run, err := f.reader.Run(ctx, id)
 	if err != nil {

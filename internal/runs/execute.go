@@ -206,7 +206,7 @@ func (f *Fleet) executor(s *rings.State, plan rings.Plan, observe func(rings.Eve
 	if f.opts.Provisioner != nil {
 		provisioner = f.opts.Provisioner(prov)
 	}
-	d := f.cfg.Defaults
+	d, compare := f.cfg.Defaults, f.compareGates()
 	return &rings.Executor{
 		Store:       f.writer,
 		Clock:       resilience.OrWall(f.opts.Clock),
@@ -224,14 +224,21 @@ func (f *Fleet) executor(s *rings.State, plan rings.Plan, observe func(rings.Eve
 		PollEvery: pollEvery(),
 		Detach:    f.detach,
 		WantsBaseline: func(gates []string) bool {
-			for _, g := range gates {
-				if gate := f.cfg.Gates[g]; gate != nil && gate.Compare != nil {
-					return true
-				}
-			}
-			return false
+			return slices.ContainsFunc(gates, func(g string) bool { return slices.Contains(compare, g) })
 		},
 	}
+}
+
+// compareGates are the fleet's gates that compare a target with its baseline, sorted.
+func (f *Fleet) compareGates() []string {
+	var out []string
+	for name, g := range f.cfg.Gates {
+		if g.Compare != nil {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // inbox reads, while the run goes on, what other processes journaled for it (an operator's

@@ -28,7 +28,7 @@ func (f *Fleet) Wait(ctx context.Context, id string, timeout, every time.Duratio
 		if Settled(s.Phase) {
 			return nil
 		}
-		if lease, err := f.lease.Lease(ctx); err == nil && !lease.Live(thisHost()) && !f.OnTemporal() {
+		if driven, err := f.driven(ctx, id); err == nil && !driven {
 			return nil // nothing drives it: the report says so (exit 3)
 		}
 		if time.Now().After(deadline) {
@@ -40,6 +40,21 @@ func (f *Fleet) Wait(ctx context.Context, id string, timeout, every time.Duratio
 		case <-time.After(min(every, time.Until(deadline)+time.Millisecond)):
 		}
 	}
+}
+
+// driven says whether something drives the run: a live holder of the fleet's lease, or on
+// Temporal the run's workflow.
+func (f *Fleet) driven(ctx context.Context, runID string) (bool, error) {
+	if !f.OnTemporal() {
+		lease, err := f.lease.Lease(ctx)
+		return err == nil && lease.Live(thisHost()), err
+	}
+	cl, err := f.temporalClient(ctx)
+	if err != nil {
+		return false, err
+	}
+	h, _, err := f.runWorkflow(ctx, cl, runID)
+	return h != nil, err
 }
 
 // RunLine is one run of the fleet's history.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"sync"
@@ -74,7 +75,7 @@ type temporalConn struct {
 }
 
 func (f *Fleet) runInput(runID string) temporal.RunInput {
-	in := temporal.RunInput{RunID: runID, Prefix: f.cfg.Temporal.TaskQueuePrefix}
+	in := temporal.RunInput{RunID: runID, Prefix: f.cfg.Temporal.TaskQueuePrefix, CompareGates: f.compareGates()}
 	if d, err := time.ParseDuration(os.Getenv("ROLLOUT_POLL_INTERVAL")); err == nil && d > 0 {
 		in.PollEvery = d
 	}
@@ -207,6 +208,16 @@ func (f *Fleet) nudge(ctx context.Context, runID string) {
 	}
 }
 
+// runWorkflow is a run's workflow as its driver, and what it waits on (nil: it does not run).
+func (f *Fleet) runWorkflow(ctx context.Context, cl client.Client, runID string) (*journal.Holder, temporal.Progress, error) {
+	prefix := f.cfg.Temporal.TaskQueuePrefix
+	p, ok, err := temporal.Query(ctx, cl, prefix, runID)
+	if err != nil || !ok {
+		return nil, p, err
+	}
+	return &journal.Holder{Name: "temporal workflow " + temporal.WorkflowID(prefix, runID), Host: f.Cluster().Address, Doing: string(p.Phase)}, p, nil
+}
+
 // temporalDriver says, for a report, whether the run's workflow runs, and which task queues its
 // work waits on with no worker polling them.
 func (f *Fleet) temporalDriver(ctx context.Context, rep *Report) error {
@@ -214,22 +225,13 @@ func (f *Fleet) temporalDriver(ctx context.Context, rep *Report) error {
 	if err != nil {
 		return err
 	}
-	prefix := f.cfg.Temporal.TaskQueuePrefix
-	p, ok, err := temporal.Query(ctx, cl, prefix, rep.Run)
-	if err != nil || !ok {
+	h, p, err := f.runWorkflow(ctx, cl, rep.Run)
+	if err != nil || h == nil {
 		rep.WaitingFor, rep.ExitCode = "driver", ExitForPhase(rep.Phase, false)
 		return err
 	}
-	rep.Driver = &DriverReport{Name: "temporal workflow " + temporal.WorkflowID(prefix, rep.Run), Host: f.Cluster().Address, Doing: string(p.Phase)}
-	rep.ExitCode = ExitForPhase(rep.Phase, true)
-	queues := slices.Sorted(func(yield func(string) bool) {
-		for q := range p.Waiting {
-			if !yield(q) {
-				return
-			}
-		}
-	})
-	rep.WaitingForWorkers, err = temporal.Unserved(ctx, cl, queues)
+	rep.Driver, rep.ExitCode = &DriverReport{Name: h.Name, Host: h.Host, Doing: h.Doing}, ExitForPhase(rep.Phase, true)
+	rep.WaitingForWorkers, err = temporal.Unserved(ctx, cl, slices.Sorted(maps.Keys(p.Waiting)))
 	return err
 }
 
@@ -269,31 +271,15 @@ func (f *Fleet) Worker(ctx context.Context, boundaries []string, journal bool) e
 }
 
 // proveBoundary checks that this process has the boundary's identity (its variables and files,
-// then the cloud's own answer), as a run's preflight does.
+// then the cloud's own answer, in the region of its first target), as a run's preflight does.
 func (f *Fleet) proveBoundary(ctx context.Context, boundary string) error {
-	b := f.cfg.Boundaries[boundary]
-	if b == nil {
-		return fmt.Errorf("%s: no boundary %q (boundaries: %v)", f.cfg.File, boundary, slices.Sorted(func(yield func(string) bool) {
-			for name := range f.cfg.Boundaries {
-				if !yield(name) {
-					return
-				}
-			}
-		}))
+	if f.cfg.Boundaries[boundary] == nil {
+		return fmt.Errorf("%s: no boundary %q (boundaries: %v)", f.cfg.File, boundary, slices.Sorted(maps.Keys(f.cfg.Boundaries)))
 	}
 	if err := f.clouds.CheckEnvironment([]string{boundary}); err != nil {
 		return envErr(fmt.Errorf("boundary %s: %w", boundary, err))
 	}
-	if b.Cloud == "local" {
-		return nil
-	}
-	region := ""
-	for _, t := range f.cfg.Targets {
-		if t.Boundary == boundary && region == "" {
-			region = t.Region
-		}
-	}
-	if _, err := f.clouds.Preflight(ctx, boundary, region); err != nil {
+	if _, err := f.clouds.Preflight(ctx, boundary, ""); err != nil {
 		return envErr(fmt.Errorf("boundary %s: preflight refused: %w", boundary, err))
 	}
 	return nil
@@ -399,10 +385,6 @@ func (f *Fleet) workflowDriver(ctx context.Context) (*journal.Holder, error) {
 	if err != nil {
 		return nil, err
 	}
-	prefix := f.cfg.Temporal.TaskQueuePrefix
-	p, ok, err := temporal.Query(ctx, cl, prefix, s.RunID)
-	if err != nil || !ok {
-		return nil, err
-	}
-	return &journal.Holder{Name: "temporal workflow " + temporal.WorkflowID(prefix, s.RunID), Host: f.Cluster().Address, Doing: string(p.Phase)}, nil
+	h, _, err := f.runWorkflow(ctx, cl, s.RunID)
+	return h, err
 }

@@ -43,6 +43,9 @@ type RunInput struct {
 	// Heartbeat is how long a worker may be silent during an activity before Temporal takes it
 	// for dead and gives the activity to another worker of the boundary (default 1m).
 	Heartbeat time.Duration
+	// CompareGates are the gates that compare a target with its baseline (the targets the run
+	// has not changed yet): only their commands carry the baseline.
+	CompareGates []string `json:",omitempty"`
 	// MaxHistory: past this many history events, with nothing under way, the workflow continues as
 	// new (it replays the journal) so its history stays small (default 10,000).
 	MaxHistory int
@@ -83,10 +86,10 @@ func Run(ctx workflow.Context, in RunInput) (rings.Phase, error) {
 	}
 	f.s = rings.Replay(evs)
 	if f.s.Plan.Kind == "" {
-		return "", temporal.NewNonRetryableApplicationError("run "+in.RunID+" is not in the journal", "permanent", nil)
+		return "", temporal.NewNonRetryableApplicationError("run "+in.RunID+" is not in the journal", ErrPermanent, nil)
 	}
 	f.after = f.s.Seen
-	f.plan(f.s.StillUnderWay(f.s.InFlight()))
+	f.plan(f.s.InFlight())
 	if err := f.poll(); err != nil {
 		return "", err
 	}
@@ -308,9 +311,11 @@ func (f *flow) command(c rings.Command) {
 			})
 			return
 		}
-		c.Baseline = f.s.Untouched()
-		w, queue := f.s.Work(c), BoundaryQueue(f.in.Prefix, f.boundaryOf(c.Target))
-		f.later(func() { f.work(w, queue, "gate/"+c.Target) })
+		if slices.ContainsFunc(c.Gates, func(g string) bool { return slices.Contains(f.in.CompareGates, g) }) {
+			c.Baseline = f.s.Untouched()
+		}
+		w := f.s.Work(c)
+		f.later(func() { f.work(w, BoundaryQueue(f.in.Prefix, c.Boundary), "gate/"+c.Target) })
 	case rings.CmdCancelGates:
 		f.later(func() { f.cancelGates(c) })
 	case rings.CmdBake:
@@ -337,13 +342,6 @@ func (f *flow) command(c rings.Command) {
 }
 
 func (f *flow) later(start func()) { f.toStart = append(f.toStart, start) }
-
-func (f *flow) boundaryOf(target string) string {
-	if t := f.s.Targets[target]; t != nil {
-		return t.Plan.Boundary
-	}
-	return ""
-}
 
 func (f *flow) cancel(key string) {
 	if cancel, ok := f.cancels[key]; ok {
