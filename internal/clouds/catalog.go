@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/rollout-dev/rollout/internal/config"
 )
 
 // awsPartition is one AWS partition: its own regions, DNS suffix and ARN prefix. Facts from the
@@ -115,7 +117,7 @@ func azureCloudOfRegion(region string) *azureCloud {
 var azureRegionRE = regexp.MustCompile(`^[a-z]+[a-z0-9]*$`)
 
 // DefaultUniverse is Google Cloud's commercial universe.
-const DefaultUniverse = "googleapis.com"
+const DefaultUniverse = config.GoogleUniverse
 
 // gcpRegionRE is a Google Cloud region name (us-central1, europe-west4, u-france-east1).
 var gcpRegionRE = regexp.MustCompile(`^[a-z]+(-[a-z]+)+[0-9]+$`)

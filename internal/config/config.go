@@ -3,6 +3,7 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -109,16 +110,53 @@ func inside(root, path string) bool {
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
+// GoogleUniverse is Google Cloud's commercial universe, a gcp boundary's universeDomain when it
+// names none.
+const GoogleUniverse = "googleapis.com"
+
+// TemplateData is what templates over a target see (release variables, a boundary's backend
+// convention): {{ .Target.Name }}, {{ .Target.Region }}, {{ index .Target.Labels "k" }}, and its
+// boundary's implied values ({{ .Boundary.Partition }}, {{ .Boundary.Environment }},
+// {{ .Boundary.UniverseDomain }}), so that a module gets them without every target repeating
+// them. Release variables add .Release. b may be nil (a target whose boundary is not declared).
+func TemplateData(t *Target, b *Boundary) map[string]any {
+	bd := map[string]any{"Name": t.Boundary, "Cloud": "", "Partition": "", "Environment": "", "UniverseDomain": ""}
+	if b != nil {
+		bd["Cloud"], bd["Partition"], bd["Environment"] = b.Cloud, b.Partition, b.Environment
+		if b.Cloud == "gcp" {
+			bd["UniverseDomain"] = cmp.Or(b.UniverseDomain, GoogleUniverse)
+		}
+	}
+	return map[string]any{
+		"Target":   map[string]any{"Name": t.Name, "Boundary": t.Boundary, "Region": t.Region, "Labels": t.Labels},
+		"Boundary": bd,
+	}
+}
+
+// Render executes one value's template text over data: plain text, never escaped for HTML or a
+// shell (a value reaches Terraform byte for byte), and an unknown key is an error.
+func Render(name, text string, data any) (string, error) {
+	if !strings.Contains(text, "{{") {
+		return text, nil
+	}
+	tmpl, err := template.New(name).Option("missingkey=error").Parse(text)
+	if err != nil {
+		return "", err
+	}
+	var out strings.Builder
+	if err := tmpl.Execute(&out, data); err != nil {
+		return "", err
+	}
+	return out.String(), nil
+}
+
 // ConventionBackend renders boundary b's state backend convention (boundaries.B.backend, whose
 // string values are templates over .Target and .Boundary) for target t; nil when b has none.
 func ConventionBackend(b *Boundary, t *Target) (*Backend, error) {
 	if b == nil || b.Backend == nil {
 		return nil, nil
 	}
-	data := map[string]any{
-		"Target":   map[string]any{"Name": t.Name, "Boundary": t.Boundary, "Region": t.Region, "Labels": t.Labels},
-		"Boundary": map[string]any{"Name": b.Name, "Cloud": b.Cloud, "Partition": b.Partition, "Environment": b.Environment, "UniverseDomain": b.UniverseDomain},
-	}
+	data := TemplateData(t, b)
 	out := &Backend{Type: b.Backend.Type, Config: map[string]any{}}
 	for k, v := range b.Backend.Config {
 		s, ok := v.(string)
@@ -126,15 +164,11 @@ func ConventionBackend(b *Boundary, t *Target) (*Backend, error) {
 			out.Config[k] = v
 			continue
 		}
-		tmpl, err := template.New(k).Option("missingkey=error").Parse(s)
+		text, err := Render(k, s, data)
 		if err != nil {
 			return nil, fmt.Errorf("boundaries.%s.backend.config.%s: %w", b.Name, k, err)
 		}
-		var text strings.Builder
-		if err := tmpl.Execute(&text, data); err != nil {
-			return nil, fmt.Errorf("boundaries.%s.backend.config.%s: %w", b.Name, k, err)
-		}
-		out.Config[k] = text.String()
+		out.Config[k] = text
 	}
 	return out, nil
 }

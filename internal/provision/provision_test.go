@@ -256,3 +256,20 @@ func TestPlannedChangesDigest(t *testing.T) {
 		t.Fatalf("digests: %q %q %q %q", a, b, c, none)
 	}
 }
+
+// A value is text, not HTML: a label with &, <, >, + and quotes reaches Terraform byte for byte
+// (html/template had turned "R&D <ops> a+b" into "R&amp;D &lt;ops&gt; a&#43;b").
+func TestVarsForRendersBytesUnescaped(t *testing.T) {
+	label := `R&D <ops> a+b "q" 'x' \n`
+	tg := &config.Target{Name: "eu-1", Labels: map[string]string{"team": label}}
+	got, err := VarsFor(rings.ReleaseRef{Name: "v1&<2>"}, map[string]any{
+		"team": `{{ index .Target.Labels "team" }}`, "rel": "{{ .Release.Name }}",
+		"nested": map[string]any{"l": []any{`{{ index .Target.Labels "team" }}!`}},
+	}, tg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["team"] != label || got["rel"] != "v1&<2>" || got["nested"].(map[string]any)["l"].([]any)[0] != label+"!" {
+		t.Fatalf("escaped: %q", got)
+	}
+}

@@ -2,52 +2,29 @@ package provision
 
 import (
 	"fmt"
-	"html/template"
 	"maps"
-	"strings"
 
-	"github.com/rollout-dev/rollout/internal/clouds"
 	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/rings"
 )
 
 // The module variables of a target: the release's values rendered over the target and its boundary.
 
-// TemplateData is what release variables (and a boundary's backend convention) see of a target:
-// {{ .Release.Name }}, {{ .Target.Region }}, and its boundary's implied values, so that a module
-// gets {{ .Boundary.Partition }}, {{ .Boundary.Environment }} or {{ .Boundary.UniverseDomain }}
-// without every target repeating them.
+// TemplateData is what release variables see of a target: config.TemplateData (the target and
+// its boundary's implied values) and {{ .Release.Name }}.
 func TemplateData(release rings.ReleaseRef, t *config.Target, b *config.Boundary) map[string]any {
-	bd := map[string]any{"Name": t.Boundary, "Cloud": "", "Partition": "", "Environment": "", "UniverseDomain": ""}
-	if b != nil {
-		bd["Cloud"], bd["Partition"], bd["Environment"] = b.Cloud, b.Partition, b.Environment
-		if b.Cloud == "gcp" {
-			bd["UniverseDomain"] = firstOf(b.UniverseDomain, clouds.DefaultUniverse)
-		}
-	}
-	return map[string]any{
-		"Release":  release,
-		"Target":   map[string]any{"Name": t.Name, "Boundary": t.Boundary, "Region": t.Region, "Labels": t.Labels},
-		"Boundary": bd,
-	}
-}
-
-func firstOf(s ...string) string {
-	for _, x := range s {
-		if x != "" {
-			return x
-		}
-	}
-	return ""
+	data := config.TemplateData(t, b)
+	data["Release"] = release
+	return data
 }
 
 // VarsFor renders a release's variables for one target (see TemplateData), then lays the target's
-// own on top.
+// own on top. Rendering is plain text: a value reaches Terraform byte for byte.
 func VarsFor(release rings.ReleaseRef, releaseVars map[string]any, t *config.Target, b *config.Boundary) (map[string]any, error) {
 	data := TemplateData(release, t, b)
 	out := map[string]any{}
 	for k, v := range releaseVars {
-		r, err := renderValue(v, data)
+		r, err := renderValue(k, v, data)
 		if err != nil {
 			return nil, fmt.Errorf("release variable %s: %w", k, err)
 		}
@@ -57,25 +34,14 @@ func VarsFor(release rings.ReleaseRef, releaseVars map[string]any, t *config.Tar
 	return out, nil
 }
 
-func renderValue(v any, data map[string]any) (any, error) {
+func renderValue(name string, v any, data map[string]any) (any, error) {
 	switch x := v.(type) {
 	case string:
-		if !strings.Contains(x, "{{") {
-			return x, nil
-		}
-		tmpl, err := template.New("var").Option("missingkey=error").Parse(x)
-		if err != nil {
-			return nil, err
-		}
-		var b strings.Builder
-		if err := tmpl.Execute(&b, data); err != nil {
-			return nil, err
-		}
-		return b.String(), nil
+		return config.Render(name, x, data)
 	case map[string]any:
 		out := map[string]any{}
 		for k, e := range x {
-			r, err := renderValue(e, data)
+			r, err := renderValue(name, e, data)
 			if err != nil {
 				return nil, err
 			}
@@ -85,7 +51,7 @@ func renderValue(v any, data map[string]any) (any, error) {
 	case []any:
 		out := make([]any, len(x))
 		for i, e := range x {
-			r, err := renderValue(e, data)
+			r, err := renderValue(name, e, data)
 			if err != nil {
 				return nil, err
 			}
