@@ -22,11 +22,11 @@ const (
 // the run holds applies to a reviewed plan of rel, or when protected resource types must be
 // checked in the plan before anything is changed. Everything else applies directly: one
 // Terraform process instead of two, as a person runs `tofu apply` by hand.
-func (p *Terraform) planFirst(target string, rel rings.ReleaseRef) bool {
-	if p.ApplyMode == "" || p.ApplyMode == config.ApplyPlanFirst {
+func (pol RunPolicy) planFirst(target string, rel rings.ReleaseRef) bool {
+	if pol.ApplyMode == "" || pol.ApplyMode == config.ApplyPlanFirst {
 		return true
 	}
-	r := p.Review
+	r := pol.Review
 	switch {
 	case r == nil:
 		return false

@@ -166,8 +166,8 @@ func TestFakeTerraformApplies(t *testing.T) {
 // Direct: one apply, no plan; the plan's summary reaches planned while the apply is under way
 // (the fake waits, after planning, until planned has been called).
 func TestDirectApplyRunsOneTerraformProcess(t *testing.T) {
-	p, rel, dir := fake(t, "apply=wait-for-planned")
-	p.ApplyMode = "auto"
+	tf, rel, dir := fake(t, "apply=wait-for-planned")
+	p := tf.ForRun(RunPolicy{ApplyMode: "auto"})
 	var planned rings.PlanSummary
 	running := false
 	res, err := p.Apply(context.Background(), "t1", rel, func(s rings.PlanSummary) {
@@ -191,7 +191,7 @@ func TestDirectApplyRunsOneTerraformProcess(t *testing.T) {
 		t.Fatalf("mode %s, planned %+v, outputs %v", res.Mode, planned, res.Outputs)
 	}
 	// With protected types, the same run plans first.
-	p.Review = &Review{Protect: []string{"aws_db_instance"}}
+	p = tf.ForRun(RunPolicy{ApplyMode: "auto", Review: &Review{Protect: []string{"aws_db_instance"}}})
 	if res, err := p.Apply(context.Background(), "t1", rel, nil); err != nil || res.Mode != ModePlanFirst {
 		t.Fatalf("protect: mode %s, %v: want plan-first", res.Mode, err)
 	}
@@ -214,8 +214,8 @@ func TestPlanFirstWhenAPolicyNeedsThePlan(t *testing.T) {
 		{"auto", &Review{Release: "v1", Digests: map[string]string{"t1": "d"}}, false}, // reviewed another release
 		{"auto", &Review{Release: "v2", Digests: map[string]string{"t2": "d"}}, false},
 	} {
-		p := &Terraform{ApplyMode: c.mode, Review: c.review}
-		if got := p.planFirst("t1", rel); got != c.want {
+		pol := RunPolicy{ApplyMode: c.mode, Review: c.review}
+		if got := pol.planFirst("t1", rel); got != c.want {
 			t.Errorf("mode %q review %+v: plan first %v, want %v", c.mode, c.review, got, c.want)
 		}
 	}

@@ -16,11 +16,10 @@ import (
 	"github.com/rollout-dev/rollout/internal/rings"
 )
 
-// review holds an apply to the run's plan review: no destroy or replacement of a protected
+// check holds an apply to the run's plan review: no destroy or replacement of a protected
 // resource type unless allowed, and, for the reviewed release, exactly the reviewed plan. A
 // refusal is permanent: trying again would plan the same.
-func (p *Terraform) review(ctx context.Context, tf *tfexec.Terraform, dir, target string, rel rings.ReleaseRef, sum rings.PlanSummary) error {
-	r := p.Review
+func (r *Review) check(ctx context.Context, tf *tfexec.Terraform, dir, target string, rel rings.ReleaseRef, sum rings.PlanSummary) error {
 	if r == nil {
 		return nil
 	}

@@ -40,13 +40,6 @@ type Terraform struct {
 	// Clouds gives each target's Terraform run its boundary's environment and nothing else. Nil:
 	// the base allow-list of clouds.BaseEnv only (tests of local targets).
 	Clouds *clouds.Manager
-	// Review is what a run's applies must match (nil: nothing): per target, the digest of the
-	// plan a person reviewed for Release; and Protect, resource types no plan may destroy or
-	// replace unless AllowDestroy.
-	Review *Review
-	// ApplyMode is how this run applies its targets: config.ApplyAuto, ApplyPlanFirst or
-	// ApplyDirect ("": plan-first, as runs of earlier versions did). See planFirst.
-	ApplyMode string
 	// InterruptWait is how long an interrupted Terraform command may take to stop after SIGINT
 	// before it is killed (0: 10s).
 	InterruptWait time.Duration
@@ -505,21 +498,55 @@ func (p *Terraform) plan(ctx context.Context, target string, rel rings.ReleaseRe
 	return w.tf, w.dir, r.summary, changes, nil
 }
 
-// Apply implements rings.Provisioner: plan, then apply that plan file (skipped when it changes
-// nothing). The outputs come from the apply's own JSON stream; only a skipped apply reads them
-// with a separate `output`.
+// Apply implements rings.Provisioner with no run's policy: plan first, nothing reviewed (see
+// ForRun for a run's own).
 func (p *Terraform) Apply(ctx context.Context, target string, rel rings.ReleaseRef, planned func(rings.PlanSummary)) (rings.ApplyResult, error) {
+	return p.applyWith(ctx, RunPolicy{}, target, rel, planned)
+}
+
+// RunPolicy is how one run applies its targets, fixed in its plan: its apply mode
+// (config.ApplyAuto, ApplyPlanFirst or ApplyDirect; "": plan-first, as runs of earlier versions
+// did; see planFirst) and what its applies must match (nil: nothing): per target, the digest of
+// the plan a person reviewed for Review.Release; and Protect, resource types no plan may destroy
+// or replace unless AllowDestroy.
+type RunPolicy struct {
+	ApplyMode string
+	Review    *Review
+}
+
+// RunProvisioner is the fleet's Terraform as one run uses it: its own policy, the fleet's
+// caches. Runs of one process (a worker's cached runs) each have theirs; none writes another's.
+type RunProvisioner struct {
+	*Terraform
+	Policy RunPolicy
+}
+
+var _ rings.DriftChecker = (*RunProvisioner)(nil)
+
+// ForRun is the provisioner of a run with policy pol.
+func (p *Terraform) ForRun(pol RunPolicy) *RunProvisioner {
+	return &RunProvisioner{Terraform: p, Policy: pol}
+}
+
+// Apply implements rings.Provisioner: plan, then apply that plan file (skipped when it changes
+// nothing), or one direct apply, as the run's policy says. The outputs come from the apply's own
+// JSON stream; only a skipped apply reads them with a separate `output`.
+func (r *RunProvisioner) Apply(ctx context.Context, target string, rel rings.ReleaseRef, planned func(rings.PlanSummary)) (rings.ApplyResult, error) {
+	return r.applyWith(ctx, r.Policy, target, rel, planned)
+}
+
+func (p *Terraform) applyWith(ctx context.Context, pol RunPolicy, target string, rel rings.ReleaseRef, planned func(rings.PlanSummary)) (rings.ApplyResult, error) {
 	defer clearRecords(ctx, p.WorkDir(target))
-	res, err := unlocking(ctx, p, target, "apply", func() (rings.ApplyResult, error) { return p.apply(ctx, target, rel, planned) })
+	res, err := unlocking(ctx, p, target, "apply", func() (rings.ApplyResult, error) { return p.apply(ctx, pol, target, rel, planned) })
 	if err != nil && ctx.Err() == nil {
 		err = classified(err)
 	}
 	return res, err
 }
 
-func (p *Terraform) apply(ctx context.Context, target string, rel rings.ReleaseRef, planned func(rings.PlanSummary)) (rings.ApplyResult, error) {
-	if p.planFirst(target, rel) {
-		res, err := p.applyPlanFirst(ctx, target, rel, planned)
+func (p *Terraform) apply(ctx context.Context, pol RunPolicy, target string, rel rings.ReleaseRef, planned func(rings.PlanSummary)) (rings.ApplyResult, error) {
+	if pol.planFirst(target, rel) {
+		res, err := p.applyPlanFirst(ctx, pol.Review, target, rel, planned)
 		res.Mode = ModePlanFirst
 		return res, err
 	}
@@ -530,7 +557,7 @@ func (p *Terraform) apply(ctx context.Context, target string, rel rings.ReleaseR
 
 // applyPlanFirst plans into the target's plan file, holds the plan to the run's review, and
 // applies that plan file (skipped when it changes nothing).
-func (p *Terraform) applyPlanFirst(ctx context.Context, target string, rel rings.ReleaseRef, planned func(rings.PlanSummary)) (rings.ApplyResult, error) {
+func (p *Terraform) applyPlanFirst(ctx context.Context, rv *Review, target string, rel rings.ReleaseRef, planned func(rings.PlanSummary)) (rings.ApplyResult, error) {
 	tf, dir, sum, changes, err := p.plan(ctx, target, rel, false)
 	if err != nil {
 		return rings.ApplyResult{}, err
@@ -538,7 +565,7 @@ func (p *Terraform) applyPlanFirst(ctx context.Context, target string, rel rings
 	if planned != nil {
 		planned(sum)
 	}
-	if err := p.review(ctx, tf, dir, target, rel, sum); err != nil {
+	if err := rv.check(ctx, tf, dir, target, rel, sum); err != nil {
 		return rings.ApplyResult{Summary: sum}, err
 	}
 	if !changes {

@@ -194,14 +194,14 @@ func (f *Fleet) executor(s *rings.State, plan rings.Plan, observe func(rings.Eve
 	for name, b := range f.cfg.Boundaries {
 		limits[name], rates[name] = b.MaxParallel, b.RateLimit
 	}
-	prov := f.prov
-	prov.ApplyMode = plan.ApplyMode
+	pol := provision.RunPolicy{ApplyMode: plan.ApplyMode}
 	if len(f.cfg.Protect) > 0 || plan.Review != nil {
-		prov.Review = &provision.Review{Release: plan.Release.Name, Protect: f.cfg.Protect}
+		pol.Review = &provision.Review{Release: plan.Release.Name, Protect: f.cfg.Protect}
 		if plan.Review != nil {
-			prov.Review.Digests, prov.Review.AllowDestroy = plan.Review.Digests, plan.Review.AllowDestroy != ""
+			pol.Review.Digests, pol.Review.AllowDestroy = plan.Review.Digests, plan.Review.AllowDestroy != ""
 		}
 	}
+	prov := f.prov.ForRun(pol)
 	var provisioner rings.Provisioner = prov
 	if f.opts.Provisioner != nil {
 		provisioner = f.opts.Provisioner(prov)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/journal"
+	"github.com/rollout-dev/rollout/internal/provision"
 	"github.com/rollout-dev/rollout/internal/resilience"
 	"github.com/rollout-dev/rollout/internal/rings"
 )
@@ -187,5 +188,27 @@ func TestTheFleetJournalsOnItsClock(t *testing.T) {
 	sw, err := f.Switch(context.Background())
 	if err != nil || sw == nil || !sw.At.Equal(at) {
 		t.Fatalf("switch %+v, %v: want it stamped %s", sw, err, at)
+	}
+}
+
+// Runs of one process (a Temporal worker caches several) each apply with their own apply mode
+// and review: building one run's executor must not change another's (it wrote both into the
+// fleet's one provisioner, and the newest run decided every run's mode).
+func TestEachRunKeepsItsOwnApplyPolicy(t *testing.T) {
+	f := &Fleet{cfg: &config.Config{Protect: nil}, prov: &provision.Terraform{}}
+	reviewed := rings.Plan{Release: rings.ReleaseRef{Name: "v2"}, ApplyMode: config.ApplyAuto,
+		Review: &rings.Review{Digests: map[string]string{"t1": "d"}}}
+	direct := rings.Plan{Release: rings.ReleaseRef{Name: "v3"}, ApplyMode: config.ApplyDirect}
+	a := f.executor(&rings.State{RunID: "a"}, reviewed, nil)
+	b := f.executor(&rings.State{RunID: "b"}, direct, nil)
+	pa, pb := a.Provisioner.(*provision.RunProvisioner), b.Provisioner.(*provision.RunProvisioner)
+	if pa.Policy.ApplyMode != config.ApplyAuto || pa.Policy.Review == nil || pa.Policy.Review.Release != "v2" {
+		t.Fatalf("run a's policy after run b's executor: %+v", pa.Policy)
+	}
+	if pb.Policy.ApplyMode != config.ApplyDirect || pb.Policy.Review != nil {
+		t.Fatalf("run b's policy: %+v (a review of another run leaked into it)", pb.Policy)
+	}
+	if pa.Terraform != pb.Terraform {
+		t.Fatal("runs must share the fleet's provisioner caches")
 	}
 }
