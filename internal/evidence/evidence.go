@@ -17,7 +17,10 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
+	"syscall"
 	"time"
 
 	ita1 "github.com/in-toto/attestation/go/v1"
@@ -214,4 +217,25 @@ func GenerateKey(prefix string) error {
 		return err
 	}
 	return os.WriteFile(prefix+".pub", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o644)
+}
+
+// MaxFile is the largest attestation file ReadFile reads.
+const MaxFile = 16 << 20
+
+// ReadFile reads an attestation file: a regular file only (a FIFO in its place would wait for a
+// writer for ever; it is refused at once), of at most MaxFile bytes.
+func ReadFile(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", filepath.Base(path))
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxFile+1))
+	if err == nil && len(b) > MaxFile {
+		return nil, fmt.Errorf("%s is over %d MiB: not an attestation", filepath.Base(path), MaxFile>>20)
+	}
+	return b, err
 }

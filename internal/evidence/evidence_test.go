@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -85,5 +86,23 @@ func TestEd25519KeysAndLooseKeyFiles(t *testing.T) {
 	v, _ := LoadVerifier(filepath.Join(dir, "k.pub"))
 	if _, err := Verify(context.Background(), env, v); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A FIFO named like an attestation is refused at once, not waited on.
+func TestReadFileRefusesAFIFO(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "x.intoto.json")
+	if err := syscall.Mkfifo(p, 0o600); err != nil {
+		t.Skip(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := ReadFile(p); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Fatalf("a FIFO: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("ReadFile waits on a FIFO")
 	}
 }

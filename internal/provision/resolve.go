@@ -92,17 +92,8 @@ func (p *Terraform) resolveOnce(ctx context.Context, digest, mirror string) (str
 	if _, err := os.Stat(filepath.Join(dst, ".terraform.lock.hcl")); err == nil {
 		return dst, nil
 	}
-	if _, err := os.Stat(snap); err != nil {
-		if p.Bundle == nil {
-			return "", fmt.Errorf("release snapshot %s is missing from %s", digest[:12], filepath.Dir(snap))
-		}
-		data, err := p.Bundle(ctx, digest)
-		if err != nil {
-			return "", fmt.Errorf("release snapshot %s is not on this machine, and the journal has no bundle of it: %w", digest[:12], err)
-		}
-		if err := Unbundle(data, p.StateDir, digest); err != nil {
-			return "", err
-		}
+	if err := p.ensureSnapshot(ctx, digest); err != nil {
+		return "", err
 	}
 	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
 		return "", err
@@ -152,6 +143,22 @@ func (p *Terraform) resolveOnce(ctx context.Context, digest, mirror string) (str
 		return "", err
 	}
 	return dst, nil
+}
+
+// ensureSnapshot unpacks the journal's bundle of a snapshot that is not on this machine.
+func (p *Terraform) ensureSnapshot(ctx context.Context, digest string) error {
+	snap := SnapshotDir(p.StateDir, digest)
+	if _, err := os.Stat(snap); err == nil {
+		return nil
+	}
+	if p.Bundle == nil {
+		return fmt.Errorf("release snapshot %s is missing from %s", digest[:12], filepath.Dir(snap))
+	}
+	data, err := p.Bundle(ctx, digest)
+	if err != nil {
+		return fmt.Errorf("release snapshot %s is not on this machine, and the journal has no bundle of it: %w", digest[:12], err)
+	}
+	return Unbundle(data, p.StateDir, digest)
 }
 
 // ResolveRelease installs a release snapshot's providers and modules, once, for each provider

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -63,11 +64,15 @@ func moduleTree(dir string) (files, dirs []string, err error) {
 }
 
 // Digest is the sha256 of a module tree: every file's path, executable bit and content.
-func Digest(dir string) (string, error) {
+func Digest(dir string) (string, error) { return digestExcept(dir, "") }
+
+// digestExcept is Digest of the tree without its top-level file skip ("": none).
+func digestExcept(dir, skip string) (string, error) {
 	files, _, err := moduleTree(dir)
 	if err != nil {
 		return "", fmt.Errorf("digest module %s: %w", dir, err)
 	}
+	files = slices.DeleteFunc(files, func(f string) bool { return skip != "" && f == skip })
 	sort.Strings(files)
 	h := sha256.New()
 	var total int64
@@ -208,11 +213,12 @@ func copyFile(src, dst string, mode os.FileMode) error {
 	return os.Chmod(dst, mode)
 }
 
-// ReleaseDigest is the digest of a release: its module tree's digest and its variables, in
-// canonical JSON (object keys sorted). Two releases with the same code and different variables
-// differ.
-func ReleaseDigest(module string, vars map[string]any) (string, error) {
-	d, err := ReleaseDescriptor(module, vars)
+// ReleaseDigest is the digest of a release: its name, its module snapshot's digest (the tree
+// with its providers' lock file) and its variables, in canonical JSON (object keys sorted). Two
+// releases with the same code and different variables differ, and so do two names for the same
+// content: evidence or an approval of one is never of the other.
+func ReleaseDigest(name, module string, vars map[string]any) (string, error) {
+	d, err := ReleaseDescriptor(name, module, vars)
 	if err != nil {
 		return "", err
 	}
@@ -220,10 +226,21 @@ func ReleaseDigest(module string, vars map[string]any) (string, error) {
 	return hex.EncodeToString(sum[:]), nil
 }
 
-// ReleaseDescriptor is what a release's digest is the SHA-256 of: its module snapshot's digest
-// and its variables (secret ones sealed). Evidence carries it, so that a verifier that is not
-// rollout (cosign verify-blob-attestation) checks an attestation's subject against it.
-func ReleaseDescriptor(module string, vars map[string]any) ([]byte, error) {
+// ReleaseDescriptor is what a release's digest is the SHA-256 of: its name, its module
+// snapshot's digest and its variables (secret ones sealed). Evidence carries it, so that a
+// verifier that is not rollout (cosign verify-blob-attestation) checks an attestation's subject
+// against it.
+func ReleaseDescriptor(name, module string, vars map[string]any) ([]byte, error) {
+	b, err := json.Marshal(vars)
+	if err != nil {
+		return nil, fmt.Errorf("release variables: %w", err)
+	}
+	return fmt.Appendf(nil, "rollout release v2\nname %s\nmodule %s\nvars %s\n", name, module, b), nil
+}
+
+// ReleaseDescriptorV1 is the first descriptor, without the name: the digest of releases recorded
+// before names were bound (they keep it; nothing new is given one).
+func ReleaseDescriptorV1(module string, vars map[string]any) ([]byte, error) {
 	b, err := json.Marshal(vars)
 	if err != nil {
 		return nil, fmt.Errorf("release variables: %w", err)

@@ -15,7 +15,6 @@ import (
 
 	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/evidence"
-	"github.com/rollout-dev/rollout/internal/provision"
 	"github.com/rollout-dev/rollout/internal/rings"
 )
 
@@ -74,7 +73,7 @@ func (f *Fleet) writeDescriptor(ctx context.Context, ref rings.ReleaseRef, dir s
 	if err != nil {
 		return nil, err
 	}
-	d, err := provision.ReleaseDescriptor(rel.Ref().ModuleDigest(), rel.Vars)
+	d, err := descriptor(rel)
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +191,7 @@ func (f *Fleet) meet(ctx context.Context, req config.Requirement, rel rings.Rele
 	verified := map[string]*evidence.Verified{}
 	refused := map[string]string{}
 	for _, file := range files {
-		b, err := os.ReadFile(file)
+		b, err := evidence.ReadFile(file)
 		if err == nil {
 			verified[file], err = evidence.Verify(ctx, b, trusted...)
 		}
@@ -225,7 +224,7 @@ func (f *Fleet) meetOne(req config.Requirement, boundary string, rel rings.Relea
 		if p.Ring != req.Ring || p.Boundary != boundary {
 			continue
 		}
-		if v.Subject != rel.Digest {
+		if v.Subject != rel.Digest || p.Release.Name != rel.Name {
 			why = fmt.Sprintf("%s is about release %s (digest %s), not %s (digest %s)", filepath.Base(file), p.Release.Name, short(v.Subject), rel.Name, short(rel.Digest))
 			continue
 		}

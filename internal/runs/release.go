@@ -13,11 +13,16 @@ import (
 	"github.com/rollout-dev/rollout/internal/provision"
 )
 
-// prepareRelease is the release a name would mean now: the module tree snapshotted, the
-// variables (release.vars, then --var), and the digest of both. Nothing is recorded. A name that
-// is bound already must mean the same; the refusal says what differs, in full, secrets masked.
+// prepareRelease is the release a name would mean now: the module tree snapshotted with the
+// lock file of its providers, the variables (release.vars, then --var), and the digest of the
+// name and both. Nothing is recorded. A name that is bound already must mean the same; the
+// refusal says what differs, in full, secrets masked.
 func (f *Fleet) prepareRelease(ctx context.Context, name string, extra map[string]any) (journal.Release, error) {
-	module, err := provision.Snapshot(f.cfg.ModuleDir(), f.stateDir)
+	old, err := f.releases.Release(ctx, name)
+	if err != nil && !errors.Is(err, journal.ErrNotFound) {
+		return journal.Release{}, err
+	}
+	module, plain, err := f.prov.LockedSnapshot(ctx, f.cfg.ModuleDir(), f.lockMirror(), old.Module)
 	if err != nil {
 		return journal.Release{}, err
 	}
@@ -31,7 +36,7 @@ func (f *Fleet) prepareRelease(ctx context.Context, name string, extra map[strin
 		return journal.Release{}, fmt.Errorf("release %s cannot be planned on %d target(s); nothing was journaled:\n%w", name, len(missing), missing)
 	}
 	vars = f.sealVars(vars, fromEnv)
-	digest, err := provision.ReleaseDigest(module, vars)
+	digest, err := provision.ReleaseDigest(name, module, vars)
 	if err != nil {
 		return journal.Release{}, err
 	}
@@ -40,16 +45,15 @@ func (f *Fleet) prepareRelease(ctx context.Context, name string, extra map[strin
 		f.pending = map[string]map[string]any{}
 	}
 	f.pending[name] = vars
-	old, err := f.releases.Release(ctx, name)
 	switch {
-	case errors.Is(err, journal.ErrNotFound):
+	case old.Name == "":
 		return rel, nil
-	case err != nil:
-		return journal.Release{}, err
-	case old.Module == "" && old.Digest == module && jsonEqual(old.Vars, vars):
+	case old.Module == "" && old.Digest == plain && jsonEqual(old.Vars, vars):
 		return old, nil // recorded before releases had a digest of their own: the same content
 	case old.Digest == digest:
 		return old, nil
+	case old.Module == plain && jsonEqual(old.Vars, vars) && f.recordedBeforeNames(old):
+		return old, nil // recorded before names and lock files were bound: the same content
 	}
 	return journal.Release{}, f.releaseChanged(old, rel)
 }
@@ -109,4 +113,43 @@ func jsonEqual(a, b any) bool {
 	x, err1 := json.Marshal(a)
 	y, err2 := json.Marshal(b)
 	return err1 == nil && err2 == nil && string(x) == string(y)
+}
+
+// descriptor is what a recorded release's digest is the SHA-256 of: the current descriptor, or the
+// first one for a release recorded before names were bound.
+func descriptor(rel journal.Release) ([]byte, error) {
+	module := rel.Ref().ModuleDigest()
+	d, err := provision.ReleaseDescriptor(rel.Name, module, rel.Vars)
+	if err != nil || sha256hex(d) == rel.Digest {
+		return d, err
+	}
+	if v1, err := provision.ReleaseDescriptorV1(module, rel.Vars); err == nil && sha256hex(v1) == rel.Digest {
+		return v1, nil
+	}
+	return d, nil
+}
+
+// recordedBeforeNames says whether a recorded release's digest is of the first descriptor, which
+// bound neither its name nor its providers' lock file: such a release keeps its digest.
+func (f *Fleet) recordedBeforeNames(old journal.Release) bool {
+	d, err := provision.ReleaseDescriptorV1(old.Ref().ModuleDigest(), old.Vars)
+	return err == nil && sha256hex(d) == old.Digest
+}
+
+// lockMirror is the provider mirror a new release's providers are resolved through, to lock
+// them: the user's CLI configuration, unless every boundary has a mirror of its own (then the
+// first, by name).
+func (f *Fleet) lockMirror() string {
+	var mirrors []string
+	for _, name := range slices.Sorted(maps.Keys(f.cfg.Boundaries)) {
+		m := f.cfg.Boundaries[name].ProviderMirror
+		if m == "" {
+			return ""
+		}
+		mirrors = append(mirrors, m)
+	}
+	if len(mirrors) == 0 {
+		return ""
+	}
+	return mirrors[0]
 }

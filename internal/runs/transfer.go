@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/journal"
 	"github.com/rollout-dev/rollout/internal/provision"
 )
@@ -41,7 +42,17 @@ const (
 	fileBundle     = "module.tar.gz"
 	fileLock       = ".terraform.lock.hcl"
 	fileProviders  = "providers.tar.gz"
-	maxTransfer    = 2 << 30
+)
+
+// What an archive may unpack to, at most: any bigger is refused at the entry that crosses the
+// cap, before it is read (a small archive can claim gigabytes). Variables, so tests can lower them.
+var (
+	maxArchiveEntry   int64 = 1 << 30 // one file of the release archive
+	maxArchiveTotal   int64 = 3 << 29 // all of them (1.5 GiB)
+	maxArchiveEntries       = 16
+	maxProvidersEntry int64 = 1 << 30 // one file of providers.tar.gz
+	maxProvidersTotal int64 = 4 << 30
+	maxProviderFiles        = 10_000
 )
 
 // ExportRelease writes release name's archive to out (with the providers Terraform installed for
@@ -56,16 +67,13 @@ func (f *Fleet) ExportRelease(ctx context.Context, name, out string, providers b
 	if files[fileRelease], err = json.MarshalIndent(rel, "", "  "); err != nil {
 		return "", err
 	}
-	if files[fileDescriptor], err = provision.ReleaseDescriptor(module, rel.Vars); err != nil {
+	if files[fileDescriptor], err = descriptor(rel); err != nil {
 		return "", err
 	}
 	if files[fileBundle], err = f.releases.Bundle(ctx, module); err != nil {
 		return "", fmt.Errorf("the module snapshot of release %s: %w", name, err)
 	}
 	resolved := filepath.Join(f.stateDir, "providers", module)
-	if b, err := os.ReadFile(filepath.Join(resolved, fileLock)); err == nil {
-		files[fileLock] = b
-	}
 	if providers {
 		if files[fileProviders], err = tarGz(filepath.Join(resolved, ".terraform", "providers")); err != nil {
 			return "", fmt.Errorf("--providers: the providers of release %s are not installed on this machine (%v): run rollout preflight or plan first", name, err)
@@ -106,49 +114,133 @@ func (f *Fleet) ImportRelease(ctx context.Context, path, providersTo string) (jo
 			return journal.Release{}, fmt.Errorf("%s: %s is not in the manifest: refused", path, name)
 		}
 	}
-	rel, err := checkRelease(m, files, f.stateDir)
+	rel, lock, err := checkRelease(m, files, f.stateDir)
 	if err != nil {
 		return journal.Release{}, fmt.Errorf("%s: %w", path, err)
+	}
+	if providersTo != "" && files[fileProviders] != nil {
+		// Checked before anything is recorded: the binaries must be the ones the release's lock
+		// file (bound to its digest, so to its evidence) records.
+		if err := f.installProviders(files[fileProviders], lock, providersTo); err != nil {
+			return journal.Release{}, fmt.Errorf("%s: --providers-to: %w", path, err)
+		}
 	}
 	if err := f.recordImported(ctx, rel, files[fileBundle]); err != nil {
 		return journal.Release{}, err
 	}
-	if providersTo != "" && files[fileProviders] != nil {
-		if err := untarGz(files[fileProviders], providersTo); err != nil {
-			return rel, fmt.Errorf("--providers-to: %w", err)
-		}
-	}
 	return rel, nil
 }
 
-// checkRelease checks that the release record is what the manifest says, that its digest is its
-// descriptor's, and that the bundle is its module snapshot.
-func checkRelease(m transferManifest, files map[string][]byte, stateDir string) (journal.Release, error) {
+// installProviders unpacks an archive's providers beside mirror, checks every package against
+// the release's lock file, and only then copies them into the mirror: a file already there must
+// be the same bytes (a mirror other fleets may share never has a binary replaced).
+func (f *Fleet) installProviders(data, lock []byte, mirror string) error {
+	if len(lock) == 0 {
+		return errors.New("the archive holds providers, but its release has no lock file recording their hashes: refused")
+	}
+	if err := os.MkdirAll(mirror, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(mirror, ".import-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if err := untarGz(data, tmp); err != nil {
+		return err
+	}
+	if err := provision.CheckPackages(tmp, lock); err != nil {
+		return err
+	}
+	pkgs, err := provision.Packages(tmp)
+	if err != nil {
+		return err
+	}
+	var files []string // the packages' files only: nothing else of the archive reaches the mirror
+	for _, pkg := range pkgs {
+		err = filepath.WalkDir(pkg, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				files = append(files, p)
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	var clash []string
+	for _, p := range files {
+		rel, _ := filepath.Rel(tmp, p)
+		dst := filepath.Join(mirror, rel)
+		if have, err := os.ReadFile(dst); err == nil {
+			if got, _ := os.ReadFile(p); sha256hex(have) != sha256hex(got) {
+				clash = append(clash, fmt.Sprintf("%s (the mirror's SHA-256 %s, the archive's %s)", rel, sha256hex(have), sha256hex(got)))
+			}
+		}
+	}
+	if len(clash) > 0 {
+		return fmt.Errorf("the mirror already holds other bytes under the same name; nothing was replaced:\n  %s", strings.Join(clash, "\n  "))
+	}
+	for _, p := range files {
+		rel, _ := filepath.Rel(tmp, p)
+		dst := filepath.Join(mirror, rel)
+		if exists(dst) {
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		if err := os.Rename(p, dst); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
+}
+
+// checkRelease checks that the release record is what the manifest says, that its name is a
+// name, that its digest is its descriptor's, and that the bundle is its module snapshot; it
+// returns the snapshot's lock file (nil: none).
+func checkRelease(m transferManifest, files map[string][]byte, stateDir string) (journal.Release, []byte, error) {
 	var rel journal.Release
 	if err := json.Unmarshal(files[fileRelease], &rel); err != nil {
-		return rel, fmt.Errorf("%s: %w", fileRelease, err)
+		return rel, nil, fmt.Errorf("%s: %w", fileRelease, err)
+	}
+	if err := config.ValidName("release", rel.Name); err != nil {
+		return rel, nil, fmt.Errorf("refused: %w", err)
 	}
 	if rel.Name != m.Release.Name || rel.Digest != m.Release.Digest {
-		return rel, errors.New("the release record is not the manifest's")
+		return rel, nil, errors.New("the release record is not the manifest's")
 	}
 	module := rel.Ref().ModuleDigest()
-	d, err := provision.ReleaseDescriptor(module, rel.Vars)
+	if err := provision.CheckDigest(module); err != nil {
+		return rel, nil, err
+	}
+	d, err := descriptor(rel)
 	if err != nil {
-		return rel, err
+		return rel, nil, err
 	}
 	if !bytes.Equal(d, files[fileDescriptor]) || sha256hex(d) != rel.Digest {
-		return rel, fmt.Errorf("release %s's digest %s is not its content's: refused", rel.Name, short(rel.Digest))
+		return rel, nil, fmt.Errorf("release %s's digest %s is not its content's: refused", rel.Name, short(rel.Digest))
 	}
 	tmp, err := os.MkdirTemp(stateDir, ".import-")
 	if err != nil {
-		return rel, err
+		return rel, nil, err
 	}
 	defer os.RemoveAll(tmp)
 	if err := provision.Unbundle(files[fileBundle], tmp, module); err != nil {
-		return rel, err
+		return rel, nil, err
 	}
+	lock, _ := os.ReadFile(filepath.Join(provision.SnapshotDir(tmp, module), provision.LockFile))
 	_ = filepath.WalkDir(tmp, func(p string, _ fs.DirEntry, _ error) error { _ = os.Chmod(p, 0o700); return nil })
-	return rel, nil
+	if other, ok := files[fileLock]; ok && !bytes.Equal(other, lock) {
+		return rel, nil, fmt.Errorf("%s is not the lock file of release %s's module snapshot: refused", fileLock, rel.Name)
+	}
+	return rel, lock, nil
 }
 
 // recordImported records the release unless its name means something else here.
@@ -208,6 +300,7 @@ func readArchive(path string) (map[string][]byte, error) {
 	}
 	tr := tar.NewReader(gz)
 	files := map[string][]byte{}
+	var total int64
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
@@ -216,13 +309,29 @@ func readArchive(path string) (map[string][]byte, error) {
 		if err != nil {
 			return nil, damaged(err)
 		}
-		if h.Typeflag != tar.TypeReg || strings.Contains(h.Name, "/") || h.Size > maxTransfer {
+		if h.Typeflag != tar.TypeReg || strings.Contains(h.Name, "/") {
 			return nil, fmt.Errorf("%s: unexpected entry %q: refused", path, h.Name)
+		}
+		if err := underCaps(h, len(files)+1, &total, maxArchiveEntry, maxArchiveTotal, maxArchiveEntries); err != nil {
+			return nil, fmt.Errorf("%s: %w: refused", path, err)
 		}
 		if files[h.Name], err = io.ReadAll(io.LimitReader(tr, h.Size)); err != nil {
 			return nil, damaged(err)
 		}
 	}
+}
+
+// underCaps counts entry h (the n-th) into total, and says which cap it crosses, if any.
+func underCaps(h *tar.Header, n int, total *int64, entry, all int64, count int) error {
+	switch *total += max(h.Size, 0); {
+	case h.Size > entry:
+		return fmt.Errorf("entry %q is %d bytes, over the cap of %d for one entry", h.Name, h.Size, entry)
+	case *total > all:
+		return fmt.Errorf("entry %q brings the unpacked size to %d bytes, over the cap of %d", h.Name, *total, all)
+	case n > count:
+		return fmt.Errorf("entry %q is one more than the cap of %d entries", h.Name, count)
+	}
+	return nil
 }
 
 // tarGz packs a directory tree's regular files, following symbolic links (Terraform links
@@ -278,7 +387,8 @@ func untarGz(data []byte, dir string) error {
 		return err
 	}
 	tr := tar.NewReader(gz)
-	for {
+	var total int64
+	for n := 1; ; n++ {
 		h, err := tr.Next()
 		if err == io.EOF {
 			return nil
@@ -290,11 +400,14 @@ func untarGz(data []byte, dir string) error {
 		if h.Typeflag != tar.TypeReg || !filepath.IsLocal(name) {
 			return fmt.Errorf("unexpected entry %q", h.Name)
 		}
+		if err := underCaps(h, n, &total, maxProvidersEntry, maxProvidersTotal, maxProviderFiles); err != nil {
+			return fmt.Errorf("providers: %w", err)
+		}
 		p := filepath.Join(dir, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return err
 		}
-		b, err := io.ReadAll(io.LimitReader(tr, maxTransfer))
+		b, err := io.ReadAll(io.LimitReader(tr, h.Size))
 		if err != nil {
 			return err
 		}

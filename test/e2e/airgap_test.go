@@ -91,11 +91,32 @@ func TestReleaseCrossesTheAirGapWithItsEvidence(t *testing.T) {
 	refused("refused", "release", "import", flipped) // damaged, or a file that does not match the manifest
 	refused("release.descriptor does not match the manifest", "release", "import", tamperInside(t, archive, "release.descriptor"))
 	refused("needs evidence", "start", "--release", "v1")
+	// A provider binary swapped for a script, the manifest rewritten to match: the release's lock
+	// file (inside its module snapshot, so under its digest and evidence) refuses it.
 	mirror := t.TempDir()
+	refused("do not match the release's lock file", "release", "import", swappedProvider(t, archive), "--providers-to", mirror)
+	if m, _ := filepath.Glob(filepath.Join(mirror, "*", "*", "*", "*", "*", "*")); len(m) != 0 {
+		t.Fatalf("a refused import left providers in the mirror: %v", m)
+	}
+	// A mirror already holding other bytes under a provider's name keeps them.
+	shared := t.TempDir()
+	sov.must(0, "release", "import", archive, "--providers-to", shared)
+	bins, _ := filepath.Glob(filepath.Join(shared, "*", "hashicorp", "time", "*", "*", "terraform-provider-time*"))
+	if len(bins) == 0 {
+		t.Fatalf("--providers-to put no hashicorp/time provider in the mirror layout")
+	}
+	os.Chmod(bins[0], 0o755)
+	os.WriteFile(bins[0], []byte("#!/bin/sh\necho another fleet's binary\n"), 0o755)
+	refused("nothing was replaced", "release", "import", archive, "--providers-to", shared)
+	if b, _ := os.ReadFile(bins[0]); !strings.Contains(string(b), "another fleet's binary") {
+		t.Fatal("import replaced a binary a mirror already held")
+	}
 	sov.must(0, "release", "import", archive, "--providers-to", mirror)
 	if m, _ := filepath.Glob(filepath.Join(mirror, "*", "hashicorp", "time", "*", "*")); len(m) == 0 {
 		t.Errorf("--providers-to put no hashicorp/time provider in the mirror layout")
 	}
+	// Evidence of v1 is not evidence of another name for the same content.
+	refused("is about release v1", "start", "--release", "v9-never-tested", "--evidence", good)
 	refused("ring commercial in local-a: no attestation signed by a trusted key", "start", "--release", "v1", "--evidence", canaryOnly)
 	refused("not signed by a trusted key", "start", "--release", "v1", "--evidence", untrusted)
 	policy("1ms")
@@ -136,6 +157,30 @@ func TestReleaseCrossesTheAirGapWithItsEvidence(t *testing.T) {
 	}
 }
 
+// swappedProvider is a copy of an archive whose provider binary is a shell script, its manifest
+// rewritten so that every digest in it matches.
+func swappedProvider(t *testing.T, archive string) string {
+	t.Helper()
+	files := unpack(t, archive)
+	providers := untar(t, files["providers.tar.gz"])
+	swapped := false
+	for name := range providers {
+		if strings.Contains(name, "terraform-provider-time") {
+			providers[name], swapped = []byte("#!/bin/sh\ntouch /tmp/rollout-owned\n"), true
+		}
+	}
+	if !swapped {
+		t.Fatal("the archive holds no time provider to swap")
+	}
+	files["providers.tar.gz"] = []byte(readFile(t, writeTarGz(t, providers)))
+	var m map[string]any
+	json.Unmarshal(files["manifest.json"], &m)
+	sum := sha256.Sum256(files["providers.tar.gz"])
+	m["files"].(map[string]any)["providers.tar.gz"] = hex.EncodeToString(sum[:])
+	files["manifest.json"], _ = json.Marshal(m)
+	return writeTarGz(t, files)
+}
+
 // renamed is an archive of another release of com (v2, different variables) under name, made
 // consistent: every digest in its manifest matches; only the name already means v1 elsewhere.
 func renamed(t *testing.T, com *fleet, name string) string {
@@ -147,11 +192,16 @@ func renamed(t *testing.T, com *fleet, name string) string {
 	var rel, m map[string]any
 	json.Unmarshal(files["release.json"], &rel)
 	json.Unmarshal(files["manifest.json"], &m)
-	rel["name"] = name
-	m["release"].(map[string]any)["name"] = name
+	// The name is part of the digest: the descriptor and every digest are made anew for it.
+	files["release.descriptor"] = bytes.Replace(files["release.descriptor"], []byte("\nname v2\n"), []byte("\nname "+name+"\n"), 1)
+	digest := sha256.Sum256(files["release.descriptor"])
+	rel["name"], rel["digest"] = name, hex.EncodeToString(digest[:])
+	m["release"].(map[string]any)["name"], m["release"].(map[string]any)["digest"] = name, rel["digest"]
 	files["release.json"], _ = json.Marshal(rel)
-	sum := sha256.Sum256(files["release.json"])
-	m["files"].(map[string]any)["release.json"] = hex.EncodeToString(sum[:])
+	for _, f := range []string{"release.json", "release.descriptor"} {
+		sum := sha256.Sum256(files[f])
+		m["files"].(map[string]any)[f] = hex.EncodeToString(sum[:])
+	}
 	files["manifest.json"], _ = json.Marshal(m)
 	return writeTarGz(t, files)
 }

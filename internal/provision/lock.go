@@ -1,0 +1,178 @@
+package provision
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+
+	"golang.org/x/mod/sumdb/dirhash"
+)
+
+// A release is bound to the providers it was resolved with: its module snapshot carries the
+// dependency lock file (.terraform.lock.hcl), so that the release digest, and the evidence and
+// approvals that name it, cover the providers' hashes, and every `init` of the release, on this
+// machine or inside another boundary, has Terraform itself refuse a provider binary that does not
+// match them.
+
+// LockFile is the dependency lock file's name in a module tree.
+const LockFile = ".terraform.lock.hcl"
+
+// LockedSnapshot snapshots the module tree at dir (see Snapshot) with its providers locked: a
+// tree that has its own lock file is its snapshot; otherwise the providers are resolved once
+// (through mirror, "" for the user's CLI configuration) and the release's snapshot is the tree
+// plus the lock file Terraform wrote. A recorded release's snapshot (recorded, "" for none) that
+// is this tree plus a lock file is kept as it is: its lock is the release's, whatever this
+// machine's resolution would write. plain is the tree's own snapshot (what releases recorded
+// before lock files were bound name).
+func (p *Terraform) LockedSnapshot(ctx context.Context, dir, mirror, recorded string) (digest, plain string, err error) {
+	plain, err = Snapshot(dir, p.StateDir)
+	if err != nil {
+		return "", "", err
+	}
+	snap := SnapshotDir(p.StateDir, plain)
+	if exists(filepath.Join(snap, LockFile)) {
+		return plain, plain, nil
+	}
+	if recorded != "" && recorded != plain && p.lockOf(ctx, recorded, plain) {
+		return recorded, plain, nil
+	}
+	res, err := p.resolve(ctx, plain, mirror)
+	if err != nil {
+		return "", "", err
+	}
+	lock, err := os.ReadFile(filepath.Join(res, LockFile))
+	if err != nil {
+		return "", "", err
+	}
+	if len(lock) == 0 { // no provider to lock
+		return plain, plain, nil
+	}
+	digest, err = snapshotWith(snap, p.StateDir, LockFile, lock)
+	return digest, plain, err
+}
+
+// lockOf says whether snapshot locked is snapshot plain with a lock file.
+func (p *Terraform) lockOf(ctx context.Context, locked, plain string) bool {
+	if CheckDigest(locked) != nil || p.ensureSnapshot(ctx, locked) != nil {
+		return false
+	}
+	dir := SnapshotDir(p.StateDir, locked)
+	d, err := digestExcept(dir, LockFile)
+	return err == nil && d == plain && exists(filepath.Join(dir, LockFile))
+}
+
+// snapshotWith makes the snapshot of snapshot snap with one more file (name, content) at its root.
+func snapshotWith(snap, stateDir, name string, content []byte) (string, error) {
+	tmp, err := os.MkdirTemp(filepath.Dir(snap), ".tmp-locked-")
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = os.Chmod(tmp, 0o700); _ = os.RemoveAll(tmp) }()
+	src := filepath.Join(tmp, "src")
+	if err := os.Mkdir(src, 0o700); err != nil {
+		return "", err
+	}
+	if err := os.CopyFS(src, os.DirFS(snap)); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(src, name), content, 0o400); err != nil {
+		return "", err
+	}
+	return Snapshot(src, stateDir)
+}
+
+// A lock file's provider blocks, versions and hashes.
+var (
+	lockProviderRE = regexp.MustCompile(`(?m)^provider\s+"([^"]+)"\s*\{`)
+	lockVersionRE  = regexp.MustCompile(`(?m)^\s*version\s*=\s*"([^"]+)"`)
+	lockHashRE     = regexp.MustCompile(`"(h1:[A-Za-z0-9+/=]+|zh:[0-9a-f]+)"`)
+)
+
+// LockedProvider is one provider of a lock file: its address, version and recorded hashes.
+type LockedProvider struct {
+	Address, Version string
+	Hashes           []string
+}
+
+// ReadLock reads the provider blocks of a dependency lock file.
+func ReadLock(lock []byte) []LockedProvider {
+	text := string(lock)
+	idx := lockProviderRE.FindAllStringSubmatchIndex(text, -1)
+	var out []LockedProvider
+	for i, m := range idx {
+		end := len(text)
+		if i+1 < len(idx) {
+			end = idx[i+1][0]
+		}
+		body := text[m[1]:end]
+		lp := LockedProvider{Address: text[m[2]:m[3]]}
+		if v := lockVersionRE.FindStringSubmatch(body); v != nil {
+			lp.Version = v[1]
+		}
+		for _, h := range lockHashRE.FindAllStringSubmatch(body, -1) {
+			lp.Hashes = append(lp.Hashes, h[1])
+		}
+		out = append(out, lp)
+	}
+	return out
+}
+
+// PackageHash is Terraform's h1: hash of an unpacked provider package directory (what a lock
+// file records and a filesystem mirror holds).
+func PackageHash(dir string) (string, error) {
+	return dirhash.HashDir(dir, "", dirhash.Hash1)
+}
+
+// Packages are the provider package directories of an unpacked mirror tree
+// (HOST/NS/TYPE/VERSION/OS_ARCH), sorted.
+func Packages(mirror string) ([]string, error) {
+	all, err := filepath.Glob(filepath.Join(mirror, "*", "*", "*", "*", "*"))
+	var pkgs []string
+	for _, p := range all {
+		if st, err := os.Lstat(p); err == nil && st.IsDir() {
+			pkgs = append(pkgs, p)
+		}
+	}
+	sort.Strings(pkgs)
+	return pkgs, err
+}
+
+// CheckPackages checks every provider package in an unpacked mirror tree (HOST/NS/TYPE/VERSION/
+// OS_ARCH/) against the lock file's hashes: each must be a package of a locked provider and
+// version, and its h1: hash one the lock records. It names each that is not.
+func CheckPackages(mirror string, lock []byte) error {
+	locked := map[string]LockedProvider{}
+	for _, lp := range ReadLock(lock) {
+		locked[lp.Address+"@"+lp.Version] = lp
+	}
+	pkgs, err := Packages(mirror)
+	if err != nil {
+		return err
+	}
+	var bad []string
+	for _, pkg := range pkgs {
+		rel, _ := filepath.Rel(mirror, pkg)
+		parts := strings.Split(filepath.ToSlash(rel), "/")
+		lp, ok := locked[strings.Join(parts[:3], "/")+"@"+parts[3]]
+		if !ok {
+			bad = append(bad, fmt.Sprintf("%s is no provider of the release's lock file", rel))
+			continue
+		}
+		h, err := PackageHash(pkg)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(lp.Hashes, h) {
+			bad = append(bad, fmt.Sprintf("%s hashes to %s, which the release's lock file does not record (it records %s)", rel, h, strings.Join(lp.Hashes, ", ")))
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("providers do not match the release's lock file:\n  %s", strings.Join(bad, "\n  "))
+	}
+	return nil
+}
