@@ -80,6 +80,9 @@ func (f *Fleet) Expand(ctx context.Context, only []string) (string, error) {
 		if plan.ApplyMode, err = f.applyMode(""); err != nil {
 			return err
 		}
+		if err := f.door(ctx, plan, nil); err != nil {
+			return err
+		}
 		if err := f.ready(ctx, *plan, nil); err != nil {
 			return err
 		}

@@ -86,6 +86,9 @@ func (f *Fleet) rollbackLocked(ctx context.Context, r RollbackRequest) (string, 
 	if plan.ApplyMode, err = f.applyMode(""); err != nil {
 		return "", err
 	}
+	if err := f.door(ctx, plan, nil); err != nil {
+		return "", err
+	}
 	if err := f.ready(ctx, *plan, nil); err != nil {
 		return "", err
 	}
@@ -107,6 +110,9 @@ func (f *Fleet) rollbackLocked(ctx context.Context, r RollbackRequest) (string, 
 // leaving out those already at their destination (current: what each target runs now).
 func rollbackPlan(src *rings.State, current map[string]*rings.ReleaseRef, o RollbackRequest, to *rings.ReleaseRef) (*rings.Plan, []string) {
 	plan := &rings.Plan{Kind: rings.KindRollback, Release: src.Plan.Release}
+	if to != nil {
+		plan.Release = *to // what approvals of the rollback name
+	}
 	var skipped []string
 	for i := len(src.Rings) - 1; i >= 0; i-- {
 		r := src.Rings[i]

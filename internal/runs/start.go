@@ -155,6 +155,9 @@ func (f *Fleet) newRunPlan(ctx context.Context, r StartRequest, run journal.Run,
 	if plan.Evidence, err = f.acceptEvidence(ctx, plan.Release, r.Evidence); err != nil {
 		return nil, err
 	}
+	if err := f.door(ctx, plan, plan.Evidence); err != nil {
+		return nil, err
+	}
 	if plan.ApplyMode, err = f.applyMode(r.ApplyMode); err != nil {
 		return nil, err
 	}

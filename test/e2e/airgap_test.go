@@ -134,6 +134,13 @@ func TestReleaseCrossesTheAirGapWithItsEvidence(t *testing.T) {
 	if v := sov.deployedVersion("sov-1"); v != "v1" {
 		t.Fatalf("sov-1 runs %q", v)
 	}
+	// An imported release never attested here does not enter the ring by rollback --to.
+	hotfix := filepath.Join(t.TempDir(), "v2.tgz")
+	com.must(0, "release", "export", "v2", "--out", hotfix)
+	sov.must(0, "release", "import", hotfix)
+	if r := sov.must(1, "rollback", "--to", "v2", "--ring", "sovereign"); !strings.Contains(r.stderr, "promotion policy") || sov.deployedVersion("sov-1") != "v1" {
+		t.Fatalf("rollback --to an unattested release: sov-1 runs %q\n%s", sov.deployedVersion("sov-1"), r.stderr)
+	}
 	notes := sov.must(0, "status").stdout
 	for _, b := range []string{"local-a", "local-b"} {
 		if !strings.Contains(notes, "evidence accepted: ring commercial passed in "+b) {
