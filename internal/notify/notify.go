@@ -135,6 +135,9 @@ func New(receivers []Receiver, o Options) *Notifier {
 	if o.Client == nil {
 		o.Client = &http.Client{Timeout: 10 * time.Second}
 	}
+	c := *o.Client
+	c.CheckRedirect = sameHost
+	o.Client = &c
 	if o.Retry.Attempts == 0 {
 		o.Retry = resilience.Policy{Attempts: 8, Initial: 250 * time.Millisecond, Max: 10 * time.Second, MaxElapsed: 2 * time.Minute}
 	}
@@ -230,6 +233,16 @@ func transient(err error) bool {
 		return se.code == http.StatusRequestTimeout || se.code == http.StatusTooManyRequests || se.code >= 500
 	}
 	return true
+}
+
+// sameHost follows a receiver's redirect only within its own host: a redirect to another host is
+// not followed (its answer is a failed delivery), so the payload never goes where the receiver's
+// answer, not the configuration, sends it.
+func sameHost(req *http.Request, via []*http.Request) error {
+	if len(via) >= 5 || req.URL.Host != via[0].URL.Host {
+		return http.ErrUseLastResponse
+	}
+	return nil
 }
 
 func (n *Notifier) post(r Receiver, body []byte) error {

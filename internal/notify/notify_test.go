@@ -165,3 +165,22 @@ func TestSlackAndTeamsBodies(t *testing.T) {
 		t.Fatal("an unknown format was accepted")
 	}
 }
+
+// A receiver that redirects to another host does not get the payload sent there: the delivery
+// fails instead (a 307 made the client POST the whole message to the other host).
+func TestAWebhookFollowsNoRedirectToAnotherHost(t *testing.T) {
+	var elsewhere atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { elsewhere.Add(1) }))
+	defer other.Close()
+	redirect := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, strings.Replace(other.URL, "127.0.0.1", "localhost", 1)+"/steal", http.StatusTemporaryRedirect)
+	}))
+	defer redirect.Close()
+	var failures []Failure
+	n := New([]Receiver{{Name: "ops", URL: redirect.URL, On: []Kind{Finished}}}, Options{Retry: fast, Failed: func(f Failure) { failures = append(failures, f) }})
+	n.Publish("svc", aRun()[4])
+	n.Close(context.Background())
+	if elsewhere.Load() != 0 || len(failures) != 1 || !strings.Contains(failures[0].Err.Error(), "307") {
+		t.Fatalf("another host got %d requests; failures %v", elsewhere.Load(), failures)
+	}
+}

@@ -5,7 +5,9 @@ import (
 	"embed"
 	"fmt"
 	"html/template"
+	"io"
 	"net/http"
+	"regexp"
 	"sort"
 	"time"
 
@@ -199,9 +201,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 			// A line for what tells a person something; a bare change (a gate's measurement) for
 			// the rest, on which the page only refreshes its matrix.
 			if line, _ := runs.Describe(ev); line != "" {
-				fmt.Fprintf(w, "id: %d\nevent: journal\ndata: %s  %s\n\n", ev.Seq, ev.At.Format("15:04:05.000"), line)
+				writeEvent(w, ev.Seq, "journal", ev.At.Format("15:04:05.000")+"  "+line)
 			} else {
-				fmt.Fprintf(w, "id: %d\nevent: change\ndata: %s\n\n", ev.Seq, ev.Type)
+				writeEvent(w, ev.Seq, "change", string(ev.Type))
 			}
 		}
 		flusher.Flush()
@@ -212,6 +214,20 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 }
+
+// writeEvent writes one server-sent event. Its data comes from the journal (reasons, gate
+// output): each of its lines is a data: field of its own, so no text can end the event or start
+// another (the client joins them with newlines).
+func writeEvent(w io.Writer, id int64, event, data string) {
+	fmt.Fprintf(w, "id: %d\nevent: %s\n", id, event)
+	for _, line := range sseLines.Split(data, -1) {
+		fmt.Fprintf(w, "data: %s\n", line)
+	}
+	fmt.Fprint(w, "\n")
+}
+
+// sseLines splits text at what the event-stream format takes for a line's end.
+var sseLines = regexp.MustCompile("\r\n|\r|\n")
 
 func (s *Server) poll() time.Duration {
 	if s.Poll > 0 {

@@ -2,6 +2,7 @@ package web
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/rollout-dev/rollout/internal/rings"
@@ -31,5 +32,21 @@ func TestLargeCellsListWhatIsNotVerified(t *testing.T) {
 	}
 	if small := newCell(ts[:10]); len(small.Targets) != 10 || small.Counts != nil {
 		t.Fatalf("small cell: %+v", small)
+	}
+}
+
+// Journal text cannot forge an event on the live log: every line of it stays a data: field of
+// the one event (a pause reason became "run finished: succeeded" on its own).
+func TestAnEventsTextCannotStartAnother(t *testing.T) {
+	var b strings.Builder
+	writeEvent(&b, 7, "journal", "paused: x\n\nid: 8\nevent: journal\ndata: run finished: succeeded\r\rdata: ring approved\r\nend")
+	blocks := strings.Split(strings.TrimSuffix(b.String(), "\n\n"), "\n\n")
+	if len(blocks) != 1 || !strings.HasSuffix(b.String(), "\n\n") {
+		t.Fatalf("%d events in:\n%q", len(blocks), b.String())
+	}
+	for _, line := range strings.Split(blocks[0], "\n") {
+		if strings.ContainsRune(line, '\r') || !(strings.HasPrefix(line, "data: ") || line == "id: 7" || line == "event: journal") {
+			t.Fatalf("line %q of:\n%q", line, b.String())
+		}
 	}
 }
