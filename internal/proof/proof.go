@@ -100,12 +100,24 @@ func verifyToken(ctx context.Context, raw string, vs []rings.Verifier, o Options
 			continue
 		}
 		sub, _ := claims["sub"].(string)
-		return v.Name, &rings.ApprovalProof{Method: "oidc", Key: v.OIDC.Issuer + " " + sub, Digest: digest([]byte(raw))}, nil
+		return v.Name, &rings.ApprovalProof{Method: "oidc", Key: v.OIDC.Issuer + " " + sub, Digest: tokenDigest(v.OIDC.Issuer, claims)}, nil
 	}
 	if len(errs) == 0 {
 		return "", nil, errors.New("no approver of this ring is proven by an ID token (they have SSH keys)")
 	}
 	return "", nil, fmt.Errorf("the ID token proves no approver of this ring: %w", errors.Join(errs...))
+}
+
+// tokenDigest identifies a verified ID token by what its issuer signed (issuer, subject, audience,
+// issue time, token ID, nonce), not by its text: a token re-encoded (the last base64url
+// character of its signature changed, the same signature bytes) is the same token, and counts once.
+func tokenDigest(issuer string, claims map[string]any) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "oidc\niss %s\n", issuer)
+	for _, k := range []string{"sub", "aud", "iat", "jti", "nonce"} {
+		fmt.Fprintf(&b, "%s %v\n", k, claims[k])
+	}
+	return digest([]byte(b.String()))
 }
 
 // match checks the token's subject and claims against what the approver's entry requires.

@@ -65,6 +65,14 @@ func TestIDTokens(t *testing.T) {
 	if err != nil || name != "release-pipeline" || p.Method != "oidc" || p.Key != iss.Issuer()+" "+sub {
 		t.Fatalf("a valid token: %q %+v %v", name, p, err)
 	}
+	// The same token with the last base64url character of its signature re-encoded (its unused
+	// low bits changed: the same signature bytes) is the same token, not a new approval.
+	const url = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := strings.IndexByte(url, good[len(good)-1])
+	again := good[:len(good)-1] + string(url[last^1])
+	if _, p2, err := Verify(context.Background(), Given{IDToken: again}, "", vs, o); err != nil || again == good || p2.Digest != p.Digest {
+		t.Fatalf("a re-encoded token: %v, digest %s against %s", err, p2.Digest, p.Digest)
+	}
 	for what, c := range map[string]struct {
 		token, want string
 	}{
