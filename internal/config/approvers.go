@@ -3,7 +3,9 @@ package config
 import (
 	"fmt"
 	"net/url"
+	"path"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/crypto/ssh"
@@ -40,19 +42,80 @@ func parseApprovers(w walker, path string, n *yaml.Node, b *Boundary) {
 	}
 }
 
-// sshApprovers reads an allowed-signers line: one verifier per name it lists.
+// sshApprovers reads an allowed-signers line: one verifier per name it lists. Its options are
+// honoured as ssh-keygen -Y verify honours them: namespaces must admit rollout's approvals,
+// valid-after and valid-before bound when its signatures count; cert-authority (and any other
+// option) is refused, so that no option is silently dropped.
 func sshApprovers(w walker, n *yaml.Node, path string) []rings.Verifier {
 	names, rest, _ := strings.Cut(strings.TrimSpace(n.Value), " ")
-	key, _, _, _, err := ssh.ParseAuthorizedKey([]byte(strings.TrimSpace(rest)))
+	key, _, options, _, err := ssh.ParseAuthorizedKey([]byte(strings.TrimSpace(rest)))
 	if names == "" || err != nil {
 		w.fail(n, path, "must be an allowed-signers line, NAME KEYTYPE KEY (e.g. ops-lead ssh-ed25519 AAAAC3...), so that the approval is proven: %q does not hold a public key", n.Value)
 		return nil
 	}
+	base := rings.Verifier{SSH: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key)))}
+	for _, o := range options {
+		if msg := applySignerOption(&base, o); msg != "" {
+			w.fail(n, path, "%s", msg)
+			return nil
+		}
+	}
 	var out []rings.Verifier
 	for _, name := range strings.Split(strings.Trim(names, `"`), ",") {
-		out = append(out, rings.Verifier{Name: name, SSH: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key)))})
+		v := base
+		v.Name = name
+		out = append(out, v)
 	}
 	return out
+}
+
+// ApprovalNamespace is the SSH signature namespace of an approval (ssh-keygen -Y sign -n).
+const ApprovalNamespace = "rollout-approval"
+
+// applySignerOption applies one allowed-signers option to v, or says why it cannot be honoured.
+func applySignerOption(v *rings.Verifier, option string) string {
+	name, value, _ := strings.Cut(option, "=")
+	value = strings.Trim(value, `"`)
+	switch strings.ToLower(name) {
+	case "namespaces":
+		for _, pat := range strings.Split(value, ",") {
+			if ok, _ := path.Match(pat, ApprovalNamespace); ok {
+				return ""
+			}
+		}
+		return fmt.Sprintf("option namespaces=%q does not admit %s: this key could never approve (ssh-keygen -Y verify would refuse its signatures)", value, ApprovalNamespace)
+	case "valid-after", "valid-before":
+		t, err := signerTime(value)
+		if err != nil {
+			return fmt.Sprintf("option %s=%q: %v", name, value, err)
+		}
+		if strings.EqualFold(name, "valid-after") {
+			v.ValidAfter = &t
+		} else {
+			v.ValidBefore = &t
+		}
+		return ""
+	case "cert-authority":
+		return "option cert-authority is not supported: list each approver's own key"
+	}
+	return fmt.Sprintf("option %q is not an allowed-signers option rollout honours (namespaces, valid-after, valid-before)", option)
+}
+
+// signerTime reads an allowed-signers time: YYYYMMDD or YYYYMMDDHHMM[SS], local time unless it
+// ends in Z (as ssh-keygen reads it).
+func signerTime(s string) (time.Time, error) {
+	loc := time.Local
+	if strings.HasSuffix(s, "Z") || strings.HasSuffix(s, "z") {
+		s, loc = s[:len(s)-1], time.UTC
+	}
+	for _, layout := range []string{"20060102", "200601021504", "20060102150405"} {
+		if len(s) == len(layout) {
+			if t, err := time.ParseInLocation(layout, s, loc); err == nil {
+				return t, nil
+			}
+		}
+	}
+	return time.Time{}, fmt.Errorf("not a time of the form YYYYMMDD or YYYYMMDDHHMM[SS][Z]")
 }
 
 // oidcApprover reads {name, oidc: {issuer, audience, subject, claims}}.

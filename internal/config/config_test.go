@@ -207,6 +207,22 @@ func TestRateLimit(t *testing.T) {
 	}
 }
 
+// Options that admit approvals are kept: a namespace pattern that matches, and the validity window.
+func TestAllowedSignersOptionsAreKept(t *testing.T) {
+	main := strings.Replace(baseMain, "local-b: {cloud: local, maxParallel: 2}", `local-b:
+    cloud: local
+    approvers:
+      - 'sov-lead namespaces="git,rollout-*",valid-after="20200101",valid-before="203001021504Z" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMKW+cILZK2ujdPIHzwH5pDOPVf5GJbSEGgEixhzuEuo'`, 1)
+	c, err := Load(writeFleet(t, main, baseTargets))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := c.Boundaries["local-b"].Verifiers[0]
+	if v.ValidAfter == nil || v.ValidAfter.Year() != 2020 || v.ValidBefore == nil || !v.ValidBefore.Equal(time.Date(2030, 1, 2, 15, 4, 0, 0, time.UTC)) {
+		t.Fatalf("verifier %+v", v)
+	}
+}
+
 func TestBoundaryApproversTightenRings(t *testing.T) {
 	main := strings.Replace(baseMain, "local-b: {cloud: local, maxParallel: 2}", `local-b:
     cloud: local
@@ -241,7 +257,13 @@ func TestBoundaryApproversMustBeProvable(t *testing.T) {
 		"{name: ci, oidc: {issuer: 'http://example.com', audience: rollout, subject: x}}": `approvers[0].oidc.issuer: must be the issuer's https URL`,
 		"{name: ci, oidc: {issuer: 'https://example.com', subject: x}}":                   `approvers[0].oidc.audience: is required`,
 		"{name: ci, oidc: {issuer: 'https://example.com', audience: rollout}}":            `approvers[0].oidc.subject: or claims is required`,
+		// Allowed-signers options are honoured as ssh-keygen honours them, or refused: never dropped.
+		`'sov-lead namespaces="git" KEY'`:                  `option namespaces="git" does not admit rollout-approval`,
+		`'sov-lead cert-authority KEY'`:                    `option cert-authority is not supported`,
+		`'sov-lead valid-before="2020-01-01" KEY'`:         `option valid-before="2020-01-01": not a time`,
+		`'sov-lead no-touch-required KEY'`:                 `option "no-touch-required" is not an allowed-signers option`,
 	} {
+		entry = strings.Replace(entry, "KEY", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMKW+cILZK2ujdPIHzwH5pDOPVf5GJbSEGgEixhzuEuo", 1)
 		main := strings.Replace(baseMain, "local-b: {cloud: local, maxParallel: 2}", "local-b:\n    cloud: local\n    approvers:\n      - "+entry, 1)
 		_, err := Load(writeFleet(t, main, baseTargets))
 		if err == nil || !strings.Contains(err.Error(), "rollout.yaml:") || !strings.Contains(err.Error(), want) {

@@ -18,12 +18,13 @@ import (
 	"github.com/hiddeco/sshsig"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/idp"
 	"github.com/rollout-dev/rollout/internal/rings"
 )
 
 // Namespace is the SSH signature namespace of an approval (ssh-keygen -Y sign -n).
-const Namespace = "rollout-approval"
+const Namespace = config.ApprovalNamespace
 
 // Text is what an approver signs: the run, the ring, the release and its digest, and the reason;
 // a signature over one run's text proves nothing about another's.
@@ -49,7 +50,7 @@ func Verify(ctx context.Context, g Given, text string, vs []rings.Verifier, o Op
 	case len(g.SSHSignature) > 0 && g.IDToken != "":
 		return "", nil, errors.New("give an SSH signature or an ID token, not both")
 	case len(g.SSHSignature) > 0:
-		return verifySSH(g.SSHSignature, text, vs)
+		return verifySSH(g.SSHSignature, text, vs, o.now())
 	case g.IDToken != "":
 		return verifyToken(ctx, g.IDToken, vs, o)
 	}
@@ -61,7 +62,14 @@ func digest(b []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-func verifySSH(armored []byte, text string, vs []rings.Verifier) (string, *rings.ApprovalProof, error) {
+func (o Options) now() time.Time {
+	if o.Now != nil {
+		return o.Now()
+	}
+	return time.Now()
+}
+
+func verifySSH(armored []byte, text string, vs []rings.Verifier, now time.Time) (string, *rings.ApprovalProof, error) {
 	sig, err := sshsig.Unarmor(armored)
 	if err != nil {
 		return "", nil, fmt.Errorf("the SSH signature: %w", err)
@@ -80,9 +88,23 @@ func verifySSH(armored []byte, text string, vs []rings.Verifier) (string, *rings
 		if err := sshsig.Verify(strings.NewReader(text), sig, key, sig.HashAlgorithm, Namespace); err != nil {
 			return "", nil, fmt.Errorf("the SSH signature of %s is not over this approval's text (run, ring, release, reason): %w", v.Name, err)
 		}
+		if v.ValidAfter != nil && now.Before(*v.ValidAfter) || v.ValidBefore != nil && !now.Before(*v.ValidBefore) {
+			return "", nil, fmt.Errorf("the SSH key of %s is valid only %s (its allowed-signers options)", v.Name, validity(v))
+		}
 		return v.Name, &rings.ApprovalProof{Method: "ssh", Key: ssh.FingerprintSHA256(key), Digest: digest(sig.Marshal())}, nil
 	}
 	return "", nil, fmt.Errorf("the SSH signature's key %s is not an approver's of this ring", ssh.FingerprintSHA256(sig.PublicKey))
+}
+
+func validity(v rings.Verifier) string {
+	var parts []string
+	if v.ValidAfter != nil {
+		parts = append(parts, "after "+v.ValidAfter.Format(time.RFC3339))
+	}
+	if v.ValidBefore != nil {
+		parts = append(parts, "before "+v.ValidBefore.Format(time.RFC3339))
+	}
+	return strings.Join(parts, " and ")
 }
 
 func verifyToken(ctx context.Context, raw string, vs []rings.Verifier, o Options) (string, *rings.ApprovalProof, error) {

@@ -49,6 +49,12 @@ func TestSSHSignatures(t *testing.T) {
 			t.Errorf("%s: want %q, got %v", what, c.want, err)
 		}
 	}
+	// A key's valid-before (allowed-signers options) ends its approvals, as ssh-keygen -Y verify does.
+	until := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+	expired := []rings.Verifier{{Name: "ops-lead", SSH: leadPub, ValidBefore: &until}}
+	if _, _, err := Verify(context.Background(), Given{SSHSignature: sign(t, leadKey, text, Namespace)}, text, expired, Options{}); err == nil || !strings.Contains(err.Error(), "valid only before 2020-01-01") {
+		t.Errorf("a key past its valid-before: %v", err)
+	}
 }
 
 func TestIDTokens(t *testing.T) {

@@ -286,6 +286,10 @@ type Verifier struct {
 	Name string        `json:"name"`
 	SSH  string        `json:"ssh,omitempty"`
 	OIDC *OIDCVerifier `json:"oidc,omitempty"`
+	// ValidAfter and ValidBefore: an SSH key's allowed-signers options valid-after and
+	// valid-before; its signatures count only between them.
+	ValidAfter  *time.Time `json:"validAfter,omitempty"`
+	ValidBefore *time.Time `json:"validBefore,omitempty"`
 }
 
 // OIDCVerifier is what an approver's ID token must be: the issuer's, for the audience, of the
