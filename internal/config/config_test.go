@@ -258,10 +258,10 @@ func TestBoundaryApproversMustBeProvable(t *testing.T) {
 		"{name: ci, oidc: {issuer: 'https://example.com', subject: x}}":                   `approvers[0].oidc.audience: is required`,
 		"{name: ci, oidc: {issuer: 'https://example.com', audience: rollout}}":            `approvers[0].oidc.subject: or claims is required`,
 		// Allowed-signers options are honoured as ssh-keygen honours them, or refused: never dropped.
-		`'sov-lead namespaces="git" KEY'`:                  `option namespaces="git" does not admit rollout-approval`,
-		`'sov-lead cert-authority KEY'`:                    `option cert-authority is not supported`,
-		`'sov-lead valid-before="2020-01-01" KEY'`:         `option valid-before="2020-01-01": not a time`,
-		`'sov-lead no-touch-required KEY'`:                 `option "no-touch-required" is not an allowed-signers option`,
+		`'sov-lead namespaces="git" KEY'`:          `option namespaces="git" does not admit rollout-approval`,
+		`'sov-lead cert-authority KEY'`:            `option cert-authority is not supported`,
+		`'sov-lead valid-before="2020-01-01" KEY'`: `option valid-before="2020-01-01": not a time`,
+		`'sov-lead no-touch-required KEY'`:         `option "no-touch-required" is not an allowed-signers option`,
 	} {
 		entry = strings.Replace(entry, "KEY", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMKW+cILZK2ujdPIHzwH5pDOPVf5GJbSEGgEixhzuEuo", 1)
 		main := strings.Replace(baseMain, "local-b: {cloud: local, maxParallel: 2}", "local-b:\n    cloud: local\n    approvers:\n      - "+entry, 1)
