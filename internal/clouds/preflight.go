@@ -122,6 +122,17 @@ func (m *Manager) Env(ctx context.Context, target string) (Env, error) {
 	return e, nil
 }
 
+// StaticEnv is what a program run for target (a command gate) may see: its boundary's variables,
+// as Terraform gets them, without the temporary credentials of a role chain; the base allow-list
+// alone for "" (a ring's gate, of no one target) or an undeclared target.
+func (m *Manager) StaticEnv(target string) (Env, error) {
+	t := m.Config.Target(target)
+	if t == nil || m.Config.Boundaries[t.Boundary] == nil {
+		return Env{Vars: BaseEnv(m.Config, m.lookup())}, nil
+	}
+	return staticEnv(m.Config, m.Config.Boundaries[t.Boundary], t, m.lookup())
+}
+
 // Secrets are the secret values any boundary's environment holds now (for redaction).
 func (m *Manager) Secrets() []string {
 	var out []string

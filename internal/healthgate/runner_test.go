@@ -2,18 +2,21 @@ package healthgate
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/rollout-dev/rollout/internal/healthgate/command"
 	httpgate "github.com/rollout-dev/rollout/internal/healthgate/http"
 
+	"github.com/rollout-dev/rollout/internal/clouds"
 	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/rings"
 )
@@ -170,4 +173,52 @@ func TestHTTPGateSecretsAndRedirects(t *testing.T) {
 	if m := (&httpgate.HTTP{URL: srv.URL + "/elsewhere", Redirects: "any"}).Measure(context.Background()); m.Outcome != OK {
 		t.Fatalf("redirects: any: %s", m.Message)
 	}
+}
+
+// A command gate sees its target boundary's environment, as Terraform does, and nothing else of
+// rollout's: a gate of a gov target read the commercial boundary's secret and PGPASSWORD.
+func TestACommandGateSeesOnlyItsBoundarysEnvironment(t *testing.T) {
+	c := &config.Config{Root: t.TempDir(), Boundaries: map[string]*config.Boundary{
+		"com": {Name: "com", Cloud: "local", PassEnv: []string{"COM_SECRET"}},
+		"gov": {Name: "gov", Cloud: "local", PassEnv: []string{"GOV_SECRET"}},
+	}, Targets: []*config.Target{{Name: "g1", Boundary: "gov"}, {Name: "c1", Boundary: "com"}}}
+	env := map[string]string{"PATH": os.Getenv("PATH"), "COM_SECRET": "com-key", "GOV_SECRET": "gov-key", "PGPASSWORD": "journal-pw"}
+	r := &Runner{Config: c, Clouds: &clouds.Manager{Config: c, Lookup: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}}
+	g := &config.Gate{Command: &config.CommandCheck{Run: []string{"sh", "-c", "env"}}}
+	p, problem := r.build(g, TemplateData{Target: TargetData{Name: "g1", Boundary: "gov"}})
+	if p == nil {
+		t.Fatal(problem)
+	}
+	m := p.Measure(context.Background())
+	if !strings.Contains(m.Message, "GOV_SECRET=gov-key") || !strings.Contains(m.Message, "ROLLOUT_TARGET=g1") {
+		t.Fatalf("the gate lacks its own boundary's environment: %s", m.Message)
+	}
+	for _, leak := range []string{"com-key", "journal-pw"} {
+		if strings.Contains(m.Message, leak) {
+			t.Fatalf("the gov gate saw %s: %s", leak, m.Message)
+		}
+	}
+}
+
+// A cancelled command gate ends its whole process group: sh's children too.
+func TestACancelledCommandGateLeavesNoChild(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "child")
+	c := &command.Command{Args: []string{"sh", "-c", "sleep 60 & echo $! > " + pidFile + "; wait"}, Dir: dir}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.Measure(ctx); close(done) }()
+	var pid int
+	for deadline := time.Now().Add(10 * time.Second); pid == 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		b, _ := os.ReadFile(pidFile)
+		fmt.Sscan(string(b), &pid)
+	}
+	cancel()
+	<-done
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if syscall.Kill(pid, 0) != nil {
+			return
+		}
+	}
+	t.Fatalf("the gate's child %d still runs after cancel", pid)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/rollout-dev/rollout/internal/redact"
 	"github.com/rollout-dev/rollout/internal/rings"
 
+	"github.com/rollout-dev/rollout/internal/clouds"
 	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/healthgate/azuremonitor"
 	"github.com/rollout-dev/rollout/internal/healthgate/cloudwatch"
@@ -36,6 +37,18 @@ func (r *Runner) provider(g *config.Gate, d TemplateData) (measure.Provider, str
 	return redacted{inner: p, secrets: redact.New(r.secretsOf(g)...)}, problem
 }
 
+// commandEnv is a command gate's environment: its target boundary's, as Terraform gets it (the
+// base allow-list for a ring's gate), and nothing else of rollout's own: not another boundary's
+// credentials, nor the journal's password.
+func (r *Runner) commandEnv(target string) ([]string, error) {
+	m := r.Clouds
+	if m == nil {
+		m = &clouds.Manager{Config: r.Config}
+	}
+	e, err := m.StaticEnv(target)
+	return e.List(), err
+}
+
 // build is the provider that measures gate g for d.
 func (r *Runner) build(g *config.Gate, d TemplateData) (measure.Provider, string) {
 	judge := measure.Conditions{Success: g.Success, Failure: g.Failure}
@@ -56,7 +69,11 @@ func (r *Runner) build(g *config.Gate, d TemplateData) (measure.Provider, string
 		if err != nil {
 			return nil, fmt.Sprintf("no data: command template: %v", err)
 		}
-		env := []string{"ROLLOUT_TARGET=" + d.Target.Name, "ROLLOUT_RING=" + d.Ring.Name, "ROLLOUT_RELEASE=" + d.Release.Name}
+		env, err := r.commandEnv(d.Target.Name)
+		if err != nil {
+			return nil, "no data: " + err.Error()
+		}
+		env = append(env, "ROLLOUT_TARGET="+d.Target.Name, "ROLLOUT_RING="+d.Ring.Name, "ROLLOUT_RELEASE="+d.Release.Name)
 		keys := make([]string, 0, len(d.Outputs))
 		for k := range d.Outputs {
 			keys = append(keys, k)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"syscall"
 	"time"
 
 	"github.com/rollout-dev/rollout/internal/healthgate/measure"
@@ -16,7 +17,7 @@ import (
 // Command runs a program: its exit code decides, its output is kept in the message.
 type Command struct {
 	Args       []string
-	Env        []string // added to the process environment
+	Env        []string // the program's whole environment (nil: none but PATH)
 	Dir        string
 	ExpectExit int
 }
@@ -29,10 +30,16 @@ func (c *Command) Measure(ctx context.Context) rings.Measurement {
 	}
 	cmd := exec.CommandContext(ctx, c.Args[0], c.Args[1:]...)
 	cmd.Dir = c.Dir
-	cmd.Env = append(os.Environ(), c.Env...)
+	cmd.Env = c.Env
+	if cmd.Env == nil {
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.WaitDelay = time.Second
+	// Its own process group, killed whole when the gate is cancelled: sh's children too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	err := cmd.Run()
 	code := cmd.ProcessState.ExitCode()
 	if err != nil && code < 0 {
