@@ -432,8 +432,8 @@ func parseDoc(data []byte, w walker) *yaml.Node {
 // Gate providers that later versions add; naming them gives a clear error rather than "unknown key".
 
 func parsePrometheus(w walker, path string, n *yaml.Node) *PrometheusCheck {
-	pf := w.fields(n, path+".prometheus", "address", "query", "range", "step", "bearerTokenEnv", "usernameEnv", "passwordEnv")
-	c := &PrometheusCheck{Address: w.str(pf["address"], path+".prometheus.address"), Query: w.str(pf["query"], path+".prometheus.query"),
+	pf := w.fields(n, path+".prometheus", "address", "query", "range", "step", "bearerTokenEnv", "usernameEnv", "passwordEnv", "allowHosts")
+	c := &PrometheusCheck{AllowHosts: w.strings(pf["allowHosts"], path+".prometheus.allowHosts"), Address: w.str(pf["address"], path+".prometheus.address"), Query: w.str(pf["query"], path+".prometheus.query"),
 		Range: w.duration(pf["range"], path+".prometheus.range"), Step: w.duration(pf["step"], path+".prometheus.step"),
 		BearerTokenEnv: w.str(pf["bearerTokenEnv"], path+".prometheus.bearerTokenEnv"),
 		UsernameEnv:    w.str(pf["usernameEnv"], path+".prometheus.usernameEnv"), PasswordEnv: w.str(pf["passwordEnv"], path+".prometheus.passwordEnv")}

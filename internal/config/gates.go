@@ -55,6 +55,7 @@ type PrometheusCheck struct {
 	BearerTokenEnv string   // the variable of rollout's environment holding a bearer token
 	UsernameEnv    string   // basic auth: the variables holding user name and password
 	PasswordEnv    string
+	AllowHosts     []string // as HTTPCheck.AllowHosts, for an Address whose host comes from data
 }
 
 // CompareCheck judges the target that got the new release (the canary) against targets still on
@@ -131,6 +132,9 @@ type HTTPCheck struct {
 	// Redirects: same-host (the default: a redirect to another host is not followed, and its
 	// answer judged as it is), any, or none.
 	Redirects string
+	// AllowHosts: where a URL whose host comes from data (a template over outputs or labels)
+	// may take the gate's credentials (Headers, user info); exact names or globs (*.example.com).
+	AllowHosts []string
 }
 
 // HeaderValue is where a header's value comes from: Env (a variable of rollout's environment) or
@@ -219,7 +223,7 @@ func parseGate(w walker, name string, n *yaml.Node) *Gate {
 
 // parseHTTPGate reads an http gate: a URL to GET, what answer is healthy.
 func parseHTTPGate(w walker, path string, f map[string]*yaml.Node, g *Gate) {
-	h := w.fields(f["http"], path+".http", "url", "expectStatus", "jsonPath", "expect", "maxLatency", "headers", "redirects")
+	h := w.fields(f["http"], path+".http", "url", "expectStatus", "jsonPath", "expect", "maxLatency", "headers", "redirects", "allowHosts")
 	g.HTTP = &HTTPCheck{
 		URL:          w.str(h["url"], path+".http.url"),
 		ExpectStatus: w.integer(h["expectStatus"], path+".http.expectStatus", 100),
@@ -228,6 +232,7 @@ func parseHTTPGate(w walker, path string, f map[string]*yaml.Node, g *Gate) {
 		MaxLatency:   w.duration(h["maxLatency"], path+".http.maxLatency"),
 		Redirects:    w.str(h["redirects"], path+".http.redirects"),
 		Headers:      parseHeaders(w, path+".http.headers", h["headers"]),
+		AllowHosts:   w.strings(h["allowHosts"], path+".http.allowHosts"),
 	}
 	switch g.HTTP.Redirects {
 	case "":

@@ -222,3 +222,39 @@ func TestACancelledCommandGateLeavesNoChild(t *testing.T) {
 	}
 	t.Fatalf("the gate's child %d still runs after cancel", pid)
 }
+
+// A gate's credentials go only to hosts its configuration names: a URL whose host came from an
+// output (a target's vars flowed through one) got the Authorization header.
+func TestGateCredentialsGoOnlyToNamedHosts(t *testing.T) {
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got = append(got, r.Header.Get("Authorization")) }))
+	defer srv.Close()
+	t.Setenv("GATE_TOKEN", "s3cret")
+	c := &config.Config{Root: t.TempDir()}
+	r := &Runner{Config: c}
+	gate := func(allow ...string) *config.Gate {
+		return &config.Gate{HTTP: &config.HTTPCheck{URL: "{{ .Outputs.endpoint }}/healthz", ExpectStatus: 200, AllowHosts: allow,
+			Headers: map[string]config.HeaderValue{"Authorization": {Env: "GATE_TOKEN", Prefix: "Bearer "}}}}
+	}
+	d := TemplateData{Outputs: map[string]any{"endpoint": srv.URL}}
+	if p, problem := r.build(gate(), d); p != nil || !strings.Contains(problem, `host "127.0.0.1" comes from data and is not in its allowHosts`) {
+		t.Fatalf("a data-chosen host without allowHosts: %v %q", p, problem)
+	}
+	if p, problem := r.build(gate("10.*", "*.example.com"), d); p != nil || problem == "" {
+		t.Fatalf("a data-chosen host outside allowHosts: %q", problem)
+	}
+	p, problem := r.build(gate("127.0.0.1"), d)
+	if p == nil {
+		t.Fatal(problem)
+	}
+	p.Measure(context.Background())
+	if len(got) != 1 || got[0] != "Bearer s3cret" {
+		t.Fatalf("an allowed host got %q", got)
+	}
+	// A host the configuration writes out needs no allowHosts.
+	fixed := gate()
+	fixed.HTTP.URL = srv.URL + "/{{ .Target.Name }}"
+	if p, problem := r.build(fixed, d); p == nil {
+		t.Fatalf("a configured host: %q", problem)
+	}
+}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	neturl "net/url"
 	"os"
+	"path"
 	"sort"
 	"strings"
 
@@ -37,6 +39,32 @@ func (r *Runner) provider(g *config.Gate, d TemplateData) (measure.Provider, str
 	return redacted{inner: p, secrets: redact.New(r.secretsOf(g)...)}, problem
 }
 
+// credentialHost says why a gate's credentials may not go to rendered, the URL its template made:
+// a host the template writes out is the configuration's; a host that comes from data (an output,
+// a label) must be one the gate's allowHosts names, so that data never chooses where a token goes.
+func credentialHost(template, rendered string, allow []string) error {
+	hostPart := template
+	if _, rest, ok := strings.Cut(template, "://"); ok {
+		hostPart = rest
+	}
+	if i := strings.IndexAny(hostPart, "/?#"); i >= 0 {
+		hostPart = hostPart[:i]
+	}
+	if !strings.Contains(hostPart, "{{") {
+		return nil
+	}
+	u, err := neturl.Parse(rendered)
+	if err != nil {
+		return fmt.Errorf("the URL is not a URL: %v", err)
+	}
+	for _, pat := range allow {
+		if ok, _ := path.Match(pat, u.Hostname()); ok {
+			return nil
+		}
+	}
+	return fmt.Errorf("the gate's credentials go only to hosts its configuration names: host %q comes from data and is not in its allowHosts", u.Hostname())
+}
+
 // commandEnv is a command gate's environment: its target boundary's, as Terraform gets it (the
 // base allow-list for a ring's gate), and nothing else of rollout's own: not another boundary's
 // credentials, nor the journal's password.
@@ -61,6 +89,11 @@ func (r *Runner) build(g *config.Gate, d TemplateData) (measure.Provider, string
 		header, err := headers(g.HTTP.Headers)
 		if err != nil {
 			return nil, "no data: " + err.Error()
+		}
+		if len(header) > 0 || strings.Contains(url, "@") {
+			if err := credentialHost(g.HTTP.URL, url, g.HTTP.AllowHosts); err != nil {
+				return nil, "no data: " + err.Error()
+			}
 		}
 		return &httpgate.HTTP{Client: r.Client, URL: url, ExpectStatus: g.HTTP.ExpectStatus, JSONPath: g.HTTP.JSONPath,
 			Expect: g.HTTP.Expect, MaxLatency: g.HTTP.MaxLatency.D(), Header: header, Redirects: g.HTTP.Redirects}, ""
@@ -93,6 +126,11 @@ func (r *Runner) build(g *config.Gate, d TemplateData) (measure.Provider, string
 		query, err := render(g.Prometheus.Query, d)
 		if err != nil {
 			return nil, fmt.Sprintf("no data: query template: %v", err)
+		}
+		if g.Prometheus.BearerTokenEnv != "" || g.Prometheus.UsernameEnv != "" {
+			if err := credentialHost(g.Prometheus.Address, addr, g.Prometheus.AllowHosts); err != nil {
+				return nil, "no data: " + err.Error()
+			}
 		}
 		api, err := prometheus.NewAPI(g.Prometheus, addr, r.Transport)
 		if err != nil {
