@@ -19,7 +19,7 @@ import (
 
 type serveOpts struct {
 	listen, tokenFile, publicURL string
-	drive                        bool
+	drive, publicMetrics         bool
 	oidc                         idp.Config
 	oidcSecretFile               string
 }
@@ -41,7 +41,10 @@ Read-only unless given a way to log people in: --token-file (a file of "NAME TOK
 --oidc-client-secret-file or ROLLOUT_OIDC_CLIENT_SECRET; the issuer must allow the redirect URL
 <public URL>/login/callback). A person who logged in may approve a waiting ring, pause, resume or
 abort the run from the page, each act journaled with their name and reason like the CLI's (a
-ring's approvers list holds), each form carrying the session's CSRF token.
+ring's approvers list holds), each form carrying the session's CSRF token. With a login, nothing
+but the login page and /healthz is readable without one; --public-metrics keeps /metrics open for
+a Prometheus scraper. Behind an https --public-url the session cookie is Secure. Live event logs
+are capped at 256 at once, 8 per client address.
 
 serve holds no cloud credential and runs no Terraform: the process that drives the run carries out
 the acts. A run that nothing drives goes on with 'rollout resume RUN', or, with --drive, serve
@@ -65,6 +68,7 @@ boundaries' identities in serve's environment). It runs until interrupted.`,
 	fl.StringVar(&o.oidcSecretFile, "oidc-client-secret-file", "", "a file (mode 600) holding serve's client secret at the issuer (else ROLLOUT_OIDC_CLIENT_SECRET; none: PKCE only)")
 	fl.StringVar(&o.oidc.Claim, "oidc-claim", "email", "the ID token's claim that names a person (as approvers lists name them)")
 	fl.StringSliceVar(&o.oidc.Allow, "oidc-allow", nil, "who may log in, by that claim (repeatable; default: whoever the issuer proves)")
+	fl.BoolVar(&o.publicMetrics, "public-metrics", false, "with a login, keep /metrics readable without one (for a Prometheus scraper)")
 	fl.BoolVar(&o.drive, "drive", false, "after an act from the page, hand a run that nothing drives to a background 'rollout resume' on this machine")
 	return cmd
 }
@@ -79,7 +83,7 @@ func serve(ctx context.Context, io IO, g globals, o serveOpts) error {
 	if err != nil {
 		return &ExitErr{Code: ExitError, Err: fmt.Errorf("--listen %s: %w", o.listen, err)}
 	}
-	ws := &web.Server{Fleet: f, Drive: o.drive}
+	ws := &web.Server{Fleet: f, Drive: o.drive, PublicMetrics: o.publicMetrics, Secure: strings.HasPrefix(o.publicURL, "https://")}
 	if err := o.auth(ctx, ws, ln.Addr().String()); err != nil {
 		ln.Close()
 		return &ExitErr{Code: ExitError, Err: err}

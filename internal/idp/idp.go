@@ -85,19 +85,31 @@ func random() string {
 	return hex.EncodeToString(b)
 }
 
+// MaxPending is how many logins may be under way at once (begun, not finished, not expired):
+// each keeps its state until it ends, so one who only asks for /login cannot fill the memory.
+var MaxPending = 1000
+
+// ErrTooManyLogins: MaxPending logins are under way.
+var ErrTooManyLogins = errors.New("too many logins are under way: try again in a few minutes")
+
 // Begin starts a login: the state that the browser must bring back, and the issuer's URL to send
 // it to.
-func (l *Login) Begin() (state, authURL string) {
+func (l *Login) Begin() (state, authURL string, err error) {
 	state, p := random(), pending{nonce: random(), verifier: oauth2.GenerateVerifier(), expires: l.cfg.Now().Add(loginTTL)}
 	l.mu.Lock()
-	for k, v := range l.pending {
-		if l.cfg.Now().After(v.expires) {
-			delete(l.pending, k)
+	defer l.mu.Unlock()
+	if len(l.pending) >= MaxPending {
+		for k, v := range l.pending {
+			if l.cfg.Now().After(v.expires) {
+				delete(l.pending, k)
+			}
 		}
 	}
+	if len(l.pending) >= MaxPending {
+		return "", "", ErrTooManyLogins
+	}
 	l.pending[state] = p
-	l.mu.Unlock()
-	return state, l.oauth.AuthCodeURL(state, oidc.Nonce(p.nonce), oauth2.S256ChallengeOption(p.verifier))
+	return state, l.oauth.AuthCodeURL(state, oidc.Nonce(p.nonce), oauth2.S256ChallengeOption(p.verifier)), nil
 }
 
 // Finish ends the login that state began: the code is exchanged for an ID token, which must be

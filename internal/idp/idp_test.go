@@ -2,6 +2,7 @@ package idp
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -53,7 +54,7 @@ func TestLogin(t *testing.T) {
 	m := issuer(t)
 	l := newLogin(t, m, Config{Allow: []string{"ops-lead@example.com"}})
 	m.QueueUser(&mockoidc.MockUser{Subject: "1", Email: "ops-lead@example.com", EmailVerified: true})
-	state, u := l.Begin()
+	state, u, _ := l.Begin()
 	if !strings.Contains(u, "code_challenge_method=S256") || !strings.Contains(u, "nonce=") {
 		t.Fatalf("the authorization URL lacks PKCE or a nonce: %s", u)
 	}
@@ -94,7 +95,7 @@ func TestLoginRefusals(t *testing.T) {
 			c.cfg.Now = clock
 			l := newLogin(t, m, c.cfg)
 			m.QueueUser(c.user)
-			state, u := l.Begin()
+			state, u, _ := l.Begin()
 			code, _ := authorize(t, u)
 			now = now.Add(c.late)
 			if c.name == "ID token expired" {
@@ -124,5 +125,28 @@ func TestWrongIssuerFoundAtStart(t *testing.T) {
 	_, err := New(context.Background(), Config{Issuer: "http://127.0.0.1:1", ClientID: "x", RedirectURL: "http://127.0.0.1:2/login/callback"})
 	if err == nil || !strings.Contains(err.Error(), "OIDC issuer http://127.0.0.1:1") {
 		t.Fatalf("%v", err)
+	}
+}
+
+// Logins under way are capped: GET /login without ever finishing cannot fill the memory; an
+// expired one makes room.
+func TestPendingLoginsAreCapped(t *testing.T) {
+	m := issuer(t)
+	now := time.Now()
+	l := newLogin(t, m, Config{Allow: []string{"x@example.com"}, Now: func() time.Time { return now }})
+	was := MaxPending
+	MaxPending = 3
+	defer func() { MaxPending = was }()
+	for range 3 {
+		if _, _, err := l.Begin(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := l.Begin(); !errors.Is(err, ErrTooManyLogins) {
+		t.Fatalf("a fourth login: %v", err)
+	}
+	now = now.Add(11 * time.Minute)
+	if _, _, err := l.Begin(); err != nil {
+		t.Fatalf("after the others expired: %v", err)
 	}
 }

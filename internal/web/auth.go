@@ -111,7 +111,22 @@ func (s *Server) startSession(w http.ResponseWriter, name, how string) {
 	}
 	s.sessions.by[id] = &session{Name: name, CSRF: randomHex(), How: how, expires: s.now().Add(sessionTTL)}
 	s.sessions.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: id, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: int(sessionTTL.Seconds())})
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: id, Path: "/", HttpOnly: true, Secure: s.Secure, SameSite: http.SameSiteStrictMode, MaxAge: int(sessionTTL.Seconds())})
+}
+
+// logout ends the person's session (its form carries the session's CSRF token).
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	sess := s.session(r)
+	if sess == nil || subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(sess.CSRF)) != 1 {
+		http.Error(w, "not logged in here", http.StatusForbidden)
+		return
+	}
+	c, _ := r.Cookie(cookieName)
+	s.sessions.mu.Lock()
+	delete(s.sessions.by, c.Value)
+	s.sessions.mu.Unlock()
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Path: "/", HttpOnly: true, Secure: s.Secure, SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
 // flash takes what the last act said.
@@ -138,7 +153,7 @@ const readOnly = "read-only: rollout serve was started without --token-file or -
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case s.OIDC != nil:
-		s.OIDC.begin(w, r)
+		s.OIDC.begin(w, r, s.Secure)
 	case s.Tokens == nil:
 		http.Error(w, readOnly, http.StatusForbidden)
 	case r.Method == http.MethodGet:

@@ -1,14 +1,17 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"embed"
 	"fmt"
 	"html/template"
 	"io"
+	"net"
 	"net/http"
 	"regexp"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/rollout-dev/rollout/internal/rings"
@@ -25,8 +28,53 @@ type Journal interface {
 	TargetHistory(ctx context.Context, target string) (*runs.TargetHistory, error)
 }
 
-//go:embed dashboard.html
+//go:embed dashboard.html dashboard.js
 var pages embed.FS
+
+// script serves the page's script (no script is inline: the policy allows none).
+func script(w http.ResponseWriter, r *http.Request) {
+	b, _ := pages.ReadFile("dashboard.js")
+	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+	_, _ = w.Write(b)
+}
+
+// streams counts the live event logs served, in all and by client address.
+type streams struct {
+	mu       sync.Mutex
+	total    int
+	byClient map[string]int
+}
+
+// take counts one more stream for client, unless that is over a cap; release uncounts it.
+func (s *streams) take(client string, total, perClient int) (release func(), ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.byClient == nil {
+		s.byClient = map[string]int{}
+	}
+	if s.total >= total || s.byClient[client] >= perClient {
+		return nil, false
+	}
+	s.total++
+	s.byClient[client]++
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.total--
+		if s.byClient[client]--; s.byClient[client] == 0 {
+			delete(s.byClient, client)
+		}
+	}, true
+}
+
+// clientOf is the address a request came from (without its port).
+func clientOf(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
 
 var page = template.Must(template.New("dashboard.html").Funcs(template.FuncMap{"short": shortTime}).ParseFS(pages, "dashboard.html"))
 
@@ -160,7 +208,6 @@ func (s *Server) dashboard(fragment bool) http.HandlerFunc {
 			data.Error = err.Error()
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'")
 		name := "page"
 		if fragment {
 			name = "matrix"
@@ -185,6 +232,12 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "streaming is not supported", http.StatusInternalServerError)
 		return
 	}
+	release, ok := s.streams.take(clientOf(r), cmp.Or(s.MaxStreams, 256), cmp.Or(s.MaxStreamsPerClient, 8))
+	if !ok {
+		http.Error(w, "too many live event logs are open: close one, or read rollout status", http.StatusTooManyRequests)
+		return
+	}
+	defer release()
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	var seq int64

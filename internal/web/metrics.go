@@ -28,10 +28,19 @@ type Server struct {
 	Poll  time.Duration    // how often a live event log reads the journal (0: 500 ms)
 	// Tokens or OIDC, when not nil, let people who log in act from the page (see auth.go, acts.go);
 	// Drive lets serve hand a run that nothing drives to a background resume after an act.
-	Tokens   Tokens
-	OIDC     *OIDC
-	Drive    bool
-	sessions sessions
+	Tokens Tokens
+	OIDC   *OIDC
+	Drive  bool
+	// PublicMetrics keeps /metrics readable without a login when one is configured (for a
+	// Prometheus that scrapes serve); everything else then needs a login.
+	PublicMetrics bool
+	// Secure marks the session cookie Secure: serve is reached over https (--public-url).
+	Secure bool
+	// MaxStreams and MaxStreamsPerClient cap the live event logs served at once, in all and to one
+	// client address (0: 256 and 8); more are answered 429.
+	MaxStreams, MaxStreamsPerClient int
+	sessions                        sessions
+	streams                         streams
 }
 
 // Handler is the front end's routes: /metrics, /healthz, and the dashboard (/, /matrix, /events).
@@ -39,20 +48,55 @@ func (s *Server) Handler() http.Handler {
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(&collector{s: s})
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError}))
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError})
+	if !s.PublicMetrics {
+		metrics = s.loggedIn(metrics)
+	}
+	mux.Handle("GET /metrics", metrics)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	if _, ok := s.Fleet.(Journal); ok {
-		mux.HandleFunc("GET /{$}", s.dashboard(false))
-		mux.HandleFunc("GET /matrix", s.dashboard(true))
-		mux.HandleFunc("GET /events", s.events)
-		mux.HandleFunc("GET /history", s.history)
+		mux.Handle("GET /{$}", s.loggedIn(s.dashboard(false)))
+		mux.Handle("GET /matrix", s.loggedIn(s.dashboard(true)))
+		mux.Handle("GET /events", s.loggedIn(http.HandlerFunc(s.events)))
+		mux.Handle("GET /history", s.loggedIn(http.HandlerFunc(s.history)))
+		mux.HandleFunc("GET /dashboard.js", script)
 		mux.HandleFunc("/login", s.login)
+		mux.HandleFunc("POST /logout", s.logout)
 		mux.HandleFunc("GET /login/callback", s.callback)
 		for name := range acts {
 			mux.HandleFunc("POST /"+name, s.handleAct(name))
 		}
 	}
-	return mux
+	return headers(mux)
+}
+
+// headers sets what every answer carries: no framing by another site, no inline script, no
+// sniffing of types.
+func headers(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self'; frame-ancestors 'none'; form-action 'self'")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// loggedIn serves next only to a logged-in person when serve has a login; a page asks to log in,
+// anything else is refused.
+func (s *Server) loggedIn(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.authenticated() && s.session(r) == nil {
+			if r.URL.Path == "/" {
+				http.Redirect(w, r, "/login", http.StatusSeeOther)
+				return
+			}
+			http.Error(w, "log in first (/login)", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // Warm reads the metrics once, so that the first scrape finds them read (the newest run's figures

@@ -16,9 +16,13 @@ type OIDC struct {
 // browser back from another site.
 const loginCookie = "rollout_login"
 
-func (o *OIDC) begin(w http.ResponseWriter, r *http.Request) {
-	state, u := o.Login.Begin()
-	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: state, Path: "/login", HttpOnly: true, SameSite: http.SameSiteLaxMode, MaxAge: 600})
+func (o *OIDC) begin(w http.ResponseWriter, r *http.Request, secure bool) {
+	state, u, err := o.Login.Begin()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusTooManyRequests)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: state, Path: "/login", HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode, MaxAge: 600})
 	http.Redirect(w, r, u, http.StatusFound)
 }
 

@@ -1,0 +1,23 @@
+// The dashboard's live event log and matrix refresh (served as a file: the page has no inline script).
+const runDiv = document.getElementById("run");
+const run = runDiv ? runDiv.dataset.run : "";
+if (run) {
+  const es = new EventSource("/events?run=" + encodeURIComponent(run));
+  // Refresh the matrix, but never under a person writing a reason in one of its forms.
+  const editing = () => Array.from(document.querySelectorAll("#matrix input[name=reason]")).some(i => i.value !== "" || i === document.activeElement);
+  const refresh = () => {
+    clearTimeout(window.refresh);
+    window.refresh = setTimeout(() => {
+      if (editing()) { refresh(); return; }
+      fetch("/matrix?run=" + encodeURIComponent(run)).then(r => r.text()).then(h => {
+        if (!editing()) document.getElementById("matrix").innerHTML = h; else refresh();
+      });
+    }, 100);
+  };
+  es.addEventListener("journal", (e) => {
+    const li = document.createElement("li"); li.textContent = e.data;
+    document.getElementById("log").appendChild(li);
+    refresh();
+  });
+  es.addEventListener("change", refresh);
+}
