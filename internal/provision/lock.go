@@ -41,19 +41,65 @@ func (p *Terraform) LockedSnapshot(ctx context.Context, dir, mirror, recorded st
 	if recorded != "" && recorded != plain && p.lockOf(ctx, recorded, plain) {
 		return recorded, plain, nil
 	}
-	res, err := p.resolve(ctx, plain, mirror)
-	if err != nil {
-		return "", "", err
-	}
-	lock, err := os.ReadFile(filepath.Join(res, LockFile))
+	lock, err := p.lockFor(ctx, plain, mirror)
 	if err != nil {
 		return "", "", err
 	}
 	if len(lock) == 0 { // no provider to lock
 		return plain, plain, nil
 	}
-	digest, err = snapshotWith(snap, p.StateDir, LockFile, lock)
-	return digest, plain, err
+	if digest, err = snapshotWith(snap, p.StateDir, LockFile, lock); err != nil {
+		return "", "", err
+	}
+	return digest, plain, p.adopt(plain, digest, mirror)
+}
+
+// ResolveError is a failure to install a release's providers: an error of the environment (a
+// registry or mirror that cannot serve them), not of the release.
+type ResolveError struct{ Err error }
+
+func (e *ResolveError) Error() string { return e.Err.Error() }
+func (e *ResolveError) Unwrap() error { return e.Err }
+
+// lockFor is the lock file the first resolution of snapshot plain through mirror wrote, kept in
+// stateDir/locks/ so that later releases of the same tree find it without running Terraform.
+func (p *Terraform) lockFor(ctx context.Context, plain, mirror string) ([]byte, error) {
+	kept := filepath.Join(p.StateDir, "locks", filepath.Base(p.resolutionDir(plain, mirror)))
+	if lock, err := os.ReadFile(kept); err == nil {
+		return lock, nil
+	}
+	res, err := p.resolve(ctx, plain, mirror)
+	if err != nil {
+		return nil, &ResolveError{Err: err}
+	}
+	lock, err := os.ReadFile(filepath.Join(res, LockFile))
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(kept), 0o700); err != nil {
+		return nil, err
+	}
+	return lock, writeAtomic(kept, lock, 0o600)
+}
+
+// adopt makes the resolution of snapshot plain the resolution of snapshot locked (plain with the
+// lock file that resolution wrote): its links are pointed at locked, and it moves, so that the
+// release's providers are installed once.
+func (p *Terraform) adopt(plain, locked, mirror string) error {
+	src, dst := p.resolutionDir(plain, mirror), p.resolutionDir(locked, mirror)
+	if exists(filepath.Join(dst, LockFile)) || !exists(filepath.Join(src, ".terraform")) {
+		return nil
+	}
+	if err := linkTree(src, SnapshotDir(p.StateDir, locked)); err != nil {
+		return err
+	}
+	if err := os.Rename(src, dst); err != nil && !exists(filepath.Join(dst, LockFile)) {
+		return err
+	}
+	p.mu.Lock()
+	delete(p.resolved, plain+"\x00"+mirror)
+	p.mu.Unlock()
+	return nil
 }
 
 // lockOf says whether snapshot locked is snapshot plain with a lock file.

@@ -85,10 +85,7 @@ func (p *Terraform) resolveOnce(ctx context.Context, digest, mirror string) (str
 			return "", fmt.Errorf("release snapshot %s in %s does not hash to its name (%s, %v): it was changed on this machine; remove it and the journal's bundle is used", digest[:12], snap, short12(got), err)
 		}
 	}
-	dst := filepath.Join(p.StateDir, "providers", digest)
-	if mirror != "" {
-		dst += "-" + shortHash(mirror)
-	}
+	dst := p.resolutionDir(digest, mirror)
 	if _, err := os.Stat(filepath.Join(dst, ".terraform.lock.hcl")); err == nil {
 		return dst, nil
 	}
@@ -143,6 +140,16 @@ func (p *Terraform) resolveOnce(ctx context.Context, digest, mirror string) (str
 		return "", err
 	}
 	return dst, nil
+}
+
+// resolutionDir is where a snapshot's providers are installed through mirror ("": the user's CLI
+// configuration).
+func (p *Terraform) resolutionDir(digest, mirror string) string {
+	dst := filepath.Join(p.StateDir, "providers", digest)
+	if mirror != "" {
+		dst += "-" + shortHash(mirror)
+	}
+	return dst
 }
 
 // ensureSnapshot unpacks the journal's bundle of a snapshot that is not on this machine.

@@ -23,6 +23,10 @@ func (f *Fleet) prepareRelease(ctx context.Context, name string, extra map[strin
 		return journal.Release{}, err
 	}
 	module, plain, err := f.prov.LockedSnapshot(ctx, f.cfg.ModuleDir(), f.lockMirror(), old.Module)
+	var unresolved *provision.ResolveError
+	if errors.As(err, &unresolved) {
+		return journal.Release{}, envErr(err)
+	}
 	if err != nil {
 		return journal.Release{}, err
 	}
@@ -137,16 +141,20 @@ func (f *Fleet) recordedBeforeNames(old journal.Release) bool {
 }
 
 // lockMirror is the provider mirror a new release's providers are resolved through, to lock
-// them: the user's CLI configuration, unless every boundary has a mirror of its own (then the
-// first, by name).
+// them: the user's CLI configuration, unless every boundary that has targets has a mirror of its
+// own (then the first, by boundary name).
 func (f *Fleet) lockMirror() string {
+	used := map[string]bool{}
+	for _, t := range f.cfg.Targets {
+		used[t.Boundary] = true
+	}
 	var mirrors []string
-	for _, name := range slices.Sorted(maps.Keys(f.cfg.Boundaries)) {
-		m := f.cfg.Boundaries[name].ProviderMirror
-		if m == "" {
+	for _, name := range slices.Sorted(maps.Keys(used)) {
+		b := f.cfg.Boundaries[name]
+		if b == nil || b.ProviderMirror == "" {
 			return ""
 		}
-		mirrors = append(mirrors, m)
+		mirrors = append(mirrors, b.ProviderMirror)
 	}
 	if len(mirrors) == 0 {
 		return ""
