@@ -15,9 +15,11 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
+	"maps"
 	"math/big"
 	"net"
 	"net/http"
@@ -83,13 +85,7 @@ func Start(t testing.TB, environment, resourceManager, login string, accounts ..
 
 // serveMetadata serves the custom cloud's metadata (GET /metadata/endpoints) over TLS.
 func (s *Server) serveMetadata(t testing.TB, ca *authority, environment, resourceManager, login string) string {
-	body := fmt.Sprintf(`[{"name":%q,"resourceManager":%q,"authentication":{"loginEndpoint":%q,"audiences":[%q],"tenant":"common","identityProvider":"AAD"},`+
-		`"suffixes":{"storage":%q,"keyVaultDns":"vault.%s"},"graph":"","portal":"","gallery":"","batch":""}]`,
-		environment, resourceManager, login, resourceManager, Suffix, Suffix)
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, body)
-	}))
+	srv := httptest.NewUnstartedServer(MetadataHandler(Cloud{Name: environment, ResourceManager: resourceManager, Login: login, StorageSuffix: Suffix}))
 	cert, key := ca.issue(t, t.TempDir(), "metadata", "127.0.0.1")
 	pair, err := tls.LoadX509KeyPair(cert, key)
 	if err != nil {
@@ -99,6 +95,55 @@ func (s *Server) serveMetadata(t testing.TB, ca *authority, environment, resourc
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	return strings.TrimPrefix(srv.URL, "https://")
+}
+
+// Cloud is what a custom cloud's metadata endpoint tells of it.
+type Cloud struct{ Name, ResourceManager, Login, StorageSuffix string }
+
+// MetadataHandler answers GET /metadata/endpoints?api-version=V as Azure Resource Manager does for
+// each version its clients send: 2022-09-01 (Terraform's azurerm backend, through go-azure-sdk)
+// gets the serving cloud as one object; 2019-05-01 and 2020-06-01 (OpenTofu's backend, and the
+// Azure CLI) get a list of clouds; 2015-01-01 and 1.0 the first format (galleryEndpoint,
+// graphEndpoint, portalEndpoint, authentication). Any other version is refused with 400, as Azure
+// refuses an api-version it does not serve, so a client asking for a version this stand-in does
+// not know fails here rather than reading a body meant for another.
+func MetadataHandler(c Cloud) http.Handler {
+	cloud := map[string]any{
+		"name": c.Name, "resourceManager": c.ResourceManager, "portal": "", "gallery": "", "graph": "", "batch": "",
+		"authentication": map[string]any{"loginEndpoint": c.Login, "audiences": []string{c.ResourceManager}, "tenant": "common", "identityProvider": "AAD"},
+		"suffixes":       map[string]any{"storage": c.StorageSuffix, "keyVaultDns": "vault." + c.StorageSuffix},
+	}
+	first := map[string]any{"galleryEndpoint": "", "graphEndpoint": "", "portalEndpoint": "",
+		"authentication": map[string]any{"loginEndpoint": c.Login, "audiences": []string{c.ResourceManager}}}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/metadata/endpoints" {
+			http.NotFound(w, r)
+			return
+		}
+		var body any
+		switch v := r.URL.Query().Get("api-version"); v {
+		case "2022-09-01": // this version added the resource IDs of the cloud's other services
+			one := maps.Clone(cloud)
+			for k, host := range map[string]string{"microsoftGraphResourceId": "graph", "logAnalyticsResourceId": "loganalytics",
+				"appInsightsResourceId": "applicationinsights", "attestationResourceId": "attest", "synapseAnalyticsResourceId": "synapse",
+				"ossrDbmsResourceId": "ossrdbms", "sqlManagement": "sqlmanagement"} {
+				one[k] = "https://" + host + "." + c.StorageSuffix + "/"
+			}
+			body = one
+		case "2019-05-01", "2020-06-01":
+			body = []any{cloud}
+		case "2015-01-01", "1.0":
+			body = first
+		default:
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": "InvalidApiVersionParameter",
+				"message": fmt.Sprintf("The api-version '%s' is invalid. The supported versions are '2022-09-01,2020-06-01,2019-05-01,2015-01-01,1.0'.", v)}})
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(body)
+	})
 }
 
 // serveProxy answers CONNECT for ACCOUNT.blob.Suffix:443 with a tunnel to Azurite, and refuses
