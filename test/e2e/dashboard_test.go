@@ -264,7 +264,11 @@ func TestActFromTheDashboardWithOIDC(t *testing.T) {
 			chromedp.WaitVisible(`form[action="/` + form + `"] button`),
 			chromedp.SendKeys(`form[action="/`+form+`"] input[name="reason"]`, reason),
 		}
-		steps = append(append(steps, extra...), chromedp.Click(`form[action="/`+form+`"] button`), chromedp.WaitVisible(`#flash`))
+		// The page the act was given on is marked: the flash to read is the next page's.
+		if _, err := chromedp.Run(wctx, chromedp.Evaluate[string](`document.body.dataset.old = "1"`)); err != nil {
+			t.Fatal(err)
+		}
+		steps = append(append(steps, extra...), chromedp.Click(`form[action="/`+form+`"] button`), chromedp.WaitVisible(`body:not([data-old]) #flash`))
 		for i, step := range steps {
 			if err := chromedp.Do(wctx, step); err != nil {
 				html, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.documentElement.outerHTML`))
