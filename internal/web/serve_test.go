@@ -16,13 +16,17 @@ import (
 // journalFake is a fleet of one run with no events: what the handlers read, nothing else.
 type journalFake struct{}
 
-func (journalFake) Metrics(context.Context, time.Time) (*runs.Metrics, error) { return &runs.Metrics{}, nil }
-func (journalFake) RunID(context.Context, string, string) (string, error)     { return "v1-1", nil }
+func (journalFake) Metrics(context.Context, time.Time) (*runs.Metrics, error) {
+	return &runs.Metrics{}, nil
+}
+func (journalFake) RunID(context.Context, string, string) (string, error) { return "v1-1", nil }
 func (journalFake) Report(context.Context, string, runs.ReportNeed) (*runs.Report, []byte, error) {
 	return &runs.Report{Run: "v1-1", Phase: rings.PhaseRunning}, nil, nil
 }
-func (journalFake) EventsAfter(context.Context, string, int64) ([]rings.Event, error) { return nil, nil }
-func (journalFake) History(context.Context) ([]runs.RunLine, error)                   { return nil, nil }
+func (journalFake) EventsAfter(context.Context, string, int64) ([]rings.Event, error) {
+	return nil, nil
+}
+func (journalFake) History(context.Context) ([]runs.RunLine, error) { return nil, nil }
 func (journalFake) TargetHistory(context.Context, string) (*runs.TargetHistory, error) {
 	return &runs.TargetHistory{}, nil
 }
