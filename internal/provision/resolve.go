@@ -127,10 +127,13 @@ func (p *Terraform) resolveOnce(ctx context.Context, digest, mirror string) (str
 		return "", fmt.Errorf("install providers for release snapshot %s: %w", digest[:12], err)
 	}
 	// A module without providers gets no lock file; an empty one still marks the resolution done.
+	// Terraform writes the lock file 0644 whatever the umask: it is the fleet's user's alone.
 	if lock := filepath.Join(tmp, ".terraform.lock.hcl"); !exists(lock) {
 		if err := os.WriteFile(lock, nil, 0o600); err != nil {
 			return "", err
 		}
+	} else if err := os.Chmod(lock, 0o600); err != nil {
+		return "", err
 	}
 	// The links point into the snapshot, which stays; the directory itself moves into place.
 	if err := os.Rename(tmp, dst); err != nil {
