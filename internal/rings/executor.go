@@ -66,7 +66,7 @@ type GateRequest struct {
 	Outputs map[string]any
 	Gates   []string
 	// Baseline: per ring, the targets still on their last known good when the gates started
-	// (only when the executor's WantsBaseline says a gate compares against them).
+	// (only when one of the executor's CompareGates is among them).
 	Baseline map[string][]string
 }
 
@@ -94,8 +94,9 @@ type Executor struct {
 	// there; the result is journaled (boundary.verified or boundary.refused), and a refusal fails
 	// every run of that ring in that boundary. Nil: no preflight.
 	Preflight func(ctx context.Context, ring, boundary string) (Identity, string, error)
-	// WantsBaseline says whether any of these gates compares a target with its baseline; nil: none.
-	WantsBaseline func(gates []string) bool
+	// CompareGates are the gates that compare a target with its baseline (the targets the run has
+	// not changed yet): only their commands carry the baseline.
+	CompareGates []string
 	// Drain, when closed, stops the run from starting anything new: Terraform runs under way go on
 	// (until ctx ends); gates and bakes stop (they are measured again on resume). Run then returns
 	// ErrInterrupted once nothing is under way.

@@ -290,7 +290,7 @@ func TestExecutorGivesCompareGatesTheUntouchedTargets(t *testing.T) {
 	}
 	plan := &Plan{Kind: KindRelease, Release: rel("v2"), Rings: []RingPlan{ring("one", "a1", "a2", "a3"), ring("two", "b1")}}
 	gates := &recordGates{baseline: map[string]map[string][]string{}}
-	x := &Executor{Store: &memStore{}, Provisioner: newFake(0), Gates: gates, WantsBaseline: func(g []string) bool { return g[0] == "vs-baseline" }}
+	x := &Executor{Store: &memStore{}, Provisioner: newFake(0), Gates: gates, CompareGates: []string{"vs-baseline"}}
 	if err := x.Run(context.Background(), &State{RunID: "r1"}, Event{Type: RunStarted, Plan: plan}); err != nil {
 		t.Fatal(err)
 	}

@@ -90,13 +90,8 @@ type run struct {
 	queue   []Event // events produced locally (no worker), handled in order
 	// gateCancel stops a target's gates; waits stop a frozen ring's wait or a bake ("kind/ring").
 	gateCancel, waits map[string]context.CancelFunc
-	busy              map[string]bool // targets with an apply, rollback or gate under way here
 	failure           error
-	own               map[int64]bool // seqs this process journaled that the inbox has not read past yet
-	after             int64          // the inbox reads the journal from after this seq
-	seen              []Event        // journaled by others, folded in this round: observed after the commit
-	pending           []Event        // this round's events, to journal
-	toStart           []func()       // what this round starts once journaled
+	*Protocol         // the round being built (protocol.go)
 	tick              <-chan time.Time
 	stopTick          func()
 }
@@ -114,8 +109,8 @@ func (x *Executor) newRun(ctx context.Context, s *State) *run {
 		}()
 	}
 	r := &run{x: x, s: s, ctx: ctx, runCtx: runCtx, softCtx: softCtx, msgs: make(chan message, 64),
-		gateCancel: map[string]context.CancelFunc{}, waits: map[string]context.CancelFunc{}, busy: map[string]bool{},
-		own: map[int64]bool{}, after: s.Seen, stopTick: func() {}}
+		gateCancel: map[string]context.CancelFunc{}, waits: map[string]context.CancelFunc{}, stopTick: func() {}}
+	r.Protocol = NewProtocol(s, x.Clock.Now, x.CompareGates, r.command)
 	r.stop = func() { r.stopTick(); stopSoft(); stopRun() }
 	if x.Inbox != nil {
 		t := time.NewTicker(x.pollEvery())
@@ -124,22 +119,8 @@ func (x *Executor) newRun(ctx context.Context, s *State) *run {
 	return r
 }
 
-func (r *run) stamp(ev Event) Event {
-	ev.V, ev.RunID = EventVersion, r.s.RunID
-	if ev.At.IsZero() {
-		ev.At = r.x.Clock.Now()
-	}
-	return ev
-}
-
-func (r *run) record(ev Event) { r.pending = append(r.pending, r.stamp(ev)) }
-
 // handle folds an event of this process into the state, to be journaled with this round.
-func (r *run) handle(ev Event) {
-	ev = r.stamp(ev)
-	r.pending = append(r.pending, ev)
-	r.plan(Decide(r.s, ev))
-}
+func (r *run) handle(ev Event) { r.Handle(ev) }
 
 // loop takes workers' results (and the inbox) round by round until nothing is under way.
 func (r *run) loop() {
@@ -185,7 +166,7 @@ func (r *run) take(round []message) {
 		}
 		if m.done {
 			r.active--
-			delete(r.busy, m.target)
+			r.Done(m.target)
 			if m.ev.Type == TargetGateCancelled || m.ev.Type == TargetVerified || m.ev.Type == TargetGateFailed || m.ev.Type == TargetGateInconclusive {
 				delete(r.gateCancel, m.ev.Target)
 			}
@@ -198,9 +179,8 @@ func (r *run) take(round []message) {
 
 // commit journals the round in one transaction, and only then starts what it decided.
 func (r *run) commit() {
-	evs, starts := r.pending, r.toStart
-	r.pending, r.toStart = nil, nil
-	if r.failure != nil || len(evs) == 0 && len(starts) == 0 && len(r.seen) == 0 {
+	evs, starts, seen := r.Take()
+	if r.failure != nil || len(evs) == 0 && len(starts) == 0 && len(seen) == 0 {
 		return
 	}
 	if len(evs) > 0 {
@@ -210,22 +190,16 @@ func (r *run) commit() {
 			return
 		}
 	}
-	for _, ev := range evs {
-		r.own[ev.Seq] = true
+	seqs := make([]int64, len(evs))
+	for i, ev := range evs {
+		seqs[i] = ev.Seq
 	}
-	// The inbox needs to read only past what this process wrote right after what it has read:
-	// while it holds the lease, others' events are rare, so a poll reads those and not the
-	// thousands of events of the rounds since the last one (a gap is read past at the next poll).
-	for r.own[r.after+1] {
-		r.after++
-		delete(r.own, r.after)
-	}
+	r.Journaled(seqs)
 	if r.x.Observe != nil {
-		for _, ev := range append(r.seen, evs...) {
+		for _, ev := range append(seen, evs...) {
 			r.x.Observe(ev)
 		}
 	}
-	r.seen = nil
 	if r.softCtx.Err() != nil || closed(r.x.Drain) || r.x.Detach {
 		return // interrupted or draining: what the journal says is under way is re-driven on resume
 	}
@@ -234,103 +208,71 @@ func (r *run) commit() {
 	}
 }
 
-// poll folds what the inbox brings: events others journaled (kept out of this round's append) and
-// events for this process to journal.
+// poll folds what the inbox brings. The inbox is best effort: a failed read is tried again at
+// the next poll, and the journal keeps everything.
 func (r *run) poll() {
 	if r.x.Inbox == nil || r.failure != nil {
 		return
 	}
-	evs, err := r.x.Inbox(r.ctx, r.s, r.after)
-	if err != nil {
-		return // the inbox is best effort: the next poll tries again, and the journal keeps everything
-	}
-	for _, ev := range evs {
-		if ev.Seq == 0 {
-			r.handle(ev)
-			continue
-		}
-		r.after = max(r.after, ev.Seq)
-		if r.own[ev.Seq] {
-			continue
-		}
-		r.seen = append(r.seen, ev)
-		r.plan(Decide(r.s, ev))
-	}
-	for seq := range r.own {
-		if seq <= r.after {
-			delete(r.own, seq)
-		}
+	if evs, err := r.x.Inbox(r.ctx, r.s, r.After()); err == nil {
+		r.Fold(evs)
 	}
 }
 
 // plan turns Decide's commands into this round's records and what it starts once journaled.
-func (r *run) plan(cmds []Command) {
-	for _, c := range cmds {
-		switch c.Kind {
-		case CmdApply, CmdRollback, CmdGate:
-			// One operation per target at a time, whatever a decision says: the first one
-			// stands, and its result drives the state on.
-			if r.busy[c.Target] {
-				continue
-			}
-			r.busy[c.Target] = true
-		}
-		r.command(c)
-	}
-}
+func (r *run) plan(cmds []Command) { r.Plan(cmds) }
 
-func (r *run) command(c Command) {
+// command is what c starts once its round is journaled (the protocol's Act).
+func (r *run) command(c Command) func() {
 	x, s := r.x, r.s
-	if ev, ok := s.Record(c); ok {
-		r.record(ev)
-	}
 	switch c.Kind {
 	case CmdApply:
-		r.start(c.Target, func(send func(Event)) message { return x.apply(r.runCtx, c, send) })
+		return r.start(c.Target, func(send func(Event)) message { return x.apply(r.runCtx, c, send) })
 	case CmdRollback:
-		r.start(c.Target, func(send func(Event)) message { return x.rollback(r.runCtx, c, send) })
+		return r.start(c.Target, func(send func(Event)) message { return x.rollback(r.runCtx, c, send) })
 	case CmdGate:
-		r.toStart = append(r.toStart, func() { r.startGate(c) })
+		return func() { r.startGate(c) }
 	case CmdCancelGates:
-		r.toStart = append(r.toStart, func() { r.cancelGates(c) })
+		return func() { r.cancelGates(c) }
 	case CmdBake:
-		r.toStart = append(r.toStart, func() {
+		return func() {
 			bctx, cancel := context.WithCancel(r.softCtx)
 			r.waits["bake/"+c.Ring] = cancel
 			spawn(&r.active, r.msgs, "", func(send func(Event)) message { return x.bake(bctx, c, s.Plan.Release, send) })
-		})
+		}
 	case CmdAwaitWindow:
-		r.toStart = append(r.toStart, func() {
+		return func() {
 			wctx, cancel := context.WithCancel(r.softCtx)
 			r.waits["window/"+c.Ring] = cancel
 			spawn(&r.active, r.msgs, "", func(send func(Event)) message { return x.awaitWindow(wctx, c) })
-		})
+		}
 	case CmdCancelWait, CmdCancelBake:
 		key := "window/" + c.Ring
 		if c.Kind == CmdCancelBake {
 			key = "bake/" + c.Ring
 		}
-		r.toStart = append(r.toStart, func() {
+		return func() {
 			if cancel, ok := r.waits[key]; ok {
 				cancel()
 				delete(r.waits, key)
 			}
-		})
+		}
 	case CmdDriftCheck:
-		r.toStart = append(r.toStart, func() { r.startDriftCheck(c) })
+		w := s.Work(c) // here, in the round: s is not changing
+		return func() {
+			spawn(&r.active, r.msgs, "", func(send func(Event)) message { return r.x.driftCheck(r.softCtx, c, w.Current, w.Bounds) })
+		}
 	}
+	return nil
 }
 
 // start runs a worker for a target once the round is journaled.
-func (r *run) start(target string, f func(send func(Event)) message) {
-	r.toStart = append(r.toStart, func() { spawn(&r.active, r.msgs, target, f) })
+func (r *run) start(target string, f func(send func(Event)) message) func() {
+	return func() { spawn(&r.active, r.msgs, target, f) }
 }
 
 func (r *run) startGate(c Command) {
 	x := r.x
-	if x.WantsBaseline != nil && x.WantsBaseline(c.Gates) {
-		c.Baseline = r.s.Untouched() // here, between rounds: s is not changing
-	}
 	gctx, cancel := context.WithCancel(r.softCtx)
 	r.gateCancel[c.Target] = cancel
 	spawn(&r.active, r.msgs, c.Target, func(send func(Event)) message { return x.gate(r.softCtx, gctx, c, send) })
@@ -344,9 +286,4 @@ func (r *run) cancelGates(c Command) {
 			r.queue = append(r.queue, Event{Type: TargetGateCancelled, Ring: c.Ring, Target: t, Message: "ring halted"})
 		}
 	}
-}
-
-func (r *run) startDriftCheck(c Command) {
-	w := r.s.Work(c) // here, between rounds: s is not changing
-	spawn(&r.active, r.msgs, "", func(send func(Event)) message { return r.x.driftCheck(r.softCtx, c, w.Current, w.Bounds) })
 }

@@ -218,14 +218,12 @@ func (f *Fleet) executor(s *rings.State, plan rings.Plan, observe func(rings.Eve
 		Rates:       rates,
 		Retry: rings.RetryPolicy{Attempts: d.Retry.Attempts, Initial: d.Retry.InitialInterval.D(),
 			Max: d.Retry.MaxInterval.D(), MaxElapsed: d.Retry.MaxElapsed.D()},
-		Breaker:   rings.BreakerPolicy{ConsecutiveFailures: d.Breaker.ConsecutiveFailures, OpenFor: d.Breaker.OpenFor.D()},
-		Preflight: f.preflight(s),
-		Inbox:     f.inbox(s.RunID),
-		PollEvery: pollEvery(),
-		Detach:    f.detach,
-		WantsBaseline: func(gates []string) bool {
-			return slices.ContainsFunc(gates, func(g string) bool { return slices.Contains(compare, g) })
-		},
+		Breaker:      rings.BreakerPolicy{ConsecutiveFailures: d.Breaker.ConsecutiveFailures, OpenFor: d.Breaker.OpenFor.D()},
+		Preflight:    f.preflight(s),
+		Inbox:        f.inbox(s.RunID),
+		PollEvery:    pollEvery(),
+		Detach:       f.detach,
+		CompareGates: compare,
 	}
 }
 

@@ -88,11 +88,9 @@ func Run(ctx workflow.Context, in RunInput) (rings.Phase, error) {
 	if f.s.Plan.Kind == "" {
 		return "", temporal.NewNonRetryableApplicationError("run "+in.RunID+" is not in the journal", ErrPermanent, nil)
 	}
-	f.after = f.s.Seen
-	f.plan(f.s.InFlight())
-	if err := f.poll(); err != nil {
-		return "", err
-	}
+	f.Protocol = rings.NewProtocol(f.s, func() time.Time { return workflow.Now(ctx) }, in.CompareGates, f.command)
+	f.Plan(f.s.InFlight())
+	f.poll()
 	if err := f.commit(); err != nil {
 		return "", err
 	}
@@ -112,13 +110,11 @@ func Run(ctx workflow.Context, in RunInput) (rings.Phase, error) {
 		evs := f.queue
 		f.queue = nil
 		for _, ev := range evs {
-			f.handle(ev)
+			f.Handle(ev)
 		}
 		if f.pollNow {
 			f.pollNow = false
-			if err := f.poll(); err != nil {
-				return "", err
-			}
+			f.poll()
 		}
 		if err := f.commit(); err != nil {
 			return "", err
@@ -144,20 +140,16 @@ func (in RunInput) maxHistory() int {
 // flow is one workflow's run: the state, what is under way, and the round being built (as the
 // in-process engine's round.go, with Temporal's activities, timers and selector for goroutines).
 type flow struct {
-	ctx     workflow.Context
-	in      RunInput
-	s       *rings.State
-	sel     workflow.Selector
-	active  int                            // activities and timers under way
-	queue   []rings.Event                  // outcomes to fold in the next round
-	busy    map[string]bool                // targets with an apply, rollback or gate under way
-	cancels map[string]workflow.CancelFunc // "gate/T", "bake/R", "window/R"
-	waiting map[string]int                 // task queue -> activities there
-	pending []rings.Event                  // this round's events, to journal
-	toStart []func()                       // what this round starts once journaled
-	own     map[int64]bool                 // seqs this workflow journaled that the inbox has not read past
-	after   int64                          // the inbox reads the journal from after this seq
-	pollNow bool
+	ctx             workflow.Context
+	in              RunInput
+	s               *rings.State
+	sel             workflow.Selector
+	active          int                            // activities and timers under way
+	queue           []rings.Event                  // outcomes to fold in the next round
+	cancels         map[string]workflow.CancelFunc // "gate/T", "bake/R", "window/R"
+	waiting         map[string]int                 // task queue -> activities there
+	pollNow         bool
+	*rings.Protocol // the round being built (rings/protocol.go)
 }
 
 func newFlow(ctx workflow.Context, in RunInput) *flow {
@@ -167,8 +159,7 @@ func newFlow(ctx workflow.Context, in RunInput) *flow {
 	if in.Heartbeat <= 0 {
 		in.Heartbeat = time.Minute
 	}
-	return &flow{ctx: ctx, in: in, sel: workflow.NewSelector(ctx), busy: map[string]bool{},
-		cancels: map[string]workflow.CancelFunc{}, waiting: map[string]int{}, own: map[int64]bool{}}
+	return &flow{ctx: ctx, in: in, sel: workflow.NewSelector(ctx), cancels: map[string]workflow.CancelFunc{}, waiting: map[string]int{}}
 }
 
 func (f *flow) progress() (Progress, error) {
@@ -207,40 +198,18 @@ func (f *flow) worker(ctx workflow.Context, queue string) workflow.Context {
 	})
 }
 
-func (f *flow) stamp(ev rings.Event) rings.Event {
-	ev.V, ev.RunID = rings.EventVersion, f.s.RunID
-	if ev.At.IsZero() {
-		ev.At = workflow.Now(f.ctx)
-	}
-	return ev
-}
-
-// handle folds an event into the state, to be journaled with this round.
-func (f *flow) handle(ev rings.Event) {
-	ev = f.stamp(ev)
-	f.pending = append(f.pending, ev)
-	f.plan(rings.Decide(f.s, ev))
-}
-
 // commit journals the round (one idempotent activity), and only then starts what it decided.
 func (f *flow) commit() error {
-	evs, starts := f.pending, f.toStart
-	f.pending, f.toStart = nil, nil
+	evs, starts, _ := f.Take()
 	if len(evs) > 0 {
 		var seqs []int64
-		if err := workflow.ExecuteLocalActivity(f.journal(), actAppend, AppendInput{RunID: f.s.RunID, After: f.after, Events: evs}).Get(f.ctx, &seqs); err != nil {
+		if err := workflow.ExecuteLocalActivity(f.journal(), actAppend, AppendInput{RunID: f.s.RunID, After: f.After(), Events: evs}).Get(f.ctx, &seqs); err != nil {
 			return fmt.Errorf("journal: %w", err)
 		}
 		if len(seqs) != len(evs) {
 			return fmt.Errorf("journal: %d events written, %d numbers returned", len(evs), len(seqs))
 		}
-		for _, seq := range seqs {
-			f.own[seq] = true
-		}
-		for f.own[f.after+1] {
-			f.after++
-			delete(f.own, f.after)
-		}
+		f.Journaled(seqs)
 	}
 	for _, start := range starts {
 		start()
@@ -248,29 +217,13 @@ func (f *flow) commit() error {
 	return nil
 }
 
-// poll folds what the inbox brings: events others journaled, and the switch's change.
-func (f *flow) poll() error {
+// poll folds what the inbox brings: events others journaled, and the switch's change. The inbox
+// is best effort, as in-process: a failed read is tried again at the next poll.
+func (f *flow) poll() {
 	var evs []rings.Event
-	if err := workflow.ExecuteLocalActivity(f.journal(), actInbox, InboxInput{RunID: f.s.RunID, After: f.after, Switch: f.s.Switch}).Get(f.ctx, &evs); err != nil {
-		return fmt.Errorf("inbox: %w", err)
+	if err := workflow.ExecuteLocalActivity(f.journal(), actInbox, InboxInput{RunID: f.s.RunID, After: f.After(), Switch: f.s.Switch}).Get(f.ctx, &evs); err == nil {
+		f.Fold(evs)
 	}
-	for _, ev := range evs {
-		if ev.Seq == 0 {
-			f.handle(ev)
-			continue
-		}
-		f.after = max(f.after, ev.Seq)
-		if f.own[ev.Seq] {
-			continue
-		}
-		f.plan(rings.Decide(f.s, ev))
-	}
-	for seq := range f.own {
-		if seq <= f.after {
-			delete(f.own, seq)
-		}
-	}
-	return nil
 }
 
 // armPoll reads the inbox every PollEvery while the run goes on.
@@ -281,67 +234,45 @@ func (f *flow) armPoll() {
 	})
 }
 
-// plan turns Decide's commands into this round's records and what it starts once journaled.
-func (f *flow) plan(cmds []rings.Command) {
-	for _, c := range cmds {
-		switch c.Kind {
-		case rings.CmdApply, rings.CmdRollback, rings.CmdGate:
-			if f.busy[c.Target] { // one operation per target at a time, as in-process
-				continue
-			}
-			f.busy[c.Target] = true
-		}
-		if ev, ok := f.s.Record(c); ok {
-			f.pending = append(f.pending, f.stamp(ev))
-		}
-		f.command(c)
-	}
-}
-
-func (f *flow) command(c rings.Command) {
+// command is what c starts once its round is journaled (the protocol's Act).
+func (f *flow) command(c rings.Command) func() {
 	switch c.Kind {
 	case rings.CmdApply, rings.CmdRollback:
 		w := f.s.Work(c)
-		f.later(func() { f.work(w, BoundaryQueue(f.in.Prefix, c.Boundary), "") })
+		return func() { f.work(w, BoundaryQueue(f.in.Prefix, c.Boundary), "") }
 	case rings.CmdGate:
 		if ev, ok := rings.NoGates(c); ok { // nothing to measure: no activity
-			f.later(func() {
-				delete(f.busy, c.Target)
+			return func() {
+				f.Done(c.Target)
 				f.queue = append(f.queue, ev)
-			})
-			return
-		}
-		if slices.ContainsFunc(c.Gates, func(g string) bool { return slices.Contains(f.in.CompareGates, g) }) {
-			c.Baseline = f.s.Untouched()
+			}
 		}
 		w := f.s.Work(c)
-		f.later(func() { f.work(w, BoundaryQueue(f.in.Prefix, c.Boundary), "gate/"+c.Target) })
+		return func() { f.work(w, BoundaryQueue(f.in.Prefix, c.Boundary), "gate/"+c.Target) }
 	case rings.CmdCancelGates:
-		f.later(func() { f.cancelGates(c) })
+		return func() { f.cancelGates(c) }
 	case rings.CmdBake:
 		if len(c.Gates) > 0 {
 			w := f.s.Work(c)
-			f.later(func() { f.work(w, JournalQueue(f.in.Prefix), "bake/"+c.Ring) })
-		} else {
-			f.later(func() { f.timer(c.Until, "bake/"+c.Ring, rings.Event{Type: rings.RingBaked, Ring: c.Ring}) })
+			return func() { f.work(w, JournalQueue(f.in.Prefix), "bake/"+c.Ring) }
 		}
+		return func() { f.timer(c.Until, "bake/"+c.Ring, rings.Event{Type: rings.RingBaked, Ring: c.Ring}) }
 	case rings.CmdAwaitWindow:
 		if !c.Until.IsZero() { // zero: until the switch goes off or the glass is broken
-			f.later(func() { f.timer(c.Until, "window/"+c.Ring, rings.Event{Type: rings.RingWindowCheck, Ring: c.Ring}) })
+			return func() { f.timer(c.Until, "window/"+c.Ring, rings.Event{Type: rings.RingWindowCheck, Ring: c.Ring}) }
 		}
 	case rings.CmdCancelWait, rings.CmdCancelBake:
 		key := "window/" + c.Ring
 		if c.Kind == rings.CmdCancelBake {
 			key = "bake/" + c.Ring
 		}
-		f.later(func() { f.cancel(key) })
+		return func() { f.cancel(key) }
 	case rings.CmdDriftCheck:
 		w := f.s.Work(c)
-		f.later(func() { f.driftCheck(w) })
+		return func() { f.driftCheck(w) }
 	}
+	return nil
 }
-
-func (f *flow) later(start func()) { f.toStart = append(f.toStart, start) }
 
 func (f *flow) cancel(key string) {
 	if cancel, ok := f.cancels[key]; ok {
@@ -356,7 +287,7 @@ func (f *flow) work(w rings.Work, queue, key string) {
 	f.schedule(w, queue, key, func(out WorkOutput, err error) {
 		c := w.Command
 		if c.Kind == rings.CmdApply || c.Kind == rings.CmdRollback || c.Kind == rings.CmdGate {
-			delete(f.busy, c.Target)
+			f.Done(c.Target)
 		}
 		if err == nil {
 			f.queue = append(f.queue, out.Events...)

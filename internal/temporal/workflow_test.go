@@ -120,8 +120,11 @@ func (m *memFleet) story(acts bool) []string {
 }
 
 // scripted is Terraform and gates that do what a test says: a failed apply or gate per target.
+// It keeps the baseline each target's gates were given.
 type scripted struct {
 	failApply, failGate map[string]bool
+	mu                  sync.Mutex
+	baselines           map[string]map[string][]string
 }
 
 func (p *scripted) Apply(_ context.Context, target string, rel rings.ReleaseRef, planned func(rings.PlanSummary)) (rings.ApplyResult, error) {
@@ -135,6 +138,12 @@ func (p *scripted) Apply(_ context.Context, target string, rel rings.ReleaseRef,
 func (p *scripted) Outputs(context.Context, string) (map[string]any, error) { return nil, nil }
 
 func (p *scripted) Target(_ context.Context, req rings.GateRequest, _ func(rings.Measurement)) rings.Verdict {
+	p.mu.Lock()
+	if p.baselines == nil {
+		p.baselines = map[string]map[string][]string{}
+	}
+	p.baselines[req.Target] = req.Baseline
+	p.mu.Unlock()
 	if len(req.Gates) > 0 && p.failGate[req.Target] && req.Release.Name == "v2" {
 		return rings.Verdict{Gate: req.Gates[0], Message: "unhealthy"}
 	}
@@ -277,6 +286,33 @@ func TestWorkflowGivesTheInProcessJournal(t *testing.T) {
 				t.Fatalf("the journals differ:\nin-process:\n%s\n\non Temporal:\n%s", strings.Join(a, "\n"), strings.Join(b, "\n"))
 			}
 		})
+	}
+}
+
+// A gate that compares a target with its baseline gets the same baseline from both engines (the
+// in-process engine chose it by one rule, the workflow by another, until both ran one protocol).
+func TestBothEnginesGiveACompareGateTheSameBaseline(t *testing.T) {
+	local := &memFleet{prov: &scripted{}}
+	x := local.executor()
+	x.CompareGates = []string{"health"}
+	if err := x.Run(context.Background(), &rings.State{RunID: "run-1"}, rings.Event{Type: rings.RunStarted, Plan: plan(false)}); err != nil {
+		t.Fatal(err)
+	}
+	wf := &memFleet{prov: &scripted{}}
+	start(t, wf, plan(false))
+	env := testEnv(wf, nil)
+	env.ExecuteWorkflow(WorkflowName, RunInput{RunID: "run-1", Prefix: "test", PollEvery: time.Minute, CompareGates: []string{"health"}})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	a, b := local.prov.baselines, wf.prov.baselines
+	if len(a) != 3 || !slices.Equal(a["c1"]["main"], []string{"m1", "m2"}) {
+		t.Fatalf("in-process baselines %v: c1's gate should see main's targets untouched", a)
+	}
+	for target := range a {
+		if fmt.Sprint(a[target]) != fmt.Sprint(b[target]) {
+			t.Fatalf("%s: in-process baseline %v, on Temporal %v", target, a[target], b[target])
+		}
 	}
 }
 
