@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -61,20 +62,11 @@ func reportExit(rep *Report) error {
 	case ExitError:
 		why := rep.Reason
 		if why == "" {
-			why = "stopped in phase " + firstNonEmpty(string(rep.Phase), "(never started)")
+			why = "stopped in phase " + cmp.Or(string(rep.Phase), "(never started)")
 		}
 		return &ExitErr{Code: ExitError, Err: fmt.Errorf("run %s %s", rep.Run, why)}
 	}
 	return &ExitErr{Code: rep.ExitCode}
-}
-
-func firstNonEmpty(s ...string) string {
-	for _, x := range s {
-		if x != "" {
-			return x
-		}
-	}
-	return ""
 }
 
 // writeJSON prints one JSON document: indented when a person reads it (out is a terminal),

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -129,7 +130,7 @@ func (o serveOpts) auth(ctx context.Context, ws *web.Server, addr string) error 
 		}
 		cfg.ClientSecret = strings.TrimSpace(string(b))
 	}
-	base := strings.TrimSuffix(firstNonEmpty(o.publicURL, "http://"+addr), "/")
+	base := strings.TrimSuffix(cmp.Or(o.publicURL, "http://"+addr), "/")
 	cfg.RedirectURL = base + "/login/callback"
 	login, err := idp.New(ctx, cfg)
 	if err != nil {

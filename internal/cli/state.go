@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"text/tabwriter"
@@ -100,7 +101,7 @@ target, with the target's boundary credentials.`,
 					tw := tabwriter.NewWriter(io.Out, 2, 4, 2, ' ', 0)
 					fmt.Fprintln(tw, "\nTARGET\tJOURNAL\tTERRAFORM STATE\tDETAIL")
 					for _, t := range rep.Targets {
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.Target, firstNonEmpty(t.Journal, "-"), t.Verdict, clean(t.Detail))
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.Target, cmp.Or(t.Journal, "-"), t.Verdict, clean(t.Detail))
 					}
 					tw.Flush()
 				}

@@ -1,6 +1,7 @@
 package clouds
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -176,20 +177,11 @@ func (m *Manager) azurePreflight(ctx context.Context, b *config.Boundary) (Ident
 	if aud := strings.TrimSuffix(str("aud"), "/"); aud != "" && aud != strings.TrimSuffix(audience, "/") {
 		return Identity{}, fmt.Errorf("the token is for audience %q, not this cloud's Resource Manager (%s)", aud, audience)
 	}
-	principal := firstOf(str("appid"), str("azp"), str("upn"))
+	principal := cmp.Or(str("appid"), str("azp"), str("upn"))
 	if oid := str("oid"); oid != "" {
 		principal += " (object " + oid + ")"
 	}
 	return Identity{Scope: b.Environment, Principal: principal, Account: tenant}, nil
-}
-
-func firstOf(s ...string) string {
-	for _, x := range s {
-		if x != "" {
-			return x
-		}
-	}
-	return ""
 }
 
 // AzureCredential is a boundary's credential and cloud configuration, for other Azure clients of

@@ -1,6 +1,7 @@
 package clouds
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -69,7 +70,7 @@ func (m *Manager) gcpPreflight(ctx context.Context, b *config.Boundary) (Identit
 		email, _ := file["client_email"].(string)
 		imp, _ := file["service_account_impersonation_url"].(string)
 		aud, _ := file["audience"].(string)
-		principal = firstOf(b.Identity["impersonateServiceAccount"], email, imp, aud, file["type"].(string))
+		principal = cmp.Or(b.Identity["impersonateServiceAccount"], email, imp, aud, file["type"].(string))
 	}
 	return Identity{Scope: ud, Principal: principal, Account: project}, nil
 }

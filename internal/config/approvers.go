@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,7 +36,7 @@ func parseApprovers(w walker, path string, n *yaml.Node, b *Boundary) {
 		}
 		for _, v := range vs {
 			b.Verifiers = append(b.Verifiers, v)
-			if !contains(b.Approvers, v.Name) {
+			if !slices.Contains(b.Approvers, v.Name) {
 				b.Approvers = append(b.Approvers, v.Name)
 			}
 		}

@@ -715,10 +715,10 @@ func (c *Config) validateGates(main walker) {
 }
 
 func (s Selector) matches(t *Target) bool {
-	if len(s.Names) > 0 && !contains(s.Names, t.Name) {
+	if len(s.Names) > 0 && !slices.Contains(s.Names, t.Name) {
 		return false
 	}
-	if len(s.Boundaries) > 0 && !contains(s.Boundaries, t.Boundary) {
+	if len(s.Boundaries) > 0 && !slices.Contains(s.Boundaries, t.Boundary) {
 		return false
 	}
 	for k, v := range s.Labels {
@@ -790,7 +790,7 @@ func (c *Config) tightenApproval(r *Ring, path string, main walker) {
 		}
 		var both []string
 		for _, a := range r.Approval.Approvers {
-			if contains(b.Approvers, a) {
+			if slices.Contains(b.Approvers, a) {
 				both = append(both, a)
 			}
 		}
@@ -801,7 +801,7 @@ func (c *Config) tightenApproval(r *Ring, path string, main walker) {
 	}
 	for name := range seen {
 		for _, v := range c.Boundaries[name].Verifiers {
-			if contains(r.Approval.Approvers, v.Name) {
+			if slices.Contains(r.Approval.Approvers, v.Name) {
 				r.Approval.Verifiers = append(r.Approval.Verifiers, v)
 			}
 		}

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"github.com/agext/levenshtein"
 	"regexp"
 	"slices"
 	"sort"
@@ -108,7 +109,7 @@ func (w walker) fields(n *yaml.Node, path string, allowed ...string) map[string]
 		if w.lines != nil {
 			w.lines[join(path, k.Value)] = k.Line
 		}
-		if allowed != nil && !contains(allowed, k.Value) {
+		if allowed != nil && !slices.Contains(allowed, k.Value) {
 			w.fail(k, join(path, k.Value), "unknown key%s", suggest(k.Value, allowed))
 			continue
 		}
@@ -123,42 +124,13 @@ func (w walker) fields(n *yaml.Node, path string, allowed ...string) map[string]
 func suggest(got string, allowed []string) string {
 	for _, a := range allowed {
 		la, lg := strings.ToLower(a), strings.ToLower(got)
-		if la == lg || levenshtein(la, lg) <= max(2, len(lg)*2/5) {
+		if la == lg || levenshtein.Distance(la, lg, nil) <= max(2, len(lg)*2/5) {
 			return fmt.Sprintf(" (did you mean %q?)", a)
 		}
 	}
 	s := append([]string(nil), allowed...)
 	sort.Strings(s)
 	return " (known keys: " + strings.Join(s, ", ") + ")"
-}
-
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (w walker) str(n *yaml.Node, path string) string {

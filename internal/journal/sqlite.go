@@ -10,6 +10,8 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite" // the database/sql driver "sqlite", pure Go
+
+	"github.com/rollout-dev/rollout/internal/resilience"
 )
 
 // SQLite serialises write transactions itself (BEGIN IMMEDIATE, below), so it needs no locks of
@@ -32,14 +34,8 @@ func OpenSQLite(path string) (*DB, error) {
 	// SQLite reports busy at once, without its busy timeout, when another process opens the same
 	// new file at that moment (a pipeline's status poll racing the start that creates it). Wait
 	// and try again, as the busy timeout would.
-	deadline := time.Now().Add(10 * time.Second)
-	for wait := 20 * time.Millisecond; ; wait = min(wait*2, 500*time.Millisecond) {
-		err = s.migrate(context.Background())
-		if err == nil || !busy(err) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(wait)
-	}
+	_, _, err = resilience.Retry(context.Background(), resilience.Policy{Attempts: 1000, Initial: 20 * time.Millisecond, Max: 500 * time.Millisecond, MaxElapsed: 10 * time.Second},
+		busy, nil, func() (struct{}, error) { return struct{}{}, s.migrate(context.Background()) })
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open journal %s: %w", path, err)

@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -405,7 +406,7 @@ func (s *DB) RecordRelease(ctx context.Context, r Release) error {
 			return err
 		}
 		if module != r.Module {
-			return &ReleaseChangedError{Name: r.Name, What: "module tree", Was: firstSet(module, digest), Now: r.Module}
+			return &ReleaseChangedError{Name: r.Name, What: "module tree", Was: cmp.Or(module, digest), Now: r.Module}
 		}
 		if oldVars != string(vars) {
 			return &ReleaseChangedError{Name: r.Name, What: "variables", Was: oldVars, Now: string(vars)}
@@ -415,13 +416,6 @@ func (s *DB) RecordRelease(ctx context.Context, r Release) error {
 		}
 		return nil
 	})
-}
-
-func firstSet(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 func (s *DB) releases(ctx context.Context, where string, args ...any) ([]Release, error) {

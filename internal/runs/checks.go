@@ -1,6 +1,7 @@
 package runs
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -159,7 +160,7 @@ func (f *Fleet) Doctor(ctx context.Context, targets bool) (DoctorReport, error) 
 		}
 		for _, t := range rep.Targets {
 			if t.Verdict == "differs" {
-				rep.Problems = append(rep.Problems, fmt.Sprintf("target %s: the journal says %s; %s", t.Target, firstNonEmpty(t.Journal, "nothing is deployed"), t.Detail))
+				rep.Problems = append(rep.Problems, fmt.Sprintf("target %s: the journal says %s; %s", t.Target, cmp.Or(t.Journal, "nothing is deployed"), t.Detail))
 			}
 		}
 	}
@@ -193,7 +194,7 @@ func doctor(ctx context.Context, s doctorStore) (DoctorReport, error) {
 		}
 		if !rings.Terminal(st.Phase) {
 			rep.Unfinished = append(rep.Unfinished, r.ID)
-			rep.Notes = append(rep.Notes, fmt.Sprintf("run %s (%s %s) is unfinished (%s)", r.ID, r.Kind, r.Release.Name, firstNonEmpty(string(st.Phase), "never started")))
+			rep.Notes = append(rep.Notes, fmt.Sprintf("run %s (%s %s) is unfinished (%s)", r.ID, r.Kind, r.Release.Name, cmp.Or(string(st.Phase), "never started")))
 		}
 	}
 	rels, err := s.Releases(ctx)

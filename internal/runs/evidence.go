@@ -1,6 +1,7 @@
 package runs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -134,7 +135,7 @@ func attested(t TargetReport, rv *rings.Review) evidence.Target {
 		at.PlanDigest = t.Plan.Digest // the planned changes as Terraform reported them
 	}
 	for _, g := range t.Gates {
-		at.Gates = append(at.Gates, evidence.Gate{Gate: g.Gate, Passed: g.Passed, Measurements: g.Measurements, Last: firstNonEmpty(g.Outcome, g.Message), At: g.At})
+		at.Gates = append(at.Gates, evidence.Gate{Gate: g.Gate, Passed: g.Passed, Measurements: g.Measurements, Last: cmp.Or(g.Outcome, g.Message), At: g.At})
 	}
 	return at
 }

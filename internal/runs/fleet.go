@@ -10,6 +10,7 @@
 package runs
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -114,7 +115,7 @@ func Open(ctx context.Context, o Options) (*Fleet, error) {
 	if err != nil {
 		return nil, err
 	}
-	if f.bin, err = provision.FindBinary(firstNonEmpty(o.TFBin, os.Getenv("ROLLOUT_TF_BIN"))); err != nil {
+	if f.bin, err = provision.FindBinary(cmp.Or(o.TFBin, os.Getenv("ROLLOUT_TF_BIN"))); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -214,7 +215,7 @@ func (f *Fleet) openStore(ctx context.Context) error {
 	if err := tightenModes(f.stateDir); err != nil {
 		return fmt.Errorf("local state %s: %w", f.stateDir, err)
 	}
-	s, err := journal.Open(ctx, firstNonEmpty(f.opts.State, f.cfg.State), f.cfg.Root, f.stateDir)
+	s, err := journal.Open(ctx, cmp.Or(f.opts.State, f.cfg.State), f.cfg.Root, f.stateDir)
 	if err != nil {
 		return err
 	}
@@ -234,15 +235,6 @@ func envErr(err error) error {
 	return fmt.Errorf("this machine is not ready to run Terraform (nothing was journaled): %w", err)
 }
 
-func firstNonEmpty(s ...string) string {
-	for _, x := range s {
-		if x != "" {
-			return x
-		}
-	}
-	return ""
-}
-
 // requireDeclared refuses a run whose targets are no longer all declared: a target's boundary,
 // region and credentials come from its declaration.
 func (f *Fleet) requireDeclared(targets []string) error {
@@ -257,7 +249,7 @@ func (f *Fleet) requireDeclared(targets []string) error {
 
 // Actor is who an operator's act is by: as, else the CI actor, else the OS user.
 func Actor(as string) string {
-	who := firstNonEmpty(as, os.Getenv("GITHUB_ACTOR"), os.Getenv("BUILD_REQUESTEDFOR"))
+	who := cmp.Or(as, os.Getenv("GITHUB_ACTOR"), os.Getenv("BUILD_REQUESTEDFOR"))
 	if u, err := user.Current(); who == "" && err == nil {
 		who = u.Username
 	}

@@ -2,6 +2,7 @@ package runs
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"encoding/base64"
@@ -407,7 +408,7 @@ func (rep *Report) Notes() []string {
 	var out []string
 	act := func(what string, a *rings.ApprovalRecord) {
 		if a != nil {
-			out = append(out, fmt.Sprintf("%s by %s at %s: %s", what, a.Actor, a.At.Local().Format("2006-01-02 15:04:05"), firstNonEmpty(a.Reason, "(no reason given)")))
+			out = append(out, fmt.Sprintf("%s by %s at %s: %s", what, a.Actor, a.At.Local().Format("2006-01-02 15:04:05"), cmp.Or(a.Reason, "(no reason given)")))
 		}
 	}
 	for _, r := range rep.Rings {
@@ -416,7 +417,7 @@ func (rep *Report) Notes() []string {
 			if a.Proof != nil {
 				how = "proven by " + a.Proof.Method + " " + a.Proof.Key
 			}
-			out = append(out, fmt.Sprintf("ring %s approved by %s at %s (%s): %s", r.Name, a.Actor, a.At.Local().Format("2006-01-02 15:04:05"), how, firstNonEmpty(a.Reason, "(no reason given)")))
+			out = append(out, fmt.Sprintf("ring %s approved by %s at %s (%s): %s", r.Name, a.Actor, a.At.Local().Format("2006-01-02 15:04:05"), how, cmp.Or(a.Reason, "(no reason given)")))
 		}
 	}
 	for _, e := range rep.Evidence {

@@ -1,6 +1,7 @@
 package runs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -260,7 +261,7 @@ func (f *Fleet) detachRun(runID string, more ...string) (string, error) {
 	if f.opts.State != "" {
 		args = append(args, "--state", f.opts.State)
 	}
-	if bin := firstNonEmpty(f.bin, f.opts.TFBin); bin != "" {
+	if bin := cmp.Or(f.bin, f.opts.TFBin); bin != "" {
 		args = append(args, "--tf-bin", bin)
 	}
 	if ev := f.opts.Events; ev != "" && ev != "-" {
@@ -304,7 +305,7 @@ func (f *Fleet) awaitDriver(cmd *exec.Cmd) {
 // applyMode is a new run's apply mode: the one asked for, else defaults.applyMode. Direct with
 // protected resource types is refused: their check needs each plan before its apply.
 func (f *Fleet) applyMode(asked string) (string, error) {
-	mode := firstNonEmpty(asked, f.cfg.Defaults.ApplyMode, config.ApplyAuto)
+	mode := cmp.Or(asked, f.cfg.Defaults.ApplyMode, config.ApplyAuto)
 	if mode == config.ApplyDirect && len(f.cfg.Protect) > 0 {
 		return "", errors.New("--apply-mode direct applies without a plan first, and protect: in rollout.yaml needs each plan before its apply: use auto")
 	}

@@ -1,6 +1,7 @@
 package runs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -43,8 +44,8 @@ func engineFromEnviron(cfg *config.Config) error {
 // Cluster is the fleet's Temporal cluster, its files under the fleet's root.
 func (f *Fleet) Cluster() temporal.Cluster {
 	t := f.cfg.Temporal
-	c := temporal.Cluster{Address: firstNonEmpty(os.Getenv("ROLLOUT_TEMPORAL_ADDRESS"), t.Address),
-		Namespace: firstNonEmpty(os.Getenv("ROLLOUT_TEMPORAL_NAMESPACE"), t.Namespace), Prefix: t.TaskQueuePrefix}
+	c := temporal.Cluster{Address: cmp.Or(os.Getenv("ROLLOUT_TEMPORAL_ADDRESS"), t.Address),
+		Namespace: cmp.Or(os.Getenv("ROLLOUT_TEMPORAL_NAMESPACE"), t.Namespace), Prefix: t.TaskQueuePrefix}
 	if t.TLS != nil {
 		c.CAFile, c.CertFile, c.KeyFile = f.cfg.Abs(t.TLS.CAFile), f.cfg.Abs(t.TLS.CertFile), f.cfg.Abs(t.TLS.KeyFile)
 	}

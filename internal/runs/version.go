@@ -1,6 +1,7 @@
 package runs
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -54,7 +55,7 @@ func buildInfo() VersionInfo {
 
 // terraformVersion finds the binary a run would use and asks it for its version.
 func terraformVersion(ctx context.Context, tfBin string, v *VersionInfo) {
-	bin, err := provision.FindBinary(firstNonEmpty(tfBin, os.Getenv("ROLLOUT_TF_BIN")))
+	bin, err := provision.FindBinary(cmp.Or(tfBin, os.Getenv("ROLLOUT_TF_BIN")))
 	if err != nil {
 		v.Terraform.Error = err.Error()
 		return
