@@ -227,6 +227,21 @@ const (
 	DriftAcknowledged EventType = "ring.drift_acknowledged"
 )
 
+// EventTypes is every event type, in the order declared: the one list that describe, the event
+// schema and their tests read (a test checks that it holds every EventType constant).
+var EventTypes = []EventType{
+	RunStarted, RunResumed, RunFinished, RingStarted, RingApprovalNeeded,
+	RingApproved, RingBakeStarted, RingBaked, RingGateFailed, RingPassed,
+	RingHalted, TargetApplying, TargetPlanned, TargetApplied, TargetApplyFailed,
+	GateMeasured, TargetVerified, TargetGateFailed, TargetGateCancelled, TargetRollingBack,
+	TargetRolledBack, TargetRollbackFailed, TargetRollbackSkip, RollbackPlanned, TargetGateInconclusive,
+	RingGateInconclusive, RingPaused, GateOverridden, GatesRemeasure, BoundaryVerified,
+	BoundaryRefused, BoundaryHalted, BoundaryResumed, TargetRetrying, TargetOrphansKilled,
+	TargetLockHolder, TargetLockReleased, NotifyFailed, RunPaused, RunUnpaused,
+	RunAbortRequested, FreezeChanged, FreezeBroken, RingFrozen, RingWindowCheck,
+	RingDriftChecked, DriftAcknowledged,
+}
+
 // Event is one record of a run's journal. Inputs to Decide come from the executor or an operator;
 // records that Decide itself implies (ring.started, target.applying, ...) are journaled too, so the
 // journal reads as a full story, but Decide ignores them on replay. Each field has one meaning,

@@ -25,6 +25,9 @@ type Act struct {
 
 func (a Act) who() string { return Actor(a.As) }
 
+// ErrNotPaused: an unpause of a run that is not paused.
+var ErrNotPaused = errors.New("not paused")
+
 // journalAct records an act on a run: act checks the replayed run and returns the event (nil:
 // nothing to record) and what to tell the operator.
 func (f *Fleet) journalAct(ctx context.Context, id string, act func(run journal.Run, s *rings.State) (*rings.Event, string, error)) error {
@@ -160,7 +163,7 @@ func (f *Fleet) journalAbort(ctx context.Context, id string, ev rings.Event, who
 func (f *Fleet) Unpause(ctx context.Context, id string, a Act) error {
 	return f.journalAct(ctx, id, func(run journal.Run, s *rings.State) (*rings.Event, string, error) {
 		if s.Paused == nil {
-			return nil, "", fmt.Errorf("run %s is not paused", run.ID)
+			return nil, "", fmt.Errorf("run %s is %w", run.ID, ErrNotPaused)
 		}
 		who := a.who()
 		return &rings.Event{Type: rings.RunUnpaused, Actor: who, Message: a.Reason},

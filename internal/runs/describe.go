@@ -87,6 +87,8 @@ func describeRing(ev rings.Event) (string, Tone) {
 		return "ring " + ev.Ring + " started " + ev.Message, Bold
 	case rings.RingApprovalNeeded:
 		return "ring " + ev.Ring + " needs approval: " + ev.Message, Warn
+	case rings.RingApproved:
+		return fmt.Sprintf("ring %s approved by %s: %s", ev.Ring, ev.Actor, ev.Message), Good
 	case rings.RingBakeStarted:
 		return fmt.Sprintf("ring %s baking %s", ev.Ring, ev.Message), Plain
 	case rings.RingBaked, rings.RingPassed:

@@ -3,9 +3,9 @@ package web
 import (
 	"context"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/rollout-dev/rollout/internal/journal"
 	"github.com/rollout-dev/rollout/internal/runs"
@@ -56,7 +56,7 @@ var acts = map[string]act{
 		switch {
 		case err == nil:
 			return "run unpaused", nil
-		case strings.Contains(err.Error(), "is not paused"):
+		case errors.Is(err, runs.ErrNotPaused):
 			return "the run is not paused", nil
 		}
 		return "", err
