@@ -90,7 +90,7 @@ func (r *Runner) build(g *config.Gate, d TemplateData) (measure.Provider, string
 		if err != nil {
 			return nil, "no data: " + err.Error()
 		}
-		if len(header) > 0 || strings.Contains(url, "@") {
+		if len(header) > 0 || strings.Contains(g.HTTP.URL, "@") { // credentials of the configuration's
 			if err := credentialHost(g.HTTP.URL, url, g.HTTP.AllowHosts); err != nil {
 				return nil, "no data: " + err.Error()
 			}
