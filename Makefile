@@ -34,7 +34,7 @@ test-unit:
 
 # End-to-end: the real rollout binary against real OpenTofu (or Terraform) on temporary fleets.
 test-e2e: test-tools
-	$(RUN_ENV) $(GO) test -tags e2e -count=1 -timeout 25m ./test/e2e/
+	$(RUN_ENV) $(GO) test -tags e2e -count=1 -parallel 4 -timeout 25m ./test/e2e/
 
 # The end-to-end tests that touch Terraform's own behaviour (state backends and their locks, direct
 # and plan-first apply, plan review, drift, a kill mid-apply, provider mirrors and lock files,

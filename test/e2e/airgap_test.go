@@ -29,6 +29,7 @@ import (
 // canary ring only, evidence signed by an untrusted key, expired evidence. An independent
 // verifier (cosign, when make test-tools built it) accepts an attestation too.
 func TestReleaseCrossesTheAirGapWithItsEvidence(t *testing.T) {
+	t.Parallel()
 	admin := pgtest.URL(t)
 	if admin == "" {
 		t.Skip("PostgreSQL: skipped (ROLLOUT_TEST_POSTGRES not set)")

@@ -14,6 +14,7 @@ import (
 // plan first: --apply-mode plan-first, or protected resource types. The report says which; what is
 // deployed is the release either way (the truth check ends the test).
 func TestApplyModes(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, twoRings("0s"))
 	calls := filepath.Join(t.TempDir(), "terraform-calls")
 	wrapper := filepath.Join(t.TempDir(), "tf")

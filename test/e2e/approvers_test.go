@@ -22,6 +22,7 @@ import (
 // subject is refused, and so is the same token on a later run), and each approved run goes on
 // to what the journal says.
 func TestApprovalsOfAProtectedBoundaryAreProven(t *testing.T) {
+	t.Parallel()
 	sshtest.Need(t)
 	keys := t.TempDir()
 	leadKey, leadPub := sshtest.Key(t, keys, "lead")

@@ -154,6 +154,7 @@ func (c *clouds) state(t *testing.T) func(target string) ([]byte, bool) {
 // is left, a second release reads and replaces it, and no boundary's key opens another's bucket
 // (so each Terraform was given its own boundary's credentials, or its backend would have failed).
 func TestStateLivesInEachBoundarysOwnBucket(t *testing.T) {
+	t.Parallel()
 	c := startClouds(t)
 	f := newFleet(t, fleetSpec{
 		boundaries: c.boundaries(),
@@ -235,6 +236,7 @@ func TestStateLivesInEachBoundarysOwnBucket(t *testing.T) {
 // at its prompt, holding the lock: the next release fails on that target, names the holder and
 // the command to release it, and leaves the lock alone.
 func TestAStaleLockOfAKilledRunIsReleasedAndAForeignOneIsNot(t *testing.T) {
+	t.Parallel()
 	c := startClouds(t)
 	f := newFleet(t, fleetSpec{
 		boundaries: c.boundaries(),

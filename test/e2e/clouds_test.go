@@ -34,6 +34,7 @@ output "seen" { value = var.target }
 // must prove each identity against (a stand-in for) STS, and no secret may reach the journal,
 // the events or the output.
 func TestBoundariesSeeOnlyTheirOwnCredentials(t *testing.T) {
+	t.Parallel()
 	sts := ststest.New(t)
 	sts.Set("AKIACOMMERCIAL0001", "arn:aws:iam::111111111111:user/deployer")
 	sts.Set("AKIAGOVCLOUD000001", "arn:aws-us-gov:iam::222222222222:user/deployer")
@@ -170,6 +171,7 @@ rings:
 // The runner's own CLI configuration here offers no way to get providers at all, so the run can
 // only succeed through the boundary's mirror.
 func TestBoundaryProviderMirror(t *testing.T) {
+	t.Parallel()
 	rc, err := os.ReadFile(os.Getenv("TF_CLI_CONFIG_FILE"))
 	if err != nil {
 		t.Fatal(err)

@@ -45,6 +45,7 @@ func schemas(t *testing.T) (report, event *jsonschema.Schema) {
 // gate and rolls back) validate against docs/schema/report.v1.json, and every --events line
 // against docs/schema/event.v1.json, in journal order.
 func TestMachineContract(t *testing.T) {
+	t.Parallel()
 	reportSchema, eventSchema := schemas(t)
 	f := newFleet(t, twoRings("0s"))
 	events := filepath.Join(f.dir, "events.ndjson")

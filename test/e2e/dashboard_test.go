@@ -43,6 +43,7 @@ func chromium(t *testing.T) string {
 // run succeeded, and the event log fills, all without reloading the page. The screenshot is kept
 // (ROLLOUT_ARTIFACTS, else the test's temporary directory).
 func TestDashboardFollowsARunLive(t *testing.T) {
+	t.Parallel()
 	browser := chromium(t)
 	f := newFleet(t, oneRing(3, "2", ""))
 	addr, _ := f.serve(t)
@@ -115,6 +116,7 @@ func TestDashboardFollowsARunLive(t *testing.T) {
 // waiting ring by clicking; the approval is journaled with their name and the reason, a post
 // without the session's CSRF token is refused, and the run then goes on.
 func TestApproveFromTheDashboard(t *testing.T) {
+	t.Parallel()
 	browser := chromium(t)
 	f := newFleet(t, oneRing(1, "0", "    approval: {required: true, approvers: [ops-lead]}\n"))
 	f.must(3, "start", "--release", "v1")
@@ -221,6 +223,7 @@ func browserTab(t *testing.T, browser string) context.Context {
 // the next release they abort with rollback from the page, and it never reaches the target. Each
 // act is journaled with the name the issuer proved and the reason typed.
 func TestActFromTheDashboardWithOIDC(t *testing.T) {
+	t.Parallel()
 	browser := chromium(t)
 	const lead = "ops-lead@example.com"
 	f := newFleet(t, oneRing(1, "0", "    approval: {required: true, approvers: ["+lead+"]}\n"))

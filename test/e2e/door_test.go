@@ -10,6 +10,7 @@ import (
 // Expand is a promotion into the new targets: a ring that needs approval waits for it before a
 // new target is applied (expand deployed them with no approval).
 func TestExpandPassesTheRingsApproval(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, oneRing(1, "0", "    approval: {required: true, approvers: [ana]}\n"))
 	f.must(3, "start", "--release", "v1")
 	run := f.status().Run
@@ -34,6 +35,7 @@ func TestExpandPassesTheRingsApproval(t *testing.T) {
 // rollback --to a release no run of this fleet verified in the ring is a promotion: it waits for
 // the ring's approval; returning to the ring's last known good does not.
 func TestRollbackToAnotherReleaseIsAPromotion(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, oneRing(1, "0", "    approval: {required: true, approvers: [ana]}\n"))
 	for _, rel := range []string{"v1", "v2"} {
 		f.must(3, "start", "--release", rel)

@@ -15,6 +15,7 @@ import (
 // resumes and rolls back with this one: testdata/journal-4dd02a4 holds that fleet as the old
 // binary left it, its second release waiting for approval in its second ring.
 func TestJournalOfThePreviousVersionResumes(t *testing.T) {
+	t.Parallel()
 	src := filepath.Join("testdata", "journal-4dd02a4")
 	dir := t.TempDir()
 	if err := os.CopyFS(dir, os.DirFS(src)); err != nil {

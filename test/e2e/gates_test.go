@@ -33,6 +33,7 @@ func promFleet(t *testing.T, noData string) (*fleet, *promtest.Exporter, *promte
 }
 
 func TestPrometheusRingGate(t *testing.T) {
+	t.Parallel()
 	f, exp, prom := promFleet(t, "fail")
 	f.must(0, "start", "--release", "v1") // healthy through the bake: promoted
 
@@ -66,6 +67,7 @@ func TestPrometheusRingGate(t *testing.T) {
 // A silent metric with noData: inconclusive pauses the ring (exit 3) instead of passing it; a
 // human's recorded verdict, then resume, finishes the run.
 func TestInconclusiveGateWaitsForAHuman(t *testing.T) {
+	t.Parallel()
 	f, exp, prom := promFleet(t, "inconclusive")
 	exp.Silence()
 	prom.WaitForNoData(t, `app_error_ratio`)

@@ -22,6 +22,7 @@ import (
 // it refuses its first two requests; a dead receiver's failures are journaled, naming the webhook
 // and never its URL, and cost the command at most the final flush.
 func TestWebhooksAreToldWhatRunsNeed(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	var kinds []string
 	var refused atomic.Int32

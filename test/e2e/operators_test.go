@@ -19,6 +19,7 @@ func oneRing(n int, applySeconds string, extraRing string) fleetSpec {
 }
 
 func TestStartWithoutWaitingThenStatusWait(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, oneRing(2, "1", ""))
 	began := time.Now()
 	r := f.must(0, "start", "--release", "v1", "--wait=false", "--output", "json")
@@ -52,6 +53,7 @@ func TestStartWithoutWaitingThenStatusWait(t *testing.T) {
 }
 
 func TestPauseThenResume(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, oneRing(3, "2", ""))
 	cmd, errb := startUntilApplying(t, f, "v1", "t-1")
 	run := f.status().Run
@@ -81,6 +83,7 @@ func TestPauseThenResume(t *testing.T) {
 }
 
 func TestAbortWithRollbackFromAnotherProcess(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, oneRing(3, "2", ""))
 	f.must(0, "start", "--release", "v1")
 	cmd, errb := startUntilApplying(t, f, "v2", "t-2")
@@ -104,6 +107,7 @@ func TestAbortWithRollbackFromAnotherProcess(t *testing.T) {
 }
 
 func TestAbortAPausedRunHere(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, oneRing(2, "1", "    approval: {required: true}\n"))
 	f.must(3, "start", "--release", "v1") // waits for approval before anything changes
 	run := f.status().Run
@@ -121,6 +125,7 @@ func TestAbortAPausedRunHere(t *testing.T) {
 }
 
 func TestApprovalQuorum(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, oneRing(1, "0", "    approval: {required: true, approvers: [ana, bo, cy], quorum: 2}\n"))
 	f.must(3, "start", "--release", "v1")
 	run := f.status().Run
@@ -143,6 +148,7 @@ func TestApprovalQuorum(t *testing.T) {
 }
 
 func TestFreezeWindowSwitchAndBreakGlass(t *testing.T) {
+	t.Parallel()
 	today := time.Now().UTC()
 	spec := oneRing(1, "0", "")
 	f := newFleet(t, spec)
@@ -190,6 +196,7 @@ func TestFreezeWindowSwitchAndBreakGlass(t *testing.T) {
 
 // A running run sees the switch turned on: the next ring does not start.
 func TestStopTheLineReachesARunningRun(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, fleetSpec{targets: "targets:\n" + targetsYAML("a", "local-a", "canary", 1, "    vars: {apply_seconds: 2}\n") + targetsYAML("b", "local-b", "main", 1, ""),
 		rings: "  - name: canary\n    targets: {labels: {tier: canary}}\n    gates: [healthz]\n  - name: main\n    targets: {labels: {tier: main}}\n    gates: [healthz]\n"})
 	cmd, errb := startUntilApplying(t, f, "v1", "a-1")
@@ -204,6 +211,7 @@ func TestStopTheLineReachesARunningRun(t *testing.T) {
 }
 
 func TestDriftFoundAndBlockingPromotion(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, twoRings("0s"))
 	// A resource whose refresh can see a change made outside the tool.
 	f.write("terraform/stamp/rotation.tf", "resource \"time_rotating\" \"cert\" {\n  rotation_days = 30\n}\n")
@@ -272,6 +280,7 @@ func TestDriftFoundAndBlockingPromotion(t *testing.T) {
 }
 
 func TestPlanReviewAndProtectedDestroy(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, oneRing(2, "0", ""))
 	f.must(0, "start", "--release", "v1")
 	saved := filepath.Join(t.TempDir(), "v2.plan.json")

@@ -77,6 +77,7 @@ func readFile(t *testing.T, p string) string {
 // status --wait blocks while another process drives the run, then exits with the run's code; a
 // timeout gives up with exit 1.
 func TestStatusWait(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, fleetSpec{targets: "targets:\n" + targetsYAML("w", "local-a", "commercial", 1, "    vars: {apply_seconds: 3}\n"),
 		rings: "  - name: only\n    targets: {boundaries: [local-a]}\n    gates: [healthz]\n"})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

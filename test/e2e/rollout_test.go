@@ -24,6 +24,7 @@ import (
 // On Temporal (rollout demo --engine temporal), the demo starts a development server and a worker
 // per boundary, and the story is the same.
 func TestDemo(t *testing.T) {
+	t.Parallel()
 	t.Run("inprocess", func(t *testing.T) { demoAsDesigned(t) })
 	t.Run("temporal", func(t *testing.T) {
 		temporaltest.CLI(t) // skips (or fails under make test) without it; the demo finds it by ROLLOUT_TEMPORAL_CLI
@@ -77,6 +78,7 @@ func twoRings(bake string) fleetSpec {
 }
 
 func TestPromotionPlanAndManualRollback(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, twoRings("0s"))
 	f.must(0, "validate")
 	f.must(0, "start", "--release", "v1")
@@ -171,6 +173,7 @@ func TestPromotionPlanAndManualRollback(t *testing.T) {
 // A gate failure in the second ring halts it and rolls back every target of the run (scope run),
 // newest ring first; the exit code is 2.
 func TestGateFailureRollsBackRun(t *testing.T) {
+	t.Parallel()
 	spec := twoRings("0s")
 	spec.rings = strings.Replace(spec.rings, "    gates: [healthz]\n", "    gates: [healthz]\n    rollback: run\n", 2)
 	spec.rings = strings.Replace(spec.rings, "  - name: main\n", "  - name: main\n    maxFailures: 0\n", 1)
@@ -199,6 +202,7 @@ func TestGateFailureRollsBackRun(t *testing.T) {
 // SIGKILL in the middle of an apply, then start again: the run resumes from its journal,
 // re-plans the target whose apply had an unknown outcome, and finishes.
 func TestKillMidApplyThenResume(t *testing.T) {
+	t.Parallel()
 	spec := twoRings("0s")
 	spec.targets = "targets:\n" + targetsYAML("canary", "local-a", "canary", 1, "") +
 		targetsYAML("main", "local-b", "main", 3, "    vars: {apply_seconds: 2}\n")
@@ -247,6 +251,7 @@ func TestKillMidApplyThenResume(t *testing.T) {
 
 // While one run holds the fleet, a second start is refused with exit 5 naming the holder.
 func TestConcurrentRunRefused(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, twoRings("30s"))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -321,6 +326,7 @@ func TestThirtyTwoAtOnce(t *testing.T) {
 
 // Bad configurations: the real binary names file, line and key, exits 1, and changes nothing.
 func TestBadConfigurations(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, from, to, want string
 	}{
@@ -359,6 +365,7 @@ func TestBadConfigurations(t *testing.T) {
 // A crash right after the run was created, before its start was journaled: starting the release
 // again starts that run (it does not hang as a run with nothing to resume).
 func TestRunCreatedButNeverStarted(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, fleetSpec{
 		rings:   "  - name: all\n    targets: {boundaries: [local-a]}\n    gates: [healthz]\n",
 		targets: "targets:\n" + targetsYAML("s", "local-a", "x", 1, ""),
@@ -384,6 +391,7 @@ func TestRunCreatedButNeverStarted(t *testing.T) {
 // env add then expand: the new target comes up to the release its ring runs, through plan, apply
 // and gates; the existing targets are not touched (their Terraform state serial is unchanged).
 func TestEnvAddThenExpand(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, fleetSpec{targets: "targets:\n" + targetsYAML("x", "local-a", "commercial", 2, ""),
 		rings: "  - name: only\n    targets: {boundaries: [local-a]}\n    gates: [healthz]\n"})
 	f.must(0, "start", "--release", "v1")

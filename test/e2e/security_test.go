@@ -41,6 +41,7 @@ func terraformsOwn(p string) bool {
 // reports, saved plans; Terraform's own files that hold them are 0600; every file and folder under
 // the fleet's local directory is its owner's alone.
 func TestPlantedSecretsAreNowhere(t *testing.T) {
+	t.Parallel()
 	// Planted where secrets come from (a command line, the environment), never in code.
 	const password, apiToken = `Pa$$w0rd+/=~planted-1`, "TOKEN-planted-2"
 	f := newFleet(t, fleetSpec{
@@ -133,6 +134,7 @@ output "endpoint_with_creds" {
 // Names are checked against one pattern where they enter: a release name that is a path, that
 // holds a slash, a newline or an escape sequence is refused before anything is written.
 func TestHostileReleaseNamesAreRefused(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, oneRing(1, "0", ""))
 	outside := filepath.Join(filepath.Dir(f.dir), "PWNED")
 	for _, name := range []string{"../../../../PWNED", "feature/x", "v1\nrun v9 succeeded", "v1\x1b[2J", strings.Repeat("v", 64)} {
@@ -153,6 +155,7 @@ func TestHostileReleaseNamesAreRefused(t *testing.T) {
 // Data never becomes code: a label written by an environment engineer, and a release variable that
 // travels through a Terraform output, reach a command gate's script as arguments.
 func TestCommandGateInjectionRunsNothing(t *testing.T) {
+	t.Parallel()
 	pwned := filepath.Join(t.TempDir(), "PWNED")
 	f := newFleet(t, fleetSpec{
 		targets: "targets:\n  - name: t-1\n    boundary: local-a\n    labels: {tier: \"prod; touch " + pwned + " #\"}\n",
@@ -180,6 +183,7 @@ func TestCommandGateInjectionRunsNothing(t *testing.T) {
 // free again: before, a FIFO hung start for ever while it held the lease, and a link shipped
 // /etc/passwd in the snapshot and the journal's bundle.
 func TestModuleFoldersWithFIFOsAndLinks(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, oneRing(1, "0", ""))
 	fifo := filepath.Join(f.dir, "terraform", "stamp", "pipe")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
@@ -206,6 +210,7 @@ func TestModuleFoldersWithFIFOsAndLinks(t *testing.T) {
 // A damaged journal is not trusted: a digest that is not one, or that is a path, is refused with
 // exit 1 (never a panic, never exit 2), and nothing is applied from outside the fleet.
 func TestDamagedJournalDigests(t *testing.T) {
+	t.Parallel()
 	for _, bad := range []string{"abc", "../../../../evil"} {
 		t.Run(bad, func(t *testing.T) {
 			f := newFleet(t, oneRing(1, "0", "    approval: {required: true}\n"))
@@ -239,6 +244,7 @@ func TestDamagedJournalDigests(t *testing.T) {
 
 // Small input, bounded work: a configuration file over the cap is refused at once.
 func TestHugeConfigurationIsRefused(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, oneRing(1, "0", ""))
 	big := strings.Repeat("# padding to make the file larger than any fleet needs\n", 9<<20/56+1)
 	f.write("environments/huge.yaml", big)
@@ -252,6 +258,7 @@ func TestHugeConfigurationIsRefused(t *testing.T) {
 // An emptied journal is not a new fleet: with the fleet's Terraform state still there, start
 // refuses (exit 1, naming what it found) unless --new-journal says so, and state doctor says it.
 func TestEmptiedJournalIsNotANewFleet(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, oneRing(1, "0", ""))
 	f.must(0, "start", "--release", "v1")
 	db := filepath.Join(f.dir, ".rollout", "state.db")
@@ -270,6 +277,7 @@ func TestEmptiedJournalIsNotANewFleet(t *testing.T) {
 
 // A module outside the fleet's folder is refused unless allowed in so many words.
 func TestModuleOutsideTheFleet(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, oneRing(1, "0", ""))
 	cfg := readFile(t, filepath.Join(f.dir, "rollout.yaml"))
 	f.write("rollout.yaml", strings.Replace(cfg, "module: terraform/stamp", "module: ../../../../etc", 1))

@@ -14,6 +14,7 @@ import (
 // process drives a run, and PromQL sees a target applying, then every target verified, the run
 // succeeded and each apply's duration.
 func TestPrometheusSeesTheTargetsChange(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, oneRing(3, "2", ""))
 	f.must(0, "validate")
 	addr, stderr := f.serve(t)

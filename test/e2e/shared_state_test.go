@@ -43,6 +43,7 @@ func sharedFleet(t *testing.T, bake string) *fleet {
 // through the shared journal, and rolled back from a third whose module was since edited: the
 // rollback applies the release's recorded code, taken from the journal's bundle.
 func TestSharedStateAcrossWorkingCopies(t *testing.T) {
+	t.Parallel()
 	a := sharedFleet(t, "6s")
 	a.must(0, "start", "--release", "v1")
 
@@ -94,6 +95,7 @@ func TestSharedStateAcrossWorkingCopies(t *testing.T) {
 // A holder paused (SIGSTOP) past its lease's expiry is taken over; when it wakes, its writes are
 // refused and it stops, while its successor finishes the run.
 func TestPausedHolderIsFencedOff(t *testing.T) {
+	t.Parallel()
 	a := sharedFleet(t, "4s")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -141,6 +143,7 @@ func TestPausedHolderIsFencedOff(t *testing.T) {
 // Moving a fleet from its SQLite journal to PostgreSQL: export, import, and the same history,
 // status and last known good come back; doctor checks both.
 func TestMoveJournalToPostgres(t *testing.T) {
+	t.Parallel()
 	admin := pgtest.URL(t)
 	if admin == "" {
 		t.Skip("PostgreSQL: skipped (ROLLOUT_TEST_POSTGRES not set)")

@@ -20,6 +20,7 @@ import (
 // shape, with their attributes) and nothing of the GovCloud target; GovCloud's receives its
 // target's spans and nothing of the others.
 func TestTracesRespectSovereignBoundaries(t *testing.T) {
+	t.Parallel()
 	fleetCol, govCol := jaegertest.Start(t), jaegertest.Start(t)
 	sts := ststest.New(t)
 	sts.Set("AKIAGOVCLOUD000001", "arn:aws-us-gov:iam::222222222222:user/deployer")

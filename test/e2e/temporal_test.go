@@ -80,6 +80,7 @@ output "version" { value = var.app_version }
 // run finishes, no apply overlapping another; a failed gate rolls back through the workers; and
 // status and history say what Terraform deployed.
 func TestTemporalWorkersPerBoundary(t *testing.T) {
+	t.Parallel()
 	srv := temporaltest.Start(t)
 	addr := srv.Addr
 	sts := ststest.New(t)

@@ -32,6 +32,7 @@ func (s *screen) text() string {
 // scroll above live bars, one per ring, with the run's phase and elapsed time, targets done, and
 // the bake's remaining time; at the end the report.
 func TestProgressOnATerminal(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, fleetSpec{
 		targets: "targets:\n" + targetsYAML("canary", "local-a", "canary", 1, "    vars: {apply_seconds: 1}\n") + targetsYAML("main", "local-b", "main", 2, ""),
 		rings: "  - name: canary\n    targets: {labels: {tier: canary}}\n    gates: [healthz]\n    bake: 4s\n" +

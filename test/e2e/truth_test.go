@@ -210,6 +210,7 @@ func releaseInState(b []byte, present bool, err error) (string, bool) {
 // (exit 1). Before, the abort entered the frozen ring and applied each of its targets twice at
 // once, and status said they ran the old release while Terraform had the new one.
 func TestAbortOfAFrozenRunWithRollback(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, fleetSpec{
 		targets: "targets:\n" + targetsYAML("canary", "local-a", "canary", 1, "    vars: {apply_seconds: 2}\n") +
 			targetsYAML("pub", "local-a", "commercial", 2, "") + targetsYAML("gov", "local-b", "sovereign", 1, ""),
@@ -251,6 +252,7 @@ func TestAbortOfAFrozenRunWithRollback(t *testing.T) {
 // resume RUN), and status --wait returns at once instead of running to its timeout. Before, it
 // said "running", "exit code 1", and --wait hung for the whole --timeout.
 func TestApprovedRunWithoutADriverWaitsForOne(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, oneRing(1, "0", "    approval: {required: true}\n"))
 	f.must(3, "start", "--release", "v1")
 	run := f.status().Run
@@ -278,6 +280,7 @@ func TestApprovedRunWithoutADriverWaitsForOne(t *testing.T) {
 // While a process drives a run, its report says exit 0 and who drives it, as the command does.
 // Before, the report said exitCode 1 while status exited 0.
 func TestReportOfARunInProgress(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, oneRing(2, "2", ""))
 	f.must(0, "start", "--release", "v1", "--detach")
 	r := f.must(0, "status", "--output", "json")
@@ -297,6 +300,7 @@ func TestReportOfARunInProgress(t *testing.T) {
 // same code and other variables have other digests. Before, the failed plan bound the name, the
 // refusal cut both values at 40 characters, and the digests were equal.
 func TestReleaseIsBoundByItsStartNotByAFailedPlan(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, oneRing(1, "0", ""))
 	f.write("terraform/stamp/extra.tf", "variable \"region_code\" {\n  type = string\n}\nvariable \"db_password\" {\n  type      = string\n  default   = \"\"\n  sensitive = true\n}\n")
 	if r := f.run("plan", "--release", "v1"); r.code != 1 || !strings.Contains(r.stdout+r.stderr, "region_code") {
@@ -336,6 +340,7 @@ func TestReleaseIsBoundByItsStartNotByAFailedPlan(t *testing.T) {
 // A manual rollback that fails on a target says so: exit 6, its ring failed (not passed) with the
 // target named, a next: line, and a reason in history. Before, status showed the ring passed.
 func TestFailedManualRollbackSaysSo(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, oneRing(2, "0", ""))
 	f.must(0, "start", "--release", "v1")
 	f.must(0, "start", "--release", "v2")
@@ -376,6 +381,7 @@ output "endpoint" { value = "" }
 // does rollout. Before, every target failed with "read CLI configuration", the ring halted, and
 // the command exited 2, which a pipeline reads as "this release is bad".
 func TestEnvironmentErrorsAreFoundBeforeTheRunStarts(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, fleetSpec{targets: "targets:\n" + targetsYAML("t", "local-a", "main", 2, ""),
 		rings: "  - name: only\n    targets: {boundaries: [local-a]}\n", gates: "\n  ok:\n    command: {run: [\"true\"]}\n"})
 	f.write("terraform/plain/main.tf", noProviders)
@@ -421,6 +427,7 @@ func TestEnvironmentErrorsAreFoundBeforeTheRunStarts(t *testing.T) {
 // Each configuration file is its own fleet: freezing one leaves the other alone, and their runs
 // are in separate journals. Before, every rollout.*.yaml in a folder shared .rollout/state.db.
 func TestEachConfigurationFileIsItsOwnFleet(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, oneRing(1, "0", ""))
 	other := filepath.Join(f.dir, "rollout.other.yaml")
 	f.write("rollout.other.yaml", readFile(t, filepath.Join(f.dir, "rollout.yaml")))
@@ -440,6 +447,7 @@ func TestEachConfigurationFileIsItsOwnFleet(t *testing.T) {
 // The smaller truths: version says what runs (rollout and the Terraform binary), an unknown
 // target's history is an error, and durations in events are text, not nanoseconds.
 func TestVersionHistoryAndEventDurations(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, oneRing(1, "0", "    bake: 1s\n"))
 	for _, args := range [][]string{{"version"}, {"--version"}} {
 		if r := f.must(0, args...); !strings.Contains(r.stdout, "rollout ") || !strings.Contains(r.stdout, "terraform: ") || strings.Contains(r.stdout, "not usable") {
@@ -460,6 +468,7 @@ func TestVersionHistoryAndEventDurations(t *testing.T) {
 // A saved plan, and plan --detail, show each resource change with its attributes before and after;
 // a value of a sensitive variable is masked. Before, a reviewer got counts and a digest only.
 func TestPlanDetailForReview(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, oneRing(1, "0", ""))
 	f.write("terraform/stamp/secret.tf", "variable \"db_password\" {\n  type      = string\n  default   = \"\"\n  sensitive = true\n}\nresource \"terraform_data\" \"db\" {\n  input = var.db_password\n}\n")
 	f.must(0, "start", "--release", "v1", "--var", "db_password=first-Secret-1")
@@ -491,6 +500,7 @@ func TestPlanDetailForReview(t *testing.T) {
 // release: the next run says so while the target waits its turn. Before, it showed "-" (its last
 // known good, none), though Terraform had the bad release there.
 func TestPendingTargetShowsWhatItRuns(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, fleetSpec{
 		targets: "targets:\n" + targetsYAML("a", "local-a", "canary", 1, "") + targetsYAML("b", "local-b", "main", 1, ""),
 		rings: `  - name: canary
