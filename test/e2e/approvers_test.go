@@ -85,6 +85,16 @@ func TestApprovalsOfAProtectedBoundaryAreProven(t *testing.T) {
 	if r := f.must(1, "approve", f.status().Run, "--ring", "only", "--reason", "gate", "--id-token-file", pipelineToken); !strings.Contains(r.stderr, "approved ring only of run "+run2+" already") {
 		t.Fatalf("an ID token replayed on another run: %s", r.stderr)
 	}
+	// Nor re-encoded: the last base64url character of its signature changed, the same signature
+	// bytes (the replay check hashed the token's text, and this passed as a new approval).
+	raw, _ := os.ReadFile(pipelineToken)
+	const url64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	tok := strings.TrimSpace(string(raw))
+	reencoded := filepath.Join(t.TempDir(), "reencoded")
+	os.WriteFile(reencoded, []byte(tok[:len(tok)-1]+string(url64[strings.IndexByte(url64, tok[len(tok)-1])^1])), 0o600)
+	if r := f.must(1, "approve", f.status().Run, "--ring", "only", "--reason", "gate", "--id-token-file", reencoded); !strings.Contains(r.stderr, "approved ring only of run "+run2+" already") {
+		t.Fatalf("a re-encoded ID token replayed on another run: %s", r.stderr)
+	}
 
 	proofs := map[string]*rings.ApprovalProof{}
 	for _, e := range f.journalEvents() {

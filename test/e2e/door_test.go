@@ -90,7 +90,7 @@ func TestEveryPathIntoARingPassesTheDoor(t *testing.T) {
 	cfg = strings.NewReplacer(sov.deployed, com.deployed, sov.url, com.url).Replace(cfg)
 	sov.write("rollout.yaml", cfg+"promotion:\n  requires:\n    - ring: commercial\n      boundaries: [local-a]\n      trust: ["+filepath.Join(keys, "com.pub")+"]\n")
 	sov.deployed, sov.url = com.deployed, com.url
-	newOne := "" // what new-1 (added for expand) should run
+	newOne := ""                         // what new-1 (added for expand) should run
 	nothing := func(what, want string) { // sov-1 runs want, new-1 newOne
 		t.Helper()
 		if v, n := sov.deployedVersion("sov-1"), sov.deployedVersion("new-1"); v != want || n != newOne {
