@@ -7,7 +7,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"text/template"
 	"time"
 
 	"github.com/rollout-dev/rollout/internal/healthgate/measure"
@@ -60,17 +59,7 @@ func (r *Runner) data(req rings.GateRequest) TemplateData {
 	return d
 }
 
-func render(text string, d TemplateData) (string, error) {
-	t, err := template.New("gate").Option("missingkey=error").Parse(text)
-	if err != nil {
-		return "", err
-	}
-	var b strings.Builder
-	if err := t.Execute(&b, d); err != nil {
-		return "", err
-	}
-	return b.String(), nil
-}
+func render(text string, d TemplateData) (string, error) { return config.Render("gate", text, d) }
 
 func policy(g *config.Gate) Policy {
 	return Policy{Interval: g.Interval.D(), Timeout: g.Timeout.D(), HealthyFor: g.HealthyFor.D(),
