@@ -1,0 +1,246 @@
+package runs
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/rollout-dev/rollout/internal/rings"
+)
+
+// The run service's use cases, through the Fleet the front ends use, with a provisioner that runs
+// no Terraform (what each target runs is kept in memory) and a stand-in binary that answers
+// `version` and `init` as a Terraform of no providers: real configuration loading, real SQLite
+// journal, lease, engine and reports.
+
+// memTerraform is the targets' Terraform: what each runs, every apply, and the targets to fail.
+type memTerraform struct {
+	mu      sync.Mutex
+	runs    map[string]string // target -> release it runs
+	applies []string          // "target=release", in order
+	fail    map[string]string // target -> the release whose apply fails there
+}
+
+func (m *memTerraform) Apply(_ context.Context, target string, rel rings.ReleaseRef, planned func(rings.PlanSummary)) (rings.ApplyResult, error) {
+	if planned != nil {
+		planned(rings.PlanSummary{Change: 1})
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.applies = append(m.applies, target+"="+rel.Name)
+	if m.fail[target] == rel.Name {
+		return rings.ApplyResult{}, errors.New("Error: creating stamp: StatusCode=403 AuthorizationFailed")
+	}
+	m.runs[target] = rel.Name
+	return rings.ApplyResult{Outputs: map[string]any{}, Public: map[string]any{}}, nil
+}
+
+func (m *memTerraform) Outputs(context.Context, string) (map[string]any, error) { return nil, nil }
+
+func (m *memTerraform) running(target string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.runs[target]
+}
+
+// service is a fleet of rings canary (c-1) and main (m-1, m-2; approval, if asked), on local
+// boundaries, opened as the CLI opens it.
+type service struct {
+	t   *testing.T
+	dir string
+	tf  *memTerraform
+}
+
+func newService(t *testing.T, approval bool) *service {
+	t.Helper()
+	dir := t.TempDir()
+	must := func(err error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(filepath.Join(dir, "terraform", "stamp"), 0o755))
+	must(os.WriteFile(filepath.Join(dir, "terraform", "stamp", "main.tf"), []byte("terraform {}\n"), 0o644))
+	main := "  - name: main\n    targets: {names: [m-1, m-2]}\n    rollback: run\n"
+	if approval {
+		main += "    approval: {required: true, approvers: [ana]}\n"
+	}
+	must(os.WriteFile(filepath.Join(dir, "rollout.yaml"), []byte("release:\n  module: terraform/stamp\nboundaries:\n  local-a: {cloud: local}\n"+
+		"rings:\n  - name: canary\n    targets: {names: [c-1]}\n"+main), 0o644))
+	must(os.MkdirAll(filepath.Join(dir, "environments"), 0o755))
+	must(os.WriteFile(filepath.Join(dir, "environments", "all.yaml"), []byte("targets:\n"+
+		"  - {name: c-1, boundary: local-a, region: r1}\n  - {name: m-1, boundary: local-a, region: r1}\n  - {name: m-2, boundary: local-a, region: r1}\n"), 0o644))
+	return &service{t: t, dir: dir, tf: &memTerraform{runs: map[string]string{}, fail: map[string]string{}}}
+}
+
+// fakeBinary answers `version` as a Terraform of no providers, and everything else with success.
+func fakeBinary(t *testing.T) string {
+	p := filepath.Join(t.TempDir(), "tofu")
+	script := "#!/bin/sh\n[ \"$1\" = version ] && echo '{\"terraform_version\":\"1.10.10\",\"platform\":\"linux_amd64\"}'\nexit 0\n"
+	if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// open opens the fleet as a command does; the caller closes it.
+func (s *service) open() *Fleet {
+	s.t.Helper()
+	s.t.Setenv("TF_CLI_CONFIG_FILE", "")
+	f, err := Open(context.Background(), Options{Config: s.dir, TFBin: fakeBinary(s.t),
+		Provisioner: func(rings.Provisioner) rings.Provisioner { return s.tf }})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return f
+}
+
+// do runs one use case on a freshly opened fleet, as one command would.
+func (s *service) do(use func(f *Fleet) (string, error)) (string, error) {
+	f := s.open()
+	defer f.Close()
+	return use(f)
+}
+
+func (s *service) phase(id string) rings.Phase {
+	s.t.Helper()
+	f := s.open()
+	defer f.Close()
+	rep, _, err := f.Report(context.Background(), id, NeedAll)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return rep.Phase
+}
+
+func (s *service) start(release string) (string, error) {
+	return s.do(func(f *Fleet) (string, error) {
+		return f.Start(context.Background(), StartRequest{Release: release})
+	})
+}
+
+func (s *service) runs(want map[string]string) {
+	s.t.Helper()
+	for target, rel := range want {
+		if got := s.tf.running(target); got != rel {
+			s.t.Fatalf("%s runs %q, want %q (applies: %v)", target, got, rel, s.tf.applies)
+		}
+	}
+}
+
+// Start promotes ring by ring; starting the same release again resumes its finished run and
+// applies nothing.
+func TestServiceStartPromotesOnceAndIsIdempotent(t *testing.T) {
+	s := newService(t, false)
+	id, err := s.start("v1")
+	if err != nil || s.phase(id) != rings.PhaseSucceeded {
+		t.Fatalf("start v1: %s %v", id, err)
+	}
+	s.runs(map[string]string{"c-1": "v1", "m-1": "v1", "m-2": "v1"})
+	if s.tf.applies[0] != "c-1=v1" {
+		t.Fatalf("canary first: %v", s.tf.applies)
+	}
+	n := len(s.tf.applies)
+	if again, err := s.start("v1"); err != nil || again != id || len(s.tf.applies) != n {
+		t.Fatalf("start v1 again: run %s (want %s), %v, applies %v", again, id, err, s.tf.applies)
+	}
+}
+
+// A ring that needs approval waits for it: approve and resume go on; a pause holds, unpause
+// releases; abort with rollback returns what the run changed.
+func TestServiceActsOnAWaitingRun(t *testing.T) {
+	s := newService(t, true)
+	if _, err := s.start("v1"); err != nil {
+		t.Fatal(err)
+	}
+	id, err := s.start("v1") // approve v1's main ring
+	if err != nil || s.phase(id) != rings.PhaseWaiting {
+		t.Fatalf("v1 waits for main's approval: %s %v", s.phase(id), err)
+	}
+	ctx := context.Background()
+	if _, err := s.do(func(f *Fleet) (string, error) { return "", f.Approve(ctx, id, "main", Act{As: "bob", Reason: "x"}) }); err == nil {
+		t.Fatal("bob, not an approver, approved")
+	}
+	// Paused, then approved: an approval does not end a pause, and nothing new starts.
+	if _, err := s.do(func(f *Fleet) (string, error) { return "", f.Pause(ctx, id, Act{As: "ana", Reason: "hold"}) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.do(func(f *Fleet) (string, error) { return "", f.Approve(ctx, id, "main", Act{As: "ana", Reason: "CAB 1"}) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.start("v1"); err != nil || s.phase(id) != rings.PhasePaused || s.tf.running("m-1") != "" {
+		t.Fatalf("start again of a paused run: %s %v, m-1 runs %q", s.phase(id), err, s.tf.running("m-1"))
+	}
+	_, err = s.do(func(f *Fleet) (string, error) { return "", f.Unpause(ctx, id, Act{As: "ana", Reason: "go"}) })
+	if _, err2 := s.do(func(f *Fleet) (string, error) { return "", f.Unpause(ctx, id, Act{As: "ana", Reason: "go"}) }); err != nil || !errors.Is(err2, ErrNotPaused) {
+		t.Fatalf("unpause: %v; again: %v", err, err2)
+	}
+	if _, err := s.do(func(f *Fleet) (string, error) { return f.Resume(ctx, id, false, Act{As: "ana"}) }); err != nil || s.phase(id) != rings.PhaseSucceeded {
+		t.Fatalf("resume after approval: %s %v", s.phase(id), err)
+	}
+	s.runs(map[string]string{"c-1": "v1", "m-1": "v1", "m-2": "v1"})
+
+	// v2 waits at main; abort with rollback returns the canary to v1.
+	id2, _ := s.start("v2")
+	if s.phase(id2) != rings.PhaseWaiting || s.tf.running("c-1") != "v2" {
+		t.Fatalf("v2: %s, c-1 %s", s.phase(id2), s.tf.running("c-1"))
+	}
+	if _, err := s.do(func(f *Fleet) (string, error) { return f.Abort(ctx, id2, true, Act{As: "ana", Reason: "bad build"}) }); err != nil {
+		t.Fatal(err)
+	}
+	if p := s.phase(id2); p != rings.PhaseAborted {
+		t.Fatalf("aborted run: %s", p)
+	}
+	s.runs(map[string]string{"c-1": "v1", "m-1": "v1"})
+}
+
+// A failed apply in a later ring rolls back the whole run (rollback: run), newest ring first.
+func TestServiceAFailedApplyRollsTheRunBack(t *testing.T) {
+	s := newService(t, false)
+	if _, err := s.start("v1"); err != nil {
+		t.Fatal(err)
+	}
+	s.tf.fail["m-2"] = "v2"
+	id, _ := s.start("v2")
+	if p := s.phase(id); p != rings.PhaseRolledBack {
+		t.Fatalf("phase %s, applies %v", p, s.tf.applies)
+	}
+	s.runs(map[string]string{"c-1": "v1", "m-1": "v1"})
+}
+
+// A manual rollback returns a run's targets to their last known good; rollback --to a release the
+// ring verified is the fast path; expand brings a new target up to its ring's release.
+func TestServiceRollbackAndExpand(t *testing.T) {
+	s := newService(t, false)
+	s.start("v1")
+	s.start("v2")
+	id, err := s.do(func(f *Fleet) (string, error) { return f.Rollback(context.Background(), RollbackRequest{}) })
+	if err != nil || s.phase(id) != rings.PhaseSucceeded {
+		t.Fatalf("rollback: %v", err)
+	}
+	s.runs(map[string]string{"c-1": "v1", "m-1": "v1", "m-2": "v1"})
+	if _, err := s.do(func(f *Fleet) (string, error) {
+		return f.Rollback(context.Background(), RollbackRequest{To: "v2", Ring: "main"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s.runs(map[string]string{"c-1": "v1", "m-1": "v2", "m-2": "v2"})
+
+	env := filepath.Join(s.dir, "environments", "all.yaml")
+	b, _ := os.ReadFile(env)
+	os.WriteFile(env, append(b, "  - {name: m-3, boundary: local-a, region: r1}\n"...), 0o644)
+	cfg, _ := os.ReadFile(filepath.Join(s.dir, "rollout.yaml"))
+	os.WriteFile(filepath.Join(s.dir, "rollout.yaml"), []byte(strings.Replace(string(cfg), "[m-1, m-2]", "[m-1, m-2, m-3]", 1)), 0o644)
+	if _, err := s.do(func(f *Fleet) (string, error) { return f.Expand(context.Background(), nil) }); err != nil {
+		t.Fatal(err)
+	}
+	s.runs(map[string]string{"m-3": "v2"})
+	n := len(s.tf.applies)
+	if id, err := s.do(func(f *Fleet) (string, error) { return f.Expand(context.Background(), nil) }); err != nil || id != "" || len(s.tf.applies) != n {
+		t.Fatalf("expand with nothing new: %q %v, applies %v", id, err, s.tf.applies[n:])
+	}
+}
