@@ -90,6 +90,36 @@ func Group(pgid int) []Stat {
 	return out
 }
 
+// Descendants lists the live processes whose chain of parents leads to one of pids (children in a
+// process group or a session of their own included, which Group does not see: a Terraform's
+// provider plugins).
+func Descendants(pids ...int) []Stat {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	children := map[int][]Stat{}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if st, err := Read(pid); err == nil && st.State != 'Z' && st.State != 'X' {
+			children[st.PPID] = append(children[st.PPID], st)
+		}
+	}
+	var out []Stat
+	for queue := pids; len(queue) > 0; {
+		pid := queue[0]
+		queue = queue[1:]
+		for _, c := range children[pid] {
+			out = append(out, c)
+			queue = append(queue, c.PID)
+		}
+	}
+	return out
+}
+
 func procMounted() bool {
 	_, err := os.Stat("/proc/self/stat")
 	return err == nil

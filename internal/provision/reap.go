@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -85,7 +86,15 @@ func clearRecords(ctx context.Context, workDir string) {
 func reapOrphans(workDir string) []int {
 	var victims []int
 	for _, r := range readRecords(procDir(workDir)) {
-		victims = append(victims, ours(r)...)
+		group := ours(r)
+		victims = append(victims, group...)
+		// What they started in a group of its own (Terraform's provider plugins) goes with them:
+		// found before they are killed, while it is still their child.
+		for _, st := range proc.Descendants(group...) {
+			if st.Start >= r.start && !slices.Contains(victims, st.PID) {
+				victims = append(victims, st.PID)
+			}
+		}
 		_ = os.Remove(r.file)
 	}
 	for _, pid := range victims {

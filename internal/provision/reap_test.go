@@ -108,3 +108,52 @@ func TestReapLeavesAReusedPidAlone(t *testing.T) {
 		t.Fatal("the unrelated process was killed")
 	}
 }
+
+// What a recorded command started in a group of its own (Terraform runs provider plugins so)
+// goes with it: the chaos suite saw a plugin of a killed Terraform outlive the reaping, still
+// holding what its parent held, while the next apply of the target began.
+func TestReapKillsWhatTheCommandStartedInAGroupOfItsOwn(t *testing.T) {
+	if _, err := exec.LookPath("setsid"); err != nil {
+		t.Skip("no setsid")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "fake-tf")
+	pidFile := filepath.Join(dir, "plugin")
+	script := "#!/bin/sh\nif [ \"$1\" = version ]; then echo '{\"terraform_version\":\"1.10.10\"}'; exit 0; fi\n" +
+		"setsid sleep 60 >/dev/null 2>&1 &\necho $! > " + pidFile + "\nexec sleep 60\n"
+	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := &Terraform{Bin: bin, StateDir: filepath.Join(dir, ".rollout")}
+	shim := p.execPath()
+	work := p.WorkDir("t-1")
+	if err := os.MkdirAll(procDir(work), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(shim, "apply")
+	cmd.Dir = work
+	cmd.Env = append(os.Environ(), "ROLLOUT_PROC_DIR="+procDir(work))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	var plugin int
+	for deadline := time.Now().Add(10 * time.Second); plugin == 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		b, _ := os.ReadFile(pidFile)
+		plugin, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+	}
+	defer syscall.Kill(plugin, syscall.SIGKILL)
+	for deadline := time.Now().Add(10 * time.Second); len(readRecords(procDir(work))) == 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	}
+	if st, err := proc.Read(plugin); err != nil || st.PGID == cmd.Process.Pid {
+		t.Fatalf("the plugin is not in a group of its own: %+v %v", st, err)
+	}
+	killed := reapOrphans(work)
+	if !slices.Contains(killed, plugin) || !slices.Contains(killed, cmd.Process.Pid) {
+		t.Fatalf("killed %v; want the command %d and its plugin %d", killed, cmd.Process.Pid, plugin)
+	}
+	if proc.Alive(plugin) {
+		t.Fatal("the plugin outlived the reaping")
+	}
+}
