@@ -3,12 +3,14 @@ package runs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/rollout-dev/rollout/internal/evidence"
 	"github.com/rollout-dev/rollout/internal/rings"
 )
 
@@ -243,4 +245,61 @@ func TestServiceRollbackAndExpand(t *testing.T) {
 	if id, err := s.do(func(f *Fleet) (string, error) { return f.Expand(context.Background(), nil) }); err != nil || id != "" || len(s.tf.applies) != n {
 		t.Fatalf("expand with nothing new: %q %v, applies %v", id, err, s.tf.applies[n:])
 	}
+}
+
+// A release crosses to another fleet with its evidence: the receiving fleet's promotion policy
+// accepts the evidence for that release, refuses it for another name of the same content, and
+// refuses a tampered archive.
+func TestServiceEvidenceAndArchiveCrossToAnotherFleet(t *testing.T) {
+	ctx := context.Background()
+	com := newService(t, false)
+	id, err := com.start("v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := t.TempDir()
+	if err := evidence.GenerateKey(filepath.Join(keys, "com")); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if _, err := com.do(func(f *Fleet) (string, error) {
+		_, err := f.WriteEvidence(ctx, id, "", filepath.Join(keys, "com.key"), dir)
+		return "", err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	archive := filepath.Join(t.TempDir(), "v1.tgz")
+	if _, err := com.do(func(f *Fleet) (string, error) { return f.ExportRelease(ctx, "v1", archive, false) }); err != nil {
+		t.Fatal(err)
+	}
+
+	sov := newService(t, false)
+	cfg, _ := os.ReadFile(filepath.Join(sov.dir, "rollout.yaml"))
+	policy := fmt.Sprintf("promotion:\n  requires:\n    - ring: main\n      boundaries: [local-a]\n      trust: [%s]\n", filepath.Join(keys, "com.pub"))
+	os.WriteFile(filepath.Join(sov.dir, "rollout.yaml"), append(cfg, policy...), 0o644)
+	tampered := filepath.Join(t.TempDir(), "tampered.tgz")
+	b, _ := os.ReadFile(archive)
+	b[len(b)/2] ^= 1
+	os.WriteFile(tampered, b, 0o644)
+	if _, err := sov.do(func(f *Fleet) (string, error) { _, err := f.ImportRelease(ctx, tampered, ""); return "", err }); err == nil {
+		t.Fatal("a tampered archive was imported")
+	}
+	if _, err := sov.do(func(f *Fleet) (string, error) { _, err := f.ImportRelease(ctx, archive, ""); return "", err }); err != nil {
+		t.Fatal(err)
+	}
+	startWith := func(release string) (string, error) {
+		return sov.do(func(f *Fleet) (string, error) {
+			return f.Start(ctx, StartRequest{Release: release, Evidence: dir})
+		})
+	}
+	if _, err := startWith("v9"); err == nil || !strings.Contains(err.Error(), "is about release v1") {
+		t.Fatalf("v1's evidence for v9, the same content: %v", err)
+	}
+	if len(sov.tf.applies) != 0 {
+		t.Fatalf("a refused start applied: %v", sov.tf.applies)
+	}
+	if id, err := startWith("v1"); err != nil || sov.phase(id) != rings.PhaseSucceeded {
+		t.Fatalf("v1 with its evidence: %v", err)
+	}
+	sov.runs(map[string]string{"c-1": "v1", "m-1": "v1", "m-2": "v1"})
 }
