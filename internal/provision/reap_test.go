@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -155,5 +156,45 @@ func TestReapKillsWhatTheCommandStartedInAGroupOfItsOwn(t *testing.T) {
 	}
 	if proc.Alive(plugin) {
 		t.Fatal("the plugin outlived the reaping")
+	}
+}
+
+// The lock file a resolution writes is the fleet user's alone (Terraform writes it 0644 whatever
+// the umask, and state doctor reported it), and a release snapshot carries it.
+func TestAResolutionsLockFileIsPrivateAndLocksTheRelease(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "fake-tf")
+	script := "#!/bin/sh\nif [ \"$1\" = version ]; then echo '{\"terraform_version\":\"1.10.10\"}'; exit 0; fi\n" +
+		"printf 'provider \"registry.opentofu.org/hashicorp/time\" {\\n  version = \"0.14.2\"\\n  hashes = [\"h1:abc=\"]\\n}\\n' > .terraform.lock.hcl\nchmod 644 .terraform.lock.hcl\nmkdir -p .terraform/providers\nexit 0\n"
+	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	module := filepath.Join(dir, "module")
+	os.MkdirAll(module, 0o755)
+	os.WriteFile(filepath.Join(module, "main.tf"), []byte("terraform {}\n"), 0o644)
+	t.Setenv("TF_CLI_CONFIG_FILE", "")
+	p := &Terraform{Bin: bin, StateDir: filepath.Join(dir, ".rollout")}
+	locked, plain, err := p.LockedSnapshot(context.Background(), module, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if locked == plain {
+		t.Fatal("the release snapshot does not carry the lock file")
+	}
+	lock, err := os.ReadFile(filepath.Join(SnapshotDir(p.StateDir, locked), LockFile))
+	if err != nil || !strings.Contains(string(lock), "h1:abc=") {
+		t.Fatalf("the snapshot's lock file: %q %v", lock, err)
+	}
+	res := p.resolutionDir(locked, "")
+	st, err := os.Stat(filepath.Join(res, LockFile))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("the resolution's lock file: %v %v (want 0600)", st, err)
+	}
+	if _, err := os.Stat(p.resolutionDir(plain, "")); err == nil {
+		t.Fatal("the first resolution was kept twice (it should move to the locked snapshot)")
+	}
+	again, _, err := p.LockedSnapshot(context.Background(), module, "", "")
+	if err != nil || again != locked {
+		t.Fatalf("the same tree again: %s %v, want %s", again, err, locked)
 	}
 }
