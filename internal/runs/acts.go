@@ -57,9 +57,15 @@ func (f *Fleet) journalAct(ctx context.Context, id string, act func(run journal.
 // Approve approves a ring that waits for approval, by an approver it allows. A ring that enters a
 // boundary declaring its approvers' keys counts only a proven approval (see approve.go).
 func (f *Fleet) Approve(ctx context.Context, id, ring string, a Act) error {
+	if strings.TrimSpace(a.Reason) == "" {
+		return errors.New("--reason is required: it is journaled with the approval (who approved what, and why)")
+	}
 	return f.journalAct(ctx, id, func(run journal.Run, s *rings.State) (*rings.Event, string, error) {
 		r := s.RingNamed(ring)
-		if r == nil || !r.Plan.Approval {
+		switch {
+		case rings.Terminal(s.Phase):
+			return nil, "", fmt.Errorf("run %s is over (%s): there is nothing to approve", run.ID, s.Phase)
+		case r == nil || !r.Plan.Approval:
 			return nil, "", fmt.Errorf("run %s has no ring %q that requires approval", run.ID, ring)
 		}
 		who, pr, err := f.approver(ctx, run, s, r, a)
@@ -68,6 +74,9 @@ func (f *Fleet) Approve(ctx context.Context, id, ring string, a Act) error {
 		}
 		if len(r.Plan.Approvers) > 0 && !slices.Contains(r.Plan.Approvers, who) {
 			return nil, "", fmt.Errorf("%s may not approve ring %s: its approvers are %v", who, ring, r.Plan.Approvers)
+		}
+		if slices.ContainsFunc(r.Approvals, func(ap rings.ApprovalRecord) bool { return ap.Actor == who }) {
+			return nil, "", fmt.Errorf("%s approved ring %s of run %s already: each approver counts once toward the quorum (%d)", who, ring, run.ID, max(r.Plan.Quorum, 1))
 		}
 		how := "unverified: the name was given, not proven"
 		if pr != nil {

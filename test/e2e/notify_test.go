@@ -64,7 +64,7 @@ func TestWebhooksAreToldWhatRunsNeed(t *testing.T) {
 
 	f.must(3, "start", "--release", "v1") // waits for its approval
 	run := f.status().Run
-	f.must(0, "approve", run, "--ring", "only", "--as", "ops")
+	f.must(0, "approve", run, "--ring", "only", "--as", "ops", "--reason", "ok")
 	began := time.Now()
 	r := f.must(0, "start", "--release", "v1")
 	if d := time.Since(began); d > 20*time.Second {
@@ -72,7 +72,7 @@ func TestWebhooksAreToldWhatRunsNeed(t *testing.T) {
 	}
 	f.must(3, "start", "--release", "v2", "--var", "fault_tier=main")
 	run2 := f.status().Run
-	f.must(0, "approve", run2, "--ring", "only", "--as", "ops")
+	f.must(0, "approve", run2, "--ring", "only", "--as", "ops", "--reason", "ok")
 	r2 := f.must(2, "start", "--release", "v2", "--var", "fault_tier=main")
 
 	mu.Lock()

@@ -129,13 +129,24 @@ func TestApprovalQuorum(t *testing.T) {
 	f := newFleet(t, oneRing(1, "0", "    approval: {required: true, approvers: [ana, bo, cy], quorum: 2}\n"))
 	f.must(3, "start", "--release", "v1")
 	run := f.status().Run
-	if r := f.run("approve", run, "--ring", "only", "--as", "mallory"); r.code != 1 || !strings.Contains(r.stderr, "may not approve") {
+	if r := f.run("approve", run, "--ring", "only", "--as", "ana"); r.code != 1 || !strings.Contains(r.stderr, "--reason is required") {
+		t.Fatalf("an approval without a reason: %d %s", r.code, r.stderr)
+	}
+	if r := f.run("approve", run, "--ring", "only", "--as", "mallory", "--reason", "trust me"); r.code != 1 || !strings.Contains(r.stderr, "may not approve") {
 		t.Fatalf("approval by someone not listed: %d %s", r.code, r.stderr)
 	}
 	f.must(0, "approve", run, "--ring", "only", "--as", "ana", "--reason", "reviewed")
+	// The same approver again does not count twice toward the quorum of 2.
+	if r := f.run("approve", run, "--ring", "only", "--as", "ana", "--reason", "again"); r.code != 1 || !strings.Contains(r.stderr, "ana approved ring only of run "+run+" already") {
+		t.Fatalf("the same approver twice: %d %s", r.code, r.stderr)
+	}
 	f.must(3, "resume", run) // one of two
 	f.must(0, "approve", run, "--ring", "only", "--as", "bo", "--reason", "lgtm")
 	f.must(0, "resume", run)
+	// A finished run has nothing to approve (it exited 0 and said to resume).
+	if r := f.run("approve", run, "--ring", "only", "--as", "cy", "--reason", "late"); r.code != 1 || !strings.Contains(r.stderr, "is over (succeeded): there is nothing to approve") {
+		t.Fatalf("an approval of a finished run: %d %s", r.code, r.stderr)
+	}
 	var full struct {
 		Rings []struct {
 			Approvals []struct{ Actor, Reason string }
