@@ -280,3 +280,17 @@ func TestEveryCommandHasExamples(t *testing.T) {
 	}
 	walk(NewRoot(IO{}))
 }
+
+// A mistyped flag gets the nearest flag of the command as a suggestion; a stranger one none.
+func TestAMistypedFlagGetsASuggestion(t *testing.T) {
+	code, _, errText := run(t, "start", "--relase", "v1")
+	if code != 1 || !strings.Contains(errText, "did you mean --release?") {
+		t.Fatalf("--relase: exit %d: %s", code, errText)
+	}
+	if _, _, errText := run(t, "status", "--confg", "x"); !strings.Contains(errText, "did you mean --config?") {
+		t.Fatalf("--confg (a flag of the root): %s", errText)
+	}
+	if _, _, errText := run(t, "start", "--zzzzzzzz"); strings.Contains(errText, "did you mean") {
+		t.Fatalf("a suggestion for nothing near: %s", errText)
+	}
+}

@@ -14,6 +14,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/agext/levenshtein"
+	"github.com/spf13/pflag"
 	"io"
 	"os"
 	"os/signal"
@@ -132,6 +134,27 @@ func (g globals) state() string      { return g.v.GetString("state") }
 func (g globals) color() bool        { return !g.v.GetBool("no-color") && os.Getenv("NO_COLOR") == "" }
 
 // NewRoot builds the command tree.
+// suggestFlag adds "did you mean" to an unknown flag's error: the command's flag nearest in
+// spelling (--relase: --release), when one is near enough.
+func suggestFlag(cmd *cobra.Command, err error) error {
+	name, ok := strings.CutPrefix(err.Error(), "unknown flag: --")
+	if !ok {
+		return err
+	}
+	best, dist := "", 3
+	visit := func(f *pflag.Flag) {
+		if d := levenshtein.Distance(name, f.Name, nil); d < dist {
+			best, dist = f.Name, d
+		}
+	}
+	cmd.Flags().VisitAll(visit)
+	cmd.InheritedFlags().VisitAll(visit)
+	if best == "" {
+		return err
+	}
+	return fmt.Errorf("%w (did you mean --%s?)", err, best)
+}
+
 func NewRoot(io IO) *cobra.Command {
 	v := viper.New()
 	v.SetEnvPrefix("ROLLOUT")
@@ -157,6 +180,7 @@ holds the fleet; 6 a rollback itself failed.`,
 	root.SetIn(io.In)
 	root.SetOut(io.Out)
 	root.SetErr(io.Err)
+	root.SetFlagErrorFunc(suggestFlag)
 	pf := root.PersistentFlags()
 	pf.String("config", "", "the fleet's rollout.yaml, or its directory (env ROLLOUT_CONFIG; default: ./rollout.yaml)")
 	pf.StringP("output", "o", "text", "output format: text or json (env ROLLOUT_OUTPUT)")
