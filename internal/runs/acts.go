@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/agext/levenshtein"
 	"slices"
 	"strings"
 
@@ -66,7 +67,7 @@ func (f *Fleet) Approve(ctx context.Context, id, ring string, a Act) error {
 		case rings.Terminal(s.Phase):
 			return nil, "", fmt.Errorf("run %s is over (%s): there is nothing to approve", run.ID, s.Phase)
 		case r == nil || !r.Plan.Approval:
-			return nil, "", fmt.Errorf("run %s has no ring %q that requires approval", run.ID, ring)
+			return nil, "", fmt.Errorf("run %s has no ring %q that requires approval%s", run.ID, ring, didYouMean(ring, ringNames(s)))
 		}
 		who, pr, err := f.approver(ctx, run, s, r, a)
 		if err != nil {
@@ -85,6 +86,33 @@ func (f *Fleet) Approve(ctx context.Context, id, ring string, a Act) error {
 		return &rings.Event{Type: rings.RingApproved, Ring: ring, Actor: who, Message: a.Reason, Proof: pr},
 			fmt.Sprintf("ring %s of run %s approved by %s (%s); continue with: rollout resume %s", ring, run.ID, who, how, run.ID), nil
 	})
+}
+
+// ringNames are the names of a run's rings.
+func ringNames(s *rings.State) []string {
+	var out []string
+	for _, r := range s.Rings {
+		out = append(out, r.Plan.Name)
+	}
+	return out
+}
+
+// didYouMean is " (did you mean X?)" for the candidate nearest in spelling to name, when one is
+// near enough; else the candidates, when there are any.
+func didYouMean(name string, candidates []string) string {
+	best, dist := "", max(2, len(name)*2/5)+1
+	for _, c := range candidates {
+		if d := levenshtein.Distance(name, c, nil); d < dist {
+			best, dist = c, d
+		}
+	}
+	switch {
+	case best != "":
+		return fmt.Sprintf(" (did you mean %q?)", best)
+	case len(candidates) > 0:
+		return " (its rings: " + strings.Join(candidates, ", ") + ")"
+	}
+	return ""
 }
 
 // Pause holds a run: nothing new starts; what is under way finishes.

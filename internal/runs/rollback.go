@@ -52,7 +52,7 @@ func (f *Fleet) rollbackLocked(ctx context.Context, r RollbackRequest) (string, 
 		return "", err
 	}
 	if r.Ring != "" && !slices.ContainsFunc(from.Rings, func(x *rings.RingState) bool { return x.Plan.Name == r.Ring }) {
-		return "", fmt.Errorf("run %s has no ring %q", src.ID, r.Ring)
+		return "", fmt.Errorf("run %s has no ring %q%s", src.ID, r.Ring, didYouMean(r.Ring, ringNames(from)))
 	}
 	if r.Target != "" && from.Targets[r.Target] == nil {
 		return "", fmt.Errorf("run %s has no target %q", src.ID, r.Target)

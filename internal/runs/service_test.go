@@ -303,3 +303,17 @@ func TestServiceEvidenceAndArchiveCrossToAnotherFleet(t *testing.T) {
 	}
 	sov.runs(map[string]string{"c-1": "v1", "m-1": "v1", "m-2": "v1"})
 }
+
+// A ring name that is not the run's gets the nearest one as a suggestion.
+func TestServiceSuggestsRingNames(t *testing.T) {
+	s := newService(t, true)
+	id, _ := s.start("v1")
+	_, err := s.do(func(f *Fleet) (string, error) { return "", f.Approve(context.Background(), id, "mian", Act{As: "ana", Reason: "x"}) })
+	if err == nil || !strings.Contains(err.Error(), `did you mean "main"?`) {
+		t.Fatalf("approve --ring mian: %v", err)
+	}
+	_, err = s.do(func(f *Fleet) (string, error) { return f.Rollback(context.Background(), RollbackRequest{Ring: "zzzzzz"}) })
+	if err == nil || !strings.Contains(err.Error(), "(its rings: canary, main)") {
+		t.Fatalf("rollback --ring zzzzzz: %v", err)
+	}
+}
