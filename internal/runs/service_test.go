@@ -308,11 +308,15 @@ func TestServiceEvidenceAndArchiveCrossToAnotherFleet(t *testing.T) {
 func TestServiceSuggestsRingNames(t *testing.T) {
 	s := newService(t, true)
 	id, _ := s.start("v1")
-	_, err := s.do(func(f *Fleet) (string, error) { return "", f.Approve(context.Background(), id, "mian", Act{As: "ana", Reason: "x"}) })
+	_, err := s.do(func(f *Fleet) (string, error) {
+		return "", f.Approve(context.Background(), id, "mian", Act{As: "ana", Reason: "x"})
+	})
 	if err == nil || !strings.Contains(err.Error(), `did you mean "main"?`) {
 		t.Fatalf("approve --ring mian: %v", err)
 	}
-	_, err = s.do(func(f *Fleet) (string, error) { return f.Rollback(context.Background(), RollbackRequest{Ring: "zzzzzz"}) })
+	_, err = s.do(func(f *Fleet) (string, error) {
+		return f.Rollback(context.Background(), RollbackRequest{Ring: "zzzzzz"})
+	})
 	if err == nil || !strings.Contains(err.Error(), "(its rings: canary, main)") {
 		t.Fatalf("rollback --ring zzzzzz: %v", err)
 	}
