@@ -10,7 +10,11 @@ if (run) {
     window.refresh = setTimeout(() => {
       if (editing()) { refresh(); return; }
       fetch("/matrix?run=" + encodeURIComponent(run)).then(r => r.text()).then(h => {
-        if (!editing()) document.getElementById("matrix").innerHTML = h; else refresh();
+        if (editing()) { refresh(); return; }
+        // Replaced only when it changed: a form a person is about to use stays where it is.
+        const m = document.getElementById("matrix"), next = document.createElement("template");
+        next.innerHTML = h;
+        if (next.innerHTML !== m.innerHTML) m.innerHTML = next.innerHTML;
       });
     }, 100);
   };
