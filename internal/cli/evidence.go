@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	"github.com/spf13/cobra"
@@ -70,7 +69,7 @@ func newEvidenceVerifyCmd(io IO) *cobra.Command {
 				}
 				vs = append(vs, v)
 			}
-			b, err := os.ReadFile(args[0])
+			b, err := evidence.ReadFile(args[0])
 			if err != nil {
 				return &ExitErr{Code: ExitError, Err: err}
 			}

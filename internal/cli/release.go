@@ -28,9 +28,9 @@ func newReleaseExportCmd(io IO, g globals) *cobra.Command {
 		Short: "Write a release as one archive whose every part is checked by digest on import",
 		Long: `Write the release (as the journal recorded it: its module snapshot, its variables with secret ones
 sealed, never their values) into one tar.gz: release.json, release.descriptor (what the release
-digest is the SHA-256 of), module.tar.gz (the module snapshot), the provider lock file if the
-providers were installed here, with --providers those providers (for a boundary's filesystem
-mirror), and manifest.json with the SHA-256 of each. It prints the archive's SHA-256.`,
+digest is the SHA-256 of: its name, module snapshot and variables), module.tar.gz (the module
+snapshot, with the providers' lock file), with --providers those providers (for a boundary's
+filesystem mirror), and manifest.json with the SHA-256 of each. It prints the archive's SHA-256.`,
 		Example: "  rollout release export v42 --out v42.rollout.tgz --providers",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -57,9 +57,12 @@ func newReleaseImportCmd(io IO, g globals) *cobra.Command {
 		Long: `Check an archive from rollout release export: every file against the manifest, the release digest
 against its descriptor, the module snapshot against its digest; then record the release in this
 fleet's journal under the same name and digest. A name that means another release here, or any
-digest that does not match (one byte changed), is refused (exit 1) and nothing is recorded.
---providers-to DIR unpacks the archive's providers in the layout a filesystem mirror reads
-(boundaries.B.providerMirror). Then 'rollout start --release NAME' starts it here, once this
+digest that does not match (one byte changed), a name that is not a name, or an entry over a cap
+(1 GiB, 1.5 GiB in all, 16 entries) is refused (exit 1) and nothing is recorded. --providers-to
+DIR checks every provider package against the release's lock file (its h1 hashes) before
+anything is recorded, then puts them in the layout a filesystem mirror reads
+(boundaries.B.providerMirror); a file the mirror holds already is never replaced with other
+bytes. Then 'rollout start --release NAME' starts it here, once this
 fleet's module tree and release variables mean the same digest.`,
 		Example: "  rollout release import v42.rollout.tgz --providers-to /srv/terraform-mirror",
 		Args:    cobra.ExactArgs(1),

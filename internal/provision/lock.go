@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
 
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
 	"golang.org/x/mod/sumdb/dirhash"
 )
 
@@ -48,8 +50,19 @@ func (p *Terraform) LockedSnapshot(ctx context.Context, dir, mirror, recorded st
 	if len(lock) == 0 { // no provider to lock
 		return plain, plain, nil
 	}
-	if digest, err = snapshotWith(snap, p.StateDir, LockFile, lock); err != nil {
+	// The locked snapshot's digest, without a copy: once it exists, a release of this tree costs
+	// a digest of it, not a copy.
+	if digest, err = digestWith(snap, LockFile, lock); err != nil {
 		return "", "", err
+	}
+	if !exists(SnapshotDir(p.StateDir, digest)) {
+		made, err := snapshotWith(snap, p.StateDir, LockFile, lock)
+		if err != nil {
+			return "", "", err
+		}
+		if made != digest {
+			return "", "", fmt.Errorf("the locked snapshot of %s hashes to %s, not %s", plain[:12], made[:12], digest[:12])
+		}
 	}
 	return digest, plain, p.adopt(plain, digest, mirror)
 }
@@ -132,40 +145,43 @@ func snapshotWith(snap, stateDir, name string, content []byte) (string, error) {
 	return Snapshot(src, stateDir)
 }
 
-// A lock file's provider blocks, versions and hashes.
-var (
-	lockProviderRE = regexp.MustCompile(`(?m)^provider\s+"([^"]+)"\s*\{`)
-	lockVersionRE  = regexp.MustCompile(`(?m)^\s*version\s*=\s*"([^"]+)"`)
-	lockHashRE     = regexp.MustCompile(`"(h1:[A-Za-z0-9+/=]+|zh:[0-9a-f]+)"`)
-)
-
 // LockedProvider is one provider of a lock file: its address, version and recorded hashes.
 type LockedProvider struct {
 	Address, Version string
 	Hashes           []string
 }
 
-// ReadLock reads the provider blocks of a dependency lock file.
-func ReadLock(lock []byte) []LockedProvider {
-	text := string(lock)
-	idx := lockProviderRE.FindAllStringSubmatchIndex(text, -1)
+// ReadLock reads the provider blocks of a dependency lock file (HCL, as Terraform writes it).
+func ReadLock(lock []byte) ([]LockedProvider, error) {
+	f, diags := hclsyntax.ParseConfig(lock, LockFile, hcl.InitialPos)
+	if diags.HasErrors() {
+		return nil, fmt.Errorf("the lock file: %s", diags.Error())
+	}
 	var out []LockedProvider
-	for i, m := range idx {
-		end := len(text)
-		if i+1 < len(idx) {
-			end = idx[i+1][0]
+	for _, b := range f.Body.(*hclsyntax.Body).Blocks {
+		if b.Type != "provider" || len(b.Labels) != 1 {
+			continue
 		}
-		body := text[m[1]:end]
-		lp := LockedProvider{Address: text[m[2]:m[3]]}
-		if v := lockVersionRE.FindStringSubmatch(body); v != nil {
-			lp.Version = v[1]
+		lp := LockedProvider{Address: b.Labels[0]}
+		if a := b.Body.Attributes["version"]; a != nil {
+			if v, d := a.Expr.Value(nil); !d.HasErrors() && v.Type() == cty.String {
+				lp.Version = v.AsString()
+			}
 		}
-		for _, h := range lockHashRE.FindAllStringSubmatch(body, -1) {
-			lp.Hashes = append(lp.Hashes, h[1])
+		if a := b.Body.Attributes["hashes"]; a != nil {
+			v, d := a.Expr.Value(nil)
+			if d.HasErrors() || !v.CanIterateElements() {
+				return nil, fmt.Errorf("the lock file: provider %s: hashes is not a list", lp.Address)
+			}
+			for it := v.ElementIterator(); it.Next(); {
+				if _, h := it.Element(); h.Type() == cty.String {
+					lp.Hashes = append(lp.Hashes, h.AsString())
+				}
+			}
 		}
 		out = append(out, lp)
 	}
-	return out
+	return out, nil
 }
 
 // PackageHash is Terraform's h1: hash of an unpacked provider package directory (what a lock
@@ -192,8 +208,12 @@ func Packages(mirror string) ([]string, error) {
 // OS_ARCH/) against the lock file's hashes: each must be a package of a locked provider and
 // version, and its h1: hash one the lock records. It names each that is not.
 func CheckPackages(mirror string, lock []byte) error {
+	providers, err := ReadLock(lock)
+	if err != nil {
+		return err
+	}
 	locked := map[string]LockedProvider{}
-	for _, lp := range ReadLock(lock) {
+	for _, lp := range providers {
 		locked[lp.Address+"@"+lp.Version] = lp
 	}
 	pkgs, err := Packages(mirror)

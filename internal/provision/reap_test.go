@@ -198,3 +198,31 @@ func TestAResolutionsLockFileIsPrivateAndLocksTheRelease(t *testing.T) {
 		t.Fatalf("the same tree again: %s %v, want %s", again, err, locked)
 	}
 }
+
+// A lock file is read as the HCL Terraform writes: addresses, versions and every hash, whatever
+// the layout (the constraint's "version" word and comments are not versions or hashes).
+func TestReadLockReadsTerraformsLockFile(t *testing.T) {
+	lock := `# This file is maintained automatically by "tofu init".
+provider "registry.opentofu.org/hashicorp/time" {
+  version     = "0.14.2"
+  constraints = "0.14.2" # version = "9.9.9"
+  hashes = [
+    "h1:AAAA=",
+    "zh:0123abcd",
+  ]
+}
+
+provider "registry.terraform.io/hashicorp/aws" {
+  version = "5.1.0"
+  hashes  = ["h1:BBBB="]
+}
+`
+	got, err := ReadLock([]byte(lock))
+	if err != nil || len(got) != 2 || got[0].Address != "registry.opentofu.org/hashicorp/time" || got[0].Version != "0.14.2" ||
+		!slices.Equal(got[0].Hashes, []string{"h1:AAAA=", "zh:0123abcd"}) || got[1].Version != "5.1.0" || !slices.Equal(got[1].Hashes, []string{"h1:BBBB="}) {
+		t.Fatalf("ReadLock: %+v %v", got, err)
+	}
+	if _, err := ReadLock([]byte("provider \"x\" {\n")); err == nil {
+		t.Fatal("a broken lock file was read")
+	}
+}

@@ -10,11 +10,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"syscall"
 )
@@ -64,17 +64,26 @@ func moduleTree(dir string) (files, dirs []string, err error) {
 }
 
 // Digest is the sha256 of a module tree: every file's path, executable bit and content.
-func Digest(dir string) (string, error) { return digestExcept(dir, "") }
+func Digest(dir string) (string, error) { return treeDigest(dir, "", nil) }
 
-// digestExcept is Digest of the tree without its top-level file skip ("": none).
-func digestExcept(dir, skip string) (string, error) {
+// digestExcept is Digest of the tree without its top-level file skip.
+func digestExcept(dir, skip string) (string, error) { return treeDigest(dir, skip, nil) }
+
+// digestWith is Digest of the tree with one more top-level file (not executable): what its copy
+// with that file would hash to, without copying it.
+func digestWith(dir, name string, content []byte) (string, error) {
+	return treeDigest(dir, name, map[string][]byte{name: content})
+}
+
+// treeDigest hashes the tree at dir without its top-level file skip ("": none), plus the files
+// of add (relative path: content, not executable).
+func treeDigest(dir, skip string, add map[string][]byte) (string, error) {
 	files, _, err := moduleTree(dir)
 	if err != nil {
 		return "", fmt.Errorf("digest module %s: %w", dir, err)
 	}
 	files = slices.DeleteFunc(files, func(f string) bool { return skip != "" && f == skip })
-	sort.Strings(files)
-	h := sha256.New()
+	lines := map[string]string{}
 	var total int64
 	for _, rel := range files {
 		st, err := os.Lstat(filepath.Join(dir, rel))
@@ -97,7 +106,14 @@ func digestExcept(dir, skip string) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("digest module %s: %w", dir, err)
 		}
-		fmt.Fprintf(h, "%s\x00%t\x00%x\n", filepath.ToSlash(rel), st.Mode()&0o111 != 0, fh.Sum(nil))
+		lines[rel] = fmt.Sprintf("%s\x00%t\x00%x\n", filepath.ToSlash(rel), st.Mode()&0o111 != 0, fh.Sum(nil))
+	}
+	for rel, content := range add {
+		lines[rel] = fmt.Sprintf("%s\x00%t\x00%x\n", filepath.ToSlash(rel), false, sha256.Sum256(content))
+	}
+	h := sha256.New()
+	for _, rel := range slices.Sorted(maps.Keys(lines)) {
+		io.WriteString(h, lines[rel])
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }

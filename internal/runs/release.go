@@ -56,7 +56,7 @@ func (f *Fleet) prepareRelease(ctx context.Context, name string, extra map[strin
 		return old, nil // recorded before releases had a digest of their own: the same content
 	case old.Digest == digest:
 		return old, nil
-	case old.Module == plain && jsonEqual(old.Vars, vars) && f.recordedBeforeNames(old):
+	case old.Module == plain && jsonEqual(old.Vars, vars) && isRecordedBeforeNames(old):
 		return old, nil // recorded before names and lock files were bound: the same content
 	}
 	return journal.Release{}, f.releaseChanged(old, rel)
@@ -127,18 +127,20 @@ func descriptor(rel journal.Release) ([]byte, error) {
 	if err != nil || sha256hex(d) == rel.Digest {
 		return d, err
 	}
-	if v1, err := provision.ReleaseDescriptorV1(module, rel.Vars); err == nil && sha256hex(v1) == rel.Digest {
+	if v1, ok := recordedBeforeNames(rel); ok {
 		return v1, nil
 	}
 	return d, nil
 }
 
-// recordedBeforeNames says whether a recorded release's digest is of the first descriptor, which
-// bound neither its name nor its providers' lock file: such a release keeps its digest.
-func (f *Fleet) recordedBeforeNames(old journal.Release) bool {
-	d, err := provision.ReleaseDescriptorV1(old.Ref().ModuleDigest(), old.Vars)
-	return err == nil && sha256hex(d) == old.Digest
+// recordedBeforeNames is a recorded release's first descriptor, when its digest is of that one,
+// which bound neither its name nor its providers' lock file: such a release keeps its digest.
+func recordedBeforeNames(rel journal.Release) ([]byte, bool) {
+	d, err := provision.ReleaseDescriptorV1(rel.Ref().ModuleDigest(), rel.Vars)
+	return d, err == nil && sha256hex(d) == rel.Digest
 }
+
+func isRecordedBeforeNames(rel journal.Release) bool { _, ok := recordedBeforeNames(rel); return ok }
 
 // lockMirror is the provider mirror a new release's providers are resolved through, to lock
 // them: the user's CLI configuration, unless every boundary that has targets has a mirror of its

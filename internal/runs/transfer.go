@@ -2,6 +2,7 @@ package runs
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -17,6 +18,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/journal"
@@ -285,16 +287,21 @@ func writeArchive(path string, files map[string][]byte) (string, error) {
 	return sha256hex(buf.Bytes()), os.WriteFile(path, buf.Bytes(), 0o644)
 }
 
-// readArchive reads a tar.gz of regular files, bounded.
+// readArchive reads a tar.gz of regular files, bounded: it streams the file (a regular one only),
+// so no more than the caps is ever held.
 func readArchive(path string) (map[string][]byte, error) {
-	data, err := os.ReadFile(path)
+	in, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
+	}
+	defer in.Close()
+	if st, err := in.Stat(); err != nil || !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file: refused", path)
 	}
 	damaged := func(err error) error {
 		return fmt.Errorf("%s is damaged or was changed, or is not a release archive (%v): refused", path, err)
 	}
-	gz, err := gzip.NewReader(bytes.NewReader(data))
+	gz, err := gzip.NewReader(bufio.NewReader(in))
 	if err != nil {
 		return nil, damaged(err)
 	}
