@@ -80,14 +80,20 @@ func clearRecords(ctx context.Context, workDir string) {
 	}
 }
 
+// reapGrace is how long an interrupted orphan Terraform may take to stop before it is killed.
+var reapGrace = 10 * time.Second
+
 // reapOrphans kills what a dead process of this tool left running of the Terraform commands
 // recorded in workDir, removes the records, and returns the pids it killed. Linux only (it reads
 // /proc); elsewhere it kills nothing.
 func reapOrphans(workDir string) []int {
-	var victims []int
+	var victims, leaders []int
 	for _, r := range readRecords(procDir(workDir)) {
 		group := ours(r)
 		victims = append(victims, group...)
+		if slices.Contains(group, r.pid) {
+			leaders = append(leaders, r.pid)
+		}
 		// What they started in a group of its own (Terraform's provider plugins) goes with them:
 		// found before they are killed, while it is still their child.
 		for _, st := range proc.Descendants(group...) {
@@ -97,8 +103,23 @@ func reapOrphans(workDir string) []int {
 		}
 		_ = os.Remove(r.file)
 	}
+	// Terraform itself is interrupted first, as a person's Ctrl-C would: it stops and writes its
+	// state whole. Killed while it writes a local state file, it can leave that file empty
+	// (Terraform 1.11 truncates it first; seen in the kill-mid-apply test), and the target's next
+	// init fails on it. What has not ended within the grace is killed.
+	for _, pid := range leaders {
+		_ = syscall.Kill(pid, syscall.SIGINT)
+	}
+	graceEnd := time.Now().Add(reapGrace)
+	for _, pid := range leaders {
+		for proc.Alive(pid) && time.Now().Before(graceEnd) {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 	for _, pid := range victims {
-		_ = syscall.Kill(pid, syscall.SIGKILL)
+		if proc.Alive(pid) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
 	}
 	// Wait until they are gone (their file locks and open state go with them).
 	deadline := time.Now().Add(5 * time.Second)
