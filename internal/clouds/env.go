@@ -63,147 +63,68 @@ func BaseEnv(c *config.Config, lookup Lookup) map[string]string {
 // environ lists the process environment when lookup is the process's own.
 var environ = func(Lookup) []string { return os.Environ() }
 
-// staticEnv is a boundary's variables for a target that need no network call: everything but the
-// temporary credentials of an AWS role chain. A named secret variable that is not set is an error.
-func staticEnv(c *config.Config, b *config.Boundary, t *config.Target, lookup Lookup) (Env, error) {
-	e := &envBuilder{Env: Env{Vars: BaseEnv(c, lookup)}, b: b, id: b.Identity, lookup: lookup}
+// staticEnv is a boundary's variables for a target that need no network call: everything but
+// temporary credentials (an AWS role chain). A named secret variable that is not set is an error.
+func (m *Manager) staticEnv(b *config.Boundary, t *config.Target) (Env, error) {
+	e := &EnvBuilder{Env: Env{Vars: BaseEnv(m.Config, m.lookup())}, B: b, lookup: m.lookup()}
 	for _, k := range b.PassEnv {
-		if v, ok := lookup(k); ok {
+		if v, ok := e.lookup(k); ok {
 			e.Vars[k] = v
 		}
 	}
-	var err error
-	switch b.Cloud {
-	case "azure":
-		err = e.azure()
-	case "aws":
-		err = e.aws(t)
-	case "gcp":
-		e.gcp(t)
+	cl := m.Catalog.Cloud(b.Cloud)
+	if cl == nil {
+		return e.Env, fmt.Errorf("boundary %s: unknown cloud %q", b.Name, b.Cloud)
 	}
+	err := cl.Env(e, t)
 	return e.Env, err
 }
 
-// envBuilder fills one boundary's variables from its identity section.
-type envBuilder struct {
+// EnvBuilder fills one boundary's variables from its identity section.
+type EnvBuilder struct {
 	Env
-	b      *config.Boundary
-	id     map[string]string
+	B      *config.Boundary
 	lookup Lookup
 }
 
-// set sets k to v when v is not empty.
-func (e *envBuilder) set(k, v string) {
+// Lookup reads a variable of rollout's own environment.
+func (e *EnvBuilder) Lookup(name string) (string, bool) { return e.lookup(name) }
+
+// Set sets k to v when v is not empty.
+func (e *EnvBuilder) Set(k, v string) {
 	if v != "" {
 		e.Vars[k] = v
 	}
 }
 
-// secret sets target to the value of the variable that identity key names, and keeps it as a
+// Secret sets target to the value of the variable that identity key names, and keeps it as a
 // secret to redact; a named variable that is not set is an error.
-func (e *envBuilder) secret(key, target string) error {
-	name := e.id[key]
+func (e *EnvBuilder) Secret(key, target string) error {
+	name := e.B.Identity[key]
 	if name == "" {
 		return nil
 	}
 	v, ok := e.lookup(name)
 	if !ok || v == "" {
-		return fmt.Errorf("boundary %s: identity.%s names %s, which is not set in rollout's environment", e.b.Name, key, name)
+		return fmt.Errorf("boundary %s: identity.%s names %s, which is not set in rollout's environment", e.B.Name, key, name)
 	}
 	e.Vars[target] = v
 	e.Secrets = append(e.Secrets, v)
 	return nil
 }
 
-func (e *envBuilder) azure() error {
-	id := e.id
-	if e.b.Environment == "custom" {
-		e.set("ARM_METADATA_HOSTNAME", metadataHost(e.b))
-	} else {
-		e.set("ARM_ENVIRONMENT", e.b.Environment)
-	}
-	e.set("ARM_TENANT_ID", id["tenantId"])
-	e.set("ARM_CLIENT_ID", id["clientId"])
-	e.set("ARM_SUBSCRIPTION_ID", id["subscriptionId"])
-	// The azurerm backend's shared key, for a state account that uses one (Entra is better:
-	// use_azuread_auth with the boundary's credential).
-	if err := e.secret("storageAccessKeyEnv", "ARM_ACCESS_KEY"); err != nil {
-		return err
-	}
-	switch {
-	case id["federatedTokenFile"] != "":
-		e.set("ARM_USE_OIDC", "true")
-		e.set("ARM_OIDC_TOKEN_FILE_PATH", id["federatedTokenFile"])
-	case id["oidcRequestUrlEnv"] != "":
-		e.set("ARM_USE_OIDC", "true")
-		v, ok := e.lookup(id["oidcRequestUrlEnv"])
-		if !ok {
-			return fmt.Errorf("boundary %s: identity.oidcRequestUrlEnv names %s, which is not set in rollout's environment", e.b.Name, id["oidcRequestUrlEnv"])
-		}
-		e.set("ARM_OIDC_REQUEST_URL", v)
-		return e.secret("oidcRequestTokenEnv", "ARM_OIDC_REQUEST_TOKEN")
-	case id["managedIdentity"] == "true":
-		e.set("ARM_USE_MSI", "true")
-	case id["clientSecretEnv"] != "":
-		return e.secret("clientSecretEnv", "ARM_CLIENT_SECRET")
-	case id["clientCertificateFile"] != "":
-		e.set("ARM_CLIENT_CERTIFICATE_PATH", id["clientCertificateFile"])
-		return e.secret("clientCertificatePasswordEnv", "ARM_CLIENT_CERTIFICATE_PASSWORD")
-	}
-	return nil
-}
-
-func (e *envBuilder) aws(t *config.Target) error {
-	id := e.id
-	if t != nil {
-		e.set("AWS_REGION", t.Region)
-		e.set("AWS_DEFAULT_REGION", t.Region)
-	}
-	e.set("AWS_STS_REGIONAL_ENDPOINTS", "regional")
-	if id["profile"] != "" {
-		e.set("AWS_PROFILE", id["profile"])
-		e.set("AWS_CONFIG_FILE", id["configFile"])
-		e.set("AWS_SHARED_CREDENTIALS_FILE", id["sharedCredentialsFile"])
-	} else {
-		// No shared files at all: the runner's default profile may belong to another partition.
-		e.Vars["AWS_CONFIG_FILE"], e.Vars["AWS_SHARED_CREDENTIALS_FILE"] = os.DevNull, os.DevNull
-	}
-	if id["webIdentityTokenFile"] != "" {
-		e.set("AWS_ROLE_ARN", id["roleArn"])
-		e.set("AWS_WEB_IDENTITY_TOKEN_FILE", id["webIdentityTokenFile"])
-		e.set("AWS_ROLE_SESSION_NAME", sessionName(id["sessionName"]))
-	}
-	for svc, u := range e.b.Endpoints {
-		e.set("AWS_ENDPOINT_URL_"+strings.ToUpper(svc), u)
-	}
-	for _, k := range [][2]string{{"accessKeyIdEnv", "AWS_ACCESS_KEY_ID"}, {"secretAccessKeyEnv", "AWS_SECRET_ACCESS_KEY"}, {"sessionTokenEnv", "AWS_SESSION_TOKEN"}} {
-		if err := e.secret(k[0], k[1]); err != nil {
-			return err
+// identityFiles are the identity keys that name a file Terraform or the SDK reads: the keys
+// ending in "File" (federatedTokenFile, clientCertificateFile, credentialsFile, ...).
+func identityFiles(b *config.Boundary) []string {
+	var out []string
+	for k := range b.Identity {
+		if strings.HasSuffix(k, "File") {
+			out = append(out, k)
 		}
 	}
-	return nil
+	sort.Strings(out)
+	return out
 }
-
-func (e *envBuilder) gcp(t *config.Target) {
-	e.set("GOOGLE_CLOUD_UNIVERSE_DOMAIN", universe(e.b))
-	e.set("GOOGLE_APPLICATION_CREDENTIALS", e.id["credentialsFile"])
-	e.set("GOOGLE_PROJECT", e.id["project"])
-	e.set("GOOGLE_IMPERSONATE_SERVICE_ACCOUNT", e.id["impersonateServiceAccount"])
-	if t != nil {
-		e.set("GOOGLE_REGION", t.Region)
-	}
-}
-
-func sessionName(s string) string {
-	if s == "" {
-		return "rollout"
-	}
-	return s
-}
-
-// identityFiles are the identity keys that name a file Terraform or the SDK reads.
-var identityFiles = []string{"federatedTokenFile", "clientCertificateFile", "configFile", "sharedCredentialsFile",
-	"webIdentityTokenFile", "credentialsFile"}
 
 // CheckEnvironment finds, before a run is journaled, what would make every Terraform run in these
 // boundaries fail for reasons of this machine rather than of the release: a secret variable that
@@ -222,10 +143,10 @@ func (m *Manager) CheckEnvironment(boundaries []string) error {
 			errs = append(errs, err)
 			continue
 		}
-		if _, err := staticEnv(m.Config, b, nil, m.lookup()); err != nil {
+		if _, err := m.staticEnv(b, nil); err != nil {
 			errs = append(errs, err)
 		}
-		for _, key := range identityFiles {
+		for _, key := range identityFiles(b) {
 			p := b.Identity[key]
 			if p == "" {
 				continue

@@ -1,10 +1,13 @@
-package clouds
+package clouds_test
 
 import (
 	"context"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/rollout-dev/rollout/internal/clouds"
+	"github.com/rollout-dev/rollout/internal/clouds/catalog"
 )
 
 // runner is a CI runner's environment holding credentials of several clouds at once.
@@ -17,7 +20,7 @@ var runner = map[string]string{
 	"BUILD_ID": "42", "EXTRA_TOOL_HOME": "/opt/tool",
 }
 
-func lookupIn(env map[string]string) Lookup {
+func lookupIn(env map[string]string) clouds.Lookup {
 	return func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 }
 
@@ -25,10 +28,8 @@ func TestEnvHoldsOneBoundaryAndNoAmbientCredentials(t *testing.T) {
 	c := fleet()
 	c.Defaults.PassEnv = []string{"BUILD_ID"}
 	c.Boundaries["aws-us-gov"].PassEnv = []string{"EXTRA_TOOL_HOME"}
-	orig := environ
-	environ = func(Lookup) []string { return nil }
-	defer func() { environ = orig }()
-	m := &Manager{Config: c, Lookup: lookupIn(runner)}
+	defer clouds.SetEnviron(func(clouds.Lookup) []string { return nil })()
+	m := &clouds.Manager{Catalog: catalog.All, Config: c, Lookup: lookupIn(runner)}
 	cases := map[string]map[string]string{
 		"gov-w1": {"AWS_REGION": "us-gov-west-1", "AWS_ROLE_ARN": "arn:aws-us-gov:iam::123456789012:role/deployer",
 			"AWS_WEB_IDENTITY_TOKEN_FILE": "/var/run/aws-token", "AWS_ROLE_SESSION_NAME": "rollout", "AWS_CONFIG_FILE": os.DevNull,
@@ -68,7 +69,7 @@ func TestEnvHoldsOneBoundaryAndNoAmbientCredentials(t *testing.T) {
 }
 
 func TestEnvNamesAMissingSecretVariable(t *testing.T) {
-	m := &Manager{Config: fleet(), Lookup: lookupIn(map[string]string{})}
+	m := &clouds.Manager{Catalog: catalog.All, Config: fleet(), Lookup: lookupIn(map[string]string{})}
 	_, err := m.Env(context.Background(), "cn-n3")
 	if err == nil || !strings.Contains(err.Error(), "boundary azure-china: identity.clientSecretEnv names AZ_CN_SECRET, which is not set") {
 		t.Fatalf("got %v", err)
@@ -76,7 +77,7 @@ func TestEnvNamesAMissingSecretVariable(t *testing.T) {
 }
 
 func TestRedact(t *testing.T) {
-	got := Redact("error: key AKIAX123 and secret s3cr3t-value refused; abc kept", []string{"AKIAX123", "s3cr3t-value", "abc"})
+	got := clouds.Redact("error: key AKIAX123 and secret s3cr3t-value refused; abc kept", []string{"AKIAX123", "s3cr3t-value", "abc"})
 	if got != "error: key [redacted] and secret [redacted] refused; abc kept" {
 		t.Fatal(got)
 	}
@@ -91,12 +92,12 @@ func TestCheckEnvironmentNamesWhatTheMachineLacks(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Boundaries["aws-us-gov"].Identity["webIdentityTokenFile"] = token
-	m := &Manager{Config: c, Lookup: lookupIn(runner)}
+	m := &clouds.Manager{Catalog: catalog.All, Config: c, Lookup: lookupIn(runner)}
 	if err := m.CheckEnvironment([]string{"aws-us-gov", "aws-cn", "azure-china", "local"}); err != nil {
 		t.Fatalf("a ready machine: %v", err)
 	}
 	c.Boundaries["aws-us-gov"].Identity["webIdentityTokenFile"] = token + ".missing"
-	m = &Manager{Config: c, Lookup: lookupIn(map[string]string{"CN_KEY": "k"})}
+	m = &clouds.Manager{Catalog: catalog.All, Config: c, Lookup: lookupIn(map[string]string{"CN_KEY": "k"})}
 	err := m.CheckEnvironment([]string{"aws-us-gov", "aws-cn", "azure-china"})
 	for _, want := range []string{"boundary aws-us-gov: identity.webIdentityTokenFile: open " + token + ".missing",
 		"boundary aws-cn: identity.secretAccessKeyEnv names CN_SECRET, which is not set", "boundary azure-china: identity.clientSecretEnv names AZ_CN_SECRET"} {

@@ -2,7 +2,6 @@ package clouds
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,8 +12,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/redact"
@@ -61,11 +58,38 @@ type Manager struct {
 	CacheDir     string
 	MaxStaleness time.Duration
 
+	// Catalog is the clouds boundaries may name (clouds/catalog.All in production).
+	Catalog Catalog
+
 	mu     sync.Mutex
-	chains map[string]aws.CredentialsProvider // AWS role chains, cached per boundary
-	azure  map[string]azureCred               // Azure credentials for gates, cached per boundary
-	awsCfg map[string]aws.Config              // AWS configurations for gates, per boundary and region
+	shared map[string]any // what clouds keep per boundary (credential caches): see Shared
 }
+
+// Shared is the value kept under key, made by mk the first time (an error is not kept): a cloud
+// keeps one credential (and so one token cache) per boundary, so that a ring of many targets asks
+// its authority once, not once per target.
+func (m *Manager) Shared(key string, mk func() (any, error)) (any, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if v, ok := m.shared[key]; ok {
+		return v, nil
+	}
+	v, err := mk()
+	if err != nil {
+		return v, err
+	}
+	if m.shared == nil {
+		m.shared = map[string]any{}
+	}
+	m.shared[key] = v
+	return v, nil
+}
+
+// LookupEnv reads a variable of rollout's own environment (Lookup, or the process's).
+func (m *Manager) LookupEnv(name string) (string, bool) { return m.lookup()(name) }
+
+// Boundary is the boundary of that name, or an error naming it.
+func (m *Manager) Boundary(name string) (*config.Boundary, error) { return m.boundary(name) }
 
 func (m *Manager) lookup() Lookup {
 	if m.Lookup != nil {
@@ -100,25 +124,15 @@ func (m *Manager) Env(ctx context.Context, target string) (Env, error) {
 	if err != nil {
 		return Env{}, err
 	}
-	e, err := staticEnv(m.Config, b, t, m.lookup())
-	if err != nil || b.Cloud != "aws" || len(b.AssumeRole) == 0 {
+	e, err := m.staticEnv(b, t)
+	if err != nil {
 		return e, err
 	}
-	// A role chain: Terraform gets the chain's temporary credentials, refreshed before they expire.
-	p, err := m.awsChain(ctx, b, t.Region)
-	if err != nil {
-		return Env{}, err
+	if tc, ok := m.Catalog.Cloud(b.Cloud).(TemporaryCredentials); ok {
+		if err := tc.Temporary(ctx, m, b, t, &e); err != nil {
+			return Env{}, err
+		}
 	}
-	c, err := p.Retrieve(ctx)
-	if err != nil {
-		return Env{}, fmt.Errorf("boundary %s: assume role chain: %w", b.Name, err)
-	}
-	for _, k := range []string{"AWS_PROFILE", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_SESSION_NAME"} {
-		delete(e.Vars, k)
-	}
-	e.Vars["AWS_CONFIG_FILE"], e.Vars["AWS_SHARED_CREDENTIALS_FILE"] = os.DevNull, os.DevNull
-	e.Vars["AWS_ACCESS_KEY_ID"], e.Vars["AWS_SECRET_ACCESS_KEY"], e.Vars["AWS_SESSION_TOKEN"] = c.AccessKeyID, c.SecretAccessKey, c.SessionToken
-	e.Secrets = append(e.Secrets, c.AccessKeyID, c.SecretAccessKey, c.SessionToken)
 	return e, nil
 }
 
@@ -130,25 +144,23 @@ func (m *Manager) StaticEnv(target string) (Env, error) {
 	if t == nil || m.Config.Boundaries[t.Boundary] == nil {
 		return Env{Vars: BaseEnv(m.Config, m.lookup())}, nil
 	}
-	return staticEnv(m.Config, m.Config.Boundaries[t.Boundary], t, m.lookup())
+	return m.staticEnv(m.Config.Boundaries[t.Boundary], t)
 }
 
 // Secrets are the secret values any boundary's environment holds now (for redaction).
 func (m *Manager) Secrets() []string {
 	var out []string
 	for _, b := range m.Config.Boundaries {
-		if e, err := staticEnv(m.Config, b, nil, m.lookup()); err == nil {
+		if e, err := m.staticEnv(b, nil); err == nil {
 			out = append(out, e.Secrets...)
 		}
 	}
 	return out
 }
 
-// Preflight proves that the boundary's identity works in that boundary, with the cloud's own SDK:
-// Azure: a token for its Resource Manager audience from its own authority, issued by the configured
-// tenant; AWS: STS GetCallerIdentity on the partition's regional endpoint, in the configured
-// partition and account; Google: a token, from a credential of the boundary's universe. region is
-// where to check (AWS); empty picks the boundary's first target's.
+// Preflight proves that the boundary's identity works in that boundary, with the cloud's own SDK
+// (see each cloud's Preflight). region is where to check (AWS); empty picks the boundary's first
+// target's. A cloud without identity (local) proves nothing and says so.
 func (m *Manager) Preflight(ctx context.Context, boundary, region string) (Identity, error) {
 	b, err := m.boundary(boundary)
 	if err != nil {
@@ -163,20 +175,15 @@ func (m *Manager) Preflight(ctx context.Context, boundary, region string) (Ident
 		}
 	}
 	id := Identity{Cloud: b.Cloud}
-	var check func(context.Context) (Identity, error)
-	switch b.Cloud {
-	case "local":
-		id.Scope, id.Principal, id.Attempts = "local", "none needed", 1
-		return id, nil
-	case "azure":
-		check = func(ctx context.Context) (Identity, error) { return m.azurePreflight(ctx, b) }
-	case "aws":
-		check = func(ctx context.Context) (Identity, error) { return m.awsPreflight(ctx, b, region) }
-	case "gcp":
-		check = func(ctx context.Context) (Identity, error) { return m.gcpPreflight(ctx, b) }
-	default:
+	cl := m.Catalog.Cloud(b.Cloud)
+	switch {
+	case cl == nil:
 		return id, fmt.Errorf("boundary %s: unknown cloud %q", b.Name, b.Cloud)
+	case !cl.Traits().Proven:
+		id.Scope, id.Principal, id.Attempts = b.Cloud, "none needed", 1
+		return id, nil
 	}
+	check := func(ctx context.Context) (Identity, error) { return cl.Preflight(ctx, m, b, region) }
 	r := m.Retry
 	if r.Attempts == 0 {
 		r = DefaultRetry
@@ -240,9 +247,6 @@ func Transient(err error) bool {
 			return true
 		}
 	}
-	if code := statusOf(err); code == http.StatusTooManyRequests || code >= 500 {
-		return true
-	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		return true
@@ -256,7 +260,6 @@ func Transient(err error) bool {
 	return false
 }
 
-// redact replaces every secret value in err's text.
 // RedactError is err with every secret value taken out of its text (err itself when none is in it).
 func RedactError(err error, secrets []string) error {
 	if err == nil || len(secrets) == 0 {
@@ -273,20 +276,29 @@ func RedactError(err error, secrets []string) error {
 // (URL-encoded, JSON-escaped, base64: an identity endpoint may echo a secret it rejects).
 func Redact(s string, secrets []string) string { return redact.New(secrets...).String(s) }
 
-// jwtClaims decodes a JWT's payload without verifying it: preflight reads who the token is for;
-// the issuer verified it.
-func jwtClaims(token string) (map[string]any, error) {
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		return nil, errors.New("the token is not a JWT")
-	}
-	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
-	if err != nil {
-		return nil, fmt.Errorf("the token's claims: %w", err)
-	}
-	var claims map[string]any
-	if err := json.Unmarshal(b, &claims); err != nil {
-		return nil, fmt.Errorf("the token's claims: %w", err)
-	}
-	return claims, nil
+// StatusError is an identity endpoint's error with its HTTP status (a cloud wraps its SDK's
+// authentication errors in one, so that Transient can tell throttling from refusal).
+type StatusError struct {
+	Code int
+	Err  error
 }
+
+func (e *StatusError) Error() string       { return e.Err.Error() }
+func (e *StatusError) Unwrap() error       { return e.Err }
+func (e *StatusError) HTTPStatusCode() int { return e.Code }
+
+// NeedsProof says whether a ring entering boundary must first prove its identity there.
+func (m *Manager) NeedsProof(boundary string) bool {
+	b := m.Config.Boundaries[boundary]
+	if b == nil {
+		return false
+	}
+	cl := m.Catalog.Cloud(b.Cloud)
+	return cl != nil && cl.Traits().Proven
+}
+
+// Sovereign says whether boundary b is outside its cloud's commercial boundary.
+func (m *Manager) Sovereign(b *config.Boundary) bool { return m.Catalog.Sovereign(b) }
+
+// HTTPClient is the client identity and monitoring endpoints are reached with.
+func (m *Manager) HTTPClient() *http.Client { return m.client() }

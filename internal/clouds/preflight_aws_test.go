@@ -1,4 +1,4 @@
-package clouds
+package clouds_test
 
 import (
 	"bytes"
@@ -13,11 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rollout-dev/rollout/internal/clouds"
+	"github.com/rollout-dev/rollout/internal/clouds/catalog"
 	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/testsupport/ststest"
 )
 
-var fastRetry = RetryPolicy{Attempts: 4, Initial: time.Millisecond, MaxElapsed: 5 * time.Second}
+var fastRetry = clouds.RetryPolicy{Attempts: 4, Initial: time.Millisecond, MaxElapsed: 5 * time.Second}
 
 func govFleet(sts string) *config.Config {
 	c := fleet()
@@ -36,7 +38,7 @@ func TestAWSPreflight(t *testing.T) {
 	srv.Arns["AKIAOTHERACCOUNT"] = "arn:aws-us-gov:iam::999999999999:user/deployer"
 	ctx := context.Background()
 
-	m := &Manager{Config: govFleet(srv.URL), Lookup: lookupIn(govEnv), Retry: fastRetry}
+	m := &clouds.Manager{Catalog: catalog.All, Config: govFleet(srv.URL), Lookup: lookupIn(govEnv), Retry: fastRetry}
 	id, err := m.Preflight(ctx, "aws-us-gov", "")
 	if err != nil {
 		t.Fatal(err)
@@ -50,21 +52,21 @@ func TestAWSPreflight(t *testing.T) {
 	}
 
 	t.Run("wrong partition", func(t *testing.T) {
-		m := &Manager{Config: govFleet(srv.URL), Lookup: lookupIn(map[string]string{"GOV_KEY": "AKIACOMMERCIAL01", "GOV_SECRET": "x-secret"}), Retry: fastRetry}
+		m := &clouds.Manager{Catalog: catalog.All, Config: govFleet(srv.URL), Lookup: lookupIn(map[string]string{"GOV_KEY": "AKIACOMMERCIAL01", "GOV_SECRET": "x-secret"}), Retry: fastRetry}
 		_, err := m.Preflight(ctx, "aws-us-gov", "")
 		if err == nil || !strings.Contains(err.Error(), "the credentials are of partition aws (arn:aws:iam::123456789012:user/deployer), but boundary aws-us-gov is partition aws-us-gov") {
 			t.Fatal(err)
 		}
 	})
 	t.Run("wrong account", func(t *testing.T) {
-		m := &Manager{Config: govFleet(srv.URL), Lookup: lookupIn(map[string]string{"GOV_KEY": "AKIAOTHERACCOUNT", "GOV_SECRET": "x-secret"}), Retry: fastRetry}
+		m := &clouds.Manager{Catalog: catalog.All, Config: govFleet(srv.URL), Lookup: lookupIn(map[string]string{"GOV_KEY": "AKIAOTHERACCOUNT", "GOV_SECRET": "x-secret"}), Retry: fastRetry}
 		_, err := m.Preflight(ctx, "aws-us-gov", "")
 		if err == nil || !strings.Contains(err.Error(), "account 999999999999") || !strings.Contains(err.Error(), "configured for account 123456789012") {
 			t.Fatal(err)
 		}
 	})
 	t.Run("missing credentials", func(t *testing.T) {
-		m := &Manager{Config: govFleet(srv.URL), Lookup: lookupIn(nil), Retry: fastRetry}
+		m := &clouds.Manager{Catalog: catalog.All, Config: govFleet(srv.URL), Lookup: lookupIn(nil), Retry: fastRetry}
 		_, err := m.Preflight(ctx, "aws-us-gov", "")
 		if err == nil || !strings.Contains(err.Error(), "GOV_KEY and GOV_SECRET must be set") {
 			t.Fatal(err)
@@ -104,7 +106,7 @@ func TestAWSRoleChain(t *testing.T) {
 	srv.Arns["AKIACHINAKEY0001"] = "arn:aws-cn:iam::210987654321:user/ci"
 	c := fleet()
 	c.Boundaries["aws-cn"].Endpoints = map[string]string{"sts": srv.URL}
-	m := &Manager{Config: c, Lookup: lookupIn(runner), Retry: fastRetry}
+	m := &clouds.Manager{Catalog: catalog.All, Config: c, Lookup: lookupIn(runner), Retry: fastRetry}
 	id, err := m.Preflight(context.Background(), "aws-cn", "")
 	if err != nil {
 		t.Fatal(err)
@@ -150,10 +152,10 @@ func TestAWSPreflightUsesThePartitionsRegionalSTS(t *testing.T) {
 		{"aws", "eu-central-1", "sts.eu-central-1.amazonaws.com"},
 	} {
 		c := fleet()
-		b := &config.Boundary{Name: "b", Cloud: "aws", Partition: tc.partition, Identity: map[string]string{"accessKeyIdEnv": "K", "secretAccessKeyEnv": "S"}}
+		b := &config.Boundary{Name: "b", Cloud: "aws", Settings: map[string]string{"partition": tc.partition}, Identity: map[string]string{"accessKeyIdEnv": "K", "secretAccessKeyEnv": "S"}}
 		c.Boundaries["b"] = b
 		rec := &recorder{arn: "arn:" + tc.partition + ":iam::123456789012:user/u"}
-		m := &Manager{Config: c, Lookup: lookupIn(map[string]string{"K": "AKIAK", "S": "secret"}), Client: &http.Client{Transport: rec}, Retry: fastRetry}
+		m := &clouds.Manager{Catalog: catalog.All, Config: c, Lookup: lookupIn(map[string]string{"K": "AKIAK", "S": "secret"}), Client: &http.Client{Transport: rec}, Retry: fastRetry}
 		if _, err := m.Preflight(context.Background(), "b", tc.region); err != nil {
 			t.Fatalf("%s: %v", tc.partition, err)
 		}
@@ -175,7 +177,7 @@ func TestAWSWebIdentityAndProfile(t *testing.T) {
 	b := c.Boundaries["aws-us-gov"]
 	b.Endpoints = map[string]string{"sts": srv.URL}
 	b.Identity["webIdentityTokenFile"] = tokenFile
-	m := &Manager{Config: c, Lookup: lookupIn(nil), Retry: fastRetry}
+	m := &clouds.Manager{Catalog: catalog.All, Config: c, Lookup: lookupIn(nil), Retry: fastRetry}
 	id, err := m.Preflight(context.Background(), "aws-us-gov", "")
 	if err != nil || id.Principal != "arn:aws-us-gov:sts::123456789012:assumed-role/deployer/rollout" {
 		t.Fatalf("%v %+v", err, id)
@@ -203,14 +205,14 @@ func TestAWSWebIdentityAndProfile(t *testing.T) {
 func TestPreflightStaleIdentityStandsInForAThrottledEndpoint(t *testing.T) {
 	srv := ststest.New(t)
 	srv.Arns["AKIAGOVKEY000001"] = "arn:aws-us-gov:iam::123456789012:user/deployer"
-	m := &Manager{Config: govFleet(srv.URL), Lookup: lookupIn(govEnv), Retry: fastRetry, CacheDir: t.TempDir(), MaxStaleness: time.Hour}
+	m := &clouds.Manager{Catalog: catalog.All, Config: govFleet(srv.URL), Lookup: lookupIn(govEnv), Retry: fastRetry, CacheDir: t.TempDir(), MaxStaleness: time.Hour}
 	if _, err := m.Preflight(context.Background(), "aws-us-gov", ""); err != nil {
 		t.Fatal(err)
 	}
 	srv.Throttle = 1000
 	id, err := m.Preflight(context.Background(), "aws-us-gov", "")
 	if err != nil || !strings.Contains(id.Stale, "still failing after 4 attempts") || id.Principal != "arn:aws-us-gov:iam::123456789012:user/deployer" ||
-		!strings.Contains(Describe("aws-us-gov", id), "STALE: proven") {
+		!strings.Contains(clouds.Describe("aws-us-gov", id), "STALE: proven") {
 		t.Fatalf("%v %+v", err, id)
 	}
 	// Older than maxStaleness: the error stands.

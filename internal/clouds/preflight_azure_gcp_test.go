@@ -1,4 +1,4 @@
-package clouds
+package clouds_test
 
 import (
 	"context"
@@ -12,6 +12,9 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/rollout-dev/rollout/internal/clouds"
+	"github.com/rollout-dev/rollout/internal/clouds/azure"
+	"github.com/rollout-dev/rollout/internal/clouds/catalog"
 	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/testsupport/azuretest"
 	"github.com/rollout-dev/rollout/internal/testsupport/gcptest"
@@ -28,7 +31,7 @@ func sovereignAzure(authority string) *config.Config {
 func TestAzurePreflight(t *testing.T) {
 	srv := azuretest.New(t, "tenant-sov", "https://management.core.sovcloud.example/")
 	ctx := context.Background()
-	m := &Manager{Config: sovereignAzure(srv.URL), Lookup: lookupIn(map[string]string{"SOV_SECRET": "the-right-secret"}), Client: srv.Client(), Retry: fastRetry}
+	m := &clouds.Manager{Catalog: catalog.All, Config: sovereignAzure(srv.URL), Lookup: lookupIn(map[string]string{"SOV_SECRET": "the-right-secret"}), Client: srv.Client(), Retry: fastRetry}
 	id, err := m.Preflight(ctx, "azure-sov", "")
 	if err != nil {
 		t.Fatal(err)
@@ -48,14 +51,14 @@ func TestAzurePreflight(t *testing.T) {
 	t.Run("expired secret fails at once and is not shown", func(t *testing.T) {
 		// The endpoint echoes the secret URL-encoded: masked in that form too (it was printed and
 		// journaled before).
-		m := &Manager{Config: sovereignAzure(srv.URL), Lookup: lookupIn(map[string]string{"SOV_SECRET": "Az+Sec/ret=LEAK~1"}), Client: srv.Client(), Retry: fastRetry}
+		m := &clouds.Manager{Catalog: catalog.All, Config: sovereignAzure(srv.URL), Lookup: lookupIn(map[string]string{"SOV_SECRET": "Az+Sec/ret=LEAK~1"}), Client: srv.Client(), Retry: fastRetry}
 		_, err := m.Preflight(ctx, "azure-sov", "")
 		if err == nil || !strings.Contains(err.Error(), "AADSTS7000222") || strings.Contains(err.Error(), "LEAK") || strings.Contains(err.Error(), "after") {
 			t.Fatal(err)
 		}
 	})
 	t.Run("missing secret", func(t *testing.T) {
-		m := &Manager{Config: sovereignAzure(srv.URL), Lookup: lookupIn(nil), Client: srv.Client(), Retry: fastRetry}
+		m := &clouds.Manager{Catalog: catalog.All, Config: sovereignAzure(srv.URL), Lookup: lookupIn(nil), Client: srv.Client(), Retry: fastRetry}
 		_, err := m.Preflight(ctx, "azure-sov", "")
 		if err == nil || !strings.Contains(err.Error(), "identity.clientSecretEnv names SOV_SECRET, which is not set") {
 			t.Fatal(err)
@@ -77,7 +80,7 @@ func TestAzurePreflight(t *testing.T) {
 		c.Boundaries["azure-sov"].Identity = map[string]string{"tenantId": "tenant-sov", "clientId": "app-2", "federatedTokenFile": tokenFile}
 		srv.Secret.Store("") // a client assertion, not a secret
 		defer srv.Secret.Store("the-right-secret")
-		m := &Manager{Config: c, Client: srv.Client(), Retry: fastRetry}
+		m := &clouds.Manager{Catalog: catalog.All, Config: c, Client: srv.Client(), Retry: fastRetry}
 		id, err := m.Preflight(ctx, "azure-sov", "")
 		if err != nil || !strings.HasPrefix(id.Principal, "app-2") {
 			t.Fatalf("%v, %+v", err, id)
@@ -87,49 +90,23 @@ func TestAzurePreflight(t *testing.T) {
 
 func TestAzureCloudsUseTheirOwnAuthority(t *testing.T) {
 	for env, host := range map[string]string{"public": "https://login.microsoftonline.com/", "usgovernment": "https://login.microsoftonline.us/", "china": "https://login.chinacloudapi.cn/"} {
-		cc, err := AzureCloud(&config.Boundary{Name: "b", Environment: env})
+		cc, err := azure.CloudConfig(&config.Boundary{Name: "b", Settings: map[string]string{"environment": env}})
 		if err != nil || cc.ActiveDirectoryAuthorityHost != host {
 			t.Errorf("%s: %v %s", env, err, cc.ActiveDirectoryAuthorityHost)
 		}
 	}
-	cc, _ := AzureCloud(&config.Boundary{Name: "b", Environment: "usgovernment"})
+	cc, _ := azure.CloudConfig(&config.Boundary{Name: "b", Settings: map[string]string{"environment": "usgovernment"}})
 	if a := cc.Services["resourceManager"].Audience; a != "https://management.core.usgovcloudapi.net/" {
 		t.Errorf("usgovernment audience %s", a)
 	}
 }
 
-// googleToken stands in for a universe's OAuth 2.0 token endpoint (JWT bearer grant).
-func googleToken(t *testing.T, status *atomic.Int32, throttle *atomic.Int32) *httptest.Server {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = r.ParseForm()
-		w.Header().Set("Content-Type", "application/json")
-		if throttle.Add(-1) >= 0 {
-			w.WriteHeader(http.StatusTooManyRequests)
-			fmt.Fprint(w, `{"error":"rate_limit_exceeded"}`)
-			return
-		}
-		if code := status.Load(); code != 0 {
-			w.WriteHeader(int(code))
-			fmt.Fprint(w, `{"error":"invalid_grant","error_description":"Invalid JWT Signature."}`)
-			return
-		}
-		if r.Form.Get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" || r.Form.Get("assertion") == "" {
-			w.WriteHeader(http.StatusBadRequest)
-			return
-		}
-		fmt.Fprint(w, `{"access_token":"ya29.test","token_type":"Bearer","expires_in":3600}`)
-	}))
-	t.Cleanup(srv.Close)
-	return srv
-}
-
 func TestGooglePreflight(t *testing.T) {
-	var status, throttle atomic.Int32
-	srv := googleToken(t, &status, &throttle)
+	srv := gcptest.Token(t)
 	ctx := context.Background()
 	c := fleet()
 	c.Boundaries["gcp"].Identity = map[string]string{"credentialsFile": gcptest.ServiceAccountFile(t, srv.URL, "")}
-	m := &Manager{Config: c, Retry: fastRetry}
+	m := &clouds.Manager{Catalog: catalog.All, Config: c, Retry: fastRetry}
 	id, err := m.Preflight(ctx, "gcp", "")
 	if err != nil {
 		t.Fatal(err)
@@ -140,12 +117,12 @@ func TestGooglePreflight(t *testing.T) {
 	t.Run("credential of another universe", func(t *testing.T) {
 		c := fleet()
 		c.Boundaries["gcp"].Identity = map[string]string{"credentialsFile": gcptest.ServiceAccountFile(t, srv.URL, "s3nsapis.fr")}
-		_, err := (&Manager{Config: c, Retry: fastRetry}).Preflight(ctx, "gcp", "")
+		_, err := (&clouds.Manager{Catalog: catalog.All, Config: c, Retry: fastRetry}).Preflight(ctx, "gcp", "")
 		if err == nil || !strings.Contains(err.Error(), "the credential belongs to universe s3nsapis.fr, but boundary gcp is universe googleapis.com") {
 			t.Fatal(err)
 		}
 		c.Boundaries["gcp-s3ns"].Identity = map[string]string{"credentialsFile": gcptest.ServiceAccountFile(t, srv.URL, "")}
-		_, err = (&Manager{Config: c, Retry: fastRetry}).Preflight(ctx, "gcp-s3ns", "")
+		_, err = (&clouds.Manager{Catalog: catalog.All, Config: c, Retry: fastRetry}).Preflight(ctx, "gcp-s3ns", "")
 		if err == nil || !strings.Contains(err.Error(), "the credential belongs to universe googleapis.com, but boundary gcp-s3ns is universe s3nsapis.fr") {
 			t.Fatal(err)
 		}
@@ -153,22 +130,22 @@ func TestGooglePreflight(t *testing.T) {
 	t.Run("a sovereign universe's own key", func(t *testing.T) {
 		c := fleet()
 		c.Boundaries["gcp-s3ns"].Identity = map[string]string{"credentialsFile": gcptest.ServiceAccountFile(t, "https://oauth2.s3nsapis.fr/token", "s3nsapis.fr")}
-		id, err := (&Manager{Config: c, Retry: fastRetry}).Preflight(ctx, "gcp-s3ns", "")
+		id, err := (&clouds.Manager{Catalog: catalog.All, Config: c, Retry: fastRetry}).Preflight(ctx, "gcp-s3ns", "")
 		if err != nil || id.Scope != "s3nsapis.fr" {
 			t.Fatalf("%v %+v", err, id)
 		}
 	})
 	t.Run("rejected key fails at once", func(t *testing.T) {
-		status.Store(400)
-		defer status.Store(0)
+		srv.Status.Store(400)
+		defer srv.Status.Store(0)
 		_, err := m.Preflight(ctx, "gcp", "")
 		if err == nil || !strings.Contains(err.Error(), "invalid_grant") || strings.Contains(err.Error(), "attempts") {
 			t.Fatal(err)
 		}
 	})
 	t.Run("throttled, then through", func(t *testing.T) {
-		throttle.Store(2)
-		m := &Manager{Config: c, Retry: fastRetry} // a fresh credential: no cached token
+		srv.Throttle.Store(2)
+		m := &clouds.Manager{Catalog: catalog.All, Config: c, Retry: fastRetry} // a fresh credential: no cached token
 		id, err := m.Preflight(ctx, "gcp", "")
 		if err != nil || id.Attempts != 3 {
 			t.Fatalf("%v, attempts %d", err, id.Attempts)
@@ -177,7 +154,7 @@ func TestGooglePreflight(t *testing.T) {
 	t.Run("missing file", func(t *testing.T) {
 		c := fleet()
 		c.Boundaries["gcp"].Identity = map[string]string{"credentialsFile": "/nonexistent/sa.json"}
-		_, err := (&Manager{Config: c, Retry: fastRetry}).Preflight(ctx, "gcp", "")
+		_, err := (&clouds.Manager{Catalog: catalog.All, Config: c, Retry: fastRetry}).Preflight(ctx, "gcp", "")
 		if err == nil || !strings.Contains(err.Error(), "identity.credentialsFile: open /nonexistent/sa.json") {
 			t.Fatal(err)
 		}
@@ -215,14 +192,14 @@ func TestGoogleWorkloadIdentityFederation(t *testing.T) {
 	}
 	c := fleet()
 	c.Boundaries["gcp-s3ns"].Identity = map[string]string{"credentialsFile": file, "project": "s3ns:acme"}
-	id, err := (&Manager{Config: c, Retry: fastRetry}).Preflight(context.Background(), "gcp-s3ns", "")
+	id, err := (&clouds.Manager{Catalog: catalog.All, Config: c, Retry: fastRetry}).Preflight(context.Background(), "gcp-s3ns", "")
 	if err != nil || id.Scope != "s3nsapis.fr" || id.Account != "s3ns:acme" || exchanged.Load() != 1 {
 		t.Fatalf("%v %+v, exchanges %d", err, id, exchanged.Load())
 	}
 	if err := os.WriteFile(subject, []byte("someone-else"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := (&Manager{Config: c, Retry: fastRetry}).Preflight(context.Background(), "gcp-s3ns", ""); err == nil || !strings.Contains(err.Error(), "subject token rejected") {
+	if _, err := (&clouds.Manager{Catalog: catalog.All, Config: c, Retry: fastRetry}).Preflight(context.Background(), "gcp-s3ns", ""); err == nil || !strings.Contains(err.Error(), "subject token rejected") {
 		t.Fatalf("rejected subject token: %v", err)
 	}
 }

@@ -1,55 +1,56 @@
-package clouds
+package clouds_test
 
 import (
 	"strings"
 	"testing"
 
+	"github.com/rollout-dev/rollout/internal/clouds/catalog"
 	"github.com/rollout-dev/rollout/internal/config"
 )
 
 // fleet is a valid configuration of every kind of boundary, which each case then breaks once.
 func fleet() *config.Config {
 	b := func(name, cloud string, f func(*config.Boundary)) *config.Boundary {
-		x := &config.Boundary{Name: name, Cloud: cloud, Line: 10, Lines: map[string]int{}}
+		x := &config.Boundary{Name: name, Cloud: cloud, Line: 10, Lines: map[string]int{}, Settings: map[string]string{}}
 		f(x)
 		return x
 	}
 	return &config.Config{Root: "/fleet", File: "/fleet/rollout.yaml", Boundaries: map[string]*config.Boundary{
 		"azure-usgov": b("azure-usgov", "azure", func(x *config.Boundary) {
-			x.Environment = "usgovernment"
+			x.Settings["environment"] = "usgovernment"
 			x.Identity = map[string]string{"tenantId": "t-1", "clientId": "c-1", "federatedTokenFile": "/var/run/token"}
 		}),
 		"azure-china": b("azure-china", "azure", func(x *config.Boundary) {
-			x.Environment = "china"
+			x.Settings["environment"] = "china"
 			x.Identity = map[string]string{"tenantId": "t-2", "clientId": "c-2", "clientSecretEnv": "AZ_CN_SECRET"}
 		}),
 		"azure-sov": b("azure-sov", "azure", func(x *config.Boundary) {
-			x.Environment = "custom"
+			x.Settings["environment"] = "custom"
 			x.Endpoints = map[string]string{"authorityHost": "https://login.sovcloud.example/", "resourceManager": "https://management.sovcloud.example/",
 				"audience": "https://management.core.sovcloud.example/"}
 			x.Regions = []string{"francecentral-sov"}
 			x.Identity = map[string]string{"tenantId": "t-3", "clientId": "c-3", "managedIdentity": "true"}
 		}),
 		"aws": b("aws", "aws", func(x *config.Boundary) {
-			x.Partition = "aws"
+			x.Settings["partition"] = "aws"
 			x.Identity = map[string]string{"profile": "commercial"}
 		}),
 		"aws-us-gov": b("aws-us-gov", "aws", func(x *config.Boundary) {
-			x.Partition = "aws-us-gov"
+			x.Settings["partition"] = "aws-us-gov"
 			x.Identity = map[string]string{"roleArn": "arn:aws-us-gov:iam::123456789012:role/deployer", "webIdentityTokenFile": "/var/run/aws-token", "accountId": "123456789012"}
 		}),
 		"aws-cn": b("aws-cn", "aws", func(x *config.Boundary) {
-			x.Partition = "aws-cn"
+			x.Settings["partition"] = "aws-cn"
 			x.Identity = map[string]string{"accessKeyIdEnv": "CN_KEY", "secretAccessKeyEnv": "CN_SECRET"}
 			x.AssumeRole = []config.AssumeRole{{RoleArn: "arn:aws-cn:iam::210987654321:role/deployer", ExternalID: "x"}}
 		}),
 		"aws-eusc": b("aws-eusc", "aws", func(x *config.Boundary) {
-			x.Partition = "aws-eusc"
+			x.Settings["partition"] = "aws-eusc"
 			x.Identity = map[string]string{"profile": "eusc"}
 		}),
 		"gcp": b("gcp", "gcp", func(x *config.Boundary) {}),
 		"gcp-s3ns": b("gcp-s3ns", "gcp", func(x *config.Boundary) {
-			x.UniverseDomain = "s3nsapis.fr"
+			x.Settings["universeDomain"] = "s3nsapis.fr"
 			x.Regions = []string{"u-france-east1"}
 			x.Identity = map[string]string{"credentialsFile": "/etc/s3ns/wif.json"}
 		}),
@@ -84,14 +85,14 @@ func fleet() *config.Config {
 func TestCloudTargetWithoutABackendIsRefused(t *testing.T) {
 	c := fleet()
 	c.Target("use1").Backend = nil
-	errs := Validate(c)
+	errs := catalog.All.Validate(c)
 	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "targets[use1].backend: is required") || !strings.Contains(errs[0].Error(), "boundaries.aws.backend") {
 		t.Fatalf("errors: %v", errs)
 	}
 }
 
 func TestValidFleetHasNoErrors(t *testing.T) {
-	if errs := Validate(fleet()); len(errs) > 0 {
+	if errs := catalog.All.Validate(fleet()); len(errs) > 0 {
 		t.Fatal(errs)
 	}
 }
@@ -118,7 +119,7 @@ func TestRegionAndBackendRules(t *testing.T) {
 		{"China region in Azure Government", func(c *config.Config) { target(c, "gov-va").Region = "chinanorth3" },
 			"chinanorth3 is a region of Azure china, but boundary azure-usgov is Azure usgovernment"},
 		{"Government region in Azure public", func(c *config.Config) {
-			c.Boundaries["azure-china"].Environment = "public"
+			c.Boundaries["azure-china"].Settings["environment"] = "public"
 			c.Boundaries["azure-china"].Identity["clientSecretEnv"] = "X"
 			target(c, "cn-n3").Region = "usgovtexas"
 		}, "usgovtexas is a region of Azure usgovernment, but boundary azure-china is Azure public"},
@@ -174,7 +175,7 @@ func TestRegionAndBackendRules(t *testing.T) {
 			c.Boundaries["aws-cn"].AssumeRole[0].RoleArn = "arn:aws:iam::210987654321:role/deployer"
 		},
 			"identity.assumeRole[0]: role arn:aws:iam::210987654321:role/deployer is in partition aws"},
-		{"unknown partition", func(c *config.Config) { c.Boundaries["aws"].Partition = "aws-mars" }, `unknown AWS partition "aws-mars"`},
+		{"unknown partition", func(c *config.Config) { c.Boundaries["aws"].Settings["partition"] = "aws-mars" }, `unknown AWS partition "aws-mars"`},
 		{"AWS without its own credentials", func(c *config.Config) { c.Boundaries["aws"].Identity = map[string]string{} },
 			"rollout never uses the runner's ambient AWS credentials"},
 		{"two Azure credentials", func(c *config.Config) { c.Boundaries["azure-usgov"].Identity["clientSecretEnv"] = "S" },
@@ -192,7 +193,7 @@ func TestRegionAndBackendRules(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := fleet()
 			tc.breakIt(c)
-			errs := Validate(c)
+			errs := catalog.All.Validate(c)
 			if len(errs) == 0 || !strings.Contains(errs.Error(), tc.want) {
 				t.Fatalf("want an error containing\n  %s\ngot\n  %v", tc.want, errs)
 			}
@@ -203,7 +204,7 @@ func TestRegionAndBackendRules(t *testing.T) {
 func TestLoopbackEndpointsAreAllowedForTests(t *testing.T) {
 	c := fleet()
 	c.Boundaries["aws-us-gov"].Endpoints = map[string]string{"sts": "http://127.0.0.1:4566"}
-	if errs := Validate(c); len(errs) > 0 {
+	if errs := catalog.All.Validate(c); len(errs) > 0 {
 		t.Fatal(errs)
 	}
 }
@@ -216,7 +217,7 @@ func TestAzureMetadataHostIsAHostName(t *testing.T) {
 		c := fleet()
 		c.Boundaries["azure-sov"].Endpoints["metadataHost"] = raw
 		var errs []string
-		for _, e := range Validate(c) {
+		for _, e := range catalog.All.Validate(c) {
 			if strings.Contains(e.Error(), "endpoints.metadataHost") {
 				errs = append(errs, e.Error())
 			}

@@ -3,11 +3,11 @@
 package config
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -43,6 +43,8 @@ type Config struct {
 	Rings      []*Ring
 	Targets    []*Target // in file order, files sorted by path
 	State      string    // the journal: "", "sqlite", "sqlite:PATH" or a postgres:// URL without a password
+	// Clouds are the clouds boundaries may name, as Load was given them.
+	Clouds Clouds
 	// Environments are the directories (relative to Root) whose **/*.yaml files declare targets.
 	Environments []string
 	// Freeze is the fleet-wide freeze calendar (nil: none).
@@ -110,21 +112,18 @@ func inside(root, path string) bool {
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
-// GoogleUniverse is Google Cloud's commercial universe, a gcp boundary's universeDomain when it
-// names none.
-const GoogleUniverse = "googleapis.com"
-
 // TemplateData is what templates over a target see (release variables, a boundary's backend
 // convention): {{ .Target.Name }}, {{ .Target.Region }}, {{ index .Target.Labels "k" }}, and its
-// boundary's implied values ({{ .Boundary.Partition }}, {{ .Boundary.Environment }},
-// {{ .Boundary.UniverseDomain }}), so that a module gets them without every target repeating
+// boundary's name, cloud and settings, each cloud's keys title-cased ({{ .Boundary.Partition }},
+// {{ .Boundary.Environment }}, {{ .Boundary.UniverseDomain }}: "" in a boundary of another cloud,
+// the cloud's default when not set), so that a module gets them without every target repeating
 // them. Release variables add .Release. b may be nil (a target whose boundary is not declared).
 func TemplateData(t *Target, b *Boundary) map[string]any {
-	bd := map[string]any{"Name": t.Boundary, "Cloud": "", "Partition": "", "Environment": "", "UniverseDomain": ""}
+	bd := map[string]any{"Name": t.Boundary, "Cloud": ""}
 	if b != nil {
-		bd["Cloud"], bd["Partition"], bd["Environment"] = b.Cloud, b.Partition, b.Environment
-		if b.Cloud == "gcp" {
-			bd["UniverseDomain"] = cmp.Or(b.UniverseDomain, GoogleUniverse)
+		bd["Cloud"] = b.Cloud
+		for k, v := range b.Settings {
+			bd[strings.ToUpper(k[:1])+k[1:]] = v
 		}
 	}
 	return map[string]any{
@@ -248,25 +247,25 @@ type Breaker struct {
 // for meaning (regions, endpoints, partitions) by package clouds.
 type Boundary struct {
 	Name           string
-	Cloud          string // azure | aws | gcp | local
+	Cloud          string // a cloud of the catalog: azure | aws | gcp | local
 	MaxParallel    int
-	ProviderMirror string            // a directory (filesystem mirror) or an https URL (network mirror)
-	Environment    string            // azure: public | usgovernment | china | custom
-	Partition      string            // aws: aws | aws-us-gov | aws-cn | aws-eusc | aws-iso | ...
-	UniverseDomain string            // gcp: googleapis.com (default) or a sovereign universe
-	Endpoints      map[string]string // azure custom cloud endpoints; aws/gcp endpoint overrides
-	Regions        []string          // the regions targets may use (custom clouds; narrows the known list otherwise)
-	Identity       map[string]string // cloud-specific identity keys; names of secret variables, never secrets
-	AssumeRole     []AssumeRole      // aws: a role chain, assumed in order
-	PassEnv        []string          // extra variables of rollout's environment this boundary's runs see
-	Approvers      []string          // a ring with targets here needs approval, by one of these (the Verifiers' names)
-	Verifiers      []rings.Verifier  // how each approver's approval is proven
-	Freeze         *Freeze           // the boundary's freeze calendar
-	Backend        *Backend          // the state backend convention for new targets (rollout env add); values are templates over .Target
-	Telemetry      *Telemetry        // the boundary's own trace collector (nil: the fleet's, unless sovereign)
-	RateLimit      float64           // Terraform runs started per second in this boundary; 0: no limit
-	Line           int               // where it is declared in rollout.yaml
-	Lines          map[string]int    // line of each key, e.g. "identity.roleArn"
+	ProviderMirror string // a directory (filesystem mirror) or an https URL (network mirror)
+	// Settings holds every cloud's own keys (azure's environment, aws's partition, gcp's
+	// universeDomain): this boundary's value or its cloud's default, "" for another cloud's keys.
+	Settings   map[string]string
+	Endpoints  map[string]string // azure custom cloud endpoints; aws/gcp endpoint overrides
+	Regions    []string          // the regions targets may use (custom clouds; narrows the known list otherwise)
+	Identity   map[string]string // cloud-specific identity keys; names of secret variables, never secrets
+	AssumeRole []AssumeRole      // aws: a role chain, assumed in order
+	PassEnv    []string          // extra variables of rollout's environment this boundary's runs see
+	Approvers  []string          // a ring with targets here needs approval, by one of these (the Verifiers' names)
+	Verifiers  []rings.Verifier  // how each approver's approval is proven
+	Freeze     *Freeze           // the boundary's freeze calendar
+	Backend    *Backend          // the state backend convention for new targets (rollout env add); values are templates over .Target
+	Telemetry  *Telemetry        // the boundary's own trace collector (nil: the fleet's, unless sovereign)
+	RateLimit  float64           // Terraform runs started per second in this boundary; 0: no limit
+	Line       int               // where it is declared in rollout.yaml
+	Lines      map[string]int    // line of each key, e.g. "identity.roleArn"
 }
 
 // AssumeRole is one step of an AWS role chain.
@@ -276,15 +275,41 @@ type AssumeRole struct {
 	SessionName string
 }
 
-// Identity keys each cloud accepts.
-var identityKeys = map[string][]string{
-	"azure": {"tenantId", "clientId", "subscriptionId", "federatedTokenFile", "oidcRequestUrlEnv", "oidcRequestTokenEnv",
-		"managedIdentity", "clientSecretEnv", "clientCertificateFile", "clientCertificatePasswordEnv", "storageAccessKeyEnv"},
-	"aws": {"profile", "configFile", "sharedCredentialsFile", "accessKeyIdEnv", "secretAccessKeyEnv", "sessionTokenEnv",
-		"roleArn", "webIdentityTokenFile", "sessionName", "accountId", "assumeRole"},
-	"gcp":   {"credentialsFile", "project", "impersonateServiceAccount"},
-	"local": {},
+// Clouds describes each cloud a boundary may name: the keys only it has and its identity keys.
+// The clouds catalog gives it to Load; config names no cloud.
+type Clouds map[string]CloudKeys
+
+// CloudKeys are one cloud's configuration keys.
+type CloudKeys struct {
+	Settings map[string]string // boundary keys of this cloud, with their defaults ("": none)
+	Identity []string          // identity keys ("assumeRole": a role chain); none: the cloud has no identity
 }
+
+// settingKeys are every cloud's own boundary keys, sorted.
+func (cs Clouds) settingKeys() []string {
+	var out []string
+	for _, c := range cs {
+		for k := range c.Settings {
+			if !slices.Contains(out, k) {
+				out = append(out, k)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// owner is the cloud a setting key belongs to.
+func (cs Clouds) owner(key string) string {
+	for _, name := range slices.Sorted(maps.Keys(cs)) {
+		if _, ok := cs[name].Settings[key]; ok {
+			return name
+		}
+	}
+	return ""
+}
+
+func (cs Clouds) names() string { return strings.Join(slices.Sorted(maps.Keys(cs)), ", ") }
 
 // Gate is a named health check: one provider plus the policy that turns measurements into a verdict.
 // Rollback scopes.
@@ -358,16 +383,17 @@ func ValidName(kind, name string) error {
 	return fmt.Errorf("%s name %q: names are 1 to 63 letters, digits, '.', '_' and '-', starting with a letter or digit", kind, name)
 }
 
-// Load reads the fleet whose rollout.yaml is at path (a file, or a directory holding rollout.yaml).
-func Load(path string) (*Config, error) { return load(path, true) }
+// Load reads the fleet whose rollout.yaml is at path (a file, or a directory holding rollout.yaml);
+// clouds are the clouds its boundaries may name (the clouds catalog's Keys).
+func Load(path string, clouds Clouds) (*Config, error) { return load(path, clouds, true) }
 
 // LoadMain reads rollout.yaml alone: its own keys, checked as Load checks them, but no
 // environment files and no checks across files, so Targets is empty. Commands that only read the
 // journal (status, history) use it: they need the fleet's root and state, should not parse
 // 10,000 targets to print a kept report, and must work while a target file is half edited.
-func LoadMain(path string) (*Config, error) { return load(path, false) }
+func LoadMain(path string, clouds Clouds) (*Config, error) { return load(path, clouds, false) }
 
-func load(path string, whole bool) (*Config, error) {
+func load(path string, clouds Clouds, whole bool) (*Config, error) {
 	if path == "" {
 		path = "."
 	}
@@ -385,7 +411,7 @@ func load(path string, whole bool) (*Config, error) {
 		}
 		return nil, fmt.Errorf("read configuration: %w", err)
 	}
-	c := &Config{Root: filepath.Dir(abs), File: abs}
+	c := &Config{Root: filepath.Dir(abs), File: abs, Clouds: clouds}
 	var errs Errors
 	c.parseMain(data, &errs)
 	if !whole {
@@ -684,21 +710,6 @@ func (c *Config) selectRings(main walker, byName map[string]*Target, unique []*T
 // validateGates checks what gates name across the configuration.
 func (c *Config) validateGates(main walker) {
 	for name, g := range c.Gates {
-		if gm := g.GCPMonitoring; gm != nil && gm.Boundary != "" {
-			if b := c.Boundaries[gm.Boundary]; b == nil || b.Cloud != "gcp" {
-				main.fail(nil, "gates."+name+".gcp-monitoring.boundary", "%q is not a gcp boundary of this fleet", gm.Boundary)
-			}
-		}
-		if am := g.AzureMonitor; am != nil && am.Boundary != "" {
-			if b := c.Boundaries[am.Boundary]; b == nil || b.Cloud != "azure" {
-				main.fail(nil, "gates."+name+".azure-monitor.boundary", "%q is not an azure boundary of this fleet", am.Boundary)
-			}
-		}
-		if cw := g.CloudWatch; cw != nil && cw.Boundary != "" {
-			if b := c.Boundaries[cw.Boundary]; b == nil || b.Cloud != "aws" {
-				main.fail(nil, "gates."+name+".cloudwatch.boundary", "%q is not an aws boundary of this fleet", cw.Boundary)
-			}
-		}
 		if g.Compare == nil {
 			continue
 		}
@@ -809,4 +820,11 @@ func (c *Config) tightenApproval(r *Ring, path string, main walker) {
 	if r.Approval.Quorum > len(r.Approval.Approvers) && len(r.Approval.Approvers) > 0 {
 		main.fail(nil, path+".approval.quorum", "(%d) is more than the %d approvers allowed for ring %q", r.Approval.Quorum, len(r.Approval.Approvers), r.Name)
 	}
+}
+
+// Problem is an error at key of rollout.yaml, on the line of key or of its nearest enclosing key
+// (for checks made outside this package: clouds, gates).
+func (c *Config) Problem(key, format string, args ...any) *FieldError {
+	w := walker{file: c.rel(c.File), lines: c.lines}
+	return &FieldError{File: w.file, Line: w.lineOf(key), Key: key, Msg: fmt.Sprintf(format, args...)}
 }

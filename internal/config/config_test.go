@@ -54,7 +54,7 @@ func writeFleet(t *testing.T, main, targets string) string {
 }
 
 func TestValidFleet(t *testing.T) {
-	c, err := Load(writeFleet(t, baseMain, baseTargets))
+	c, err := Load(writeFleet(t, baseMain, baseTargets), testClouds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestBadConfigurationsNameFileLineAndKey(t *testing.T) {
 			`rollout.yaml:5: defaults.applyMode: direct applies without a plan first, and protect: needs each plan before its apply`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Load(writeFleet(t, tc.main(baseMain), tc.targets(baseTargets)))
+			_, err := Load(writeFleet(t, tc.main(baseMain), tc.targets(baseTargets)), testClouds)
 			if err == nil {
 				t.Fatal("loaded a bad configuration")
 			}
@@ -163,7 +163,7 @@ func TestBadConfigurationsNameFileLineAndKey(t *testing.T) {
 
 func TestAllProblemsReportedAtOnce(t *testing.T) {
 	main := strings.Replace(strings.Replace(baseMain, "bake: 10m", "bake: 10", 1), "interval: 1s", "interval: soon", 1)
-	_, err := Load(writeFleet(t, main, baseTargets))
+	_, err := Load(writeFleet(t, main, baseTargets), testClouds)
 	var errs Errors
 	if !errors.As(err, &errs) || len(errs) != 2 {
 		t.Fatalf("want 2 problems, got %v", err)
@@ -171,7 +171,7 @@ func TestAllProblemsReportedAtOnce(t *testing.T) {
 }
 
 func TestMissingConfigurationHints(t *testing.T) {
-	_, err := Load(t.TempDir())
+	_, err := Load(t.TempDir(), testClouds)
 	if err == nil || !strings.Contains(err.Error(), "--config") {
 		t.Fatalf("want a hint about --config, got %v", err)
 	}
@@ -185,7 +185,7 @@ func TestStateSetting(t *testing.T) {
 		"state: postgres://rollout:s3cr3t@db/fleet\n": "rollout.yaml:1: state: holds a password",
 		"state: mysql://rollout:s3cr3t@db/fleet\n":    "rollout.yaml:1: state: want sqlite, sqlite:PATH or a postgres:// URL",
 	} {
-		_, err := Load(writeFleet(t, st+baseMain, baseTargets))
+		_, err := Load(writeFleet(t, st+baseMain, baseTargets), testClouds)
 		switch {
 		case want == "" && err != nil:
 			t.Errorf("%q: %v", st, err)
@@ -198,7 +198,7 @@ func TestStateSetting(t *testing.T) {
 }
 
 func TestRateLimit(t *testing.T) {
-	c, err := Load(writeFleet(t, strings.Replace(baseMain, "local-a: {cloud: local}", "local-a: {cloud: local, rateLimit: 30/m}", 1), baseTargets))
+	c, err := Load(writeFleet(t, strings.Replace(baseMain, "local-a: {cloud: local}", "local-a: {cloud: local, rateLimit: 30/m}", 1), baseTargets), testClouds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +213,7 @@ func TestAllowedSignersOptionsAreKept(t *testing.T) {
     cloud: local
     approvers:
       - 'sov-lead namespaces="git,rollout-*",valid-after="20200101",valid-before="203001021504Z" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMKW+cILZK2ujdPIHzwH5pDOPVf5GJbSEGgEixhzuEuo'`, 1)
-	c, err := Load(writeFleet(t, main, baseTargets))
+	c, err := Load(writeFleet(t, main, baseTargets), testClouds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +230,7 @@ func TestBoundaryApproversTightenRings(t *testing.T) {
     approvers:
       - sov-lead ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMKW+cILZK2ujdPIHzwH5pDOPVf5GJbSEGgEixhzuEuo lead@laptop
       - {name: sov-deputy, oidc: {issuer: "https://token.actions.githubusercontent.com", audience: rollout, subject: "repo:org/svc:environment:sov"}}`, 1)
-	c, err := Load(writeFleet(t, main, baseTargets))
+	c, err := Load(writeFleet(t, main, baseTargets), testClouds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +243,7 @@ func TestBoundaryApproversTightenRings(t *testing.T) {
 		t.Fatal("a ring that does not enter local-b was tightened")
 	}
 	bad := strings.Replace(main, "    bake: 10m", "    bake: 10m\n    approval: {required: true, approvers: [someone-else]}", 1)
-	if _, err := Load(writeFleet(t, bad, baseTargets)); err == nil || !strings.Contains(err.Error(), `nobody may approve ring "rest": none of its approvers is among boundary local-b's (sov-lead, sov-deputy)`) {
+	if _, err := Load(writeFleet(t, bad, baseTargets), testClouds); err == nil || !strings.Contains(err.Error(), `nobody may approve ring "rest": none of its approvers is among boundary local-b's (sov-lead, sov-deputy)`) {
 		t.Fatalf("got %v", err)
 	}
 }
@@ -265,7 +265,7 @@ func TestBoundaryApproversMustBeProvable(t *testing.T) {
 	} {
 		entry = strings.Replace(entry, "KEY", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMKW+cILZK2ujdPIHzwH5pDOPVf5GJbSEGgEixhzuEuo", 1)
 		main := strings.Replace(baseMain, "local-b: {cloud: local, maxParallel: 2}", "local-b:\n    cloud: local\n    approvers:\n      - "+entry, 1)
-		_, err := Load(writeFleet(t, main, baseTargets))
+		_, err := Load(writeFleet(t, main, baseTargets), testClouds)
 		if err == nil || !strings.Contains(err.Error(), "rollout.yaml:") || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: want %q, got %v", entry, want, err)
 		}
@@ -286,7 +286,7 @@ boundaries:
         - {days: [tue, wed], start: "09:00", end: "16:00"}
 `, 1)
 	main = strings.Replace(main, "    rollback: run\n", "    rollback: run\n    driftCheck: block\n    freeze:\n      deny:\n        - {name: fri, days: [fri], start: \"12:00\", end: \"24:00\"}\n", 1)
-	c, err := Load(writeFleet(t, main, baseTargets))
+	c, err := Load(writeFleet(t, main, baseTargets), testClouds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +308,7 @@ boundaries:
 		{"{name: x}", `rings[1].freeze.deny[0]: give from and to (dated), or days, start and end (weekly)`},
 	} {
 		bad := strings.Replace(main, `{name: fri, days: [fri], start: "12:00", end: "24:00"}`, tc.bad, 1)
-		_, err := Load(writeFleet(t, bad, baseTargets))
+		_, err := Load(writeFleet(t, bad, baseTargets), testClouds)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want %q", tc.bad, err, tc.want)
 		}
@@ -319,17 +319,17 @@ boundaries:
 // environment file does not stop it, while rollout.yaml's own mistakes still do.
 func TestLoadMainReadsOnlyRolloutYAML(t *testing.T) {
 	dir := writeFleet(t, "state: sqlite:shared/state.db\n"+baseMain, "targets:\n  - name: a-1\n    boundary: nowhere\n  - {name: [broken\n")
-	if _, err := Load(dir); err == nil {
+	if _, err := Load(dir, testClouds); err == nil {
 		t.Fatal("Load accepted a broken environment file")
 	}
-	c, err := LoadMain(dir)
+	c, err := LoadMain(dir, testClouds)
 	if err != nil {
 		t.Fatalf("LoadMain: %v", err)
 	}
 	if c.State != "sqlite:shared/state.db" || c.Root != dir || len(c.Targets) != 0 {
 		t.Fatalf("LoadMain = state %q root %q, %d targets", c.State, c.Root, len(c.Targets))
 	}
-	_, err = LoadMain(writeFleet(t, "state: mysql://db/x\n"+baseMain, baseTargets))
+	_, err = LoadMain(writeFleet(t, "state: mysql://db/x\n"+baseMain, baseTargets), testClouds)
 	if err == nil || !strings.Contains(err.Error(), "rollout.yaml:1: state:") {
 		t.Fatalf("LoadMain of a bad state: %v", err)
 	}
@@ -338,7 +338,7 @@ func TestLoadMainReadsOnlyRolloutYAML(t *testing.T) {
 // Target is an index lookup after Load (start asks it for each of 10,000 targets), and still
 // finds a target on a Config built by hand.
 func TestTargetLookup(t *testing.T) {
-	c, err := Load(writeFleet(t, baseMain, baseTargets))
+	c, err := Load(writeFleet(t, baseMain, baseTargets), testClouds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,7 +363,7 @@ func TestEngineSetting(t *testing.T) {
 		"temporal: {adress: \"t:7233\"}\n":                          `rollout.yaml:1: temporal.adress: unknown key (did you mean "address"?)`,
 		"temporal: {address: \"t:7233\", tls: {certFile: c.pem}}\n": "temporal.tls: certFile and keyFile go together",
 	} {
-		c, err := Load(writeFleet(t, head+baseMain, baseTargets))
+		c, err := Load(writeFleet(t, head+baseMain, baseTargets), testClouds)
 		switch {
 		case want == "" && err != nil:
 			t.Errorf("%q: %v", head, err)
@@ -375,6 +375,33 @@ func TestEngineSetting(t *testing.T) {
 			}
 		case want == "" && c.Engine != "inprocess":
 			t.Errorf("%q: engine %q, want inprocess", head, c.Engine)
+		}
+	}
+}
+
+// testClouds stands in for the clouds catalog (which imports this package): the keys of two
+// clouds, so that parsing of cloud keys is tested here and the catalog's own in clouds/catalog.
+var testClouds = Clouds{
+	"local": {},
+	"aws":   {Settings: map[string]string{"partition": ""}, Identity: []string{"profile", "roleArn", "webIdentityTokenFile", "assumeRole"}},
+	"gcp":   {Settings: map[string]string{"universeDomain": "googleapis.com"}, Identity: []string{"credentialsFile"}},
+}
+
+func TestEveryCloudsSettingsReachTemplatesWithDefaults(t *testing.T) {
+	main := strings.Replace(baseMain, "local-a: {cloud: local}", "local-a: {cloud: gcp}\n  gov: {cloud: aws, partition: aws-us-gov}", 1)
+	c, err := Load(writeFleet(t, main, baseTargets), testClouds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := "{{ .Boundary.Cloud }}|{{ .Boundary.Partition }}|{{ .Boundary.UniverseDomain }}"
+	for _, tc := range []struct{ boundary, want string }{
+		{"local-a", "gcp||googleapis.com"}, // a cloud's default when the boundary names none
+		{"gov", "aws|aws-us-gov|"},         // "" for another cloud's keys: one template serves every cloud
+		{"local-b", "local||"},
+	} {
+		got, err := Render("x", tmpl, TemplateData(&Target{Name: "t", Boundary: tc.boundary}, c.Boundaries[tc.boundary]))
+		if err != nil || got != tc.want {
+			t.Errorf("%s: %q, %v; want %q", tc.boundary, got, err, tc.want)
 		}
 	}
 }

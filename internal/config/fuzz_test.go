@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rollout-dev/rollout/internal/clouds"
+	"github.com/rollout-dev/rollout/internal/clouds/catalog"
 	"github.com/rollout-dev/rollout/internal/config"
 )
 
@@ -32,7 +32,7 @@ func FuzzLoad(f *testing.F) {
 		must(os.MkdirAll(filepath.Join(dir, "environments"), 0o755))
 		must(os.WriteFile(filepath.Join(dir, "rollout.yaml"), []byte(main), 0o644))
 		must(os.WriteFile(filepath.Join(dir, "environments", "t.yaml"), []byte(targets), 0o644))
-		c, err := config.Load(dir)
+		c, err := config.Load(dir, catalog.All.Keys())
 		if err != nil {
 			var errs config.Errors
 			if !errors.As(err, &errs) || len(errs) == 0 {
@@ -40,7 +40,7 @@ func FuzzLoad(f *testing.F) {
 			}
 			return
 		}
-		for _, e := range clouds.Validate(c) {
+		for _, e := range catalog.All.Validate(c) {
 			if e.File == "" || e.Key == "" {
 				t.Fatalf("a cloud problem without file or key: %+v", e)
 			}

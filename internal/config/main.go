@@ -1,10 +1,13 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,7 +41,7 @@ func (c *Config) parseMain(data []byte, errs *Errors) {
 	c.parseDefaults(w, top)
 	c.Boundaries = map[string]*Boundary{}
 	for name, n := range w.fields(top["boundaries"], "boundaries") {
-		c.Boundaries[name] = parseBoundary(w, name, n)
+		c.Boundaries[name] = parseBoundary(w, c.Clouds, name, n)
 	}
 	c.Gates = map[string]*Gate{}
 	for name, n := range w.fields(top["gates"], "gates") {
@@ -151,29 +154,35 @@ func (c *Config) parseDefaults(w walker, top map[string]*yaml.Node) {
 
 }
 
-// parseBoundary reads one boundary: its cloud and the keys of that cloud.
-func parseBoundary(w walker, name string, n *yaml.Node) *Boundary {
+// parseBoundary reads one boundary: its cloud, the keys of that cloud (known from clouds, the
+// catalog's description: config names no cloud) and the keys every boundary has.
+func parseBoundary(w walker, clouds Clouds, name string, n *yaml.Node) *Boundary {
 	path := "boundaries." + name
-	b := &Boundary{Name: name, Line: n.Line, Lines: map[string]int{}}
-	f := w.fields(n, path, "cloud", "environment", "endpoints", "identity", "partition", "universeDomain",
-		"maxParallel", "providerMirror", "regions", "passEnv", "rateLimit", "approvers", "backend", "freeze", "telemetry")
+	b := &Boundary{Name: name, Line: n.Line, Lines: map[string]int{}, Settings: map[string]string{}}
+	settings := clouds.settingKeys()
+	f := w.fields(n, path, append([]string{"cloud", "endpoints", "identity", "maxParallel", "providerMirror", "regions",
+		"passEnv", "rateLimit", "approvers", "backend", "freeze", "telemetry"}, settings...)...)
 	for k, v := range f {
 		b.Lines[k] = v.Line
 	}
 	b.Cloud = w.str(f["cloud"], path+".cloud")
-	switch b.Cloud {
-	case "azure", "aws", "gcp", "local":
-	case "":
-		w.fail(n, path+".cloud", "is required: one of azure, aws, gcp, local")
-	default:
-		w.fail(f["cloud"], path+".cloud", "unknown cloud %q: one of azure, aws, gcp, local", b.Cloud)
+	own, known := clouds[b.Cloud]
+	switch {
+	case b.Cloud == "":
+		w.fail(n, path+".cloud", "is required: one of %s", clouds.names())
+	case !known:
+		w.fail(f["cloud"], path+".cloud", "unknown cloud %q: one of %s%s", b.Cloud, clouds.names(), suggest(b.Cloud, slices.Sorted(maps.Keys(clouds))))
 	}
 	b.MaxParallel = w.integer(f["maxParallel"], path+".maxParallel", 1)
 	b.RateLimit = w.rate(f["rateLimit"], path+".rateLimit")
 	b.ProviderMirror = w.str(f["providerMirror"], path+".providerMirror")
-	b.Environment = w.str(f["environment"], path+".environment")
-	b.Partition = w.str(f["partition"], path+".partition")
-	b.UniverseDomain = w.str(f["universeDomain"], path+".universeDomain")
+	for _, k := range settings {
+		b.Settings[k] = cmp.Or(w.str(f[k], path+"."+k), own.Settings[k])
+		// A key of another cloud is a mistake worth naming, not ignoring.
+		if _, mine := own.Settings[k]; f[k] != nil && known && !mine {
+			w.fail(f[k], path+"."+k, "is a %s key; this boundary's cloud is %s", clouds.owner(k), b.Cloud)
+		}
+	}
 	b.Regions = w.strings(f["regions"], path+".regions")
 	b.PassEnv = w.envNames(f["passEnv"], path+".passEnv")
 	parseApprovers(w, path+".approvers", f["approvers"], b)
@@ -193,13 +202,9 @@ func parseBoundary(w walker, name string, n *yaml.Node) *Boundary {
 	for k, v := range w.fields(f["endpoints"], path+".endpoints") {
 		b.Lines["endpoints."+k] = v.Line
 	}
-	// Keys that belong to another cloud are a mistake worth naming, not ignoring.
-	for key, cloud := range map[string]string{"environment": "azure", "partition": "aws", "universeDomain": "gcp"} {
-		if f[key] != nil && b.Cloud != "" && b.Cloud != cloud {
-			w.fail(f[key], path+"."+key, "is a %s key; this boundary's cloud is %s", cloud, b.Cloud)
-		}
+	if known {
+		parseIdentity(w, path, f, b, own.Identity)
 	}
-	parseIdentity(w, path, f, b)
 	if !nameRE.MatchString(name) {
 		w.fail(n, path, "boundary names use letters, digits, '.', '_' and '-'")
 	}
@@ -207,11 +212,12 @@ func parseBoundary(w walker, name string, n *yaml.Node) *Boundary {
 }
 
 // parseIdentity reads a boundary's identity: the keys its cloud allows (names of secret
-// variables, never secrets), and an AWS role chain.
-func parseIdentity(w walker, path string, f map[string]*yaml.Node, b *Boundary) {
-	if allowed, ok := identityKeys[b.Cloud]; ok && f["identity"] != nil {
-		if b.Cloud == "local" {
-			w.fail(f["identity"], path+".identity", "a local boundary has no identity")
+// variables, never secrets), and a role chain (assumeRole) where the cloud has one.
+func parseIdentity(w walker, path string, f map[string]*yaml.Node, b *Boundary, allowed []string) {
+	if f["identity"] != nil {
+		if len(allowed) == 0 {
+			w.fail(f["identity"], path+".identity", "a %s boundary has no identity", b.Cloud)
+			return
 		}
 		b.Identity = map[string]string{}
 		for k, v := range w.fields(f["identity"], path+".identity", allowed...) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rollout-dev/rollout/internal/clouds"
+	"github.com/rollout-dev/rollout/internal/clouds/catalog"
 	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/rings"
 	"github.com/rollout-dev/rollout/internal/testsupport/azuretest"
@@ -19,12 +20,12 @@ import (
 // the azuretest server; gates read Azure Monitor there with the boundary's credential.
 func azureRunner(t *testing.T, srv *azuretest.Cloud, g *config.Gate) *Runner {
 	cfg := &config.Config{Gates: map[string]*config.Gate{g.Name: g},
-		Boundaries: map[string]*config.Boundary{"azure-sov": {Name: "azure-sov", Cloud: "azure", Environment: "custom",
+		Boundaries: map[string]*config.Boundary{"azure-sov": {Name: "azure-sov", Cloud: "azure", Settings: map[string]string{"environment": "custom"},
 			Endpoints: map[string]string{"authorityHost": srv.URL + "/", "resourceManager": srv.URL + "/", "audience": srv.URL},
 			Identity:  map[string]string{"tenantId": "tenant-sov", "clientId": "app-1", "clientSecretEnv": "SOV_SECRET", "subscriptionId": "sub-1"}}},
 		Targets: []*config.Target{{Name: "sov-1", Boundary: "azure-sov", Region: "francecentral-sov"}}}
 	env := map[string]string{"SOV_SECRET": "the-right-secret"}
-	return &Runner{Config: cfg, Clouds: &clouds.Manager{Config: cfg, Client: srv.Client(), Lookup: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}}
+	return &Runner{Config: cfg, Clouds: &clouds.Manager{Catalog: catalog.All, Config: cfg, Client: srv.Client(), Lookup: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}}
 }
 
 func azGate(a *config.AzureMonitorCheck, success string) *config.Gate {

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/smithy-go/encoding/cbor"
 
 	"github.com/rollout-dev/rollout/internal/clouds"
+	"github.com/rollout-dev/rollout/internal/clouds/catalog"
 	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/rings"
 )
@@ -121,12 +122,12 @@ func (c *cloudWatch) serve(w http.ResponseWriter, r *http.Request) {
 
 func govCloudRunner(t *testing.T, endpoint string, g *config.Gate) *Runner {
 	cfg := &config.Config{Gates: map[string]*config.Gate{g.Name: g},
-		Boundaries: map[string]*config.Boundary{"aws-us-gov": {Name: "aws-us-gov", Cloud: "aws", Partition: "aws-us-gov",
+		Boundaries: map[string]*config.Boundary{"aws-us-gov": {Name: "aws-us-gov", Cloud: "aws", Settings: map[string]string{"partition": "aws-us-gov"},
 			Identity:  map[string]string{"accessKeyIdEnv": "GOV_KEY", "secretAccessKeyEnv": "GOV_SECRET"},
 			Endpoints: map[string]string{"monitoring": endpoint}}},
 		Targets: []*config.Target{{Name: "gov-w1", Boundary: "aws-us-gov", Region: "us-gov-west-1"}}}
 	env := map[string]string{"GOV_KEY": "AKIAGOVKEY000001", "GOV_SECRET": "gov-secret"}
-	return &Runner{Config: cfg, Clouds: &clouds.Manager{Config: cfg, Lookup: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}}
+	return &Runner{Config: cfg, Clouds: &clouds.Manager{Catalog: catalog.All, Config: cfg, Lookup: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}}
 }
 
 func cwGate(c *config.CloudWatchCheck, tweak func(*config.Gate)) *config.Gate {

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/rollout-dev/rollout/internal/clouds"
+	"github.com/rollout-dev/rollout/internal/clouds/catalog"
 	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/healthgate/conformance"
 	"github.com/rollout-dev/rollout/internal/healthgate/measure"
@@ -237,7 +238,7 @@ func gcpSubject(policies bool) conformance.Subject {
 			Boundaries: map[string]*config.Boundary{"gcp": {Name: "gcp", Cloud: "gcp", Endpoints: map[string]string{"monitoring": addr},
 				Identity: map[string]string{"credentialsFile": gcptest.ServiceAccountFile(t, tokens.URL, ""), "project": "acme-prod"}}},
 			Targets: []*config.Target{{Name: "svc-1", Boundary: "gcp", Region: "europe-west4"}}}
-		r := &Runner{Config: cfg, Clouds: &clouds.Manager{Config: cfg}, GoogleOptions: GRPCOptions{trust}}
+		r := &Runner{Config: cfg, Clouds: &clouds.Manager{Catalog: catalog.All, Config: cfg}, GoogleOptions: GRPCOptions{trust}}
 		t.Cleanup(r.Close)
 		return wired(t, r, "gcm", "svc-1", nil), true
 	}}

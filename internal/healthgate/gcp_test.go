@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/rollout-dev/rollout/internal/clouds"
+	"github.com/rollout-dev/rollout/internal/clouds/catalog"
 	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/rings"
 	"github.com/rollout-dev/rollout/internal/testsupport/gcptest"
@@ -127,10 +128,10 @@ func TestGCPMonitoring(t *testing.T) {
 			SuccessCondition: success, Success: cond, Interval: config.Duration(2 * time.Second), Timeout: config.Duration(5 * time.Second),
 			Consecutive: 1, FailureLimit: 1, InconclusiveLimit: 1, ConsecutiveErrorLimit: 1, NoData: config.NoDataFail}
 		cfg := &config.Config{Gates: map[string]*config.Gate{"gcm": g},
-			Boundaries: map[string]*config.Boundary{"gcp": {Name: "gcp", Cloud: "gcp", UniverseDomain: universe, Endpoints: map[string]string{"monitoring": addr},
+			Boundaries: map[string]*config.Boundary{"gcp": {Name: "gcp", Cloud: "gcp", Settings: map[string]string{"universeDomain": universe}, Endpoints: map[string]string{"monitoring": addr},
 				Identity: map[string]string{"credentialsFile": gcptest.ServiceAccountFile(t, tokens.URL, keyUniverse), "project": "acme-prod"}}},
 			Targets: []*config.Target{{Name: "svc-1", Boundary: "gcp", Region: "europe-west4"}}}
-		r := &Runner{Config: cfg, Clouds: &clouds.Manager{Config: cfg}, GoogleOptions: GRPCOptions{trust}}
+		r := &Runner{Config: cfg, Clouds: &clouds.Manager{Catalog: catalog.All, Config: cfg}, GoogleOptions: GRPCOptions{trust}}
 		t.Cleanup(r.Close)
 		return r
 	}
@@ -200,7 +201,7 @@ func TestGCPAlertPolicyState(t *testing.T) {
 			Boundaries: map[string]*config.Boundary{"gcp": {Name: "gcp", Cloud: "gcp", Endpoints: map[string]string{"monitoring": addr},
 				Identity: map[string]string{"credentialsFile": gcptest.ServiceAccountFile(t, tokens.URL, ""), "project": "acme-prod"}}},
 			Targets: []*config.Target{{Name: "svc-1", Boundary: "gcp", Region: "europe-west4"}}}
-		r := &Runner{Config: cfg, Clouds: &clouds.Manager{Config: cfg}, GoogleOptions: GRPCOptions{trust}}
+		r := &Runner{Config: cfg, Clouds: &clouds.Manager{Catalog: catalog.All, Config: cfg}, GoogleOptions: GRPCOptions{trust}}
 		defer r.Close()
 		var ms []rings.Measurement
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -10,6 +10,7 @@ import (
 	monitoring "cloud.google.com/go/monitoring/apiv3/v2"
 	"google.golang.org/api/option"
 
+	gcpcloud "github.com/rollout-dev/rollout/internal/clouds/gcp"
 	"github.com/rollout-dev/rollout/internal/config"
 )
 
@@ -88,9 +89,4 @@ func (r *Runner) Close() {
 	r.gcp.clients, r.gcp.policies = nil, nil
 }
 
-func universeOf(b *config.Boundary) string {
-	if b.UniverseDomain == "" {
-		return "googleapis.com"
-	}
-	return b.UniverseDomain
-}
+func universeOf(b *config.Boundary) string { return gcpcloud.Universe(b) }

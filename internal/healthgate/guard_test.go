@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/rollout-dev/rollout/internal/config"
 )
 
 // flaky is a provider whose answers the test scripts: ok until fail is set.
@@ -67,5 +69,23 @@ func TestGuardRateLimitsAnEndpoint(t *testing.T) {
 	}
 	if el := time.Since(begin); el < 450*time.Millisecond {
 		t.Fatalf("30 queries at 20/s took %s", el)
+	}
+}
+
+func TestCloudGatesNameABoundaryOfTheirCloud(t *testing.T) {
+	c := &config.Config{Root: "/f", File: "/f/rollout.yaml", Boundaries: map[string]*config.Boundary{
+		"g": {Name: "g", Cloud: "gcp"}, "a": {Name: "a", Cloud: "aws"}}, Gates: map[string]*config.Gate{
+		"alarms":  {CloudWatch: &config.CloudWatchCheck{Boundary: "g"}},
+		"metrics": {GCPMonitoring: &config.GCPMonitoringCheck{Boundary: "g"}},
+		"azure":   {AzureMonitor: &config.AzureMonitorCheck{Boundary: "nope"}},
+	}}
+	got := CheckBoundaries(c).Error()
+	for _, want := range []string{`gates.alarms.cloudwatch.boundary: "g" is not an aws boundary`, `gates.azure.azure-monitor.boundary: "nope" is not an azure boundary`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("want %q in %s", want, got)
+		}
+	}
+	if strings.Contains(got, "gates.metrics") {
+		t.Errorf("a gcp-monitoring gate on a gcp boundary was refused: %s", got)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	httpgate "github.com/rollout-dev/rollout/internal/healthgate/http"
 
 	"github.com/rollout-dev/rollout/internal/clouds"
+	"github.com/rollout-dev/rollout/internal/clouds/catalog"
 	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/rings"
 )
@@ -183,7 +184,7 @@ func TestACommandGateSeesOnlyItsBoundarysEnvironment(t *testing.T) {
 		"gov": {Name: "gov", Cloud: "local", PassEnv: []string{"GOV_SECRET"}},
 	}, Targets: []*config.Target{{Name: "g1", Boundary: "gov"}, {Name: "c1", Boundary: "com"}}}
 	env := map[string]string{"PATH": os.Getenv("PATH"), "COM_SECRET": "com-key", "GOV_SECRET": "gov-key", "PGPASSWORD": "journal-pw"}
-	r := &Runner{Config: c, Clouds: &clouds.Manager{Config: c, Lookup: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}}
+	r := &Runner{Config: c, Clouds: &clouds.Manager{Catalog: catalog.All, Config: c, Lookup: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}}
 	g := &config.Gate{Command: &config.CommandCheck{Run: []string{"sh", "-c", "env"}}}
 	p, problem := r.build(g, TemplateData{Target: TargetData{Name: "g1", Boundary: "gov"}})
 	if p == nil {

@@ -3,10 +3,12 @@ package healthgate
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	neturl "net/url"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -16,6 +18,10 @@ import (
 	"github.com/rollout-dev/rollout/internal/rings"
 
 	"github.com/rollout-dev/rollout/internal/clouds"
+	awscloud "github.com/rollout-dev/rollout/internal/clouds/aws"
+	azurecloud "github.com/rollout-dev/rollout/internal/clouds/azure"
+	"github.com/rollout-dev/rollout/internal/clouds/catalog"
+	gcpcloud "github.com/rollout-dev/rollout/internal/clouds/gcp"
 	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/healthgate/azuremonitor"
 	"github.com/rollout-dev/rollout/internal/healthgate/cloudwatch"
@@ -71,7 +77,7 @@ func credentialHost(template, rendered string, allow []string) error {
 func (r *Runner) commandEnv(target string) ([]string, error) {
 	m := r.Clouds
 	if m == nil {
-		m = &clouds.Manager{Config: r.Config}
+		m = &clouds.Manager{Config: r.Config, Catalog: catalog.All}
 	}
 	e, err := m.StaticEnv(target)
 	return e.List(), err
@@ -271,7 +277,11 @@ func (r *Runner) cloudwatch(g *config.Gate, d TemplateData, judge measure.Condit
 	if region == "" {
 		return nil, "a cloudwatch gate without a target (a ring gate) needs its region set"
 	}
-	cfg, b, err := r.Clouds.AWSConfig(context.Background(), boundary, region)
+	b, err := r.Clouds.Boundary(boundary)
+	if err != nil {
+		return nil, fmt.Sprintf("cloudwatch: %v", err)
+	}
+	cfg, err := awscloud.Config(context.Background(), r.Clouds, boundary, region)
 	if err != nil {
 		return nil, fmt.Sprintf("cloudwatch: %v", err)
 	}
@@ -280,7 +290,7 @@ func (r *Runner) cloudwatch(g *config.Gate, d TemplateData, judge measure.Condit
 			o.BaseEndpoint = &ep
 		}
 	})
-	p := &cloudwatch.CloudWatch{Client: client, Where: b.Partition + " " + region, InsufficientData: c.InsufficientData, Metric: c.Metric, Judge: judge}
+	p := &cloudwatch.CloudWatch{Client: client, Where: awscloud.Partition(b) + " " + region, InsufficientData: c.InsufficientData, Metric: c.Metric, Judge: judge}
 	for _, a := range c.Alarms {
 		s, err := render(a, d)
 		if err != nil {
@@ -299,7 +309,7 @@ func (r *Runner) cloudwatch(g *config.Gate, d TemplateData, judge measure.Condit
 			}
 		}
 	}
-	return r.guard(g, "cloudwatch "+b.Partition+" "+region, p), ""
+	return r.guard(g, "cloudwatch "+awscloud.Partition(b)+" "+region, p), ""
 }
 
 func (r *Runner) azureMonitor(g *config.Gate, d TemplateData, judge measure.Conditions) (measure.Provider, string) {
@@ -308,7 +318,7 @@ func (r *Runner) azureMonitor(g *config.Gate, d TemplateData, judge measure.Cond
 	if problem != "" {
 		return nil, problem
 	}
-	cred, cc, b, err := r.Clouds.AzureCredential(boundary)
+	cred, cc, b, err := azurecloud.Credential(r.Clouds, boundary)
 	if err != nil {
 		return nil, fmt.Sprintf("azure monitor: %v", err)
 	}
@@ -322,7 +332,7 @@ func (r *Runner) azureMonitor(g *config.Gate, d TemplateData, judge measure.Cond
 		if err != nil {
 			return nil, fmt.Sprintf("azure monitor: %v", err)
 		}
-		return r.guard(g, key, &azuremonitor.Metric{Client: client, Where: b.Environment, Resource: resource, Metric: a.Metric, Namespace: a.Namespace,
+		return r.guard(g, key, &azuremonitor.Metric{Client: client, Where: azurecloud.Environment(b), Resource: resource, Metric: a.Metric, Namespace: a.Namespace,
 			Aggregation: a.Aggregation, Interval: a.Interval.D(), Range: a.Range.D(), Judge: judge}), ""
 	}
 	rg, err := render(a.ResourceGroup, d)
@@ -340,7 +350,7 @@ func (r *Runner) azureMonitor(g *config.Gate, d TemplateData, judge measure.Cond
 	if err != nil {
 		return nil, fmt.Sprintf("azure monitor: %v", err)
 	}
-	return r.guard(g, key, &azuremonitor.Alerts{Pipeline: pl, Endpoint: endpoint, Where: b.Environment, SubscriptionID: sub, ResourceGroup: rg}), ""
+	return r.guard(g, key, &azuremonitor.Alerts{Pipeline: pl, Endpoint: endpoint, Where: azurecloud.Environment(b), SubscriptionID: sub, ResourceGroup: rg}), ""
 }
 
 func (r *Runner) gcpMonitoring(g *config.Gate, d TemplateData, judge measure.Conditions) (measure.Provider, string) {
@@ -349,7 +359,7 @@ func (r *Runner) gcpMonitoring(g *config.Gate, d TemplateData, judge measure.Con
 	if problem != "" {
 		return nil, problem
 	}
-	creds, b, err := r.Clouds.GoogleCredentials(boundary)
+	creds, b, err := gcpcloud.Credentials(r.Clouds, boundary)
 	if err != nil {
 		return nil, fmt.Sprintf("cloud monitoring: %v", err)
 	}
@@ -449,4 +459,38 @@ func (p redacted) Measure(ctx context.Context) rings.Measurement {
 	m := p.inner.Measure(ctx)
 	m.Message = p.secrets.String(redact.Credentials(m.Message))
 	return m
+}
+
+// CheckBoundaries checks that each cloud gate names a boundary of its cloud (a cloudwatch gate an
+// aws boundary, ...): a gate never reads metrics with another cloud's credentials.
+func CheckBoundaries(c *config.Config) config.Errors {
+	var errs config.Errors
+	need := func(gate, kind, boundary, cloud string) {
+		if boundary == "" {
+			return
+		}
+		if b := c.Boundaries[boundary]; b == nil || b.Cloud != cloud {
+			errs = append(errs, c.Problem("gates."+gate+"."+kind+".boundary", "%q is not a%s %s boundary of this fleet", boundary, article(cloud), cloud))
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.Gates)) {
+		g := c.Gates[name]
+		if g.GCPMonitoring != nil {
+			need(name, "gcp-monitoring", g.GCPMonitoring.Boundary, gcpcloud.Name)
+		}
+		if g.AzureMonitor != nil {
+			need(name, "azure-monitor", g.AzureMonitor.Boundary, azurecloud.Name)
+		}
+		if g.CloudWatch != nil {
+			need(name, "cloudwatch", g.CloudWatch.Boundary, awscloud.Name)
+		}
+	}
+	return errs
+}
+
+func article(word string) string {
+	if strings.ContainsRune("aeiou", rune(word[0])) {
+		return "n"
+	}
+	return ""
 }

@@ -69,17 +69,13 @@ func TestVarsForRendersReleaseThenTarget(t *testing.T) {
 	got, err := VarsFor(rings.ReleaseRef{Name: "v9"}, map[string]any{
 		"app_version": "{{ .Release.Name }}", "where": "{{ .Target.Region }}", "tier": `{{ index .Target.Labels "tier" }}`,
 		"list": []any{"{{ .Target.Name }}"}, "n": 1, "partition": "{{ .Boundary.Partition }}", "universe": "{{ .Boundary.UniverseDomain }}",
-	}, tg, &config.Boundary{Name: "gov", Cloud: "aws", Partition: "aws-us-gov"})
+	}, tg, &config.Boundary{Name: "gov", Cloud: "aws", Settings: map[string]string{"partition": "aws-us-gov", "universeDomain": ""}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got["app_version"] != "v9" || got["where"] != "eu-west" || got["tier"] != "override" || got["size"] != 3 || got["list"].([]any)[0] != "eu-1" || got["n"] != 1 ||
 		got["partition"] != "aws-us-gov" || got["universe"] != "" {
 		t.Fatalf("vars = %v", got)
-	}
-	gcp, err := VarsFor(rings.ReleaseRef{}, map[string]any{"u": "{{ .Boundary.UniverseDomain }}"}, tg, &config.Boundary{Cloud: "gcp"})
-	if err != nil || gcp["u"] != "googleapis.com" {
-		t.Fatalf("a Google boundary's universe defaults to googleapis.com: %v %v", gcp, err)
 	}
 	if _, err := VarsFor(rings.ReleaseRef{}, map[string]any{"x": "{{ .Nope }}"}, tg, nil); err == nil {
 		t.Fatal("an unknown template field was not an error")

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/rollout-dev/rollout/internal/clouds"
+	"github.com/rollout-dev/rollout/internal/clouds/catalog"
 	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/journal"
 	"github.com/rollout-dev/rollout/internal/rings"
@@ -35,7 +36,7 @@ func Preflight(ctx context.Context, cfg *config.Config, only []string) ([]Prefli
 		}
 		sort.Strings(names)
 	}
-	m := &clouds.Manager{Config: cfg}
+	m := &clouds.Manager{Config: cfg, Catalog: catalog.All}
 	var out []PreflightResult
 	failed := 0
 	for _, n := range names {

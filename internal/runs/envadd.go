@@ -12,6 +12,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/rollout-dev/rollout/internal/clouds/catalog"
 	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/provision"
 )
@@ -147,7 +148,7 @@ func newTargetEntry(cfg *config.Config, b *config.Boundary, o AddTargetRequest, 
 		return entry, err
 	case be != nil:
 		entry.Backend = &backendEntry{Type: be.Type, Config: be.Config}
-	case b.Cloud != "local":
+	case catalog.All.Cloud(b.Cloud).Traits().RemoteState:
 		return entry, fmt.Errorf("boundary %s (cloud %s) has no state backend convention: a new target there would keep its state on this machine. Add boundaries.%s.backend to %s (values are templates over .Target, e.g. key: \"stamps/{{ .Target.Name }}.tfstate\")",
 			o.Boundary, b.Cloud, o.Boundary, rel(cfg.Root, cfg.File))
 	}

@@ -112,7 +112,7 @@ func (f *Fleet) ready(ctx context.Context, plan rings.Plan, only map[string]bool
 // in the region of the ring's first target there.
 func (f *Fleet) preflight(s *rings.State) func(ctx context.Context, ring, boundary string) (rings.Identity, string, error) {
 	return func(ctx context.Context, ring, boundary string) (rings.Identity, string, error) {
-		if b := f.cfg.Boundaries[boundary]; b == nil || b.Cloud == "local" {
+		if !f.clouds.NeedsProof(boundary) {
 			return rings.Identity{}, "", nil // nothing to prove, nothing to journal
 		}
 		region := ""

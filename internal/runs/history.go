@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/rollout-dev/rollout/internal/clouds/catalog"
 	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/journal"
 	"github.com/rollout-dev/rollout/internal/rings"
@@ -116,7 +117,7 @@ func (f *Fleet) TargetHistory(ctx context.Context, target string) (*TargetHistor
 	}
 	if len(evs) == 0 {
 		// No history: a target of the fleet not deployed yet, or a name that means nothing here.
-		if cfg, err := config.Load(f.cfg.File); err == nil && cfg.Target(target) == nil {
+		if cfg, err := config.Load(f.cfg.File, catalog.All.Keys()); err == nil && cfg.Target(target) == nil {
 			return nil, fmt.Errorf("target %q is not declared in %s and has no history in its journal (hint: rollout validate lists the targets)", target, cfg.File)
 		}
 	}

@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/rollout-dev/rollout/internal/clouds"
+	"github.com/rollout-dev/rollout/internal/clouds/catalog"
 	"github.com/rollout-dev/rollout/internal/rings"
 	"github.com/rollout-dev/rollout/internal/telemetry"
 )
@@ -23,7 +23,7 @@ func (f *Fleet) startTracer(ctx context.Context) error {
 		cfg.UseEnv = os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != ""
 	}
 	for name, b := range f.cfg.Boundaries {
-		tb := telemetry.Boundary{Sovereign: clouds.Sovereign(b)}
+		tb := telemetry.Boundary{Sovereign: catalog.All.Sovereign(b)}
 		if b.Telemetry != nil {
 			tb.Endpoint = b.Telemetry.Endpoint
 		}

@@ -9,9 +9,12 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 )
 
@@ -47,4 +50,38 @@ func LoopbackTLS(t testing.TB) (tls.Certificate, *x509.CertPool) {
 	pool := x509.NewCertPool()
 	pool.AddCert(ts.Certificate())
 	return ts.TLS.Certificates[0], pool
+}
+
+// TokenServer stands in for a universe's OAuth 2.0 token endpoint (the JWT bearer grant a
+// service account key uses).
+type TokenServer struct {
+	*httptest.Server
+	Status   atomic.Int32 // answer with this status and invalid_grant (0: issue tokens)
+	Throttle atomic.Int32 // answer this many requests with 429 first
+}
+
+// Token starts a token endpoint; it stops when the test ends.
+func Token(t testing.TB) *TokenServer {
+	s := &TokenServer{}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		w.Header().Set("Content-Type", "application/json")
+		if s.Throttle.Add(-1) >= 0 {
+			w.WriteHeader(http.StatusTooManyRequests)
+			fmt.Fprint(w, `{"error":"rate_limit_exceeded"}`)
+			return
+		}
+		if code := s.Status.Load(); code != 0 {
+			w.WriteHeader(int(code))
+			fmt.Fprint(w, `{"error":"invalid_grant","error_description":"Invalid JWT Signature."}`)
+			return
+		}
+		if r.Form.Get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" || r.Form.Get("assertion") == "" {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		fmt.Fprint(w, `{"access_token":"ya29.test","token_type":"Bearer","expires_in":3600}`)
+	}))
+	t.Cleanup(s.Close)
+	return s
 }
