@@ -152,6 +152,10 @@ func (r *run) loop() {
 				break drain
 			}
 		}
+		// What others journaled (an abort, a pause) is folded before the round's results, which
+		// may start more work or end the run: a request that came first is acted on first, however
+		// fast the work was.
+		r.poll()
 		r.take(round)
 		r.commit()
 	}

@@ -25,11 +25,27 @@ type memTerraform struct {
 	runs    map[string]string // target -> release it runs
 	applies []string          // "target=release", in order
 	fail    map[string]string // target -> the release whose apply fails there
+	// hold: an apply of this target announces itself on started and waits for release or its
+	// context (a driver killed mid-apply).
+	hold    string
+	started chan string
+	release chan struct{}
 }
 
-func (m *memTerraform) Apply(_ context.Context, target string, rel rings.ReleaseRef, planned func(rings.PlanSummary)) (rings.ApplyResult, error) {
+func (m *memTerraform) Apply(ctx context.Context, target string, rel rings.ReleaseRef, planned func(rings.PlanSummary)) (rings.ApplyResult, error) {
 	if planned != nil {
 		planned(rings.PlanSummary{Change: 1})
+	}
+	m.mu.Lock()
+	hold := m.hold == target
+	m.mu.Unlock()
+	if hold {
+		m.started <- target
+		select {
+		case <-m.release:
+		case <-ctx.Done():
+			return rings.ApplyResult{}, ctx.Err()
+		}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -76,7 +92,33 @@ func newService(t *testing.T, approval bool) *service {
 	must(os.MkdirAll(filepath.Join(dir, "environments"), 0o755))
 	must(os.WriteFile(filepath.Join(dir, "environments", "all.yaml"), []byte("targets:\n"+
 		"  - {name: c-1, boundary: local-a, region: r1}\n  - {name: m-1, boundary: local-a, region: r1}\n  - {name: m-2, boundary: local-a, region: r1}\n"), 0o644))
-	return &service{t: t, dir: dir, tf: &memTerraform{runs: map[string]string{}, fail: map[string]string{}}}
+	return &service{t: t, dir: dir, tf: &memTerraform{runs: map[string]string{}, fail: map[string]string{},
+		started: make(chan string, 1), release: make(chan struct{})}}
+}
+
+// edit replaces old with new in rollout.yaml.
+func (s *service) edit(old, new string) {
+	s.t.Helper()
+	p := filepath.Join(s.dir, "rollout.yaml")
+	b, err := os.ReadFile(p)
+	if err != nil || !strings.Contains(string(b), old) {
+		s.t.Fatalf("rollout.yaml has no %q (%v)", old, err)
+	}
+	if err := os.WriteFile(p, []byte(strings.Replace(string(b), old, new, 1)), 0o644); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// report is the run's report, as status prints it.
+func (s *service) report(id string) *Report {
+	s.t.Helper()
+	f := s.open()
+	defer f.Close()
+	rep, _, err := f.Report(context.Background(), id, NeedAll)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return rep
 }
 
 // fakeBinary answers `version` as a Terraform of no providers, and everything else with success.

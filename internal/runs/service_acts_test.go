@@ -1,0 +1,191 @@
+package runs
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rollout-dev/rollout/internal/rings"
+)
+
+// A driver interrupted mid-apply (its process killed, here its context) leaves the run in the
+// journal; resume re-drives what was under way and finishes it, applying each target once.
+func TestServiceResumeFinishesAnInterruptedRun(t *testing.T) {
+	s := newService(t, false)
+	s.tf.hold = "m-1"
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.do(func(f *Fleet) (string, error) { return f.Start(ctx, StartRequest{Release: "v1"}) })
+		done <- err
+	}()
+	<-s.tf.started
+	cancel()
+	if err := <-done; err == nil {
+		t.Fatal("an interrupted start reported success")
+	}
+	lines, err := s.history()
+	if err != nil || len(lines) != 1 || rings.Terminal(lines[0].Phase) {
+		t.Fatalf("the interrupted run: %+v %v", lines, err)
+	}
+	id := lines[0].Run
+	if rep := s.report(id); rep.WaitingFor != "driver" || !strings.Contains(rep.Next, "rollout resume "+id) {
+		t.Fatalf("an undriven run says it waits for %q, next %q", rep.WaitingFor, rep.Next)
+	}
+	s.tf.hold = ""
+	if got, err := s.do(func(f *Fleet) (string, error) { return f.Resume(context.Background(), id, false, Act{As: "ana"}) }); err != nil || got != id {
+		t.Fatalf("resume: %s %v", got, err)
+	}
+	if p := s.phase(id); p != rings.PhaseSucceeded {
+		t.Fatalf("resumed run: %s", p)
+	}
+	s.runs(map[string]string{"c-1": "v1", "m-1": "v1", "m-2": "v1"})
+	if n := strings.Count(strings.Join(s.tf.applies, " "), "c-1=v1"); n != 1 {
+		t.Fatalf("the canary, verified before the interruption, was applied %d times: %v", n, s.tf.applies)
+	}
+	if _, err := s.do(func(f *Fleet) (string, error) { return f.Resume(context.Background(), id, false, Act{As: "ana"}) }); err == nil {
+		t.Fatal("a finished run was resumed")
+	}
+}
+
+func (s *service) history() ([]RunLine, error) {
+	f := s.open()
+	defer f.Close()
+	return f.History(context.Background())
+}
+
+// A gate with no data, where noData says inconclusive, holds its target; an operator's override
+// (a verdict with a reason) moves the run on; the override of a gate that is not inconclusive, or
+// without a reason, is refused.
+func TestServiceOverrideAnInconclusiveGate(t *testing.T) {
+	s := newService(t, false)
+	s.edit("rings:\n", "gates:\n  health:\n    terraform-output: {output: health}\n    noData: inconclusive\n    interval: 10ms\n    timeout: 1s\n    successCondition: result == \"ok\"\nrings:\n")
+	s.edit("targets: {names: [c-1]}\n", "targets: {names: [c-1]}\n    gates: [health]\n")
+	id, err := s.start("v1")
+	if err != nil || s.phase(id) != rings.PhaseWaiting {
+		t.Fatalf("a run whose canary gate has no data: %s %v", s.phase(id), err)
+	}
+	if got := s.report(id).Rings[0].Targets[0].Phase; got != rings.TInconclusive {
+		t.Fatalf("c-1 is %s", got)
+	}
+	ctx := context.Background()
+	override := func(target, gate, verdict, reason string) error {
+		_, err := s.do(func(f *Fleet) (string, error) {
+			return f.Override(ctx, id, target, "", gate, verdict, Act{As: "ana", Reason: reason})
+		})
+		return err
+	}
+	for _, bad := range [][4]string{{"c-1", "health", "pass", ""}, {"c-1", "other", "pass", "x"}, {"m-1", "health", "pass", "x"}, {"c-1", "health", "maybe", "x"}} {
+		if err := override(bad[0], bad[1], bad[2], bad[3]); err == nil {
+			t.Errorf("override %v was accepted", bad)
+		}
+	}
+	if len(s.tf.applies) != 1 {
+		t.Fatalf("a refused override moved the run: %v", s.tf.applies)
+	}
+	if err := override("c-1", "health", "pass", "dashboards are green; the output is not wired yet"); err != nil {
+		t.Fatal(err)
+	}
+	if p := s.phase(id); p != rings.PhaseSucceeded {
+		t.Fatalf("after the override: %s", p)
+	}
+	s.runs(map[string]string{"m-1": "v1", "m-2": "v1"})
+}
+
+// The stop-the-line switch holds every run before its next ring; off, a resume goes on. Turning
+// it on needs a reason.
+func TestServiceStopTheLineHoldsRuns(t *testing.T) {
+	s := newService(t, false)
+	ctx := context.Background()
+	set := func(on bool, reason string) error {
+		_, err := s.do(func(f *Fleet) (string, error) { return "", f.SetSwitch(ctx, on, Act{As: "ana", Reason: reason}) })
+		return err
+	}
+	if err := set(true, ""); err == nil {
+		t.Fatal("the line was stopped without a reason")
+	}
+	if err := set(true, "incident 42"); err != nil {
+		t.Fatal(err)
+	}
+	id, err := s.start("v1")
+	if err != nil || s.phase(id) != rings.PhaseBlocked || len(s.tf.applies) != 0 {
+		t.Fatalf("start while the line is stopped: %s %v, applies %v", s.phase(id), err, s.tf.applies)
+	}
+	if sw := s.report(id).Switch; sw == nil || sw.Reason != "incident 42" {
+		t.Fatalf("the report's switch: %+v", sw)
+	}
+	if err := set(false, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.do(func(f *Fleet) (string, error) { return f.Resume(ctx, id, false, Act{As: "ana"}) }); err != nil || s.phase(id) != rings.PhaseSucceeded {
+		t.Fatalf("resume with the line going: %s %v", s.phase(id), err)
+	}
+}
+
+// An abort journaled while another process drives the run (the dashboard's) is carried out by
+// that driver: the run ends aborted and what it changed is rolled back.
+func TestServiceAnAbortRequestedElsewhereIsCarriedOutByTheDriver(t *testing.T) {
+	s := newService(t, false)
+	s.start("v1")
+	s.tf.hold = "m-1"
+	done := make(chan error, 1)
+	go func() { _, err := s.start("v2"); done <- err }()
+	<-s.tf.started
+	lines, _ := s.history()
+	id := lines[0].Run
+	ctx := context.Background()
+	if _, err := s.do(func(f *Fleet) (string, error) { return "", f.RequestAbort(ctx, id, true, Act{As: "ana"}) }); err == nil {
+		t.Fatal("an abort without a reason was journaled")
+	}
+	if _, err := s.do(func(f *Fleet) (string, error) {
+		d, err := f.Driver(ctx)
+		if err != nil || d == nil {
+			t.Errorf("the driving process is not reported: %v %v", d, err)
+		}
+		return "", f.RequestAbort(ctx, id, true, Act{As: "ana", Reason: "customer impact"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.do(func(f *Fleet) (string, error) { return "", f.RequestAbort(ctx, id, true, Act{As: "bob", Reason: "again"}) }); err == nil {
+		t.Fatal("a second abort was journaled")
+	}
+	close(s.tf.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	rep := s.report(id)
+	if rep.Phase != rings.PhaseAborted || rep.Aborted == nil || rep.Aborted.Actor != "ana" {
+		t.Fatalf("phase %s, aborted %+v", rep.Phase, rep.Aborted)
+	}
+	s.runs(map[string]string{"c-1": "v1", "m-1": "v1", "m-2": "v1"})
+}
+
+// Wait returns at once on a settled run, and when nothing drives an unsettled one; it gives up
+// after its timeout while a driver holds a run that does not settle.
+func TestServiceWaitSettlesOrTimesOut(t *testing.T) {
+	s := newService(t, true)
+	id, _ := s.start("v1")
+	ctx := context.Background()
+	if _, err := s.do(func(f *Fleet) (string, error) { return "", f.Wait(ctx, id, time.Second, time.Millisecond) }); err != nil {
+		t.Fatalf("wait on a run waiting for approval: %v", err)
+	}
+	if _, err := s.do(func(f *Fleet) (string, error) { return "", f.Approve(ctx, id, "main", Act{As: "ana", Reason: "CAB 7"}) }); err != nil {
+		t.Fatal(err)
+	}
+	s.tf.hold = "m-1"
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.do(func(f *Fleet) (string, error) { return f.Resume(ctx, id, false, Act{As: "ana"}) })
+		done <- err
+	}()
+	<-s.tf.started
+	_, err := s.do(func(f *Fleet) (string, error) { return "", f.Wait(ctx, id, 30*time.Millisecond, time.Millisecond) })
+	if err == nil || !strings.Contains(err.Error(), "--timeout") {
+		t.Fatalf("wait on a driven run that does not settle: %v", err)
+	}
+	close(s.tf.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
