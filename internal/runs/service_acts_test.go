@@ -147,7 +147,9 @@ func TestServiceAnAbortRequestedElsewhereIsCarriedOutByTheDriver(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.do(func(f *Fleet) (string, error) { return "", f.RequestAbort(ctx, id, true, Act{As: "bob", Reason: "again"}) }); err == nil {
+	if _, err := s.do(func(f *Fleet) (string, error) {
+		return "", f.RequestAbort(ctx, id, true, Act{As: "bob", Reason: "again"})
+	}); err == nil {
 		t.Fatal("a second abort was journaled")
 	}
 	close(s.tf.release)
