@@ -29,7 +29,7 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 
 test-unit:
-	$(GO) test -race -count=1 ./internal/...
+	ROLLOUT_TEMPORAL_CLI=$(TOOLS)/bin/temporal $(GO) test -race -count=1 ./internal/...
 	ROLLOUT_TEMPORAL_CLI=$(TOOLS)/bin/temporal $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./internal/bench/ # benchmarks run once, so they cannot rot
 
 # End-to-end: the real rollout binary against real OpenTofu (or Terraform) on temporary fleets.

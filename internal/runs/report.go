@@ -229,8 +229,13 @@ func ExitForPhase(phase rings.Phase, driven bool) int {
 	return ExitWaiting
 }
 
-// nextAction is the command that moves a run on, when it waits for a person (or a process).
-func nextAction(rep *Report) string {
+// nextAction is the command that moves a run on, when it waits for a person (or a process). On
+// Temporal (workflow), the run's workflow carries out an approval or an acknowledgement itself.
+func nextAction(rep *Report, workflow bool) string {
+	then := ", then rollout resume " + rep.Run
+	if workflow {
+		then = " (the run's workflow goes on by itself)"
+	}
 	var ring *RingReport
 	for i := range rep.Rings {
 		switch rep.Rings[i].Phase {
@@ -246,9 +251,9 @@ func nextAction(rep *Report) string {
 	case rep.Phase == rings.PhaseBlocked && ring != nil:
 		return fmt.Sprintf("ring %s is frozen (%s): rollout resume %s once the freeze is over, or with --break-glass --reason TEXT", ring.Name, ring.Reason, rep.Run)
 	case rep.Phase == rings.PhaseWaiting && ring != nil && ring.Phase == rings.RApproval:
-		return fmt.Sprintf("ring %s awaits approval (%d given): rollout approve %s --ring %s --reason TEXT, then rollout resume %s", ring.Name, len(ring.Approvals), rep.Run, ring.Name, rep.Run)
+		return fmt.Sprintf("ring %s awaits approval (%d given): rollout approve %s --ring %s --reason TEXT%s", ring.Name, len(ring.Approvals), rep.Run, ring.Name, then)
 	case rep.Phase == rings.PhaseWaiting && ring != nil && ring.Phase == rings.RDrifted:
-		return fmt.Sprintf("ring %s stopped on drift (%s): rollout drift ack %s --ring %s --reason TEXT, then rollout resume %s", ring.Name, ring.Reason, rep.Run, ring.Name, rep.Run)
+		return fmt.Sprintf("ring %s stopped on drift (%s): rollout drift ack %s --ring %s --reason TEXT%s", ring.Name, ring.Reason, rep.Run, ring.Name, then)
 	case rep.Phase == rings.PhaseWaiting:
 		return fmt.Sprintf("gates were inconclusive: rollout gate override %s ... or rollout resume %s (see the ring and target details below)", rep.Run, rep.Run)
 	case rep.Phase == rings.PhaseRollbackFailed:
@@ -299,7 +304,7 @@ func (f *Fleet) Report(ctx context.Context, id string, need ReportNeed) (*Report
 			return nil, nil, err
 		}
 	}
-	rep.Next = nextAction(&rep)
+	rep.Next = nextAction(&rep, f.OnTemporal())
 	if rings.Terminal(s.Phase) {
 		if data, err := packReport(rep); err == nil {
 			_ = f.reports.SaveReport(ctx, id, last, keptFormat, data) // derived data: a failure only costs the next replay
