@@ -112,7 +112,7 @@ func TestServiceAddTargetThenExpand(t *testing.T) {
 	before, _ := os.ReadFile(filepath.Join(s.dir, "rollout.yaml"))
 	for _, bad := range []AddTargetRequest{
 		{Boundary: "nowhere", Region: "r1", Name: "x-1", Ring: "main"},
-		{Boundary: "local-a", Region: "r1", Name: "m-3", Ring: "main"},  // declared already
+		{Boundary: "local-a", Region: "r1", Name: "m-3", Ring: "main"}, // declared already
 		{Boundary: "local-a", Region: "r1", Name: "x-2", Ring: "mian"}, // no such ring
 		{Boundary: "local-a", Region: "r1", Name: "bad name", Ring: "main"},
 	} {

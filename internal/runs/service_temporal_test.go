@@ -39,7 +39,9 @@ func TestServiceHandsTheRunToTemporal(t *testing.T) {
 		worker.Close()
 	}()
 
-	id, err := s.do(func(f *Fleet) (string, error) { return f.Start(context.Background(), StartRequest{Release: "v1", Detach: true}) })
+	id, err := s.do(func(f *Fleet) (string, error) {
+		return f.Start(context.Background(), StartRequest{Release: "v1", Detach: true})
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
