@@ -101,7 +101,11 @@ target, with the target's boundary credentials.`,
 					tw := tabwriter.NewWriter(io.Out, 2, 4, 2, ' ', 0)
 					fmt.Fprintln(tw, "\nTARGET\tJOURNAL\tTERRAFORM STATE\tDETAIL")
 					for _, t := range rep.Targets {
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.Target, cmp.Or(t.Journal, "-"), t.Verdict, clean(t.Detail))
+						name := t.Target
+						if t.Component != "" {
+							name += "/" + t.Component
+						}
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", clean(name), cmp.Or(t.Journal, "-"), t.Verdict, clean(t.Detail))
 					}
 					tw.Flush()
 				}

@@ -70,7 +70,9 @@ type Config struct {
 
 // Release is the release section: the module and the variables every target gets.
 type Release struct {
-	Module string         // relative to Root
+	Module string // relative to Root; "" for a stack
+	// Components are a stack's root modules (release.components); nil for one module.
+	Components map[string]*Component
 	Vars   map[string]any // string values are templates over .Release, .Target and .Boundary
 	// ModuleOutsideFleet allows a module outside the fleet's folder (release.moduleOutsideFleet).
 	ModuleOutsideFleet bool
@@ -156,6 +158,7 @@ func ConventionBackend(b *Boundary, t *Target) (*Backend, error) {
 		return nil, nil
 	}
 	data := TemplateData(t, b)
+	data["Component"] = "{{ .Component }}" // a stack's component, rendered per component (ComponentBackend)
 	out := &Backend{Type: b.Backend.Type, Config: map[string]any{}}
 	for k, v := range b.Backend.Config {
 		s, ok := v.(string)
@@ -620,6 +623,7 @@ func (c *Config) validate(errs *Errors) {
 		}
 	}
 	c.validateGates(main)
+	c.validateStack(errs)
 	if len(c.Targets) == 0 {
 		main.fail(nil, "", "the fleet has no targets: declare them in %s", strings.Join(c.Environments, ", ")+"/**/*.yaml")
 	}

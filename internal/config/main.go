@@ -71,15 +71,23 @@ func (c *Config) parseMain(data []byte, errs *Errors) {
 
 // parseRelease reads release: the module every release ships and its variables.
 func (c *Config) parseRelease(w walker, root *yaml.Node, top map[string]*yaml.Node) {
-	rel := w.fields(top["release"], "release", "module", "vars", "moduleOutsideFleet")
+	rel := w.fields(top["release"], "release", "module", "components", "vars", "moduleOutsideFleet")
 	c.Release.Module = w.str(rel["module"], "release.module")
 	c.Release.Vars = w.anyMap(rel["vars"], "release.vars")
 	c.Release.ModuleOutsideFleet = w.boolean(rel["moduleOutsideFleet"], "release.moduleOutsideFleet")
 	if rel["module"] != nil {
 		c.Release.Line = rel["module"].Line
 	}
-	if top["release"] == nil || c.Release.Module == "" {
-		w.fail(root, "release.module", "is required: the Terraform root module every release ships")
+	c.parseComponents(w, rel["components"])
+	if rel["components"] != nil {
+		if rel["module"] != nil {
+			w.fail(rel["module"], "release.module", "give release.module (one root module) or release.components (a stack), not both")
+		}
+		if rel["components"].Line > 0 {
+			c.Release.Line = rel["components"].Line
+		}
+	} else if top["release"] == nil || c.Release.Module == "" {
+		w.fail(root, "release.module", "is required: the Terraform root module every release ships (or release.components, a stack)")
 	} else if st, err := os.Stat(c.ModuleDir()); err != nil || !st.IsDir() {
 		w.fail(rel["module"], "release.module", "module directory %s does not exist", c.Release.Module)
 	} else if !c.Release.ModuleOutsideFleet && !inside(c.Root, c.ModuleDir()) {

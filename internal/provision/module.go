@@ -2,8 +2,10 @@ package provision
 
 import (
 	"fmt"
+	"maps"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -43,6 +45,65 @@ func InspectModule(dir string) (*ModuleInfo, error) {
 	return info, nil
 }
 
+// InspectRelease reads what the release's modules declare: the root module's, or for a stack
+// every component's together, a variable that a component's inputs set not counting as
+// required there.
+func InspectRelease(c *config.Config) (*ModuleInfo, error) {
+	if !c.Stack() {
+		return InspectModule(c.ModuleDir())
+	}
+	all := &ModuleInfo{Variables: map[string]ModuleVariable{}, Outputs: map[string]bool{}}
+	for _, name := range slices.Sorted(maps.Keys(c.Release.Components)) {
+		info, err := InspectModule(c.ComponentDir(name))
+		if err != nil {
+			return nil, fmt.Errorf("component %s: %w", name, err)
+		}
+		for v, mv := range info.Variables {
+			if _, set := c.Release.Components[name].Inputs[v]; set {
+				mv.Required = false
+			}
+			if was, ok := all.Variables[v]; ok {
+				mv.Required = mv.Required || was.Required
+				mv.Sensitive = mv.Sensitive || was.Sensitive
+			}
+			all.Variables[v] = mv
+		}
+		maps.Copy(all.Outputs, info.Outputs)
+	}
+	return all, nil
+}
+
+// CheckStack checks what a stack's inputs read of other components against their modules: each
+// output read is one the component's module declares.
+func CheckStack(c *config.Config) config.Errors {
+	if !c.Stack() {
+		return nil
+	}
+	var errs config.Errors
+	main, _ := filepath.Rel(c.Root, c.File)
+	for _, name := range slices.Sorted(maps.Keys(c.Release.Components)) {
+		comp := c.Release.Components[name]
+		for _, k := range slices.Sorted(maps.Keys(comp.Inputs)) {
+			for dep, outputs := range config.ComponentReads(comp.Inputs[k]) {
+				if c.Release.Components[dep] == nil {
+					continue // config reports it
+				}
+				info, err := InspectModule(c.ComponentDir(dep))
+				if err != nil {
+					continue // the component's own check reports it
+				}
+				for _, o := range outputs {
+					if _, ok := info.Outputs[o]; !ok && o != "" {
+						errs = append(errs, &config.FieldError{File: main, Line: comp.Lines["inputs"], Key: "release.components." + name + ".inputs." + k,
+							Msg: fmt.Sprintf("reads output %s of component %s, whose module (%s) declares no such output (outputs: %s)", o, dep, c.Release.Components[dep].Module, strings.Join(slices.Sorted(maps.Keys(info.Outputs)), ", "))})
+					}
+				}
+			}
+		}
+	}
+	return errs
+}
+
 // secretName matches variable names that by convention hold a secret, whether or not the module
 // declares them sensitive.
 var secretName = regexp.MustCompile(`(?i)(passw(or)?d|secret|token|api[_-]?key|private[_-]?key|credential|auth)`)
@@ -61,7 +122,7 @@ func (m *ModuleInfo) Secret(name string) bool {
 // vars is given) nor the target's own set: a target that could never plan.
 func MissingVariables(c *config.Config, vars map[string]any) config.Errors {
 	main, _ := filepath.Rel(c.Root, c.File)
-	info, err := InspectModule(c.ModuleDir())
+	info, err := InspectRelease(c)
 	if err != nil {
 		return config.Errors{{File: main, Line: c.Release.Line, Key: "release.module", Msg: err.Error()}}
 	}

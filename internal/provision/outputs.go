@@ -8,8 +8,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -21,6 +23,13 @@ import (
 
 // Outputs implements rings.Provisioner.
 func (p *Terraform) Outputs(ctx context.Context, target string) (map[string]any, error) {
+	if recs := p.Deployed(target); len(recs) > 0 { // a stack: its components' together
+		out := map[string]any{}
+		for _, name := range slices.Sorted(maps.Keys(recs)) {
+			maps.Copy(out, recs[name].Outputs)
+		}
+		return out, nil
+	}
 	rc, err := p.targetCLIConfig()
 	if err != nil {
 		return nil, err

@@ -176,9 +176,22 @@ func (p *Terraform) ensureSnapshot(ctx context.Context, digest string) error {
 // so that a registry or mirror that cannot serve them is an error of the environment, not a
 // failed target.
 func (p *Terraform) ResolveRelease(ctx context.Context, digest string, mirrors []string) error {
-	for _, m := range mirrors {
-		if _, err := p.resolve(ctx, digest, m); err != nil {
-			return err
+	digests := []string{digest}
+	st, err := p.StackOf(ctx, digest)
+	if err != nil {
+		return err
+	}
+	if st != nil { // a stack: each component's providers
+		digests = digests[:0]
+		for _, c := range st.Components {
+			digests = append(digests, c.Module)
+		}
+	}
+	for _, d := range digests {
+		for _, m := range mirrors {
+			if _, err := p.resolve(ctx, d, m); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

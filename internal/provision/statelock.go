@@ -75,7 +75,7 @@ func parseHeldLock(text string) (heldLock, bool) {
 // remoteLock says whether target's state lives in a backend whose lock outlives its holder (all
 // but local state, whose lock is a file lock that dies with the process).
 func (p *Terraform) remoteLock(target string) bool {
-	t := p.Config.Target(target)
+	t := p.Config.Target(baseTarget(target))
 	return t != nil && t.Backend != nil && t.Backend.Type != "local"
 }
 

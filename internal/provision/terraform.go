@@ -56,6 +56,7 @@ type Terraform struct {
 	reaped   map[string]bool        // targets whose leftovers of a dead process were reaped by this one
 	resolved map[string]*resolution // by snapshot digest and provider mirror
 	secrets  map[string][]string    // by target: the secret values its last plan ran with
+	unitVars map[string]map[string]any // by unit key: a stack component's rendered variables
 	shimOnce sync.Once
 	shimPath string
 	cliOnce  sync.Once
@@ -121,7 +122,7 @@ func (p *Terraform) targetEnv(ctx context.Context, target string) (map[string]st
 	if p.Clouds == nil {
 		return p.baseEnv(), nil, nil
 	}
-	e, err := p.Clouds.Env(ctx, target)
+	e, err := p.Clouds.Env(ctx, baseTarget(target))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -358,12 +359,24 @@ func (p *Terraform) backend(t *config.Target) (string, []string) {
 	return t.Backend.Type, args
 }
 
+// target is the named target; for a unit key (TARGET@COMPONENT), the target as the component's
+// working directory sees it: named by the key, with the component's own state backend.
 func (p *Terraform) target(name string) (*config.Target, error) {
-	t := p.Config.Target(name)
+	base, component, unit := strings.Cut(name, "@")
+	t := p.Config.Target(base)
 	if t == nil {
-		return nil, fmt.Errorf("target %s is not in the configuration any more (hint: restore it to resume or roll back)", name)
+		return nil, fmt.Errorf("target %s is not in the configuration any more (hint: restore it to resume or roll back)", base)
 	}
-	return t, nil
+	if !unit {
+		return t, nil
+	}
+	be, err := config.ComponentBackend(t.Backend, component)
+	if err != nil {
+		return nil, fmt.Errorf("target %s: %w", base, err)
+	}
+	d := *t
+	d.Name, d.Backend = name, be
+	return &d, nil
 }
 
 // Plan plans rel on target into the target's plan file and summarises it.
@@ -443,11 +456,7 @@ func (p *Terraform) setUp(ctx context.Context, target string, rel rings.ReleaseR
 	if err != nil {
 		return workspace{}, redactErr(err, secrets)
 	}
-	relVars, err := p.Vars(ctx, rel.Name)
-	if err != nil {
-		return workspace{}, fmt.Errorf("%s target %s: %w", what, target, err)
-	}
-	vars, err := VarsFor(rel, relVars, t, p.Config.Boundaries[t.Boundary])
+	vars, err := p.varsOf(ctx, t, rel)
 	if err != nil {
 		return workspace{}, fmt.Errorf("%s target %s: %w", what, target, err)
 	}
@@ -463,6 +472,19 @@ func (p *Terraform) setUp(ctx context.Context, target string, rel rings.ReleaseR
 	p.secrets[target] = secrets
 	p.mu.Unlock()
 	return workspace{tf: tf, dir: dir, varFile: varFile, secrets: secrets}, nil
+}
+
+// varsOf are the variables of a target's working directory: a stack component's rendered ones,
+// else the release's rendered for the target.
+func (p *Terraform) varsOf(ctx context.Context, t *config.Target, rel rings.ReleaseRef) (map[string]any, error) {
+	if v, ok := p.unitVarsOf(t.Name); ok {
+		return v, nil
+	}
+	relVars, err := p.Vars(ctx, rel.Name)
+	if err != nil {
+		return nil, err
+	}
+	return VarsFor(rel, relVars, t, p.Config.Boundaries[t.Boundary])
 }
 
 func (p *Terraform) plan(ctx context.Context, target string, rel rings.ReleaseRef, refreshOnly bool) (*tfexec.Terraform, string, rings.PlanSummary, bool, error) {
@@ -536,6 +558,18 @@ func (r *RunProvisioner) Apply(ctx context.Context, target string, rel rings.Rel
 }
 
 func (p *Terraform) applyWith(ctx context.Context, pol RunPolicy, target string, rel rings.ReleaseRef, planned func(rings.PlanSummary)) (rings.ApplyResult, error) {
+	st, err := p.StackOf(ctx, rel.ModuleDigest())
+	if err != nil {
+		return rings.ApplyResult{}, untouched(err)
+	}
+	if st != nil {
+		return p.applyStack(ctx, pol, target, rel, st, planned)
+	}
+	return p.applyUnit(ctx, pol, target, rel, planned)
+}
+
+// applyUnit applies one working directory: a target's, or a stack component's on a target.
+func (p *Terraform) applyUnit(ctx context.Context, pol RunPolicy, target string, rel rings.ReleaseRef, planned func(rings.PlanSummary)) (rings.ApplyResult, error) {
 	defer clearRecords(ctx, p.WorkDir(target))
 	res, err := unlocking(ctx, p, target, "apply", func() (rings.ApplyResult, error) { return p.apply(ctx, pol, target, rel, planned) })
 	if err != nil && ctx.Err() == nil {

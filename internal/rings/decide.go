@@ -446,7 +446,7 @@ func (s *State) progress(at time.Time) []Command {
 		}
 		s.set(t, TApplying)
 		t.Started = at
-		cmds = append(cmds, Command{Kind: CmdApply, Ring: r.Plan.Name, Target: t.Plan.Name, Boundary: t.Plan.Boundary, Release: t.Plan.Release})
+		cmds = append(cmds, Command{Kind: CmdApply, Ring: r.Plan.Name, Target: t.Plan.Name, Boundary: t.Plan.Boundary, Release: t.Plan.Release, Back: s.Plan.Kind == KindRollback})
 		active++
 	}
 	if active > 0 {
@@ -579,7 +579,7 @@ func (s *State) InFlight() []Command {
 			t := s.Targets[tp.Name]
 			switch t.Phase {
 			case TApplying:
-				cmds = append(cmds, Command{Kind: CmdApply, Ring: r.Plan.Name, Target: tp.Name, Boundary: tp.Boundary, Release: tp.Release, Redrive: true})
+				cmds = append(cmds, Command{Kind: CmdApply, Ring: r.Plan.Name, Target: tp.Name, Boundary: tp.Boundary, Release: tp.Release, Redrive: true, Back: s.Plan.Kind == KindRollback})
 			case TGating:
 				if r.Phase == RHalted {
 					cancel = append(cancel, tp.Name)

@@ -436,6 +436,9 @@ func reasonOf(err error) string {
 }
 
 func (x *Executor) apply(ctx context.Context, c Command, send func(Event)) message {
+	if c.Back {
+		ctx = WithRollback(ctx)
+	}
 	res, err := x.terraform(ctx, c, send)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -457,7 +460,7 @@ func (x *Executor) rollback(ctx context.Context, c Command, send func(Event)) me
 		}
 		return message{ev: Event{Type: TargetRollbackFailed, Ring: c.Ring, Target: c.Target, Release: &c.Release, Message: msg}}
 	}
-	res, err := x.terraform(ctx, c, send)
+	res, err := x.terraform(WithRollback(ctx), c, send)
 	if err != nil {
 		return fail(err.Error())
 	}

@@ -225,6 +225,14 @@ const (
 	// drift or error) and an operator's acknowledgement of it.
 	RingDriftChecked  EventType = "ring.drift_checked"
 	DriftAcknowledged EventType = "ring.drift_acknowledged"
+
+	// Components of a stack, as a target's apply or rollback goes (records; Decide ignores them):
+	// applied (with its plan's summary and outputs), unchanged (its module and inputs are those it
+	// was applied with: no Terraform ran), failed, and destroyed (the release removed it).
+	ComponentApplied   EventType = "component.applied"
+	ComponentUnchanged EventType = "component.unchanged"
+	ComponentFailed    EventType = "component.failed"
+	ComponentDestroyed EventType = "component.destroyed"
 )
 
 // EventTypes is every event type, in the order declared: the one list that describe, the event
@@ -239,7 +247,8 @@ var EventTypes = []EventType{
 	BoundaryRefused, BoundaryHalted, BoundaryResumed, TargetRetrying, TargetOrphansKilled,
 	TargetLockHolder, TargetLockReleased, NotifyFailed, RunPaused, RunUnpaused,
 	RunAbortRequested, FreezeChanged, FreezeBroken, RingFrozen, RingWindowCheck,
-	RingDriftChecked, DriftAcknowledged,
+	RingDriftChecked, DriftAcknowledged, ComponentApplied, ComponentUnchanged, ComponentFailed,
+	ComponentDestroyed,
 }
 
 // Event is one record of a run's journal. Inputs to Decide come from the executor or an operator;
@@ -247,18 +256,20 @@ var EventTypes = []EventType{
 // journal reads as a full story, but Decide ignores them on replay. Each field has one meaning,
 // whatever the type; the comments say which types carry it.
 type Event struct {
-	V       int            `json:"v"`
-	Seq     int64          `json:"seq,omitempty"` // assigned by the store, 1-based per run
-	RunID   string         `json:"run"`
-	At      time.Time      `json:"at"`
-	Type    EventType      `json:"type"`
-	Ring    string         `json:"ring,omitempty"`
-	Target  string         `json:"target,omitempty"`
-	Gate    string         `json:"gate,omitempty"`
-	Release *ReleaseRef    `json:"release,omitempty"`
-	Plan    *Plan          `json:"plan,omitempty"`
-	Summary *PlanSummary   `json:"summary,omitempty"`
-	Outputs map[string]any `json:"outputs,omitempty"`
+	V      int       `json:"v"`
+	Seq    int64     `json:"seq,omitempty"` // assigned by the store, 1-based per run
+	RunID  string    `json:"run"`
+	At     time.Time `json:"at"`
+	Type   EventType `json:"type"`
+	Ring   string    `json:"ring,omitempty"`
+	Target string    `json:"target,omitempty"`
+	// Component: component.*, the component of the target's stack.
+	Component string         `json:"component,omitempty"`
+	Gate      string         `json:"gate,omitempty"`
+	Release   *ReleaseRef    `json:"release,omitempty"`
+	Plan      *Plan          `json:"plan,omitempty"`
+	Summary   *PlanSummary   `json:"summary,omitempty"`
+	Outputs   map[string]any `json:"outputs,omitempty"`
 	// Passed: gate.measured, whether the measurement was healthy; gate.overridden, the verdict.
 	Passed *bool `json:"passed,omitempty"`
 	// Measured: gate.measured, what the measurement found; Stale: an earlier one stood in;
@@ -411,6 +422,9 @@ type Command struct {
 	// Redrive: work a replayed journal says was under way (State.InFlight); its start was
 	// journaled by the process that began it.
 	Redrive bool
+	// Back: CmdApply of a rollback run (rollout rollback): the release applied is one the target
+	// ran before, and a stack walks its components in reverse dependency order first.
+	Back bool `json:",omitempty"`
 }
 
 // Phase is where a run is: under way, waiting for someone, or ended (Terminal).
@@ -442,6 +456,17 @@ type noteKey struct{}
 func WithNote(ctx context.Context, note func(Event)) context.Context {
 	return context.WithValue(ctx, noteKey{}, note)
 }
+
+type rollbackKey struct{}
+
+// WithRollback marks a Provisioner's work as a rollback (a stack then walks its components in
+// reverse dependency order first).
+func WithRollback(ctx context.Context) context.Context {
+	return context.WithValue(ctx, rollbackKey{}, true)
+}
+
+// RollingBack says whether the work is a rollback.
+func RollingBack(ctx context.Context) bool { v, _ := ctx.Value(rollbackKey{}).(bool); return v }
 
 // Note journals ev through the executor that started this work, if any.
 func Note(ctx context.Context, ev Event) {

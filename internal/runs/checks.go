@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"sort"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/rollout-dev/rollout/internal/clouds/catalog"
 	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/journal"
+	"github.com/rollout-dev/rollout/internal/provision"
 	"github.com/rollout-dev/rollout/internal/rings"
 )
 
@@ -135,7 +137,8 @@ type DoctorReport struct {
 // recorded with the target's last apply or rollback against the outputs in its state now
 // (sensitive values redacted on both sides).
 type TargetTruth struct {
-	Target  string `json:"target"`
+	Target    string `json:"target"`
+	Component string `json:"component,omitempty"` // of a stack: each component is compared on its own
 	Journal string `json:"journal"` // the release the journal says is deployed ("" for none)
 	Verdict string `json:"verdict"` // agrees | differs | unknown
 	Detail  string `json:"detail,omitempty"`
@@ -227,6 +230,14 @@ func (f *Fleet) targetTruths(ctx context.Context) ([]TargetTruth, error) {
 		if err != nil {
 			return nil, err
 		}
+		comps, err := f.componentTruths(ctx, t.Name)
+		if err != nil {
+			return nil, err
+		}
+		if len(comps) > 0 {
+			out = append(out, comps...)
+			continue
+		}
 		tt := TargetTruth{Target: t.Name}
 		var last *rings.Event
 		if len(evs) > 0 {
@@ -235,6 +246,31 @@ func (f *Fleet) targetTruths(ctx context.Context) ([]TargetTruth, error) {
 		}
 		state, here, err := f.prov.PublicOutputs(ctx, t.Name)
 		tt.Verdict, tt.Detail = compareTruth(last, journalable(f.redact, state), here, err)
+		out = append(out, tt)
+	}
+	return out, nil
+}
+
+// componentTruths compares each component of a target's stack that the journal says it runs with
+// that component's Terraform state (none: the target is not a stack).
+func (f *Fleet) componentTruths(ctx context.Context, target string) ([]TargetTruth, error) {
+	evs, err := f.reader.TargetEvents(ctx, target, rings.ComponentApplied, rings.ComponentDestroyed)
+	if err != nil || len(evs) == 0 {
+		return nil, err
+	}
+	last := map[string]*rings.Event{}
+	for i := range evs {
+		last[evs[i].Component] = &evs[i]
+	}
+	var out []TargetTruth
+	for _, name := range slices.Sorted(maps.Keys(last)) {
+		ev := last[name]
+		if ev.Type == rings.ComponentDestroyed {
+			continue
+		}
+		tt := TargetTruth{Target: target, Component: name, Journal: ev.Release.Name}
+		state, here, err := f.prov.PublicOutputs(ctx, provision.UnitKey(target, name))
+		tt.Verdict, tt.Detail = compareTruth(ev, journalable(f.redact, state), here, err)
 		out = append(out, tt)
 	}
 	return out, nil

@@ -23,7 +23,7 @@ const (
 // its tone; "" for events that tell a person nothing new.
 func Describe(ev rings.Event) (string, Tone) {
 	switch {
-	case strings.HasPrefix(string(ev.Type), "target.") || strings.HasPrefix(string(ev.Type), "gate."):
+	case strings.HasPrefix(string(ev.Type), "target.") || strings.HasPrefix(string(ev.Type), "gate.") || strings.HasPrefix(string(ev.Type), "component."):
 		return describeTarget(ev)
 	case strings.HasPrefix(string(ev.Type), "ring.") || strings.HasPrefix(string(ev.Type), "boundary.") || ev.Type == rings.RollbackPlanned:
 		return describeRing(ev)
@@ -76,8 +76,24 @@ func describeTarget(ev rings.Event) (string, Tone) {
 		return fmt.Sprintf("  %s: %s", who, ev.Message), Warn
 	case rings.TargetRetrying:
 		return fmt.Sprintf("  %s: %s", who, ev.Message), Warn
+	case rings.ComponentApplied:
+		return fmt.Sprintf("  %s/%s: applied %s%s", who, ev.Component, relName(ev.Release), summary(ev.Summary)), Plain
+	case rings.ComponentUnchanged:
+		return fmt.Sprintf("  %s/%s: unchanged (runs %s)", who, ev.Component, relName(ev.Release)), Plain
+	case rings.ComponentFailed:
+		return fmt.Sprintf("  %s/%s: FAILED: %s", who, ev.Component, ev.Message), Bad
+	case rings.ComponentDestroyed:
+		return fmt.Sprintf("  %s/%s: destroyed (the release has no such component)", who, ev.Component), Warn
 	}
 	return "", Plain
+}
+
+// summary is a plan's counts, for a line.
+func summary(s *rings.PlanSummary) string {
+	if s == nil {
+		return ""
+	}
+	return fmt.Sprintf(" (+%d ~%d -%d)", s.Add, s.Change, s.Destroy)
 }
 
 // describeRing tells what happened to a ring or a boundary it entered.

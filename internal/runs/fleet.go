@@ -185,7 +185,8 @@ func LoadConfig(path string) (*config.Config, error) {
 	if err != nil {
 		return nil, configErr(err)
 	}
-	if errs := append(catalog.All.Validate(c), healthgate.CheckBoundaries(c)...); len(errs) > 0 {
+	errs := append(catalog.All.Validate(c), healthgate.CheckBoundaries(c)...)
+	if errs = append(errs, provision.CheckStack(c)...); len(errs) > 0 {
 		return nil, fmt.Errorf("the configuration has %d problem(s):\n%w", len(errs), errs)
 	}
 	return c, nil

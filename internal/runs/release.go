@@ -22,7 +22,7 @@ func (f *Fleet) prepareRelease(ctx context.Context, name string, extra map[strin
 	if err != nil && !errors.Is(err, journal.ErrNotFound) {
 		return journal.Release{}, err
 	}
-	module, plain, err := f.prov.LockedSnapshot(ctx, f.cfg.ModuleDir(), f.lockMirror(), old.Module)
+	module, plain, err := f.snapshotRelease(ctx, old.Module)
 	var unresolved *provision.ResolveError
 	if errors.As(err, &unresolved) {
 		return journal.Release{}, envErr(err)
@@ -62,6 +62,16 @@ func (f *Fleet) prepareRelease(ctx context.Context, name string, extra map[strin
 	return journal.Release{}, f.releaseChanged(old, rel)
 }
 
+// snapshotRelease snapshots the release's code with its providers' lock: the root module's, or a
+// stack's components' and the stack's (plain: the root module's digest without a lock file).
+func (f *Fleet) snapshotRelease(ctx context.Context, recorded string) (module, plain string, err error) {
+	if f.cfg.Stack() {
+		module, err = f.prov.StackSnapshot(ctx, f.lockMirror(), recorded)
+		return module, "", err
+	}
+	return f.prov.LockedSnapshot(ctx, f.cfg.ModuleDir(), f.lockMirror(), recorded)
+}
+
 // bindRelease records the release under its name, and keeps its module snapshot in the journal
 // too, so that another machine can resume, roll back or expand with exactly this code when this
 // one and its .rollout/ are gone.
@@ -74,6 +84,19 @@ func (f *Fleet) bindRelease(ctx context.Context, rel journal.Release) error {
 	if err := f.releases.PutBundle(ctx, module, bundle); err != nil {
 		return err
 	}
+	st, err := f.prov.StackOf(ctx, module)
+	if err != nil {
+		return err
+	}
+	for _, c := range stackComponents(st) {
+		b, err := provision.Bundle(provision.SnapshotDir(f.stateDir, c.Module))
+		if err != nil {
+			return err
+		}
+		if err := f.releases.PutBundle(ctx, c.Module, b); err != nil {
+			return err
+		}
+	}
 	return f.releases.RecordRelease(ctx, rel)
 }
 
@@ -81,7 +104,11 @@ func (f *Fleet) bindRelease(ctx context.Context, rel journal.Release) error {
 func (f *Fleet) releaseChanged(old, now journal.Release) error {
 	var diffs []string
 	if was := old.Ref().ModuleDigest(); was != now.Module {
-		diffs = append(diffs, fmt.Sprintf("module tree %s: digest %s, recorded %s", f.cfg.Release.Module, short(now.Module), short(was)))
+		what := "module tree " + f.cfg.Release.Module
+		if f.cfg.Stack() {
+			what = "stack (its components' modules, providers, dependencies or inputs)"
+		}
+		diffs = append(diffs, fmt.Sprintf("%s: digest %s, recorded %s", what, short(now.Module), short(was)))
 	}
 	info := f.moduleInfo()
 	keys := slices.Sorted(maps.Keys(old.Vars))
@@ -162,4 +189,12 @@ func (f *Fleet) lockMirror() string {
 		return ""
 	}
 	return mirrors[0]
+}
+
+// stackComponents are a stack's components (none for nil: one root module).
+func stackComponents(st *provision.Stack) []provision.StackComponent {
+	if st == nil {
+		return nil
+	}
+	return st.Components
 }

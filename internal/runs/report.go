@@ -10,6 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/rollout-dev/rollout/internal/rings"
@@ -113,9 +116,23 @@ type TargetReport struct {
 	ApplyMode string         `json:"applyMode,omitempty"`
 	Outputs   map[string]any `json:"outputs,omitempty"`
 	Gates     []GateReport   `json:"gates,omitempty"`
-	Message   string         `json:"message,omitempty"`
-	Started   *time.Time     `json:"started,omitempty"`
-	Ended     *time.Time     `json:"ended,omitempty"`
+	// Components are a stack's components on the target, as this run left each.
+	Components []ComponentReport `json:"components,omitempty"`
+	Message    string            `json:"message,omitempty"`
+	Started    *time.Time        `json:"started,omitempty"`
+	Ended      *time.Time        `json:"ended,omitempty"`
+}
+
+// ComponentReport is one component of a target's stack in a run: applied (with its plan),
+// unchanged (not run), failed or destroyed; its release is what it runs after this run's last
+// operation on it.
+type ComponentReport struct {
+	Name    string             `json:"name"`
+	State   string             `json:"state"` // applied | unchanged | failed | destroyed
+	Release string             `json:"release,omitempty"`
+	Plan    *rings.PlanSummary `json:"plan,omitempty"`
+	Message string             `json:"message,omitempty"`
+	At      time.Time          `json:"at"`
 }
 
 // GateReport is the last measurement of one gate on one target.
@@ -140,15 +157,35 @@ func tptr(t time.Time) *time.Time {
 // each target (or ring: "ring:NAME"), and each ring's boundary preflights.
 type runLog struct {
 	gates      map[string]map[string]*GateReport
-	boundaries map[string][]BoundaryReport // by ring
+	boundaries map[string][]BoundaryReport           // by ring
+	components map[string]map[string]*ComponentReport // by target, component
 }
 
 func newRunLog() *runLog {
-	return &runLog{gates: map[string]map[string]*GateReport{}, boundaries: map[string][]BoundaryReport{}}
+	return &runLog{gates: map[string]map[string]*GateReport{}, boundaries: map[string][]BoundaryReport{},
+		components: map[string]map[string]*ComponentReport{}}
+}
+
+// component keeps a stack component's last record on its target.
+func (l *runLog) component(ev rings.Event) {
+	if l.components[ev.Target] == nil {
+		l.components[ev.Target] = map[string]*ComponentReport{}
+	}
+	c := &ComponentReport{Name: ev.Component, State: strings.TrimPrefix(string(ev.Type), "component."), Plan: ev.Summary, Message: ev.Message, At: ev.At}
+	if ev.Release != nil {
+		c.Release = ev.Release.Name
+	}
+	if was := l.components[ev.Target][ev.Component]; was != nil && ev.Type == rings.ComponentFailed {
+		c.Release = was.Release // a failed apply leaves what ran before, as far as the run knows
+	}
+	l.components[ev.Target][ev.Component] = c
 }
 
 func (l *runLog) add(ev rings.Event) {
 	switch ev.Type {
+	case rings.ComponentApplied, rings.ComponentUnchanged, rings.ComponentFailed, rings.ComponentDestroyed:
+		l.component(ev)
+		return
 	case rings.BoundaryVerified, rings.BoundaryRefused, rings.BoundaryHalted, rings.BoundaryResumed:
 		l.boundaries[ev.Ring] = append(l.boundaries[ev.Ring], BoundaryReport{Boundary: ev.Boundary,
 			Verified: ev.Type == rings.BoundaryVerified, Halted: ev.Type == rings.BoundaryHalted, Resumed: ev.Type == rings.BoundaryResumed,
@@ -197,6 +234,9 @@ func buildReport(s *rings.State, log *runLog) Report {
 				if gr := gates[tp.Name][g]; gr != nil {
 					tr.Gates = append(tr.Gates, *gr)
 				}
+			}
+			for _, name := range slices.Sorted(maps.Keys(log.components[tp.Name])) {
+				tr.Components = append(tr.Components, *log.components[tp.Name][name])
 			}
 			rr.Targets = append(rr.Targets, tr)
 		}
@@ -266,8 +306,8 @@ func nextAction(rep *Report, workflow bool) string {
 // gzip-compressed and base64-encoded (the column is text in both dialects). A run of 10,000
 // targets has a 4.8 MB report, kept in about 190 KB. A report kept in another format (another
 // rollout version's) is stale: it is built again from the events.
-// Raised whenever the report gains a field (1002: driver, waitingFor, next).
-const keptFormat = 1002
+// Raised whenever the report gains a field (1002: driver, waitingFor, next; 1003: components).
+const keptFormat = 1003
 
 // ReportNeed says how much of a kept report a command decodes.
 type ReportNeed int

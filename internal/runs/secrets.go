@@ -25,7 +25,7 @@ func secretEnv(name string) string { return "ROLLOUT_VAR_" + name }
 // then names alone say what is secret).
 func (f *Fleet) moduleInfo() *provision.ModuleInfo {
 	if f.module == nil {
-		f.module, _ = provision.InspectModule(f.cfg.ModuleDir())
+		f.module, _ = provision.InspectRelease(f.cfg)
 		if f.module == nil {
 			f.module = &provision.ModuleInfo{}
 		}
