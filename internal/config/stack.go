@@ -97,7 +97,7 @@ func (c *Config) parseComponents(w walker, n *yaml.Node) {
 		path := "release.components." + name
 		for _, d := range comp.DependsOn {
 			if c.Release.Components[d] == nil {
-				w.fail(nil, path+".dependsOn", "%q is not a component of this release (components: %s)%s", d, strings.Join(names, ", "), suggest(d, names))
+				w.fail(nil, path+".dependsOn", "%q is not a component of this release%s", d, suggest(d, names))
 			}
 		}
 		for _, k := range slices.Sorted(maps.Keys(comp.Inputs)) {

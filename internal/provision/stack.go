@@ -314,7 +314,7 @@ func (r *stackRun) component(ctx context.Context, c *StackComponent) error {
 	}
 	if rec := r.p.readRecord(key); rec != nil && rec.Digest == digest {
 		r.set(c.Name, rec)
-		rings.Note(ctx, rings.Event{Type: rings.ComponentUnchanged, Component: c.Name, Release: &rings.ReleaseRef{Name: rec.Release, Module: rec.Module}})
+		rings.Note(ctx, rings.Event{Type: rings.ComponentUnchanged, Component: c.Name, Release: &rings.ReleaseRef{Name: rec.Release, Module: rec.Module}, Outputs: rec.Public})
 		return nil
 	}
 	r.p.setUnitVars(key, vars)

@@ -254,7 +254,7 @@ func (f *Fleet) targetTruths(ctx context.Context) ([]TargetTruth, error) {
 // componentTruths compares each component of a target's stack that the journal says it runs with
 // that component's Terraform state (none: the target is not a stack).
 func (f *Fleet) componentTruths(ctx context.Context, target string) ([]TargetTruth, error) {
-	evs, err := f.reader.TargetEvents(ctx, target, rings.ComponentApplied, rings.ComponentDestroyed)
+	evs, err := f.reader.TargetEvents(ctx, target, rings.ComponentApplied, rings.ComponentUnchanged, rings.ComponentDestroyed)
 	if err != nil || len(evs) == 0 {
 		return nil, err
 	}

@@ -228,6 +228,11 @@ type report struct {
 				Gate   string `json:"gate"`
 				Passed bool   `json:"passed"`
 			} `json:"gates"`
+			Components []struct {
+				Name    string `json:"name"`
+				State   string `json:"state"`
+				Release string `json:"release"`
+			} `json:"components"`
 		} `json:"targets"`
 	} `json:"rings"`
 }

@@ -1,0 +1,268 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rollout-dev/rollout/internal/rings"
+)
+
+// The stack's three components: a network, a data tier reading its subnet, an application reading
+// the data tier's endpoint. Each records what it received in its own state. The data tier's
+// creation can be held (a marker file, then a sleep read from a file) for a crash test.
+var stackModules = map[string]string{
+	"terraform/network/main.tf": `
+variable "target" { type = string }
+variable "cidr" {
+  type    = string
+  default = "10.0.0.0/16"
+}
+resource "terraform_data" "vnet" { input = "${var.target}/${var.cidr}" }
+output "subnet_id" { value = "subnet-${terraform_data.vnet.output}" }
+`,
+	"terraform/data/main.tf": `
+variable "target" { type = string }
+variable "subnet_id" { type = string }
+variable "marker_dir" { type = string }
+resource "terraform_data" "db" {
+  input            = "db@${var.subnet_id}"
+  triggers_replace = [var.subnet_id]
+  provisioner "local-exec" {
+    command = "touch '${var.marker_dir}/${var.target}.data'; sleep $(cat '${var.marker_dir}/${var.target}.slow' 2>/dev/null || echo 0)"
+  }
+}
+output "endpoint" { value = "pg://${terraform_data.db.output}" }
+`,
+	"terraform/app/main.tf": `
+variable "target" { type = string }
+variable "db_endpoint" { type = string }
+variable "app_version" { type = string }
+variable "bad_target" {
+  type    = string
+  default = ""
+}
+resource "terraform_data" "app" { input = "${var.app_version}|${var.db_endpoint}" }
+output "version" { value = var.app_version }
+output "db" { value = var.db_endpoint }
+output "health" { value = var.target == var.bad_target ? "bad" : "ok" }
+`,
+}
+
+// TestAStampIsAStack applies a three-component stack over three rings and two boundaries: outputs
+// flow from each component into the next (checked in each component's own state), components
+// whose module and inputs did not change are not run, a gate failure rolls a ring back walking
+// its components in reverse, a driver SIGKILLed between two components of a target resumes
+// without applying the finished one again, and the journal ends agreeing with every state.
+func TestAStampIsAStack(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	f := &fleet{t: t, dir: dir}
+	marks := filepath.Join(dir, "marks")
+	if err := os.MkdirAll(marks, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for p, m := range stackModules {
+		f.write(p, m)
+	}
+	f.write("rollout.yaml", fmt.Sprintf(`release:
+  components:
+    network: {module: terraform/network}
+    data:
+      module: terraform/data
+      dependsOn: [network]
+      inputs: {subnet_id: "{{ .Components.network.Outputs.subnet_id }}"}
+    app:
+      module: terraform/app
+      dependsOn: [data]
+      inputs:
+        db_endpoint: "{{ .Components.data.Outputs.endpoint }}"
+        app_version: "{{ .Release.Name }}"
+  vars:
+    target: "{{ .Target.Name }}"
+    marker_dir: %q
+boundaries:
+  local-a: {cloud: local}
+  local-b: {cloud: local, maxParallel: 2}
+gates:
+  health:
+    terraform-output: {output: health}
+    successCondition: result == "ok"
+    interval: 50ms
+    failureLimit: 1
+    timeout: 20s
+rings:
+  - name: canary
+    targets: {names: [c-1]}
+    gates: [health]
+  - name: mid
+    targets: {names: [m-1]}
+    gates: [health]
+    rollback: run
+  - name: main
+    targets: {names: [p-1, p-2]}
+    gates: [health]
+`, marks))
+	f.write("environments/all.yaml", `targets:
+  - {name: c-1, boundary: local-a}
+  - {name: m-1, boundary: local-b}
+  - {name: p-1, boundary: local-a}
+  - {name: p-2, boundary: local-b}
+`)
+	state := func(target, component string) map[string]any {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(dir, ".rollout", "tfstate", target+"@"+component+".tfstate"))
+		if err != nil {
+			t.Fatalf("%s/%s: %v", target, component, err)
+		}
+		var s map[string]any
+		if err := json.Unmarshal(b, &s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	input := func(target, component string) string { // what the component's one resource received
+		res := state(target, component)["resources"].([]any)[0].(map[string]any)
+		in := res["instances"].([]any)[0].(map[string]any)["attributes"].(map[string]any)["input"]
+		v, _ := in.(map[string]any)["value"].(string) // terraform_data keeps a dynamic value
+		return v
+	}
+	serial := func(target, component string) float64 { return state(target, component)["serial"].(float64) }
+	f.state = func(target string) ([]byte, bool) {
+		b, err := os.ReadFile(filepath.Join(dir, ".rollout", "tfstate", target+"@app.tfstate"))
+		return b, err == nil
+	}
+	all := []string{"c-1", "m-1", "p-1", "p-2"}
+
+	// v1: outputs flow network -> data -> app, each component in its own state.
+	f.must(0, "start", "--release", "v1")
+	for _, tg := range all {
+		subnet := "subnet-" + tg + "/10.0.0.0/16"
+		if got := input(tg, "data"); got != "db@"+subnet {
+			t.Fatalf("%s/data received %q", tg, got)
+		}
+		if got := input(tg, "app"); got != "v1|pg://db@"+subnet {
+			t.Fatalf("%s/app received %q", tg, got)
+		}
+	}
+	rep := f.status()
+	if cs := rep.Rings[0].Targets[0].Components; len(cs) != 3 || cs[0].Name != "app" || cs[0].State != "applied" {
+		t.Fatalf("status shows c-1's components as %+v", cs)
+	}
+
+	// v2 changes the application only: network and data are not run at all.
+	before := map[string]float64{}
+	for _, tg := range all {
+		before[tg] = serial(tg, "network") + serial(tg, "data")
+	}
+	f.must(0, "start", "--release", "v2")
+	for _, tg := range all {
+		if serial(tg, "network")+serial(tg, "data") != before[tg] {
+			t.Errorf("%s: an unchanged component's state was written", tg)
+		}
+		if got := input(tg, "app"); !strings.HasPrefix(got, "v2|") {
+			t.Errorf("%s/app received %q", tg, got)
+		}
+	}
+	evs := f.journalEvents()
+	if n := count(evs, rings.ComponentUnchanged, "", ""); n != 8 {
+		t.Errorf("v2: %d component.unchanged events, want 8 (network and data on 4 targets)", n)
+	}
+
+	// v3 changes every component and fails m-1's gate: the run rolls back, each target walking
+	// its components in reverse (app, data, network: data is unchanged then, its inputs still
+	// v3's network's), then forward again for what the network's return left stale.
+	r := f.must(2, "start", "--release", "v3", "--var", "cidr=10.1.0.0/16", "--var", "bad_target=m-1")
+	_ = r
+	evs = f.journalEvents()
+	for _, tg := range []string{"c-1", "m-1"} {
+		var order []string
+		rolling := false
+		for _, ev := range evs {
+			if ev.Target != tg || ev.RunID == "" || !strings.HasPrefix(ev.RunID, "v3") {
+				continue
+			}
+			if ev.Type == rings.TargetRollingBack {
+				rolling = true
+			}
+			if rolling && (ev.Type == rings.ComponentApplied || ev.Type == rings.ComponentUnchanged) {
+				order = append(order, ev.Component)
+			}
+		}
+		if len(order) < 3 || !slices.Equal(order[:3], []string{"app", "data", "network"}) {
+			t.Errorf("%s rolled back its components in the order %v, want app, data, network first", tg, order)
+		}
+		if got := input(tg, "data"); got != "db@subnet-"+tg+"/10.0.0.0/16" {
+			t.Errorf("%s/data after the rollback received %q", tg, got)
+		}
+		if got := input(tg, "app"); got != "v2|pg://db@subnet-"+tg+"/10.0.0.0/16" {
+			t.Errorf("%s/app after the rollback received %q", tg, got)
+		}
+	}
+
+	// v4: the driver is SIGKILLed while c-1's data tier is being created, network done; the
+	// resumed run does not apply c-1's network again.
+	if err := os.WriteFile(filepath.Join(marks, "c-1.slow"), []byte("3"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := f.command(ctx, "start", "--release", "v4", "--var", "cidr=10.2.0.0/16")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if _, err := os.Stat(filepath.Join(marks, "c-1.data")); err == nil && strings.Contains(input("c-1", "network"), "10.2.0.0") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("c-1's data tier never started")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = os.Remove(filepath.Join(marks, "c-1.data"))
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	os.Remove(filepath.Join(marks, "c-1.slow"))
+	networkSerial := serial("c-1", "network")
+	f.must(0, "start", "--release", "v4", "--var", "cidr=10.2.0.0/16")
+	if serial("c-1", "network") != networkSerial {
+		t.Error("the resumed run applied c-1's network again")
+	}
+	evs = f.journalEvents()
+	if n := count(evs, rings.ComponentApplied, "c-1", "network", "v4"); n > 1 {
+		t.Errorf("c-1's network was applied %d times by v4", n)
+	}
+	for _, tg := range all {
+		if got := input(tg, "app"); got != "v4|pg://db@subnet-"+tg+"/10.2.0.0/16" {
+			t.Errorf("%s/app after v4 received %q", tg, got)
+		}
+	}
+	f.checkTruth()
+}
+
+// count counts events of typ (on target and component, when given; and of release, when given).
+func count(evs []rings.Event, typ rings.EventType, target, component string, release ...string) int {
+	n := 0
+	for _, ev := range evs {
+		if ev.Type != typ || target != "" && ev.Target != target || component != "" && ev.Component != component {
+			continue
+		}
+		if len(release) > 0 && (ev.Release == nil || ev.Release.Name != release[0]) {
+			continue
+		}
+		n++
+	}
+	return n
+}
