@@ -73,7 +73,7 @@ type Release struct {
 	Module string // relative to Root; "" for a stack
 	// Components are a stack's root modules (release.components); nil for one module.
 	Components map[string]*Component
-	Vars   map[string]any // string values are templates over .Release, .Target and .Boundary
+	Vars       map[string]any // string values are templates over .Release, .Target and .Boundary
 	// ModuleOutsideFleet allows a module outside the fleet's folder (release.moduleOutsideFleet).
 	ModuleOutsideFleet bool
 	Line               int // of release.module in rollout.yaml

@@ -280,7 +280,7 @@ func (p *Terraform) applyStack(ctx context.Context, pol RunPolicy, target string
 // untouchedErr is a failure before anything was changed.
 type untouchedErr struct{ error }
 
-func (untouchedErr) Untouched() bool  { return true }
+func (untouchedErr) Untouched() bool { return true }
 func (e untouchedErr) Unwrap() error { return e.error }
 
 func untouched(err error) error { return untouchedErr{err} }

@@ -53,9 +53,9 @@ type Terraform struct {
 	TargetEvents func(ctx context.Context, target string) ([]rings.Event, error)
 
 	mu       sync.Mutex
-	reaped   map[string]bool        // targets whose leftovers of a dead process were reaped by this one
-	resolved map[string]*resolution // by snapshot digest and provider mirror
-	secrets  map[string][]string    // by target: the secret values its last plan ran with
+	reaped   map[string]bool           // targets whose leftovers of a dead process were reaped by this one
+	resolved map[string]*resolution    // by snapshot digest and provider mirror
+	secrets  map[string][]string       // by target: the secret values its last plan ran with
 	unitVars map[string]map[string]any // by unit key: a stack component's rendered variables
 	shimOnce sync.Once
 	shimPath string

@@ -139,9 +139,9 @@ type DoctorReport struct {
 type TargetTruth struct {
 	Target    string `json:"target"`
 	Component string `json:"component,omitempty"` // of a stack: each component is compared on its own
-	Journal string `json:"journal"` // the release the journal says is deployed ("" for none)
-	Verdict string `json:"verdict"` // agrees | differs | unknown
-	Detail  string `json:"detail,omitempty"`
+	Journal   string `json:"journal"`             // the release the journal says is deployed ("" for none)
+	Verdict   string `json:"verdict"`             // agrees | differs | unknown
+	Detail    string `json:"detail,omitempty"`
 }
 
 // Doctor checks the journal (schema, lease, unfinished runs, releases without their bundle), the

@@ -157,7 +157,7 @@ func tptr(t time.Time) *time.Time {
 // each target (or ring: "ring:NAME"), and each ring's boundary preflights.
 type runLog struct {
 	gates      map[string]map[string]*GateReport
-	boundaries map[string][]BoundaryReport           // by ring
+	boundaries map[string][]BoundaryReport            // by ring
 	components map[string]map[string]*ComponentReport // by target, component
 }
 
