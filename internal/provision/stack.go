@@ -104,6 +104,9 @@ func (p *Terraform) StackSnapshot(ctx context.Context, mirror, recorded string) 
 	return Snapshot(tmp, p.StateDir)
 }
 
+// ReadStack reads a snapshot's StackFile: nil when the snapshot is one root module.
+func ReadStack(snap string) (*Stack, error) { return readStack(snap) }
+
 // readStack reads a snapshot's StackFile: nil when the snapshot is one root module.
 func readStack(snap string) (*Stack, error) {
 	b, err := os.ReadFile(filepath.Join(snap, StackFile))

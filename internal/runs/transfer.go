@@ -75,6 +75,18 @@ func (f *Fleet) ExportRelease(ctx context.Context, name, out string, providers b
 	if files[fileBundle], err = f.releases.Bundle(ctx, module); err != nil {
 		return "", fmt.Errorf("the module snapshot of release %s: %w", name, err)
 	}
+	st, err := f.stackInBundle(files[fileBundle], module)
+	if err != nil {
+		return "", err
+	}
+	for _, c := range stackComponents(st) { // a stack: each component's snapshot beside the stack's
+		if files[componentFile(c.Name)], err = f.releases.Bundle(ctx, c.Module); err != nil {
+			return "", fmt.Errorf("the snapshot of component %s of release %s: %w", c.Name, name, err)
+		}
+	}
+	if providers && st != nil {
+		return "", errors.New("--providers: not yet for a stack's release (each component has providers of its own); give the boundary's mirror the providers by hand")
+	}
 	resolved := filepath.Join(f.stateDir, "providers", module)
 	if providers {
 		if files[fileProviders], err = tarGz(filepath.Join(resolved, ".terraform", "providers")); err != nil {
@@ -127,10 +139,48 @@ func (f *Fleet) ImportRelease(ctx context.Context, path, providersTo string) (jo
 			return journal.Release{}, fmt.Errorf("%s: --providers-to: %w", path, err)
 		}
 	}
-	if err := f.recordImported(ctx, rel, files[fileBundle]); err != nil {
+	if err := f.recordImported(ctx, rel, files); err != nil {
 		return journal.Release{}, err
 	}
 	return rel, nil
+}
+
+// stackInBundle is the stack a release's module bundle holds (nil: one root module).
+func (f *Fleet) stackInBundle(bundle []byte, module string) (*provision.Stack, error) {
+	tmp, err := os.MkdirTemp(f.stateDir, ".stack-")
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		_ = filepath.WalkDir(tmp, func(p string, _ fs.DirEntry, _ error) error { _ = os.Chmod(p, 0o700); return nil })
+		_ = os.RemoveAll(tmp)
+	}()
+	if err := provision.Unbundle(bundle, tmp, module); err != nil {
+		return nil, err
+	}
+	return provision.ReadStack(provision.SnapshotDir(tmp, module))
+}
+
+// componentFile is the archive's file of a stack component's snapshot.
+func componentFile(name string) string { return "component-" + name + ".tar.gz" }
+
+// checkComponents checks a stack's component snapshots against the digests its stack file (in
+// the checked stack snapshot at snap) names: nil for a release of one root module.
+func checkComponents(snap, tmp string, files map[string][]byte) error {
+	st, err := provision.ReadStack(snap)
+	if err != nil || st == nil {
+		return err
+	}
+	for _, c := range st.Components {
+		b, ok := files[componentFile(c.Name)]
+		if !ok {
+			return fmt.Errorf("component %s's snapshot is missing from the archive: refused", c.Name)
+		}
+		if err := provision.Unbundle(b, tmp, c.Module); err != nil {
+			return fmt.Errorf("component %s: %w", c.Name, err)
+		}
+	}
+	return nil
 }
 
 // installProviders unpacks an archive's providers beside mirror, checks every package against
@@ -237,6 +287,9 @@ func checkRelease(m transferManifest, files map[string][]byte, stateDir string) 
 	if err := provision.Unbundle(files[fileBundle], tmp, module); err != nil {
 		return rel, nil, err
 	}
+	if err := checkComponents(provision.SnapshotDir(tmp, module), tmp, files); err != nil {
+		return rel, nil, err
+	}
 	lock, _ := os.ReadFile(filepath.Join(provision.SnapshotDir(tmp, module), provision.LockFile))
 	_ = filepath.WalkDir(tmp, func(p string, _ fs.DirEntry, _ error) error { _ = os.Chmod(p, 0o700); return nil })
 	if other, ok := files[fileLock]; ok && !bytes.Equal(other, lock) {
@@ -246,7 +299,7 @@ func checkRelease(m transferManifest, files map[string][]byte, stateDir string) 
 }
 
 // recordImported records the release unless its name means something else here.
-func (f *Fleet) recordImported(ctx context.Context, rel journal.Release, bundle []byte) error {
+func (f *Fleet) recordImported(ctx context.Context, rel journal.Release, files map[string][]byte) error {
 	old, err := f.releases.Release(ctx, rel.Name)
 	switch {
 	case err == nil && old.Digest == rel.Digest:
@@ -257,8 +310,17 @@ func (f *Fleet) recordImported(ctx context.Context, rel journal.Release, bundle 
 	case !errors.Is(err, journal.ErrNotFound):
 		return err
 	}
-	if err := f.releases.PutBundle(ctx, rel.Ref().ModuleDigest(), bundle); err != nil {
+	if err := f.releases.PutBundle(ctx, rel.Ref().ModuleDigest(), files[fileBundle]); err != nil {
 		return err
+	}
+	st, err := f.stackInBundle(files[fileBundle], rel.Ref().ModuleDigest())
+	if err != nil {
+		return err
+	}
+	for _, c := range stackComponents(st) { // checked by checkRelease
+		if err := f.releases.PutBundle(ctx, c.Module, files[componentFile(c.Name)]); err != nil {
+			return err
+		}
 	}
 	return f.releases.RecordRelease(ctx, rel)
 }
