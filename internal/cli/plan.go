@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rollout-dev/rollout/internal/provision"
 	"github.com/rollout-dev/rollout/internal/runs"
 )
 
@@ -81,6 +82,9 @@ func printPlans(io IO, g globals, o *planOptions, out []runs.TargetPlan) error {
 			detail = "no changes"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", tp.Ring, tp.Target, relName(tp.Current), clean(detail))
+		for _, c := range tp.Components { // a stack: each component's plan
+			fmt.Fprintf(tw, "\t  /%s\t\t%s\n", clean(c.Name), clean(componentPlanText(c)))
+		}
 	}
 	tw.Flush()
 	if o.Detail {
@@ -89,9 +93,34 @@ func printPlans(io IO, g globals, o *planOptions, out []runs.TargetPlan) error {
 	return nil
 }
 
+// componentPlanText is one component's plan for a person.
+func componentPlanText(c provision.ComponentPlan) string {
+	switch {
+	case c.Error != "":
+		return "ERROR: " + c.Error
+	case c.Unchanged:
+		return "unchanged (not run)"
+	case c.Deferred != "" && c.Plan != nil:
+		return planText(c.Plan) + " with today's inputs; deferred: " + c.Deferred
+	case c.Deferred != "":
+		return "deferred: " + c.Deferred
+	case !c.Changes:
+		return "no changes"
+	}
+	return planText(c.Plan)
+}
+
 // printDetail writes each target's resource changes and their attributes, as a reviewer reads them.
 func printDetail(w io.Writer, plans []runs.TargetPlan) {
 	for _, tp := range plans {
+		for _, c := range tp.Components {
+			if len(c.Detail) > 0 {
+				fmt.Fprintf(w, "\n%s/%s (ring %s):\n", tp.Target, c.Name, tp.Ring)
+				for _, line := range runs.DetailLines(c.Detail) {
+					fmt.Fprintln(w, clean(line))
+				}
+			}
+		}
 		if len(tp.Detail) == 0 {
 			continue
 		}

@@ -495,3 +495,95 @@ func (p *Terraform) destroyUnit(ctx context.Context, key string, rel rings.Relea
 	}
 	return os.RemoveAll(p.WorkDir(key))
 }
+
+// ComponentPlan is one component's plan on a target: planned (with its summary, and its digest
+// for review), unchanged (its module, inputs and backend are those it was applied with: not
+// planned), or deferred (it reads the outputs of a component whose plan changes them, so what it
+// would change is known only after that one applies, as Terraform Stacks defers).
+type ComponentPlan struct {
+	Name      string             `json:"name"`
+	Plan      *rings.PlanSummary `json:"plan,omitempty"`
+	Changes   bool               `json:"changes"`
+	Unchanged bool               `json:"unchanged,omitempty"`
+	Deferred  string             `json:"deferred,omitempty"` // "known after network applies"
+	Digest    string             `json:"digest,omitempty"`
+	Detail    []ResourceChange   `json:"detail,omitempty"`
+	Error     string             `json:"error,omitempty"`
+}
+
+// PlanStack plans a stack's components on target in dependency order, changing nothing. A
+// component whose dependency's plan changes, or is deferred, is deferred (planned with the
+// dependency's current outputs when it has any, else not planned).
+func (p *Terraform) PlanStack(ctx context.Context, target string, rel rings.ReleaseRef, st *Stack, review bool) ([]ComponentPlan, error) {
+	t, err := p.target(target)
+	if err != nil {
+		return nil, err
+	}
+	relVars, err := p.Vars(ctx, rel.Name)
+	if err != nil {
+		return nil, err
+	}
+	r := &stackRun{p: p, t: t, rel: rel, st: st, relVars: relVars, outs: map[string]*ComponentRecord{}}
+	for name, rec := range p.Deployed(target) {
+		r.outs[name] = rec
+	}
+	byName := map[string]*ComponentPlan{}
+	var out []ComponentPlan
+	var errs []error
+	for _, level := range st.Levels() {
+		for _, name := range level {
+			cp := p.planComponent(ctx, r, st.component(name), byName, review)
+			byName[name] = &cp
+			out = append(out, cp)
+			if cp.Error != "" {
+				errs = append(errs, fmt.Errorf("component %s: %s", name, cp.Error))
+			}
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+func (p *Terraform) planComponent(ctx context.Context, r *stackRun, c *StackComponent, done map[string]*ComponentPlan, review bool) ComponentPlan {
+	cp := ComponentPlan{Name: c.Name}
+	for _, d := range c.DependsOn {
+		if up := done[d]; up != nil && (up.Changes || up.Deferred != "") {
+			cp.Deferred = "known after " + d + " applies"
+			break
+		}
+	}
+	vars, err := r.vars(c)
+	if err != nil {
+		if cp.Deferred == "" {
+			cp.Error = err.Error()
+		}
+		return cp // deferred, and never applied here: nothing to plan with
+	}
+	key := UnitKey(r.t.Name, c.Name)
+	digest, err := r.digest(c, vars)
+	if err != nil {
+		cp.Error = err.Error()
+		return cp
+	}
+	if rec := p.readRecord(key); rec != nil && rec.Digest == digest && cp.Deferred == "" {
+		cp.Unchanged = true
+		return cp
+	}
+	p.setUnitVars(key, vars)
+	ref := rings.ReleaseRef{Name: r.rel.Name, Digest: r.rel.Digest, Module: c.Module}
+	var rv Reviewed
+	if review {
+		rv, err = p.PlanReview(ctx, key, ref)
+	} else {
+		rv.Summary, rv.Changes, err = p.Plan(ctx, key, ref)
+	}
+	if err != nil {
+		cp.Error = err.Error()
+		return cp
+	}
+	sum := rv.Summary
+	cp.Plan, cp.Changes, cp.Detail = &sum, rv.Changes, rv.Detail
+	if cp.Deferred == "" {
+		cp.Digest = rv.Digest // a deferred plan is not the one that will apply: nothing to review
+	}
+	return cp
+}

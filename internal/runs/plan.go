@@ -2,6 +2,8 @@ package runs
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -37,7 +39,10 @@ type TargetPlan struct {
 	// Detail: each resource change with the attributes that change, before and after, secrets
 	// masked (with Save or Detail).
 	Detail []provision.ResourceChange `json:"detail,omitempty"`
-	Error  string                     `json:"error,omitempty"`
+	// Components: a stack's, each planned, unchanged or deferred (see provision.ComponentPlan);
+	// Plan and Changes are then theirs together.
+	Components []provision.ComponentPlan `json:"components,omitempty"`
+	Error      string                    `json:"error,omitempty"`
 }
 
 // SavedPlan is what plan --save writes and start --reviewed reads.
@@ -117,6 +122,13 @@ func (f *Fleet) planRing(ctx context.Context, r rings.RingPlan, review bool) []T
 	results := make([]TargetPlan, len(r.Targets))
 	for i, t := range r.Targets {
 		eg.Go(func() error {
+			if st, err := f.prov.StackOf(ctx, t.Release.ModuleDigest()); err != nil || st != nil {
+				tp := f.planStack(ctx, r.Name, t, st, review, err)
+				mu.Lock()
+				results[i] = tp
+				mu.Unlock()
+				return nil
+			}
 			var rv provision.Reviewed
 			var err error
 			if review {
@@ -137,6 +149,34 @@ func (f *Fleet) planRing(ctx context.Context, r rings.RingPlan, review bool) []T
 	}
 	_ = eg.Wait()
 	return results
+}
+
+// planStack is a target's plan of a stack: each component's, and their sum.
+func (f *Fleet) planStack(ctx context.Context, ring string, t rings.TargetPlan, st *provision.Stack, review bool, err error) TargetPlan {
+	tp := TargetPlan{Ring: ring, Target: t.Name, Release: t.Release, Current: t.From}
+	if err == nil {
+		tp.Components, err = f.prov.PlanStack(ctx, t.Name, t.Release, st, review)
+	}
+	if err != nil {
+		tp.Error = err.Error()
+	}
+	sum, h := rings.PlanSummary{}, sha256.New()
+	for i, c := range tp.Components {
+		tp.Components[i].Detail = f.maskDetail(c.Detail)
+		if c.Plan != nil {
+			sum.Add, sum.Change, sum.Destroy = sum.Add+c.Plan.Add, sum.Change+c.Plan.Change, sum.Destroy+c.Plan.Destroy
+			sum.Replaced, sum.Deleted = append(sum.Replaced, c.Plan.Replaced...), append(sum.Deleted, c.Plan.Deleted...)
+		}
+		tp.Changes = tp.Changes || c.Changes || c.Deferred != ""
+		fmt.Fprintf(h, "%s=%s\n", c.Name, c.Digest)
+	}
+	if tp.Error == "" {
+		tp.Plan = &sum
+		if review {
+			tp.Digest = hex.EncodeToString(h.Sum(nil))
+		}
+	}
+	return tp
 }
 
 // savePlan writes plans for review (0600: a plan may show what a reviewer alone should see).

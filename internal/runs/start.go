@@ -14,6 +14,7 @@ import (
 
 	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/journal"
+	"github.com/rollout-dev/rollout/internal/provision"
 	"github.com/rollout-dev/rollout/internal/rings"
 )
 
@@ -198,6 +199,11 @@ func reviewFor(r StartRequest, plan *rings.Plan) (*rings.Review, error) {
 				continue
 			}
 			rv.Digests[name] = tp.Digest
+			for _, c := range tp.Components { // a stack: each component's reviewed plan (none when deferred)
+				if c.Digest != "" {
+					rv.Digests[provision.UnitKey(name, c.Name)] = c.Digest
+				}
+			}
 		}
 		if len(missing) > 0 {
 			return nil, fmt.Errorf("%s has no reviewed plan for %s: plan and review again", r.Reviewed, strings.Join(missing, ", "))

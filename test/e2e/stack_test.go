@@ -221,7 +221,8 @@ rings:
 	}
 	deadline := time.Now().Add(time.Minute)
 	for {
-		if _, err := os.Stat(filepath.Join(marks, "c-1.data")); err == nil && strings.Contains(input("c-1", "network"), "10.2.0.0") {
+		b, _ := os.ReadFile(filepath.Join(dir, ".rollout", "tfstate", "c-1@network.tfstate")) // may be mid-write
+		if _, err := os.Stat(filepath.Join(marks, "c-1.data")); err == nil && strings.Contains(string(b), "10.2.0.0") {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -247,6 +248,42 @@ rings:
 	for _, tg := range all {
 		if got := input(tg, "app"); got != "v4|pg://db@subnet-"+tg+"/10.2.0.0/16" {
 			t.Errorf("%s/app after v4 received %q", tg, got)
+		}
+	}
+
+	// A plan of a change to the network: the network's plan, then what reads its outputs deferred;
+	// a change to the application alone plans it and leaves the rest unchanged, not run.
+	var plans []struct {
+		Target     string `json:"target"`
+		Components []struct {
+			Name      string `json:"name"`
+			Changes   bool   `json:"changes"`
+			Unchanged bool   `json:"unchanged"`
+			Deferred  string `json:"deferred"`
+		} `json:"components"`
+	}
+	r = f.must(0, "plan", "--release", "v5", "--var", "cidr=10.3.0.0/16", "--output", "json")
+	if err := json.Unmarshal([]byte(r.stdout), &plans); err != nil || len(plans) != 4 {
+		t.Fatalf("plan --output json: %v\n%s", err, r.stdout)
+	}
+	got := map[string]string{}
+	for _, c := range plans[0].Components {
+		got[c.Name] = fmt.Sprintf("changes=%v unchanged=%v deferred=%q", c.Changes, c.Unchanged, c.Deferred)
+	}
+	// data is planned with today's subnet (no change then), app not at all (data never gave the
+	// outputs it would read): both deferred.
+	if got["network"] != `changes=true unchanged=false deferred=""` || got["data"] != `changes=false unchanged=false deferred="known after network applies"` ||
+		got["app"] != `changes=true unchanged=false deferred="known after data applies"` {
+		t.Errorf("plan of a network change: %v", got)
+	}
+	r = f.must(0, "plan", "--release", "v6", "--var", "cidr=10.2.0.0/16", "--output", "json")
+	plans = nil
+	if err := json.Unmarshal([]byte(r.stdout), &plans); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range plans[0].Components {
+		if (c.Name == "app") != c.Changes || (c.Name != "app") != c.Unchanged || c.Deferred != "" {
+			t.Errorf("plan of an application change: %+v", c)
 		}
 	}
 	f.checkTruth()
