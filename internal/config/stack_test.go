@@ -101,4 +101,3 @@ func TestEachComponentHasItsOwnState(t *testing.T) {
 		t.Fatalf("convention: %v %v", be, err)
 	}
 }
-
