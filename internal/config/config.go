@@ -347,10 +347,12 @@ type Selector struct {
 
 // Approval is who must approve a ring before it starts, and how many of them.
 type Approval struct {
-	Required  bool
-	Approvers []string
-	Quorum    int
-	Verifiers []rings.Verifier // from the boundaries the ring enters: an approval must be proven
+	Required bool
+	// UnlessPlans waives the approval when every target's plan keeps within these limits.
+	UnlessPlans *rings.PlanLimits
+	Approvers   []string
+	Quorum      int
+	Verifiers   []rings.Verifier // from the boundaries the ring enters: an approval must be proven
 }
 
 // Target is one place a release is applied: a Terraform state in a boundary and region.
@@ -526,7 +528,7 @@ func parseRing(w walker, path string, n *yaml.Node, defaultParallel int) *Ring {
 	default:
 		w.fail(f["driftCheck"], path+".driftCheck", "must be off, warn or block, got %q", r.DriftCheck)
 	}
-	ap := w.fields(f["approval"], path+".approval", "required", "approvers", "quorum")
+	ap := w.fields(f["approval"], path+".approval", "required", "approvers", "quorum", "unlessPlans")
 	r.Approval = Approval{
 		Required:  w.boolean(ap["required"], path+".approval.required"),
 		Approvers: w.strings(ap["approvers"], path+".approval.approvers"),
@@ -534,6 +536,23 @@ func parseRing(w walker, path string, n *yaml.Node, defaultParallel int) *Ring {
 	}
 	if r.Approval.Quorum == 0 {
 		r.Approval.Quorum = 1
+	}
+	if n := ap["unlessPlans"]; n != nil {
+		up := w.fields(n, path+".approval.unlessPlans", "destroys", "replaces", "changes")
+		limit := func(k string) *int {
+			if up[k] == nil {
+				return nil
+			}
+			v := w.integer(up[k], path+".approval.unlessPlans."+k, 0)
+			return &v
+		}
+		r.Approval.UnlessPlans = &rings.PlanLimits{Destroys: limit("destroys"), Replaces: limit("replaces"), Changes: limit("changes")}
+		if len(up) == 0 {
+			w.fail(n, path+".approval.unlessPlans", "names no limit: give destroys, replaces and/or changes (e.g. {destroys: 0, replaces: 0})")
+		}
+		if !r.Approval.Required {
+			w.fail(n, path+".approval.unlessPlans", "waives a required approval: it needs approval.required: true")
+		}
 	}
 	if len(r.Approval.Approvers) > 0 && r.Approval.Quorum > len(r.Approval.Approvers) {
 		w.fail(ap["quorum"], path+".approval.quorum", "(%d) is more than the %d approvers listed", r.Approval.Quorum, len(r.Approval.Approvers))

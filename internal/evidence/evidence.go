@@ -39,19 +39,22 @@ const PredicateType = "https://rollout.dev/attestation/ring-passed/v1"
 
 // Predicate is what a run did in one ring and boundary.
 type Predicate struct {
-	Fleet      string                 `json:"fleet"`
-	Run        string                 `json:"run"`
-	Release    rings.ReleaseRef       `json:"release"`
-	Ring       string                 `json:"ring"`
-	RingPhase  string                 `json:"ringPhase"` // passed, when it passed
-	Boundary   string                 `json:"boundary"`
-	Identity   *rings.Identity        `json:"identity,omitempty"` // what the boundary's preflight proved
-	Targets    []Target               `json:"targets"`
-	Approvals  []rings.ApprovalRecord `json:"approvals,omitempty"`
-	BreakGlass *rings.ApprovalRecord  `json:"breakGlass,omitempty"`
-	Freezes    []Freeze               `json:"freezes,omitempty"` // when a freeze held the ring, and why
-	Started    time.Time              `json:"started"`
-	Ended      time.Time              `json:"ended"`
+	Fleet     string                 `json:"fleet"`
+	Run       string                 `json:"run"`
+	Release   rings.ReleaseRef       `json:"release"`
+	Ring      string                 `json:"ring"`
+	RingPhase string                 `json:"ringPhase"` // passed, when it passed
+	Boundary  string                 `json:"boundary"`
+	Identity  *rings.Identity        `json:"identity,omitempty"` // what the boundary's preflight proved
+	Targets   []Target               `json:"targets"`
+	Approvals []rings.ApprovalRecord `json:"approvals,omitempty"`
+	// ApprovalWaived: the ring's approval was waived by its plans (approval.unlessPlans); the
+	// record's reason names the checks every plan passed.
+	ApprovalWaived *rings.ApprovalRecord `json:"approvalWaived,omitempty"`
+	BreakGlass     *rings.ApprovalRecord `json:"breakGlass,omitempty"`
+	Freezes        []Freeze              `json:"freezes,omitempty"` // when a freeze held the ring, and why
+	Started        time.Time             `json:"started"`
+	Ended          time.Time             `json:"ended"`
 }
 
 // Target is one target of the ring in the boundary.

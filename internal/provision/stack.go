@@ -587,3 +587,35 @@ func (p *Terraform) planComponent(ctx context.Context, r *stackRun, c *StackComp
 	}
 	return cp
 }
+
+var _ rings.PlanChecker = (*Terraform)(nil)
+
+// PlanSummary implements rings.PlanChecker: the plan of rel on target, changing nothing; for a
+// stack, its components' plans together, and why they cannot all be told yet (a deferred one).
+func (p *Terraform) PlanSummary(ctx context.Context, target string, rel rings.ReleaseRef) (rings.PlanSummary, string, error) {
+	st, err := p.StackOf(ctx, rel.ModuleDigest())
+	if err != nil {
+		return rings.PlanSummary{}, "", err
+	}
+	if st == nil {
+		sum, _, err := p.Plan(ctx, target, rel)
+		return sum, "", err
+	}
+	plans, err := p.PlanStack(ctx, target, rel, st, false)
+	var sum rings.PlanSummary
+	var deferred []string
+	for _, c := range plans {
+		if c.Deferred != "" {
+			deferred = append(deferred, c.Name+" "+c.Deferred)
+		}
+		if c.Plan != nil {
+			sum.Add, sum.Change, sum.Destroy = sum.Add+c.Plan.Add, sum.Change+c.Plan.Change, sum.Destroy+c.Plan.Destroy
+			sum.Replaced, sum.Deleted = append(sum.Replaced, c.Plan.Replaced...), append(sum.Deleted, c.Plan.Deleted...)
+		}
+	}
+	note := ""
+	if len(deferred) > 0 {
+		note = "what it would change is not known yet: component " + strings.Join(deferred, "; component ")
+	}
+	return sum, note, err
+}

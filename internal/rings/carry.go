@@ -3,6 +3,7 @@ package rings
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -16,12 +17,16 @@ type Work struct {
 	Release ReleaseRef            `json:",omitzero"`
 	Current map[string]ReleaseRef `json:",omitempty"`
 	Bounds  map[string]string     `json:",omitempty"`
+	Limits  *PlanLimits           `json:",omitempty"` // a plan check's: the ring's approval.unlessPlans
 }
 
 // Work says what carrying out c needs of s (between rounds: s is not changing).
 func (s *State) Work(c Command) Work {
 	w := Work{Command: c, Release: s.Plan.Release}
-	if c.Kind == CmdDriftCheck {
+	if r := s.ring(c.Ring); c.Kind == CmdPlanCheck && r != nil {
+		w.Limits = r.Plan.UnlessPlans
+	}
+	if c.Kind == CmdDriftCheck || c.Kind == CmdPlanCheck {
 		w.Current, w.Bounds = map[string]ReleaseRef{}, map[string]string{}
 		for _, name := range c.Targets {
 			if t := s.Targets[name]; t != nil {
@@ -63,6 +68,8 @@ func (x *Executor) Carry(ctx context.Context, w Work) (evs []Event, ok bool) {
 		m = x.bake(ctx, c, w.Release, send)
 	case CmdDriftCheck:
 		m = x.driftCheck(ctx, c, w.Current, w.Bounds)
+	case CmdPlanCheck:
+		m = x.planCheck(ctx, c, w)
 	default:
 		panic(fmt.Sprintf("rings: %s is not work a worker carries out", c.Kind))
 	}
@@ -133,4 +140,23 @@ func NoGates(c Command) (Event, bool) {
 	}
 	rel := c.Release
 	return Event{Type: TargetVerified, Ring: c.Ring, Target: c.Target, Release: &rel, Message: "no gates"}, true
+}
+
+// MergePlanChecks is one ring's plan check from the checks of parts of its targets (one per
+// boundary, each by that boundary's workers): passed only when every part passed.
+func MergePlanChecks(ring string, parts []Event) Event {
+	passed := len(parts) > 0
+	ev := Event{Type: RingPlansChecked, Ring: ring}
+	var notes []string
+	for _, p := range parts {
+		if p.Passed == nil || !*p.Passed {
+			passed = false
+		}
+		ev.Targets = append(ev.Targets, p.Targets...)
+		if p.Message != "" && !slices.Contains(notes, p.Message) {
+			notes = append(notes, p.Message)
+		}
+	}
+	ev.Passed, ev.Message = &passed, strings.Join(notes, "; ")
+	return ev
 }

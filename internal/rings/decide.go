@@ -41,6 +41,7 @@ const (
 	RFrozen       RingPhase = "frozen"      // it may not start now (a freeze window or the stop-the-line switch)
 	RDriftCheck   RingPhase = "drift_check" // its targets' refresh-only plans are under way
 	RDrifted      RingPhase = "drifted"     // drift found and the ring blocks on it: a human acknowledges
+	RPlanCheck    RingPhase = "plan_check"  // its targets' plans are checked: its approval may be waived
 	// RFailed: a manual rollback's ring in which some target could not be returned (a rollback run
 	// goes on with its other rings, and ends rollback_failed).
 	RFailed RingPhase = "failed"
@@ -79,6 +80,10 @@ type RingState struct {
 	Ended     time.Time
 	Reason    string
 	gateFail  bool // halted by a ring gate rather than by target failures
+	// Waived: its approval was waived because every plan kept within approval.unlessPlans (the
+	// record says which checks passed); PlanCheck: the check was made (passed or not).
+	Waived    *ApprovalRecord
+	PlanCheck bool
 	// Drift is the ring's drift check, once done; DriftAck who acknowledged what it found.
 	Drift    *DriftResult
 	DriftAck *ApprovalRecord
@@ -200,6 +205,9 @@ func (s *State) ring(name string) *RingState {
 }
 
 func approved(r *RingState) bool {
+	if r.Waived != nil {
+		return true
+	}
 	who := map[string]bool{}
 	for _, a := range r.Approvals {
 		if len(r.Plan.Approvers) == 0 || slices.Contains(r.Plan.Approvers, a.Actor) {
@@ -246,6 +254,10 @@ func (s *State) enterRing(at time.Time) []Command {
 		cmds = append(cmds, Command{Kind: CmdCancelWait, Ring: r.Plan.Name})
 	}
 	if r.Plan.Approval && !approved(r) {
+		if r.Plan.UnlessPlans != nil && !r.PlanCheck {
+			r.Phase, s.Phase = RPlanCheck, PhaseRunning
+			return append(cmds, Command{Kind: CmdPlanCheck, Ring: r.Plan.Name, Targets: ringTargets(r)})
+		}
 		r.Phase, s.Phase = RApproval, PhaseWaiting
 		return append(cmds, Command{Kind: CmdAwaitApproval, Ring: r.Plan.Name})
 	}
@@ -265,6 +277,15 @@ func (s *State) enterRing(at time.Time) []Command {
 	r.Phase, r.Reason, s.Phase = RApplying, "", PhaseRunning
 	cmds = append(cmds, record(RingStarted, r.Plan.Name, ""))
 	return append(cmds, s.progress(at)...)
+}
+
+// ringTargets are the names of the ring's targets.
+func ringTargets(r *RingState) []string {
+	out := make([]string, 0, len(r.Plan.Targets))
+	for _, tp := range r.Plan.Targets {
+		out = append(out, tp.Name)
+	}
+	return out
 }
 
 // deployed lists the ring's targets that run some release already: a drift check looks at them
@@ -600,6 +621,8 @@ func (s *State) InFlight() []Command {
 			cmds = append(cmds, Command{Kind: CmdAwaitApproval, Ring: r.Plan.Name})
 		case RDriftCheck:
 			cmds = append(cmds, Command{Kind: CmdDriftCheck, Ring: r.Plan.Name, Targets: s.deployed(r)})
+		case RPlanCheck:
+			cmds = append(cmds, Command{Kind: CmdPlanCheck, Ring: r.Plan.Name, Targets: ringTargets(r)})
 		}
 		// A frozen ring is entered again by run.resumed itself (the window may have opened).
 	}
@@ -632,6 +655,8 @@ func (s *State) StillUnderWay(cmds []Command) []Command {
 			keep = s.ring(c.Ring).Phase == RApproval
 		case CmdDriftCheck:
 			keep = s.ring(c.Ring).Phase == RDriftCheck
+		case CmdPlanCheck:
+			keep = s.ring(c.Ring).Phase == RPlanCheck
 		}
 		if keep {
 			out = append(out, c)

@@ -483,3 +483,37 @@ func TestInconclusiveRingGate(t *testing.T) {
 func ptr[T any](v T) *T { return &v }
 func ptrTrue() *bool    { return ptr(true) }
 func ptrFalse() *bool   { return ptr(false) }
+
+// A ring whose approval plans may waive has its targets' plans checked first: passed, the ring
+// starts without an approval (the waiver recorded); not, it waits for one as it would have; a
+// check under way when the driver died is made again on resume.
+func TestApprovalWaivedByPlansOrNot(t *testing.T) {
+	zero := 0
+	limits := &PlanLimits{Destroys: &zero, Replaces: &zero}
+	p := fleet(RingPlan{Name: "canary", Targets: targets("c", 1), MaxParallel: 1},
+		RingPlan{Name: "gov", Targets: targets("g", 2), MaxParallel: 2, Approval: true, Quorum: 1, UnlessPlans: limits})
+	for _, passed := range []bool{true, false} {
+		h, _ := start(t, p)
+		cmds := h.pass("c-1")
+		if got := kinds(cmds, CmdPlanCheck); !slices.Equal(got, []string{"gov"}) || len(kinds(cmds, CmdAwaitApproval)) != 0 {
+			t.Fatalf("want the plans checked first, got %+v", cmds)
+		}
+		if redrive := h.s.InFlight(); len(kinds(redrive, CmdPlanCheck)) != 1 {
+			t.Fatalf("a resumed run does not check the plans again: %+v", redrive)
+		}
+		cmds = h.send(Event{Type: RingPlansChecked, Ring: "gov", Passed: &passed, Message: "checked"})
+		r := h.s.ring("gov")
+		switch {
+		case passed && (!slices.Equal(kinds(cmds, CmdApply), []string{"g-1", "g-2"}) || r.Waived == nil || r.Waived.Reason != "checked"):
+			t.Fatalf("passed: %+v, waived %+v", cmds, r.Waived)
+		case !passed && (len(kinds(cmds, CmdAwaitApproval)) != 1 || h.s.Phase != PhaseWaiting || r.Waived != nil):
+			t.Fatalf("not passed: %+v (phase %s)", cmds, h.s.Phase)
+		}
+	}
+	if got := limits.Check(PlanSummary{Add: 3, Replaced: []string{"a.b"}}); got != "replaces 1 > 0" {
+		t.Fatalf("check: %q", got)
+	}
+	if got := limits.Check(PlanSummary{Add: 3, Change: 2}); got != "" {
+		t.Fatalf("adds and changes broke %q", got)
+	}
+}

@@ -592,3 +592,66 @@ func (x *Executor) driftCheck(ctx context.Context, c Command, rels map[string]Re
 	ev.Message = strings.Join(notes, "; ")
 	return message{ev: ev}
 }
+
+// PlanChecker is a Provisioner that can plan a target without changing it, for a ring whose
+// approval a plan may waive: the plan's summary, or why what it would change cannot be told yet
+// (a stack component's deferred plan).
+type PlanChecker interface {
+	PlanSummary(ctx context.Context, target string, rel ReleaseRef) (PlanSummary, string, error)
+}
+
+// planCheck plans each of the ring's targets (within their boundaries' bulkheads) and checks each
+// plan against the ring's limits: ring.plans_checked passes only when every plan was made, told
+// all it would change, and kept within them.
+func (x *Executor) planCheck(ctx context.Context, c Command, w Work) message {
+	limits, rel, bounds := w.Limits, w.Release, w.Bounds
+	pc, ok := x.Provisioner.(PlanChecker)
+	failed := func(msg string, targets ...string) message {
+		no := false
+		return message{ev: Event{Type: RingPlansChecked, Ring: c.Ring, Passed: &no, Message: msg, Targets: targets}}
+	}
+	if !ok || limits == nil {
+		return failed("this provisioner cannot plan for a waiver")
+	}
+	breaks := make([]string, len(c.Targets))
+	var wg sync.WaitGroup
+	for i, name := range c.Targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			release, err := x.acquire(ctx, bounds[name])
+			if err != nil {
+				breaks[i] = fmt.Sprintf("%s: %v", name, err)
+				return
+			}
+			defer release()
+			sum, deferred, err := pc.PlanSummary(ctx, name, rel)
+			switch {
+			case err != nil:
+				breaks[i] = fmt.Sprintf("%s: could not plan: %v", name, err)
+			case deferred != "":
+				breaks[i] = fmt.Sprintf("%s: %s", name, deferred)
+			default:
+				if why := limits.Check(sum); why != "" {
+					breaks[i] = fmt.Sprintf("%s: %s", name, why)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return message{drop: true}
+	}
+	var notes, targets []string
+	for i, b := range breaks {
+		if b != "" {
+			notes, targets = append(notes, b), append(targets, c.Targets[i])
+		}
+	}
+	if len(notes) > 0 {
+		return failed(fmt.Sprintf("approval needed: not every plan keeps within %s (%s)", limits, strings.Join(notes, "; ")), targets...)
+	}
+	yes := true
+	return message{ev: Event{Type: RingPlansChecked, Ring: c.Ring, Passed: &yes,
+		Message: fmt.Sprintf("approval waived: the plans of all %d target(s) keep within %s", len(c.Targets), limits)}}
+}

@@ -16,6 +16,7 @@ var handlers = map[EventType]func(s *State, ev Event, t *TargetState) []Command{
 	RunAbortRequested:      func(s *State, ev Event, _ *TargetState) []Command { return s.abort(ev) },
 	RingDriftChecked:       (*State).onDriftChecked,
 	DriftAcknowledged:      (*State).onDriftAcknowledged,
+	RingPlansChecked:       (*State).onPlansChecked,
 	TargetPlanned:          (*State).onPlanned,
 	TargetApplied:          (*State).onApplied,
 	TargetApplyFailed:      (*State).onApplyFailed,
@@ -155,6 +156,20 @@ func (s *State) onDriftChecked(ev Event, t *TargetState) []Command {
 	}
 	r.Drift = &DriftResult{Outcome: ev.Drift, Targets: ev.Targets, Message: ev.Message, At: ev.At}
 	r.Phase = RPending
+	return s.enterRing(ev.At)
+}
+
+// onPlansChecked takes a ring's plan check: passed, its approval is waived (the checks it passed
+// are the record); not, the ring waits for its approval as it would have.
+func (s *State) onPlansChecked(ev Event, t *TargetState) []Command {
+	r := s.ring(ev.Ring)
+	if r == nil || r.Phase != RPlanCheck {
+		return nil
+	}
+	r.PlanCheck, r.Phase = true, RPending
+	if ev.Passed != nil && *ev.Passed {
+		r.Waived = &ApprovalRecord{Actor: "plan checks", At: ev.At, Reason: ev.Message}
+	}
 	return s.enterRing(ev.At)
 }
 

@@ -266,6 +266,11 @@ func (r *run) command(c Command) func() {
 		return func() {
 			spawn(&r.active, r.msgs, "", func(send func(Event)) message { return r.x.driftCheck(r.softCtx, c, w.Current, w.Bounds) })
 		}
+	case CmdPlanCheck:
+		w := s.Work(c)
+		return func() {
+			spawn(&r.active, r.msgs, "", func(send func(Event)) message { return r.x.planCheck(r.softCtx, c, w) })
+		}
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -97,6 +98,47 @@ type RingPlan struct {
 	// DriftCheck: before the ring's first apply, a refresh-only plan of each of its targets that
 	// has a last known good; block stops the run on drift until acknowledged, warn records it.
 	DriftCheck string `json:"driftCheck,omitempty"` // off | warn | block
+	// UnlessPlans: the ring's approval is waived when every target's plan keeps within these
+	// limits (approval.unlessPlans), checked before the ring starts.
+	UnlessPlans *PlanLimits `json:"unlessPlans,omitempty"`
+}
+
+// PlanLimits are the most a plan may do for a ring's approval to be waived (nil: any number).
+type PlanLimits struct {
+	Destroys *int `json:"destroys,omitempty"` // resources deleted
+	Replaces *int `json:"replaces,omitempty"` // resources replaced
+	Changes  *int `json:"changes,omitempty"`  // resources added, changed or destroyed in all
+}
+
+// Check says which limit a target's plan breaks ("" for none).
+func (l *PlanLimits) Check(s PlanSummary) string {
+	over := func(what string, n int, max *int) string {
+		if max != nil && n > *max {
+			return fmt.Sprintf("%s %d > %d", what, n, *max)
+		}
+		return ""
+	}
+	for _, why := range []string{over("destroys", len(s.Deleted), l.Destroys), over("replaces", len(s.Replaced), l.Replaces),
+		over("changes", s.Add+s.Change+s.Destroy, l.Changes)} {
+		if why != "" {
+			return why
+		}
+	}
+	return ""
+}
+
+// String says the limits, for a person: "destroys <= 0, replaces <= 0".
+func (l *PlanLimits) String() string {
+	var parts []string
+	for _, p := range []struct {
+		what string
+		n    *int
+	}{{"destroys", l.Destroys}, {"replaces", l.Replaces}, {"changes", l.Changes}} {
+		if p.n != nil {
+			parts = append(parts, fmt.Sprintf("%s <= %d", p.what, *p.n))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // Duration is a time.Duration that reads and writes JSON as Go's text ("10m0s"), so that events
@@ -233,6 +275,11 @@ const (
 	ComponentUnchanged EventType = "component.unchanged"
 	ComponentFailed    EventType = "component.failed"
 	ComponentDestroyed EventType = "component.destroyed"
+
+	// RingPlansChecked: a ring whose approval may be waived by plan (approval.unlessPlans) had
+	// every target planned and checked; Passed says whether the waiver holds, Message which
+	// checks passed or what broke them (Targets: the targets that broke them).
+	RingPlansChecked EventType = "ring.plans_checked"
 )
 
 // EventTypes is every event type, in the order declared: the one list that describe, the event
@@ -248,7 +295,7 @@ var EventTypes = []EventType{
 	TargetLockHolder, TargetLockReleased, NotifyFailed, RunPaused, RunUnpaused,
 	RunAbortRequested, FreezeChanged, FreezeBroken, RingFrozen, RingWindowCheck,
 	RingDriftChecked, DriftAcknowledged, ComponentApplied, ComponentUnchanged, ComponentFailed,
-	ComponentDestroyed,
+	ComponentDestroyed, RingPlansChecked,
 }
 
 // Event is one record of a run's journal. Inputs to Decide come from the executor or an operator;
@@ -403,6 +450,7 @@ const (
 	CmdCancelWait    CommandKind = "cancel_wait"    // Ring is no longer frozen: stop its await_window
 	CmdCancelBake    CommandKind = "cancel_bake"    // stop Ring's bake (the run was aborted)
 	CmdDriftCheck    CommandKind = "drift_check"    // refresh-only plans of Targets, then ring.drift_checked
+	CmdPlanCheck     CommandKind = "plan_check"     // plans of Targets checked against the ring's limits, then ring.plans_checked
 )
 
 // Command is what Decide asks the executor to do.

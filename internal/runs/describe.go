@@ -139,6 +139,11 @@ func describeRing(ev rings.Event) (string, Tone) {
 		return fmt.Sprintf("ring %s drift check: %s: %s", ev.Ring, ev.Drift, ev.Message), Warn
 	case rings.DriftAcknowledged:
 		return fmt.Sprintf("ring %s drift acknowledged by %s: %s", ev.Ring, ev.Actor, ev.Message), Plain
+	case rings.RingPlansChecked:
+		if ev.Passed != nil && *ev.Passed {
+			return fmt.Sprintf("ring %s: %s", ev.Ring, ev.Message), Good
+		}
+		return fmt.Sprintf("ring %s: %s", ev.Ring, ev.Message), Warn
 	}
 	return "", Plain
 }

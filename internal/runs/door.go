@@ -37,6 +37,7 @@ func (f *Fleet) door(ctx context.Context, plan *rings.Plan, accepted []rings.Evi
 		}
 		if r := f.ring(rp.Name); r != nil && r.Approval.Required {
 			rp.Approval, rp.Approvers, rp.Quorum, rp.Verifiers = true, r.Approval.Approvers, r.Approval.Quorum, r.Approval.Verifiers
+			rp.UnlessPlans = r.Approval.UnlessPlans
 		}
 		for _, tp := range promoted {
 			needEvidence[tp.Release] = append(needEvidence[tp.Release], rp.Name+"/"+tp.Name)

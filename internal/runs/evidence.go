@@ -95,7 +95,7 @@ func (f *Fleet) predicates(rep *Report, only string, frozen map[string][]evidenc
 		}
 		for _, b := range slices.Sorted(maps.Keys(by)) {
 			p := evidence.Predicate{Fleet: filepath.Base(f.cfg.Root), Run: rep.Run, Release: rep.Release, Ring: r.Name, RingPhase: string(r.Phase),
-				Boundary: b, Approvals: r.Approvals, BreakGlass: rep.BreakGlass, Freezes: frozen[r.Name], Ended: *r.Ended}
+				Boundary: b, Approvals: r.Approvals, ApprovalWaived: r.ApprovalWaived, BreakGlass: rep.BreakGlass, Freezes: frozen[r.Name], Ended: *r.Ended}
 			if r.Started != nil {
 				p.Started = *r.Started
 			}

@@ -84,8 +84,11 @@ type RingReport struct {
 	Ended     *time.Time             `json:"ended,omitempty"`
 	BakeUntil *time.Time             `json:"bakeUntil,omitempty"`
 	Approvals []rings.ApprovalRecord `json:"approvals,omitempty"`
-	Drift     *rings.DriftResult     `json:"drift,omitempty"`
-	DriftAck  *rings.ApprovalRecord  `json:"driftAcknowledged,omitempty"`
+	// ApprovalWaived: every plan of the ring kept within approval.unlessPlans (the reason says
+	// which checks they passed), so its approval was not needed.
+	ApprovalWaived *rings.ApprovalRecord `json:"approvalWaived,omitempty"`
+	Drift          *rings.DriftResult    `json:"drift,omitempty"`
+	DriftAck       *rings.ApprovalRecord `json:"driftAcknowledged,omitempty"`
 	// Boundaries is what preflight proved (or refused) when the ring entered each boundary.
 	Boundaries []BoundaryReport `json:"boundaries,omitempty"`
 	Targets    []TargetReport   `json:"targets"`
@@ -221,7 +224,7 @@ func buildReport(s *rings.State, log *runLog) Report {
 	rep.ExitCode = ExitForPhase(s.Phase, true) // in progress: see withDriver
 	for _, r := range s.Rings {
 		rr := RingReport{Name: r.Plan.Name, Phase: r.Phase, Failures: r.Failures, Reason: r.Reason,
-			Started: tptr(r.Started), Ended: tptr(r.Ended), Approvals: r.Approvals, Boundaries: log.boundaries[r.Plan.Name],
+			Started: tptr(r.Started), Ended: tptr(r.Ended), Approvals: r.Approvals, ApprovalWaived: r.Waived, Boundaries: log.boundaries[r.Plan.Name],
 			Drift: r.Drift, DriftAck: r.DriftAck}
 		if r.Phase == rings.RBaking {
 			rr.BakeUntil = tptr(r.BakeUntil)
@@ -306,8 +309,9 @@ func nextAction(rep *Report, workflow bool) string {
 // gzip-compressed and base64-encoded (the column is text in both dialects). A run of 10,000
 // targets has a 4.8 MB report, kept in about 190 KB. A report kept in another format (another
 // rollout version's) is stale: it is built again from the events.
-// Raised whenever the report gains a field (1002: driver, waitingFor, next; 1003: components).
-const keptFormat = 1003
+// Raised whenever the report gains a field (1002: driver, waitingFor, next; 1003: components;
+// 1004: approvalWaived).
+const keptFormat = 1004
 
 // ReportNeed says how much of a kept report a command decodes.
 type ReportNeed int

@@ -230,7 +230,7 @@ func (f *Fleet) newPlan(ctx context.Context, name string, extra map[string]any) 
 	plan := &rings.Plan{Kind: rings.KindRelease, Release: rel}
 	for _, r := range f.cfg.Rings {
 		rp := rings.RingPlan{Name: r.Name, MaxParallel: r.MaxParallel, MaxFailures: r.MaxFailures, Gates: r.Gates,
-			Bake: rings.Duration(r.Bake.D()), RingGates: r.RingGates, Rollback: r.Rollback, Approval: r.Approval.Required,
+			Bake: rings.Duration(r.Bake.D()), RingGates: r.RingGates, Rollback: r.Rollback, Approval: r.Approval.Required, UnlessPlans: r.Approval.UnlessPlans,
 			Approvers: r.Approval.Approvers, Quorum: r.Approval.Quorum, Verifiers: r.Approval.Verifiers, Freeze: f.cfg.RingFreeze(r), DriftCheck: r.DriftCheck}
 		for _, target := range r.Targets {
 			t := f.cfg.Target(target)

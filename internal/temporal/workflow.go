@@ -270,6 +270,11 @@ func (f *flow) command(c rings.Command) func() {
 	case rings.CmdDriftCheck:
 		w := f.s.Work(c)
 		return func() { f.driftCheck(w) }
+	case rings.CmdPlanCheck:
+		w := f.s.Work(c)
+		return func() {
+			f.perBoundary(w, func(parts []rings.Event) rings.Event { return rings.MergePlanChecks(w.Command.Ring, parts) })
+		}
 	}
 	return nil
 }
@@ -387,6 +392,14 @@ func (f *flow) cancelGates(c rings.Command) {
 
 // driftCheck checks a ring's targets, each boundary's by its workers, and folds one outcome.
 func (f *flow) driftCheck(w rings.Work) {
+	f.perBoundary(w, func(parts []rings.Event) rings.Event {
+		return rings.MergeDrift(w.Command.Ring, len(w.Command.Targets), parts)
+	})
+}
+
+// perBoundary carries out a ring's work over its targets as one activity per boundary (on that
+// boundary's queue), and folds merge of their outcomes once all are in.
+func (f *flow) perBoundary(w rings.Work, merge func([]rings.Event) rings.Event) {
 	byBoundary := map[string][]string{}
 	for _, t := range w.Command.Targets {
 		b := w.Bounds[t]
@@ -414,7 +427,7 @@ func (f *flow) driftCheck(w rings.Work) {
 				parts = append(parts, out.Events...)
 			}
 			if left == 0 && !cancelled {
-				f.queue = append(f.queue, rings.MergeDrift(w.Command.Ring, len(w.Command.Targets), parts))
+				f.queue = append(f.queue, merge(parts))
 			}
 		})
 	}
