@@ -8,7 +8,7 @@ RUN_ENV := ROLLOUT_TF_BIN=$(TOOLS)/bin/tf TF_CLI_CONFIG_FILE=$(TOOLS)/tf.rc \
 	ROLLOUT_VERSITYGW=$(TOOLS)/bin/versitygw ROLLOUT_FAKE_GCS=$(TOOLS)/bin/fake-gcs-server \
 	ROLLOUT_AZURITE=$(TOOLS)/bin/azurite-blob ROLLOUT_JAEGER=$(TOOLS)/bin/jaeger ROLLOUT_COSIGN=$(TOOLS)/bin/cosign ROLLOUT_TEMPORAL_CLI=$(TOOLS)/bin/temporal
 
-.PHONY: all tools test-tools build demo test test-unit test-e2e test-terraform vet clean bench bench-large bench-tracing bench-temporal chaos fuzz
+.PHONY: all tools test-tools build demo test test-unit test-e2e test-terraform vet clean bench bench-large bench-stack bench-tracing bench-temporal chaos fuzz
 
 all: build
 
@@ -63,6 +63,12 @@ bench bench-large: export ROLLOUT_BUILD_TOFU := 1
 bench: tools
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 3 ./internal/bench/
 	PARALLEL="8 32" bash scripts/bench.sh 16 64
+
+# A three-component stack (terraform/stack) over N stamps against the floor: bare OpenTofu per
+# component in dependency order per stamp, at the same parallelism (scripts/bench-stack.sh).
+bench-stack: export ROLLOUT_BUILD_TOFU := 1
+bench-stack: tools
+	bash scripts/bench-stack.sh 16 64
 
 # Tracing on against off over one ring of 64 stamps, to a real Jaeger (scripts/bench-tracing.sh).
 bench-tracing: export ROLLOUT_BUILD_TOFU := 1

@@ -119,7 +119,7 @@ func TestProgressFooterAndPlainLines(t *testing.T) {
 // The example fleets of every cloud must pass validate offline, through the same checks as any
 // fleet (regions, partitions, universes, state backends), and a sovereign mistake must not.
 func TestCloudExampleFleetsValidate(t *testing.T) {
-	for _, f := range []string{"rollout.yaml", "rollout.azure.yaml", "rollout.aws.yaml", "rollout.gcp.yaml"} {
+	for _, f := range []string{"rollout.yaml", "rollout.azure.yaml", "rollout.aws.yaml", "rollout.gcp.yaml", "rollout.stack.yaml"} {
 		code, out, errs := run(t, "--config", filepath.Join("..", "..", f), "validate")
 		if code != 0 || !strings.Contains(out, "is valid") {
 			t.Errorf("%s: exit %d\n%s%s", f, code, out, errs)
