@@ -479,7 +479,7 @@ func (x *Executor) observer(c Command, send func(Event)) func(Measurement) {
 	}
 }
 
-func (x *Executor) gate(runCtx, ctx context.Context, c Command, send func(Event)) message {
+func (x *Executor) gate(workCtx, ctx context.Context, c Command, send func(Event)) message {
 	if ev, ok := NoGates(c); ok {
 		return message{ev: ev}
 	}
@@ -493,7 +493,7 @@ func (x *Executor) gate(runCtx, ctx context.Context, c Command, send func(Event)
 		v = x.Gates.Target(ctx, GateRequest{Ring: c.Ring, Target: c.Target, Release: c.Release, Outputs: out, Gates: c.Gates, Baseline: c.Baseline}, x.observer(c, send))
 	}
 	switch {
-	case runCtx.Err() != nil:
+	case workCtx.Err() != nil:
 		return message{ev: Event{Type: TargetGateCancelled, Target: c.Target}, drop: true}
 	case ctx.Err() != nil:
 		ev.Type, ev.Message = TargetGateCancelled, "ring halted"

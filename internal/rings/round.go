@@ -18,7 +18,7 @@ import (
 // anything acted on (workers started, gates cancelled).
 func (x *Executor) Run(ctx context.Context, s *State, first Event, more ...Event) error {
 	x.setUp()
-	r := x.newRun(ctx, s)
+	r := x.newDriver(ctx, s)
 	defer r.stop()
 	// A replayed run re-drives what its journal says was under way when the last process stopped,
 	// as it stood before this round: what the round itself decides is started by its own commands,
@@ -77,12 +77,13 @@ func (x *Executor) setUp() {
 	}
 }
 
-// run is one Run: the state, the workers under way, and the round being built.
-type run struct {
+// driver drives one run in this process (Run): its state, the workers under way, and the round
+// being built. (The Temporal workflow is the other driver of the same Protocol.)
+type driver struct {
 	x       *Executor
 	s       *State
 	ctx     context.Context
-	runCtx  context.Context // Terraform work: it ends only when ctx does
+	workCtx context.Context // Terraform work: it ends only when ctx does
 	softCtx context.Context // gates and bakes: they stop at the first drain too
 	stop    context.CancelFunc
 	msgs    chan message
@@ -96,9 +97,9 @@ type run struct {
 	stopTick          func()
 }
 
-func (x *Executor) newRun(ctx context.Context, s *State) *run {
-	runCtx, stopRun := context.WithCancel(ctx)
-	softCtx, stopSoft := context.WithCancel(runCtx)
+func (x *Executor) newDriver(ctx context.Context, s *State) *driver {
+	workCtx, stopRun := context.WithCancel(ctx)
+	softCtx, stopSoft := context.WithCancel(workCtx)
 	if x.Drain != nil {
 		go func() {
 			select {
@@ -108,7 +109,7 @@ func (x *Executor) newRun(ctx context.Context, s *State) *run {
 			}
 		}()
 	}
-	r := &run{x: x, s: s, ctx: ctx, runCtx: runCtx, softCtx: softCtx, msgs: make(chan message, 64),
+	r := &driver{x: x, s: s, ctx: ctx, workCtx: workCtx, softCtx: softCtx, msgs: make(chan message, 64),
 		gateCancel: map[string]context.CancelFunc{}, waits: map[string]context.CancelFunc{}, stopTick: func() {}}
 	r.Protocol = NewProtocol(s, x.Clock.Now, x.CompareGates, r.command)
 	r.stop = func() { r.stopTick(); stopSoft(); stopRun() }
@@ -120,10 +121,10 @@ func (x *Executor) newRun(ctx context.Context, s *State) *run {
 }
 
 // handle folds an event of this process into the state, to be journaled with this round.
-func (r *run) handle(ev Event) { r.Handle(ev) }
+func (r *driver) handle(ev Event) { r.Handle(ev) }
 
 // loop takes workers' results (and the inbox) round by round until nothing is under way.
-func (r *run) loop() {
+func (r *driver) loop() {
 	for r.failure == nil && (r.active > 0 || len(r.queue) > 0) {
 		if len(r.queue) > 0 {
 			evs := r.queue
@@ -162,7 +163,7 @@ func (r *run) loop() {
 }
 
 // take folds a round of workers' messages.
-func (r *run) take(round []message) {
+func (r *driver) take(round []message) {
 	for _, m := range round {
 		if m.panic != nil && r.failure == nil {
 			r.failure = m.panic
@@ -182,7 +183,7 @@ func (r *run) take(round []message) {
 }
 
 // commit journals the round in one transaction, and only then starts what it decided.
-func (r *run) commit() {
+func (r *driver) commit() {
 	evs, starts, seen := r.Take()
 	if r.failure != nil || len(evs) == 0 && len(starts) == 0 && len(seen) == 0 {
 		return
@@ -214,7 +215,7 @@ func (r *run) commit() {
 
 // poll folds what the inbox brings. The inbox is best effort: a failed read is tried again at
 // the next poll, and the journal keeps everything.
-func (r *run) poll() {
+func (r *driver) poll() {
 	if r.x.Inbox == nil || r.failure != nil {
 		return
 	}
@@ -224,16 +225,16 @@ func (r *run) poll() {
 }
 
 // plan turns Decide's commands into this round's records and what it starts once journaled.
-func (r *run) plan(cmds []Command) { r.Plan(cmds) }
+func (r *driver) plan(cmds []Command) { r.Plan(cmds) }
 
 // command is what c starts once its round is journaled (the protocol's Act).
-func (r *run) command(c Command) func() {
+func (r *driver) command(c Command) func() {
 	x, s := r.x, r.s
 	switch c.Kind {
 	case CmdApply:
-		return r.start(c.Target, func(send func(Event)) message { return x.apply(r.runCtx, c, send) })
+		return r.start(c.Target, func(send func(Event)) message { return x.apply(r.workCtx, c, send) })
 	case CmdRollback:
-		return r.start(c.Target, func(send func(Event)) message { return x.rollback(r.runCtx, c, send) })
+		return r.start(c.Target, func(send func(Event)) message { return x.rollback(r.workCtx, c, send) })
 	case CmdGate:
 		return func() { r.startGate(c) }
 	case CmdCancelGates:
@@ -276,18 +277,18 @@ func (r *run) command(c Command) func() {
 }
 
 // start runs a worker for a target once the round is journaled.
-func (r *run) start(target string, f func(send func(Event)) message) func() {
+func (r *driver) start(target string, f func(send func(Event)) message) func() {
 	return func() { spawn(&r.active, r.msgs, target, f) }
 }
 
-func (r *run) startGate(c Command) {
+func (r *driver) startGate(c Command) {
 	x := r.x
 	gctx, cancel := context.WithCancel(r.softCtx)
 	r.gateCancel[c.Target] = cancel
 	spawn(&r.active, r.msgs, c.Target, func(send func(Event)) message { return x.gate(r.softCtx, gctx, c, send) })
 }
 
-func (r *run) cancelGates(c Command) {
+func (r *driver) cancelGates(c Command) {
 	for _, t := range c.Targets {
 		if cancel, ok := r.gateCancel[t]; ok {
 			cancel()
