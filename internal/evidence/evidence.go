@@ -53,8 +53,11 @@ type Predicate struct {
 	ApprovalWaived *rings.ApprovalRecord `json:"approvalWaived,omitempty"`
 	BreakGlass     *rings.ApprovalRecord `json:"breakGlass,omitempty"`
 	Freezes        []Freeze              `json:"freezes,omitempty"` // when a freeze held the ring, and why
-	Started        time.Time             `json:"started"`
-	Ended          time.Time             `json:"ended"`
+	// Components: the release is a stack; each component's module snapshot digest (all covered
+	// by the release's digest too).
+	Components []Component `json:"components,omitempty"`
+	Started    time.Time   `json:"started"`
+	Ended      time.Time   `json:"ended"`
 }
 
 // Target is one target of the ring in the boundary.
@@ -65,6 +68,22 @@ type Target struct {
 	Plan       *rings.PlanSummary `json:"plan,omitempty"`
 	PlanDigest string             `json:"planDigest,omitempty"` // the reviewed plan's, else the planned changes' (PlanSummary.Digest)
 	Gates      []Gate             `json:"gates,omitempty"`
+	// Components: a stack's, as the run left each on the target.
+	Components []TargetComponent `json:"components,omitempty"`
+}
+
+// Component is one component of a stack's release.
+type Component struct {
+	Name   string `json:"name"`
+	Module string `json:"module"` // its locked snapshot's digest
+}
+
+// TargetComponent is one component of a stack on a target.
+type TargetComponent struct {
+	Name       string `json:"name"`
+	State      string `json:"state"` // applied | unchanged | failed | destroyed
+	Release    string `json:"release,omitempty"`
+	PlanDigest string `json:"planDigest,omitempty"` // the reviewed plan's, else the planned changes'
 }
 
 // Freeze is a freeze window or the stop-the-line switch holding the ring.

@@ -76,6 +76,14 @@ type Review struct {
 	AllowDestroy string            `json:"allowDestroy,omitempty"` // who allowed destroying protected types, and why
 }
 
+// Digest is the reviewed plan's digest of a target (or TARGET@COMPONENT), "" for none (nil: none).
+func (r *Review) Digest(key string) string {
+	if r == nil {
+		return ""
+	}
+	return r.Digests[key]
+}
+
 // RingPlan is a ring as the run started it: its targets and policies, fixed for the run.
 type RingPlan struct {
 	Name        string       `json:"name"`

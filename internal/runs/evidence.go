@@ -16,6 +16,7 @@ import (
 
 	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/evidence"
+	"github.com/rollout-dev/rollout/internal/provision"
 	"github.com/rollout-dev/rollout/internal/rings"
 )
 
@@ -35,7 +36,7 @@ func (f *Fleet) WriteEvidence(ctx context.Context, id, ring, keyPath, dir string
 	if err != nil {
 		return nil, err
 	}
-	preds := f.predicates(rep, ring, freezes(evs))
+	preds := f.predicates(rep, ring, freezes(evs), f.stackOf(ctx, rep.Release))
 	if len(preds) == 0 {
 		return nil, fmt.Errorf("run %s has no finished ring%s to attest", rep.Run, map[bool]string{true: " " + ring}[ring != ""])
 	}
@@ -83,7 +84,7 @@ func (f *Fleet) writeDescriptor(ctx context.Context, ref rings.ReleaseRef, dir s
 }
 
 // predicates are what the run did in each finished ring × boundary.
-func (f *Fleet) predicates(rep *Report, only string, frozen map[string][]evidence.Freeze) []evidence.Predicate {
+func (f *Fleet) predicates(rep *Report, only string, frozen map[string][]evidence.Freeze, stack []evidence.Component) []evidence.Predicate {
 	var out []evidence.Predicate
 	for _, r := range rep.Rings {
 		if (only != "" && r.Name != only) || r.Ended == nil {
@@ -107,6 +108,7 @@ func (f *Fleet) predicates(rep *Report, only string, frozen map[string][]evidenc
 			for _, t := range by[b] {
 				p.Targets = append(p.Targets, attested(t, rep.Review))
 			}
+			p.Components = stack
 			out = append(out, p)
 		}
 	}
@@ -137,7 +139,34 @@ func attested(t TargetReport, rv *rings.Review) evidence.Target {
 	for _, g := range t.Gates {
 		at.Gates = append(at.Gates, evidence.Gate{Gate: g.Gate, Passed: g.Passed, Measurements: g.Measurements, Last: cmp.Or(g.Outcome, g.Message), At: g.At})
 	}
+	for _, c := range t.Components {
+		tc := evidence.TargetComponent{Name: c.Name, State: c.State, Release: c.Release}
+		if d := rv.Digest(provision.UnitKey(t.Name, c.Name)); d != "" {
+			tc.PlanDigest = d
+		} else if c.Plan != nil {
+			tc.PlanDigest = c.Plan.Digest
+		}
+		at.Components = append(at.Components, tc)
+	}
 	return at
+}
+
+// stackOf is a stack release's components for evidence (nil: one root module, or a bundle this
+// journal lacks).
+func (f *Fleet) stackOf(ctx context.Context, rel rings.ReleaseRef) []evidence.Component {
+	b, err := f.releases.Bundle(ctx, rel.ModuleDigest())
+	if err != nil {
+		return nil
+	}
+	st, err := f.stackInBundle(b, rel.ModuleDigest())
+	if err != nil || st == nil {
+		return nil
+	}
+	var out []evidence.Component
+	for _, c := range st.Components {
+		out = append(out, evidence.Component{Name: c.Name, Module: c.Module})
+	}
+	return out
 }
 
 // acceptEvidence checks, before a new run of rel is journaled, the evidence that the fleet's

@@ -59,7 +59,7 @@ func TestPredicatesPerRingAndBoundary(t *testing.T) {
 		{Name: "sovereign", Phase: rings.RApplying, Targets: []TargetReport{{Name: "cn-1", Boundary: "azure-china"}}},
 	}}
 	frozen := freezes([]rings.Event{{Type: rings.RingFrozen, Ring: "commercial", At: at, Message: "deny window year-end"}, {Type: rings.RingStarted, Ring: "commercial"}})
-	ps := f.predicates(rep, "", frozen)
+	ps := f.predicates(rep, "", frozen, nil)
 	if len(ps) != 2 || ps[0].Boundary != "aws" || ps[1].Boundary != "azure" || ps[0].Fleet != "payments" {
 		t.Fatalf("predicates: %+v", ps)
 	}
@@ -67,7 +67,23 @@ func TestPredicatesPerRingAndBoundary(t *testing.T) {
 		len(p.Freezes) != 1 || p.Freezes[0].Reason != "deny window year-end" {
 		t.Fatalf("aws: %+v", p)
 	}
-	if ps := f.predicates(rep, "sovereign", nil); len(ps) != 0 {
+	if ps := f.predicates(rep, "sovereign", nil, nil); len(ps) != 0 {
 		t.Fatalf("an unfinished ring was attested: %+v", ps)
+	}
+}
+
+// A stack's target is attested component by component: what each ran at the end and its plan's
+// digest (the reviewed one where the run was held to a review).
+func TestEvidenceCarriesEachComponent(t *testing.T) {
+	tr := TargetReport{Name: "eu-1", Phase: rings.TVerified, Components: []ComponentReport{
+		{Name: "app", State: "applied", Release: "v2", Plan: &rings.PlanSummary{Digest: "planned"}},
+		{Name: "network", State: "unchanged", Release: "v1"},
+	}}
+	at := attested(tr, &rings.Review{Digests: map[string]string{"eu-1@app": "reviewed"}})
+	if len(at.Components) != 2 || at.Components[0].PlanDigest != "reviewed" || at.Components[1].Release != "v1" || at.Components[1].State != "unchanged" {
+		t.Fatalf("components: %+v", at.Components)
+	}
+	if at := attested(tr, nil); at.Components[0].PlanDigest != "planned" {
+		t.Fatalf("unreviewed: %+v", at.Components)
 	}
 }
