@@ -157,6 +157,9 @@ func (p *Terraform) resolutionDir(digest, mirror string) string {
 
 // ensureSnapshot unpacks the journal's bundle of a snapshot that is not on this machine.
 func (p *Terraform) ensureSnapshot(ctx context.Context, digest string) error {
+	if err := CheckDigest(digest); err != nil {
+		return err // a damaged or crafted journal's: never a path
+	}
 	snap := SnapshotDir(p.StateDir, digest)
 	if _, err := os.Stat(snap); err == nil {
 		return nil
