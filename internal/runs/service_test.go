@@ -121,10 +121,13 @@ func (s *service) report(id string) *Report {
 	return rep
 }
 
-// fakeBinary answers `version` as a Terraform of no providers, and everything else with success.
+// fakeBinary answers `version` as a Terraform of no providers, `plan` with one resource to add,
+// and everything else with success.
 func fakeBinary(t *testing.T) string {
 	p := filepath.Join(t.TempDir(), "tofu")
-	script := "#!/bin/sh\n[ \"$1\" = version ] && echo '{\"terraform_version\":\"1.10.10\",\"platform\":\"linux_amd64\"}'\nexit 0\n"
+	script := "#!/bin/sh\n[ \"$1\" = version ] && echo '{\"terraform_version\":\"1.10.10\",\"platform\":\"linux_amd64\"}'\n" +
+		// plan: one resource to add (the JSON stream's change summary; exit 2: changes)
+		"[ \"$1\" = plan ] && { echo '{\"type\":\"change_summary\",\"changes\":{\"add\":1,\"change\":0,\"remove\":0,\"operation\":\"plan\"}}'; exit 2; }\nexit 0\n"
 	if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
