@@ -115,7 +115,11 @@ func targetHistory(ctx context.Context, io IO, g globals, f *runs.Fleet, target 
 	tw := tabwriter.NewWriter(io.Out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "WHEN\tRUN\tEVENT\tRELEASE\tDETAIL")
 	for _, l := range h.Events {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", l.At.Local().Format("2006-01-02 15:04:05"), clean(l.Run), l.Event, relName(l.Release), truncate(l.Message, 100))
+		event := string(l.Event)
+		if l.Component != "" {
+			event += " " + clean(l.Component)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", l.At.Local().Format("2006-01-02 15:04:05"), clean(l.Run), event, relName(l.Release), truncate(l.Message, 100))
 	}
 	return tw.Flush()
 }

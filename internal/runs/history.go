@@ -92,11 +92,13 @@ func (f *Fleet) History(ctx context.Context) ([]RunLine, error) {
 
 // TargetLine is one step of a target's history.
 type TargetLine struct {
-	At      time.Time         `json:"at"`
-	Run     string            `json:"run"`
-	Event   rings.EventType   `json:"event"`
-	Release *rings.ReleaseRef `json:"release,omitempty"`
-	Message string            `json:"message,omitempty"`
+	At    time.Time       `json:"at"`
+	Run   string          `json:"run"`
+	Event rings.EventType `json:"event"`
+	// Component: a stack's component the event is about (component.applied, .failed, .destroyed).
+	Component string            `json:"component,omitempty"`
+	Release   *rings.ReleaseRef `json:"release,omitempty"`
+	Message   string            `json:"message,omitempty"`
 }
 
 // TargetHistory is which release a target had, when, and the outcome, across runs.
@@ -111,7 +113,7 @@ type TargetHistory struct {
 func (f *Fleet) TargetHistory(ctx context.Context, target string) (*TargetHistory, error) {
 	evs, err := f.reader.TargetEvents(ctx, target, rings.TargetApplying, rings.TargetApplied, rings.TargetApplyFailed,
 		rings.TargetVerified, rings.TargetGateFailed, rings.TargetRollingBack, rings.TargetRolledBack,
-		rings.TargetRollbackFailed, rings.TargetRollbackSkip)
+		rings.TargetRollbackFailed, rings.TargetRollbackSkip, rings.ComponentApplied, rings.ComponentFailed, rings.ComponentDestroyed)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +125,7 @@ func (f *Fleet) TargetHistory(ctx context.Context, target string) (*TargetHistor
 	}
 	h := &TargetHistory{Target: target, Events: []TargetLine{}}
 	for _, ev := range evs {
-		h.Events = append(h.Events, TargetLine{At: ev.At, Run: ev.RunID, Event: ev.Type, Release: ev.Release, Message: ev.Message})
+		h.Events = append(h.Events, TargetLine{At: ev.At, Run: ev.RunID, Event: ev.Type, Component: ev.Component, Release: ev.Release, Message: ev.Message})
 	}
 	h.LastKnownGood, err = journal.LastKnownGood(ctx, f.reader, target, "")
 	return h, err
