@@ -150,7 +150,7 @@ func (p *Terraform) staleOwnLock(ctx context.Context, target string, lock heldLo
 	if p.TargetEvents == nil || lock.Who == "" || lock.Created.IsZero() {
 		return "", nil
 	}
-	evs, err := p.TargetEvents(ctx, target)
+	evs, err := p.TargetEvents(ctx, baseTarget(target)) // a stack component's commands are journaled under its target
 	if err != nil {
 		return "", fmt.Errorf("read the journal's state lock holders of %s: %w", target, err)
 	}
