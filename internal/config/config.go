@@ -732,6 +732,13 @@ func (c *Config) selectRings(main walker, byName map[string]*Target, unique []*T
 
 // validateGates checks what gates name across the configuration.
 func (c *Config) validateGates(main walker) {
+	for _, name := range slices.Sorted(maps.Keys(c.Release.Components)) {
+		for _, g := range c.Release.Components[name].Gates {
+			if c.Gates[g] == nil {
+				main.fail(nil, "release.components."+name+".gates", "unknown gate %q (declared: %s)", g, keys(c.Gates))
+			}
+		}
+	}
 	for name, g := range c.Gates {
 		if g.Compare == nil {
 			continue

@@ -23,7 +23,10 @@ type Component struct {
 	// Inputs are variables of this component only; string values are templates over .Release,
 	// .Target, .Boundary and .Components.NAME.Outputs.OUTPUT (NAME in DependsOn).
 	Inputs map[string]any
-	Line   int            // of the component in rollout.yaml
+	// Gates are run on each target right after this component is applied there, over its
+	// outputs, before any component that depends on it starts.
+	Gates []string
+	Line  int            // of the component in rollout.yaml
 	Lines  map[string]int // of its keys
 }
 
@@ -72,9 +75,9 @@ func (c *Config) parseComponents(w walker, n *yaml.Node) {
 	c.Release.Components = map[string]*Component{}
 	for name, cn := range w.fields(n, "release.components") {
 		path := "release.components." + name
-		f := w.fields(cn, path, "module", "dependsOn", "inputs")
+		f := w.fields(cn, path, "module", "dependsOn", "inputs", "gates")
 		comp := &Component{Name: name, Line: cn.Line, Lines: map[string]int{}, Module: w.str(f["module"], path+".module"),
-			DependsOn: w.strings(f["dependsOn"], path+".dependsOn"), Inputs: w.anyMap(f["inputs"], path+".inputs")}
+			DependsOn: w.strings(f["dependsOn"], path+".dependsOn"), Inputs: w.anyMap(f["inputs"], path+".inputs"), Gates: w.strings(f["gates"], path+".gates")}
 		for k, v := range f {
 			comp.Lines[k] = v.Line
 		}

@@ -42,6 +42,7 @@ type StackComponent struct {
 	Path      string         `json:"path"`   // its module's folder in the fleet, for messages
 	DependsOn []string       `json:"dependsOn,omitempty"`
 	Inputs    map[string]any `json:"inputs,omitempty"`
+	Gates     []string       `json:"gates,omitempty"` // run right after it is applied, over its outputs
 }
 
 func (s *Stack) component(name string) *StackComponent {
@@ -87,7 +88,7 @@ func (p *Terraform) StackSnapshot(ctx context.Context, mirror, recorded string) 
 			return "", fmt.Errorf("component %s: %w", name, err)
 		}
 		st.Components = append(st.Components, StackComponent{Name: name, Module: digest, Path: comp.Module,
-			DependsOn: slices.Sorted(slices.Values(comp.DependsOn)), Inputs: comp.Inputs})
+			DependsOn: slices.Sorted(slices.Values(comp.DependsOn)), Inputs: comp.Inputs, Gates: comp.Gates})
 	}
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
@@ -156,6 +157,7 @@ type ComponentRecord struct {
 	DependsOn []string       `json:"dependsOn,omitempty"`
 	Outputs   map[string]any `json:"outputs,omitempty"`
 	Public    map[string]any `json:"public,omitempty"`
+	Gated     bool           `json:"gated,omitempty"` // its own gates passed on it (or it has none)
 }
 
 const recordFile = ".rollout-component.json"
@@ -318,7 +320,7 @@ func (r *stackRun) component(ctx context.Context, c *StackComponent) error {
 	if rec := r.p.readRecord(key); rec != nil && rec.Digest == digest {
 		r.set(c.Name, rec)
 		rings.Note(ctx, rings.Event{Type: rings.ComponentUnchanged, Component: c.Name, Release: &rings.ReleaseRef{Name: rec.Release, Module: rec.Module}, Outputs: rec.Public})
-		return nil
+		return r.gated(ctx, c, key, rings.ReleaseRef{Name: rec.Release, Digest: r.rel.Digest, Module: rec.Module}, rec)
 	}
 	r.p.setUnitVars(key, vars)
 	ref := rings.ReleaseRef{Name: r.rel.Name, Digest: r.rel.Digest, Module: c.Module}
@@ -330,13 +332,51 @@ func (r *stackRun) component(ctx context.Context, c *StackComponent) error {
 		}
 		return fmt.Errorf("component %s: %w", c.Name, err)
 	}
-	rec := &ComponentRecord{Digest: digest, Module: c.Module, Release: r.rel.Name, DependsOn: c.DependsOn, Outputs: res.Outputs, Public: res.Public}
+	// The record says what is deployed, written before anything else happens; Gated once the
+	// component's own gates passed on it.
+	rec := &ComponentRecord{Digest: digest, Module: c.Module, Release: r.rel.Name, DependsOn: c.DependsOn, Outputs: res.Outputs, Public: res.Public, Gated: len(c.Gates) == 0}
 	if err := r.p.writeRecord(key, rec); err != nil {
 		return fmt.Errorf("component %s: %w", c.Name, err)
 	}
 	r.set(c.Name, rec)
 	sum := res.Summary
 	rings.Note(ctx, rings.Event{Type: rings.ComponentApplied, Component: c.Name, Release: &ref, Summary: &sum, Outputs: res.Public, ApplyMode: res.Mode})
+	return r.gated(ctx, c, key, ref, rec)
+}
+
+// gated runs the component's gates on what it was just applied with (or, found applied but not
+// yet judged, on what it runs), and records that they passed.
+func (r *stackRun) gated(ctx context.Context, c *StackComponent, key string, ref rings.ReleaseRef, rec *ComponentRecord) error {
+	if rec.Gated {
+		return nil
+	}
+	if err := r.gates(ctx, c, ref, rec.Outputs); err != nil {
+		return err
+	}
+	rec.Gated = true
+	if err := r.p.writeRecord(key, rec); err != nil {
+		return fmt.Errorf("component %s: %w", c.Name, err)
+	}
+	return nil
+}
+
+// gates runs a component's own gates over its outputs; one that does not pass fails the
+// component (and so the target's stack, before anything that depends on it starts).
+func (r *stackRun) gates(ctx context.Context, c *StackComponent, ref rings.ReleaseRef, outputs map[string]any) error {
+	if len(c.Gates) == 0 {
+		return nil
+	}
+	run := rings.GatesOf(ctx)
+	if run == nil {
+		return fmt.Errorf("component %s has gates, and this work was given no gate runner", c.Name)
+	}
+	if v := run(ctx, c.Name, c.Gates, outputs); !v.Passed() {
+		msg := fmt.Sprintf("gate %s: %s", v.Gate, v.Message)
+		if ctx.Err() == nil {
+			rings.Note(ctx, rings.Event{Type: rings.ComponentFailed, Component: c.Name, Release: &ref, Gate: v.Gate, Message: msg})
+		}
+		return fmt.Errorf("component %s: %s", c.Name, msg)
+	}
 	return nil
 }
 

@@ -322,6 +322,9 @@ func (x *Executor) attempt(ctx context.Context, c Command, send func(Event)) (Ap
 		ev.Ring, ev.Target = c.Ring, c.Target
 		send(ev)
 	})
+	noteCtx = WithComponentGates(noteCtx, func(ctx context.Context, component string, gates []string, outputs map[string]any) Verdict {
+		return x.Gates.Target(ctx, GateRequest{Ring: c.Ring, Target: c.Target, Release: c.Release, Outputs: outputs, Gates: gates}, x.observer(c, send))
+	})
 	run := func() (ApplyResult, error) {
 		return x.Provisioner.Apply(noteCtx, c.Target, c.Release, func(p PlanSummary) {
 			send(Event{Type: TargetPlanned, Ring: c.Ring, Target: c.Target, Release: &rel, Summary: &p})

@@ -513,6 +513,21 @@ func WithNote(ctx context.Context, note func(Event)) context.Context {
 	return context.WithValue(ctx, noteKey{}, note)
 }
 
+type gateKey struct{}
+
+// ComponentGates evaluates gates over one stack component's outputs on the target whose work this
+// is (see WithComponentGates): its verdict, each measurement journaled as the target's.
+type ComponentGates func(ctx context.Context, component string, gates []string, outputs map[string]any) Verdict
+
+// WithComponentGates gives a Provisioner's work the executor's gates, for a stack's components.
+func WithComponentGates(ctx context.Context, g ComponentGates) context.Context {
+	return context.WithValue(ctx, gateKey{}, g)
+}
+
+// GatesOf is the executor's gates for components (nil: none given: a component's gates cannot
+// run, which is a failure for a component that has some).
+func GatesOf(ctx context.Context) ComponentGates { g, _ := ctx.Value(gateKey{}).(ComponentGates); return g }
+
 type rollbackKey struct{}
 
 // WithRollback marks a Provisioner's work as a rollback (a stack then walks its components in

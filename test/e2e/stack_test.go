@@ -303,3 +303,69 @@ func count(evs []rings.Event, typ rings.EventType, target, component string, rel
 	}
 	return n
 }
+
+// A component's own gates run right after it is applied, over its outputs: one that fails stops
+// the target's stack there (nothing that depends on it is applied) and the target is rolled back.
+func TestAComponentsGatesStopItsStack(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	f := &fleet{t: t, dir: dir}
+	for p, m := range stackModules {
+		f.write(p, m)
+	}
+	f.write("rollout.yaml", fmt.Sprintf(`release:
+  components:
+    network:
+      module: terraform/network
+      gates: [subnet]
+    data:
+      module: terraform/data
+      dependsOn: [network]
+      inputs: {subnet_id: "{{ .Components.network.Outputs.subnet_id }}"}
+    app:
+      module: terraform/app
+      dependsOn: [data]
+      inputs: {db_endpoint: "{{ .Components.data.Outputs.endpoint }}", app_version: "{{ .Release.Name }}"}
+  vars: {target: "{{ .Target.Name }}", marker_dir: %q}
+boundaries:
+  local-a: {cloud: local}
+gates:
+  subnet:
+    terraform-output: {output: subnet_id}
+    successCondition: 'not (result contains "10.9.")'
+    interval: 50ms
+    failureLimit: 1
+    timeout: 20s
+rings:
+  - name: all
+    targets: {names: [t-1]}
+`, dir))
+	f.write("environments/all.yaml", "targets:\n  - {name: t-1, boundary: local-a}\n")
+	f.state = func(target string) ([]byte, bool) {
+		b, err := os.ReadFile(filepath.Join(dir, ".rollout", "tfstate", target+"@app.tfstate"))
+		return b, err == nil
+	}
+	f.must(0, "start", "--release", "v1")
+	evs := f.journalEvents()
+	if n := count(evs, rings.GateMeasured, "t-1", ""); n == 0 {
+		t.Fatal("the network's gate was not measured")
+	}
+	f.must(2, "start", "--release", "v2", "--var", "cidr=10.9.0.0/16")
+	evs = f.journalEvents()
+	failed := false
+	for _, ev := range evs {
+		if ev.Type == rings.ComponentFailed && ev.Component == "network" && ev.Gate == "subnet" {
+			failed = true
+		}
+		if ev.Type == rings.ComponentApplied && strings.HasPrefix(ev.RunID, "v2") && ev.Component != "network" && !strings.Contains(ev.Release.Name, "v1") {
+			t.Errorf("%s was applied with v2 after the network's gate failed", ev.Component)
+		}
+	}
+	if !failed {
+		t.Fatal("no component.failed of the network's gate")
+	}
+	if rel, _ := f.stateRelease("t-1"); rel != "v1" {
+		t.Fatalf("t-1's app runs %q after the rollback", rel)
+	}
+	f.checkTruth()
+}
