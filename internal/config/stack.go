@@ -27,7 +27,7 @@ type Component struct {
 	// outputs, before any component that depends on it starts.
 	Gates []string
 	Line  int            // of the component in rollout.yaml
-	Lines  map[string]int // of its keys
+	Lines map[string]int // of its keys
 }
 
 // Stack says whether the release is a stack of components (else one root module).

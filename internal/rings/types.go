@@ -526,7 +526,10 @@ func WithComponentGates(ctx context.Context, g ComponentGates) context.Context {
 
 // GatesOf is the executor's gates for components (nil: none given: a component's gates cannot
 // run, which is a failure for a component that has some).
-func GatesOf(ctx context.Context) ComponentGates { g, _ := ctx.Value(gateKey{}).(ComponentGates); return g }
+func GatesOf(ctx context.Context) ComponentGates {
+	g, _ := ctx.Value(gateKey{}).(ComponentGates)
+	return g
+}
 
 type rollbackKey struct{}
 
