@@ -51,7 +51,7 @@ const (
 var (
 	maxArchiveEntry   int64 = 1 << 30 // one file of the release archive
 	maxArchiveTotal   int64 = 3 << 29 // all of them (1.5 GiB)
-	maxArchiveEntries       = 16
+	maxArchiveEntries       = 64      // a stack: two files per component (snapshot, providers)
 	maxProvidersEntry int64 = 1 << 30 // one file of providers.tar.gz
 	maxProvidersTotal int64 = 4 << 30
 	maxProviderFiles        = 10_000
@@ -84,11 +84,21 @@ func (f *Fleet) ExportRelease(ctx context.Context, name, out string, providers b
 			return "", fmt.Errorf("the snapshot of component %s of release %s: %w", c.Name, name, err)
 		}
 	}
-	if providers && st != nil {
-		return "", errors.New("--providers: not yet for a stack's release (each component has providers of its own); give the boundary's mirror the providers by hand")
+	for _, c := range stackComponents(st) {
+		if !providers {
+			break
+		}
+		resolution := filepath.Join(f.stateDir, "providers", c.Module)
+		dir := filepath.Join(resolution, ".terraform", "providers")
+		if _, err := os.Stat(resolution); err == nil && !exists(dir) {
+			continue // resolved here, and it needs no provider (built-in resources only)
+		}
+		if files[componentProviders(c.Name)], err = tarGz(dir); err != nil {
+			return "", fmt.Errorf("--providers: the providers of component %s of release %s are not installed on this machine (%v): run rollout preflight or plan first", c.Name, name, err)
+		}
 	}
 	resolved := filepath.Join(f.stateDir, "providers", module)
-	if providers {
+	if providers && st == nil {
 		if files[fileProviders], err = tarGz(filepath.Join(resolved, ".terraform", "providers")); err != nil {
 			return "", fmt.Errorf("--providers: the providers of release %s are not installed on this machine (%v): run rollout preflight or plan first", name, err)
 		}
@@ -128,7 +138,7 @@ func (f *Fleet) ImportRelease(ctx context.Context, path, providersTo string) (jo
 			return journal.Release{}, fmt.Errorf("%s: %s is not in the manifest: refused", path, name)
 		}
 	}
-	rel, lock, err := checkRelease(m, files, f.stateDir)
+	rel, lock, locks, err := checkRelease(m, files, f.stateDir)
 	if err != nil {
 		return journal.Release{}, fmt.Errorf("%s: %w", path, err)
 	}
@@ -137,6 +147,13 @@ func (f *Fleet) ImportRelease(ctx context.Context, path, providersTo string) (jo
 		// file (bound to its digest, so to its evidence) records.
 		if err := f.installProviders(files[fileProviders], lock, providersTo); err != nil {
 			return journal.Release{}, fmt.Errorf("%s: --providers-to: %w", path, err)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(locks)) { // a stack: each component's, against its own lock
+		if b := files[componentProviders(name)]; providersTo != "" && b != nil {
+			if err := f.installProviders(b, locks[name], providersTo); err != nil {
+				return journal.Release{}, fmt.Errorf("%s: --providers-to: component %s: %w", path, name, err)
+			}
 		}
 	}
 	if err := f.recordImported(ctx, rel, files); err != nil {
@@ -161,26 +178,32 @@ func (f *Fleet) stackInBundle(bundle []byte, module string) (*provision.Stack, e
 	return provision.ReadStack(provision.SnapshotDir(tmp, module))
 }
 
+// componentProviders is the archive's file of a stack component's providers (--providers).
+func componentProviders(name string) string { return "providers-" + name + ".tar.gz" }
+
 // componentFile is the archive's file of a stack component's snapshot.
 func componentFile(name string) string { return "component-" + name + ".tar.gz" }
 
 // checkComponents checks a stack's component snapshots against the digests its stack file (in
-// the checked stack snapshot at snap) names: nil for a release of one root module.
-func checkComponents(snap, tmp string, files map[string][]byte) error {
+// the checked stack snapshot at snap) names, and returns each one's lock file (none for a release
+// of one root module).
+func checkComponents(snap, tmp string, files map[string][]byte) (map[string][]byte, error) {
 	st, err := provision.ReadStack(snap)
 	if err != nil || st == nil {
-		return err
+		return nil, err
 	}
+	locks := map[string][]byte{}
 	for _, c := range st.Components {
 		b, ok := files[componentFile(c.Name)]
 		if !ok {
-			return fmt.Errorf("component %s's snapshot is missing from the archive: refused", c.Name)
+			return nil, fmt.Errorf("component %s's snapshot is missing from the archive: refused", c.Name)
 		}
 		if err := provision.Unbundle(b, tmp, c.Module); err != nil {
-			return fmt.Errorf("component %s: %w", c.Name, err)
+			return nil, fmt.Errorf("component %s: %w", c.Name, err)
 		}
+		locks[c.Name], _ = os.ReadFile(filepath.Join(provision.SnapshotDir(tmp, c.Module), provision.LockFile))
 	}
-	return nil
+	return locks, nil
 }
 
 // installProviders unpacks an archive's providers beside mirror, checks every package against
@@ -257,45 +280,46 @@ func exists(p string) bool {
 // checkRelease checks that the release record is what the manifest says, that its name is a
 // name, that its digest is its descriptor's, and that the bundle is its module snapshot; it
 // returns the snapshot's lock file (nil: none).
-func checkRelease(m transferManifest, files map[string][]byte, stateDir string) (journal.Release, []byte, error) {
+func checkRelease(m transferManifest, files map[string][]byte, stateDir string) (journal.Release, []byte, map[string][]byte, error) {
 	var rel journal.Release
 	if err := json.Unmarshal(files[fileRelease], &rel); err != nil {
-		return rel, nil, fmt.Errorf("%s: %w", fileRelease, err)
+		return rel, nil, nil, fmt.Errorf("%s: %w", fileRelease, err)
 	}
 	if err := config.ValidName("release", rel.Name); err != nil {
-		return rel, nil, fmt.Errorf("refused: %w", err)
+		return rel, nil, nil, fmt.Errorf("refused: %w", err)
 	}
 	if rel.Name != m.Release.Name || rel.Digest != m.Release.Digest {
-		return rel, nil, errors.New("the release record is not the manifest's")
+		return rel, nil, nil, errors.New("the release record is not the manifest's")
 	}
 	module := rel.Ref().ModuleDigest()
 	if err := provision.CheckDigest(module); err != nil {
-		return rel, nil, err
+		return rel, nil, nil, err
 	}
 	d, err := descriptor(rel)
 	if err != nil {
-		return rel, nil, err
+		return rel, nil, nil, err
 	}
 	if !bytes.Equal(d, files[fileDescriptor]) || sha256hex(d) != rel.Digest {
-		return rel, nil, fmt.Errorf("release %s's digest %s is not its content's: refused", rel.Name, short(rel.Digest))
+		return rel, nil, nil, fmt.Errorf("release %s's digest %s is not its content's: refused", rel.Name, short(rel.Digest))
 	}
 	tmp, err := os.MkdirTemp(stateDir, ".import-")
 	if err != nil {
-		return rel, nil, err
+		return rel, nil, nil, err
 	}
 	defer os.RemoveAll(tmp)
 	if err := provision.Unbundle(files[fileBundle], tmp, module); err != nil {
-		return rel, nil, err
+		return rel, nil, nil, err
 	}
-	if err := checkComponents(provision.SnapshotDir(tmp, module), tmp, files); err != nil {
-		return rel, nil, err
+	locks, err := checkComponents(provision.SnapshotDir(tmp, module), tmp, files)
+	if err != nil {
+		return rel, nil, nil, err
 	}
 	lock, _ := os.ReadFile(filepath.Join(provision.SnapshotDir(tmp, module), provision.LockFile))
 	_ = filepath.WalkDir(tmp, func(p string, _ fs.DirEntry, _ error) error { _ = os.Chmod(p, 0o700); return nil })
 	if other, ok := files[fileLock]; ok && !bytes.Equal(other, lock) {
-		return rel, nil, fmt.Errorf("%s is not the lock file of release %s's module snapshot: refused", fileLock, rel.Name)
+		return rel, nil, nil, fmt.Errorf("%s is not the lock file of release %s's module snapshot: refused", fileLock, rel.Name)
 	}
-	return rel, lock, nil
+	return rel, lock, locks, nil
 }
 
 // recordImported records the release unless its name means something else here.

@@ -52,11 +52,11 @@ func TestImportStopsAtItsCaps(t *testing.T) {
 		t.Fatalf("two entries over the total: %v", err)
 	}
 	many := map[string]int64{}
-	for i := range 17 {
+	for i := range maxArchiveEntries + 1 {
 		many[fmt.Sprint("f", i)] = 1
 	}
-	if _, err = readArchive(archiveOf(t, many, 1)); err == nil || !strings.Contains(err.Error(), "cap of 16 entries") {
-		t.Fatalf("17 entries: %v", err)
+	if _, err = readArchive(archiveOf(t, many, 1)); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("cap of %d entries", maxArchiveEntries)) {
+		t.Fatalf("%d entries: %v", maxArchiveEntries+1, err)
 	}
 	if d := time.Since(start); d > 10*time.Second {
 		t.Fatalf("refusing took %s: the entries were read", d)
@@ -76,7 +76,7 @@ func TestImportRefusesWhatIsNotAName(t *testing.T) {
 	for _, name := range []string{"../../x", "v1\x1b[31m\nrun finished", ""} {
 		rel, _ := json.Marshal(journal.Release{Name: name, Digest: strings.Repeat("a", 64), Module: strings.Repeat("b", 64)})
 		m := transferManifest{V: 1, Release: journal.Release{Name: name, Digest: strings.Repeat("a", 64)}}
-		_, _, err := checkRelease(m, map[string][]byte{fileRelease: rel}, t.TempDir())
+		_, _, _, err := checkRelease(m, map[string][]byte{fileRelease: rel}, t.TempDir())
 		if err == nil || !strings.Contains(err.Error(), "names are 1 to 63 letters") {
 			t.Errorf("release name %q: %v", name, err)
 		}
