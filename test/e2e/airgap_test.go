@@ -169,10 +169,14 @@ func TestReleaseCrossesTheAirGapWithItsEvidence(t *testing.T) {
 
 // swappedProvider is a copy of an archive whose provider binary is a shell script, its manifest
 // rewritten so that every digest in it matches.
-func swappedProvider(t *testing.T, archive string) string {
+func swappedProvider(t *testing.T, archive string, file ...string) string {
 	t.Helper()
+	name := "providers.tar.gz"
+	if len(file) > 0 {
+		name = file[0] // a stack component's: providers-NAME.tar.gz
+	}
 	files := unpack(t, archive)
-	providers := untar(t, files["providers.tar.gz"])
+	providers := untar(t, files[name])
 	swapped := false
 	for name := range providers {
 		if strings.Contains(name, "terraform-provider-time") {
@@ -182,11 +186,11 @@ func swappedProvider(t *testing.T, archive string) string {
 	if !swapped {
 		t.Fatal("the archive holds no time provider to swap")
 	}
-	files["providers.tar.gz"] = []byte(readFile(t, writeTarGz(t, providers)))
+	files[name] = []byte(readFile(t, writeTarGz(t, providers)))
 	var m map[string]any
 	json.Unmarshal(files["manifest.json"], &m)
-	sum := sha256.Sum256(files["providers.tar.gz"])
-	m["files"].(map[string]any)["providers.tar.gz"] = hex.EncodeToString(sum[:])
+	sum := sha256.Sum256(files[name])
+	m["files"].(map[string]any)[name] = hex.EncodeToString(sum[:])
 	files["manifest.json"], _ = json.Marshal(m)
 	return writeTarGz(t, files)
 }

@@ -369,3 +369,77 @@ rings:
 	}
 	f.checkTruth()
 }
+
+// A stack's release crosses an air gap: the archive carries each component's snapshot and
+// providers; the disconnected fleet imports them into its boundary's mirror and applies the stack
+// from there; a component's provider swapped inside the archive is refused before anything
+// reaches the mirror.
+func TestAStacksReleaseCrossesTheAirGap(t *testing.T) {
+	t.Parallel()
+	marks := t.TempDir() // one for both fleets: the release's variables must be the same there
+	config := func(dir, mirror string) string {
+		b := "  local-a: {cloud: local}\n"
+		if mirror != "" {
+			b = fmt.Sprintf("  local-a: {cloud: local, providerMirror: %q}\n", mirror)
+		}
+		return fmt.Sprintf(`release:
+  components:
+    network: {module: terraform/network}
+    data:
+      module: terraform/data
+      dependsOn: [network]
+      inputs: {subnet_id: "{{ .Components.network.Outputs.subnet_id }}"}
+    app:
+      module: terraform/app
+      dependsOn: [data]
+      inputs: {db_endpoint: "{{ .Components.data.Outputs.endpoint }}", app_version: "{{ .Release.Name }}"}
+  vars: {target: "{{ .Target.Name }}", marker_dir: %q}
+boundaries:
+%srings:
+  - name: all
+    targets: {names: [t-1]}
+`, marks, b)
+	}
+	fleetAt := func(mirror string) *fleet {
+		dir := t.TempDir()
+		f := &fleet{t: t, dir: dir}
+		for p, m := range stackModules {
+			f.write(p, m)
+		}
+		// The network holds a real provider (hashicorp/time), so that there are providers to carry.
+		f.write("terraform/network/time.tf", "terraform {\n  required_providers {\n    time = { source = \"hashicorp/time\" }\n  }\n}\nresource \"time_static\" \"made\" {}\n")
+		f.write("rollout.yaml", config(dir, mirror))
+		f.write("environments/all.yaml", "targets:\n  - {name: t-1, boundary: local-a}\n")
+		f.state = func(target string) ([]byte, bool) {
+			b, err := os.ReadFile(filepath.Join(dir, ".rollout", "tfstate", target+"@app.tfstate"))
+			return b, err == nil
+		}
+		return f
+	}
+	com := fleetAt("")
+	com.must(0, "start", "--release", "v1")
+	archive := filepath.Join(t.TempDir(), "v1.tgz")
+	com.must(0, "release", "export", "v1", "--out", archive, "--providers")
+
+	mirror := filepath.Join(t.TempDir(), "mirror")
+	sov := fleetAt(mirror)
+	if r := sov.run("release", "import", swappedProvider(t, archive, "providers-network.tar.gz"), "--providers-to", mirror); r.code == 0 ||
+		!strings.Contains(r.stderr, "component network") || !strings.Contains(r.stderr, "lock file") {
+		t.Fatalf("a swapped provider of a component: exit %d\n%s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(mirror); err == nil {
+		if n, _ := filepath.Glob(filepath.Join(mirror, "*", "*")); len(n) > 0 {
+			t.Fatalf("the refused import reached the mirror: %v", n)
+		}
+	}
+	sov.must(0, "release", "import", archive, "--providers-to", mirror)
+	// The disconnected fleet's CLI configuration reaches no registry: only the mirror can serve.
+	sov.env = []string{"TF_CLI_CONFIG_FILE=" + filepath.Join(sov.dir, "no-registry.tfrc")}
+	sov.write("no-registry.tfrc", "provider_installation {\n  network_mirror { url = \"https://127.0.0.1:1/\" }\n}\n")
+	sov.must(0, "start", "--release", "v1")
+	if rel, _ := sov.stateRelease("t-1"); rel != "v1" {
+		t.Fatalf("t-1 runs %q", rel)
+	}
+	com.checkTruth()
+	sov.checkTruth()
+}
