@@ -40,7 +40,7 @@ test-e2e: test-tools
 # and plan-first apply, plan review, drift, a kill mid-apply, provider mirrors and lock files,
 # tracing, stacks and approval by plan), against the terraform on PATH instead of .tools/bin/tf: CI runs them after make test
 # where a terraform binary is on the machine (the whole suite runs against the pinned OpenTofu).
-TF_TESTS := TestStateLivesInEachBoundarysOwnBucket|TestAStaleLockOfAKilledRunIsReleasedAndAForeignOneIsNot|TestApplyModes|TestPlanReviewAndProtectedDestroy|TestPlanDetailForReview|TestDriftFoundAndBlockingPromotion|TestKillMidApplyThenResume|TestBoundaryProviderMirror|TestReleaseCrossesTheAirGapWithItsEvidence|TestTracesRespectSovereignBoundaries|TestPromotionPlanAndManualRollback|TestAStampIsAStack|TestAComponentsGatesStopItsStack|TestAStacksReleaseCrossesTheAirGap|TestApprovalWaivedByPlans
+TF_TESTS := TestStateLivesInEachBoundarysOwnBucket|TestAStaleLockOfAKilledRunIsReleasedAndAForeignOneIsNot|TestApplyModes|TestPlanReviewAndProtectedDestroy|TestPlanDetailForReview|TestDriftFoundAndBlockingPromotion|TestKillMidApplyThenResume|TestBoundaryProviderMirror|TestReleaseCrossesTheAirGapWithItsEvidence|TestTracesRespectSovereignBoundaries|TestPromotionPlanAndManualRollback|TestAStampIsAStack|TestAComponentsGatesStopItsStack|TestAStacksReleaseCrossesTheAirGap|TestApprovalWaivedByPlans|TestARemovedComponentIsDestroyedOnlyWhenAllowed
 test-terraform: test-tools
 	@command -v terraform >/dev/null || { echo "test-terraform: no terraform on PATH"; exit 1; }
 	$(RUN_ENV) ROLLOUT_TF_BIN=$$(command -v terraform) ROLLOUT_REQUIRE_POSTGRES=1 ROLLOUT_REQUIRE_OBJECT_STORES=1 \

@@ -290,14 +290,22 @@ func (e untouchedErr) Unwrap() error { return e.error }
 
 func untouched(err error) error { return untouchedErr{err} }
 
-// level applies a level's components at once; the first failure is returned once all are done.
+// level applies a level's components at once, as many at a time as the target's boundary allows
+// (maxParallel); the first failure is returned once all are done.
 func (r *stackRun) level(ctx context.Context, names []string) error {
 	errs := make([]error, len(names))
+	limit := 1
+	if b := r.p.Config.Boundaries[r.t.Boundary]; b != nil && b.MaxParallel > 1 {
+		limit = b.MaxParallel
+	}
+	slots := make(chan struct{}, limit)
 	var wg sync.WaitGroup
 	for i, name := range names {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			slots <- struct{}{}
+			defer func() { <-slots }()
 			errs[i] = r.component(ctx, r.st.component(name))
 		}()
 	}

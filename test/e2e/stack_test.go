@@ -443,3 +443,64 @@ boundaries:
 	com.checkTruth()
 	sov.checkTruth()
 }
+
+// A release without a component the targets run destroys it only when the run allows destroying:
+// without, the target fails before anything changed; with --allow-destroy, the component's
+// resources are destroyed after the rest of the stack is applied.
+func TestARemovedComponentIsDestroyedOnlyWhenAllowed(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	f := &fleet{t: t, dir: dir}
+	for p, m := range stackModules {
+		f.write(p, m)
+	}
+	stack := func(withApp bool) string {
+		app := ""
+		if withApp {
+			app = "    app:\n      module: terraform/app\n      dependsOn: [data]\n      inputs: {db_endpoint: \"{{ .Components.data.Outputs.endpoint }}\", app_version: \"{{ .Release.Name }}\"}\n"
+		}
+		return fmt.Sprintf(`release:
+  components:
+    network: {module: terraform/network}
+    data:
+      module: terraform/data
+      dependsOn: [network]
+      inputs: {subnet_id: "{{ .Components.network.Outputs.subnet_id }}"}
+%s  vars: {target: "{{ .Target.Name }}", marker_dir: %q}
+boundaries:
+  local-a: {cloud: local}
+rings:
+  - name: all
+    targets: {names: [t-1]}
+`, app, dir)
+	}
+	f.write("rollout.yaml", stack(true))
+	f.write("environments/all.yaml", "targets:\n  - {name: t-1, boundary: local-a}\n")
+	f.state = func(target string) ([]byte, bool) { // the network's: it holds no version output
+		b, err := os.ReadFile(filepath.Join(dir, ".rollout", "tfstate", target+"@network.tfstate"))
+		return b, err == nil
+	}
+	appState := func() int {
+		b, err := os.ReadFile(filepath.Join(dir, ".rollout", "tfstate", "t-1@app.tfstate"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s struct{ Resources []any }
+		json.Unmarshal(b, &s)
+		return len(s.Resources)
+	}
+	f.must(0, "start", "--release", "v1")
+	f.write("rollout.yaml", stack(false))
+	r := f.run("start", "--release", "v2")
+	if r.code == 0 || !strings.Contains(r.stderr, "has no component app") || !strings.Contains(r.stderr, "--allow-destroy") || appState() != 1 {
+		t.Fatalf("v2 without the app, not allowed: exit %d, app resources %d\n%s", r.code, appState(), r.stderr)
+	}
+	f.must(0, "start", "--release", "v3", "--allow-destroy", "--reason", "the app moved to its own fleet")
+	if appState() != 0 {
+		t.Fatal("the removed component's resources are still in its state")
+	}
+	if n := count(f.journalEvents(), rings.ComponentDestroyed, "t-1", "app"); n != 1 {
+		t.Fatalf("%d component.destroyed events of the app", n)
+	}
+	f.checkTruth()
+}
