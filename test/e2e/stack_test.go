@@ -57,6 +57,17 @@ output "health" { value = var.target == var.bad_target ? "bad" : "ok" }
 `,
 }
 
+// stackDataApp is the data tier and the application of the tests' stack, as rollout.yaml says them.
+const stackDataApp = `    data:
+      module: terraform/data
+      dependsOn: [network]
+      inputs: {subnet_id: "{{ .Components.network.Outputs.subnet_id }}"}
+    app:
+      module: terraform/app
+      dependsOn: [data]
+      inputs: {db_endpoint: "{{ .Components.data.Outputs.endpoint }}", app_version: "{{ .Release.Name }}"}
+`
+
 // TestAStampIsAStack applies a three-component stack over three rings and two boundaries: outputs
 // flow from each component into the next (checked in each component's own state), components
 // whose module and inputs did not change are not run, a gate failure rolls a ring back walking
@@ -76,17 +87,7 @@ func TestAStampIsAStack(t *testing.T) {
 	f.write("rollout.yaml", fmt.Sprintf(`release:
   components:
     network: {module: terraform/network}
-    data:
-      module: terraform/data
-      dependsOn: [network]
-      inputs: {subnet_id: "{{ .Components.network.Outputs.subnet_id }}"}
-    app:
-      module: terraform/app
-      dependsOn: [data]
-      inputs:
-        db_endpoint: "{{ .Components.data.Outputs.endpoint }}"
-        app_version: "{{ .Release.Name }}"
-  vars:
+`+stackDataApp+`  vars:
     target: "{{ .Target.Name }}"
     marker_dir: %q
 boundaries:
@@ -318,15 +319,7 @@ func TestAComponentsGatesStopItsStack(t *testing.T) {
     network:
       module: terraform/network
       gates: [subnet]
-    data:
-      module: terraform/data
-      dependsOn: [network]
-      inputs: {subnet_id: "{{ .Components.network.Outputs.subnet_id }}"}
-    app:
-      module: terraform/app
-      dependsOn: [data]
-      inputs: {db_endpoint: "{{ .Components.data.Outputs.endpoint }}", app_version: "{{ .Release.Name }}"}
-  vars: {target: "{{ .Target.Name }}", marker_dir: %q}
+`+stackDataApp+`  vars: {target: "{{ .Target.Name }}", marker_dir: %q}
 boundaries:
   local-a: {cloud: local}
 gates:
@@ -385,15 +378,7 @@ func TestAStacksReleaseCrossesTheAirGap(t *testing.T) {
 		return fmt.Sprintf(`release:
   components:
     network: {module: terraform/network}
-    data:
-      module: terraform/data
-      dependsOn: [network]
-      inputs: {subnet_id: "{{ .Components.network.Outputs.subnet_id }}"}
-    app:
-      module: terraform/app
-      dependsOn: [data]
-      inputs: {db_endpoint: "{{ .Components.data.Outputs.endpoint }}", app_version: "{{ .Release.Name }}"}
-  vars: {target: "{{ .Target.Name }}", marker_dir: %q}
+`+stackDataApp+`  vars: {target: "{{ .Target.Name }}", marker_dir: %q}
 boundaries:
 %srings:
   - name: all
