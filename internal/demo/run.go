@@ -167,7 +167,7 @@ func (o *Outcome) check(ctx context.Context, dir, deployed string) error {
 	for _, r := range f.Config().Rings {
 		for _, t := range r.Targets {
 			d, _ := Read(deployed, t)
-			lkg, _ := journal.LastKnownGood(ctx, f.Journal(), t, "")
+			lkg, _ := journal.LastKnownGood(ctx, f.Journal(), t, "", nil)
 			name := "-"
 			if lkg != nil {
 				name = lkg.Name

@@ -347,16 +347,16 @@ func TestLastKnownGoodAndCurrent(t *testing.T) {
 		); err != nil {
 			t.Fatal(err)
 		}
-		lkg, _ := LastKnownGood(ctx, s, "t", "")
+		lkg, _ := LastKnownGood(ctx, s, "t", "", nil)
 		cur, _ := Current(ctx, s, "t")
 		if lkg == nil || lkg.Name != "v1" || cur == nil || cur.Name != "v2" {
 			t.Fatalf("lkg %v current %v, want v1 and v2", lkg, cur)
 		}
 		_ = s.Append(ctx, rings.Event{RunID: "r2", Type: rings.TargetVerified, Target: "t", Release: v2})
-		if lkg, _ = LastKnownGood(ctx, s, "t", "v2"); lkg == nil || lkg.Name != "v1" {
+		if lkg, _ = LastKnownGood(ctx, s, "t", "v2", nil); lkg == nil || lkg.Name != "v1" {
 			t.Fatalf("lkg excluding v2 = %v, want v1", lkg)
 		}
-		if lkg, _ = LastKnownGood(ctx, s, "other", ""); lkg != nil {
+		if lkg, _ = LastKnownGood(ctx, s, "other", "", nil); lkg != nil {
 			t.Fatalf("lkg of a target never deployed = %v", lkg)
 		}
 	})

@@ -114,28 +114,34 @@ type TargetHistory interface {
 	TargetEvents(ctx context.Context, target string, types ...rings.EventType) ([]rings.Event, error)
 }
 
-// LastKnownGood is the newest release whose gates passed on target (after a promotion or a
-// rollback), leaving out the release named exclude (the one a run is about to apply).
-func LastKnownGood(ctx context.Context, s TargetHistory, target, exclude string) (*rings.ReleaseRef, error) {
-	evs, err := s.TargetEvents(ctx, target, rings.TargetVerified, rings.TargetRolledBack)
-	if err != nil {
-		return nil, err
-	}
-	for i := len(evs) - 1; i >= 0; i-- {
-		if r := evs[i].Release; r != nil && r.Name != exclude {
-			return r, nil
-		}
-	}
-	return nil, nil
+// releaseTypes are the events of a target that say which releases it ran, which passed there, and
+// which a run rolled back there.
+var releaseTypes = []rings.EventType{rings.TargetApplying, rings.TargetApplied, rings.TargetVerified, rings.TargetRollingBack, rings.TargetRolledBack}
+
+// ReleaseEvents reads a target's release events across runs (see Pick and RolledBack), oldest first.
+func ReleaseEvents(ctx context.Context, s TargetHistory, target string) ([]rings.Event, error) {
+	return s.TargetEvents(ctx, target, releaseTypes...)
 }
 
-// Releases is, in one read of the target's history, its last known good (leaving out the release
-// named exclude) and what it runs now (Current).
-func Releases(ctx context.Context, s TargetHistory, target, exclude string) (lkg, current *rings.ReleaseRef, err error) {
-	evs, err := s.TargetEvents(ctx, target, rings.TargetVerified, rings.TargetRolledBack, rings.TargetApplied)
-	if err != nil {
-		return nil, nil, err
+// RolledBack adds to failed the releases a run rolled back on the target whose release events
+// these are (its ring or the run halted, or an operator aborted it with rollback): the release
+// that run last applied there. Such a release is no target's last known good, wherever it passed.
+func RolledBack(evs []rings.Event, failed map[string]bool) {
+	applied := map[string]string{} // run -> the release it last applied here
+	for _, ev := range evs {
+		switch {
+		case (ev.Type == rings.TargetApplying || ev.Type == rings.TargetApplied) && ev.Release != nil:
+			applied[ev.RunID] = ev.Release.Name
+		case ev.Type == rings.TargetRollingBack && applied[ev.RunID] != "":
+			failed[applied[ev.RunID]] = true
+		}
 	}
+}
+
+// Pick is, from a target's release events, its last known good (the newest release whose gates
+// passed there after a promotion or a rollback, other than exclude and not failed) and what it
+// runs now (the release last applied there by any run).
+func Pick(evs []rings.Event, exclude string, failed map[string]bool) (lkg, current *rings.ReleaseRef) {
 	for i := len(evs) - 1; i >= 0; i-- {
 		r := evs[i].Release
 		if r == nil {
@@ -144,14 +150,39 @@ func Releases(ctx context.Context, s TargetHistory, target, exclude string) (lkg
 		if current == nil && (evs[i].Type == rings.TargetApplied || evs[i].Type == rings.TargetRolledBack) {
 			current = r
 		}
-		if lkg == nil && evs[i].Type != rings.TargetApplied && r.Name != exclude {
+		if lkg == nil && (evs[i].Type == rings.TargetVerified || evs[i].Type == rings.TargetRolledBack) && r.Name != exclude && !failed[r.Name] {
 			lkg = r
 		}
 		if lkg != nil && current != nil {
 			break
 		}
 	}
-	return lkg, current, nil
+	return lkg, current
+}
+
+// LastKnownGood is the newest release whose gates passed on target (after a promotion or a
+// rollback), leaving out the release named exclude (the one a run is about to apply) and the
+// failed ones (see RolledBack).
+func LastKnownGood(ctx context.Context, s TargetHistory, target, exclude string, failed map[string]bool) (*rings.ReleaseRef, error) {
+	evs, err := ReleaseEvents(ctx, s, target)
+	if err != nil {
+		return nil, err
+	}
+	lkg, _ := Pick(evs, exclude, failed)
+	return lkg, nil
+}
+
+// FailedReleases are the releases a run rolled back on any of targets (see RolledBack).
+func FailedReleases(ctx context.Context, s TargetHistory, targets []string) (map[string]bool, error) {
+	failed := map[string]bool{}
+	for _, t := range targets {
+		evs, err := ReleaseEvents(ctx, s, t)
+		if err != nil {
+			return nil, err
+		}
+		RolledBack(evs, failed)
+	}
+	return failed, nil
 }
 
 // Current is the release last applied to target by any run (a promotion, an automatic or a

@@ -26,6 +26,10 @@ func (f *Fleet) Expand(ctx context.Context, only []string) (string, error) {
 				return fmt.Errorf("--target %s: no such target", name)
 			}
 		}
+		failed, err := journal.FailedReleases(ctx, f.reader, f.configuredTargets())
+		if err != nil {
+			return err
+		}
 		plan := &rings.Plan{Kind: rings.KindExpand}
 		for _, r := range f.cfg.Rings {
 			release, counts := (*rings.ReleaseRef)(nil), map[rings.ReleaseRef]int{}
@@ -41,7 +45,7 @@ func (f *Fleet) Expand(ctx context.Context, only []string) (string, error) {
 					}
 					continue
 				}
-				lkg, err := journal.LastKnownGood(ctx, f.reader, name, "")
+				lkg, err := journal.LastKnownGood(ctx, f.reader, name, "", failed)
 				if err != nil {
 					return err
 				}
@@ -76,7 +80,6 @@ func (f *Fleet) Expand(ctx context.Context, only []string) (string, error) {
 		if err := f.requireDeclared(planTargets(*plan)); err != nil {
 			return err
 		}
-		var err error
 		if plan.ApplyMode, err = f.applyMode(""); err != nil {
 			return err
 		}

@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/user"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -374,6 +375,16 @@ func (f *Fleet) configuredTargets() []string {
 	var out []string
 	for _, r := range f.cfg.Rings {
 		out = append(out, r.Targets...)
+	}
+	return out
+}
+
+// declaredTargets are the fleet's targets as far as this process read them (none when it read
+// rollout.yaml alone), and target.
+func (f *Fleet) declaredTargets(target string) []string {
+	out := f.configuredTargets()
+	if !slices.Contains(out, target) {
+		out = append(out, target)
 	}
 	return out
 }

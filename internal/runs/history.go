@@ -127,7 +127,11 @@ func (f *Fleet) TargetHistory(ctx context.Context, target string) (*TargetHistor
 	for _, ev := range evs {
 		h.Events = append(h.Events, TargetLine{At: ev.At, Run: ev.RunID, Event: ev.Type, Component: ev.Component, Release: ev.Release, Message: ev.Message})
 	}
-	h.LastKnownGood, err = journal.LastKnownGood(ctx, f.reader, target, "")
+	failed, err := journal.FailedReleases(ctx, f.reader, f.declaredTargets(target))
+	if err != nil {
+		return h, err
+	}
+	h.LastKnownGood, err = journal.LastKnownGood(ctx, f.reader, target, "", failed)
 	return h, err
 }
 

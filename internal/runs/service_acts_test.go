@@ -191,3 +191,48 @@ func TestServiceWaitSettlesOrTimesOut(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A release that failed in a later ring is no target's last known good, even where it passed:
+// with rollback: ring, the canary keeps v2 after main failed with it; a later run's abort with
+// rollback returns the canary to v1, not to v2.
+func TestServiceAFailedReleaseIsNobodysLastKnownGood(t *testing.T) {
+	s := newService(t, true)
+	s.edit("    rollback: run\n", "    rollback: ring\n")
+	ctx := context.Background()
+	approve := func(id string) {
+		t.Helper()
+		if _, err := s.do(func(f *Fleet) (string, error) { return "", f.Approve(ctx, id, "main", Act{As: "ana", Reason: "ok"}) }); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.do(func(f *Fleet) (string, error) { return f.Resume(ctx, id, false, Act{As: "ana"}) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v1, _ := s.start("v1")
+	approve(v1)
+	s.tf.fail["m-2"] = "v2"
+	v2, _ := s.start("v2")
+	approve(v2)
+	if p := s.phase(v2); p != rings.PhaseRolledBack {
+		t.Fatalf("v2: %s", p)
+	}
+	s.runs(map[string]string{"c-1": "v2", "m-1": "v1", "m-2": "v1"}) // rollback: ring leaves the canary on v2
+	v3, _ := s.start("v3")
+	if rep := s.report(v3); rep.Rings[0].Targets[0].From == nil || rep.Rings[0].Targets[0].From.Name != "v1" {
+		t.Fatalf("v3's canary returns to %+v, want v1 (v2 failed in main)", rep.Rings[0].Targets[0].From)
+	}
+	if _, err := s.do(func(f *Fleet) (string, error) { return f.Abort(ctx, v3, true, Act{As: "ana", Reason: "bad"}) }); err != nil {
+		t.Fatal(err)
+	}
+	s.runs(map[string]string{"c-1": "v1"})
+	h, err := s.targetHistory("c-1")
+	if err != nil || h.LastKnownGood == nil || h.LastKnownGood.Name != "v1" {
+		t.Fatalf("c-1's last known good: %+v %v", h, err)
+	}
+}
+
+func (s *service) targetHistory(target string) (*TargetHistory, error) {
+	f := s.open()
+	defer f.Close()
+	return f.TargetHistory(context.Background(), target)
+}

@@ -228,16 +228,24 @@ func (f *Fleet) newPlan(ctx context.Context, name string, extra map[string]any) 
 	}
 	rel := release.Ref()
 	plan := &rings.Plan{Kind: rings.KindRelease, Release: rel}
+	// Each target's release events, read once; a release a run rolled back on any of them is no
+	// target's last known good, wherever it passed.
+	evs, failed := map[string][]rings.Event{}, map[string]bool{}
+	for _, r := range f.cfg.Rings {
+		for _, target := range r.Targets {
+			if evs[target], err = journal.ReleaseEvents(ctx, f.reader, target); err != nil {
+				return nil, release, err
+			}
+			journal.RolledBack(evs[target], failed)
+		}
+	}
 	for _, r := range f.cfg.Rings {
 		rp := rings.RingPlan{Name: r.Name, MaxParallel: r.MaxParallel, MaxFailures: r.MaxFailures, Gates: r.Gates,
 			Bake: rings.Duration(r.Bake.D()), RingGates: r.RingGates, Rollback: r.Rollback, Approval: r.Approval.Required, UnlessPlans: r.Approval.UnlessPlans,
 			Approvers: r.Approval.Approvers, Quorum: r.Approval.Quorum, Verifiers: r.Approval.Verifiers, Freeze: f.cfg.RingFreeze(r), DriftCheck: r.DriftCheck}
 		for _, target := range r.Targets {
 			t := f.cfg.Target(target)
-			lkg, runs, err := journal.Releases(ctx, f.reader, target, name)
-			if err != nil {
-				return nil, release, err
-			}
+			lkg, runs := journal.Pick(evs[target], name, failed)
 			rp.Targets = append(rp.Targets, rings.TargetPlan{Name: target, Boundary: t.Boundary, Release: rel, From: lkg, Runs: runs})
 		}
 		plan.Rings = append(plan.Rings, rp)
