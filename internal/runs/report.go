@@ -300,7 +300,7 @@ func nextAction(rep *Report, workflow bool) string {
 	case rep.Phase == rings.PhaseWaiting:
 		return fmt.Sprintf("gates were inconclusive: rollout gate override %s ... or rollout resume %s (see the ring and target details below)", rep.Run, rep.Run)
 	case rep.Phase == rings.PhaseRollbackFailed:
-		return fmt.Sprintf("a rollback failed (see the targets below): fix the cause, then rollout rollback --run %s [--target T], or roll forward with a new release", rep.Run)
+		return fmt.Sprintf("a rollback failed (see the targets below): fix the cause, then rollout rollback --run %s [--target T] --reason TEXT, or roll forward with a new release", rep.Run)
 	}
 	return ""
 }

@@ -2,6 +2,7 @@ package runs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -14,6 +15,44 @@ import (
 type RollbackRequest struct {
 	Run, Ring, Target string
 	To                string // return to this recorded release instead of each target's last known good
+	// Reason is journaled with who rolled back (As, or the CI actor, or the OS user): required.
+	Reason, As string
+}
+
+// RollbackPreview is what a rollback would do, changing nothing: each target's return, and what
+// it leaves alone and why.
+type RollbackPreview struct {
+	Run     string            `json:"run"` // the run it undoes
+	Moves   []RollbackMove    `json:"moves"`
+	Skipped []string          `json:"skipped,omitempty"`
+	Release *rings.ReleaseRef `json:"to,omitempty"` // --to
+}
+
+// RollbackMove is one target's return.
+type RollbackMove struct {
+	Ring   string            `json:"ring"`
+	Target string            `json:"target"`
+	From   *rings.ReleaseRef `json:"from,omitempty"` // what it runs now
+	To     rings.ReleaseRef  `json:"to"`
+}
+
+// PreviewRollback says what Rollback would do with r, changing nothing (rollback --dry-run, and
+// what a person confirms).
+func (f *Fleet) PreviewRollback(ctx context.Context, r RollbackRequest) (*RollbackPreview, error) {
+	src, _, plan, skipped, err := f.rollbackPlanOf(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	p := &RollbackPreview{Run: src.ID, Skipped: skipped}
+	if r.To != "" {
+		p.Release = &plan.Release
+	}
+	for _, rp := range plan.Rings {
+		for _, tp := range rp.Targets {
+			p.Moves = append(p.Moves, RollbackMove{Ring: rp.Name, Target: tp.Name, From: tp.From, To: tp.Release})
+		}
+	}
+	return p, nil
 }
 
 // Rollback returns what a run changed to each target's last known good (or To), newest ring
@@ -21,10 +60,8 @@ type RollbackRequest struct {
 // run is ended first, so that starting its release again does not re-apply it. It returns the
 // rollback run's id ("" when there was nothing to roll back).
 func (f *Fleet) Rollback(ctx context.Context, r RollbackRequest) (string, error) {
-	if r.To != "" {
-		if err := config.ValidName("release", r.To); err != nil {
-			return "", fmt.Errorf("--to: %w", err)
-		}
+	if r.Reason == "" {
+		return "", errors.New("--reason is required: it is journaled with who rolled back")
 	}
 	id := ""
 	err := f.withLease(ctx, "rollback", func(ctx context.Context) error {
@@ -35,33 +72,41 @@ func (f *Fleet) Rollback(ctx context.Context, r RollbackRequest) (string, error)
 	return id, err
 }
 
-func (f *Fleet) rollbackLocked(ctx context.Context, r RollbackRequest) (string, error) {
+// rollbackPlanOf is what rolling back as r asks means now: the run undone, its replayed state,
+// the rollback's plan, and the targets it leaves alone (and why).
+func (f *Fleet) rollbackPlanOf(ctx context.Context, r RollbackRequest) (journal.Run, *rings.State, *rings.Plan, []string, error) {
+	fail := func(err error) (journal.Run, *rings.State, *rings.Plan, []string, error) { return journal.Run{}, nil, nil, nil, err }
+	if r.To != "" {
+		if err := config.ValidName("release", r.To); err != nil {
+			return fail(fmt.Errorf("--to: %w", err))
+		}
+	}
 	srcID, err := f.RunID(ctx, r.Run, rings.KindRelease)
 	if err != nil {
-		return "", err
+		return fail(err)
 	}
 	src, err := f.reader.Run(ctx, srcID)
 	if err != nil {
-		return "", err
+		return fail(err)
 	}
 	if src.Kind != rings.KindRelease && r.To == "" {
-		return "", fmt.Errorf("run %s is itself a rollback: undoing it would re-apply what it removed; name a release run, or say where to go with --to", src.ID)
+		return fail(fmt.Errorf("run %s is itself a rollback: undoing it would re-apply what it removed; name a release run, or say where to go with --to", src.ID))
 	}
 	from, _, err := f.Replay(ctx, src.ID)
 	if err != nil {
-		return "", err
+		return fail(err)
 	}
 	if r.Ring != "" && !slices.ContainsFunc(from.Rings, func(x *rings.RingState) bool { return x.Plan.Name == r.Ring }) {
-		return "", fmt.Errorf("run %s has no ring %q%s", src.ID, r.Ring, didYouMean(r.Ring, ringNames(from)))
+		return fail(fmt.Errorf("run %s has no ring %q%s", src.ID, r.Ring, didYouMean(r.Ring, ringNames(from))))
 	}
 	if r.Target != "" && from.Targets[r.Target] == nil {
-		return "", fmt.Errorf("run %s has no target %q", src.ID, r.Target)
+		return fail(fmt.Errorf("run %s has no target %q", src.ID, r.Target))
 	}
 	var to *rings.ReleaseRef
 	if r.To != "" {
 		rel, err := f.releases.Release(ctx, r.To)
 		if err != nil {
-			return "", fmt.Errorf("--to: %w (hint: rollout history lists the releases runs used)", err)
+			return fail(fmt.Errorf("--to: %w (hint: rollout history lists the releases runs used)", err))
 		}
 		ref := rel.Ref()
 		to = &ref
@@ -69,10 +114,18 @@ func (f *Fleet) rollbackLocked(ctx context.Context, r RollbackRequest) (string, 
 	current := map[string]*rings.ReleaseRef{}
 	for name := range from.Targets {
 		if current[name], err = journal.Current(ctx, f.reader, name); err != nil {
-			return "", err
+			return fail(err)
 		}
 	}
 	plan, skipped := rollbackPlan(from, current, r, to)
+	return src, from, plan, skipped, nil
+}
+
+func (f *Fleet) rollbackLocked(ctx context.Context, r RollbackRequest) (string, error) {
+	src, from, plan, skipped, err := f.rollbackPlanOf(ctx, r)
+	if err != nil {
+		return "", err
+	}
 	for _, msg := range skipped {
 		f.notef("%s", msg)
 	}
@@ -103,7 +156,7 @@ func (f *Fleet) rollbackLocked(ctx context.Context, r RollbackRequest) (string, 
 		return "", err
 	}
 	f.notef("run %s: rolling back run %s (release %s)", id, src.ID, src.Release.Name)
-	return id, f.execute(ctx, &rings.State{RunID: id}, rings.Event{Type: rings.RunStarted, Plan: plan, Actor: holder(id).Name, Message: "undo " + src.ID})
+	return id, f.execute(ctx, &rings.State{RunID: id}, rings.Event{Type: rings.RunStarted, Plan: plan, Actor: Actor(r.As), Message: "undo " + src.ID + ": " + r.Reason})
 }
 
 // rollbackPlan lists what to return where: the source run's changed targets, newest ring first,

@@ -265,13 +265,13 @@ func TestServiceRollbackAndExpand(t *testing.T) {
 	s := newService(t, false)
 	s.start("v1")
 	s.start("v2")
-	id, err := s.do(func(f *Fleet) (string, error) { return f.Rollback(context.Background(), RollbackRequest{}) })
+	id, err := s.do(func(f *Fleet) (string, error) { return f.Rollback(context.Background(), RollbackRequest{Reason: "x"}) })
 	if err != nil || s.phase(id) != rings.PhaseSucceeded {
 		t.Fatalf("rollback: %v", err)
 	}
 	s.runs(map[string]string{"c-1": "v1", "m-1": "v1", "m-2": "v1"})
 	if _, err := s.do(func(f *Fleet) (string, error) {
-		return f.Rollback(context.Background(), RollbackRequest{To: "v2", Ring: "main"})
+		return f.Rollback(context.Background(), RollbackRequest{To: "v2", Ring: "main", Reason: "x"})
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -360,7 +360,7 @@ func TestServiceSuggestsRingNames(t *testing.T) {
 		t.Fatalf("approve --ring mian: %v", err)
 	}
 	_, err = s.do(func(f *Fleet) (string, error) {
-		return f.Rollback(context.Background(), RollbackRequest{Ring: "zzzzzz"})
+		return f.Rollback(context.Background(), RollbackRequest{Ring: "zzzzzz", Reason: "x"})
 	})
 	if err == nil || !strings.Contains(err.Error(), "(its rings: canary, main)") {
 		t.Fatalf("rollback --ring zzzzzz: %v", err)

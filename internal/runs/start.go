@@ -141,7 +141,7 @@ func (f *Fleet) newRunPlan(ctx context.Context, r StartRequest, run journal.Run,
 	if other, err := f.unfinishedRun(ctx); err != nil {
 		return nil, err
 	} else if other != nil && other.RunID != run.ID {
-		return nil, fmt.Errorf("run %s of release %s is not finished (%s): finish it first (rollout start --release %s), or roll it back (rollout rollback --run %s)",
+		return nil, fmt.Errorf("run %s of release %s is not finished (%s): finish it first (rollout start --release %s), or roll it back (rollout rollback --run %s --reason TEXT)",
 			other.RunID, other.Plan.Release.Name, other.Phase, other.Plan.Release.Name, other.RunID)
 	}
 	if err := f.requireDeclared(f.configuredTargets()); err != nil {

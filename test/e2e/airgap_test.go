@@ -141,7 +141,7 @@ func TestReleaseCrossesTheAirGapWithItsEvidence(t *testing.T) {
 	hotfix := filepath.Join(t.TempDir(), "v2.tgz")
 	com.must(0, "release", "export", "v2", "--out", hotfix)
 	sov.must(0, "release", "import", hotfix)
-	if r := sov.must(1, "rollback", "--to", "v2", "--ring", "sovereign"); !strings.Contains(r.stderr, "promotion policy") || sov.deployedVersion("sov-1") != "v1" {
+	if r := sov.must(1, "rollback", "--to", "v2", "--ring", "sovereign", "--reason", "e2e", "--yes"); !strings.Contains(r.stderr, "promotion policy") || sov.deployedVersion("sov-1") != "v1" {
 		t.Fatalf("rollback --to an unattested release: sov-1 runs %q\n%s", sov.deployedVersion("sov-1"), r.stderr)
 	}
 	notes := sov.must(0, "status").stdout

@@ -47,13 +47,13 @@ func TestRollbackToAnotherReleaseIsAPromotion(t *testing.T) {
 	// v3 is recorded (its run was aborted before its approval) but never ran here.
 	f.must(3, "start", "--release", "v3")
 	f.must(1, "abort", f.status().Run, "--reason", "not now")
-	r := f.must(3, "rollback", "--to", "v3")
+	r := f.must(3, "rollback", "--to", "v3", "--reason", "e2e", "--yes")
 	if !strings.Contains(r.stderr, "approval") || f.deployedVersion("t-1") != "v2" {
 		t.Fatalf("rollback --to v3: t-1 runs %q\n%s", f.deployedVersion("t-1"), r.stderr)
 	}
 	f.must(1, "abort", f.status().Run, "--reason", "not this way")
 	// Back to v1, which the ring ran and verified: the fast path, no approval.
-	f.must(0, "rollback", "--to", "v1")
+	f.must(0, "rollback", "--to", "v1", "--reason", "e2e", "--yes")
 	if v := f.deployedVersion("t-1"); v != "v1" {
 		t.Fatalf("t-1 runs %q after rollback --to v1", v)
 	}
@@ -124,10 +124,10 @@ func TestEveryPathIntoARingPassesTheDoor(t *testing.T) {
 	nothing("v2 before its approval", "v1")
 	sov.must(1, "abort", sov.status().Run, "--reason", "later")
 	sov.must(0, "release", "import", v3)
-	refused(1, "promotion policy", "rollback", "--to", "v3", "--ring", "sov")
+	refused(1, "promotion policy", "rollback", "--to", "v3", "--ring", "sov", "--reason", "e2e", "--yes")
 	nothing("rollback --to an unattested release", "v1")
 	// rollback --to v2, attested and accepted here but never run in the ring: a promotion.
-	refused(3, "approval", "rollback", "--to", "v2", "--ring", "sov")
+	refused(3, "approval", "rollback", "--to", "v2", "--ring", "sov", "--reason", "e2e", "--yes")
 	nothing("rollback --to before its approval", "v1")
 	rb := sov.status().Run
 	sov.must(0, "approve", rb, "--ring", "sov", "--as", "ana", "--reason", "hotfix")
@@ -136,6 +136,6 @@ func TestEveryPathIntoARingPassesTheDoor(t *testing.T) {
 	nothing("rollback --to approved", "v2")
 	// Back to v1, which sov-1 ran and verified: the fast path for it; new-1 never ran v1, so for it
 	// this is a promotion, which waits for the ring's approval.
-	refused(3, "approval", "rollback", "--to", "v1", "--ring", "sov")
+	refused(3, "approval", "rollback", "--to", "v1", "--ring", "sov", "--reason", "e2e", "--yes")
 	nothing("a rollback with one target promoted, before its approval", "v2")
 }

@@ -40,7 +40,7 @@ func TestJournalOfThePreviousVersionResumes(t *testing.T) {
 		t.Fatalf("b-1 after the resume: %v", got)
 	}
 	// Back to v1, a release recorded by the old version, whose snapshot comes from the journal.
-	f.must(0, "rollback", "--target", "b-1")
+	f.must(0, "rollback", "--target", "b-1", "--reason", "e2e", "--yes")
 	if got := f.status().targets()["b-1"]; got != [2]string{"verified", "v1"} {
 		t.Fatalf("b-1 after rolling back to the old version's v1: %v", got)
 	}

@@ -129,9 +129,32 @@ func TestPromotionPlanAndManualRollback(t *testing.T) {
 	}
 	f.write("environments/test.yaml", good)
 
+	// A rollback changes what runs: it needs a reason, and a pipeline (no terminal to ask on) says
+	// --yes; --dry-run shows what it would change and changes nothing.
+	if r := f.must(1, "rollback", "--ring", "main"); !strings.Contains(r.stderr, "--reason is required") {
+		t.Fatalf("rollback without a reason: %s", r.stderr)
+	}
+	if r := f.must(1, "rollback", "--ring", "main", "--reason", "e2e"); !strings.Contains(r.stderr, "no terminal to ask on: give --yes") {
+		t.Fatalf("rollback without --yes and without a terminal: %s", r.stderr)
+	}
+	var preview struct {
+		Moves []struct {
+			Target string `json:"target"`
+			From   struct{ Name string }
+			To     struct{ Name string }
+		} `json:"moves"`
+	}
+	dry := f.must(0, "rollback", "--ring", "main", "--dry-run", "--output", "json")
+	if err := json.Unmarshal([]byte(dry.stdout), &preview); err != nil || len(preview.Moves) != 3 || preview.Moves[0].To.Name != "v1" || preview.Moves[0].From.Name != "v2" {
+		t.Fatalf("rollback --dry-run: %v\n%s", err, dry.stdout)
+	}
+	if v := f.deployedVersion("main-1"); v != "v2" || f.status().Kind == "rollback" {
+		t.Fatalf("a refused or dry-run rollback changed something: main-1 runs %s", v)
+	}
+
 	// The manual rollback: one ring first, then the rest; each target goes back to v1 through
 	// plan, apply and its gates.
-	f.must(0, "rollback", "--ring", "main")
+	f.must(0, "rollback", "--ring", "main", "--reason", "e2e", "--yes")
 	for _, name := range []string{"main-1", "main-2", "main-3"} {
 		if v := f.deployedVersion(name); v != "v1" {
 			t.Fatalf("%s after rollback --ring main: %s", name, v)
@@ -144,7 +167,7 @@ func TestPromotionPlanAndManualRollback(t *testing.T) {
 	if rep.Kind != "rollback" || rep.Phase != "succeeded" {
 		t.Fatalf("rollback run: %s %s", rep.Kind, rep.Phase)
 	}
-	r = f.must(0, "rollback")
+	r = f.must(0, "rollback", "--reason", "e2e", "--yes")
 	if !strings.Contains(r.stderr, "main-1: already at v1") {
 		t.Fatalf("second rollback should leave main-1 alone: %s", r.stderr)
 	}

@@ -76,7 +76,7 @@ func TestSharedStateAcrossWorkingCopies(t *testing.T) {
 	if err := os.WriteFile(main, append(src, []byte("\n# edited after v1 and v2 were released\n")...), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c.must(0, "rollback")
+	c.must(0, "rollback", "--reason", "e2e", "--yes")
 	for _, n := range []string{"canary-1", "main-1", "main-2"} {
 		if v := c.deployedVersion(n); v != "v1" {
 			t.Fatalf("%s runs %q after the rollback from the third copy", n, v)

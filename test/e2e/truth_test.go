@@ -348,7 +348,7 @@ func TestFailedManualRollbackSaysSo(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(f.deployed, "t-1.json.tmp"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	f.must(6, "rollback", "--ring", "only")
+	f.must(6, "rollback", "--ring", "only", "--reason", "e2e", "--yes")
 	out := f.must(6, "status", "--output", "json").stdout
 	conforming(t, out)
 	var rep struct {
