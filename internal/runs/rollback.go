@@ -75,7 +75,9 @@ func (f *Fleet) Rollback(ctx context.Context, r RollbackRequest) (string, error)
 // rollbackPlanOf is what rolling back as r asks means now: the run undone, its replayed state,
 // the rollback's plan, and the targets it leaves alone (and why).
 func (f *Fleet) rollbackPlanOf(ctx context.Context, r RollbackRequest) (journal.Run, *rings.State, *rings.Plan, []string, error) {
-	fail := func(err error) (journal.Run, *rings.State, *rings.Plan, []string, error) { return journal.Run{}, nil, nil, nil, err }
+	fail := func(err error) (journal.Run, *rings.State, *rings.Plan, []string, error) {
+		return journal.Run{}, nil, nil, nil, err
+	}
 	if r.To != "" {
 		if err := config.ValidName("release", r.To); err != nil {
 			return fail(fmt.Errorf("--to: %w", err))
