@@ -20,6 +20,7 @@ import (
 type operatorOptions struct {
 	As, Reason string
 	Rollback   bool
+	Yes        bool
 }
 
 // operatorFlags binds --as and --reason.
@@ -193,9 +194,10 @@ cannot be paused (abort stops a run). Continue with rollout resume RUN.`,
 func newAbortCmd(io IO, g globals) *cobra.Command {
 	o := &operatorOptions{}
 	cmd := &cobra.Command{
-		Use: "abort RUN --reason TEXT [--rollback] [--as NAME]",
+		Use: "abort RUN --reason TEXT [--rollback [--yes]] [--as NAME]",
 		Example: `  rollout abort v42-1a2b3c --reason "wrong image"
-  rollout abort v42-1a2b3c --reason "customer impact" --rollback`,
+  rollout abort v42-1a2b3c --reason "customer impact" --rollback          # shows what it returns, asks
+  rollout abort v42-1a2b3c --reason "customer impact" --rollback --yes    # a pipeline`,
 		Short: "End a run for good: stop it, or with --rollback return everything it changed to its last known good",
 		Long: `Abort a run. Nothing new starts, gates and bakes stop, and Terraform runs under way finish;
 then the run ends as aborted (exit 1), its targets left as they are. With --rollback, every target
@@ -206,16 +208,25 @@ untouched.
 
 If another process drives the run, it carries the abort out (it reads the journal every second);
 otherwise this command takes the fleet's lease and does it here. A rollback already under way
-goes on to its end.`,
+goes on to its end.
+
+With --rollback it changes what runs: it shows which targets it returns and asks on a terminal;
+--yes says yes, and without a terminal it is refused (exit 1) unless --yes.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return drive(cmd.Context(), io, g, func(ctx context.Context, f *runs.Fleet) (string, error) {
+				if o.Rollback && !o.Yes && o.Reason != "" {
+					if err := confirmAbortRollback(ctx, io, f, args[0]); err != nil {
+						return "", err
+					}
+				}
 				return f.Abort(ctx, args[0], o.Rollback, runs.Act{As: o.As, Reason: o.Reason})
 			})
 		},
 	}
 	operatorFlags(cmd, o, "aborts")
 	cmd.Flags().BoolVar(&o.Rollback, "rollback", false, "then roll back every target the run changed")
+	cmd.Flags().BoolVar(&o.Yes, "yes", false, "with --rollback: do not ask (pipelines)")
 	return cmd
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/rollout-dev/rollout/internal/rings"
 	"github.com/rollout-dev/rollout/internal/runs"
 )
 
@@ -81,7 +82,7 @@ func rollbackRun(ctx context.Context, io IO, g globals, o *rollbackOptions) erro
 			return nil
 		}
 		if len(p.Moves) > 0 {
-			if err := confirmRollback(io, p); err != nil {
+			if err := confirmRollback(io, p, " (or --dry-run to see what it would change)"); err != nil {
 				return err
 			}
 		}
@@ -109,10 +110,10 @@ func printRollback(w goio.Writer, p *runs.RollbackPreview) {
 
 // confirmRollback shows what will change and asks, on a terminal; elsewhere it refuses without
 // --yes: a pipeline says so explicitly.
-func confirmRollback(io IO, p *runs.RollbackPreview) error {
+func confirmRollback(io IO, p *runs.RollbackPreview, hint string) error {
 	in, ok := io.In.(*os.File)
 	if !ok || !term.IsTerminal(int(in.Fd())) || !io.ErrTTY {
-		return fmt.Errorf("rollback would change %d target(s) of run %s and there is no terminal to ask on: give --yes (or --dry-run to see what it would change)", len(p.Moves), p.Run)
+		return fmt.Errorf("rolling back would change %d target(s) of run %s and there is no terminal to ask on: give --yes%s", len(p.Moves), p.Run, hint)
 	}
 	printRollback(io.Err, p)
 	fmt.Fprint(io.Err, "Roll back? [y/N] ")
@@ -121,4 +122,25 @@ func confirmRollback(io IO, p *runs.RollbackPreview) error {
 		return errors.New("not rolled back")
 	}
 	return nil
+}
+
+// confirmAbortRollback shows which targets an abort with rollback returns (those the run changed:
+// each to its last known good) and asks, on a terminal; elsewhere it refuses without --yes.
+func confirmAbortRollback(ctx context.Context, io IO, f *runs.Fleet, id string) error {
+	rep, _, err := f.Report(ctx, id, runs.NeedAll)
+	if err != nil {
+		return err
+	}
+	p := &runs.RollbackPreview{Run: rep.Run}
+	for _, r := range rep.Rings {
+		for _, t := range r.Targets {
+			if t.Phase != rings.TPending && t.From != nil {
+				p.Moves = append(p.Moves, runs.RollbackMove{Ring: r.Name, Target: t.Name, From: t.Release, To: *t.From})
+			}
+		}
+	}
+	if len(p.Moves) == 0 {
+		return nil
+	}
+	return confirmRollback(io, p, "")
 }

@@ -88,7 +88,15 @@ func TestAbortWithRollbackFromAnotherProcess(t *testing.T) {
 	f.must(0, "start", "--release", "v1")
 	cmd, errb := startUntilApplying(t, f, "v2", "t-2")
 	run := f.status().Run
-	a := f.must(0, "abort", run, "--rollback", "--as", "oncall", "--reason", "customer reports")
+	// Rolling back changes what runs: without a terminal to ask on, --yes says so; refused, nothing
+	// is journaled.
+	if r := f.must(1, "abort", run, "--rollback", "--as", "oncall", "--reason", "customer reports"); !strings.Contains(r.stderr, "no terminal to ask on: give --yes") {
+		t.Fatalf("abort --rollback without --yes: %s", r.stderr)
+	}
+	if rep := f.status(); rep.Phase != "running" {
+		t.Fatalf("a refused abort changed the run: %s", rep.Phase)
+	}
+	a := f.must(0, "abort", run, "--rollback", "--as", "oncall", "--reason", "customer reports", "--yes")
 	if !strings.Contains(a.stderr, "abort journaled") {
 		t.Fatalf("abort while another process drives the run: %s", a.stderr)
 	}

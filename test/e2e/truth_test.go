@@ -233,7 +233,7 @@ func TestAbortOfAFrozenRunWithRollback(t *testing.T) {
 	}
 	run := f.status().Run
 	f.must(0, "freeze", "off")
-	a := f.must(1, "abort", run, "--reason", "test abort", "--rollback")
+	a := f.must(1, "abort", run, "--reason", "test abort", "--rollback", "--yes")
 	if strings.Contains(a.stderr, "pub-1: applying") || strings.Contains(a.stderr, "pub-2: applying") {
 		t.Fatalf("the abort applied the frozen ring:\n%s", a.stderr)
 	}
