@@ -39,6 +39,9 @@ requires them takes them with 'rollout start --release R --evidence DIR'.`,
 			}
 			return act(cmd.Context(), io, g, func(ctx context.Context, f *runs.Fleet) error {
 				files, err := f.WriteEvidence(ctx, args[0], ring, key, out)
+				if g.json() && err == nil {
+					return writeJSON(io.Out, map[string]any{"v": 1, "run": args[0], "files": files})
+				}
 				for _, p := range files {
 					fmt.Fprintln(io.Out, p)
 				}
@@ -49,11 +52,11 @@ requires them takes them with 'rollout start --release R --evidence DIR'.`,
 	cmd.Flags().StringVar(&ring, "ring", "", "only this ring")
 	cmd.Flags().StringVar(&key, "key", "", "the private key to sign with (PEM, mode 600)")
 	cmd.Flags().StringVar(&out, "out", "", "the directory to write into")
-	cmd.AddCommand(newEvidenceVerifyCmd(io), newEvidenceKeygenCmd(io))
+	cmd.AddCommand(newEvidenceVerifyCmd(io, g), newEvidenceKeygenCmd(io))
 	return cmd
 }
 
-func newEvidenceVerifyCmd(io IO) *cobra.Command {
+func newEvidenceVerifyCmd(io IO, g globals) *cobra.Command {
 	var trust []string
 	cmd := &cobra.Command{
 		Use:     "verify FILE --trust PUBKEY [--trust PUBKEY ...]",
@@ -78,6 +81,9 @@ func newEvidenceVerifyCmd(io IO) *cobra.Command {
 				return &ExitErr{Code: ExitError, Err: fmt.Errorf("%s: %w", args[0], err)}
 			}
 			p := v.Predicate
+			if g.json() {
+				return writeJSON(io.Out, map[string]any{"v": 1, "verified": true, "keyId": v.KeyID, "subject": v.Subject, "predicate": p})
+			}
 			fmt.Fprintf(io.Out, "verified: signed by key %s\nrelease %s (digest %s)\nfleet %s, run %s: ring %s %s in boundary %s, %d target(s), ended %s\n",
 				v.KeyID, p.Release.Name, v.Subject, p.Fleet, p.Run, p.Ring, p.RingPhase, p.Boundary, len(p.Targets), p.Ended.UTC().Format("2006-01-02 15:04:05Z"))
 			return nil

@@ -39,6 +39,21 @@ func act(ctx context.Context, io IO, g globals, do func(ctx context.Context, f *
 	return do(ctx, f)
 }
 
+// actOnRun is act for an operator's act on one run (approve, pause, drift ack): with --output
+// json, the run's report as the act left it goes to stdout (the act's note stays on stderr).
+func actOnRun(ctx context.Context, io IO, g globals, run string, do func(ctx context.Context, f *runs.Fleet) error) error {
+	return act(ctx, io, g, func(ctx context.Context, f *runs.Fleet) error {
+		if err := do(ctx, f); err != nil || !g.json() {
+			return err
+		}
+		id, err := f.RunID(ctx, run, "")
+		if err != nil {
+			return err
+		}
+		return showReport(ctx, io, g, f, id, io.Out)
+	})
+}
+
 // drive opens the fleet to drive a run here, and shows the run's report when it is done.
 func drive(ctx context.Context, io IO, g globals, do func(ctx context.Context, f *runs.Fleet) (string, error)) error {
 	f, done, err := open(ctx, io, g)
@@ -118,14 +133,16 @@ name with its proof (the key's fingerprint, or issuer and subject); a proof give
 again. Elsewhere --as NAME (default: the CI actor, else the OS user) is journaled as unverified.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return act(cmd.Context(), io, g, func(ctx context.Context, f *runs.Fleet) error {
-				if o.Text {
+			if o.Text { // what an approver signs: text, whatever --output says
+				return act(cmd.Context(), io, g, func(ctx context.Context, f *runs.Fleet) error {
 					text, err := f.ApprovalText(ctx, args[0], o.Ring, o.Reason)
 					if err == nil {
 						_, err = fmt.Fprint(io.Out, text)
 					}
 					return err
-				}
+				})
+			}
+			return actOnRun(cmd.Context(), io, g, args[0], func(ctx context.Context, f *runs.Fleet) error {
 				given, err := o.proof(io)
 				if err != nil {
 					return &ExitErr{Code: ExitError, Err: err}
@@ -182,7 +199,7 @@ A failure meanwhile still halts the ring and rolls back as configured. A rollbac
 cannot be paused (abort stops a run). Continue with rollout resume RUN.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return act(cmd.Context(), io, g, func(ctx context.Context, f *runs.Fleet) error {
+			return actOnRun(cmd.Context(), io, g, args[0], func(ctx context.Context, f *runs.Fleet) error {
 				return f.Pause(ctx, args[0], runs.Act{As: o.As, Reason: o.Reason})
 			})
 		},
@@ -333,7 +350,7 @@ func newDriftAckCmd(io IO, g globals) *cobra.Command {
 		Short:   "Acknowledge the drift that stopped a ring (driftCheck: block); then rollout resume RUN",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return act(cmd.Context(), io, g, func(ctx context.Context, f *runs.Fleet) error {
+			return actOnRun(cmd.Context(), io, g, args[0], func(ctx context.Context, f *runs.Fleet) error {
 				return f.AckDrift(ctx, args[0], ring, runs.Act{As: o.As, Reason: o.Reason})
 			})
 		},

@@ -25,7 +25,10 @@ type Report = runs.Report
 // showReport prints a run's report (JSON to stdout with --output json, else a table to text) and
 // returns the exit code its outcome maps to (nil for 0).
 func showReport(ctx context.Context, io IO, g globals, f *runs.Fleet, id string, text io.Writer) error {
-	if id == "" {
+	if id == "" { // nothing was started (nothing to roll back, expand or resume): say so in JSON too
+		if g.json() {
+			return writeJSON(io.Out, map[string]any{"v": 1, "run": nil, "nothingToDo": true, "exitCode": 0})
+		}
 		return nil
 	}
 	need := runs.NeedAll

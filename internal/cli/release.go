@@ -36,9 +36,13 @@ filesystem mirror), and manifest.json with the SHA-256 of each. It prints the ar
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return act(cmd.Context(), io, g, func(ctx context.Context, f *runs.Fleet) error {
 				sum, err := f.ExportRelease(ctx, args[0], out, providers)
-				if err == nil {
-					fmt.Fprintf(io.Out, "%s  %s\n", sum, out)
+				switch {
+				case err != nil:
+					return err
+				case g.json():
+					return writeJSON(io.Out, map[string]any{"v": 1, "release": args[0], "archive": out, "sha256": sum})
 				}
+				_, err = fmt.Fprintf(io.Out, "%s  %s\n", sum, out)
 				return err
 			})
 		},
@@ -58,7 +62,7 @@ func newReleaseImportCmd(io IO, g globals) *cobra.Command {
 against its descriptor, the module snapshot against its digest; then record the release in this
 fleet's journal under the same name and digest. A name that means another release here, or any
 digest that does not match (one byte changed), a name that is not a name, or an entry over a cap
-(1 GiB, 1.5 GiB in all, 16 entries) is refused (exit 1) and nothing is recorded. --providers-to
+(1 GiB, 1.5 GiB in all, 64 entries) is refused (exit 1) and nothing is recorded. --providers-to
 DIR checks every provider package against the release's lock file (its h1 hashes) before
 anything is recorded, then puts them in the layout a filesystem mirror reads
 (boundaries.B.providerMirror); a file the mirror holds already is never replaced with other
@@ -71,6 +75,9 @@ fleet's module tree and release variables mean the same digest.`,
 				rel, err := f.ImportRelease(ctx, args[0], providersTo)
 				if err != nil {
 					return &ExitErr{Code: ExitError, Err: err}
+				}
+				if g.json() {
+					return writeJSON(io.Out, map[string]any{"v": 1, "release": rel.Name, "digest": rel.Digest, "recorded": true})
 				}
 				fmt.Fprintf(io.Out, "release %s (digest %s) recorded\n", rel.Name, rel.Digest)
 				return nil

@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
+	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/provision"
 	"github.com/rollout-dev/rollout/internal/runs"
 )
@@ -19,6 +21,20 @@ func newValidateCmd(io IO, g globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := runs.LoadConfig(g.configPath())
 			if err != nil {
+				if g.json() { // every problem, each with its file, line and key, on stdout too
+					var problems []map[string]any
+					var fields config.Errors
+					if errors.As(err, &fields) {
+						for _, e := range fields {
+							problems = append(problems, map[string]any{"file": e.File, "line": e.Line, "key": e.Key, "message": e.Msg})
+						}
+					} else {
+						problems = append(problems, map[string]any{"message": err.Error()})
+					}
+					if werr := writeJSON(io.Out, map[string]any{"v": 1, "valid": false, "config": g.configPath(), "problems": problems}); werr != nil {
+						return werr
+					}
+				}
 				return err
 			}
 			type ring struct {
@@ -26,12 +42,13 @@ func newValidateCmd(io IO, g globals) *cobra.Command {
 				Targets []string `json:"targets"`
 			}
 			out := struct {
+				V       int      `json:"v"`
 				Valid   bool     `json:"valid"`
 				Config  string   `json:"config"`
 				Targets int      `json:"targets"`
 				Rings   []ring   `json:"rings"`
 				Notes   []string `json:"notes,omitempty"`
-			}{Valid: true, Config: cfg.File, Targets: len(cfg.Targets)}
+			}{V: 1, Valid: true, Config: cfg.File, Targets: len(cfg.Targets)}
 			for _, r := range cfg.Rings {
 				out.Rings = append(out.Rings, ring{r.Name, r.Targets})
 			}
