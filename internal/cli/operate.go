@@ -50,7 +50,14 @@ func actOnRun(ctx context.Context, io IO, g globals, run string, do func(ctx con
 		if err != nil {
 			return err
 		}
-		return showReport(ctx, io, g, f, id, io.Out)
+		rep, raw, err := f.Report(ctx, id, runs.NeedJSON)
+		switch { // the act succeeded (exit 0), whatever the run's own exit code says
+		case err != nil:
+			return err
+		case raw != nil:
+			return writeRawJSON(io.Out, raw)
+		}
+		return writeJSON(io.Out, rep)
 	})
 }
 

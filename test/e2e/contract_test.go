@@ -118,3 +118,43 @@ func conforming(t *testing.T, out string) string {
 	}
 	return out
 }
+
+// Commands beyond the run's report honour --output json too, on stdout, also when they fail or
+// have nothing to do.
+func TestMoreCommandsPrintJSON(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t, oneRing(1, "0", "    approval: {required: true}\n"))
+	asJSON := func(r result) map[string]any {
+		t.Helper()
+		var m map[string]any
+		if err := json.Unmarshal([]byte(r.stdout), &m); err != nil {
+			t.Fatalf("not JSON on stdout (exit %d): %v\n%s\n%s", r.code, err, r.stdout, r.stderr)
+		}
+		return m
+	}
+	if m := asJSON(f.must(0, "validate", "--output", "json")); m["v"] != float64(1) || m["valid"] != true {
+		t.Fatalf("validate: %v", m)
+	}
+	good := readFile(t, filepath.Join(f.dir, "rollout.yaml"))
+	f.write("rollout.yaml", strings.Replace(good, "maxParallel: 1", "maxParallel: -1", 1))
+	m := asJSON(f.must(1, "validate", "--output", "json"))
+	problems, _ := m["problems"].([]any)
+	if m["valid"] != false || len(problems) == 0 || problems[0].(map[string]any)["key"] != "rings[0].maxParallel" {
+		t.Fatalf("validate of a broken configuration: %v", m)
+	}
+	f.write("rollout.yaml", good)
+
+	f.must(3, "start", "--release", "v1")
+	run := f.status().Run
+	if m := asJSON(f.must(0, "approve", run, "--ring", "only", "--reason", "ok", "--as", "ops", "--output", "json")); m["run"] != run {
+		t.Fatalf("approve: %v", m)
+	}
+	f.must(0, "resume", run)
+	if m := asJSON(f.must(0, "rollback", "--reason", "nothing", "--yes", "--output", "json")); m["nothingToDo"] != true {
+		t.Fatalf("a rollback with nothing to do: %v", m)
+	}
+	archive := filepath.Join(t.TempDir(), "v1.tgz")
+	if m := asJSON(f.must(0, "release", "export", "v1", "--out", archive, "--output", "json")); m["archive"] != archive || len(m["sha256"].(string)) != 64 {
+		t.Fatalf("release export: %v", m)
+	}
+}
