@@ -69,6 +69,9 @@ func AddTarget(configPath string, o AddTargetRequest, notes io.Writer) (AddedTar
 	if err != nil {
 		return AddedTarget{}, err
 	}
+	if err := checkDeclared(cfg, o.Vars); err != nil {
+		return AddedTarget{}, err
+	}
 	entry, err := newTargetEntry(cfg, b, o, labels)
 	if err != nil {
 		return AddedTarget{}, err
@@ -297,4 +300,24 @@ func index(n *yaml.Node, i int) *yaml.Node {
 		return nil
 	}
 	return n.Content[i]
+}
+
+// checkDeclared refuses a --var the release's modules do not declare: Terraform would refuse it
+// at the target's first plan (a variable file's value for an undeclared variable is an error in a
+// later Terraform, a warning now), and a typo would sit in the target's file unnoticed.
+func checkDeclared(cfg *config.Config, vars map[string]string) error {
+	if len(vars) == 0 {
+		return nil
+	}
+	info, err := provision.InspectRelease(cfg)
+	if err != nil {
+		return err
+	}
+	names := slices.Sorted(maps.Keys(info.Variables))
+	for _, k := range slices.Sorted(maps.Keys(vars)) {
+		if _, ok := info.Variables[k]; !ok {
+			return fmt.Errorf("--var %s: the release's module declares no variable %s (variables: %s)%s", k, k, strings.Join(names, ", "), didYouMean(k, names))
+		}
+	}
+	return nil
 }

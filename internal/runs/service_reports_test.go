@@ -115,6 +115,7 @@ func TestServiceAddTargetThenExpand(t *testing.T) {
 		{Boundary: "local-a", Region: "r1", Name: "m-3", Ring: "main"}, // declared already
 		{Boundary: "local-a", Region: "r1", Name: "x-2", Ring: "mian"}, // no such ring
 		{Boundary: "local-a", Region: "r1", Name: "bad name", Ring: "main"},
+		{Boundary: "local-a", Region: "r1", Name: "x-3", Ring: "main", Vars: map[string]string{"instnace_count": "2"}}, // the module declares none
 	} {
 		if _, err := AddTarget(s.dir, bad, &notes); err == nil {
 			t.Errorf("env add %+v was accepted", bad)
