@@ -52,6 +52,7 @@ func newValidateCmd(io IO, g globals) *cobra.Command {
 			for _, r := range cfg.Rings {
 				out.Rings = append(out.Rings, ring{r.Name, r.Targets})
 			}
+			out.Notes = append(out.Notes, cfg.Notes...)
 			// Variables a release must bring with --var: not a problem of the files, but start
 			// refuses a release without them.
 			for _, n := range provision.MissingSummary(cfg, cfg.Release.Vars) {

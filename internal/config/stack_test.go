@@ -101,3 +101,16 @@ func TestEachComponentHasItsOwnState(t *testing.T) {
 		t.Fatalf("convention: %v %v", be, err)
 	}
 }
+
+// A ring that selects no target yet (opened for a boundary still to be given targets) is a note,
+// not an error: env add can then put its first target there.
+func TestAnEmptyRingIsANote(t *testing.T) {
+	main := strings.Replace(baseMain, "    rollback: run\n", "    rollback: run\n  - name: next\n    targets: {labels: {tier: none}}\n", 1)
+	c, err := Load(writeFleet(t, main, baseTargets), testClouds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Notes) != 1 || !strings.Contains(c.Notes[0], `rings[2].targets: ring "next" selects no target yet`) {
+		t.Fatalf("notes: %v", c.Notes)
+	}
+}

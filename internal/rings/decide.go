@@ -234,6 +234,10 @@ func (s *State) enterRing(at time.Time) []Command {
 		return nil
 	}
 	var cmds []Command
+	if len(r.Plan.Targets) == 0 { // a ring opened for targets still to come: nothing to apply or approve
+		r.Phase, r.Reason, s.Phase = RApplying, "", PhaseRunning
+		return append(cmds, s.progress(at)...)
+	}
 	if why, until := s.frozen(r, at); why != "" {
 		again := r.Phase == RFrozen && r.Reason == why
 		r.Phase, r.Reason, s.Phase = RFrozen, why, PhaseBlocked

@@ -517,3 +517,16 @@ func TestApprovalWaivedByPlansOrNot(t *testing.T) {
 		t.Fatalf("adds and changes broke %q", got)
 	}
 }
+
+// A ring with no target yet passes by, approval or not: nothing to apply, nobody to ask.
+func TestAnEmptyRingPassesBy(t *testing.T) {
+	p := fleet(RingPlan{Name: "canary", Targets: targets("c", 1), MaxParallel: 1},
+		RingPlan{Name: "new", MaxParallel: 1, Approval: true, Quorum: 1}, RingPlan{Name: "last", Targets: targets("l", 1), MaxParallel: 1})
+	h, _ := start(t, p)
+	if got := kinds(h.pass("c-1"), CmdApply); !slices.Equal(got, []string{"l-1"}) {
+		t.Fatalf("after the canary: applies %v (phase %s)", got, h.s.Phase)
+	}
+	if finished(h.pass("l-1")) != PhaseSucceeded {
+		t.Fatalf("phase %s", h.s.Phase)
+	}
+}
