@@ -305,6 +305,33 @@ func nextAction(rep *Report, workflow bool) string {
 	return ""
 }
 
+// waitingFor names what a settled run that is not over waits for (see the report's schema):
+// approval, driftAck, gateVerdict, freeze (a window or the stop-the-line switch), unpause; "" for
+// none.
+func waitingFor(rep *Report) string {
+	if rep.Phase == rings.PhasePaused {
+		return "unpause"
+	}
+	for _, r := range rep.Rings {
+		switch r.Phase {
+		case rings.RApproval:
+			return "approval"
+		case rings.RDrifted:
+			return "driftAck"
+		case rings.RInconclusive:
+			return "gateVerdict"
+		case rings.RFrozen:
+			return "freeze"
+		}
+		for _, t := range r.Targets {
+			if t.Phase == rings.TInconclusive && rep.Phase == rings.PhaseWaiting {
+				return "gateVerdict"
+			}
+		}
+	}
+	return ""
+}
+
 // keptFormat is how a finished run's report is kept in the journal: its JSON (ReportVersion),
 // gzip-compressed and base64-encoded (the column is text in both dialects). A run of 10,000
 // targets has a 4.8 MB report, kept in about 190 KB. A report kept in another format (another
@@ -349,6 +376,9 @@ func (f *Fleet) Report(ctx context.Context, id string, need ReportNeed) (*Report
 		}
 	}
 	rep.Next = nextAction(&rep, f.OnTemporal())
+	if rep.WaitingFor == "" {
+		rep.WaitingFor = waitingFor(&rep)
+	}
 	if rings.Terminal(s.Phase) {
 		if data, err := packReport(rep); err == nil {
 			_ = f.reports.SaveReport(ctx, id, last, keptFormat, data) // derived data: a failure only costs the next replay

@@ -66,8 +66,8 @@ func TestServiceOverrideAnInconclusiveGate(t *testing.T) {
 	if err != nil || s.phase(id) != rings.PhaseWaiting {
 		t.Fatalf("a run whose canary gate has no data: %s %v", s.phase(id), err)
 	}
-	if got := s.report(id).Rings[0].Targets[0].Phase; got != rings.TInconclusive {
-		t.Fatalf("c-1 is %s", got)
+	if rep := s.report(id); rep.Rings[0].Targets[0].Phase != rings.TInconclusive || rep.WaitingFor != "gateVerdict" {
+		t.Fatalf("c-1 is %s, the run waits for %q", rep.Rings[0].Targets[0].Phase, rep.WaitingFor)
 	}
 	ctx := context.Background()
 	override := func(target, gate, verdict, reason string) error {
@@ -112,8 +112,8 @@ func TestServiceStopTheLineHoldsRuns(t *testing.T) {
 	if err != nil || s.phase(id) != rings.PhaseBlocked || len(s.tf.applies) != 0 {
 		t.Fatalf("start while the line is stopped: %s %v, applies %v", s.phase(id), err, s.tf.applies)
 	}
-	if sw := s.report(id).Switch; sw == nil || sw.Reason != "incident 42" {
-		t.Fatalf("the report's switch: %+v", sw)
+	if rep := s.report(id); rep.Switch == nil || rep.Switch.Reason != "incident 42" || rep.WaitingFor != "freeze" {
+		t.Fatalf("the report's switch: %+v, waiting for %q", rep.Switch, rep.WaitingFor)
 	}
 	if err := set(false, ""); err != nil {
 		t.Fatal(err)

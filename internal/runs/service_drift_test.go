@@ -32,7 +32,7 @@ func TestServiceDriftStopsARingUntilAcknowledged(t *testing.T) {
 	if err != nil || s.phase(id) != rings.PhaseWaiting || s.tf.running("m-1") != "v1" {
 		t.Fatalf("v2 over a drifted ring: %s %v, m-1 runs %s", s.phase(id), err, s.tf.running("m-1"))
 	}
-	if rep := s.report(id); !strings.Contains(rep.Next, "rollout drift ack") || rep.Rings[1].Drift == nil || rep.Rings[1].Drift.Targets[0] != "m-2" {
+	if rep := s.report(id); rep.WaitingFor != "driftAck" || !strings.Contains(rep.Next, "rollout drift ack") || rep.Rings[1].Drift == nil || rep.Rings[1].Drift.Targets[0] != "m-2" {
 		t.Fatalf("report: next %q, drift %+v", rep.Next, rep.Rings[1].Drift)
 	}
 	ctx := context.Background()
