@@ -50,7 +50,7 @@ func TestExitCodes(t *testing.T) {
 		}
 	}
 	// A report's exit code is what a command that shows it exits with.
-	for _, code := range []int{ExitOK, ExitError, ExitGateFailed, ExitWaiting, ExitBlocked, ExitRollbackFailed} {
+	for _, code := range []int{ExitOK, ExitError, ExitGateFailed, ExitWaiting, ExitBlocked, ExitRollbackFailed, ExitAborted, ExitWaitTimeout} {
 		if got := exitCode(reportExit(&Report{Run: "r", ExitCode: code})); got != code {
 			t.Errorf("report exit %d: the command exits %d", code, got)
 		}

@@ -224,9 +224,9 @@ func newAbortCmd(io IO, g globals) *cobra.Command {
   rollout abort v42-1a2b3c --reason "customer impact" --rollback --yes    # a pipeline`,
 		Short: "End a run for good: stop it, or with --rollback return everything it changed to its last known good",
 		Long: `Abort a run. Nothing new starts, gates and bakes stop, and Terraform runs under way finish;
-then the run ends as aborted (exit 1), its targets left as they are. With --rollback, every target
+then the run ends as aborted (exit 7), its targets left as they are. With --rollback, every target
 the run changed is then rolled back to its last known good, newest ring first, through the same
-apply and gates as any rollback; the run ends aborted (exit 1), or rollback_failed (exit 6) if a
+apply and gates as any rollback; the run ends aborted (exit 7), or rollback_failed (exit 6) if a
 rollback fails. An abort never starts anything new: a ring held by a freeze or an approval stays
 untouched.
 

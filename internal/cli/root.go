@@ -42,6 +42,8 @@ const (
 	ExitBlocked        = runs.ExitBlocked
 	ExitLeaseHeld      = runs.ExitLeaseHeld
 	ExitRollbackFailed = runs.ExitRollbackFailed
+	ExitAborted        = runs.ExitAborted
+	ExitWaitTimeout    = runs.ExitWaitTimeout
 )
 
 // IO are a command's streams: data to Out, status to Err.
@@ -311,4 +313,10 @@ func opener(ctx context.Context, io IO, g globals, how func(context.Context, run
 		return nil, nil, err
 	}
 	return f, func() { f.Close(); done() }, nil
+}
+
+// isExitErr says whether err only carries an exit code (a report's, already printed).
+func isExitErr(err error) bool {
+	var e *ExitErr
+	return errors.As(err, &e)
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -27,7 +28,8 @@ A run in progress that no live process drives (its driver died, or an approval c
 run stopped to wait for it) waits for a driver: exit 3, with next: rollout resume RUN.
 With --wait it first blocks until the run is finished, waiting, paused or blocked (another job or
 agent drives it), reading the journal every --every; it returns at once when no live process
-drives the run (exit 3); after --timeout it gives up with exit 1.`,
+drives the run (exit 3); after --timeout it prints the report as it stands and gives up with
+exit 8.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -45,7 +47,13 @@ drives the run (exit 3); after --timeout it gives up with exit 1.`,
 				return err
 			}
 			if wait {
-				if err := f.Wait(ctx, id, timeout, every); err != nil {
+				if err := f.Wait(ctx, id, timeout, every); errors.Is(err, runs.ErrWaitTimeout) {
+					// The report as it stands, then the distinct code: the run goes on elsewhere.
+					if rerr := showReport(ctx, io, g, f, id, io.Out); rerr != nil && !isExitErr(rerr) {
+						return rerr
+					}
+					return &ExitErr{Code: ExitWaitTimeout, Err: err}
+				} else if err != nil {
 					return err
 				}
 			}
@@ -54,7 +62,7 @@ drives the run (exit 3); after --timeout it gives up with exit 1.`,
 		},
 	}
 	cmd.Flags().BoolVar(&wait, "wait", false, "block until the run is finished or waiting")
-	cmd.Flags().DurationVar(&timeout, "timeout", 2*time.Hour, "with --wait: give up after this long (exit 1)")
+	cmd.Flags().DurationVar(&timeout, "timeout", 2*time.Hour, "with --wait: give up after this long (exit 8)")
 	cmd.Flags().DurationVar(&every, "every", 2*time.Second, "with --wait: how often to read the journal")
 	return cmd
 }

@@ -2,6 +2,7 @@ package runs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -16,6 +17,9 @@ import (
 func Settled(phase rings.Phase) bool {
 	return rings.Terminal(phase) || phase == rings.PhaseWaiting || phase == rings.PhasePaused || phase == rings.PhaseBlocked
 }
+
+// ErrWaitTimeout: Wait gave up after its timeout, the run still in progress.
+var ErrWaitTimeout = errors.New("gave up waiting")
 
 // Wait polls the journal, every every, until the run is settled or no live process drives it
 // (waiting longer would change nothing); after timeout it gives up with an error.
@@ -33,7 +37,7 @@ func (f *Fleet) Wait(ctx context.Context, id string, timeout, every time.Duratio
 			return nil // nothing drives it: the report says so (exit 3)
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("run %s is still %s after %s (--timeout)", id, s.Phase, timeout)
+			return fmt.Errorf("run %s is still %s after %s (--timeout): %w", id, s.Phase, timeout, ErrWaitTimeout)
 		}
 		select {
 		case <-ctx.Done():

@@ -29,6 +29,8 @@ const (
 	ExitBlocked        = 4
 	ExitLeaseHeld      = 5
 	ExitRollbackFailed = 6
+	ExitAborted        = 7 // an operator aborted the run (rollout abort), with or without --rollback
+	ExitWaitTimeout    = 8 // status --wait gave up after --timeout: the run is still in progress
 )
 
 // ReportVersion is the version of the --output json report; its field names are public API.
@@ -263,7 +265,9 @@ func ExitForPhase(phase rings.Phase, driven bool) int {
 		return ExitWaiting
 	case rings.PhaseBlocked:
 		return ExitBlocked
-	case rings.PhaseAborted, "":
+	case rings.PhaseAborted:
+		return ExitAborted
+	case "":
 		return ExitError
 	}
 	if driven {

@@ -17,7 +17,7 @@ import (
 
 func TestExitForPhase(t *testing.T) {
 	for phase, want := range map[rings.Phase]int{rings.PhaseSucceeded: 0, rings.PhaseRolledBack: 2, rings.PhaseWaiting: 3, rings.PhasePaused: 3,
-		rings.PhaseBlocked: 4, rings.PhaseRollbackFailed: 6, rings.PhaseAborted: 1, rings.PhaseRunning: 3, "": 1} {
+		rings.PhaseBlocked: 4, rings.PhaseRollbackFailed: 6, rings.PhaseAborted: 7, rings.PhaseRunning: 3, "": 1} {
 		if got := ExitForPhase(phase, false); got != want {
 			t.Errorf("phase %s: exit %d, want %d", phase, got, want)
 		}

@@ -46,12 +46,12 @@ func TestRollbackToAnotherReleaseIsAPromotion(t *testing.T) {
 	}
 	// v3 is recorded (its run was aborted before its approval) but never ran here.
 	f.must(3, "start", "--release", "v3")
-	f.must(1, "abort", f.status().Run, "--reason", "not now")
+	f.must(7, "abort", f.status().Run, "--reason", "not now")
 	r := f.must(3, "rollback", "--to", "v3", "--reason", "e2e", "--yes")
 	if !strings.Contains(r.stderr, "approval") || f.deployedVersion("t-1") != "v2" {
 		t.Fatalf("rollback --to v3: t-1 runs %q\n%s", f.deployedVersion("t-1"), r.stderr)
 	}
-	f.must(1, "abort", f.status().Run, "--reason", "not this way")
+	f.must(7, "abort", f.status().Run, "--reason", "not this way")
 	// Back to v1, which the ring ran and verified: the fast path, no approval.
 	f.must(0, "rollback", "--to", "v1", "--reason", "e2e", "--yes")
 	if v := f.deployedVersion("t-1"); v != "v1" {
@@ -117,12 +117,12 @@ func TestEveryPathIntoARingPassesTheDoor(t *testing.T) {
 	sov.write("environments/more.yaml", "targets:\n"+targetsYAML("new", "local-a", "sov", 1, ""))
 	refused(3, "approval", "expand")
 	nothing("expand before its approval", "v1")
-	sov.must(1, "abort", sov.status().Run, "--reason", "not today")
+	sov.must(7, "abort", sov.status().Run, "--reason", "not today")
 
 	// start of v2 with its evidence: waits; rollback --to a release never attested here: refused.
 	refused(3, "approval", "start", "--release", "v2", "--evidence", good2)
 	nothing("v2 before its approval", "v1")
-	sov.must(1, "abort", sov.status().Run, "--reason", "later")
+	sov.must(7, "abort", sov.status().Run, "--reason", "later")
 	sov.must(0, "release", "import", v3)
 	refused(1, "promotion policy", "rollback", "--to", "v3", "--ring", "sov", "--reason", "e2e", "--yes")
 	nothing("rollback --to an unattested release", "v1")

@@ -100,11 +100,11 @@ func TestAbortWithRollbackFromAnotherProcess(t *testing.T) {
 	if !strings.Contains(a.stderr, "abort journaled") {
 		t.Fatalf("abort while another process drives the run: %s", a.stderr)
 	}
-	if err := cmd.Wait(); cmd.ProcessState.ExitCode() != 1 {
+	if err := cmd.Wait(); cmd.ProcessState.ExitCode() != 7 {
 		t.Fatalf("the running start after abort --rollback: %v\n%s", err, lastLines(errb.String(), 30))
 	}
 	rep := f.status(run)
-	if rep.Phase != "aborted" || rep.ExitCode != 1 || !strings.Contains(rep.Reason, "aborted by oncall: customer reports") {
+	if rep.Phase != "aborted" || rep.ExitCode != 7 || !strings.Contains(rep.Reason, "aborted by oncall: customer reports") {
 		t.Fatalf("after abort --rollback: %s %q", rep.Phase, rep.Reason)
 	}
 	for _, name := range []string{"t-1", "t-2", "t-3"} {
@@ -119,13 +119,13 @@ func TestAbortAPausedRunHere(t *testing.T) {
 	f := newFleet(t, oneRing(2, "1", "    approval: {required: true}\n"))
 	f.must(3, "start", "--release", "v1") // waits for approval before anything changes
 	run := f.status().Run
-	r := f.must(1, "abort", run, "--reason", "wrong release")
+	r := f.must(7, "abort", run, "--reason", "wrong release")
 	if !strings.Contains(r.stderr, "aborted by") {
 		t.Fatalf("abort: %s", r.stderr)
 	}
-	conforming(t, f.must(1, "status", run, "--output", "json").stdout)
+	conforming(t, f.must(7, "status", run, "--output", "json").stdout)
 	rep := f.status(run)
-	if rep.Phase != "aborted" || rep.ExitCode != 1 || f.deployedVersion("t-1") != "" {
+	if rep.Phase != "aborted" || rep.ExitCode != 7 || f.deployedVersion("t-1") != "" {
 		t.Fatalf("aborted run: %s exit %d, t-1 %q", rep.Phase, rep.ExitCode, f.deployedVersion("t-1"))
 	}
 	// An aborted run is over: a new release may start.

@@ -88,7 +88,7 @@ func TestStatusWait(t *testing.T) {
 	}
 	defer cmd.Wait()
 	f.waitFor("the run to exist", time.Minute, func(rep report) bool { return rep.Run != "" && rep.Phase == "running" })
-	if r := f.run("status", "--wait", "--timeout", "200ms", "--every", "50ms"); r.code != 1 || !strings.Contains(r.stderr, "still running after 200ms") {
+	if r := f.run("status", "--wait", "--timeout", "200ms", "--every", "50ms"); r.code != 8 || !strings.Contains(r.stderr, "still running after 200ms") {
 		t.Fatalf("timeout: exit %d %s", r.code, r.stderr)
 	}
 	r := f.run("status", "--wait", "--every", "100ms", "--output", "json")

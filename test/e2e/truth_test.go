@@ -104,7 +104,7 @@ func exitFor(phase, waiting string) (int, bool) {
 	case "succeeded":
 		return 0, true
 	case "aborted":
-		return 1, true
+		return 7, true
 	case "rolled_back":
 		return 2, true
 	case "waiting", "paused":
@@ -233,12 +233,12 @@ func TestAbortOfAFrozenRunWithRollback(t *testing.T) {
 	}
 	run := f.status().Run
 	f.must(0, "freeze", "off")
-	a := f.must(1, "abort", run, "--reason", "test abort", "--rollback", "--yes")
+	a := f.must(7, "abort", run, "--reason", "test abort", "--rollback", "--yes")
 	if strings.Contains(a.stderr, "pub-1: applying") || strings.Contains(a.stderr, "pub-2: applying") {
 		t.Fatalf("the abort applied the frozen ring:\n%s", a.stderr)
 	}
 	rep := f.status(run)
-	if rep.Phase != "aborted" || rep.ExitCode != 1 || !strings.Contains(rep.Reason, "rolled back") {
+	if rep.Phase != "aborted" || rep.ExitCode != 7 || !strings.Contains(rep.Reason, "rolled back") {
 		t.Fatalf("after abort --rollback: %s exit %d (%s)", rep.Phase, rep.ExitCode, rep.Reason)
 	}
 	for _, name := range []string{"canary-1", "pub-1", "pub-2", "gov-1"} {
