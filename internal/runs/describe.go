@@ -152,6 +152,9 @@ func describeRing(ev rings.Event) (string, Tone) {
 func describeRun(ev rings.Event) (string, Tone) {
 	switch ev.Type {
 	case rings.RunStarted:
+		if ev.Plan.Kind == rings.KindRollback {
+			return fmt.Sprintf("run %s started: rollback over %d ring(s) (%s)", ev.RunID, len(ev.Plan.Rings), ev.Message), Plain
+		}
 		return fmt.Sprintf("run %s started: %s %s over %d ring(s)", ev.RunID, ev.Plan.Kind, ev.Plan.Release.Name, len(ev.Plan.Rings)), Plain
 	case rings.RunResumed:
 		return fmt.Sprintf("run %s resumed by %s", ev.RunID, ev.Actor), Plain

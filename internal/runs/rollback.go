@@ -201,5 +201,26 @@ func rollbackPlan(src *rings.State, current map[string]*rings.ReleaseRef, o Roll
 			plan.Rings = append(plan.Rings, rp)
 		}
 	}
+	if dest, one := oneDestination(plan); to == nil && one {
+		plan.Release = dest // history and the report name the release the rollback applies
+	}
 	return plan, skipped
+}
+
+// oneDestination is the release every target of plan goes to, when they all go to one.
+func oneDestination(plan *rings.Plan) (rings.ReleaseRef, bool) {
+	var dest *rings.ReleaseRef
+	for _, r := range plan.Rings {
+		for _, t := range r.Targets {
+			if dest != nil && *dest != t.Release {
+				return rings.ReleaseRef{}, false
+			}
+			rel := t.Release
+			dest = &rel
+		}
+	}
+	if dest == nil {
+		return rings.ReleaseRef{}, false
+	}
+	return *dest, true
 }

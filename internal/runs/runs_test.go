@@ -207,3 +207,17 @@ func TestEachRunKeepsItsOwnApplyPolicy(t *testing.T) {
 		t.Fatal("runs must share the fleet's provisioner caches")
 	}
 }
+
+// A manual rollback whose targets all go back to one release is named after it (history shows
+// the release it applied, not the one it left); targets going to different ones keep the run's.
+func TestARollbackIsNamedForWhereItGoes(t *testing.T) {
+	v1, v2, v3 := rings.ReleaseRef{Name: "v1"}, rings.ReleaseRef{Name: "v2"}, rings.ReleaseRef{Name: "v3"}
+	one := &rings.Plan{Release: v3, Rings: []rings.RingPlan{{Targets: []rings.TargetPlan{{Name: "a", Release: v1}, {Name: "b", Release: v1}}}}}
+	if d, ok := oneDestination(one); !ok || d != v1 {
+		t.Fatalf("one destination: %v %v", d, ok)
+	}
+	two := &rings.Plan{Release: v3, Rings: []rings.RingPlan{{Targets: []rings.TargetPlan{{Name: "a", Release: v1}}}, {Targets: []rings.TargetPlan{{Name: "b", Release: v2}}}}}
+	if _, ok := oneDestination(two); ok {
+		t.Fatal("two destinations taken for one")
+	}
+}
