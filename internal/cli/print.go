@@ -150,7 +150,11 @@ func printReport(w io.Writer, rep Report, st style) {
 				g := t.Gates[len(t.Gates)-1]
 				detail = fmt.Sprintf("%s: %s", g.Gate, g.Message)
 			}
-			fmt.Fprintf(tw, "\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", clean(t.Name), clean(t.Boundary), t.Phase, relName(t.Release),
+			phase := string(t.Phase)
+			if t.FailedHere {
+				phase += " (failed here)"
+			}
+			fmt.Fprintf(tw, "\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", clean(t.Name), clean(t.Boundary), phase, relName(t.Release),
 				planText(t.Plan), dur(t.Started, t.Ended), truncate(detail, 100))
 			for _, c := range t.Components { // a stack: each component as this run left it
 				fmt.Fprintf(tw, "\t  /%s\t\t%s\t%s\t%s\t\t%s\n", clean(c.Name), c.State, clean(c.Release), planText(c.Plan), truncate(c.Message, 100))

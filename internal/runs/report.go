@@ -123,9 +123,12 @@ type TargetReport struct {
 	Gates     []GateReport   `json:"gates,omitempty"`
 	// Components are a stack's components on the target, as this run left each.
 	Components []ComponentReport `json:"components,omitempty"`
-	Message    string            `json:"message,omitempty"`
-	Started    *time.Time        `json:"started,omitempty"`
-	Ended      *time.Time        `json:"ended,omitempty"`
+	// FailedHere: its apply or its gates failed in this run (it may be rolled back now, like its
+	// healthy neighbours: this says which one failed).
+	FailedHere bool       `json:"failedHere,omitempty"`
+	Message    string     `json:"message,omitempty"`
+	Started    *time.Time `json:"started,omitempty"`
+	Ended      *time.Time `json:"ended,omitempty"`
 }
 
 // ComponentReport is one component of a target's stack in a run: applied (with its plan),
@@ -164,11 +167,12 @@ type runLog struct {
 	gates      map[string]map[string]*GateReport
 	boundaries map[string][]BoundaryReport            // by ring
 	components map[string]map[string]*ComponentReport // by target, component
+	failed     map[string]bool                        // targets whose apply or gates failed
 }
 
 func newRunLog() *runLog {
 	return &runLog{gates: map[string]map[string]*GateReport{}, boundaries: map[string][]BoundaryReport{},
-		components: map[string]map[string]*ComponentReport{}}
+		components: map[string]map[string]*ComponentReport{}, failed: map[string]bool{}}
 }
 
 // component keeps a stack component's last record on its target.
@@ -190,6 +194,9 @@ func (l *runLog) add(ev rings.Event) {
 	switch ev.Type {
 	case rings.ComponentApplied, rings.ComponentUnchanged, rings.ComponentFailed, rings.ComponentDestroyed:
 		l.component(ev)
+		return
+	case rings.TargetApplyFailed, rings.TargetGateFailed:
+		l.failed[ev.Target] = true
 		return
 	case rings.BoundaryVerified, rings.BoundaryRefused, rings.BoundaryHalted, rings.BoundaryResumed:
 		l.boundaries[ev.Ring] = append(l.boundaries[ev.Ring], BoundaryReport{Boundary: ev.Boundary,
@@ -240,6 +247,7 @@ func buildReport(s *rings.State, log *runLog) Report {
 					tr.Gates = append(tr.Gates, *gr)
 				}
 			}
+			tr.FailedHere = log.failed[tp.Name]
 			for _, name := range slices.Sorted(maps.Keys(log.components[tp.Name])) {
 				tr.Components = append(tr.Components, *log.components[tp.Name][name])
 			}
@@ -341,8 +349,8 @@ func waitingFor(rep *Report) string {
 // targets has a 4.8 MB report, kept in about 190 KB. A report kept in another format (another
 // rollout version's) is stale: it is built again from the events.
 // Raised whenever the report gains a field (1002: driver, waitingFor, next; 1003: components;
-// 1004: approvalWaived).
-const keptFormat = 1004
+// 1004: approvalWaived; 1005: failedHere).
+const keptFormat = 1005
 
 // ReportNeed says how much of a kept report a command decodes.
 type ReportNeed int

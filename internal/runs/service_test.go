@@ -257,6 +257,12 @@ func TestServiceAFailedApplyRollsTheRunBack(t *testing.T) {
 		t.Fatalf("phase %s, applies %v", p, s.tf.applies)
 	}
 	s.runs(map[string]string{"c-1": "v1", "m-1": "v1"})
+	// The report tells the target that failed from its rolled-back neighbours.
+	for _, tr := range s.report(id).Rings[1].Targets {
+		if tr.FailedHere != (tr.Name == "m-2") {
+			t.Errorf("%s: failedHere %v", tr.Name, tr.FailedHere)
+		}
+	}
 }
 
 // A manual rollback returns a run's targets to their last known good; rollback --to a release the
