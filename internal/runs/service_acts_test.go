@@ -2,6 +2,7 @@ package runs
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -217,6 +218,17 @@ func TestServiceAFailedReleaseIsNobodysLastKnownGood(t *testing.T) {
 		t.Fatalf("v2: %s", p)
 	}
 	s.runs(map[string]string{"c-1": "v2", "m-1": "v1", "m-2": "v1"}) // rollback: ring leaves the canary on v2
+	// The fleet view says so: the canary runs a release that failed elsewhere.
+	view, err := s.fleetView()
+	if err != nil || len(view) != 3 {
+		t.Fatalf("fleet view: %+v %v", view, err)
+	}
+	for _, ft := range view {
+		flagged := slices.Contains(ft.Flags, "failedElsewhere")
+		if ft.Release == nil || flagged != (ft.Target == "c-1") || ft.Run == "" || ft.Since == nil {
+			t.Errorf("%s: runs %v, flags %v, by run %q", ft.Target, ft.Release, ft.Flags, ft.Run)
+		}
+	}
 	v3, _ := s.start("v3")
 	if rep := s.report(v3); rep.Rings[0].Targets[0].From == nil || rep.Rings[0].Targets[0].From.Name != "v1" {
 		t.Fatalf("v3's canary returns to %+v, want v1 (v2 failed in main)", rep.Rings[0].Targets[0].From)
@@ -235,4 +247,10 @@ func (s *service) targetHistory(target string) (*TargetHistory, error) {
 	f := s.open()
 	defer f.Close()
 	return f.TargetHistory(context.Background(), target)
+}
+
+func (s *service) fleetView() ([]FleetTarget, error) {
+	f := s.open()
+	defer f.Close()
+	return f.FleetView(context.Background())
 }

@@ -1,0 +1,106 @@
+package runs
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/rollout-dev/rollout/internal/journal"
+	"github.com/rollout-dev/rollout/internal/rings"
+)
+
+// FleetTarget is one target as the whole fleet's journal tells it, across runs: what it runs,
+// since when and by which run, its last gate verdict, and what an operator should know.
+type FleetTarget struct {
+	Ring     string            `json:"ring"`
+	Target   string            `json:"target"`
+	Boundary string            `json:"boundary"`
+	Region   string            `json:"region,omitempty"`
+	Release  *rings.ReleaseRef `json:"release,omitempty"` // nil: never deployed
+	Since    *time.Time        `json:"since,omitempty"`
+	Run      string            `json:"run,omitempty"` // the run that put it there
+	// Verdict: its last gates' verdict (passed, failed; "" when none was journaled).
+	Verdict string `json:"verdict,omitempty"`
+	// Flags: failedElsewhere (it runs a release a run rolled back somewhere), newerPending (a
+	// newer recorded release has not reached it), neverDeployed.
+	Flags []string `json:"flags,omitempty"`
+}
+
+// FleetView is every declared target, ring by ring, as the journal tells it across all runs.
+func (f *Fleet) FleetView(ctx context.Context) ([]FleetTarget, error) {
+	cfg := f.cfg
+	if len(cfg.Targets) == 0 { // opened on rollout.yaml alone
+		var err error
+		if cfg, err = LoadConfig(cfg.File); err != nil {
+			return nil, err
+		}
+	}
+	types := []rings.EventType{rings.TargetApplying, rings.TargetApplied, rings.TargetVerified, rings.TargetRollingBack,
+		rings.TargetRolledBack, rings.TargetGateFailed, rings.TargetApplyFailed}
+	evs, failed := map[string][]rings.Event{}, map[string]bool{}
+	for _, t := range cfg.Targets {
+		e, err := f.reader.TargetEvents(ctx, t.Name, types...)
+		if err != nil {
+			return nil, err
+		}
+		evs[t.Name] = e
+		journal.RolledBack(e, failed)
+	}
+	newest, err := f.newestRelease(ctx, failed)
+	if err != nil {
+		return nil, err
+	}
+	var out []FleetTarget
+	for _, r := range cfg.Rings {
+		for _, name := range r.Targets {
+			t := cfg.Target(name)
+			ft := FleetTarget{Ring: r.Name, Target: name, Boundary: t.Boundary, Region: t.Region}
+			fleetFacts(&ft, evs[name])
+			switch {
+			case ft.Release == nil:
+				ft.Flags = append(ft.Flags, "neverDeployed")
+			case failed[ft.Release.Name]:
+				ft.Flags = append(ft.Flags, "failedElsewhere")
+			}
+			if newest != "" && ft.Release != nil && ft.Release.Name != newest {
+				ft.Flags = append(ft.Flags, "newerPending")
+			}
+			out = append(out, ft)
+		}
+	}
+	return out, nil
+}
+
+// fleetFacts reads a target's current release, since when, by which run, and its last verdict.
+func fleetFacts(ft *FleetTarget, evs []rings.Event) {
+	for i := len(evs) - 1; i >= 0; i-- {
+		ev := evs[i]
+		if ft.Verdict == "" {
+			switch ev.Type {
+			case rings.TargetVerified:
+				ft.Verdict = "passed"
+			case rings.TargetGateFailed, rings.TargetApplyFailed:
+				ft.Verdict = "failed"
+			}
+		}
+		if ft.Release == nil && (ev.Type == rings.TargetApplied || ev.Type == rings.TargetRolledBack) && ev.Release != nil {
+			rel, at := *ev.Release, ev.At
+			ft.Release, ft.Since, ft.Run = &rel, &at, ev.RunID
+		}
+	}
+}
+
+// newestRelease is the newest recorded release that no run rolled back ("" for none).
+func (f *Fleet) newestRelease(ctx context.Context, failed map[string]bool) (string, error) {
+	all, err := f.db.Releases(ctx)
+	if err != nil {
+		return "", err
+	}
+	slices.SortFunc(all, func(a, b journal.Release) int { return a.Created.Compare(b.Created) })
+	for i := len(all) - 1; i >= 0; i-- {
+		if !failed[all[i].Name] {
+			return all[i].Name, nil
+		}
+	}
+	return "", nil
+}
