@@ -150,6 +150,17 @@ func TestMoreCommandsPrintJSON(t *testing.T) {
 		t.Fatalf("approve: %v", m)
 	}
 	f.must(0, "resume", run)
+	fleetJSON := asJSON(f.must(0, "fleet", "--output", "json"))
+	targets, _ := fleetJSON["targets"].([]any)
+	if len(targets) != 1 {
+		t.Fatalf("fleet: %v", fleetJSON)
+	}
+	if tg := targets[0].(map[string]any); tg["target"] != "t-1" || tg["release"].(map[string]any)["name"] != "v1" || tg["run"] != run || tg["verdict"] != "passed" {
+		t.Fatalf("fleet says %v", tg)
+	}
+	if rel, _ := f.stateRelease("t-1"); rel != "v1" {
+		t.Fatalf("Terraform's state says %q", rel)
+	}
 	if m := asJSON(f.must(0, "rollback", "--reason", "nothing", "--yes", "--output", "json")); m["nothingToDo"] != true {
 		t.Fatalf("a rollback with nothing to do: %v", m)
 	}
