@@ -29,8 +29,9 @@ func newReleaseExportCmd(io IO, g globals) *cobra.Command {
 		Long: `Write the release (as the journal recorded it: its module snapshot, its variables with secret ones
 sealed, never their values) into one tar.gz: release.json, release.descriptor (what the release
 digest is the SHA-256 of: its name, module snapshot and variables), module.tar.gz (the module
-snapshot, with the providers' lock file), with --providers those providers (for a boundary's
-filesystem mirror), and manifest.json with the SHA-256 of each. It prints the archive's SHA-256.`,
+snapshot, with the providers' lock file; for a stack, the stack's, and component-NAME.tar.gz for
+each component), with --providers those providers (for a boundary's filesystem mirror; for a
+stack, providers-NAME.tar.gz per component), and manifest.json with the SHA-256 of each. It prints the archive's SHA-256.`,
 		Example: "  rollout release export v42 --out v42.rollout.tgz --providers",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

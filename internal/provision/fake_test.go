@@ -66,6 +66,9 @@ func fakeTerraform(dir string, args []string) int {
 		case "lock":
 			out(`{"@level":"error","@message":"Error: Error acquiring the state lock","type":"diagnostic","diagnostic":{"severity":"error","summary":"Error acquiring the state lock","detail":"ConditionalCheckFailedException: the lock is held by ops@elsewhere"}}`)
 			return 1
+		case "drift": // a refresh-only plan that finds a resource changed outside Terraform
+			out(`{"@level":"info","type":"resource_drift","change":{"resource":{"addr":"null_resource.a"},"action":"update"}}`)
+			return 2
 		case "garbage":
 			out(`not json at all`, `{"@level":"info","type":"planned_change","change":{"resource":{"addr":"null_resource.a"},"action":"replace"}}`,
 				`{"truncated":`, "\x00\xff", `{"@level":"info","type":"change_summary","changes":{"add":2,"change":0,"remove":1}}`)

@@ -8,10 +8,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 
@@ -24,11 +22,7 @@ import (
 // Outputs implements rings.Provisioner.
 func (p *Terraform) Outputs(ctx context.Context, target string) (map[string]any, error) {
 	if recs := p.Deployed(target); len(recs) > 0 { // a stack: its components' together
-		out := map[string]any{}
-		for _, name := range slices.Sorted(maps.Keys(recs)) {
-			maps.Copy(out, recs[name].Outputs)
-		}
-		return out, nil
+		return stackOutputs(recs, func(r *ComponentRecord) map[string]any { return r.Outputs }), nil
 	}
 	rc, err := p.targetCLIConfig()
 	if err != nil {

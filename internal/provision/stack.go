@@ -132,6 +132,17 @@ func readStack(snap string) (*Stack, error) {
 // StackOf is the stack a release's snapshot is (nil: one root module), its snapshot and its
 // components' fetched from the journal's bundles when this machine lacks them.
 func (p *Terraform) StackOf(ctx context.Context, digest string) (*Stack, error) {
+	if st, ok := p.stacks.Load(digest); ok { // a snapshot never changes: read once per process
+		return st.(*Stack), nil
+	}
+	st, err := p.readStackOf(ctx, digest)
+	if err == nil {
+		p.stacks.Store(digest, st)
+	}
+	return st, err
+}
+
+func (p *Terraform) readStackOf(ctx context.Context, digest string) (*Stack, error) {
 	if err := p.ensureSnapshot(ctx, digest); err != nil {
 		return nil, err
 	}
@@ -200,6 +211,18 @@ func (p *Terraform) Deployed(target string) map[string]*ComponentRecord {
 		}
 	}
 	return out
+}
+
+// inspect is what a component's snapshot declares, read once per snapshot (not per target).
+func (p *Terraform) inspect(digest string) (*ModuleInfo, error) {
+	if info, ok := p.modules.Load(digest); ok {
+		return info.(*ModuleInfo), nil
+	}
+	info, err := InspectModule(SnapshotDir(p.StateDir, digest))
+	if err == nil {
+		p.modules.Store(digest, info)
+	}
+	return info, err
 }
 
 // unitVars are a component's rendered variables, by unit key, for setUp.
@@ -397,11 +420,7 @@ func (r *stackRun) set(name string, rec *ComponentRecord) {
 func (r *stackRun) add(s rings.PlanSummary, mode string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.sum.Add += s.Add
-	r.sum.Change += s.Change
-	r.sum.Destroy += s.Destroy
-	r.sum.Replaced = append(r.sum.Replaced, s.Replaced...)
-	r.sum.Deleted = append(r.sum.Deleted, s.Deleted...)
+	r.sum = r.sum.Plus(s)
 	if mode != "" {
 		r.mode = mode
 	}
@@ -410,7 +429,7 @@ func (r *stackRun) add(s rings.PlanSummary, mode string) {
 // vars are a component's variables: the release's (those its module declares), then its inputs
 // rendered over the release, the target and the outputs of the components it depends on.
 func (r *stackRun) vars(c *StackComponent) (map[string]any, error) {
-	info, err := InspectModule(SnapshotDir(r.p.StateDir, c.Module))
+	info, err := r.p.inspect(c.Module)
 	if err != nil {
 		return nil, err
 	}
@@ -471,16 +490,32 @@ func (r *stackRun) digest(c *StackComponent, vars map[string]any) (string, error
 func (r *stackRun) result() rings.ApplyResult {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	res := rings.ApplyResult{Summary: r.sum, Mode: r.mode, Outputs: map[string]any{}, Public: map[string]any{}}
-	for _, level := range r.st.Levels() {
-		for _, name := range level {
-			if rec := r.outs[name]; rec != nil {
-				maps.Copy(res.Outputs, rec.Outputs)
-				maps.Copy(res.Public, rec.Public)
+	return rings.ApplyResult{Summary: r.sum, Mode: r.mode,
+		Outputs: stackOutputs(r.outs, func(c *ComponentRecord) map[string]any { return c.Outputs }),
+		Public:  stackOutputs(r.outs, func(c *ComponentRecord) map[string]any { return c.Public })}
+}
+
+// stackOutputs are a target's outputs from its components' (what the apply gave, or what a later
+// process reads back): in dependency order, a later component's output of a name over an earlier
+// one's, names sorted within a level. One rule for both, so a resumed run's gates see what the
+// apply's did.
+func stackOutputs(recs map[string]*ComponentRecord, of func(*ComponentRecord) map[string]any) map[string]any {
+	deps := map[string][]string{}
+	for name, rec := range recs {
+		for _, d := range rec.DependsOn {
+			if recs[d] != nil {
+				deps[name] = append(deps[name], d)
 			}
 		}
+		deps[name] = append(deps[name], []string{}...)
 	}
-	return res
+	out := map[string]any{}
+	for _, level := range config.StackLevels(deps) {
+		for _, name := range level {
+			maps.Copy(out, of(recs[name]))
+		}
+	}
+	return out
 }
 
 // destroy destroys removed components, those that depended on others first.
@@ -510,9 +545,31 @@ func (r *stackRun) destroy(ctx context.Context, removed []string, deployed map[s
 	return nil
 }
 
-// destroyUnit destroys a component's resources with the module and variables it was last applied
-// with, then forgets its working directory.
-func (p *Terraform) destroyUnit(ctx context.Context, key string, rel rings.ReleaseRef, rec *ComponentRecord) error {
+// stackDrift checks each component the target runs for drift, with the module and variables it
+// was applied with (what its record and working directory keep); a resource that drifted is named
+// COMPONENT/ADDRESS.
+func (p *Terraform) stackDrift(ctx context.Context, target string, rel rings.ReleaseRef) (rings.DriftReport, error) {
+	var out rings.DriftReport
+	recs := p.Deployed(target)
+	for _, name := range slices.Sorted(maps.Keys(recs)) {
+		key, rec := UnitKey(target, name), recs[name]
+		if err := p.appliedVars(key); err != nil {
+			return out, fmt.Errorf("component %s: %w", name, err)
+		}
+		rep, err := p.unitDrift(ctx, key, rings.ReleaseRef{Name: rec.Release, Digest: rel.Digest, Module: rec.Module})
+		if err != nil {
+			return out, fmt.Errorf("component %s: %w", name, err)
+		}
+		for _, r := range rep.Resources {
+			out.Resources = append(out.Resources, name+"/"+r)
+		}
+	}
+	out.Drifted = len(out.Resources) > 0
+	return out, nil
+}
+
+// appliedVars gives a component's working directory the variables it was last applied with.
+func (p *Terraform) appliedVars(key string) error {
 	b, err := os.ReadFile(filepath.Join(p.WorkDir(key), "rollout.tfvars.json"))
 	if err != nil {
 		return fmt.Errorf("the variables it was applied with: %w", err)
@@ -522,11 +579,20 @@ func (p *Terraform) destroyUnit(ctx context.Context, key string, rel rings.Relea
 		return err
 	}
 	p.setUnitVars(key, vars)
+	return nil
+}
+
+// destroyUnit destroys a component's resources with the module and variables it was last applied
+// with, then forgets its working directory.
+func (p *Terraform) destroyUnit(ctx context.Context, key string, rel rings.ReleaseRef, rec *ComponentRecord) error {
+	if err := p.appliedVars(key); err != nil {
+		return err
+	}
 	ref := rings.ReleaseRef{Name: rec.Release, Digest: rel.Digest, Module: rec.Module}
 	if err := p.ensureSnapshot(ctx, rec.Module); err != nil {
 		return err
 	}
-	_, err = unlocking(ctx, p, key, "destroy", func() (struct{}, error) {
+	_, err := unlocking(ctx, p, key, "destroy", func() (struct{}, error) {
 		w, err := p.setUp(ctx, key, ref, "destroy")
 		if err != nil {
 			return struct{}{}, err
@@ -657,8 +723,7 @@ func (p *Terraform) PlanSummary(ctx context.Context, target string, rel rings.Re
 			deferred = append(deferred, c.Name+" "+c.Deferred)
 		}
 		if c.Plan != nil {
-			sum.Add, sum.Change, sum.Destroy = sum.Add+c.Plan.Add, sum.Change+c.Plan.Change, sum.Destroy+c.Plan.Destroy
-			sum.Replaced, sum.Deleted = append(sum.Replaced, c.Plan.Replaced...), append(sum.Deleted, c.Plan.Deleted...)
+			sum = sum.Plus(*c.Plan)
 		}
 	}
 	note := ""

@@ -57,6 +57,8 @@ type Terraform struct {
 	resolved map[string]*resolution    // by snapshot digest and provider mirror
 	secrets  map[string][]string       // by target: the secret values its last plan ran with
 	unitVars map[string]map[string]any // by unit key: a stack component's rendered variables
+	stacks   sync.Map                  // snapshot digest -> *Stack (nil: one root module)
+	modules  sync.Map                  // snapshot digest -> *ModuleInfo
 	shimOnce sync.Once
 	shimPath string
 	cliOnce  sync.Once
@@ -421,6 +423,17 @@ func (p *Terraform) PlanReview(ctx context.Context, target string, rel rings.Rel
 func (p *Terraform) Drift(ctx context.Context, target string, rel rings.ReleaseRef) (rings.DriftReport, error) {
 	// Not the detailed exit code: Terraform 1.11 says "changes" (2) for every refresh-only plan
 	// that is applyable, which is every one; the resources it reports drifted are what counts.
+	if st, err := p.StackOf(ctx, rel.ModuleDigest()); err != nil || st != nil {
+		if err != nil {
+			return rings.DriftReport{}, err
+		}
+		return p.stackDrift(ctx, target, rel)
+	}
+	return p.unitDrift(ctx, target, rel)
+}
+
+// unitDrift is one working directory's refresh-only plan.
+func (p *Terraform) unitDrift(ctx context.Context, target string, rel rings.ReleaseRef) (rings.DriftReport, error) {
 	defer clearRecords(ctx, p.WorkDir(target))
 	sum, err := unlocking(ctx, p, target, "drift check", func() (rings.PlanSummary, error) {
 		_, _, sum, _, err := p.plan(ctx, target, rel, true)

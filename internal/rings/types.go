@@ -439,6 +439,17 @@ type PlanSummary struct {
 	Digest string `json:"digest,omitempty"`
 }
 
+// Plus is p and o together (a stack's components' plans as the target's): counts added, addresses
+// joined; the digest is left out (it is of one plan).
+func (p PlanSummary) Plus(o PlanSummary) PlanSummary {
+	p.Add, p.Change, p.Destroy = p.Add+o.Add, p.Change+o.Change, p.Destroy+o.Destroy
+	p.Replaced = append(append([]string(nil), p.Replaced...), o.Replaced...)
+	p.Deleted = append(append([]string(nil), p.Deleted...), o.Deleted...)
+	p.Drifted = append(append([]string(nil), p.Drifted...), o.Drifted...)
+	p.Digest = ""
+	return p
+}
+
 // HasChanges says whether applying the plan would change anything.
 func (p PlanSummary) HasChanges() bool { return p.Add+p.Change+p.Destroy > 0 }
 

@@ -164,8 +164,7 @@ func (f *Fleet) planStack(ctx context.Context, ring string, t rings.TargetPlan, 
 	for i, c := range tp.Components {
 		tp.Components[i].Detail = f.maskDetail(c.Detail)
 		if c.Plan != nil {
-			sum.Add, sum.Change, sum.Destroy = sum.Add+c.Plan.Add, sum.Change+c.Plan.Change, sum.Destroy+c.Plan.Destroy
-			sum.Replaced, sum.Deleted = append(sum.Replaced, c.Plan.Replaced...), append(sum.Deleted, c.Plan.Deleted...)
+			sum = sum.Plus(*c.Plan)
 		}
 		tp.Changes = tp.Changes || c.Changes || c.Deferred != ""
 		fmt.Fprintf(h, "%s=%s\n", c.Name, c.Digest)
