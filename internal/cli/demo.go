@@ -75,7 +75,10 @@ func demoRun(ctx context.Context, io IO, g globals, o *demoOptions) error {
 		return err
 	}
 	if g.json() {
-		if err := writeJSON(io.Out, out); err != nil {
+		if err := writeJSON(io.Out, struct {
+			V int `json:"v"`
+			*demo.Outcome
+		}{1, out}); err != nil {
 			return err
 		}
 	}

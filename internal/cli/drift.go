@@ -51,7 +51,7 @@ func driftRun(ctx context.Context, io IO, g globals, ringNames []string) error {
 		}
 	}
 	if g.json() {
-		if err := writeJSON(io.Out, lines); err != nil {
+		if err := writeJSON(io.Out, map[string]any{"v": 1, "targets": lines}); err != nil {
 			return err
 		}
 	} else {

@@ -67,7 +67,10 @@ func envAdd(io IO, g globals, o *envAddOptions) error {
 		return err
 	}
 	if g.json() {
-		return writeJSON(io.Out, added)
+		return writeJSON(io.Out, struct {
+			V int `json:"v"`
+			runs.AddedTarget
+		}{1, added})
 	}
 	fmt.Fprintf(io.Out, "wrote %s: target %s (boundary %s, region %s) in ring %s; the fleet validates\n", added.File, o.Name, o.Boundary, o.Region, added.Ring)
 	return nil

@@ -52,7 +52,7 @@ requires them takes them with 'rollout start --release R --evidence DIR'.`,
 	cmd.Flags().StringVar(&ring, "ring", "", "only this ring")
 	cmd.Flags().StringVar(&key, "key", "", "the private key to sign with (PEM, mode 600)")
 	cmd.Flags().StringVar(&out, "out", "", "the directory to write into")
-	cmd.AddCommand(newEvidenceVerifyCmd(io, g), newEvidenceKeygenCmd(io))
+	cmd.AddCommand(newEvidenceVerifyCmd(io, g), newEvidenceKeygenCmd(io, g))
 	return cmd
 }
 
@@ -94,7 +94,7 @@ func newEvidenceVerifyCmd(io IO, g globals) *cobra.Command {
 	return cmd
 }
 
-func newEvidenceKeygenCmd(io IO) *cobra.Command {
+func newEvidenceKeygenCmd(io IO, g globals) *cobra.Command {
 	var out string
 	cmd := &cobra.Command{
 		Use:     "keygen --out PREFIX",
@@ -104,6 +104,9 @@ func newEvidenceKeygenCmd(io IO) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := evidence.GenerateKey(out); err != nil {
 				return &ExitErr{Code: ExitError, Err: err}
+			}
+			if g.json() {
+				return writeJSON(io.Out, map[string]any{"v": 1, "key": out + ".key", "pub": out + ".pub"})
 			}
 			fmt.Fprintf(io.Out, "%s.key\n%s.pub\n", out, out)
 			return nil

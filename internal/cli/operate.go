@@ -81,7 +81,7 @@ func freezeStatus(ctx context.Context, io IO, g globals, f *runs.Fleet) error {
 		return err
 	}
 	if g.json() {
-		if err := writeJSON(io.Out, map[string]any{"on": sw != nil, "switch": sw}); err != nil {
+		if err := writeJSON(io.Out, map[string]any{"v": 1, "on": sw != nil, "switch": sw}); err != nil {
 			return err
 		}
 	} else if sw == nil {
@@ -278,7 +278,14 @@ run, and the journal keeps who did so and why.`,
 				if args[0] != "on" && args[0] != "off" {
 					return fail("want on, off or status, got %q", args[0])
 				}
-				return f.SetSwitch(ctx, args[0] == "on", runs.Act{As: as, Reason: reason})
+				if err := f.SetSwitch(ctx, args[0] == "on", runs.Act{As: as, Reason: reason}); err != nil || !g.json() {
+					return err
+				}
+				sw, err := f.Switch(ctx)
+				if err != nil {
+					return err
+				}
+				return writeJSON(io.Out, map[string]any{"v": 1, "on": sw != nil, "switch": sw})
 			})
 		},
 	}

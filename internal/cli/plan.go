@@ -70,7 +70,7 @@ func planRun(ctx context.Context, io IO, g globals, o *planOptions) error {
 
 func printPlans(io IO, g globals, o *planOptions, out []runs.TargetPlan) error {
 	if g.json() {
-		return writeJSON(io.Out, out)
+		return writeJSON(io.Out, map[string]any{"v": 1, "release": o.Release, "targets": out})
 	}
 	tw := tabwriter.NewWriter(io.Out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "RING\tTARGET\tNOW\tPLAN OF "+o.Release)

@@ -34,7 +34,7 @@ boundary, and journals it. Exit 0 when every boundary checked passes, 1 otherwis
 				return err
 			}
 			if g.json() {
-				if werr := writeJSON(io.Out, out); werr != nil {
+				if werr := writeJSON(io.Out, map[string]any{"v": 1, "boundaries": out}); werr != nil {
 					return werr
 				}
 				return err

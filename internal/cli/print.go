@@ -103,6 +103,9 @@ func writeRawJSON(out io.Writer, raw []byte) error {
 }
 
 func isTerminal(w io.Writer) bool {
+	if p, ok := w.(*printed); ok {
+		w = p.w
+	}
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }

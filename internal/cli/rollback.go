@@ -76,7 +76,11 @@ func rollbackRun(ctx context.Context, io IO, g globals, o *rollbackOptions) erro
 		}
 		if o.DryRun {
 			if g.json() {
-				return writeJSON(io.Out, p)
+				return writeJSON(io.Out, struct {
+					V      int  `json:"v"`
+					DryRun bool `json:"dryRun"`
+					*runs.RollbackPreview
+				}{1, true, p})
 			}
 			printRollback(io.Out, p)
 			return nil

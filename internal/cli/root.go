@@ -172,10 +172,13 @@ func NewRoot(io IO) *cobra.Command {
 		Long: `rollout provisions every target of a fleet with Terraform or OpenTofu and promotes each release
 ring by ring, only after health gates pass, rolling back by itself when they fail.
 
-Exit codes: 0 done; 1 usage, configuration or internal error, or the run was aborted; 2 a gate
-failed and the rollback was carried out; 3 waiting (an approval, an inconclusive gate, drift to
-acknowledge) or paused; 4 blocked by a freeze window or the stop-the-line switch; 5 another run
-holds the fleet; 6 a rollback itself failed.`,
+Exit codes: 0 done; 1 usage, configuration or internal error; 2 a gate failed and the rollback
+was carried out; 3 waiting (an approval, an inconclusive gate, drift to acknowledge) or paused;
+4 blocked by a freeze window or the stop-the-line switch; 5 another run holds the fleet; 6 a
+rollback itself failed; 7 aborted by an operator; 8 status --wait timed out.
+
+With --output json every command that reports prints one JSON document on stdout, also when it
+fails (docs/ci-contract.md; schemas in docs/schema).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -251,6 +254,8 @@ func Main(args []string, with ...func(*IO)) (code int) {
 	for _, w := range with {
 		w(&io)
 	}
+	out := &printed{w: io.Out}
+	io.Out = out
 	if io.ErrTTY {
 		io.Width, _, _ = term.GetSize(int(os.Stderr.Fd()))
 	}
@@ -272,6 +277,9 @@ func Main(args []string, with ...func(*IO)) (code int) {
 		var ee *ExitErr
 		if !errors.As(err, &ee) || ee.Err != nil {
 			fmt.Fprintf(io.Err, "rollout: %v\n", err)
+		}
+		if out.n == 0 && wantsJSON(root) {
+			errorDoc(out, err, exitCode(err))
 		}
 	}
 	return exitCode(err)

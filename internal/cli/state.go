@@ -42,6 +42,9 @@ func newStateMigrateCmd(io IO, g globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if g.json() {
+				return writeJSON(io.Out, map[string]any{"v": 1, "store": store, "schemaVersion": have, "knownVersion": want})
+			}
 			fmt.Fprintf(io.Out, "%s: schema version %d (this rollout knows %d)\n", store, have, want)
 			return nil
 		},
@@ -81,7 +84,10 @@ target, with the target's boundary credentials.`,
 				return err
 			}
 			if g.json() {
-				if err := writeJSON(io.Out, rep); err != nil {
+				if err := writeJSON(io.Out, struct {
+					V int `json:"v"`
+					runs.DoctorReport
+				}{1, rep}); err != nil {
 					return err
 				}
 			} else {
@@ -188,6 +194,9 @@ func newStateImportCmd(io IO, g globals) *cobra.Command {
 				return &ExitErr{Code: ExitError, Err: err}
 			}
 			fmt.Fprintf(io.Err, "imported %d records\n", n)
+			if g.json() {
+				return writeJSON(io.Out, map[string]any{"v": 1, "imported": n})
+			}
 			return nil
 		},
 	}

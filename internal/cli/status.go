@@ -100,7 +100,10 @@ func runHistory(ctx context.Context, io IO, g globals, f *runs.Fleet) error {
 		return err
 	}
 	if g.json() {
-		return writeJSON(io.Out, out)
+		if out == nil {
+			out = []runs.RunLine{}
+		}
+		return writeJSON(io.Out, map[string]any{"v": 1, "runs": out})
 	}
 	tw := tabwriter.NewWriter(io.Out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "RUN\tKIND\tRELEASE\tOUTCOME\tSTARTED\tTOOK\tWHY")
@@ -117,7 +120,10 @@ func targetHistory(ctx context.Context, io IO, g globals, f *runs.Fleet, target 
 		return err
 	}
 	if g.json() {
-		return writeJSON(io.Out, h)
+		return writeJSON(io.Out, struct {
+			V int `json:"v"`
+			*runs.TargetHistory
+		}{1, h})
 	}
 	fmt.Fprintf(io.Out, "target %s: last known good %s\n", clean(target), relName(h.LastKnownGood))
 	tw := tabwriter.NewWriter(io.Out, 2, 4, 2, ' ', 0)

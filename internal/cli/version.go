@@ -24,7 +24,10 @@ func newVersionCmd(io IO, g globals) *cobra.Command {
 func printVersion(ctx context.Context, io IO, g globals) error {
 	v := runs.Version(ctx, g.tfBin())
 	if g.json() {
-		return writeJSON(io.Out, v)
+		return writeJSON(io.Out, struct {
+			V int `json:"v"`
+			runs.VersionInfo
+		}{1, v})
 	}
 	_, err := fmt.Fprint(io.Out, v.Text())
 	return err

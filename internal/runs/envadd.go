@@ -305,7 +305,7 @@ func index(n *yaml.Node, i int) *yaml.Node {
 // checkDeclared refuses a --var the release's modules do not declare: Terraform would refuse it
 // at the target's first plan (a variable file's value for an undeclared variable is an error in a
 // later Terraform, a warning now), and a typo would sit in the target's file unnoticed.
-func checkDeclared(cfg *config.Config, vars map[string]string) error {
+func checkDeclared[V any](cfg *config.Config, vars map[string]V) error {
 	if len(vars) == 0 {
 		return nil
 	}

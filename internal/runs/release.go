@@ -30,6 +30,9 @@ func (f *Fleet) prepareRelease(ctx context.Context, name string, extra map[strin
 	if err != nil {
 		return journal.Release{}, err
 	}
+	if err := checkDeclared(f.cfg, extra); err != nil { // a typo in --var would otherwise be dropped
+		return journal.Release{}, err
+	}
 	vars := maps.Clone(f.cfg.Release.Vars)
 	if vars == nil {
 		vars = map[string]any{}

@@ -82,7 +82,7 @@ func newService(t *testing.T, approval bool) *service {
 		}
 	}
 	must(os.MkdirAll(filepath.Join(dir, "terraform", "stamp"), 0o755))
-	must(os.WriteFile(filepath.Join(dir, "terraform", "stamp", "main.tf"), []byte("terraform {}\n"), 0o644))
+	must(os.WriteFile(filepath.Join(dir, "terraform", "stamp", "main.tf"), []byte("terraform {}\nvariable \"extra\" {\n  default = \"\"\n}\n"), 0o644))
 	main := "  - name: main\n    targets: {names: [m-1, m-2]}\n    rollback: run\n"
 	if approval {
 		main += "    approval: {required: true, approvers: [ana]}\n"
@@ -194,6 +194,21 @@ func TestServiceStartPromotesOnceAndIsIdempotent(t *testing.T) {
 	n := len(s.tf.applies)
 	if again, err := s.start("v1"); err != nil || again != id || len(s.tf.applies) != n {
 		t.Fatalf("start v1 again: run %s (want %s), %v, applies %v", again, id, err, s.tf.applies)
+	}
+}
+
+// A --var the release's module does not declare is refused before anything is journaled: a typo
+// would otherwise be dropped and the release applied without it.
+func TestServiceStartRefusesAnUndeclaredVariable(t *testing.T) {
+	s := newService(t, false)
+	_, err := s.do(func(f *Fleet) (string, error) {
+		return f.Start(context.Background(), StartRequest{Release: "v1", Vars: map[string]any{"extar": "x"}})
+	})
+	if err == nil || !strings.Contains(err.Error(), "declares no variable extar") || !strings.Contains(err.Error(), `did you mean "extra"`) {
+		t.Fatalf("start with --var extar: %v", err)
+	}
+	if lines, err := s.history(); err != nil || len(lines) != 0 {
+		t.Fatalf("journaled: %v %v", lines, err)
 	}
 }
 

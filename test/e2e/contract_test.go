@@ -7,10 +7,14 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/spf13/cobra"
+
+	"github.com/rollout-dev/rollout/internal/cli"
 )
 
 // schemas compiles the published report and event schemas (docs/schema).
@@ -119,53 +123,119 @@ func conforming(t *testing.T, out string) string {
 	return out
 }
 
-// Commands beyond the run's report honour --output json too, on stdout, also when they fail or
-// have nothing to do.
-func TestMoreCommandsPrintJSON(t *testing.T) {
+// conformsTo fails the test unless out is one JSON document that matches docs/schema/<schema>.
+func conformsTo(t *testing.T, schema, out string) {
+	t.Helper()
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	sch, err := c.Compile(filepath.Join("..", "..", "docs", "schema", schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := jsonschema.UnmarshalJSON(strings.NewReader(out))
+	if err != nil {
+		t.Fatalf("not one JSON document (want %s): %v\n%s", schema, err, out)
+	}
+	if err := sch.Validate(v); err != nil {
+		t.Fatalf("does not match docs/schema/%s: %v\n%s", schema, err, out)
+	}
+}
+
+// covered are commands whose JSON another test checks against its schema, and which.
+var covered = map[string]string{
+	"rollout demo": "TestDemo (rollout demo --output json, demo.v1.json)",
+}
+
+// Every command of the tree that reports prints JSON that matches its schema, when it succeeds,
+// when it fails (error.v1.json) and when it has nothing to do: the tree is walked, and a command
+// with a schema that no step below exercised fails the test.
+func TestEveryCommandsJSONMatchesItsSchema(t *testing.T) {
 	t.Parallel()
 	f := newFleet(t, oneRing(1, "0", "    approval: {required: true}\n"))
-	asJSON := func(r result) map[string]any {
+	ran := map[string]bool{}
+	check := func(want int, schema string, args ...string) result {
 		t.Helper()
-		var m map[string]any
-		if err := json.Unmarshal([]byte(r.stdout), &m); err != nil {
-			t.Fatalf("not JSON on stdout (exit %d): %v\n%s\n%s", r.code, err, r.stdout, r.stderr)
+		r := f.must(want, append(args, "--output", "json")...)
+		conformsTo(t, schema, r.stdout)
+		cmd, _, err := cli.NewRoot(cli.IO{}).Find(args)
+		if err != nil {
+			t.Fatal(err)
 		}
-		return m
+		schemas, _ := cli.Schemas(cmd)
+		if !slices.Contains(append(schemas, "error.v1.json"), schema) {
+			t.Fatalf("%s printed %s, which its contract does not name (%v)", cmd.CommandPath(), schema, schemas)
+		}
+		ran[cmd.CommandPath()] = true
+		return r
 	}
-	if m := asJSON(f.must(0, "validate", "--output", "json")); m["v"] != float64(1) || m["valid"] != true {
-		t.Fatalf("validate: %v", m)
-	}
+	dir := t.TempDir()
+	check(0, "version.v1.json", "version")
+	check(0, "validate.v1.json", "validate")
 	good := readFile(t, filepath.Join(f.dir, "rollout.yaml"))
 	f.write("rollout.yaml", strings.Replace(good, "maxParallel: 1", "maxParallel: -1", 1))
-	m := asJSON(f.must(1, "validate", "--output", "json"))
-	problems, _ := m["problems"].([]any)
-	if m["valid"] != false || len(problems) == 0 || problems[0].(map[string]any)["key"] != "rings[0].maxParallel" {
-		t.Fatalf("validate of a broken configuration: %v", m)
+	if r := check(1, "validate.v1.json", "validate"); !strings.Contains(r.stdout, `"key":"rings[0].maxParallel"`) {
+		t.Fatalf("validate of a broken configuration: %s", r.stdout)
 	}
+	check(1, "error.v1.json", "plan", "--release", "v1") // fails before it could plan
 	f.write("rollout.yaml", good)
+	check(0, "preflight.v1.json", "preflight")
+	check(0, "plan.v1.json", "plan", "--release", "v1")
+	check(1, "error.v1.json", "start", "--release", "v1", "--var", "nope=1")
+	start := check(3, "report.v1.json", "start", "--release", "v1")
+	var rep report
+	_ = json.Unmarshal([]byte(start.stdout), &rep)
+	check(3, "report.v1.json", "status")
+	check(0, "report.v1.json", "pause", rep.Run, "--reason", "a look first")
+	check(0, "report.v1.json", "approve", rep.Run, "--ring", "only", "--reason", "ok", "--as", "ops")
+	check(1, "error.v1.json", "drift", "ack", rep.Run, "--ring", "only", "--reason", "none stopped it")
+	check(1, "error.v1.json", "gate", "override", rep.Run, "--target", "t-1", "--gate", "healthz", "--verdict", "pass", "--reason", "nothing waits")
+	check(0, "report.v1.json", "resume", rep.Run)
+	check(0, "history.v1.json", "history")
+	check(0, "history.v1.json", "history", "--target", "t-1")
+	check(0, "fleet.v1.json", "fleet")
+	check(0, "drift.v1.json", "drift")
+	check(0, "nothing-to-do.v1.json", "expand")
+	check(0, "nothing-to-do.v1.json", "rollback", "--reason", "nothing before v1", "--yes")
+	check(0, "freeze.v1.json", "freeze", "on", "--reason", "contract")
+	check(4, "freeze.v1.json", "freeze", "status")
+	check(0, "freeze.v1.json", "freeze", "off")
+	check(0, "keygen.v1.json", "evidence", "keygen", "--out", filepath.Join(dir, "k"))
+	ev := check(0, "evidence.v1.json", "evidence", rep.Run, "--key", filepath.Join(dir, "k.key"), "--out", filepath.Join(dir, "ev"))
+	var files struct{ Files []string }
+	_ = json.Unmarshal([]byte(ev.stdout), &files)
+	i := slices.IndexFunc(files.Files, func(p string) bool { return strings.HasSuffix(p, ".intoto.json") })
+	if i < 0 {
+		t.Fatalf("evidence wrote no attestation: %s", ev.stdout)
+	}
+	check(0, "evidence-verify.v1.json", "evidence", "verify", files.Files[i], "--trust", filepath.Join(dir, "k.pub"))
+	archive := filepath.Join(dir, "v1.tgz")
+	check(0, "release.v1.json", "release", "export", "v1", "--out", archive)
+	check(1, "error.v1.json", "release", "import", filepath.Join(dir, "missing.tgz"))
+	other := f.workingCopy()
+	other.must(0, "release", "import", archive)
+	f.must(3, "start", "--release", "v2")
+	f.must(0, "approve", f.status().Run, "--ring", "only", "--reason", "ok", "--as", "ops")
+	f.must(0, "resume", f.status().Run)
+	check(0, "rollback-preview.v1.json", "rollback", "--dry-run")
+	check(0, "report.v1.json", "rollback", "--reason", "contract", "--yes")
+	check(1, "error.v1.json", "abort", rep.Run, "--reason", "it is over")
+	check(0, "env-add.v1.json", "env", "add", "--boundary", "local-a", "--region", "local", "--name", "t-9")
+	check(0, "doctor.v1.json", "state", "doctor")
+	check(0, "state-migrate.v1.json", "state", "migrate")
+	export := filepath.Join(dir, "journal.ndjson")
+	f.must(0, "state", "export", "--to", export)
+	check(0, "state-transfer.v1.json", "state", "import", "--from", export, "--state", "sqlite:"+filepath.Join(dir, "moved.db"))
+	conformsTo(t, "release.v1.json", other.must(0, "release", "import", archive, "--output", "json").stdout)
 
-	f.must(3, "start", "--release", "v1")
-	run := f.status().Run
-	if m := asJSON(f.must(0, "approve", run, "--ring", "only", "--reason", "ok", "--as", "ops", "--output", "json")); m["run"] != run {
-		t.Fatalf("approve: %v", m)
+	root := cli.NewRoot(cli.IO{})
+	var walk func(cmd *cobra.Command)
+	walk = func(cmd *cobra.Command) {
+		if schemas, _ := cli.Schemas(cmd); len(schemas) > 0 && !ran[cmd.CommandPath()] && covered[cmd.CommandPath()] == "" {
+			t.Errorf("%s has a schema (%v) that no step of this test checked", cmd.CommandPath(), schemas)
+		}
+		for _, sub := range cmd.Commands() {
+			walk(sub)
+		}
 	}
-	f.must(0, "resume", run)
-	fleetJSON := asJSON(f.must(0, "fleet", "--output", "json"))
-	targets, _ := fleetJSON["targets"].([]any)
-	if len(targets) != 1 {
-		t.Fatalf("fleet: %v", fleetJSON)
-	}
-	if tg := targets[0].(map[string]any); tg["target"] != "t-1" || tg["release"].(map[string]any)["name"] != "v1" || tg["run"] != run || tg["verdict"] != "passed" {
-		t.Fatalf("fleet says %v", tg)
-	}
-	if rel, _ := f.stateRelease("t-1"); rel != "v1" {
-		t.Fatalf("Terraform's state says %q", rel)
-	}
-	if m := asJSON(f.must(0, "rollback", "--reason", "nothing", "--yes", "--output", "json")); m["nothingToDo"] != true {
-		t.Fatalf("a rollback with nothing to do: %v", m)
-	}
-	archive := filepath.Join(t.TempDir(), "v1.tgz")
-	if m := asJSON(f.must(0, "release", "export", "v1", "--out", archive, "--output", "json")); m["archive"] != archive || len(m["sha256"].(string)) != 64 {
-		t.Fatalf("release export: %v", m)
-	}
+	walk(root)
 }

@@ -31,7 +31,7 @@ func TestJournalOfThePreviousVersionResumes(t *testing.T) {
 	}
 	conforming(t, f.must(3, "status", "--output", "json").stdout)
 	var runs []struct{ Run, Phase string }
-	if err := json.Unmarshal([]byte(f.must(0, "history", "--output", "json").stdout), &runs); err != nil || len(runs) != 2 || runs[1].Phase != "succeeded" {
+	if err := json.Unmarshal(field(f.must(0, "history", "--output", "json").stdout, "runs"), &runs); err != nil || len(runs) != 2 || runs[1].Phase != "succeeded" {
 		t.Fatalf("history of the old journal: %v %+v", err, runs)
 	}
 	f.must(0, "approve", rep.Run, "--ring", "second", "--as", "ops-lead", "--reason", "resumed by the new version")

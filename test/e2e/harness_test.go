@@ -295,3 +295,12 @@ func targetsYAML(prefix, boundary, tier string, n int, extra string) string {
 	}
 	return b.String()
 }
+
+// field is one member of a --output json document (nil when it is not JSON or has no such member).
+func field(doc, key string) []byte {
+	var m map[string]json.RawMessage
+	if json.Unmarshal([]byte(doc), &m) != nil {
+		return nil
+	}
+	return m[key]
+}

@@ -264,7 +264,7 @@ func TestDriftFoundAndBlockingPromotion(t *testing.T) {
 		Drifted   bool
 		Resources []string
 	}
-	if err := json.Unmarshal([]byte(r.stdout), &lines); err != nil || len(lines) != 4 {
+	if err := json.Unmarshal(field(r.stdout, "targets"), &lines); err != nil || len(lines) != 4 {
 		t.Fatalf("drift --output json: %v\n%s", err, r.stdout)
 	}
 	for _, l := range lines {

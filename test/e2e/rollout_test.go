@@ -48,6 +48,7 @@ func demoAsDesigned(t *testing.T, args ...string) {
 			Target, Deployed, Expected string
 		} `json:"targets"`
 	}
+	conformsTo(t, "demo.v1.json", string(out))
 	if err := json.Unmarshal(out, &got); err != nil {
 		t.Fatalf("demo --output json: %v\n%s", err, out)
 	}
@@ -89,7 +90,7 @@ func TestPromotionPlanAndManualRollback(t *testing.T) {
 		Changes      bool
 		Plan         struct{ Replaced []string }
 	}
-	if err := json.Unmarshal([]byte(r.stdout), &plans); err != nil || len(plans) != 4 {
+	if err := json.Unmarshal(field(r.stdout, "targets"), &plans); err != nil || len(plans) != 4 {
 		t.Fatalf("plan --output json: %v\n%s", err, r.stdout)
 	}
 	if plans[0].Target != "canary-1" || !plans[0].Changes || len(plans[0].Plan.Replaced) == 0 {
@@ -112,7 +113,7 @@ func TestPromotionPlanAndManualRollback(t *testing.T) {
 	}
 	hist := f.must(0, "history", "--output", "json")
 	var runs []struct{ Kind, Phase string }
-	if err := json.Unmarshal([]byte(hist.stdout), &runs); err != nil || len(runs) != 2 {
+	if err := json.Unmarshal(field(hist.stdout, "runs"), &runs); err != nil || len(runs) != 2 {
 		t.Fatalf("history: %v %s", err, hist.stdout)
 	}
 	// status, history and operators' acts read only the journal: a target file half edited at

@@ -146,7 +146,7 @@ func TestHostileReleaseNamesAreRefused(t *testing.T) {
 	if _, err := os.Stat(outside); err == nil {
 		t.Fatal("a release name wrote outside the fleet")
 	}
-	if r := f.must(0, "history", "--output", "json"); strings.TrimSpace(r.stdout) != "null" && strings.TrimSpace(r.stdout) != "[]" {
+	if r := f.must(0, "history", "--output", "json"); strings.TrimSpace(string(field(r.stdout, "runs"))) != "[]" {
 		t.Fatalf("a refused release was journaled: %s", r.stdout)
 	}
 	f.must(0, "start", "--release", "v1.2.3_rc-1")

@@ -264,7 +264,7 @@ rings:
 		} `json:"components"`
 	}
 	r = f.must(0, "plan", "--release", "v5", "--var", "cidr=10.3.0.0/16", "--output", "json")
-	if err := json.Unmarshal([]byte(r.stdout), &plans); err != nil || len(plans) != 4 {
+	if err := json.Unmarshal(field(r.stdout, "targets"), &plans); err != nil || len(plans) != 4 {
 		t.Fatalf("plan --output json: %v\n%s", err, r.stdout)
 	}
 	got := map[string]string{}
@@ -279,7 +279,7 @@ rings:
 	}
 	r = f.must(0, "plan", "--release", "v6", "--var", "cidr=10.2.0.0/16", "--output", "json")
 	plans = nil
-	if err := json.Unmarshal([]byte(r.stdout), &plans); err != nil {
+	if err := json.Unmarshal(field(r.stdout, "targets"), &plans); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range plans[0].Components {

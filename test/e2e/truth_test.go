@@ -32,7 +32,7 @@ func (f *fleet) checkTruth() {
 	var runs []struct {
 		Run, Phase string
 	}
-	if err := json.Unmarshal([]byte(f.run("history", "--output", "json").stdout), &runs); err != nil {
+	if err := json.Unmarshal(field(f.run("history", "--output", "json").stdout, "runs"), &runs); err != nil {
 		t.Errorf("truth: history --output json: %v", err)
 		return
 	}
@@ -320,7 +320,7 @@ func TestReleaseIsBoundByItsStartNotByAFailedPlan(t *testing.T) {
 	var rels []struct {
 		Release struct{ Name, Digest, Module string }
 	}
-	if err := json.Unmarshal([]byte(f.must(0, "history", "--output", "json").stdout), &rels); err != nil || len(rels) != 3 {
+	if err := json.Unmarshal(field(f.must(0, "history", "--output", "json").stdout, "runs"), &rels); err != nil || len(rels) != 3 {
 		t.Fatalf("history: %v %+v", err, rels)
 	}
 	digest := map[string]string{}
@@ -360,7 +360,7 @@ func TestFailedManualRollbackSaysSo(t *testing.T) {
 		t.Fatalf("a failed manual rollback: %v %s", err, out)
 	}
 	var runs []struct{ Kind, Reason string }
-	if err := json.Unmarshal([]byte(f.must(0, "history", "--output", "json").stdout), &runs); err != nil || runs[0].Kind != "rollback" || !strings.Contains(runs[0].Reason, "t-1") {
+	if err := json.Unmarshal(field(f.must(0, "history", "--output", "json").stdout, "runs"), &runs); err != nil || runs[0].Kind != "rollback" || !strings.Contains(runs[0].Reason, "t-1") {
 		t.Fatalf("history: %v %+v", err, runs)
 	}
 	if v := f.deployedVersion("t-2"); v != "v1" {
@@ -416,7 +416,7 @@ func TestEnvironmentErrorsAreFoundBeforeTheRunStarts(t *testing.T) {
 		t.Fatalf("a binary that does not run:\n%s", r.stderr)
 	}
 	var runs []struct{ Release struct{ Name string } }
-	if err := json.Unmarshal([]byte(f.must(0, "history", "--output", "json").stdout), &runs); err != nil || len(runs) != 1 || runs[0].Release.Name != "v1" {
+	if err := json.Unmarshal(field(f.must(0, "history", "--output", "json").stdout, "runs"), &runs); err != nil || len(runs) != 1 || runs[0].Release.Name != "v1" {
 		t.Fatalf("runs journaled: %v %+v (want only v1)", err, runs)
 	}
 	// v2 was never started, so its name is still free for the same content.
