@@ -21,6 +21,9 @@ type FleetTarget struct {
 	Run      string            `json:"run,omitempty"` // the run that put it there
 	// Verdict: its last gates' verdict (passed, failed; "" when none was journaled).
 	Verdict string `json:"verdict,omitempty"`
+	// State: what its newest journaled step left it: applying, applied, verified, failed (its
+	// apply or gates), rolling_back, rolled_back ("" when never touched).
+	State string `json:"state,omitempty"`
 	// Flags: failedElsewhere (it runs a release a run rolled back somewhere), newerPending (a
 	// newer recorded release has not reached it), neverDeployed.
 	Flags []string `json:"flags,omitempty"`
@@ -46,7 +49,7 @@ func (f *Fleet) FleetView(ctx context.Context) ([]FleetTarget, error) {
 		evs[t.Name] = e
 		journal.RolledBack(e, failed)
 	}
-	newest, err := f.newestRelease(ctx, failed)
+	newest, created, err := f.newestRelease(ctx, failed)
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +65,7 @@ func (f *Fleet) FleetView(ctx context.Context) ([]FleetTarget, error) {
 			case failed[ft.Release.Name]:
 				ft.Flags = append(ft.Flags, "failedElsewhere")
 			}
-			if newest != "" && ft.Release != nil && ft.Release.Name != newest {
+			if newest != "" && ft.Release != nil && created[newest].After(created[ft.Release.Name]) {
 				ft.Flags = append(ft.Flags, "newerPending")
 			}
 			out = append(out, ft)
@@ -73,6 +76,9 @@ func (f *Fleet) FleetView(ctx context.Context) ([]FleetTarget, error) {
 
 // fleetFacts reads a target's current release, since when, by which run, and its last verdict.
 func fleetFacts(ft *FleetTarget, evs []rings.Event) {
+	if n := len(evs); n > 0 {
+		ft.State = fleetStates[evs[n-1].Type]
+	}
 	for i := len(evs) - 1; i >= 0; i-- {
 		ev := evs[i]
 		if ft.Verdict == "" {
@@ -90,17 +96,29 @@ func fleetFacts(ft *FleetTarget, evs []rings.Event) {
 	}
 }
 
-// newestRelease is the newest recorded release that no run rolled back ("" for none).
-func (f *Fleet) newestRelease(ctx context.Context, failed map[string]bool) (string, error) {
+// fleetStates name what a target's newest step left it.
+var fleetStates = map[rings.EventType]string{
+	rings.TargetApplying: "applying", rings.TargetApplied: "applied", rings.TargetVerified: "verified",
+	rings.TargetGateFailed: "failed", rings.TargetApplyFailed: "failed", rings.TargetRollingBack: "rolling_back",
+	rings.TargetRolledBack: "rolled_back",
+}
+
+// newestRelease is the newest recorded release that no run rolled back ("" for none), and when
+// each release was recorded: a target is behind only when a good release came after its own.
+func (f *Fleet) newestRelease(ctx context.Context, failed map[string]bool) (string, map[string]time.Time, error) {
 	all, err := f.db.Releases(ctx)
 	if err != nil {
-		return "", err
+		return "", nil, err
+	}
+	created := map[string]time.Time{}
+	for _, r := range all {
+		created[r.Name] = r.Created
 	}
 	slices.SortFunc(all, func(a, b journal.Release) int { return a.Created.Compare(b.Created) })
 	for i := len(all) - 1; i >= 0; i-- {
 		if !failed[all[i].Name] {
-			return all[i].Name, nil
+			return all[i].Name, created, nil
 		}
 	}
-	return "", nil
+	return "", created, nil
 }

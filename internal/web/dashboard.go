@@ -26,6 +26,7 @@ type Journal interface {
 	EventsAfter(ctx context.Context, runID string, seq int64) ([]rings.Event, error)
 	History(ctx context.Context) ([]runs.RunLine, error)
 	TargetHistory(ctx context.Context, target string) (*runs.TargetHistory, error)
+	FleetView(ctx context.Context) ([]runs.FleetTarget, error)
 }
 
 //go:embed dashboard.html dashboard.js
@@ -186,6 +187,8 @@ func (s *Server) dashboard(fragment bool) http.HandlerFunc {
 		j := s.Fleet.(Journal)
 		id, err := j.RunID(r.Context(), r.URL.Query().Get("run"), "")
 		var data struct {
+			Fleet    *fleetMatrix // the home page's fleet, across all runs
+			FleetErr string
 			Matrix   *matrix
 			Error    string
 			Session  *session // logged in: may act
@@ -196,6 +199,12 @@ func (s *Server) dashboard(fragment bool) http.HandlerFunc {
 		data.Session, data.Login = s.session(r), s.authenticated()
 		if !fragment {
 			data.Flash = s.flash(data.Session)
+			if view, err := j.FleetView(r.Context()); err != nil {
+				data.FleetErr = err.Error()
+			} else {
+				m := newFleetMatrix(view)
+				data.Fleet = &m
+			}
 		}
 		if err == nil {
 			var rep *runs.Report

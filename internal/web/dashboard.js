@@ -1,5 +1,11 @@
 // The dashboard's live event log and matrix refresh (served as a file: the page has no inline script).
 const runDiv = document.getElementById("run");
+// The fleet across all runs, refreshed with the run (replaced only when it changed).
+const refreshFleet = () => fetch("/fleet").then(r => r.text()).then(h => {
+  const f = document.getElementById("fleet"), next = document.createElement("template");
+  next.innerHTML = h;
+  if (f && next.innerHTML !== f.innerHTML) f.innerHTML = next.innerHTML;
+});
 const run = runDiv ? runDiv.dataset.run : "";
 if (run) {
   const es = new EventSource("/events?run=" + encodeURIComponent(run));
@@ -16,6 +22,7 @@ if (run) {
         next.innerHTML = h;
         if (next.innerHTML !== m.innerHTML) m.innerHTML = next.innerHTML;
       });
+      refreshFleet();
     }, 100);
   };
   es.addEventListener("journal", (e) => {

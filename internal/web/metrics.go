@@ -57,6 +57,7 @@ func (s *Server) Handler() http.Handler {
 	if _, ok := s.Fleet.(Journal); ok {
 		mux.Handle("GET /{$}", s.loggedIn(s.dashboard(false)))
 		mux.Handle("GET /matrix", s.loggedIn(s.dashboard(true)))
+		mux.Handle("GET /fleet", s.loggedIn(http.HandlerFunc(s.fleet)))
 		mux.Handle("GET /events", s.loggedIn(http.HandlerFunc(s.events)))
 		mux.Handle("GET /history", s.loggedIn(http.HandlerFunc(s.history)))
 		mux.HandleFunc("GET /dashboard.js", script)
@@ -121,6 +122,9 @@ var (
 	descRetries   = prometheus.NewDesc("rollout_retries", "Terraform runs of the newest run tried again, by boundary.", []string{"boundary"}, nil)
 	descBreaker   = prometheus.NewDesc("rollout_breaker_open", "1 when the newest run's circuit breaker of a boundary is open.", []string{"boundary"}, nil)
 	descApproval  = prometheus.NewDesc("rollout_oldest_approval_wait_seconds", "How long the newest run's oldest ring waiting for an approval has waited (0: none waits).", nil, nil)
+	descRelease   = prometheus.NewDesc("rollout_target_release_info", "1 for the release each deployed target runs, across all runs, with its ring and boundary.", []string{"target", "ring", "boundary", "release"}, nil)
+	descAge       = prometheus.NewDesc("rollout_target_release_age_seconds", "How long each deployed target has run its release.", []string{"target", "ring", "boundary"}, nil)
+	descFlagged   = prometheus.NewDesc("rollout_target_flagged", "1 for each target an operator should look at, by flag: failedElsewhere (runs a release a run rolled back), newerPending, neverDeployed.", []string{"target", "ring", "boundary", "flag"}, nil)
 	durationEdges = []float64{1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600}
 )
 
@@ -128,7 +132,7 @@ var (
 type collector struct{ s *Server }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRuns, descTargets, descPlan, descApply, descGates, descRetries, descBreaker, descApproval} {
+	for _, d := range []*prometheus.Desc{descRuns, descTargets, descPlan, descApply, descGates, descRetries, descBreaker, descApproval, descRelease, descAge, descFlagged} {
 		ch <- d
 	}
 }
@@ -174,6 +178,32 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descBreaker, v, b)
 	}
 	gauge(descApproval, m.OldestApproval.Seconds())
+	if j, ok := c.s.Fleet.(Journal); ok {
+		c.fleet(ctx, ch, j)
+	}
+}
+
+// fleet sends the per-target series: which release each target runs across all runs, for how
+// long, and its flags.
+func (c *collector) fleet(ctx context.Context, ch chan<- prometheus.Metric, j Journal) {
+	view, err := j.FleetView(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(descRelease, err)
+		return
+	}
+	now := c.s.now()
+	for _, t := range view {
+		for _, flag := range t.Flags {
+			ch <- prometheus.MustNewConstMetric(descFlagged, prometheus.GaugeValue, 1, t.Target, t.Ring, t.Boundary, flag)
+		}
+		if t.Release == nil {
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(descRelease, prometheus.GaugeValue, 1, t.Target, t.Ring, t.Boundary, t.Release.Name)
+		if t.Since != nil {
+			ch <- prometheus.MustNewConstMetric(descAge, prometheus.GaugeValue, now.Sub(*t.Since).Seconds(), t.Target, t.Ring, t.Boundary)
+		}
+	}
 }
 
 // histograms sends one histogram per boundary of its observed seconds.

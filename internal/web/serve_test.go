@@ -31,6 +31,15 @@ func (journalFake) TargetHistory(context.Context, string) (*runs.TargetHistory, 
 	return &runs.TargetHistory{}, nil
 }
 
+func (journalFake) FleetView(context.Context) ([]runs.FleetTarget, error) {
+	since := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	return []runs.FleetTarget{
+		{Ring: "canary", Target: "c-1", Boundary: "b", Release: &rings.ReleaseRef{Name: "v2"}, Since: &since, Run: "v2-1", State: "verified", Verdict: "passed"},
+		{Ring: "main", Target: "m-1", Boundary: "b", Release: &rings.ReleaseRef{Name: "v1"}, Since: &since, Run: "v2-1", State: "rolled_back", Flags: []string{"newerPending"}},
+		{Ring: "main", Target: "m-2", Boundary: "b", Flags: []string{"neverDeployed"}},
+	}, nil
+}
+
 func get(t *testing.T, h http.Handler, path string, cookies ...*http.Cookie) *httptest.ResponseRecorder {
 	t.Helper()
 	r := httptest.NewRequest(http.MethodGet, path, nil)

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -325,5 +326,109 @@ func TestActFromTheDashboardWithOIDC(t *testing.T) {
 	f.waitFor("the background abort to end", time.Minute, func(rep report) bool { return rep.Phase == "aborted" && rep.Driver == nil })
 	if v := f.deployedVersion("t-1"); v != "v1" {
 		t.Fatalf("t-1 runs %q after v2 was aborted before its approval", v)
+	}
+}
+
+// TestTheFleetSaysWhatRunsWhere: after a release that passed everywhere (v1) and one that passed
+// the canary and failed in main, which rolled main back (v2), plus a target added and never
+// deployed, `rollout fleet --output json` says for each target the release Terraform's state
+// holds and flags the canary that still runs the failed release; the dashboard's home page, in
+// Chromium, shows each target in its ring with the same release and marks; /metrics has a
+// rollout_target_release_info series for each deployed target.
+func TestTheFleetSaysWhatRunsWhere(t *testing.T) {
+	t.Parallel()
+	browser := chromium(t)
+	f := newFleet(t, twoRings("0s"))
+	f.must(0, "start", "--release", "v1")
+	f.must(2, "start", "--release", "v2", "--var", "fault_tier=main")
+	f.must(0, "env", "add", "--boundary", "local-b", "--region", "local", "--name", "main-9", "--label", "tier=main")
+
+	var view struct {
+		Targets []struct {
+			Ring, Target, State string
+			Release             *struct{ Name string }
+			Flags               []string
+		}
+	}
+	r := f.must(0, "fleet", "--output", "json")
+	conformsTo(t, "fleet.v1.json", r.stdout)
+	if err := json.Unmarshal([]byte(r.stdout), &view); err != nil || len(view.Targets) != 5 {
+		t.Fatalf("fleet: %v\n%s", err, r.stdout)
+	}
+	want := map[string]string{}  // target -> release, as Terraform's state says
+	marks := map[string]string{} // target -> how the home page must set it apart
+	rolledBack := 0
+	for _, tg := range view.Targets {
+		inState, _ := f.stateRelease(tg.Target)
+		got := ""
+		if tg.Release != nil {
+			got = tg.Release.Name
+		}
+		if got != inState {
+			t.Errorf("fleet says %s runs %q; Terraform's state says %q", tg.Target, got, inState)
+		}
+		want[tg.Target] = got
+		marks[tg.Target] = map[string]string{"canary-1": "failedElsewhere", "main-9": "never"}[tg.Target]
+		if tg.State == "rolled_back" {
+			marks[tg.Target] = "rolled_back"
+			rolledBack++
+		}
+		flags := strings.Join(tg.Flags, ",")
+		switch {
+		case tg.Target == "canary-1" && (got != "v2" || flags != "failedElsewhere"):
+			t.Errorf("the canary runs the release that failed in main: %+v", tg)
+		case strings.HasPrefix(tg.Target, "main-") && tg.Target != "main-9" && (got != "v1" || flags != ""):
+			t.Errorf("main was rolled back to v1: %+v", tg)
+		case tg.Target == "main-9" && (got != "" || flags != "neverDeployed"):
+			t.Errorf("a target never deployed: %+v", tg)
+		}
+	}
+
+	addr, _ := f.serve(t)
+	bctx := browserTab(t, browser)
+	if err := chromedp.Do(bctx, chromedp.Navigate("http://"+addr+"/")); err != nil {
+		t.Fatalf("load the dashboard: %v", err)
+	}
+	wctx, wcancel := context.WithTimeout(bctx, time.Minute)
+	defer wcancel()
+	cells, err := chromedp.Run(wctx, chromedp.Evaluate[[][]string](`Array.from(document.querySelectorAll('#fleet-matrix tr')).flatMap(tr =>
+		Array.from(tr.querySelectorAll('span.f[data-target]')).map(s => [tr.querySelector('th').textContent, s.dataset.target, s.dataset.release, s.dataset.mark, getComputedStyle(s).backgroundColor]))`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	colour := map[string]string{}
+	for _, c := range cells {
+		ring, target, rel, mark, bg := c[0], c[1], c[2], c[3], c[4]
+		if rel != want[target] {
+			t.Errorf("the home page shows %s running %q; Terraform's state says %q", target, rel, want[target])
+		}
+		if wantMark := marks[target]; mark != wantMark || (ring == "canary") != (target == "canary-1") {
+			t.Errorf("the home page shows %s in ring %s marked %q, want %q", target, ring, mark, marks[target])
+		}
+		if rel != "" {
+			if was, ok := colour[rel]; ok && was != bg {
+				t.Errorf("release %s in two colours: %s and %s", rel, was, bg)
+			}
+			colour[rel] = bg
+		}
+	}
+	if rolledBack == 0 {
+		t.Error("no target of main was rolled back")
+	}
+	if len(cells) != 5 || colour["v1"] == "" || colour["v1"] == colour["v2"] {
+		t.Errorf("the home page's fleet: %v", cells)
+	}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, s := range []string{`rollout_target_release_info{boundary="local-a",release="v2",ring="canary",target="canary-1"} 1`,
+		`rollout_target_release_info{boundary="local-b",release="v1",ring="main",target="main-2"} 1`,
+		`rollout_target_flagged{boundary="local-a",flag="failedElsewhere",ring="canary",target="canary-1"} 1`} {
+		if !strings.Contains(string(body), s) {
+			t.Errorf("/metrics lacks %s", s)
+		}
 	}
 }
