@@ -297,23 +297,36 @@ run, and the journal keeps who did so and why.`,
 func newResumeCmd(io IO, g globals) *cobra.Command {
 	var as string
 	var glass breakGlass
+	var detach bool
 	cmd := &cobra.Command{
-		Use: "resume RUN [--as NAME] [--break-glass --reason TEXT]",
+		Use: "resume RUN [--as NAME] [--break-glass --reason TEXT] [--detach]",
 		Example: `  rollout resume v42-1a2b3c
+  rollout resume v42-1a2b3c --detach && rollout status v42-1a2b3c --wait --timeout 2h
   rollout resume v42-1a2b3c --break-glass --reason "sev1 fix, approved by VP"`,
 		Short: "Continue a run: paused, waiting, blocked by a freeze, or interrupted; inconclusive gates are measured again",
 		Long: `Continue a run in this process: a paused run is unpaused; a run waiting on inconclusive gates
 measures them again; a run blocked by a freeze window or the stop-the-line switch starts its ring
 if the freeze is over (or with --break-glass, recorded with who and why), else stops again with
-exit 4; an interrupted run re-drives what was under way.`,
+exit 4; an interrupted run re-drives what was under way.
+
+--detach hands the run to a background rollout resume on this machine (log:
+.rollout/runs/RUN.log) and returns at once, exit 0, with the run's report as it is then; follow it
+with rollout status RUN --wait. Refused while another process drives the fleet.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if detach {
+				return actOnRun(cmd.Context(), io, g, args[0], func(ctx context.Context, f *runs.Fleet) error {
+					_, err := f.ResumeInBackground(ctx, args[0], glass.on, runs.Act{As: as, Reason: glass.reason})
+					return err
+				})
+			}
 			return drive(cmd.Context(), io, g, func(ctx context.Context, f *runs.Fleet) (string, error) {
 				return f.Resume(ctx, args[0], glass.on, runs.Act{As: as, Reason: glass.reason})
 			})
 		},
 	}
 	cmd.Flags().StringVar(&as, "as", "", "who resumes (default: the CI actor, else the OS user)")
+	cmd.Flags().BoolVar(&detach, "detach", false, "hand the run to a background process and return at once")
 	glass.flags(cmd)
 	return cmd
 }

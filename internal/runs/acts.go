@@ -226,6 +226,23 @@ func (f *Fleet) Driver(ctx context.Context) (*journal.Holder, error) {
 // what the journal asks (an approval, an abort, an unpause) with the identities of this machine's
 // environment.
 func (f *Fleet) DriveInBackground(ctx context.Context, id string, a Act) (string, error) {
+	return f.driveInBackground(ctx, id, a, false, false)
+}
+
+// ResumeInBackground is resume --detach: the run is handed to a background `rollout resume` (which
+// unpauses it, measures inconclusive gates again, or breaks the glass as asked) and this returns at
+// once; on Temporal, the run's workflow is told.
+func (f *Fleet) ResumeInBackground(ctx context.Context, id string, breakGlassToo bool, a Act) (string, error) {
+	if breakGlassToo && a.Reason == "" {
+		return "", errors.New("--break-glass needs --reason: the journal keeps why the freeze was overridden")
+	}
+	if f.OnTemporal() {
+		return f.Resume(ctx, id, breakGlassToo, a)
+	}
+	return f.driveInBackground(ctx, id, a, true, breakGlassToo)
+}
+
+func (f *Fleet) driveInBackground(ctx context.Context, id string, a Act, resume, breakGlassToo bool) (string, error) {
 	if !f.OnTemporal() { // on Temporal the run's workflow is started, or told, below
 		if d, err := f.Driver(ctx); err != nil || d != nil {
 			if err == nil {
@@ -245,13 +262,21 @@ func (f *Fleet) DriveInBackground(ctx context.Context, id string, a Act) (string
 	switch {
 	case rings.Terminal(s.Phase):
 		return "", fmt.Errorf("run %s already finished: %s", run.ID, s.Phase)
-	case s.Paused != nil && s.Aborted == nil: // a resume would unpause it
+	case s.Paused != nil && s.Aborted == nil && !resume: // a resume would unpause it
 		return "", fmt.Errorf("run %s is paused (by %s): resume it to go on", run.ID, s.Paused.Actor)
 	}
 	if f.OnTemporal() {
 		return f.driveOnTemporal(ctx, run.ID)
 	}
-	return f.detachRun(run.ID, "--as="+a.who()) // one argument: a name that begins with "-" stays a name
+	args := []string{"--as=" + a.who()} // one argument: a name that begins with "-" stays a name
+	if breakGlassToo {
+		args = append(args, "--break-glass", "--reason="+a.Reason)
+	}
+	log, err := f.detachRun(run.ID, args...)
+	if err == nil && resume {
+		f.notef("run %s goes on in the background (log: %s); follow it with: rollout status %s --wait", run.ID, log, run.ID)
+	}
+	return log, err
 }
 
 // Override gives the verdict (pass or fail) of a gate that was inconclusive on a target (or,

@@ -52,6 +52,34 @@ func TestStartWithoutWaitingThenStatusWait(t *testing.T) {
 	}
 }
 
+// resume --detach hands a paused run to a background process and returns at once; status --wait
+// follows it to the end, and Terraform's state says what the report says.
+func TestResumeDetached(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t, oneRing(2, "1", "    approval: {required: true}\n"))
+	f.must(3, "start", "--release", "v1")
+	run := f.status().Run
+	f.must(0, "pause", run, "--as", "oncall", "--reason", "not tonight")
+	f.must(0, "approve", run, "--ring", "only", "--as", "lead", "--reason", "reviewed")
+	began := time.Now()
+	r := f.must(0, "resume", run, "--detach", "--as", "oncall", "--output", "json")
+	if took := time.Since(began); took > 20*time.Second {
+		t.Fatalf("resume --detach took %s: it should return once the run is handed over", took)
+	}
+	conforming(t, r.stdout)
+	if !strings.Contains(r.stderr, "goes on in the background") {
+		t.Fatalf("resume --detach: %s", r.stderr)
+	}
+	w := f.must(0, "status", run, "--wait", "--every", "100ms", "--output", "json")
+	if !strings.Contains(w.stdout, `"phase":"succeeded"`) || f.deployedVersion("t-1") != "v1" || f.deployedVersion("t-2") != "v1" {
+		t.Fatalf("after resume --detach: %s", w.stdout)
+	}
+	if log := readFile(t, filepath.Join(f.dir, ".rollout", "runs", run+".log")); !strings.Contains(log, "unpaused by oncall") {
+		t.Fatalf("background log:\n%s", log)
+	}
+	f.must(1, "resume", run, "--detach") // over: nothing to hand on
+}
+
 func TestPauseThenResume(t *testing.T) {
 	t.Parallel()
 	f := newFleet(t, oneRing(3, "2", ""))
