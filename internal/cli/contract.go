@@ -16,6 +16,7 @@ import (
 var jsonSchemas = map[string][]string{
 	"rollout abort":           {"report.v1.json", "rollback-preview.v1.json"},
 	"rollout approve":         {"report.v1.json"},
+	"rollout bake end":        {"report.v1.json"},
 	"rollout demo":            {"demo.v1.json"},
 	"rollout drift":           {"drift.v1.json"},
 	"rollout drift ack":       {"report.v1.json"},
@@ -57,6 +58,7 @@ var withoutJSON = map[string]string{
 	"rollout worker":       "a long-running Temporal worker: it reports through the journal and its logs",
 	"rollout state export": "stdout is the export itself (NDJSON), unless --to FILE",
 	"rollout env":          "a group of commands",
+	"rollout bake":         "a group of commands",
 	"rollout gate":         "a group of commands",
 	"rollout release":      "a group of commands",
 	"rollout state":        "a group of commands",

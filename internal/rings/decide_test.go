@@ -153,6 +153,26 @@ func TestBakeHoldsPromotionUntilRingGatesPass(t *testing.T) {
 	}
 }
 
+// An operator ends a bake early: the ring passes now, its bake is cancelled and the next ring
+// starts; on a ring that is not baking, the act changes nothing.
+func TestABakeEndedEarlyPassesTheRing(t *testing.T) {
+	h, _ := start(t, fleet(
+		RingPlan{Name: "canary", Targets: targets("c", 1), MaxParallel: 1, Bake: Duration(time.Hour)},
+		RingPlan{Name: "wide", Targets: targets("w", 1), MaxParallel: 1},
+	))
+	if cmds := h.send(Event{Type: RingBakeEnded, Ring: "canary", Actor: "ana", Message: "early"}); len(cmds) != 0 {
+		t.Fatalf("a bake ended before it began: %+v", cmds)
+	}
+	h.pass("c-1")
+	cmds := h.send(Event{Type: RingBakeEnded, Ring: "canary", Actor: "ana", Message: "metrics clean for 20m"})
+	if len(kinds(cmds, CmdCancelBake)) != 1 || !slices.Equal(kinds(cmds, CmdApply), []string{"w-1"}) {
+		t.Fatalf("after the bake was ended: %+v", cmds)
+	}
+	if r := h.s.RingNamed("canary"); r.Phase != RPassed {
+		t.Fatalf("canary: %s", r.Phase)
+	}
+}
+
 func TestRingGateFailureDuringBakeRollsBackRing(t *testing.T) {
 	h, _ := start(t, fleet(RingPlan{Name: "r", Targets: targets("t", 2), MaxParallel: 2, Bake: Duration(time.Minute), Rollback: "target"}))
 	h.pass("t-1")

@@ -28,6 +28,7 @@ var handlers = map[EventType]func(s *State, ev Event, t *TargetState) []Command{
 	GateOverridden:         func(s *State, ev Event, _ *TargetState) []Command { return s.override(ev) },
 	GatesRemeasure:         (*State).onRemeasure,
 	RingBaked:              (*State).onBaked,
+	RingBakeEnded:          (*State).onBakeEnded,
 	RingGateFailed:         (*State).onRingGateFailed,
 	TargetRolledBack:       (*State).onRolledBack,
 	TargetRollbackFailed:   (*State).onRollbackFailed,
@@ -300,6 +301,19 @@ func (s *State) onBaked(ev Event, t *TargetState) []Command {
 	}
 	r.Phase, r.Ended = RPassed, ev.At
 	return append([]Command{record(RingPassed, r.Plan.Name, "")}, s.nextRing(ev.At)...)
+}
+
+// onBakeEnded: an operator ended the ring's bake early, with a reason; it passes as if the bake
+// had run out (its ring gates are not measured again), and the next ring starts, through its own
+// approval and freeze as always.
+func (s *State) onBakeEnded(ev Event, t *TargetState) []Command {
+	r := s.ring(ev.Ring)
+	if r == nil || r.Phase != RBaking || s.Phase != PhaseRunning {
+		return nil
+	}
+	r.Phase, r.Ended = RPassed, ev.At
+	cmds := []Command{{Kind: CmdCancelBake, Ring: r.Plan.Name}, record(RingPassed, r.Plan.Name, "bake ended early by "+ev.Actor+": "+ev.Message)}
+	return append(cmds, s.nextRing(ev.At)...)
 }
 
 // onRingGateFailed halts the ring.

@@ -211,6 +211,7 @@ const (
 	RingApproved         EventType = "ring.approved"
 	RingBakeStarted      EventType = "ring.bake_started"
 	RingBaked            EventType = "ring.baked"
+	RingBakeEnded        EventType = "ring.bake_ended" // an operator ended a ring's bake early (Actor, Message: why)
 	RingGateFailed       EventType = "ring.gate_failed"
 	RingPassed           EventType = "ring.passed"
 	RingHalted           EventType = "ring.halted"
@@ -294,7 +295,7 @@ const (
 // schema and their tests read (a test checks that it holds every EventType constant).
 var EventTypes = []EventType{
 	RunStarted, RunResumed, RunFinished, RingStarted, RingApprovalNeeded,
-	RingApproved, RingBakeStarted, RingBaked, RingGateFailed, RingPassed,
+	RingApproved, RingBakeStarted, RingBaked, RingBakeEnded, RingGateFailed, RingPassed,
 	RingHalted, TargetApplying, TargetPlanned, TargetApplied, TargetApplyFailed,
 	GateMeasured, TargetVerified, TargetGateFailed, TargetGateCancelled, TargetRollingBack,
 	TargetRolledBack, TargetRollbackFailed, TargetRollbackSkip, RollbackPlanned, TargetGateInconclusive,

@@ -7,6 +7,7 @@ import (
 	"github.com/agext/levenshtein"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/rollout-dev/rollout/internal/journal"
 	"github.com/rollout-dev/rollout/internal/proof"
@@ -85,6 +86,36 @@ func (f *Fleet) Approve(ctx context.Context, id, ring string, a Act) error {
 		}
 		return &rings.Event{Type: rings.RingApproved, Ring: ring, Actor: who, Message: a.Reason, Proof: pr},
 			fmt.Sprintf("ring %s of run %s approved by %s (%s); continue with: rollout resume %s", ring, run.ID, who, how, run.ID), nil
+	})
+}
+
+// EndBake ends a baking ring's bake early, with a reason: the ring passes now and the next ring
+// starts, through its own approval and freeze as always. Who may end it: whoever may approve the
+// ring when it names its approvers. A ring whose approvals must be proven (a boundary listing its
+// approvers' keys) is not offered this: its bake runs out.
+func (f *Fleet) EndBake(ctx context.Context, id, ring string, a Act) error {
+	if strings.TrimSpace(a.Reason) == "" {
+		return errors.New("--reason is required: it is journaled with who ended the bake early")
+	}
+	return f.journalAct(ctx, id, func(run journal.Run, s *rings.State) (*rings.Event, string, error) {
+		r := s.RingNamed(ring)
+		who := a.who()
+		switch {
+		case rings.Terminal(s.Phase):
+			return nil, "", fmt.Errorf("run %s is over (%s): no bake to end", run.ID, s.Phase)
+		case r == nil:
+			return nil, "", fmt.Errorf("run %s has no ring %q%s", run.ID, ring, didYouMean(ring, ringNames(s)))
+		case r.Phase != rings.RBaking:
+			return nil, "", fmt.Errorf("ring %s of run %s is not baking (it is %s)", ring, run.ID, r.Phase)
+		case s.Paused != nil:
+			return nil, "", fmt.Errorf("run %s is paused (by %s): resume it first", run.ID, s.Paused.Actor)
+		case len(r.Plan.Verifiers) > 0:
+			return nil, "", fmt.Errorf("ring %s enters a boundary whose approvals must be proven: its bake is not ended early by a name given; it ends %s", ring, r.BakeUntil.Format(time.RFC3339))
+		case len(r.Plan.Approvers) > 0 && !slices.Contains(r.Plan.Approvers, who):
+			return nil, "", fmt.Errorf("%s may not end ring %s's bake: its approvers are %v", who, ring, r.Plan.Approvers)
+		}
+		return &rings.Event{Type: rings.RingBakeEnded, Ring: ring, Actor: who, Message: a.Reason},
+			fmt.Sprintf("ring %s of run %s: bake ended early by %s; the process driving the run goes on (none does: rollout resume %s)", ring, run.ID, who, run.ID), nil
 	})
 }
 

@@ -107,6 +107,8 @@ func describeRing(ev rings.Event) (string, Tone) {
 		return fmt.Sprintf("ring %s approved by %s: %s", ev.Ring, ev.Actor, ev.Message), Good
 	case rings.RingBakeStarted:
 		return fmt.Sprintf("ring %s baking %s", ev.Ring, ev.Message), Plain
+	case rings.RingBakeEnded:
+		return fmt.Sprintf("ring %s: bake ended early by %s: %s", ev.Ring, ev.Actor, ev.Message), Warn
 	case rings.RingBaked, rings.RingPassed:
 		if ev.Type == rings.RingBaked {
 			return "", Plain

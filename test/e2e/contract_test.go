@@ -189,6 +189,7 @@ func TestEveryCommandsJSONMatchesItsSchema(t *testing.T) {
 	check(0, "report.v1.json", "approve", rep.Run, "--ring", "only", "--reason", "ok", "--as", "ops")
 	check(1, "error.v1.json", "drift", "ack", rep.Run, "--ring", "only", "--reason", "none stopped it")
 	check(1, "error.v1.json", "gate", "override", rep.Run, "--target", "t-1", "--gate", "healthz", "--verdict", "pass", "--reason", "nothing waits")
+	check(1, "error.v1.json", "bake", "end", rep.Run, "--ring", "only", "--reason", "not baking")
 	check(0, "report.v1.json", "resume", rep.Run)
 	check(0, "history.v1.json", "history")
 	check(0, "history.v1.json", "history", "--target", "t-1")

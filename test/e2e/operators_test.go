@@ -80,6 +80,28 @@ func TestResumeDetached(t *testing.T) {
 	f.must(1, "resume", run, "--detach") // over: nothing to hand on
 }
 
+// An operator ends the canary's hour-long bake early, from another process, with a reason: the
+// process driving the run reads it, the canary passes and main is applied; the journal says who
+// and why.
+func TestEndABakeEarly(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t, twoRings("1h"))
+	var started report
+	_ = json.Unmarshal([]byte(f.must(0, "start", "--release", "v1", "--wait=false", "--output", "json").stdout), &started)
+	run := started.Run
+	f.waitFor("the canary to bake", time.Minute, func(rep report) bool { return len(rep.Rings) > 0 && rep.Rings[0].Phase == "baking" })
+	f.must(1, "bake", "end", run, "--ring", "main", "--reason", "wrong ring")
+	r := f.must(0, "bake", "end", run, "--ring", "canary", "--as", "oncall", "--reason", "error budget clean for 20m", "--output", "json")
+	conforming(t, r.stdout)
+	w := f.must(0, "status", run, "--wait", "--every", "100ms", "--timeout", "2m", "--output", "json")
+	if !strings.Contains(w.stdout, `"phase":"succeeded"`) || f.deployedVersion("main-3") != "v1" {
+		t.Fatalf("after the bake was ended: %s", w.stdout)
+	}
+	if log := readFile(t, filepath.Join(f.dir, ".rollout", "runs", run+".log")); !strings.Contains(log, "bake ended early by oncall: error budget clean for 20m") {
+		t.Fatalf("background log:\n%s", log)
+	}
+}
+
 func TestPauseThenResume(t *testing.T) {
 	t.Parallel()
 	f := newFleet(t, oneRing(3, "2", ""))
