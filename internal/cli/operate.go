@@ -114,7 +114,7 @@ type breakGlass struct {
 
 func (b *breakGlass) flags(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&b.on, "break-glass", false, "start rings despite freeze windows and the stop-the-line switch (needs --reason; journaled)")
-	cmd.Flags().StringVar(&b.reason, "reason", "", "why (with --break-glass or --allow-destroy)")
+	cmd.Flags().StringVar(&b.reason, "reason", "", "why, journaled (with --break-glass; for start also --allow-destroy or --retry)")
 }
 
 func newApproveCmd(io IO, g globals) *cobra.Command {

@@ -20,6 +20,8 @@ type startOptions struct {
 	NewJournal   bool
 	ApplyMode    string
 	Evidence     string
+	Retry        bool
+	As           string
 	Glass        breakGlass
 }
 
@@ -35,7 +37,10 @@ its rollback scope (target, ring or run) to each target's last known good releas
 
 The release is immutable: its name is bound to the module tree's digest and variables the first
 time it is started. Starting the same release again resumes its run (after a crash, an approval
-or an interruption); it never starts a second one.
+or an interruption); it never starts a second one. A release whose run was rolled back or aborted
+is tried again only with --retry --reason TEXT: a new run of the same content, journaled as its
+next attempt with who and why, through each ring's approval as any promotion. Until a retry
+succeeds, the release is no target's last known good.
 
 --detach (or --wait=false) journals the run's start and hands it to a background process on this
 machine (its log in .rollout/runs/RUN.log), then returns once that process drives the run: exit 0,
@@ -56,6 +61,7 @@ run (exit 4) unless --break-glass --reason TEXT; both are journaled with who and
 		Example: `  rollout start --release v42 --var image=registry.example/app:42
   rollout start --release v42 --detach && rollout status --wait --timeout 2h
   rollout start --release v42 --apply-mode plan-first
+  rollout start --release v42 --retry --reason "the failing gate was a monitoring outage (INC-881)"
   rollout plan --release v42 --save v42.plan.json && rollout start --release v42 --reviewed v42.plan.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -77,6 +83,8 @@ run (exit 4) unless --break-glass --reason TEXT; both are journaled with who and
 	cmd.Flags().BoolVar(&o.AllowDestroy, "allow-destroy", false, "permit destroying protected resource types (needs --reason; journaled)")
 	cmd.Flags().StringVar(&o.ApplyMode, "apply-mode", "", "auto, plan-first or direct (default: defaults.applyMode, else auto)")
 	cmd.Flags().StringVar(&o.Evidence, "evidence", "", "a directory of attestations (rollout evidence) that the fleet's promotion policy requires")
+	cmd.Flags().BoolVar(&o.Retry, "retry", false, "a new attempt of a release whose run was rolled back or aborted (needs --reason; journaled)")
+	cmd.Flags().StringVar(&o.As, "as", "", "who retries (default: the CI actor, else the OS user)")
 	o.Glass.flags(cmd)
 	_ = cmd.MarkFlagRequired("release")
 	return cmd
@@ -93,7 +101,8 @@ func startRun(ctx context.Context, io IO, g globals, o *startOptions) error {
 	}
 	defer done()
 	id, err := f.Start(ctx, runs.StartRequest{Release: o.Release, Vars: vars, Detach: !o.Wait, Reviewed: o.Reviewed,
-		AllowDestroy: o.AllowDestroy, BreakGlass: o.Glass.on, Reason: o.Glass.reason, NewJournal: o.NewJournal, ApplyMode: o.ApplyMode, Evidence: o.Evidence})
+		AllowDestroy: o.AllowDestroy, BreakGlass: o.Glass.on, Reason: o.Glass.reason, NewJournal: o.NewJournal, ApplyMode: o.ApplyMode, Evidence: o.Evidence,
+		Retry: o.Retry, As: o.As})
 	if err != nil {
 		return err
 	}

@@ -55,6 +55,18 @@ type Plan struct {
 	// Evidence is the signed proof, accepted when the run started, that the release passed the
 	// rings the fleet's promotion policy requires elsewhere.
 	Evidence []EvidenceRef `json:"evidence,omitempty"`
+	// Attempt is this run's attempt at its release (0 or 1: the first); a later attempt retries
+	// the release after run RetryOf was rolled back or aborted, for Reason.
+	Attempt int        `json:"attempt,omitempty"`
+	RetryOf *RetryInfo `json:"retryOf,omitempty"`
+}
+
+// RetryInfo is what a retry retries: the earlier run, how it ended, and why it is tried again.
+type RetryInfo struct {
+	Run    string `json:"run"`
+	Phase  Phase  `json:"phase"`
+	Actor  string `json:"actor"`
+	Reason string `json:"reason"`
 }
 
 // EvidenceRef is one accepted attestation: where the release passed, by which run of which fleet,

@@ -26,7 +26,7 @@ func (f *Fleet) Expand(ctx context.Context, only []string) (string, error) {
 				return fmt.Errorf("--target %s: no such target", name)
 			}
 		}
-		failed, err := journal.FailedReleases(ctx, f.reader, f.configuredTargets())
+		failed, err := f.failedReleases(ctx, f.configuredTargets())
 		if err != nil {
 			return err
 		}

@@ -49,6 +49,9 @@ func (f *Fleet) FleetView(ctx context.Context) ([]FleetTarget, error) {
 		evs[t.Name] = e
 		journal.RolledBack(e, failed)
 	}
+	if err := f.forgive(ctx, failed); err != nil {
+		return nil, err
+	}
 	newest, created, err := f.newestRelease(ctx, failed)
 	if err != nil {
 		return nil, err

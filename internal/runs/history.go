@@ -68,6 +68,7 @@ type RunLine struct {
 	Kind    string           `json:"kind"`
 	Release rings.ReleaseRef `json:"release"`
 	Phase   rings.Phase      `json:"phase"`
+	Attempt int              `json:"attempt,omitempty"` // a retry's attempt at its release (2: the first retry)
 	Reason  string           `json:"reason,omitempty"`
 	Started time.Time        `json:"started"`
 	Updated time.Time        `json:"updated"`
@@ -89,7 +90,7 @@ func (f *Fleet) History(ctx context.Context) ([]RunLine, error) {
 		if rep.Release.Name == rel.Name && rep.Release.Module != "" {
 			rel = rep.Release // the run's plan also names the release's module tree
 		}
-		out = append(out, RunLine{Run: r.ID, Kind: r.Kind, Release: rel, Phase: rep.Phase, Reason: rep.Reason, Started: r.Created, Updated: rep.Updated})
+		out = append(out, RunLine{Run: r.ID, Kind: r.Kind, Release: rel, Phase: rep.Phase, Attempt: rep.Attempt, Reason: rep.Reason, Started: r.Created, Updated: rep.Updated})
 	}
 	return out, nil
 }
@@ -131,7 +132,7 @@ func (f *Fleet) TargetHistory(ctx context.Context, target string) (*TargetHistor
 	for _, ev := range evs {
 		h.Events = append(h.Events, TargetLine{At: ev.At, Run: ev.RunID, Event: ev.Type, Component: ev.Component, Release: ev.Release, Message: ev.Message})
 	}
-	failed, err := journal.FailedReleases(ctx, f.reader, f.declaredTargets(target))
+	failed, err := f.failedReleases(ctx, f.declaredTargets(target))
 	if err != nil {
 		return h, err
 	}

@@ -255,3 +255,57 @@ func (s *service) fleetView() ([]FleetTarget, error) {
 	defer f.Close()
 	return f.FleetView(context.Background())
 }
+
+// A release rolled back is tried again only with Retry and a reason: a new run of the same
+// content, journaled as attempt 2 with who and why; once it succeeds the release is good again
+// (the canary's last known good, no longer flagged). A release that succeeded, or has no run, is
+// not retried.
+func TestServiceRetryIsANewAttempt(t *testing.T) {
+	s := newService(t, false)
+	s.edit("    rollback: run\n", "    rollback: ring\n")
+	ctx := context.Background()
+	start := func(r StartRequest) (string, error) {
+		return s.do(func(f *Fleet) (string, error) { return f.Start(ctx, r) })
+	}
+	if _, err := s.start("v1"); err != nil {
+		t.Fatal(err)
+	}
+	s.tf.fail["m-2"] = "v2"
+	first, _ := s.start("v2")
+	if s.phase(first) != rings.PhaseRolledBack {
+		t.Fatalf("v2: %s", s.phase(first))
+	}
+	for _, r := range []StartRequest{{Release: "v2", Retry: true}, {Release: "v1", Retry: true, Reason: "x"}, {Release: "v9", Retry: true, Reason: "x"}} {
+		if id, err := start(r); err == nil {
+			t.Fatalf("retry %+v: run %s", r, id)
+		}
+	}
+	if again, err := s.start("v2"); err != nil || again != first {
+		t.Fatalf("start v2 without --retry: %s %v (want the finished run %s)", again, err, first)
+	}
+	delete(s.tf.fail, "m-2")
+	second, err := start(StartRequest{Release: "v2", Retry: true, Reason: "the gate was a monitoring outage", As: "ana"})
+	if err != nil || second == first || s.phase(second) != rings.PhaseSucceeded {
+		t.Fatalf("retry: %s %v", second, err)
+	}
+	rep := s.report(second)
+	if rep.Attempt != 2 || rep.RetryOf == nil || rep.RetryOf.Run != first || rep.RetryOf.Actor != "ana" || rep.RetryOf.Reason != "the gate was a monitoring outage" {
+		t.Fatalf("the retry's report: attempt %d, %+v", rep.Attempt, rep.RetryOf)
+	}
+	s.runs(map[string]string{"c-1": "v2", "m-1": "v2", "m-2": "v2"})
+	if again, err := s.start("v2"); err != nil || again != second {
+		t.Fatalf("start v2 after the retry: %s %v (want %s)", again, err, second)
+	}
+	h, err := s.targetHistory("c-1")
+	if err != nil || h.LastKnownGood == nil || h.LastKnownGood.Name != "v2" {
+		t.Fatalf("c-1's last known good after a successful retry: %+v %v", h.LastKnownGood, err)
+	}
+	view, err := s.fleetView()
+	if err != nil || slices.ContainsFunc(view, func(ft FleetTarget) bool { return len(ft.Flags) > 0 }) {
+		t.Fatalf("fleet after a successful retry: %+v %v", view, err)
+	}
+	lines, err := s.history()
+	if err != nil || len(lines) != 3 || lines[0].Attempt != 2 || lines[1].Attempt != 0 {
+		t.Fatalf("history: %+v %v", lines, err)
+	}
+}

@@ -30,6 +30,9 @@ type StartRequest struct {
 	NewJournal   bool   // the journal is empty on purpose though the fleet's local files show earlier runs
 	ApplyMode    string // auto, plan-first or direct ("": defaults.applyMode)
 	Evidence     string // a directory of attestations the fleet's promotion policy requires
+	// Retry (with Reason): a new attempt of a release whose run was rolled back or aborted.
+	Retry bool
+	As    string // who retries
 }
 
 // Start promotes a release through the rings, or resumes its run when it has one (after a crash,
@@ -80,8 +83,21 @@ func (r StartRequest) check() error {
 		return fmt.Errorf("--apply-mode: %w", config.CheckApplyMode(r.ApplyMode))
 	case r.ApplyMode == config.ApplyDirect && r.Reviewed != "":
 		return errors.New("--apply-mode direct applies without a plan first, and --reviewed holds each apply to its reviewed plan: use auto")
+	case r.Retry && strings.TrimSpace(r.Reason) == "":
+		return errors.New("--retry needs --reason: the journal keeps why a release that was rolled back is tried again")
 	}
 	return nil
+}
+
+// retryOf checks that run, the newest of its release, may be retried, and says what the retry is.
+func retryOf(run journal.Run, s *rings.State, r StartRequest) (*rings.RetryInfo, int, error) {
+	switch {
+	case !rings.Terminal(s.Phase):
+		return nil, 0, fmt.Errorf("run %s of release %s is not over (%s): resume it (rollout resume %s) or abort it first", run.ID, r.Release, s.Phase, run.ID)
+	case s.Phase != rings.PhaseRolledBack && s.Phase != rings.PhaseAborted:
+		return nil, 0, fmt.Errorf("run %s of release %s ended %s: only a release that was rolled back or aborted is retried", run.ID, r.Release, s.Phase)
+	}
+	return &rings.RetryInfo{Run: run.ID, Phase: s.Phase, Actor: Actor(r.As), Reason: r.Reason}, max(s.Plan.Attempt, 1) + 1, nil
 }
 
 // startLocked starts or resumes the release's run, under the fleet's lease.
@@ -102,7 +118,16 @@ func (f *Fleet) startLocked(ctx context.Context, r StartRequest) (*rings.State, 
 	}
 	who := holder("").Name
 	more := breakGlass(r.BreakGlass, Actor(""), r.Reason)
+	var retry *rings.RetryInfo
+	attempt := 0
 	switch {
+	case r.Retry && !found:
+		return nil, fmt.Errorf("release %s has no run to retry: start it (rollout start --release %s)", r.Release, r.Release)
+	case r.Retry:
+		if retry, attempt, err = retryOf(run, s, r); err != nil {
+			return nil, err
+		}
+		found = false // a new run of the same release
 	case found && rings.Terminal(s.Phase):
 		f.notef("run %s of release %s already finished: %s %s", run.ID, r.Release, s.Phase, s.Reason)
 		return s, nil
@@ -121,6 +146,7 @@ func (f *Fleet) startLocked(ctx context.Context, r StartRequest) (*rings.State, 
 	if err != nil {
 		return nil, err
 	}
+	plan.Attempt, plan.RetryOf = attempt, retry
 	if !found {
 		run = journal.Run{ID: newID(r.Release), Kind: rings.KindRelease, Release: plan.Release, Created: f.now()}
 		if err := f.writer.CreateRun(ctx, run); err != nil {
@@ -129,6 +155,9 @@ func (f *Fleet) startLocked(ctx context.Context, r StartRequest) (*rings.State, 
 	}
 	s = &rings.State{RunID: run.ID}
 	f.notef("run %s: release %s (digest %s, module %s)", run.ID, r.Release, short(plan.Release.Digest), short(plan.Release.ModuleDigest()))
+	if retry != nil {
+		f.notef("attempt %d of release %s, after run %s ended %s; why: %s", attempt, r.Release, retry.Run, retry.Phase, retry.Reason)
+	}
 	return s, f.execute(ctx, s, rings.Event{Type: rings.RunStarted, Plan: plan, Actor: who}, more...)
 }
 
@@ -238,6 +267,9 @@ func (f *Fleet) newPlan(ctx context.Context, name string, extra map[string]any) 
 			}
 			journal.RolledBack(evs[target], failed)
 		}
+	}
+	if err := f.forgive(ctx, failed); err != nil {
+		return nil, release, err
 	}
 	for _, r := range f.cfg.Rings {
 		rp := rings.RingPlan{Name: r.Name, MaxParallel: r.MaxParallel, MaxFailures: r.MaxFailures, Gates: r.Gates,

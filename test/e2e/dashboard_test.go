@@ -431,4 +431,19 @@ func TestTheFleetSaysWhatRunsWhere(t *testing.T) {
 			t.Errorf("/metrics lacks %s", s)
 		}
 	}
+	// The failed release tried again, as it was: a new run, attempt 2, that fails the same way.
+	f.must(1, "start", "--release", "v2", "--retry")
+	var retry struct {
+		Run     string
+		Attempt int
+		RetryOf struct{ Run, Phase, Reason string }
+	}
+	r = f.must(2, "start", "--release", "v2", "--var", "fault_tier=main", "--retry", "--reason", "was the gate flaky?", "--output", "json")
+	conforming(t, r.stdout)
+	if err := json.Unmarshal([]byte(r.stdout), &retry); err != nil || retry.Attempt != 2 || retry.RetryOf.Phase != "rolled_back" || retry.RetryOf.Reason != "was the gate flaky?" {
+		t.Fatalf("retry: %v\n%s", err, r.stdout)
+	}
+	if h := f.must(0, "history"); !strings.Contains(h.stdout, retry.Run) || !strings.Contains(h.stdout, retry.RetryOf.Run) {
+		t.Fatalf("history lists both attempts:\n%s", h.stdout)
+	}
 }
