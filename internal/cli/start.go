@@ -21,6 +21,7 @@ type startOptions struct {
 	ApplyMode    string
 	Evidence     string
 	Retry        bool
+	Ring         string
 	As           string
 	Glass        breakGlass
 }
@@ -42,6 +43,11 @@ is tried again only with --retry --reason TEXT: a new run of the same content, j
 next attempt with who and why, through each ring's approval as any promotion. Until a retry
 succeeds, the release is no target's last known good.
 
+--ring R --reason TEXT promotes the release into ring R alone, past the rings before it: the
+hotfix path (Cloud Deploy's --to-target). A new run of kind promote, journaled with who and why,
+through the ring's approval, freeze windows, drift check and the promotion policy like any
+promotion; its gates and rollback as the ring says. rollout rollback --run RUN undoes it.
+
 --detach (or --wait=false) journals the run's start and hands it to a background process on this
 machine (its log in .rollout/runs/RUN.log), then returns once that process drives the run: exit 0,
 or 3/4 when the run waits for an approval or is blocked by a freeze before anything started. Follow it with rollout status RUN
@@ -61,6 +67,7 @@ run (exit 4) unless --break-glass --reason TEXT; both are journaled with who and
 		Example: `  rollout start --release v42 --var image=registry.example/app:42
   rollout start --release v42 --detach && rollout status --wait --timeout 2h
   rollout start --release v42 --apply-mode plan-first
+  rollout start --release v42.1 --ring prod-eu --reason "sev1 hotfix, INC-4711"
   rollout start --release v42 --retry --reason "the failing gate was a monitoring outage (INC-881)"
   rollout plan --release v42 --save v42.plan.json && rollout start --release v42 --reviewed v42.plan.json`,
 		Args: cobra.NoArgs,
@@ -84,7 +91,8 @@ run (exit 4) unless --break-glass --reason TEXT; both are journaled with who and
 	cmd.Flags().StringVar(&o.ApplyMode, "apply-mode", "", "auto, plan-first or direct (default: defaults.applyMode, else auto)")
 	cmd.Flags().StringVar(&o.Evidence, "evidence", "", "a directory of attestations (rollout evidence) that the fleet's promotion policy requires")
 	cmd.Flags().BoolVar(&o.Retry, "retry", false, "a new attempt of a release whose run was rolled back or aborted (needs --reason; journaled)")
-	cmd.Flags().StringVar(&o.As, "as", "", "who retries (default: the CI actor, else the OS user)")
+	cmd.Flags().StringVar(&o.Ring, "ring", "", "promote into this ring alone, past the others: the hotfix path (needs --reason; journaled)")
+	cmd.Flags().StringVar(&o.As, "as", "", "who retries or promotes into --ring (default: the CI actor, else the OS user)")
 	o.Glass.flags(cmd)
 	_ = cmd.MarkFlagRequired("release")
 	return cmd
@@ -102,7 +110,7 @@ func startRun(ctx context.Context, io IO, g globals, o *startOptions) error {
 	defer done()
 	id, err := f.Start(ctx, runs.StartRequest{Release: o.Release, Vars: vars, Detach: !o.Wait, Reviewed: o.Reviewed,
 		AllowDestroy: o.AllowDestroy, BreakGlass: o.Glass.on, Reason: o.Glass.reason, NewJournal: o.NewJournal, ApplyMode: o.ApplyMode, Evidence: o.Evidence,
-		Retry: o.Retry, As: o.As})
+		Retry: o.Retry, Ring: o.Ring, As: o.As})
 	if err != nil {
 		return err
 	}

@@ -38,6 +38,7 @@ const (
 	KindRelease  = "release"  // promote one release ring by ring
 	KindRollback = "rollback" // a manual rollback: apply each target's chosen earlier release
 	KindExpand   = "expand"   // bring new targets up to the release their ring runs
+	KindPromote  = "promote"  // promote one release into one chosen ring (the hotfix path)
 )
 
 // Plan is fixed when a run starts and journaled with it, so a resumed run follows the plan it
@@ -59,6 +60,17 @@ type Plan struct {
 	// the release after run RetryOf was rolled back or aborted, for Reason.
 	Attempt int        `json:"attempt,omitempty"`
 	RetryOf *RetryInfo `json:"retryOf,omitempty"`
+	// Requested: who asked for a promotion into one ring, and why.
+	Requested *Requested `json:"requested,omitempty"`
+}
+
+// Promotes says whether a run of kind promotes a release (into every ring, or one).
+func Promotes(kind string) bool { return kind == KindRelease || kind == KindPromote }
+
+// Requested is who asked for a run of a kind that needs a reason (promote into one ring), and why.
+type Requested struct {
+	Actor  string `json:"actor"`
+	Reason string `json:"reason"`
 }
 
 // RetryInfo is what a retry retries: the earlier run, how it ended, and why it is tried again.

@@ -69,7 +69,7 @@ func (f *Fleet) door(ctx context.Context, plan *rings.Plan, accepted []rings.Evi
 // promotions are the targets whose destination is not a release they ran and verified here: all
 // of a release run's (it applies its release to every target, read from no history).
 func (f *Fleet) promotions(ctx context.Context, kind string, targets []rings.TargetPlan) ([]rings.TargetPlan, error) {
-	if kind == rings.KindRelease {
+	if rings.Promotes(kind) {
 		return targets, nil
 	}
 	var out []rings.TargetPlan

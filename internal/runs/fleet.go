@@ -406,7 +406,7 @@ func (f *Fleet) unfinishedRun(ctx context.Context) (*rings.State, error) {
 		return nil, err
 	}
 	for _, r := range runs {
-		if r.Kind != rings.KindRelease {
+		if !rings.Promotes(r.Kind) {
 			continue
 		}
 		s, _, err := f.Replay(ctx, r.ID)

@@ -60,6 +60,8 @@ type Report struct {
 	// Attempt: a retry's attempt at its release (2 for the first retry), and what it retries.
 	Attempt int              `json:"attempt,omitempty"`
 	RetryOf *rings.RetryInfo `json:"retryOf,omitempty"`
+	// Requested: who asked for a promotion into one ring (kind promote), and why.
+	Requested *rings.Requested `json:"requested,omitempty"`
 	// Driver is the process that holds the fleet and drives the run while it is in progress;
 	// WaitingFor says what a run that is not moving waits for ("driver": no live process drives
 	// it, and `rollout resume RUN` does). Next is the command that moves a waiting run on.
@@ -232,7 +234,7 @@ func buildReport(s *rings.State, log *runLog) Report {
 	gates := log.gates
 	rep := Report{V: ReportVersion, Run: s.RunID, Kind: s.Plan.Kind, Release: s.Plan.Release, Phase: s.Phase,
 		Reason: s.Reason, Started: s.Started, Updated: s.Updated, Paused: s.Paused, Aborted: s.Aborted, BreakGlass: s.BreakGlass,
-		Switch: s.Switch, Review: s.Plan.Review, Evidence: s.Plan.Evidence, Attempt: s.Plan.Attempt, RetryOf: s.Plan.RetryOf}
+		Switch: s.Switch, Review: s.Plan.Review, Evidence: s.Plan.Evidence, Attempt: s.Plan.Attempt, RetryOf: s.Plan.RetryOf, Requested: s.Plan.Requested}
 	rep.ExitCode = ExitForPhase(s.Phase, true) // in progress: see withDriver
 	for _, r := range s.Rings {
 		rr := RingReport{Name: r.Plan.Name, Phase: r.Phase, Failures: r.Failures, Reason: r.Reason,

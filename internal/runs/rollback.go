@@ -83,7 +83,7 @@ func (f *Fleet) rollbackPlanOf(ctx context.Context, r RollbackRequest) (journal.
 			return fail(fmt.Errorf("--to: %w", err))
 		}
 	}
-	srcID, err := f.RunID(ctx, r.Run, rings.KindRelease)
+	srcID, err := f.promotingRun(ctx, r.Run)
 	if err != nil {
 		return fail(err)
 	}
@@ -91,7 +91,7 @@ func (f *Fleet) rollbackPlanOf(ctx context.Context, r RollbackRequest) (journal.
 	if err != nil {
 		return fail(err)
 	}
-	if src.Kind != rings.KindRelease && r.To == "" {
+	if !rings.Promotes(src.Kind) && r.To == "" {
 		return fail(fmt.Errorf("run %s is itself a rollback: undoing it would re-apply what it removed; name a release run, or say where to go with --to", src.ID))
 	}
 	from, _, err := f.Replay(ctx, src.ID)
@@ -223,4 +223,22 @@ func oneDestination(plan *rings.Plan) (rings.ReleaseRef, bool) {
 		return rings.ReleaseRef{}, false
 	}
 	return *dest, true
+}
+
+// promotingRun is the run named, else the newest run that promoted a release (into every ring,
+// or one).
+func (f *Fleet) promotingRun(ctx context.Context, named string) (string, error) {
+	if named != "" {
+		return f.RunID(ctx, named, "")
+	}
+	all, err := f.reader.Runs(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, r := range all {
+		if rings.Promotes(r.Kind) {
+			return r.ID, nil
+		}
+	}
+	return "", errors.New("no run in this fleet's journal yet (hint: rollout start --release NAME)")
 }

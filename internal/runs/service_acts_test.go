@@ -309,3 +309,53 @@ func TestServiceRetryIsANewAttempt(t *testing.T) {
 		t.Fatalf("history: %+v %v", lines, err)
 	}
 }
+
+// Promoting a release into one ring (the hotfix path) is a run of its own, kind promote, with
+// who and why; the ring's approval holds; the rings before it are left as they are; a later start
+// of the same release is a whole promotion; a rollback of the promote run returns the ring.
+func TestServicePromoteIntoOneRing(t *testing.T) {
+	s := newService(t, true)
+	ctx := context.Background()
+	v1, _ := s.start("v1")
+	if _, err := s.do(func(f *Fleet) (string, error) { return "", f.Approve(ctx, v1, "main", Act{As: "ana", Reason: "ok"}) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.start("v1"); err != nil {
+		t.Fatal(err)
+	}
+	promote := func(r StartRequest) (string, error) {
+		return s.do(func(f *Fleet) (string, error) { return f.Start(ctx, r) })
+	}
+	if _, err := promote(StartRequest{Release: "v2", Ring: "mian", Reason: "x"}); err == nil || !strings.Contains(err.Error(), `did you mean "main"`) {
+		t.Fatalf("an unknown ring: %v", err)
+	}
+	if _, err := promote(StartRequest{Release: "v2", Ring: "main"}); err == nil {
+		t.Fatal("a promotion into one ring without a reason")
+	}
+	id, err := promote(StartRequest{Release: "v2", Ring: "main", Reason: "sev1 hotfix", As: "bob"})
+	if err != nil || s.phase(id) != rings.PhaseWaiting {
+		t.Fatalf("promote v2 into main: %s %v (main needs approval)", id, err)
+	}
+	if _, err := s.do(func(f *Fleet) (string, error) { return "", f.Approve(ctx, id, "main", Act{As: "ana", Reason: "hotfix ok"}) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.do(func(f *Fleet) (string, error) { return f.Resume(ctx, id, false, Act{As: "ana"}) }); err != nil || s.phase(id) != rings.PhaseSucceeded {
+		t.Fatalf("resume the promotion: %v %s", err, s.phase(id))
+	}
+	s.runs(map[string]string{"c-1": "v1", "m-1": "v2", "m-2": "v2"})
+	rep := s.report(id)
+	if rep.Kind != rings.KindPromote || len(rep.Rings) != 1 || rep.Requested == nil || rep.Requested.Actor != "bob" || rep.Requested.Reason != "sev1 hotfix" {
+		t.Fatalf("the promote run's report: kind %s, %d rings, %+v", rep.Kind, len(rep.Rings), rep.Requested)
+	}
+	back, err := s.do(func(f *Fleet) (string, error) {
+		return f.Rollback(ctx, RollbackRequest{Reason: "undo the hotfix", As: "ana"})
+	})
+	if err != nil || s.phase(back) != rings.PhaseSucceeded {
+		t.Fatalf("rollback of the newest promotion: %s %v", back, err)
+	}
+	s.runs(map[string]string{"c-1": "v1", "m-1": "v1", "m-2": "v1"})
+	full, err := s.start("v2")
+	if err != nil || full == id || s.report(full).Kind != rings.KindRelease {
+		t.Fatalf("start v2 after its promotion into main: %s %v", full, err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -32,7 +33,10 @@ type StartRequest struct {
 	Evidence     string // a directory of attestations the fleet's promotion policy requires
 	// Retry (with Reason): a new attempt of a release whose run was rolled back or aborted.
 	Retry bool
-	As    string // who retries
+	As    string // who retries, or promotes into Ring
+	// Ring (with Reason): promote the release into this ring alone, the hotfix path: a new run of
+	// kind promote, through the ring's approval and the promotion policy like any promotion.
+	Ring string
 }
 
 // Start promotes a release through the rings, or resumes its run when it has one (after a crash,
@@ -85,6 +89,10 @@ func (r StartRequest) check() error {
 		return errors.New("--apply-mode direct applies without a plan first, and --reviewed holds each apply to its reviewed plan: use auto")
 	case r.Retry && strings.TrimSpace(r.Reason) == "":
 		return errors.New("--retry needs --reason: the journal keeps why a release that was rolled back is tried again")
+	case r.Ring != "" && strings.TrimSpace(r.Reason) == "":
+		return errors.New("--ring needs --reason: the journal keeps why a release went into one ring past the others")
+	case r.Ring != "" && r.Retry:
+		return errors.New("--ring and --retry: a promotion into one ring is a new run already; give one")
 	}
 	return nil
 }
@@ -102,6 +110,9 @@ func retryOf(run journal.Run, s *rings.State, r StartRequest) (*rings.RetryInfo,
 
 // startLocked starts or resumes the release's run, under the fleet's lease.
 func (f *Fleet) startLocked(ctx context.Context, r StartRequest) (*rings.State, error) {
+	if r.Ring != "" {
+		return f.promoteLocked(ctx, r)
+	}
 	run, found, err := f.reader.RunForRelease(ctx, r.Release)
 	if err != nil {
 		return nil, err
@@ -161,6 +172,29 @@ func (f *Fleet) startLocked(ctx context.Context, r StartRequest) (*rings.State, 
 	return s, f.execute(ctx, s, rings.Event{Type: rings.RunStarted, Plan: plan, Actor: who}, more...)
 }
 
+// promoteLocked starts a run that promotes the release into one ring (start --ring): always a new
+// run, of kind promote; a resumed one goes on with rollout resume RUN.
+func (f *Fleet) promoteLocked(ctx context.Context, r StartRequest) (*rings.State, error) {
+	var names []string
+	for _, ring := range f.cfg.Rings {
+		names = append(names, ring.Name)
+	}
+	if !slices.Contains(names, r.Ring) {
+		return nil, fmt.Errorf("--ring %s: no such ring in %s%s", r.Ring, f.cfg.File, didYouMean(r.Ring, names))
+	}
+	plan, err := f.newRunPlan(ctx, r, journal.Run{}, false)
+	if err != nil {
+		return nil, err
+	}
+	run := journal.Run{ID: newID(r.Release), Kind: rings.KindPromote, Release: plan.Release, Created: f.now()}
+	if err := f.writer.CreateRun(ctx, run); err != nil {
+		return nil, err
+	}
+	f.notef("run %s: release %s into ring %s alone (digest %s), for %s: %s", run.ID, r.Release, r.Ring, short(plan.Release.Digest), plan.Requested.Actor, r.Reason)
+	s := &rings.State{RunID: run.ID}
+	return s, f.execute(ctx, s, rings.Event{Type: rings.RunStarted, Plan: plan, Actor: holder("").Name}, breakGlass(r.BreakGlass, Actor(""), r.Reason)...)
+}
+
 // newRunPlan checks what a new run needs and fixes its plan; the release is bound to its name
 // only once nothing else can stop the run.
 func (f *Fleet) newRunPlan(ctx context.Context, r StartRequest, run journal.Run, found bool) (*rings.Plan, error) {
@@ -179,6 +213,11 @@ func (f *Fleet) newRunPlan(ctx context.Context, r StartRequest, run journal.Run,
 	plan, release, err := f.newPlan(ctx, r.Release, r.Vars)
 	if err != nil {
 		return nil, err
+	}
+	if r.Ring != "" { // the hotfix path: this ring alone
+		i := slices.IndexFunc(plan.Rings, func(rp rings.RingPlan) bool { return rp.Name == r.Ring })
+		plan.Kind, plan.Rings = rings.KindPromote, plan.Rings[i:i+1]
+		plan.Requested = &rings.Requested{Actor: Actor(r.As), Reason: r.Reason}
 	}
 	if plan.Review, err = reviewFor(r, plan); err != nil {
 		return nil, err

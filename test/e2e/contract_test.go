@@ -220,6 +220,10 @@ func TestEveryCommandsJSONMatchesItsSchema(t *testing.T) {
 	check(0, "rollback-preview.v1.json", "rollback", "--dry-run")
 	check(0, "report.v1.json", "rollback", "--reason", "contract", "--yes")
 	check(1, "error.v1.json", "abort", rep.Run, "--reason", "it is over")
+	if r := check(3, "report.v1.json", "start", "--release", "v3", "--ring", "only", "--reason", "hotfix", "--as", "ops"); !strings.Contains(r.stdout, `"kind":"promote"`) ||
+		!strings.Contains(r.stdout, `"requested":{"actor":"ops","reason":"hotfix"}`) {
+		t.Fatalf("a promotion into one ring: %s", r.stdout)
+	}
 	check(0, "env-add.v1.json", "env", "add", "--boundary", "local-a", "--region", "local", "--name", "t-9")
 	check(0, "doctor.v1.json", "state", "doctor")
 	check(0, "state-migrate.v1.json", "state", "migrate")
