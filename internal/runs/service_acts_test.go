@@ -336,7 +336,9 @@ func TestServicePromoteIntoOneRing(t *testing.T) {
 	if err != nil || s.phase(id) != rings.PhaseWaiting {
 		t.Fatalf("promote v2 into main: %s %v (main needs approval)", id, err)
 	}
-	if _, err := s.do(func(f *Fleet) (string, error) { return "", f.Approve(ctx, id, "main", Act{As: "ana", Reason: "hotfix ok"}) }); err != nil {
+	if _, err := s.do(func(f *Fleet) (string, error) {
+		return "", f.Approve(ctx, id, "main", Act{As: "ana", Reason: "hotfix ok"})
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.do(func(f *Fleet) (string, error) { return f.Resume(ctx, id, false, Act{As: "ana"}) }); err != nil || s.phase(id) != rings.PhaseSucceeded {
