@@ -362,6 +362,31 @@ func TestLastKnownGoodAndCurrent(t *testing.T) {
 	})
 }
 
+// EventsOfType reads the events of some types across runs, in the order appended; Head moves with
+// every append of any run.
+func TestEventsOfTypeAndHead(t *testing.T) {
+	each(t, func(t *testing.T, open func() *DB) {
+		s := open()
+		if h, err := s.Head(ctx); err != nil || h != 0 {
+			t.Fatalf("head of an empty journal: %d %v", h, err)
+		}
+		newRun(t, s, "r1", "v1")
+		newRun(t, s, "r2", "v2")
+		_ = s.Append(ctx, rings.Event{RunID: "r1", Type: rings.TargetApplied, Target: "a"}, rings.Event{RunID: "r1", Type: rings.GateMeasured, Target: "a"})
+		h1, _ := s.Head(ctx)
+		_ = s.Append(ctx, rings.Event{RunID: "r2", Type: rings.TargetVerified, Target: "b"})
+		h2, _ := s.Head(ctx)
+		var got []string
+		err := s.EventsOfType(ctx, func(ev rings.Event) error {
+			got = append(got, ev.RunID+"/"+ev.Target+"/"+string(ev.Type))
+			return nil
+		}, rings.TargetVerified, rings.TargetApplied)
+		if err != nil || strings.Join(got, " ") != "r1/a/target.applied r2/b/target.verified" || h1 == 0 || h2 <= h1 {
+			t.Fatalf("events of type: %v %v; heads %d %d", got, err, h1, h2)
+		}
+	})
+}
+
 func TestRunLookup(t *testing.T) {
 	each(t, func(t *testing.T, open func() *DB) {
 		s := open()

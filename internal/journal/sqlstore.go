@@ -310,6 +310,26 @@ func (s *DB) TargetEvents(ctx context.Context, target string, types ...rings.Eve
 	return out, nil
 }
 
+// EventsOfType calls fn for every event of the given types, of every run, in the order they were
+// appended: one read where a view of every target would read each target's history.
+func (s *DB) EventsOfType(ctx context.Context, fn func(rings.Event) error, types ...rings.EventType) error {
+	args := make([]any, len(types))
+	for i, t := range types {
+		args[i] = string(t)
+	}
+	return s.events(ctx, fn, `SELECT data FROM events WHERE type IN (`+strings.TrimSuffix(strings.Repeat("?,", len(types)), ",")+`) ORDER BY id`, args...)
+}
+
+// Head is the number of the newest event of the whole journal (0: none yet): it moves with every
+// append of any run, so a view of the whole journal is current while it stands still.
+func (s *DB) Head(ctx context.Context) (int64, error) {
+	var head int64
+	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM events`).Scan(&head); err != nil {
+		return 0, fmt.Errorf("read the journal's head: %w", err)
+	}
+	return head, nil
+}
+
 // AllEvents calls fn for every event of every run, in the order they were appended.
 func (s *DB) AllEvents(ctx context.Context, fn func(rings.Event) error) error {
 	return s.events(ctx, fn, `SELECT data FROM events ORDER BY id`)

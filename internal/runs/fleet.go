@@ -88,7 +88,8 @@ type Fleet struct {
 	// notifier tells the fleet's webhooks what the runs this process drives need (nil: none).
 	notifier *notify.Notifier
 	// metrics keeps the newest run's metrics while it does not move (rollout serve).
-	metrics metricsCache
+	metrics   metricsCache
+	fleetView fleetCache
 	// tracer turns what this process journals into spans (nil: no telemetry configured).
 	tracer *telemetry.Tracer
 	// tc is the connection to the fleet's Temporal cluster (engine: temporal), made when needed.

@@ -3,6 +3,7 @@ package runs
 import (
 	"context"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/rollout-dev/rollout/internal/journal"
@@ -29,8 +30,44 @@ type FleetTarget struct {
 	Flags []string `json:"flags,omitempty"`
 }
 
+// fleetCache keeps the fleet view while the journal does not move (its head), and re-reads the
+// configuration at most every fleetConfigEvery: a scrape or a page of a 10,000-target fleet reads
+// nothing when nothing happened.
+type fleetCache struct {
+	mu     sync.Mutex
+	head   int64
+	loaded time.Time
+	view   []FleetTarget
+}
+
+// fleetConfigEvery is how long a kept fleet view may miss a target added to the configuration
+// (rollout env add) while no run moves.
+const fleetConfigEvery = 15 * time.Second
+
 // FleetView is every declared target, ring by ring, as the journal tells it across all runs.
+// The slice is shared with later calls: read it, do not change it.
 func (f *Fleet) FleetView(ctx context.Context) ([]FleetTarget, error) {
+	head, err := f.reader.Head(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c := &f.fleetView
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.view != nil && c.head == head && time.Since(c.loaded) < fleetConfigEvery {
+		return c.view, nil
+	}
+	view, err := f.readFleetView(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.head, c.loaded, c.view = head, time.Now(), view
+	return view, nil
+}
+
+// readFleetView reads the fleet view: the configuration's targets, and every target event of the
+// journal in one read.
+func (f *Fleet) readFleetView(ctx context.Context) ([]FleetTarget, error) {
 	cfg := f.cfg
 	if len(cfg.Targets) == 0 { // opened on rollout.yaml alone
 		var err error
@@ -38,15 +75,21 @@ func (f *Fleet) FleetView(ctx context.Context) ([]FleetTarget, error) {
 			return nil, err
 		}
 	}
-	types := []rings.EventType{rings.TargetApplying, rings.TargetApplied, rings.TargetVerified, rings.TargetRollingBack,
-		rings.TargetRolledBack, rings.TargetGateFailed, rings.TargetApplyFailed}
 	evs, failed := map[string][]rings.Event{}, map[string]bool{}
 	for _, t := range cfg.Targets {
-		e, err := f.reader.TargetEvents(ctx, t.Name, types...)
-		if err != nil {
-			return nil, err
+		evs[t.Name] = nil
+	}
+	err := f.reader.EventsOfType(ctx, func(ev rings.Event) error {
+		if e, ok := evs[ev.Target]; ok {
+			evs[ev.Target] = append(e, ev)
 		}
-		evs[t.Name] = e
+		return nil
+	}, rings.TargetApplying, rings.TargetApplied, rings.TargetVerified, rings.TargetRollingBack,
+		rings.TargetRolledBack, rings.TargetGateFailed, rings.TargetApplyFailed)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range evs {
 		journal.RolledBack(e, failed)
 	}
 	if err := f.forgive(ctx, failed); err != nil {
@@ -56,7 +99,7 @@ func (f *Fleet) FleetView(ctx context.Context) ([]FleetTarget, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []FleetTarget
+	out := []FleetTarget{}
 	for _, r := range cfg.Rings {
 		for _, name := range r.Targets {
 			t := cfg.Target(name)

@@ -22,6 +22,8 @@ type runReader interface {
 	Events(ctx context.Context, runID string) ([]rings.Event, error)
 	EventsAfter(ctx context.Context, runID string, seq int64) ([]rings.Event, error)
 	LastSeq(ctx context.Context, runID string) (int64, error)
+	EventsOfType(ctx context.Context, fn func(rings.Event) error, types ...rings.EventType) error
+	Head(ctx context.Context) (int64, error)
 }
 
 // runWriter writes runs and their events: the engine (rings.Store) and the operators' acts. The

@@ -100,10 +100,13 @@ func (s *Server) loggedIn(next http.Handler) http.Handler {
 	})
 }
 
-// Warm reads the metrics once, so that the first scrape finds them read (the newest run's figures
-// are kept while its journal does not move).
+// Warm reads the metrics and the fleet view once, so that the first scrape and the first page
+// find them read (both are kept while the journal does not move).
 func (s *Server) Warm(ctx context.Context) {
 	_, _ = s.Fleet.Metrics(ctx, s.now())
+	if j, ok := s.Fleet.(Journal); ok {
+		_, _ = j.FleetView(ctx)
+	}
 }
 
 func (s *Server) now() time.Time {
