@@ -70,7 +70,11 @@ type Report struct {
 	// WaitingForWorkers are the task queues (engine: temporal) whose work no live worker polls.
 	WaitingForWorkers []string     `json:"waitingForWorkers,omitempty"`
 	Next              string       `json:"next,omitempty"`
-	Rings             []RingReport `json:"rings"`
+	// StillRunning: the targets that, as the journal says now, still run the release this run
+	// rolled back (a failed release, left in the rings before the one that failed it); Next then
+	// returns them. Read at each report, never kept.
+	StillRunning []string     `json:"stillRunning,omitempty"`
+	Rings        []RingReport `json:"rings"`
 }
 
 // DriverReport is the process that drives a run in progress (the fleet lease's holder).
@@ -373,6 +377,16 @@ const (
 // need is NeedAll, a kept report comes back with the run's own fields and no rings: decoding
 // 10,000 targets is most of a status call's time.
 func (f *Fleet) Report(ctx context.Context, id string, need ReportNeed) (*Report, []byte, error) {
+	rep, raw, err := f.report(ctx, id, need)
+	if err != nil {
+		return nil, nil, err
+	}
+	raw, err = f.withStillRunning(ctx, rep, raw)
+	return rep, raw, err
+}
+
+// report is Report without what other runs tell (StillRunning).
+func (f *Fleet) report(ctx context.Context, id string, need ReportNeed) (*Report, []byte, error) {
 	last, err := f.reader.LastSeq(ctx, id)
 	if err != nil {
 		return nil, nil, err
@@ -402,6 +416,57 @@ func (f *Fleet) Report(ctx context.Context, id string, need ReportNeed) (*Report
 		}
 	}
 	return &rep, nil, nil
+}
+
+// withStillRunning adds to a rolled-back or aborted release run's report the targets that still
+// run its release as the journal says now, and the command that returns them as its next (also
+// into raw, a kept report's JSON, which has neither field then).
+func (f *Fleet) withStillRunning(ctx context.Context, rep *Report, raw []byte) ([]byte, error) {
+	if !rings.Promotes(rep.Kind) || (rep.Phase != rings.PhaseRolledBack && rep.Phase != rings.PhaseAborted) {
+		return raw, nil
+	}
+	failed := map[string]bool{rep.Release.Name: true}
+	if err := f.forgive(ctx, failed); err != nil || !failed[rep.Release.Name] {
+		return raw, err
+	}
+	current := map[string]string{}
+	var order []string
+	err := f.reader.EventsOfType(ctx, func(ev rings.Event) error {
+		if ev.Release != nil {
+			if _, seen := current[ev.Target]; !seen {
+				order = append(order, ev.Target)
+			}
+			current[ev.Target] = ev.Release.Name
+		}
+		return nil
+	}, rings.TargetApplied, rings.TargetRolledBack)
+	if err != nil {
+		return raw, err
+	}
+	for _, t := range order {
+		if current[t] == rep.Release.Name {
+			rep.StillRunning = append(rep.StillRunning, t)
+		}
+	}
+	if len(rep.StillRunning) == 0 {
+		return raw, nil
+	}
+	if rep.Next == "" {
+		rep.Next = fmt.Sprintf("%d target(s) still run %s, which this run rolled back: rollout rollback --run %s --reason TEXT returns them to their last known good (--dry-run shows how)",
+			len(rep.StillRunning), rep.Release.Name, rep.Run)
+	}
+	if raw == nil || len(raw) < 2 || raw[0] != '{' {
+		return raw, nil
+	}
+	extra, err := json.Marshal(struct {
+		Next         string   `json:"next"`
+		StillRunning []string `json:"stillRunning"`
+	}{rep.Next, rep.StillRunning})
+	if err != nil {
+		return raw, err
+	}
+	out := append(append(extra[:len(extra)-1:len(extra)-1], ','), raw[1:]...)
+	return out, nil
 }
 
 func packReport(rep Report) ([]byte, error) {
@@ -537,6 +602,9 @@ func (rep *Report) Notes() []string {
 	}
 	for _, q := range rep.WaitingForWorkers {
 		out = append(out, "waiting for a worker: no worker polls task queue "+q+" (start one inside that boundary: rollout worker --boundary B)")
+	}
+	if len(rep.StillRunning) > 0 {
+		out = append(out, fmt.Sprintf("STILL RUNNING %s, which this run rolled back: %s", rep.Release.Name, strings.Join(rep.StillRunning, ", ")))
 	}
 	if rep.Next != "" {
 		out = append(out, "next: "+rep.Next)

@@ -28,7 +28,7 @@ func (f *Fleet) forgive(ctx context.Context, failed map[string]bool) error {
 		if !found {
 			continue
 		}
-		rep, _, err := f.Report(ctx, run.ID, NeedHead)
+		rep, _, err := f.report(ctx, run.ID, NeedHead)
 		if err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package runs
 
 import (
+	"encoding/json"
 	"context"
 	"slices"
 	"strings"
@@ -359,5 +360,37 @@ func TestServicePromoteIntoOneRing(t *testing.T) {
 	full, err := s.start("v2")
 	if err != nil || full == id || s.report(full).Kind != rings.KindRelease {
 		t.Fatalf("start v2 after its promotion into main: %s %v", full, err)
+	}
+}
+
+// A release run that was rolled back says which targets still run its release (the canary, with
+// rollback: ring), as the journal says now, and next returns them; once they are returned, it
+// says nothing more.
+func TestServiceARolledBackRunNamesTargetsStillRunningIt(t *testing.T) {
+	s := newService(t, false)
+	s.edit("    rollback: run\n", "    rollback: ring\n")
+	ctx := context.Background()
+	if _, err := s.start("v1"); err != nil {
+		t.Fatal(err)
+	}
+	s.tf.fail["m-2"] = "v2"
+	v2, _ := s.start("v2")
+	for _, need := range []ReportNeed{NeedAll, NeedHead, NeedJSON} { // built, then kept
+		rep, raw, err := s.open().Report(ctx, v2, need)
+		if err != nil || !slices.Equal(rep.StillRunning, []string{"c-1"}) || !strings.Contains(rep.Next, "rollout rollback --run "+v2) {
+			t.Fatalf("need %d: still running %v, next %q, %v", need, rep.StillRunning, rep.Next, err)
+		}
+		if raw != nil && (!strings.Contains(string(raw), `"stillRunning":["c-1"]`) || strings.Count(string(raw), `"next"`) != 1 || !json.Valid(raw)) {
+			t.Fatalf("kept JSON: %s", raw)
+		}
+	}
+	if _, err := s.do(func(f *Fleet) (string, error) {
+		return f.Rollback(ctx, RollbackRequest{Run: v2, Reason: "return the canary", As: "ana"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s.runs(map[string]string{"c-1": "v1"})
+	if rep := s.report(v2); len(rep.StillRunning) != 0 || rep.Next != "" {
+		t.Fatalf("after the canary was returned: %v %q", rep.StillRunning, rep.Next)
 	}
 }

@@ -384,6 +384,11 @@ func TestTheFleetSaysWhatRunsWhere(t *testing.T) {
 		}
 	}
 
+	// The run of the failed release names the canary that still runs it, and how to return it.
+	if st := f.must(2, "status", "--output", "json"); !strings.Contains(st.stdout, `"stillRunning":["canary-1"]`) || !strings.Contains(st.stdout, "rollout rollback --run") {
+		t.Fatalf("status of v2's run: %s", st.stdout)
+	}
+
 	addr, _ := f.serve(t)
 	bctx := browserTab(t, browser)
 	if err := chromedp.Do(bctx, chromedp.Navigate("http://"+addr+"/")); err != nil {
