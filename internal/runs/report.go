@@ -68,8 +68,8 @@ type Report struct {
 	Driver     *DriverReport `json:"driver,omitempty"`
 	WaitingFor string        `json:"waitingFor,omitempty"`
 	// WaitingForWorkers are the task queues (engine: temporal) whose work no live worker polls.
-	WaitingForWorkers []string     `json:"waitingForWorkers,omitempty"`
-	Next              string       `json:"next,omitempty"`
+	WaitingForWorkers []string `json:"waitingForWorkers,omitempty"`
+	Next              string   `json:"next,omitempty"`
 	// StillRunning: the targets that, as the journal says now, still run the release this run
 	// rolled back (a failed release, left in the rings before the one that failed it); Next then
 	// returns them. Read at each report, never kept.

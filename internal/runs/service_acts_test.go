@@ -1,8 +1,8 @@
 package runs
 
 import (
-	"encoding/json"
 	"context"
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
