@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/agext/levenshtein"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -258,6 +259,50 @@ func (f *Fleet) Driver(ctx context.Context) (*journal.Holder, error) {
 // environment.
 func (f *Fleet) DriveInBackground(ctx context.Context, id string, a Act) (string, error) {
 	return f.driveInBackground(ctx, id, a, false, false)
+}
+
+// RollbackInBackground hands a rollback of run (its targets to their last known good) to a
+// background `rollout rollback --run RUN --yes` on this machine: the dashboard's rollback. The
+// command passes the door as from a terminal; its log is .rollout/runs/rollback-RUN.log.
+func (f *Fleet) RollbackInBackground(ctx context.Context, id string, a Act) (string, error) {
+	run, err := f.reader.Run(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	if strings.TrimSpace(a.Reason) == "" {
+		return "", errors.New("a rollback needs a reason: it is journaled with who rolled back")
+	}
+	return f.inBackground("rollback-"+run.ID, "rollback", "--run="+run.ID, "--reason="+a.Reason, "--as="+a.who(), "--yes")
+}
+
+// RetryInBackground hands a retry of run's release (start --retry) to a background process on this
+// machine: the dashboard's retry. The run must be the release's newest, rolled back or aborted;
+// the release is tried again with the content it was recorded with.
+func (f *Fleet) RetryInBackground(ctx context.Context, id string, a Act) (string, error) {
+	run, err := f.reader.Run(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	newest, found, err := f.reader.RunForRelease(ctx, run.Release.Name)
+	switch {
+	case err != nil:
+		return "", err
+	case !found || newest.ID != run.ID:
+		return "", fmt.Errorf("run %s is not the newest attempt of release %s: retry that one", run.ID, run.Release.Name)
+	case strings.TrimSpace(a.Reason) == "":
+		return "", errors.New("a retry needs a reason: it is journaled with who tried the release again")
+	}
+	rel, err := f.releases.Release(ctx, run.Release.Name)
+	if err != nil {
+		return "", err
+	}
+	args := []string{"start", "--release=" + run.Release.Name, "--retry", "--reason=" + a.Reason, "--as=" + a.who(), "--detach"}
+	for _, k := range slices.Sorted(maps.Keys(rel.Vars)) { // what --var gave it; secrets come from the environment
+		if _, fromConfig := f.cfg.Release.Vars[k]; !fromConfig && rel.Vars[k] != secretMarker {
+			args = append(args, "--var="+k+"="+fmt.Sprint(rel.Vars[k]))
+		}
+	}
+	return f.inBackground("retry-"+run.ID, args...)
 }
 
 // ResumeInBackground is resume --detach: the run is handed to a background `rollout resume` (which

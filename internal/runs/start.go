@@ -328,6 +328,13 @@ func (f *Fleet) newPlan(ctx context.Context, name string, extra map[string]any) 
 // session (it outlives this process and its terminal), logging to .rollout/runs/RUN.log, and
 // waits until that process drives it.
 func (f *Fleet) detachRun(runID string, more ...string) (string, error) {
+	return f.inBackground(runID, append([]string{"resume", runID}, more...)...)
+}
+
+// inBackground runs `rollout ARGS` on this machine in its own session, with this fleet's
+// configuration, journal, binary and secret variables, logging to .rollout/runs/LOG.log, and waits
+// until it drives a run (or ended). Every value in args is one argument (--flag=value).
+func (f *Fleet) inBackground(logName string, command ...string) (string, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return "", err
@@ -336,13 +343,13 @@ func (f *Fleet) detachRun(runID string, more ...string) (string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
 	}
-	logPath := filepath.Join(dir, runID+".log")
+	logPath := filepath.Join(dir, logName+".log")
 	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return "", err
 	}
 	defer log.Close()
-	args := append([]string{"resume", runID, "--config", f.cfg.File, "--no-color"}, more...)
+	args := append(command, "--config", f.cfg.File, "--no-color")
 	if f.opts.State != "" {
 		args = append(args, "--state", f.opts.State)
 	}
@@ -362,7 +369,7 @@ func (f *Fleet) detachRun(runID string, more ...string) (string, error) {
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
-		return "", fmt.Errorf("start the background run: %w", err)
+		return "", fmt.Errorf("start the background rollout %s: %w", command[0], err)
 	}
 	f.awaitDriver(cmd)
 	return logPath, nil

@@ -25,6 +25,8 @@ type Actor interface {
 	RequestAbort(ctx context.Context, id string, rollback bool, a runs.Act) error
 	Driver(ctx context.Context) (*journal.Holder, error)
 	DriveInBackground(ctx context.Context, id string, a runs.Act) (string, error)
+	RollbackInBackground(ctx context.Context, id string, a runs.Act) (string, error)
+	RetryInBackground(ctx context.Context, id string, a runs.Act) (string, error)
 }
 
 // act is one of the page's acts: it journals what the form asks, and returns what to tell the
@@ -63,7 +65,18 @@ var acts = map[string]act{
 	},
 }
 
-// handleAct serves POST /approve, /pause, /resume and /abort for a logged-in person whose form
+// handedActs are the page's acts that start a run of their own (a rollback, a retry): with
+// --drive, a background rollout command on serve's machine carries them out, through the same
+// checks as from a terminal; without, the page says the command to run.
+var handedActs = map[string]struct {
+	do      func(a Actor, ctx context.Context, id string, act runs.Act) (string, error)
+	command string
+}{
+	"rollback": {Actor.RollbackInBackground, "rollout rollback --run %s --reason TEXT"},
+	"retry":    {Actor.RetryInBackground, "rollout start --release RELEASE --retry --reason TEXT (run %s's release)"},
+}
+
+// handleAct serves POST /approve, /pause, /resume, /abort, /rollback and /retry for a logged-in person whose form
 // carries the session's CSRF token and a reason.
 func (s *Server) handleAct(name string) http.HandlerFunc {
 	do := acts[name]
@@ -93,6 +106,20 @@ func (s *Server) handleAct(name string) http.HandlerFunc {
 			return
 		}
 		form.Act.Reason += " (from the dashboard)"
+		if h, ok := handedActs[name]; ok {
+			if !s.Drive {
+				http.Error(w, fmt.Sprintf("serve was started without --drive, so it starts no Terraform: run "+h.command+" where the boundaries' identities are", form.Run), http.StatusConflict)
+				return
+			}
+			log, err := h.do(actor, r.Context(), form.Run, form.Act)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusConflict)
+				return
+			}
+			s.setFlash(sess, name+" handed to a background rollout on this machine (log: "+log+")")
+			http.Redirect(w, r, "/", http.StatusSeeOther)
+			return
+		}
 		msg, err := do(r.Context(), actor, form)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusConflict)

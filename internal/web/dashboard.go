@@ -160,11 +160,14 @@ func newCell(ts []runs.TargetReport) cell {
 // controls are the run's acts the page offers (to a logged-in person).
 type controls struct {
 	Pause, Resume, Abort bool
+	Rollback, Retry      bool // a finished release run: roll it back, or try its release again
 }
 
 func (s *Server) controls(rep *runs.Report) controls {
 	if rings.Terminal(rep.Phase) {
-		return controls{}
+		promotes := rings.Promotes(rep.Kind)
+		failed := rep.Phase == rings.PhaseRolledBack || rep.Phase == rings.PhaseAborted
+		return controls{Rollback: promotes && (rep.Phase == rings.PhaseSucceeded || len(rep.StillRunning) > 0), Retry: promotes && failed}
 	}
 	ending := rep.Phase == rings.PhaseRollingBack || rep.Phase == rings.PhaseAborting || rep.Aborted != nil
 	return controls{

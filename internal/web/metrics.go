@@ -67,6 +67,9 @@ func (s *Server) Handler() http.Handler {
 		for name := range acts {
 			mux.HandleFunc("POST /"+name, s.handleAct(name))
 		}
+		for name := range handedActs {
+			mux.HandleFunc("POST /"+name, s.handleAct(name))
+		}
 	}
 	return headers(mux)
 }

@@ -452,3 +452,69 @@ func TestTheFleetSaysWhatRunsWhere(t *testing.T) {
 		t.Fatalf("history lists both attempts:\n%s", h.stdout)
 	}
 }
+
+// TestRollbackAndRetryFromTheDashboard: serve --drive hands a rollback and a retry asked for on
+// the page to a background rollout on its machine, each through the same checks as from a
+// terminal and journaled with the name the person logged in as: a release that succeeded is
+// rolled back (Terraform's state returns to the release before it), and one that was rolled back
+// is tried again (attempt 2).
+func TestRollbackAndRetryFromTheDashboard(t *testing.T) {
+	t.Parallel()
+	browser := chromium(t)
+	f := newFleet(t, oneRing(1, "0", ""))
+	f.must(0, "start", "--release", "v1")
+	f.must(0, "start", "--release", "v2")
+	v2 := f.status().Run
+	tokens := filepath.Join(t.TempDir(), "tokens")
+	if err := os.WriteFile(tokens, []byte("ana tok-5e1f0a9b3c7d2e48\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr, _ := f.serve(t, "--token-file", tokens, "--drive")
+	base := "http://" + addr
+	bctx := browserTab(t, browser)
+	if err := chromedp.Do(bctx, chromedp.Navigate(base+"/login")); err != nil {
+		t.Fatal(err)
+	}
+	wctx, wcancel := context.WithTimeout(bctx, 2*time.Minute)
+	defer wcancel()
+	steps := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		for i, step := range actions {
+			if err := chromedp.Do(wctx, step); err != nil {
+				html, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.documentElement.outerHTML`))
+				t.Fatalf("%s, step %d: %v\n%s", what, i, err, html)
+			}
+		}
+	}
+	steps("roll back v2",
+		chromedp.SendKeys(`#token`, "tok-5e1f0a9b3c7d2e48"),
+		chromedp.Click(`#login`),
+		chromedp.WaitVisible(`#who`),
+		chromedp.Navigate(base+"/?run="+v2),
+		chromedp.SendKeys(`form[action="/rollback"] input[name="reason"]`, "v2 breaks checkout"),
+		chromedp.Click(`form[action="/rollback"] input[type="checkbox"]`),
+		chromedp.Click(`button.rollback`),
+		chromedp.WaitVisible(`#flash`),
+	)
+	back := f.waitFor("the rollback to finish", time.Minute, func(rep report) bool { return rep.Kind == "rollback" && rep.Phase == "succeeded" })
+	if rel, _ := f.stateRelease("t-1"); rel != "v1" || f.deployedVersion("t-1") != "v1" {
+		t.Fatalf("after the dashboard's rollback (%s) Terraform's state says %q", back.Run, rel)
+	}
+	f.must(2, "start", "--release", "v3", "--var", "fault_tier=main")
+	v3 := f.status().Run
+	steps("retry v3",
+		chromedp.Navigate(base+"/?run="+v3),
+		chromedp.SendKeys(`form[action="/retry"] input[name="reason"]`, "was the gate flaky?"),
+		chromedp.Click(`button.retry`),
+		chromedp.WaitVisible(`#flash`),
+	)
+	retry := f.waitFor("the retry to finish", time.Minute, func(rep report) bool { return rep.Run != v3 && rep.Phase == "rolled_back" })
+	var rep struct {
+		Attempt int
+		RetryOf struct{ Run, Actor, Reason string }
+	}
+	if err := json.Unmarshal([]byte(f.must(2, "status", retry.Run, "--output", "json").stdout), &rep); err != nil || rep.Attempt != 2 ||
+		rep.RetryOf.Run != v3 || rep.RetryOf.Actor != "ana" || !strings.Contains(rep.RetryOf.Reason, "was the gate flaky?") {
+		t.Fatalf("the dashboard's retry: %+v %v", rep, err)
+	}
+}
