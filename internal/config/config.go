@@ -392,13 +392,40 @@ func ValidName(kind, name string) error {
 
 // Load reads the fleet whose rollout.yaml is at path (a file, or a directory holding rollout.yaml);
 // clouds are the clouds its boundaries may name (the clouds catalog's Keys).
-func Load(path string, clouds Clouds) (*Config, error) { return load(path, clouds, true) }
+func Load(path string, clouds Clouds) (*Config, error) {
+	c, errs, err := LoadAll(path, clouds)
+	switch {
+	case err != nil:
+		return nil, err
+	case len(errs) > 0:
+		return nil, errs
+	}
+	return c, nil
+}
+
+// LoadAll is Load that goes on past problems: the fleet as far as it could be read, with every
+// problem of its files found in one pass (validate reports them all at once). err is for a
+// configuration that could not be read at all.
+func LoadAll(path string, clouds Clouds) (*Config, Errors, error) {
+	c, err := load(path, clouds, true)
+	var errs Errors
+	if errors.As(err, &errs) {
+		return c, errs, nil
+	}
+	return c, nil, err
+}
 
 // LoadMain reads rollout.yaml alone: its own keys, checked as Load checks them, but no
 // environment files and no checks across files, so Targets is empty. Commands that only read the
 // journal (status, history) use it: they need the fleet's root and state, should not parse
 // 10,000 targets to print a kept report, and must work while a target file is half edited.
-func LoadMain(path string, clouds Clouds) (*Config, error) { return load(path, clouds, false) }
+func LoadMain(path string, clouds Clouds) (*Config, error) {
+	c, err := load(path, clouds, false)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
 
 func load(path string, clouds Clouds, whole bool) (*Config, error) {
 	if path == "" {
@@ -423,7 +450,7 @@ func load(path string, clouds Clouds, whole bool) (*Config, error) {
 	c.parseMain(data, &errs)
 	if !whole {
 		if len(errs) > 0 {
-			return nil, errs
+			return c, errs
 		}
 		return c, nil
 	}
@@ -434,11 +461,9 @@ func load(path string, clouds Clouds, whole bool) (*Config, error) {
 			c.byName[t.Name] = t
 		}
 	}
-	if len(errs) == 0 {
-		c.validate(&errs)
-	}
+	c.validate(&errs) // also past problems: every one is reported at once
 	if len(errs) > 0 {
-		return nil, errs
+		return c, errs
 	}
 	return c, nil
 }

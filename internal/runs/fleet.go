@@ -183,11 +183,13 @@ func OpenJournal(ctx context.Context, o Options) (*Fleet, error) {
 // LoadConfig reads and validates a fleet's whole configuration; every problem names its file,
 // line and key.
 func LoadConfig(path string) (*config.Config, error) {
-	c, err := config.Load(path, catalog.All.Keys())
+	c, errs, err := config.LoadAll(path, catalog.All.Keys())
 	if err != nil {
-		return nil, configErr(err)
+		return nil, err
 	}
-	errs := append(catalog.All.Validate(c), healthgate.CheckBoundaries(c)...)
+	// Every problem at once: the files', each cloud's, the gates' and the stack's.
+	errs = append(errs, catalog.All.Validate(c)...)
+	errs = append(errs, healthgate.CheckBoundaries(c)...)
 	if errs = append(errs, provision.CheckStack(c)...); len(errs) > 0 {
 		return nil, fmt.Errorf("the configuration has %d problem(s):\n%w", len(errs), errs)
 	}

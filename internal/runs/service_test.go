@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/evidence"
 	"github.com/rollout-dev/rollout/internal/rings"
 )
@@ -385,5 +386,30 @@ func TestServiceSuggestsRingNames(t *testing.T) {
 	})
 	if err == nil || !strings.Contains(err.Error(), "(its rings: canary, main)") {
 		t.Fatalf("rollback --ring zzzzzz: %v", err)
+	}
+}
+
+// A configuration's problems are reported at once: one of rollout.yaml's own keys, one across
+// files (a target of an unknown boundary) and one of a boundary's cloud, in one pass.
+func TestConfigProblemsAreReportedInOnePass(t *testing.T) {
+	s := newService(t, false)
+	s.edit("    rollback: run\n", "    rollback: sideways\n")
+	s.edit("  local-a: {cloud: local}\n", "  local-a: {cloud: local}\n  gov: {cloud: aws, partition: aws-us-gov, region: us-east-1}\n")
+	if err := os.WriteFile(filepath.Join(s.dir, "environments", "more.yaml"), []byte("targets:\n  - {name: x-1, boundary: nowhere, region: r1}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := LoadConfig(s.dir)
+	var errs config.Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("not field errors: %v", err)
+	}
+	keys := map[string]bool{}
+	for _, e := range errs {
+		keys[e.Key] = true
+	}
+	for _, want := range []string{"rings[1].rollback", "targets[x-1].boundary", "boundaries.gov.region"} {
+		if !keys[want] {
+			t.Errorf("no problem at %s in: %v", want, err)
+		}
 	}
 }
