@@ -103,7 +103,11 @@ func Run(ctx context.Context, sc Scenario) (*Outcome, error) {
 		}
 	}
 	for _, rel := range []string{"v1", "v2"} {
-		expect("start "+rel, start(rel), runs.ExitWaiting)
+		code := start(rel)
+		if code == runs.ExitError { // the environment, not the tool's behaviour: nothing more can run
+			return nil, cannotRun(rel)
+		}
+		expect("start "+rel, code, runs.ExitWaiting)
 		if err := approve(ctx, sc.Notes, dir, rel); err != nil {
 			return nil, err
 		}
@@ -118,6 +122,14 @@ func Run(ctx context.Context, sc Scenario) (*Outcome, error) {
 	}
 	out.tell(sc.Notes)
 	return out, nil
+}
+
+// cannotRun is why the demo stops when a start fails before its run (exit 1): most often, on a
+// machine without network, Terraform could not get the providers the demo fleet uses.
+func cannotRun(release string) error {
+	return fmt.Errorf("rollout start --release %s failed before its run started (exit 1; the reason is above), so the demo stops here.\n"+
+		"If Terraform could not install the providers (no network): run `make tools`, which builds OpenTofu and a local provider\n"+
+		"mirror into .tools/, then `make demo`; or point TF_CLI_CONFIG_FILE at a CLI configuration with a provider mirror", release)
 }
 
 // prepare writes the example fleet into dir (a new temporary directory when "").
@@ -145,9 +157,12 @@ func approve(ctx context.Context, notes io.Writer, dir, release string) error {
 		return err
 	}
 	defer f.Close()
-	run, _, err := f.Journal().RunForRelease(ctx, release)
+	run, found, err := f.Journal().RunForRelease(ctx, release)
 	if err != nil {
 		return err
+	}
+	if !found {
+		return cannotRun(release)
 	}
 	fmt.Fprintf(notes, "\n=== rollout approve %s --ring sovereign --as demo-operator\n", run.ID)
 	return f.Approve(ctx, run.ID, "sovereign", runs.Act{As: "demo-operator", Reason: "demo"})

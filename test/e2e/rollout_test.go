@@ -32,6 +32,23 @@ func TestDemo(t *testing.T) {
 	})
 }
 
+// On a machine where Terraform cannot install the demo's providers, the demo stops at its first
+// start and says what to do, instead of going on to a run that does not exist.
+func TestDemoWithoutProvidersSaysWhatToDo(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	rc := filepath.Join(t.TempDir(), "no-mirror.tfrc")
+	if err := os.WriteFile(rc, []byte("provider_installation {\n  filesystem_mirror {\n    path = \""+filepath.Join(dir, "no-such-mirror")+"\"\n  }\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := &fleet{t: t, dir: dir, env: []string{"TF_CLI_CONFIG_FILE=" + rc}}
+	r := f.run("demo", "--dir", filepath.Join(dir, "fleet"), "--output", "json")
+	if r.code != 1 || !strings.Contains(r.stderr, "make tools") || strings.Contains(r.stderr, `run "": not found`) || strings.Contains(r.stderr, "start --release v2") {
+		t.Fatalf("demo without providers: exit %d\n%s", r.code, lastLines(r.stderr, 30))
+	}
+	conformsTo(t, "error.v1.json", r.stdout)
+}
+
 func demoAsDesigned(t *testing.T, args ...string) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
