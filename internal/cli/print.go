@@ -154,6 +154,9 @@ func printReport(w io.Writer, rep Report, st style) {
 				detail = fmt.Sprintf("%s: %s", g.Gate, g.Message)
 			}
 			phase := string(t.Phase)
+			if t.Queued {
+				phase = "queued (" + phase + ")"
+			}
 			if t.FailedHere {
 				phase += " (failed here)"
 			}

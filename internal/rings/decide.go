@@ -124,6 +124,9 @@ type TargetState struct {
 	Ended     time.Time
 	// Untouched: its apply failed before Terraform ran (its boundary was refused): nothing to undo.
 	Untouched bool
+	// Queued: its apply or rollback waits for a slot of its boundary (maxParallel) or of the
+	// process; its phase stays applying or rolling back.
+	Queued bool
 
 	gate string // the inconclusive gate
 }
@@ -176,7 +179,7 @@ func (s *State) set(t *TargetState, phase TargetPhase) {
 	r := s.Rings[t.Ring]
 	r.count[t.Phase]--
 	r.count[phase]++
-	t.Phase = phase
+	t.Phase, t.Queued = phase, false
 }
 
 // inFlight counts targets with Terraform work or gates under way, in one ring or (r nil) all.

@@ -194,6 +194,49 @@ func (x *Executor) acquire(ctx context.Context, boundary string) (func(), error)
 	return release, nil
 }
 
+// acquireOrQueue takes c's slots; when one is taken it says so (target.queued) before it waits,
+// and again once it has them (target.dequeued), so that a target waiting for its boundary's slot
+// does not look as if Terraform ran on it.
+func (x *Executor) acquireOrQueue(ctx context.Context, c Command, send func(Event)) (func(), error) {
+	var got []chan struct{}
+	release := func() {
+		for _, ch := range got {
+			<-ch
+		}
+	}
+	queued := false
+	for _, ch := range []chan struct{}{x.global, x.sem(c.Boundary)} {
+		if ch == nil {
+			continue
+		}
+		select {
+		case ch <- struct{}{}:
+			got = append(got, ch)
+			continue
+		default:
+		}
+		if !queued {
+			why := fmt.Sprintf("waiting for a slot of boundary %s (maxParallel %d)", c.Boundary, cap(ch))
+			if ch == x.global {
+				why = fmt.Sprintf("waiting for one of this process's %d Terraform slots", cap(ch))
+			}
+			send(Event{Type: TargetQueued, Ring: c.Ring, Target: c.Target, Boundary: c.Boundary, Message: why})
+			queued = true
+		}
+		select {
+		case ch <- struct{}{}:
+			got = append(got, ch)
+		case <-ctx.Done():
+			release()
+			return nil, ctx.Err()
+		}
+	}
+	if queued {
+		send(Event{Type: TargetDequeued, Ring: c.Ring, Target: c.Target, Boundary: c.Boundary})
+	}
+	return release, nil
+}
+
 func (x *Executor) sem(boundary string) chan struct{} {
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -312,7 +355,7 @@ func (x *Executor) attempt(ctx context.Context, c Command, send func(Event)) (Ap
 			return ApplyResult{}, err
 		}
 	}
-	release, err := x.acquire(ctx, c.Boundary)
+	release, err := x.acquireOrQueue(ctx, c, send)
 	if err != nil {
 		return ApplyResult{}, err
 	}

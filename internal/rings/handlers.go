@@ -18,6 +18,8 @@ var handlers = map[EventType]func(s *State, ev Event, t *TargetState) []Command{
 	DriftAcknowledged:      (*State).onDriftAcknowledged,
 	RingPlansChecked:       (*State).onPlansChecked,
 	TargetPlanned:          (*State).onPlanned,
+	TargetQueued:           func(s *State, ev Event, t *TargetState) []Command { return s.onQueued(t, true) },
+	TargetDequeued:         func(s *State, ev Event, t *TargetState) []Command { return s.onQueued(t, false) },
 	TargetApplied:          (*State).onApplied,
 	TargetApplyFailed:      (*State).onApplyFailed,
 	TargetVerified:         (*State).onVerified,
@@ -301,6 +303,14 @@ func (s *State) onBaked(ev Event, t *TargetState) []Command {
 	}
 	r.Phase, r.Ended = RPassed, ev.At
 	return append([]Command{record(RingPassed, r.Plan.Name, "")}, s.nextRing(ev.At)...)
+}
+
+// onQueued: a target's Terraform run waits for a slot (queued), or got it; nothing else changes.
+func (s *State) onQueued(t *TargetState, queued bool) []Command {
+	if t != nil && (t.Phase == TApplying || t.Phase == TRollingBack) {
+		t.Queued = queued
+	}
+	return nil
 }
 
 // onBakeEnded: an operator ended the ring's bake early, with a reason; it passes as if the bake

@@ -241,6 +241,8 @@ const (
 	RingHalted           EventType = "ring.halted"
 	TargetApplying       EventType = "target.applying"
 	TargetPlanned        EventType = "target.planned"
+	TargetQueued         EventType = "target.queued"   // its Terraform run waits for its boundary's slot (Message: why)
+	TargetDequeued       EventType = "target.dequeued" // it got the slot: Terraform starts
 	TargetApplied        EventType = "target.applied"
 	TargetApplyFailed    EventType = "target.apply_failed"
 	GateMeasured         EventType = "gate.measured"
@@ -320,7 +322,7 @@ const (
 var EventTypes = []EventType{
 	RunStarted, RunResumed, RunFinished, RingStarted, RingApprovalNeeded,
 	RingApproved, RingBakeStarted, RingBaked, RingBakeEnded, RingGateFailed, RingPassed,
-	RingHalted, TargetApplying, TargetPlanned, TargetApplied, TargetApplyFailed,
+	RingHalted, TargetApplying, TargetPlanned, TargetQueued, TargetDequeued, TargetApplied, TargetApplyFailed,
 	GateMeasured, TargetVerified, TargetGateFailed, TargetGateCancelled, TargetRollingBack,
 	TargetRolledBack, TargetRollbackFailed, TargetRollbackSkip, RollbackPlanned, TargetGateInconclusive,
 	RingGateInconclusive, RingPaused, GateOverridden, GatesRemeasure, BoundaryVerified,

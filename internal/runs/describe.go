@@ -40,6 +40,10 @@ func describeTarget(ev rings.Event) (string, Tone) {
 	switch ev.Type {
 	case rings.TargetApplying:
 		return fmt.Sprintf("  %s: applying %s", who, relName(ev.Release)), Plain
+	case rings.TargetQueued:
+		return fmt.Sprintf("  %s: queued, %s", who, ev.Message), Plain
+	case rings.TargetDequeued:
+		return "", Plain
 	case rings.TargetPlanned:
 		return fmt.Sprintf("  %s: plan %s", who, PlanText(ev.Summary)), Plain
 	case rings.TargetApplied:

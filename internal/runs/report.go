@@ -134,10 +134,13 @@ type TargetReport struct {
 	Components []ComponentReport `json:"components,omitempty"`
 	// FailedHere: its apply or its gates failed in this run (it may be rolled back now, like its
 	// healthy neighbours: this says which one failed).
-	FailedHere bool       `json:"failedHere,omitempty"`
-	Message    string     `json:"message,omitempty"`
-	Started    *time.Time `json:"started,omitempty"`
-	Ended      *time.Time `json:"ended,omitempty"`
+	FailedHere bool `json:"failedHere,omitempty"`
+	// Queued: it is applying or rolling back, but its Terraform run waits for a slot of its
+	// boundary (maxParallel) or of the driving process; nothing ran on it yet.
+	Queued  bool       `json:"queued,omitempty"`
+	Message string     `json:"message,omitempty"`
+	Started *time.Time `json:"started,omitempty"`
+	Ended   *time.Time `json:"ended,omitempty"`
 }
 
 // ComponentReport is one component of a target's stack in a run: applied (with its plan),
@@ -256,7 +259,7 @@ func buildReport(s *rings.State, log *runLog) Report {
 					tr.Gates = append(tr.Gates, *gr)
 				}
 			}
-			tr.FailedHere = log.failed[tp.Name]
+			tr.FailedHere, tr.Queued = log.failed[tp.Name], t.Queued
 			for _, name := range slices.Sorted(maps.Keys(log.components[tp.Name])) {
 				tr.Components = append(tr.Components, *log.components[tp.Name][name])
 			}
@@ -358,8 +361,8 @@ func waitingFor(rep *Report) string {
 // targets has a 4.8 MB report, kept in about 190 KB. A report kept in another format (another
 // rollout version's) is stale: it is built again from the events.
 // Raised whenever the report gains a field (1002: driver, waitingFor, next; 1003: components;
-// 1004: approvalWaived; 1005: failedHere).
-const keptFormat = 1005
+// 1004: approvalWaived; 1005: failedHere; 1006: queued).
+const keptFormat = 1006
 
 // ReportNeed says how much of a kept report a command decodes.
 type ReportNeed int

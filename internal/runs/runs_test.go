@@ -156,8 +156,9 @@ func TestCompareTruth(t *testing.T) {
 // Every event type a run journals reads as something for a person, or is deliberately silent.
 func TestDescribeTellsEveryEvent(t *testing.T) {
 	// Silent: bookkeeping that tells a person nothing new (a passing measurement, a bake's end
-	// before ring.passed, who is about to hold a state lock, a frozen ring's time check).
-	silent := map[rings.EventType]bool{rings.RingBaked: true, rings.GateMeasured: true, rings.TargetLockHolder: true, rings.RingWindowCheck: true}
+	// before ring.passed, who is about to hold a state lock, a frozen ring's time check, a queued
+	// target getting its slot: its plan follows).
+	silent := map[rings.EventType]bool{rings.RingBaked: true, rings.GateMeasured: true, rings.TargetLockHolder: true, rings.RingWindowCheck: true, rings.TargetDequeued: true}
 	passed := true
 	plan := &rings.Plan{Kind: rings.KindRelease, Release: rings.ReleaseRef{Name: "v1"}}
 	for _, typ := range rings.EventTypes {

@@ -102,6 +102,34 @@ func TestEndABakeEarly(t *testing.T) {
 	}
 }
 
+// A target waiting for its boundary's slot (local-b: maxParallel 2, a ring of 3 at once) shows as
+// queued, in the report, the status table and the event log, not as if Terraform ran on it.
+func TestATargetWaitingForItsBoundarysSlotIsQueued(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t, fleetSpec{targets: "targets:\n" + targetsYAML("q", "local-b", "main", 3, "    vars: {apply_seconds: 2}\n"),
+		rings: "  - name: only\n    targets: {boundaries: [local-b]}\n    maxParallel: 3\n"})
+	f.must(0, "start", "--release", "v1", "--wait=false")
+	var seen string
+	f.waitFor("a target queued", time.Minute, func(rep report) bool {
+		r := f.run("status", "--output", "json")
+		if strings.Contains(r.stdout, `"queued":true`) {
+			seen = f.run("status").stdout
+			return true
+		}
+		return false
+	})
+	if !strings.Contains(seen, "queued (applying)") {
+		t.Fatalf("status while a target waits for its slot:\n%s", seen)
+	}
+	w := f.must(0, "status", "--wait", "--every", "100ms", "--output", "json")
+	if strings.Contains(w.stdout, `"queued":true`) {
+		t.Fatalf("a target still queued after the run: %s", w.stdout)
+	}
+	if log := f.must(0, "status").stderr + readFile(t, filepath.Join(f.dir, ".rollout", "runs", f.status().Run+".log")); !strings.Contains(log, "queued, waiting for a slot of boundary local-b (maxParallel 2)") {
+		t.Fatalf("the run's log does not say a target was queued:\n%s", log)
+	}
+}
+
 func TestPauseThenResume(t *testing.T) {
 	t.Parallel()
 	f := newFleet(t, oneRing(3, "2", ""))
