@@ -234,6 +234,7 @@ fails (docs/ci-contract.md; schemas in docs/schema).`,
 		newReleaseCmd(io, g),
 		newWorkerCmd(io, g),
 	)
+	addCompletions(root, g)
 	return root
 }
 

@@ -244,3 +244,35 @@ func TestEveryCommandsJSONMatchesItsSchema(t *testing.T) {
 	}
 	walk(root)
 }
+
+// Shell completion reads the fleet as the shell asks: run IDs, rings, targets, releases, and the
+// values of enum flags; without a journal it offers no run and creates none.
+func TestShellCompletionReadsTheFleet(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t, oneRing(2, "0", ""))
+	if r := f.must(0, "__complete", "status", ""); strings.Contains(r.stdout, "v1-") {
+		t.Fatalf("runs offered before any: %s", r.stdout)
+	}
+	if _, err := os.Stat(filepath.Join(f.dir, ".rollout")); err == nil {
+		t.Fatal("a completion created the fleet's journal")
+	}
+	f.must(0, "start", "--release", "v1")
+	run := f.status().Run
+	for args, want := range map[string]string{
+		"resume|":                              run + "\trelease v1",
+		"start|--ring|":                        "only",
+		"rollback|--target|":                   "t-1\nt-2",
+		"start|--release|":                     "v1",
+		"status|--output|":                     "text\njson",
+		"gate|override|" + run + "|--verdict|": "pass\nfail",
+		"release|export|":                      "v1",
+	} {
+		r := f.must(0, append([]string{"__complete"}, strings.Split(args, "|")...)...)
+		if !strings.Contains(r.stdout, want+"\n") {
+			t.Errorf("completing %q: want %q in:\n%s", args, want, r.stdout)
+		}
+	}
+	if r := f.must(0, "completion", "bash"); !strings.Contains(r.stdout, "__start_rollout") {
+		t.Fatalf("completion bash: %s", r.stdout[:min(200, len(r.stdout))])
+	}
+}
