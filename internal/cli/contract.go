@@ -28,6 +28,7 @@ var jsonSchemas = map[string][]string{
 	"rollout fleet":           {"fleet.v1.json"},
 	"rollout freeze":          {"freeze.v1.json"},
 	"rollout gate override":   {"report.v1.json"},
+	"rollout init":            {"init.v1.json"},
 	"rollout history":         {"history.v1.json"},
 	"rollout pause":           {"report.v1.json"},
 	"rollout plan":            {"plan.v1.json"},

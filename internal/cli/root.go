@@ -208,6 +208,7 @@ fails (docs/ci-contract.md; schemas in docs/schema).`,
 		return nil
 	}
 	root.AddCommand(
+		newInitCmd(io, g),
 		newValidateCmd(io, g),
 		newPreflightCmd(io, g),
 		newPlanCmd(io, g),

@@ -193,3 +193,44 @@ func TestBoundaryProviderMirror(t *testing.T) {
 		t.Fatalf("want one resolution from the mirror, got %v", links)
 	}
 }
+
+// rollout init writes a starter fleet for each cloud and its scopes that validates at once; the
+// local one plans and starts, and the AWS one (GovCloud and commercial) plans once its identities
+// are there (keys in the variables it names, an STS stand-in for the partitions' endpoints).
+func TestInitWritesAFleetThatValidatesAndPlans(t *testing.T) {
+	t.Parallel()
+	for _, c := range [][]string{{"local"}, {"azure", "--scope", "public", "--scope", "usgovernment", "--scope", "china"},
+		{"gcp", "--scope", "googleapis.com", "--scope", "s3nsapis.fr"}} {
+		f := &fleet{t: t, dir: t.TempDir()}
+		r := f.must(0, append([]string{"init", "--dir", f.dir, "--output", "json", "--cloud"}, c...)...)
+		conformsTo(t, "init.v1.json", r.stdout)
+		f.must(0, "validate")
+		if c[0] == "local" {
+			f.must(0, "plan", "--release", "v1")
+			f.must(0, "start", "--release", "v1")
+			for _, target := range []string{"local-1", "local-2"} {
+				if rel, _ := f.stateRelease(target); rel != "v1" {
+					t.Fatalf("the local starter's %s: Terraform's state says %q", target, rel)
+				}
+			}
+		}
+	}
+	f := &fleet{t: t, dir: t.TempDir()}
+	f.must(1, "init", "--dir", f.dir, "--cloud", "aws", "--scope", "aws-us-gvo") // did you mean
+	f.must(0, "init", "--dir", f.dir, "--cloud", "aws", "--scope", "aws", "--scope", "aws-us-gov")
+	f.must(1, "init", "--dir", f.dir, "--cloud", "aws") // never over a fleet
+	sts := ststest.New(t)
+	sts.Set("AKIACOMMERCIAL0001", "arn:aws:iam::111111111111:user/deployer")
+	sts.Set("AKIAGOVCLOUD000001", "arn:aws-us-gov:iam::222222222222:user/deployer")
+	cfg := readFile(t, filepath.Join(f.dir, "rollout.yaml"))
+	for _, p := range []string{"aws", "aws-us-gov"} {
+		cfg = strings.Replace(cfg, "    partition: "+p+"\n", "    partition: "+p+"\n    endpoints: {sts: \""+sts.URL+"\"}\n", 1)
+	}
+	f.write("rollout.yaml", cfg)
+	f.env = []string{"AWS_ACCESS_KEY_ID=AKIACOMMERCIAL0001", "AWS_SECRET_ACCESS_KEY=commercial-secret",
+		"AWS_US_GOV_ACCESS_KEY_ID=AKIAGOVCLOUD000001", "AWS_US_GOV_SECRET_ACCESS_KEY=govcloud-secret"}
+	f.must(0, "validate")
+	if r := f.must(0, "plan", "--release", "v1"); !strings.Contains(r.stdout, "aws-us-gov-2") || !strings.Contains(r.stdout, "+1 ~0 -0") {
+		t.Fatalf("plan of the AWS starter:\n%s", r.stdout)
+	}
+}

@@ -170,6 +170,8 @@ func TestEveryCommandsJSONMatchesItsSchema(t *testing.T) {
 	}
 	dir := t.TempDir()
 	check(0, "version.v1.json", "version")
+	check(0, "init.v1.json", "init", "--cloud", "local", "--dir", filepath.Join(t.TempDir(), "starter"))
+	check(1, "error.v1.json", "init", "--cloud", "lcoal", "--dir", filepath.Join(t.TempDir(), "starter"))
 	check(0, "validate.v1.json", "validate")
 	good := readFile(t, filepath.Join(f.dir, "rollout.yaml"))
 	f.write("rollout.yaml", strings.Replace(good, "maxParallel: 1", "maxParallel: -1", 1))
