@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -33,14 +34,14 @@ It reads the journal only; nothing is changed.`,
 					return writeJSON(io.Out, map[string]any{"v": 1, "targets": view})
 				}
 				tw := tabwriter.NewWriter(io.Out, 2, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "RING\tTARGET\tBOUNDARY\tREGION\tRELEASE\tSINCE\tRUN\tGATES\tFLAGS")
+				fmt.Fprintln(tw, "RING\tTARGET\tBOUNDARY\tREGION\tRELEASE\tSINCE\tRUN\tSTATE\tGATES\tDRIFT\tFLAGS")
 				for _, t := range view {
 					since := "-"
 					if t.Since != nil {
 						since = t.Since.Local().Format("2006-01-02 15:04")
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", clean(t.Ring), clean(t.Target), clean(t.Boundary), clean(t.Region),
-						relName(t.Release), since, clean(t.Run), t.Verdict, strings.Join(t.Flags, ","))
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", clean(t.Ring), clean(t.Target), clean(t.Boundary), clean(t.Region),
+						relName(t.Release), since, clean(t.Run), cmp.Or(t.State, "-"), cmp.Or(t.Verdict, "-"), cmp.Or(t.Drift, "-"), strings.Join(t.Flags, ","))
 				}
 				return tw.Flush()
 			})

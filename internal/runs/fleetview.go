@@ -25,6 +25,9 @@ type FleetTarget struct {
 	// State: what its newest journaled step left it: applying, applied, verified, failed (its
 	// apply or gates), rolling_back, rolled_back ("" when never touched).
 	State string `json:"state,omitempty"`
+	// Drift: what its ring's newest drift check (driftCheck:) found of it since it got its
+	// release: clean, drift, or error (the check failed); "" when none was made since.
+	Drift string `json:"drift,omitempty"`
 	// Flags: failedElsewhere (it runs a release a run rolled back somewhere), newerPending (a
 	// newer recorded release has not reached it), neverDeployed.
 	Flags []string `json:"flags,omitempty"`
@@ -79,13 +82,16 @@ func (f *Fleet) readFleetView(ctx context.Context) ([]FleetTarget, error) {
 	for _, t := range cfg.Targets {
 		evs[t.Name] = nil
 	}
+	driftChecks := map[string]rings.Event{} // ring -> its newest drift check
 	err := f.reader.EventsOfType(ctx, func(ev rings.Event) error {
-		if e, ok := evs[ev.Target]; ok {
+		if ev.Type == rings.RingDriftChecked {
+			driftChecks[ev.Ring] = ev
+		} else if e, ok := evs[ev.Target]; ok {
 			evs[ev.Target] = append(e, ev)
 		}
 		return nil
 	}, rings.TargetApplying, rings.TargetApplied, rings.TargetVerified, rings.TargetRollingBack,
-		rings.TargetRolledBack, rings.TargetGateFailed, rings.TargetApplyFailed)
+		rings.TargetRolledBack, rings.TargetGateFailed, rings.TargetApplyFailed, rings.RingDriftChecked)
 	if err != nil {
 		return nil, err
 	}
@@ -105,6 +111,12 @@ func (f *Fleet) readFleetView(ctx context.Context) ([]FleetTarget, error) {
 			t := cfg.Target(name)
 			ft := FleetTarget{Ring: r.Name, Target: name, Boundary: t.Boundary, Region: t.Region}
 			fleetFacts(&ft, evs[name])
+			if dc, ok := driftChecks[r.Name]; ok && ft.Since != nil && dc.At.After(*ft.Since) {
+				ft.Drift = string(rings.DriftClean)
+				if slices.Contains(dc.Targets, name) {
+					ft.Drift = string(dc.Drift)
+				}
+			}
 			switch {
 			case ft.Release == nil:
 				ft.Flags = append(ft.Flags, "neverDeployed")

@@ -35,6 +35,10 @@ func TestServiceDriftStopsARingUntilAcknowledged(t *testing.T) {
 	if rep := s.report(id); rep.WaitingFor != "driftAck" || !strings.Contains(rep.Next, "rollout drift ack") || rep.Rings[1].Drift == nil || rep.Rings[1].Drift.Targets[0] != "m-2" {
 		t.Fatalf("report: next %q, drift %+v", rep.Next, rep.Rings[1].Drift)
 	}
+	view, err := s.fleetView() // the fleet says which target drifted since it got its release
+	if err != nil || len(view) != 3 || view[0].Drift != "" || view[1].Drift != "clean" || view[2].Drift != "drift" {
+		t.Fatalf("fleet after the drift check: %+v %v", view, err)
+	}
 	ctx := context.Background()
 	ack := func(ring, reason string) error {
 		_, err := s.do(func(f *Fleet) (string, error) { return "", f.AckDrift(ctx, id, ring, Act{As: "ana", Reason: reason}) })
