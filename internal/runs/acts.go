@@ -170,7 +170,9 @@ func (f *Fleet) AckDrift(ctx context.Context, id, ring string, a Act) error {
 		return errors.New("--reason is required: the journal keeps why the drift was accepted")
 	}
 	return f.journalAct(ctx, id, func(run journal.Run, s *rings.State) (*rings.Event, string, error) {
-		if r := s.RingNamed(ring); r == nil || r.Drift == nil || r.Phase != rings.RDrifted {
+		if r := s.RingNamed(ring); r == nil {
+			return nil, "", fmt.Errorf("run %s has no ring %q%s", run.ID, ring, didYouMean(ring, ringNames(s)))
+		} else if r.Drift == nil || r.Phase != rings.RDrifted {
 			return nil, "", fmt.Errorf("ring %q of run %s is not stopped on drift", ring, run.ID)
 		}
 		who := a.who()

@@ -76,7 +76,11 @@ type DriftLine struct {
 func (f *Fleet) Drift(ctx context.Context, ringNames []string) ([]DriftLine, error) {
 	for _, name := range ringNames {
 		if !slices.ContainsFunc(f.cfg.Rings, func(r *config.Ring) bool { return r.Name == name }) {
-			return nil, fmt.Errorf("--ring %s: no such ring in %s", name, f.cfg.File)
+			var names []string
+			for _, r := range f.cfg.Rings {
+				names = append(names, r.Name)
+			}
+			return nil, fmt.Errorf("--ring %s: no such ring in %s%s", name, f.cfg.File, didYouMean(name, names))
 		}
 	}
 	var lines []DriftLine

@@ -67,6 +67,9 @@ type Report struct {
 	// it, and `rollout resume RUN` does). Next is the command that moves a waiting run on.
 	Driver     *DriverReport `json:"driver,omitempty"`
 	WaitingFor string        `json:"waitingFor,omitempty"`
+	// WaitingOn: the ring a waiting run waits on (approval, driftAck, gateVerdict, freeze) and, for
+	// an approval, its quorum and the approvals given.
+	WaitingOn *WaitingOn `json:"waitingOn,omitempty"`
 	// WaitingForWorkers are the task queues (engine: temporal) whose work no live worker polls.
 	WaitingForWorkers []string `json:"waitingForWorkers,omitempty"`
 	Next              string   `json:"next,omitempty"`
@@ -75,6 +78,13 @@ type Report struct {
 	// returns them. Read at each report, never kept.
 	StillRunning []string     `json:"stillRunning,omitempty"`
 	Rings        []RingReport `json:"rings"`
+}
+
+// WaitingOn is the ring a run waits on, and an approval's quorum and approvals given.
+type WaitingOn struct {
+	Ring   string `json:"ring"`
+	Quorum int    `json:"quorum,omitempty"`
+	Given  int    `json:"given,omitempty"`
 }
 
 // DriverReport is the process that drives a run in progress (the fleet lease's holder).
@@ -329,6 +339,25 @@ func nextAction(rep *Report, workflow bool) string {
 	return ""
 }
 
+// waitingOn is the ring a run that waits for a person waits on (nil for none).
+func waitingOn(rep *Report, s *rings.State) *WaitingOn {
+	if rep.WaitingFor == "" || rep.WaitingFor == "driver" || rep.WaitingFor == "unpause" {
+		return nil
+	}
+	for _, r := range s.Rings {
+		switch r.Phase {
+		case rings.RApproval:
+			return &WaitingOn{Ring: r.Plan.Name, Quorum: max(r.Plan.Quorum, 1), Given: len(r.Approvals)}
+		case rings.RDrifted, rings.RInconclusive, rings.RFrozen:
+			return &WaitingOn{Ring: r.Plan.Name}
+		}
+	}
+	if s.Ring >= 0 && s.Ring < len(s.Rings) { // targets' gates inconclusive in the ring under way
+		return &WaitingOn{Ring: s.Rings[s.Ring].Plan.Name}
+	}
+	return nil
+}
+
 // waitingFor names what a settled run that is not over waits for (see the report's schema):
 // approval, driftAck, gateVerdict, freeze (a window or the stop-the-line switch), unpause; "" for
 // none.
@@ -361,7 +390,7 @@ func waitingFor(rep *Report) string {
 // targets has a 4.8 MB report, kept in about 190 KB. A report kept in another format (another
 // rollout version's) is stale: it is built again from the events.
 // Raised whenever the report gains a field (1002: driver, waitingFor, next; 1003: components;
-// 1004: approvalWaived; 1005: failedHere; 1006: queued).
+// 1004: approvalWaived; 1005: failedHere; 1006: queued, waitingOn).
 const keptFormat = 1006
 
 // ReportNeed says how much of a kept report a command decodes.
@@ -413,6 +442,7 @@ func (f *Fleet) report(ctx context.Context, id string, need ReportNeed) (*Report
 	if rep.WaitingFor == "" {
 		rep.WaitingFor = waitingFor(&rep)
 	}
+	rep.WaitingOn = waitingOn(&rep, s)
 	if rings.Terminal(s.Phase) {
 		if data, err := packReport(rep); err == nil {
 			_ = f.reports.SaveReport(ctx, id, last, keptFormat, data) // derived data: a failure only costs the next replay

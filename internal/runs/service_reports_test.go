@@ -71,7 +71,8 @@ func TestServiceReportOfAWaitingRun(t *testing.T) {
 	s := newService(t, true)
 	id, _ := s.start("v1")
 	rep := s.report(id)
-	if rep.Phase != rings.PhaseWaiting || rep.WaitingFor != "approval" || !strings.Contains(rep.Next, "rollout approve "+id) || !strings.Contains(rep.Next, "--ring main") {
+	if rep.Phase != rings.PhaseWaiting || rep.WaitingFor != "approval" || !strings.Contains(rep.Next, "rollout approve "+id) || !strings.Contains(rep.Next, "--ring main") ||
+		rep.WaitingOn == nil || *rep.WaitingOn != (WaitingOn{Ring: "main", Quorum: 1, Given: 0}) {
 		t.Fatalf("phase %s, next %q", rep.Phase, rep.Next)
 	}
 	if rep.Rings[1].Name != "main" || len(rep.Rings[1].Targets) != 2 || rep.Rings[1].Targets[0].Phase != rings.TPending {
