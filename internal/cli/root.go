@@ -29,6 +29,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/rollout-dev/rollout/internal/journal"
+	"github.com/rollout-dev/rollout/internal/proc"
 	"github.com/rollout-dev/rollout/internal/rings"
 	"github.com/rollout-dev/rollout/internal/runs"
 )
@@ -252,7 +253,7 @@ func Main(args []string, with ...func(*IO)) (code int) {
 	}()
 	// What rollout and the Terraform it runs create is for this user only: journals, plan files,
 	// local state and variable files may hold secrets (files meant to be shared are chmodded).
-	syscall.Umask(0o077)
+	proc.Umask(0o077)
 	io := IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, ErrTTY: term.IsTerminal(int(os.Stderr.Fd()))}
 	for _, w := range with {
 		w(&io)

@@ -20,7 +20,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	ita1 "github.com/in-toto/attestation/go/v1"
@@ -30,6 +29,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/rollout-dev/rollout/internal/proc"
 	"github.com/rollout-dev/rollout/internal/rings"
 	"github.com/rollout-dev/rollout/internal/secretfile"
 )
@@ -247,7 +247,7 @@ const MaxFile = 16 << 20
 // ReadFile reads an attestation file: a regular file only (a FIFO in its place would wait for a
 // writer for ever; it is refused at once), of at most MaxFile bytes.
 func ReadFile(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	f, err := proc.OpenRegular(path)
 	if err != nil {
 		return nil, err
 	}

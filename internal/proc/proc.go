@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 )
 
 // Stat is what /proc/PID/stat says of a process that this package needs.
@@ -56,10 +55,7 @@ func parse(s string) (Stat, error) {
 // Alive says whether pid names a running process: it exists and is not a zombie (a process that
 // exited and only waits for its parent to collect it holds nothing any more).
 func Alive(pid int) bool {
-	if pid <= 0 {
-		return false
-	}
-	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+	if pid <= 0 || !exists(pid) {
 		return false
 	}
 	st, err := Read(pid)

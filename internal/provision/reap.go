@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/rollout-dev/rollout/internal/proc"
@@ -108,7 +107,7 @@ func reapOrphans(workDir string) []int {
 	// (Terraform 1.11 truncates it first; seen in the kill-mid-apply test), and the target's next
 	// init fails on it. What has not ended within the grace is killed.
 	for _, pid := range leaders {
-		_ = syscall.Kill(pid, syscall.SIGINT)
+		_ = proc.Interrupt(pid)
 	}
 	graceEnd := time.Now().Add(reapGrace)
 	for _, pid := range leaders {
@@ -118,7 +117,7 @@ func reapOrphans(workDir string) []int {
 	}
 	for _, pid := range victims {
 		if proc.Alive(pid) {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
+			_ = proc.Kill(pid)
 		}
 	}
 	// Wait until they are gone (their file locks and open state go with them).

@@ -16,7 +16,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"syscall"
+
+	"github.com/rollout-dev/rollout/internal/proc"
 )
 
 // skipInSnapshot says which paths of a module tree are not part of a release.
@@ -198,7 +199,7 @@ func SnapshotDir(stateDir, digest string) string {
 // openRegular opens a file for reading without ever waiting (a FIFO put in its place since it was
 // checked opens at once, and is refused).
 func openRegular(p string) (*os.File, error) {
-	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	f, err := proc.OpenRegular(p)
 	if err != nil {
 		return nil, err
 	}

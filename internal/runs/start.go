@@ -10,11 +10,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/journal"
+	"github.com/rollout-dev/rollout/internal/proc"
 	"github.com/rollout-dev/rollout/internal/provision"
 	"github.com/rollout-dev/rollout/internal/rings"
 )
@@ -367,7 +367,7 @@ func (f *Fleet) inBackground(logName string, command ...string) (string, error) 
 	cmd.Env = append(os.Environ(), f.secretEnviron()...) // its secret variables, never on its command line
 	cmd.Dir = f.cfg.Root
 	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	proc.Detach(cmd)
 	if err := cmd.Start(); err != nil {
 		return "", fmt.Errorf("start the background rollout %s: %w", command[0], err)
 	}

@@ -18,10 +18,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 
 	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/journal"
+	"github.com/rollout-dev/rollout/internal/proc"
 	"github.com/rollout-dev/rollout/internal/provision"
 )
 
@@ -376,7 +376,7 @@ func writeArchive(path string, files map[string][]byte) (string, error) {
 // readArchive reads a tar.gz of regular files, bounded: it streams the file (a regular one only),
 // so no more than the caps is ever held.
 func readArchive(path string) (map[string][]byte, error) {
-	in, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	in, err := proc.OpenRegular(path)
 	if err != nil {
 		return nil, err
 	}

@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"syscall"
 	"time"
 
 	"github.com/rollout-dev/rollout/internal/healthgate/measure"
+	"github.com/rollout-dev/rollout/internal/proc"
 	"github.com/rollout-dev/rollout/internal/rings"
 )
 
@@ -38,8 +38,7 @@ func (c *Command) Measure(ctx context.Context) rings.Measurement {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.WaitDelay = time.Second
 	// Its own process group, killed whole when the gate is cancelled: sh's children too.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	proc.OwnGroup(cmd)
 	err := cmd.Run()
 	code := cmd.ProcessState.ExitCode()
 	if err != nil && code < 0 {
