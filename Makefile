@@ -6,9 +6,9 @@ TOOLS := $(CURDIR)/.tools
 # tests that `make test-tools` adds (see scripts/tools.sh).
 RUN_ENV := ROLLOUT_TF_BIN=$(TOOLS)/bin/tf TF_CLI_CONFIG_FILE=$(TOOLS)/tf.rc \
 	ROLLOUT_VERSITYGW=$(TOOLS)/bin/versitygw ROLLOUT_FAKE_GCS=$(TOOLS)/bin/fake-gcs-server \
-	ROLLOUT_AZURITE=$(TOOLS)/bin/azurite-blob ROLLOUT_JAEGER=$(TOOLS)/bin/jaeger ROLLOUT_COSIGN=$(TOOLS)/bin/cosign ROLLOUT_TEMPORAL_CLI=$(TOOLS)/bin/temporal
+	ROLLOUT_AZURITE=$(TOOLS)/bin/azurite-blob ROLLOUT_JAEGER=$(TOOLS)/bin/jaeger ROLLOUT_COSIGN=$(TOOLS)/bin/cosign ROLLOUT_CYCLONEDX=$(TOOLS)/bin/cyclonedx-gomod ROLLOUT_TEMPORAL_CLI=$(TOOLS)/bin/temporal
 
-.PHONY: all tools test-tools build demo test test-unit test-e2e test-terraform vet clean bench bench-large bench-stack bench-tracing bench-temporal chaos fuzz
+.PHONY: all tools test-tools build release demo test test-unit test-e2e test-terraform vet clean bench bench-large bench-stack bench-tracing bench-temporal chaos fuzz
 
 all: build
 
@@ -20,6 +20,13 @@ test-tools:
 
 build:
 	$(GO) build -buildvcs=auto -o bin/rollout ./cmd/rollout
+
+# The release: archives per platform, SBOMs, signed checksums, SLSA provenance, an OCI layout in
+# dist/ (docs/release.md). KEY=keys/release.key signs it; without, a snapshot key does.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo snapshot)
+release:
+	@bash scripts/tools.sh release
+	$(GO) run ./cmd/release --version $(VERSION) --out dist $(if $(KEY),--key $(KEY))
 
 demo: tools build
 	$(RUN_ENV) bin/rollout demo

@@ -8,6 +8,7 @@
 # and with the argument "test" (make test-tools, which make test runs), the tests' servers:
 #   .tools/bin/jaeger     Jaeger's all-in-one: a real trace collector for the telemetry tests
 #   .tools/bin/cosign     sigstore's cosign: an independent verifier of rollout's attestations
+#   .tools/bin/cyclonedx-gomod  the CycloneDX SBOM of each binary `make release` builds
 #   .tools/bin/versitygw, .tools/bin/fake-gcs-server, .tools/bin/azurite-blob
 #                         real S3, Google Cloud Storage and Azure Blob servers for the state
 #                         backend tests (Azurite from the npm registry; node and npm from
@@ -43,6 +44,28 @@ build_from_module() {
   echo "tools: building $mod v$ver from the Go module proxy (once)" >&2
   (cd "$src" && go build -trimpath -ldflags "$ldflags" -o "$out.tmp" "$pkg") && mv "$out.tmp" "$out"
 }
+
+# go_install PKG VERSION NAME: build PKG@vVERSION into .tools/NAME-VERSION/ once; link .tools/bin/NAME.
+go_install() {
+  local pkg=$1 ver=$2 name=$3
+  local out="$tools/$name-$ver/$name"
+  if [ ! -x "$out" ]; then
+    echo "tools: building $pkg v$ver from the Go module proxy (once)" >&2
+    mkdir -p "$(dirname "$out")"
+    GOBIN="$(dirname "$out")" go install -trimpath -ldflags "-s -w" "$pkg@v$ver"
+    [ -x "$out" ] || mv "$(dirname "$out")/$(basename "$pkg")" "$out"
+  fi
+  if [ "$(readlink "$tools/bin/$name" 2>/dev/null)" != "$out" ]; then ln -sfn "$out" "$tools/bin/$name"; fi
+}
+# release_tools: what `make release` needs beyond Go (scripts/tools.sh release): cyclonedx-gomod,
+# which writes each binary's CycloneDX SBOM, and cosign, which verifies the signatures.
+COSIGN_VERSION=2.6.5
+CYCLONEDX_GOMOD_VERSION=1.10.0
+release_tools() {
+  go_install github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod "$CYCLONEDX_GOMOD_VERSION" cyclonedx-gomod
+  go_install github.com/sigstore/cosign/v2/cmd/cosign "$COSIGN_VERSION" cosign
+}
+if [ "${1:-}" = release ]; then release_tools; exit 0; fi
 
 # 1. The Terraform-compatible binary.
 choose_bin() {
@@ -92,23 +115,10 @@ echo "tools: $(TF_CLI_CONFIG_FILE="$rc" "$tools/bin/tf" version 2>/dev/null | he
 # fake-gcs-server, each built once from the Go module proxy.
 VERSITYGW_VERSION=1.8.0
 FAKE_GCS_VERSION=1.56.1
-# go_install PKG VERSION NAME: build PKG@vVERSION into .tools/NAME-VERSION/ once; link .tools/bin/NAME.
-go_install() {
-  local pkg=$1 ver=$2 name=$3
-  local out="$tools/$name-$ver/$name"
-  if [ ! -x "$out" ]; then
-    echo "tools: building $pkg v$ver from the Go module proxy (once)" >&2
-    mkdir -p "$(dirname "$out")"
-    GOBIN="$(dirname "$out")" go install -trimpath -ldflags "-s -w" "$pkg@v$ver"
-    [ -x "$out" ] || mv "$(dirname "$out")/$(basename "$pkg")" "$out"
-  fi
-  if [ "$(readlink "$tools/bin/$name" 2>/dev/null)" != "$out" ]; then ln -sfn "$out" "$tools/bin/$name"; fi
-}
 go_install github.com/versity/versitygw/cmd/versitygw "$VERSITYGW_VERSION" versitygw
 go_install github.com/fsouza/fake-gcs-server "$FAKE_GCS_VERSION" fake-gcs-server
 # cosign, a verifier of in-toto attestations that rollout does not write, for the evidence test.
-COSIGN_VERSION=2.6.5
-go_install github.com/sigstore/cosign/v2/cmd/cosign "$COSIGN_VERSION" cosign
+release_tools # cosign and cyclonedx-gomod: the release test builds and verifies a release
 # The Temporal CLI, whose `server start-dev` is a real Temporal server (SQLite, loopback) for the
 # engine-on-Temporal tests, benchmarks and `rollout demo --engine temporal`.
 TEMPORAL_VERSION=1.5.1
@@ -139,4 +149,4 @@ fi
 if [ "$(readlink "$tools/bin/azurite-blob" 2>/dev/null)" != "$azurite/node_modules/.bin/azurite-blob" ]; then
   ln -sfn "$azurite/node_modules/.bin/azurite-blob" "$tools/bin/azurite-blob"
 fi
-echo "tools: the tests' servers and verifiers (versitygw, fake-gcs-server, jaeger, azurite-blob, cosign, temporal) in $tools/bin" >&2
+echo "tools: the tests' servers and verifiers (versitygw, fake-gcs-server, jaeger, azurite-blob, cosign, cyclonedx-gomod, temporal) in $tools/bin" >&2

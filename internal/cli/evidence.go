@@ -60,7 +60,7 @@ func newEvidenceVerifyCmd(io IO, g globals) *cobra.Command {
 	var trust []string
 	cmd := &cobra.Command{
 		Use:     "verify FILE --trust PUBKEY [--trust PUBKEY ...]",
-		Short:   "Check an attestation's signature against trusted public keys, and say what it attests",
+		Short:   "Check an attestation's signature against trusted public keys, and say what it attests (rollout's evidence, or a release's SLSA provenance)",
 		Example: "  rollout evidence verify evidence/v42-1a2b3c.commercial.aws.intoto.json --trust keys/commercial.pub",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -76,13 +76,28 @@ func newEvidenceVerifyCmd(io IO, g globals) *cobra.Command {
 			if err != nil {
 				return &ExitErr{Code: ExitError, Err: err}
 			}
+			st, err := evidence.VerifyStatement(cmd.Context(), b, vs...)
+			if err != nil {
+				return &ExitErr{Code: ExitError, Err: fmt.Errorf("%s: %w", args[0], err)}
+			}
+			if st.PredicateType != evidence.PredicateType { // another statement: a release's provenance
+				if g.json() {
+					return writeJSON(io.Out, map[string]any{"v": 1, "verified": true, "keyId": st.KeyID, "predicateType": st.PredicateType,
+						"subjects": st.Subjects, "predicate": st.Predicate})
+				}
+				fmt.Fprintf(io.Out, "verified: signed by key %s\na %s statement about:\n", st.KeyID, st.PredicateType)
+				for _, s := range st.Subjects {
+					fmt.Fprintf(io.Out, "  %s  %s\n", s.SHA256, clean(s.Name))
+				}
+				return nil
+			}
 			v, err := evidence.Verify(cmd.Context(), b, vs...)
 			if err != nil {
 				return &ExitErr{Code: ExitError, Err: fmt.Errorf("%s: %w", args[0], err)}
 			}
 			p := v.Predicate
 			if g.json() {
-				return writeJSON(io.Out, map[string]any{"v": 1, "verified": true, "keyId": v.KeyID, "subject": v.Subject, "predicate": p})
+				return writeJSON(io.Out, map[string]any{"v": 1, "verified": true, "keyId": v.KeyID, "predicateType": evidence.PredicateType, "subject": v.Subject, "predicate": p})
 			}
 			fmt.Fprintf(io.Out, "verified: signed by key %s\nrelease %s (digest %s)\nfleet %s, run %s: ring %s %s in boundary %s, %d target(s), ended %s\n",
 				v.KeyID, p.Release.Name, v.Subject, p.Fleet, p.Run, p.Ring, p.RingPhase, p.Boundary, len(p.Targets), p.Ended.UTC().Format("2006-01-02 15:04:05Z"))

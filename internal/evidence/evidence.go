@@ -170,36 +170,48 @@ type Verified struct {
 	Digest    string // SHA-256 of the envelope file
 }
 
-// Verify checks an envelope's signature against the trusted keys and reads its statement.
-func Verify(ctx context.Context, envelope []byte, trusted ...dsse.SignerVerifier) (*Verified, error) {
-	var env dsse.Envelope
-	if err := json.Unmarshal(envelope, &env); err != nil {
-		return nil, fmt.Errorf("not a DSSE envelope: %w", err)
-	}
-	if env.PayloadType != in_toto.PayloadType {
-		return nil, fmt.Errorf("payload type %q, not an in-toto statement", env.PayloadType)
-	}
-	if len(trusted) == 0 {
-		return nil, errors.New("no trusted key to verify it with")
-	}
-	vs := make([]dsse.Verifier, len(trusted))
-	for i, t := range trusted {
-		vs[i] = t
-	}
-	v, err := dsse.NewMultiEnvelopeVerifier(1, vs...)
+// Statement is a verified in-toto statement of any predicate type (a release's SLSA provenance,
+// or rollout's evidence).
+type VerifiedStatement struct {
+	PredicateType string
+	Subjects      []Subject
+	Predicate     json.RawMessage
+	KeyID         string
+	Digest        string // SHA-256 of the envelope file
+}
+
+// Subject is one artifact a statement is about.
+type Subject struct {
+	Name   string `json:"name"`
+	SHA256 string `json:"sha256"`
+}
+
+// VerifyStatement checks an envelope's signature against the trusted keys and reads its
+// statement, whatever its predicate type.
+func VerifyStatement(ctx context.Context, envelope []byte, trusted ...dsse.SignerVerifier) (*VerifiedStatement, error) {
+	st, keyID, err := verifyEnvelope(ctx, envelope, trusted...)
 	if err != nil {
 		return nil, err
 	}
-	accepted, payload, err := v.VerifyAndDecode(ctx, &env)
+	raw, err := protojson.Marshal(st.Predicate)
 	if err != nil {
-		return nil, fmt.Errorf("not signed by a trusted key: %w", err)
+		return nil, err
 	}
-	st := &ita1.Statement{}
-	if err := protojson.Unmarshal(payload, st); err != nil {
-		return nil, fmt.Errorf("the statement: %w", err)
+	out := &VerifiedStatement{PredicateType: st.PredicateType, Predicate: raw, KeyID: keyID}
+	for _, s := range st.Subject {
+		out.Subjects = append(out.Subjects, Subject{Name: s.Name, SHA256: s.Digest["sha256"]})
 	}
-	if err := st.Validate(); err != nil {
-		return nil, fmt.Errorf("the statement: %w", err)
+	sum := sha256.Sum256(envelope)
+	out.Digest = hex.EncodeToString(sum[:])
+	return out, nil
+}
+
+// Verify checks an envelope's signature against the trusted keys and reads its statement, which
+// must be rollout's evidence.
+func Verify(ctx context.Context, envelope []byte, trusted ...dsse.SignerVerifier) (*Verified, error) {
+	st, keyID, err := verifyEnvelope(ctx, envelope, trusted...)
+	if err != nil {
+		return nil, err
 	}
 	if st.PredicateType != PredicateType || len(st.Subject) != 1 {
 		return nil, fmt.Errorf("a %s statement about %d subjects, not rollout's evidence", st.PredicateType, len(st.Subject))
@@ -208,13 +220,47 @@ func Verify(ctx context.Context, envelope []byte, trusted ...dsse.SignerVerifier
 	if err != nil {
 		return nil, err
 	}
-	out := &Verified{Subject: st.Subject[0].Digest["sha256"], KeyID: accepted[0].KeyID}
+	out := &Verified{Subject: st.Subject[0].Digest["sha256"], KeyID: keyID}
 	if err := json.Unmarshal(raw, &out.Predicate); err != nil {
 		return nil, fmt.Errorf("the predicate: %w", err)
 	}
 	sum := sha256.Sum256(envelope)
 	out.Digest = hex.EncodeToString(sum[:])
 	return out, nil
+}
+
+// verifyEnvelope checks an envelope's signature against the trusted keys and reads its statement.
+func verifyEnvelope(ctx context.Context, envelope []byte, trusted ...dsse.SignerVerifier) (*ita1.Statement, string, error) {
+	var env dsse.Envelope
+	if err := json.Unmarshal(envelope, &env); err != nil {
+		return nil, "", fmt.Errorf("not a DSSE envelope: %w", err)
+	}
+	if env.PayloadType != in_toto.PayloadType {
+		return nil, "", fmt.Errorf("payload type %q, not an in-toto statement", env.PayloadType)
+	}
+	if len(trusted) == 0 {
+		return nil, "", errors.New("no trusted key to verify it with")
+	}
+	vs := make([]dsse.Verifier, len(trusted))
+	for i, t := range trusted {
+		vs[i] = t
+	}
+	v, err := dsse.NewMultiEnvelopeVerifier(1, vs...)
+	if err != nil {
+		return nil, "", err
+	}
+	accepted, payload, err := v.VerifyAndDecode(ctx, &env)
+	if err != nil {
+		return nil, "", fmt.Errorf("not signed by a trusted key: %w", err)
+	}
+	st := &ita1.Statement{}
+	if err := protojson.Unmarshal(payload, st); err != nil {
+		return nil, "", fmt.Errorf("the statement: %w", err)
+	}
+	if err := st.Validate(); err != nil {
+		return nil, "", fmt.Errorf("the statement: %w", err)
+	}
+	return st, accepted[0].KeyID, nil
 }
 
 // GenerateKey writes a new ECDSA P-256 key pair: PREFIX.key (PKCS #8 PEM, mode 600) and PREFIX.pub

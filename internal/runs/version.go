@@ -18,7 +18,8 @@ import (
 type VersionInfo struct {
 	Version   string `json:"version"`
 	Commit    string `json:"commit,omitempty"`
-	Modified  bool   `json:"modified,omitempty"` // built from a tree with uncommitted changes
+	Date      string `json:"date,omitempty"`     // the commit's time (what a release is stamped with)
+	Modified  *bool  `json:"modified,omitempty"` // built from a tree with uncommitted changes (absent: unknown)
 	Go        string `json:"go"`
 	Terraform struct {
 		Path    string `json:"path,omitempty"`
@@ -35,10 +36,13 @@ func Version(ctx context.Context, tfBin string) VersionInfo {
 	return v
 }
 
+// version is stamped in by make release (-ldflags -X).
+var version string
+
 func buildInfo() VersionInfo {
-	v := VersionInfo{Version: "(devel)", Go: runtime.Version()}
+	v := VersionInfo{Version: cmp.Or(version, "(devel)"), Go: runtime.Version()}
 	if bi, ok := debug.ReadBuildInfo(); ok {
-		if bi.Main.Version != "" {
+		if bi.Main.Version != "" && bi.Main.Version != "(devel)" && version == "" {
 			v.Version = bi.Main.Version
 		}
 		for _, s := range bi.Settings {
@@ -46,7 +50,10 @@ func buildInfo() VersionInfo {
 			case "vcs.revision":
 				v.Commit = s.Value
 			case "vcs.modified":
-				v.Modified = s.Value == "true"
+				modified := s.Value == "true"
+				v.Modified = &modified
+			case "vcs.time":
+				v.Date = s.Value
 			}
 		}
 	}
@@ -76,8 +83,13 @@ func (v VersionInfo) Text() string {
 	commit := v.Commit
 	if commit == "" {
 		commit = "unknown"
-	} else if v.Modified {
+	} else if v.Modified != nil && *v.Modified {
 		commit += " (modified)"
+	} else if v.Modified != nil {
+		commit += " (clean tree)"
+	}
+	if v.Date != "" {
+		commit += " of " + v.Date
 	}
 	tf := v.Terraform.Version + " at " + v.Terraform.Path
 	if v.Terraform.Error != "" {
