@@ -176,6 +176,79 @@ func TestTheReleaseIsReproducibleSignedAndInspectable(t *testing.T) {
 	if err != nil || json.Unmarshal(out, &v) != nil || v.Version != "v0.0.0-e2e" || v.Commit != res.Source.Commit || v.Date == "" {
 		t.Fatalf("the image's rollout version: %s %v", out, err)
 	}
+	pipelineScripts(t, a, pub, filepath.Dir(cosign))
+}
+
+// pipelineScripts runs the shell steps of the pipeline templates (.github/actions/rollout,
+// ci/azure-pipelines) against the local release in dir: the install verifies the signature (with
+// openssl, and with cosign when it is on PATH) and the checksum before it extracts anything, and
+// refuses a release whose checksums were changed; the start step maps rollout's exit codes to the
+// pipeline's result: a run waiting for an approval is not a failure, a rolled-back one is.
+func pipelineScripts(t *testing.T, dir, pub, cosignDir string) {
+	scripts, _ := filepath.Abs(filepath.Join("..", "..", "ci", "scripts"))
+	sh := func(env []string, args ...string) (string, int) {
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.Env = append(os.Environ(), env...)
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return string(out), code
+	}
+	noCosign := "PATH=/usr/local/bin:/usr/bin:/bin"
+	for _, path := range []string{noCosign, "PATH=" + cosignDir + ":/usr/local/bin:/usr/bin:/bin"} {
+		dest := t.TempDir()
+		if out, code := sh([]string{path}, filepath.Join(scripts, "install-rollout.sh"), "v0.0.0-e2e", dir, pub, dest); code != 0 || !strings.Contains(out, "verified and installed") {
+			t.Fatalf("install-rollout.sh (%s): exit %d\n%s", path, code, out)
+		}
+		if _, err := os.Stat(filepath.Join(dest, "rollout")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	forged := t.TempDir()
+	for _, name := range []string{"checksums.txt", "checksums.txt.sig", "rollout_v0.0.0-e2e_linux_amd64.tar.gz"} {
+		b, _ := os.ReadFile(filepath.Join(dir, name))
+		if name == "checksums.txt" {
+			b = append(b, []byte("0000000000000000000000000000000000000000000000000000000000000000  extra\n")...)
+		}
+		_ = os.WriteFile(filepath.Join(forged, name), b, 0o644)
+	}
+	dest := t.TempDir()
+	if out, code := sh([]string{noCosign}, filepath.Join(scripts, "install-rollout.sh"), "v0.0.0-e2e", forged, pub, dest); code == 0 || !strings.Contains(out, "not signed") {
+		t.Fatalf("a changed checksums.txt was installed: %s", out)
+	}
+	if entries, _ := os.ReadDir(dest); len(entries) != 0 {
+		t.Fatal("something was extracted from an unverified release")
+	}
+
+	bin := t.TempDir()
+	if out, code := sh([]string{noCosign}, filepath.Join(scripts, "install-rollout.sh"), "v0.0.0-e2e", dir, pub, bin); code != 0 {
+		t.Fatal(out)
+	}
+	f := newFleet(t, oneRing(1, "0", "    approval: {required: true}\n"))
+	outputs := filepath.Join(t.TempDir(), "outputs")
+	env := []string{"PATH=" + bin + ":/usr/local/bin:/usr/bin:/bin", "ROLLOUT_CONFIG=" + f.dir, "GITHUB_OUTPUT=" + outputs,
+		"REPORT=" + filepath.Join(f.dir, "report.json"), "EVENTS=" + filepath.Join(f.dir, "events.ndjson")}
+	if out, code := sh(env, filepath.Join(scripts, "rollout-start.sh"), "v1"); code != 0 || !strings.Contains(out, "waits for approval") {
+		t.Fatalf("rollout-start.sh on a ring waiting for approval: exit %d\n%s", code, out)
+	}
+	if o := readFile(t, outputs); !strings.Contains(o, "exit-code=3\n") || !strings.Contains(o, "waiting=approval\n") || !strings.Contains(o, "phase=waiting\n") {
+		t.Fatalf("outputs: %s", o)
+	}
+	conforming(t, readFile(t, filepath.Join(f.dir, "report.json")))
+	f.must(0, "approve", f.status().Run, "--ring", "only", "--reason", "ok", "--as", "ops")
+	if out, code := sh(env, filepath.Join(scripts, "rollout-start.sh"), "v1"); code != 0 || !strings.Contains(out, "succeeded") {
+		t.Fatalf("rollout-start.sh after the approval: exit %d\n%s", code, out)
+	}
+	g := newFleet(t, oneRing(1, "0", ""))
+	env = append(env, "ROLLOUT_CONFIG="+g.dir, "REPORT="+filepath.Join(g.dir, "report.json"), "EVENTS="+filepath.Join(g.dir, "events.ndjson"))
+	g.must(0, "start", "--release", "v1")
+	if out, code := sh(env, filepath.Join(scripts, "rollout-start.sh"), "v2", "--var", "fault_tier=main"); code != 2 || !strings.Contains(out, "rolled back") {
+		t.Fatalf("rollout-start.sh of a release that fails its gate: exit %d (want 2)\n%s", code, out)
+	}
 }
 
 // imageFile writes one file of an image's layers out, executable, and returns its path.
