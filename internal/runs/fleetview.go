@@ -22,8 +22,9 @@ type FleetTarget struct {
 	Run      string            `json:"run,omitempty"` // the run that put it there
 	// Verdict: its last gates' verdict (passed, failed; "" when none was journaled).
 	Verdict string `json:"verdict,omitempty"`
-	// State: what its newest journaled step left it: applying, applied, verified, failed (its
-	// apply or gates), rolling_back, rolled_back ("" when never touched).
+	// State: what its newest journaled step left it: queued (waiting for its boundary's slot),
+	// applying, applied, verified, failed (its apply or gates), rolling_back, rolled_back ("" when
+	// never touched).
 	State string `json:"state,omitempty"`
 	// Drift: what its ring's newest drift check (driftCheck:) found of it since it got its
 	// release: clean, drift, or error (the check failed); "" when none was made since.
@@ -91,7 +92,7 @@ func (f *Fleet) readFleetView(ctx context.Context) ([]FleetTarget, error) {
 		}
 		return nil
 	}, rings.TargetApplying, rings.TargetApplied, rings.TargetVerified, rings.TargetRollingBack,
-		rings.TargetRolledBack, rings.TargetGateFailed, rings.TargetApplyFailed, rings.RingDriftChecked)
+		rings.TargetRolledBack, rings.TargetGateFailed, rings.TargetApplyFailed, rings.RingDriftChecked, rings.TargetQueued, rings.TargetDequeued)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +159,7 @@ func fleetFacts(ft *FleetTarget, evs []rings.Event) {
 var fleetStates = map[rings.EventType]string{
 	rings.TargetApplying: "applying", rings.TargetApplied: "applied", rings.TargetVerified: "verified",
 	rings.TargetGateFailed: "failed", rings.TargetApplyFailed: "failed", rings.TargetRollingBack: "rolling_back",
-	rings.TargetRolledBack: "rolled_back",
+	rings.TargetRolledBack: "rolled_back", rings.TargetQueued: "queued", rings.TargetDequeued: "applying",
 }
 
 // newestRelease is the newest recorded release that no run rolled back ("" for none), and when

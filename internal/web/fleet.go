@@ -28,7 +28,7 @@ type fleetRing struct {
 type fleetCell struct {
 	runs.FleetTarget
 	Colour string
-	Mark   string // failed, failedElsewhere, rolled_back, busy, never: what sets it apart
+	Mark   string // failed, failedElsewhere, rolled_back, queued, busy, never: what sets it apart
 }
 
 type fleetCount struct {
@@ -106,6 +106,8 @@ func mark(t runs.FleetTarget) string {
 		return "failedElsewhere"
 	case t.State == "rolled_back" || t.State == "rolling_back":
 		return "rolled_back"
+	case t.State == "queued":
+		return "queued"
 	case t.State == "applying" || t.State == "applied":
 		return "busy"
 	case t.Release == nil:

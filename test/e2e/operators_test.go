@@ -112,7 +112,7 @@ func TestATargetWaitingForItsBoundarysSlotIsQueued(t *testing.T) {
 	var seen string
 	f.waitFor("a target queued", time.Minute, func(rep report) bool {
 		r := f.run("status", "--output", "json")
-		if strings.Contains(r.stdout, `"queued":true`) {
+		if strings.Contains(r.stdout, `"queued":true`) && strings.Contains(f.run("fleet", "--output", "json").stdout, `"state":"queued"`) {
 			seen = f.run("status").stdout
 			return true
 		}
