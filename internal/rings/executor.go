@@ -173,6 +173,34 @@ func spawn(active *int, msgs chan<- message, target string, f func(send func(Eve
 }
 
 func (x *Executor) acquire(ctx context.Context, boundary string) (func(), error) {
+	return x.take(ctx, boundary, nil)
+}
+
+// acquireOrQueue takes c's slots; when one is taken it says so (target.queued) before it waits,
+// and again once it has them (target.dequeued), so that a target waiting for its boundary's slot
+// does not look as if Terraform ran on it.
+func (x *Executor) acquireOrQueue(ctx context.Context, c Command, send func(Event)) (func(), error) {
+	queued := false
+	release, err := x.take(ctx, c.Boundary, func(ch chan struct{}) {
+		if queued {
+			return
+		}
+		queued = true
+		why := fmt.Sprintf("waiting for a slot of boundary %s (maxParallel %d)", c.Boundary, cap(ch))
+		if ch == x.global {
+			why = fmt.Sprintf("waiting for one of this process's %d Terraform slots", cap(ch))
+		}
+		send(Event{Type: TargetQueued, Ring: c.Ring, Target: c.Target, Boundary: c.Boundary, Message: why})
+	})
+	if err == nil && queued {
+		send(Event{Type: TargetDequeued, Ring: c.Ring, Target: c.Target, Boundary: c.Boundary})
+	}
+	return release, err
+}
+
+// take takes a slot of the process (GlobalLimit) and of boundary, waiting for each; waiting (when
+// not nil) is told before it waits for one that is taken.
+func (x *Executor) take(ctx context.Context, boundary string, waiting func(chan struct{})) (func(), error) {
 	var got []chan struct{}
 	release := func() {
 		for _, c := range got {
@@ -186,53 +214,19 @@ func (x *Executor) acquire(ctx context.Context, boundary string) (func(), error)
 		select {
 		case c <- struct{}{}:
 			got = append(got, c)
-		case <-ctx.Done():
-			release()
-			return nil, ctx.Err()
-		}
-	}
-	return release, nil
-}
-
-// acquireOrQueue takes c's slots; when one is taken it says so (target.queued) before it waits,
-// and again once it has them (target.dequeued), so that a target waiting for its boundary's slot
-// does not look as if Terraform ran on it.
-func (x *Executor) acquireOrQueue(ctx context.Context, c Command, send func(Event)) (func(), error) {
-	var got []chan struct{}
-	release := func() {
-		for _, ch := range got {
-			<-ch
-		}
-	}
-	queued := false
-	for _, ch := range []chan struct{}{x.global, x.sem(c.Boundary)} {
-		if ch == nil {
-			continue
-		}
-		select {
-		case ch <- struct{}{}:
-			got = append(got, ch)
 			continue
 		default:
 		}
-		if !queued {
-			why := fmt.Sprintf("waiting for a slot of boundary %s (maxParallel %d)", c.Boundary, cap(ch))
-			if ch == x.global {
-				why = fmt.Sprintf("waiting for one of this process's %d Terraform slots", cap(ch))
-			}
-			send(Event{Type: TargetQueued, Ring: c.Ring, Target: c.Target, Boundary: c.Boundary, Message: why})
-			queued = true
+		if waiting != nil {
+			waiting(c)
 		}
 		select {
-		case ch <- struct{}{}:
-			got = append(got, ch)
+		case c <- struct{}{}:
+			got = append(got, c)
 		case <-ctx.Done():
 			release()
 			return nil, ctx.Err()
 		}
-	}
-	if queued {
-		send(Event{Type: TargetDequeued, Ring: c.Ring, Target: c.Target, Boundary: c.Boundary})
 	}
 	return release, nil
 }
