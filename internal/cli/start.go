@@ -39,8 +39,8 @@ its rollback scope (target, ring or run) to each target's last known good releas
 The release is immutable: its name is bound to the module tree's digest and variables the first
 time it is started. Starting the same release again resumes its run (after a crash, an approval
 or an interruption); it never starts a second one. A release whose run was rolled back or aborted
-is tried again only with --retry --reason TEXT: a new run of the same content, journaled as its
-next attempt with who and why, through each ring's approval as any promotion. Until a retry
+is tried again only with --retry --reason TEXT: a new run of the same content (the values it was
+recorded with), journaled as its next attempt with who and why, through each ring's approval as any promotion. Until a retry
 succeeds, the release is no target's last known good.
 
 --ring R --reason TEXT promotes the release into ring R alone, past the rings before it: the

@@ -299,12 +299,24 @@ func (f *Fleet) RetryInBackground(ctx context.Context, id string, a Act) (string
 		return "", err
 	}
 	args := []string{"start", "--release=" + run.Release.Name, "--retry", "--reason=" + a.Reason, "--as=" + a.who(), "--detach"}
-	for _, k := range slices.Sorted(maps.Keys(rel.Vars)) { // what --var gave it; secrets come from the environment
-		if _, fromConfig := f.cfg.Release.Vars[k]; !fromConfig && rel.Vars[k] != secretMarker {
-			args = append(args, "--var="+k+"="+fmt.Sprint(rel.Vars[k]))
-		}
+	given := f.givenVars(rel)
+	for _, k := range slices.Sorted(maps.Keys(given)) {
+		args = append(args, "--var="+k+"="+fmt.Sprint(given[k]))
 	}
 	return f.inBackground("retry-"+run.ID, args...)
+}
+
+// givenVars are the variables a release was recorded with beyond rollout.yaml's release.vars (what
+// --var gave it), secrets left out: they come from the environment again.
+func (f *Fleet) givenVars(rel journal.Release) map[string]any {
+	out := map[string]any{}
+	for k, v := range rel.Vars {
+		if cfg, ok := f.cfg.Release.Vars[k]; (ok && jsonEqual(cfg, v)) || v == secretMarker {
+			continue
+		}
+		out[k] = v
+	}
+	return out
 }
 
 // ResumeInBackground is resume --detach: the run is handed to a background `rollout resume` (which

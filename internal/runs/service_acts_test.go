@@ -394,3 +394,29 @@ func TestServiceARolledBackRunNamesTargetsStillRunningIt(t *testing.T) {
 		t.Fatalf("after the canary was returned: %v %q", rep.StillRunning, rep.Next)
 	}
 }
+
+// A retry needs no --var: it tries the release again with the values it was recorded with; other
+// values are another release, refused.
+func TestServiceRetryReusesTheReleasesValues(t *testing.T) {
+	s := newService(t, false)
+	ctx := context.Background()
+	start := func(r StartRequest) (string, error) {
+		return s.do(func(f *Fleet) (string, error) { return f.Start(ctx, r) })
+	}
+	if _, err := s.start("v1"); err != nil {
+		t.Fatal(err)
+	}
+	s.tf.fail["m-2"] = "v2"
+	first, err := start(StartRequest{Release: "v2", Vars: map[string]any{"extra": "given"}})
+	if err != nil || s.phase(first) != rings.PhaseRolledBack {
+		t.Fatalf("v2: %s %v", s.phase(first), err)
+	}
+	delete(s.tf.fail, "m-2")
+	if _, err := start(StartRequest{Release: "v2", Vars: map[string]any{"extra": "other"}, Retry: true, Reason: "x"}); err == nil || !strings.Contains(err.Error(), "immutable") {
+		t.Fatalf("a retry with other values: %v", err)
+	}
+	second, err := start(StartRequest{Release: "v2", Retry: true, Reason: "monitoring outage"})
+	if err != nil || s.phase(second) != rings.PhaseSucceeded || s.report(second).Release != s.report(first).Release {
+		t.Fatalf("a retry without --var: %s %v", second, err)
+	}
+}

@@ -113,6 +113,11 @@ func (f *Fleet) startLocked(ctx context.Context, r StartRequest) (*rings.State, 
 	if r.Ring != "" {
 		return f.promoteLocked(ctx, r)
 	}
+	if r.Retry && len(r.Vars) == 0 { // a new attempt of the same content: the values it was given
+		if rel, err := f.releases.Release(ctx, r.Release); err == nil {
+			r.Vars = f.givenVars(rel)
+		}
+	}
 	run, found, err := f.reader.RunForRelease(ctx, r.Release)
 	if err != nil {
 		return nil, err

@@ -443,7 +443,7 @@ func TestTheFleetSaysWhatRunsWhere(t *testing.T) {
 		Attempt int
 		RetryOf struct{ Run, Phase, Reason string }
 	}
-	r = f.must(2, "start", "--release", "v2", "--var", "fault_tier=main", "--retry", "--reason", "was the gate flaky?", "--output", "json")
+	r = f.must(2, "start", "--release", "v2", "--retry", "--reason", "was the gate flaky?", "--output", "json") // its recorded values
 	conforming(t, r.stdout)
 	if err := json.Unmarshal([]byte(r.stdout), &retry); err != nil || retry.Attempt != 2 || retry.RetryOf.Phase != "rolled_back" || retry.RetryOf.Reason != "was the gate flaky?" {
 		t.Fatalf("retry: %v\n%s", err, r.stdout)
