@@ -42,8 +42,10 @@ func tool(t *testing.T, env string) string {
 // CycloneDX's parser reads the SBOM (every module with its version, licences), go-containerregistry
 // reads the OCI layout (user, entrypoint, creation time); the binary taken out of the image's
 // layer is static and says its version and commit; rollout evidence verify reads the provenance.
+//
+// Not parallel: its Go builds take both cores for a minute, which the timing tests running beside
+// it would feel (the terminal test's screen lagged under it).
 func TestTheReleaseIsReproducibleSignedAndInspectable(t *testing.T) {
-	t.Parallel()
 	cosign, cyclonedx := tool(t, "ROLLOUT_COSIGN"), tool(t, "ROLLOUT_CYCLONEDX")
 	src, _ := filepath.Abs(filepath.Join("..", ".."))
 	keys := t.TempDir()

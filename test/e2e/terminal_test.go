@@ -84,7 +84,10 @@ func TestProgressOnATerminal(t *testing.T) {
 		}
 	}
 	bake := regexp.MustCompile(`▶ canary\s+baking, [1-4]s left\s+\[=+.*\] 1/1\s+1 verified`)
-	s := waitScreen("the canary baking with its time left", bake.MatchString)
+	passed := regexp.MustCompile(`\d+\.\ds\s+canary-1: gates passed`)
+	// The bars and the lines above them are drawn by one renderer, but not in one write: wait for
+	// both while the canary bakes.
+	s := waitScreen("the canary baking with its time left", func(s string) bool { return bake.MatchString(s) && passed.MatchString(s) })
 	for _, want := range []*regexp.Regexp{
 		regexp.MustCompile(`── release v1  running  \d+s`),
 		regexp.MustCompile(`\n  main\s+pending\s+\[.*\] 0/2\s+2 pending`),
