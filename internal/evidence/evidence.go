@@ -170,8 +170,8 @@ type Verified struct {
 	Digest    string // SHA-256 of the envelope file
 }
 
-// Statement is a verified in-toto statement of any predicate type (a release's SLSA provenance,
-// or rollout's evidence).
+// VerifiedStatement is a verified in-toto statement of any predicate type (a release's SLSA
+// provenance, or rollout's evidence).
 type VerifiedStatement struct {
 	PredicateType string
 	Subjects      []Subject

@@ -153,15 +153,18 @@ func buildBinary(ctx context.Context, o Options, p Platform) (string, error) {
 	}
 	out := filepath.Join(o.Out, "build", p.String(), name)
 	logf(o, "release: building %s", p)
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=true",
-		"-ldflags", "-s -w -buildid= -X github.com/rollout-dev/rollout/internal/runs.version="+o.Version,
-		"-o", out, "./cmd/rollout")
+	cmd := exec.CommandContext(ctx, "go", append(append([]string{"build"}, buildFlags(o.Version)...), "-o", out, "./cmd/rollout")...)
 	cmd.Dir = o.Source
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+p.OS, "GOARCH="+p.Arch, "GOFLAGS=")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build for %s: %v\n%s", p, err, b)
 	}
 	return out, nil
+}
+
+// buildFlags are go build's flags for a release (the provenance records them as they are).
+func buildFlags(version string) []string {
+	return []string{"-trimpath", "-buildvcs=true", "-ldflags", "-s -w -buildid= -X github.com/rollout-dev/rollout/internal/runs.version=" + version}
 }
 
 // ReadSource reads the commit a release is built from, with git.

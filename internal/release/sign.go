@@ -59,7 +59,7 @@ func Provenance(ctx context.Context, o Options, r *Result) error {
 				"source":  map[string]any{"repository": r.Source.Repo, "commit": r.Source.Commit, "clean": r.Source.Clean},
 				"version": o.Version, "platforms": platforms,
 			},
-			"internalParameters":   map[string]any{"go": goVersion(ctx), "cgo": false, "flags": "-trimpath -buildvcs=true -ldflags=-s -w -buildid="},
+			"internalParameters":   map[string]any{"go": goVersion(ctx), "cgo": false, "flags": buildFlags(o.Version)},
 			"resolvedDependencies": []any{map[string]any{"uri": "git+" + r.Source.Repo, "digest": map[string]any{"gitCommit": r.Source.Commit}}},
 		},
 		"runDetails": map[string]any{

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rollout-dev/rollout/internal/config"
 	"github.com/rollout-dev/rollout/internal/journal"
 	"github.com/rollout-dev/rollout/internal/proof"
 	"github.com/rollout-dev/rollout/internal/rings"
@@ -118,6 +119,15 @@ func (f *Fleet) EndBake(ctx context.Context, id, ring string, a Act) error {
 		return &rings.Event{Type: rings.RingBakeEnded, Ring: ring, Actor: who, Message: a.Reason},
 			fmt.Sprintf("ring %s of run %s: bake ended early by %s; the process driving the run goes on (none does: rollout resume %s)", ring, run.ID, who, run.ID), nil
 	})
+}
+
+// configRings are the names of a configuration's rings, in order.
+func configRings(cfg *config.Config) []string {
+	var out []string
+	for _, r := range cfg.Rings {
+		out = append(out, r.Name)
+	}
+	return out
 }
 
 // ringNames are the names of a run's rings.

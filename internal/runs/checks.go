@@ -76,11 +76,7 @@ type DriftLine struct {
 func (f *Fleet) Drift(ctx context.Context, ringNames []string) ([]DriftLine, error) {
 	for _, name := range ringNames {
 		if !slices.ContainsFunc(f.cfg.Rings, func(r *config.Ring) bool { return r.Name == name }) {
-			var names []string
-			for _, r := range f.cfg.Rings {
-				names = append(names, r.Name)
-			}
-			return nil, fmt.Errorf("--ring %s: no such ring in %s%s", name, f.cfg.File, didYouMean(name, names))
+			return nil, fmt.Errorf("--ring %s: no such ring in %s%s", name, f.cfg.File, didYouMean(name, configRings(f.cfg)))
 		}
 	}
 	var lines []DriftLine

@@ -117,11 +117,7 @@ func ringPlacement(cfg *config.Config, o AddTargetRequest) (map[string]string, i
 	}
 	i := slices.IndexFunc(cfg.Rings, func(r *config.Ring) bool { return r.Name == o.Ring })
 	if i < 0 {
-		var names []string
-		for _, r := range cfg.Rings {
-			names = append(names, r.Name)
-		}
-		return nil, -1, fmt.Errorf("--ring %s: no such ring%s", o.Ring, didYouMean(o.Ring, names))
+		return nil, -1, fmt.Errorf("--ring %s: no such ring%s", o.Ring, didYouMean(o.Ring, configRings(cfg)))
 	}
 	sel := cfg.Rings[i].Select
 	if len(sel.Boundaries) > 0 && !slices.Contains(sel.Boundaries, o.Boundary) {

@@ -82,7 +82,9 @@ func (f *Fleet) History(ctx context.Context) ([]RunLine, error) {
 	}
 	var out []RunLine
 	for _, r := range runs {
-		rep, _, err := f.Report(ctx, r.ID, NeedHead) // a finished run's kept report: no replay
+		// A finished run's kept report: no replay; and not what other runs tell (stillRunning reads
+		// the whole journal, which history, and every /metrics scrape, would do per run).
+		rep, _, err := f.report(ctx, r.ID, NeedHead)
 		if err != nil {
 			return nil, err
 		}

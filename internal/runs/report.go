@@ -390,7 +390,7 @@ func waitingFor(rep *Report) string {
 // targets has a 4.8 MB report, kept in about 190 KB. A report kept in another format (another
 // rollout version's) is stale: it is built again from the events.
 // Raised whenever the report gains a field (1002: driver, waitingFor, next; 1003: components;
-// 1004: approvalWaived; 1005: failedHere; 1006: queued, waitingOn).
+// 1004: approvalWaived; 1005: failedHere; 1006: queued).
 const keptFormat = 1006
 
 // ReportNeed says how much of a kept report a command decodes.

@@ -180,11 +180,7 @@ func (f *Fleet) startLocked(ctx context.Context, r StartRequest) (*rings.State, 
 // promoteLocked starts a run that promotes the release into one ring (start --ring): always a new
 // run, of kind promote; a resumed one goes on with rollout resume RUN.
 func (f *Fleet) promoteLocked(ctx context.Context, r StartRequest) (*rings.State, error) {
-	var names []string
-	for _, ring := range f.cfg.Rings {
-		names = append(names, ring.Name)
-	}
-	if !slices.Contains(names, r.Ring) {
+	if names := configRings(f.cfg); !slices.Contains(names, r.Ring) {
 		return nil, fmt.Errorf("--ring %s: no such ring in %s%s", r.Ring, f.cfg.File, didYouMean(r.Ring, names))
 	}
 	plan, err := f.newRunPlan(ctx, r, journal.Run{}, false)

@@ -107,6 +107,10 @@ func (s *Server) handleAct(name string) http.HandlerFunc {
 		}
 		form.Act.Reason += " (from the dashboard)"
 		if h, ok := handedActs[name]; ok {
+			if name == "rollback" && r.PostFormValue("confirm") != "on" { // as the CLI's --yes: never by a stray POST
+				http.Error(w, "confirm the rollback: tick the box that says its targets return to their last known good", http.StatusBadRequest)
+				return
+			}
 			if !s.Drive {
 				http.Error(w, fmt.Sprintf("serve was started without --drive, so it starts no Terraform: run "+h.command+" where the boundaries' identities are", form.Run), http.StatusConflict)
 				return

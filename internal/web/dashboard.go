@@ -167,7 +167,9 @@ func (s *Server) controls(rep *runs.Report) controls {
 	if rings.Terminal(rep.Phase) {
 		promotes := rings.Promotes(rep.Kind)
 		failed := rep.Phase == rings.PhaseRolledBack || rep.Phase == rings.PhaseAborted
-		return controls{Rollback: promotes && (rep.Phase == rings.PhaseSucceeded || len(rep.StillRunning) > 0), Retry: promotes && failed}
+		// A retry tries a release through every ring again: offered on its release run, not on a
+		// promotion into one ring.
+		return controls{Rollback: promotes && (rep.Phase == rings.PhaseSucceeded || len(rep.StillRunning) > 0), Retry: rep.Kind == rings.KindRelease && failed}
 	}
 	ending := rep.Phase == rings.PhaseRollingBack || rep.Phase == rings.PhaseAborting || rep.Aborted != nil
 	return controls{

@@ -1,11 +1,13 @@
 package web
 
 import (
+	"cmp"
 	"fmt"
 	"hash/fnv"
 	"math"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/rollout-dev/rollout/internal/runs"
 )
@@ -93,7 +95,9 @@ func newFleetRing(name string, cells []fleetCell) fleetRing {
 		}
 		r.Summary = append(r.Summary, fleetCount{k[0], k[1], colour, v})
 	}
-	slices.SortFunc(r.Summary, func(a, b fleetCount) int { return b.N - a.N })
+	slices.SortFunc(r.Summary, func(a, b fleetCount) int { // the same order at every refresh
+		return cmp.Or(b.N-a.N, strings.Compare(a.Release, b.Release), strings.Compare(a.State, b.State))
+	})
 	return r
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rollout-dev/rollout/internal/journal"
 	"github.com/rollout-dev/rollout/internal/rings"
 	"github.com/rollout-dev/rollout/internal/runs"
 )
@@ -147,5 +148,60 @@ func TestLiveLogsAreCapped(t *testing.T) {
 	}
 	if _, ok := st.take("c", 3, 2); ok {
 		t.Fatal("the total cap did not hold")
+	}
+}
+
+// actorFake is journalFake that may be acted on; it records the rollbacks handed to it.
+type actorFake struct {
+	journalFake
+	rolledBack *[]string
+}
+
+func (actorFake) Approve(context.Context, string, string, runs.Act) error { return nil }
+func (actorFake) Pause(context.Context, string, runs.Act) error           { return nil }
+func (actorFake) Unpause(context.Context, string, runs.Act) error         { return nil }
+func (actorFake) RequestAbort(context.Context, string, bool, runs.Act) error {
+	return nil
+}
+func (actorFake) Driver(context.Context) (*journal.Holder, error) { return nil, nil }
+func (actorFake) DriveInBackground(context.Context, string, runs.Act) (string, error) {
+	return "", nil
+}
+func (a actorFake) RollbackInBackground(_ context.Context, id string, _ runs.Act) (string, error) {
+	*a.rolledBack = append(*a.rolledBack, id)
+	return "rollback.log", nil
+}
+func (actorFake) RetryInBackground(context.Context, string, runs.Act) (string, error) {
+	return "", nil
+}
+
+// The dashboard's rollback is carried out only when its form confirms it, as the CLI's needs --yes:
+// a POST without the box ticked changes nothing.
+func TestTheDashboardsRollbackNeedsItsConfirmation(t *testing.T) {
+	var handed []string
+	s := &Server{Fleet: actorFake{rolledBack: &handed}, Tokens: Tokens{"0123456789abcdef0123": "ana"}, Drive: true}
+	h := s.Handler()
+	r := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(url.Values{"token": {"0123456789abcdef0123"}}.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	cookies := w.Result().Cookies()
+	var token string
+	for _, sess := range s.sessions.by {
+		token = sess.CSRF
+	}
+	post := func(form url.Values) int {
+		r := httptest.NewRequest(http.MethodPost, "/rollback", strings.NewReader(form.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.AddCookie(cookies[0])
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code
+	}
+	if code := post(url.Values{"run": {"v1-1"}, "csrf": {token}, "reason": {"bad"}}); code != http.StatusBadRequest || len(handed) != 0 {
+		t.Fatalf("a rollback without its confirmation: %d, handed %v", code, handed)
+	}
+	if code := post(url.Values{"run": {"v1-1"}, "csrf": {token}, "reason": {"bad"}, "confirm": {"on"}}); code != http.StatusSeeOther || len(handed) != 1 {
+		t.Fatalf("a confirmed rollback: %d, handed %v", code, handed)
 	}
 }
